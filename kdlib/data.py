@@ -1,0 +1,244 @@
+"""Data sets as in-memory tensors, stratified seeded splits.
+
+``load(name)`` returns :class:`Splits` with ``.train``, ``.val`` and ``.test``
+(each a :class:`Split` holding ``.x`` float32 and ``.y`` int64 tensors) and
+``.classes``. Fashion-MNIST is parsed from the four original IDX ``.gz`` files
+shipped in ``data/fashion-mnist/`` (NumPy only, no torchvision); their sha256 is
+checked first, so a truncated or altered file fails with a message naming it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kdlib._checks import check_choice, check_int
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+FASHION_FILES = {
+    "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+    "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+    "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+    "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+}
+RESTORE_HINT = (
+    "Restore it with `git checkout -- data/fashion-mnist/` in the repository, or "
+    "`apt-get install dataset-fashion-mnist` and copy /usr/share/datasets/fashion-mnist/*.gz "
+    "into the data folder."
+)
+NAMES = ("fashion-mnist", "digits", "moons")
+DEFAULT_N_VAL = {"fashion-mnist": 5000, "digits": 300, "moons": 200}
+
+
+class DataError(RuntimeError):
+    """A data file is missing, truncated or altered."""
+
+
+@dataclass
+class Split:
+    """One split: ``x`` (float32, N×…) and ``y`` (int64, N)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __repr__(self) -> str:
+        return f"Split(x={tuple(self.x.shape)} {self.x.dtype}, y={tuple(self.y.shape)})"
+
+
+@dataclass
+class Splits:
+    """A data set's ``train``, ``val`` and ``test`` splits and its class names."""
+
+    train: Split
+    val: Split
+    test: Split
+    classes: tuple[str, ...]
+    name: str = ""
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def __repr__(self) -> str:
+        return (f"Splits({self.name!r}: train={len(self.train)}, val={len(self.val)}, "
+                f"test={len(self.test)}, x={tuple(self.train.x.shape[1:])}, "
+                f"classes={len(self.classes)})")
+
+
+def data_dir() -> Path:
+    """The data folder: ``$KDLIB_DATA`` if set, else the repository's ``data/``."""
+    env = os.environ.get("KDLIB_DATA")
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / "data"
+
+
+def resolve(path: str | os.PathLike | None, default_name: str) -> Path:
+    """Resolve a user path; empty/None means ``data_dir() / default_name``.
+
+    Relative user paths are taken from the current working directory, so that
+    ``papermill ... -p checkpoint X.pt`` writes ``./X.pt``.
+    """
+    if path is None or str(path) == "":
+        return data_dir() / default_name
+    return Path(path).expanduser().resolve()
+
+
+def load(name: str, *, n_train: int | None = None, n_val: int | None = None,
+         seed: int = 0) -> Splits:
+    """Load a data set into memory as tensors, split into train / val / test.
+
+    Parameters
+    ----------
+    name : {"fashion-mnist", "digits", "moons"}
+        ``fashion-mnist``: 28×28 clothing images (x: N×1×28×28 in [0, 1]).
+        ``digits``: scikit-learn's bundled 8×8 digits (x: N×1×8×8 in [0, 1]).
+        ``moons``: kdlib's 2-D two-moons toy (x: N×2).
+    n_train : int, optional
+        Keep a seeded, stratified subset of this many training examples
+        (default: everything not used for validation).
+    n_val : int, optional
+        Size of the validation split, carved (stratified, seeded) from the
+        training pool, never from the test set. Defaults: 5000 / 300 / 200.
+    seed : int
+        Seed for the validation carve-out and the ``n_train`` subset.
+
+    Returns
+    -------
+    Splits
+    """
+    check_choice("name", name, NAMES)
+    seed = check_int("seed", seed, low=0)
+    x_pool, y_pool, x_test, y_test, classes = _raw(name)
+    n_val = DEFAULT_N_VAL[name] if n_val is None else check_int("n_val", n_val, low=0,
+                                                                high=len(y_pool) - 1)
+    rng = np.random.default_rng(seed)
+    val_idx, rest = stratified_split(y_pool, n_val, rng)
+    if n_train is not None:
+        n_train = check_int("n_train", n_train, low=1, high=len(rest))
+        keep, _ = stratified_split(y_pool[rest], n_train, rng)
+        rest = rest[keep]
+    rest = np.sort(rest)
+    val_idx = np.sort(val_idx)
+
+    def split(x, y, idx=None):
+        if idx is not None:
+            x, y = x[idx], y[idx]
+        return Split(torch.from_numpy(np.ascontiguousarray(x)),
+                     torch.from_numpy(np.ascontiguousarray(y)))
+
+    return Splits(split(x_pool, y_pool, rest), split(x_pool, y_pool, val_idx),
+                  split(x_test, y_test), tuple(classes), name)
+
+
+def stratified_split(y: np.ndarray, n: int, rng: np.random.Generator):
+    """Choose ``n`` indices of ``y`` with class proportions kept.
+
+    Returns ``(chosen, rest)``, two disjoint index arrays covering ``y``. Counts
+    per class follow the largest-remainder rule, so they add up to exactly ``n``.
+    """
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    quota = counts * n / len(y)
+    take = np.floor(quota).astype(int)
+    short = n - take.sum()
+    if short:
+        take[np.argsort(-(quota - take), kind="stable")[:short]] += 1
+    chosen, rest = [], []
+    for c, k in zip(classes, take):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        chosen.append(idx[:k])
+        rest.append(idx[k:])
+    return np.concatenate(chosen), np.concatenate(rest)
+
+
+# --------------------------------------------------------------------- loaders
+def _raw(name):
+    if name == "fashion-mnist":
+        return _fashion(str(data_dir() / "fashion-mnist"))
+    if name == "digits":
+        return _digits()
+    return _moons()
+
+
+@functools.lru_cache(maxsize=2)
+def _fashion(folder: str):
+    folder = Path(folder)
+    arrays = {}
+    for fname, digest in FASHION_FILES.items():
+        path = folder / fname
+        if not path.is_file():
+            raise DataError(f"Fashion-MNIST file missing: {path}. {RESTORE_HINT}")
+        blob = path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != digest:
+            raise DataError(
+                f"Fashion-MNIST file {path} is damaged (truncated or altered: its sha256 "
+                f"does not match data/fashion-mnist/README.md). {RESTORE_HINT}")
+        arrays[fname] = _parse_idx(gzip.decompress(blob), path)
+    x_tr = arrays["train-images-idx3-ubyte.gz"].astype(np.float32)[:, None] / 255.0
+    x_te = arrays["t10k-images-idx3-ubyte.gz"].astype(np.float32)[:, None] / 255.0
+    y_tr = arrays["train-labels-idx1-ubyte.gz"].astype(np.int64)
+    y_te = arrays["t10k-labels-idx1-ubyte.gz"].astype(np.int64)
+    return x_tr, y_tr, x_te, y_te, FASHION_CLASSES
+
+
+def _parse_idx(raw: bytes, path) -> np.ndarray:
+    """Parse an IDX file (big-endian header: 0, 0, dtype 0x08, ndim, dims)."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path} is not an unsigned-byte IDX file. {RESTORE_HINT}")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(int)
+    start = 4 + 4 * ndim
+    if len(raw) - start != int(np.prod(dims)):
+        raise DataError(f"{path} has {len(raw) - start} data bytes, its header says "
+                        f"{int(np.prod(dims))}. {RESTORE_HINT}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(dims)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images.astype(np.float32) / 16.0)[:, None]
+    y = d.target.astype(np.int64)
+    # A fixed test split (seed 12345), the same whatever ``seed`` is passed to load().
+    test, pool = stratified_split(y, 360, np.random.default_rng(12345))
+    test, pool = np.sort(test), np.sort(pool)
+    return x[pool], y[pool], x[test], y[test], tuple(str(i) for i in range(10))
+
+
+@functools.lru_cache(maxsize=1)
+def _moons():
+    x, y = make_moons(2000, noise=0.2, seed=12345)
+    test, pool = stratified_split(y, 1000, np.random.default_rng(12345))
+    test, pool = np.sort(test), np.sort(pool)
+    return x[pool], y[pool], x[test], y[test], ("upper moon", "lower moon")
+
+
+def make_moons(n: int, *, noise: float = 0.2, seed: int = 0):
+    """Two interleaving half circles in 2-D (float32 x, int64 y), half each class."""
+    n = check_int("n", n, low=2)
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    t0 = rng.uniform(0, np.pi, n0)
+    t1 = rng.uniform(0, np.pi, n - n0)
+    upper = np.stack([np.cos(t0), np.sin(t0)], 1)
+    lower = np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], 1)
+    x = np.concatenate([upper, lower]) + rng.normal(0, noise, (n, 2))
+    y = np.concatenate([np.zeros(n0), np.ones(n - n0)]).astype(np.int64)
+    order = rng.permutation(n)
+    return x[order].astype(np.float32), y[order]

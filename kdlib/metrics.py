@@ -1,0 +1,78 @@
+"""Accuracy, confusion matrix, per-class accuracy, agreement, calibration, latency."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from kdlib._checks import check_int
+from kdlib.models import predict
+
+
+def _check_xy(x, y):
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} examples but y has {len(y)}; they must match")
+
+
+def predictions(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Predicted class of every example (evaluation mode)."""
+    return predict(model, x).argmax(1)
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of examples whose arg-max prediction equals the label."""
+    _check_xy(x, y)
+    return float((predictions(model, x) == y).float().mean())
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> torch.Tensor:
+    """Counts ``C[i, j]`` of examples of true class ``i`` predicted as ``j``."""
+    y_true, y_pred = torch.as_tensor(y_true), torch.as_tensor(y_pred)
+    _check_xy(y_true, y_pred)
+    k = int(max(y_true.max(), y_pred.max())) + 1 if n_classes is None else check_int(
+        "n_classes", n_classes, low=1)
+    if len(y_true) and (y_true.max() >= k or y_pred.max() >= k or y_true.min() < 0):
+        raise ValueError(f"labels must lie in [0, {k - 1}] for n_classes={k}")
+    return torch.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+
+
+def per_class_accuracy(y_true, y_pred, n_classes: int | None = None) -> torch.Tensor:
+    """Recall of every class: correct / examples of that class (``nan`` if none)."""
+    cm = confusion_matrix(y_true, y_pred, n_classes).float()
+    return cm.diag() / cm.sum(1)
+
+
+def agreement(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor) -> float:
+    """Fraction of examples on which two models predict the same class."""
+    return float((predictions(model_a, x) == predictions(model_b, x)).float().mean())
+
+
+def ece(probs: torch.Tensor, y: torch.Tensor, *, n_bins: int = 15) -> float:
+    """Expected calibration error: mean |confidence − accuracy| over equal-width bins."""
+    _check_xy(probs, y)
+    n_bins = check_int("n_bins", n_bins, low=1)
+    conf, pred = probs.max(1)
+    correct = (pred == y).float()
+    bins = torch.clamp((conf * n_bins).long(), max=n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            total += mask.float().mean() * (conf[mask].mean() - correct[mask].mean()).abs()
+    return float(total)
+
+
+def latency(model: nn.Module, input_shape, *, batch_size: int = 1, repeats: int = 20) -> float:
+    """Median seconds for one forward pass of a batch (evaluation mode, no grad)."""
+    batch_size = check_int("batch_size", batch_size, low=1)
+    repeats = check_int("repeats", repeats, low=1)
+    x = torch.zeros(batch_size, *input_shape)
+    times = []
+    predict(model, x)  # warm-up
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        predict(model, x)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]

@@ -1,0 +1,242 @@
+"""The small model zoo, parameter / FLOP counts and safe save / load.
+
+Every builder records how it was called in ``model.kd_arch`` so that
+:func:`save` can store the architecture beside the weights and :func:`load`
+can rebuild it; checkpoints are read with ``torch.load(weights_only=True)`` and
+their weights checked against a stored sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from kdlib._checks import check_float, check_int
+
+FORMAT = "kdlib-checkpoint-1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, tampered with or not a kdlib checkpoint."""
+
+
+def _tag(model: nn.Module, kind: str, **kwargs) -> nn.Module:
+    model.kd_arch = {"kind": kind, "kwargs": kwargs}
+    return model
+
+
+def mlp(sizes, *, dropout: float = 0.0) -> nn.Sequential:
+    """A multi-layer perceptron ``Flatten → Linear → ReLU → … → Linear``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths from input to output, e.g. ``[784, 64, 10]``.
+    dropout : float
+        Dropout probability after every hidden ReLU (0 = none).
+    """
+    sizes = [check_int(f"sizes[{i}]", s, low=1) for i, s in enumerate(sizes)]
+    if len(sizes) < 2:
+        raise ValueError(f"sizes={sizes!r} needs at least an input and an output width")
+    dropout = check_float("dropout", dropout, low=0.0, high=0.99)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+    return _tag(nn.Sequential(*layers), "mlp", sizes=sizes, dropout=dropout)
+
+
+def cnn(*, channels=(32, 64), hidden: int = 128, n_classes: int = 10, in_channels: int = 1,
+        image_size: int = 28, dropout: float = 0.25) -> nn.Sequential:
+    """The teacher family: (3×3 conv → ReLU → 2×2 max-pool) per entry of ``channels``,
+    then ``Linear(hidden)`` → ReLU → dropout → ``Linear(n_classes)``.
+
+    The default (conv32–conv64–fc128, unpadded convolutions) has 225,034
+    parameters on 28×28 inputs.
+    """
+    channels = [check_int(f"channels[{i}]", c, low=1) for i, c in enumerate(channels)]
+    hidden = check_int("hidden", hidden, low=1)
+    n_classes = check_int("n_classes", n_classes, low=2)
+    in_channels = check_int("in_channels", in_channels, low=1)
+    image_size = check_int("image_size", image_size, low=3)
+    dropout = check_float("dropout", dropout, low=0.0, high=0.99)
+    layers: list[nn.Module] = []
+    size, c_in = image_size, in_channels
+    for c in channels:
+        if (size - 2) // 2 < 1:
+            raise ValueError(f"image_size={image_size} is too small for {len(channels)} conv "
+                             f"blocks (each shrinks the side by 2 and halves it)")
+        layers += [nn.Conv2d(c_in, c, 3), nn.ReLU(), nn.MaxPool2d(2)]
+        size, c_in = (size - 2) // 2, c
+    layers += [nn.Flatten(), nn.Linear(c_in * size * size, hidden), nn.ReLU(),
+               nn.Dropout(dropout), nn.Linear(hidden, n_classes)]
+    return _tag(nn.Sequential(*layers), "cnn", channels=channels, hidden=hidden,
+                n_classes=n_classes, in_channels=in_channels, image_size=image_size,
+                dropout=dropout)
+
+
+class RowRNN(nn.Module):
+    """A recurrent classifier that reads an image row by row with a GRU."""
+
+    def __init__(self, row_size: int = 28, hidden: int = 64, n_classes: int = 10):
+        super().__init__()
+        self.gru = nn.GRU(row_size, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, n_classes)
+
+    def forward(self, x):
+        rows = x.reshape(x.shape[0], -1, self.gru.input_size)
+        _, h = self.gru(rows)
+        return self.head(h[-1])
+
+
+def rnn(*, row_size: int = 28, hidden: int = 64, n_classes: int = 10) -> RowRNN:
+    """A GRU classifier over image rows (a recurrent student)."""
+    row_size = check_int("row_size", row_size, low=1)
+    hidden = check_int("hidden", hidden, low=1)
+    n_classes = check_int("n_classes", n_classes, low=2)
+    return _tag(RowRNN(row_size, hidden, n_classes), "rnn", row_size=row_size, hidden=hidden,
+                n_classes=n_classes)
+
+
+BUILDERS = {"mlp": lambda kw: mlp(kw.pop("sizes"), **kw), "cnn": lambda kw: cnn(**kw),
+            "rnn": lambda kw: rnn(**kw)}
+
+
+def build(arch: dict) -> nn.Module:
+    """Rebuild a model from its ``kd_arch`` record (``{"kind": ..., "kwargs": ...}``)."""
+    kind = arch.get("kind") if isinstance(arch, dict) else None
+    if kind not in BUILDERS:
+        raise ValueError(f"unknown architecture kind {kind!r}; known: {sorted(BUILDERS)}")
+    return BUILDERS[kind](dict(arch.get("kwargs", {})))
+
+
+def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of parameters (all, or only those with ``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def flops(model: nn.Module, input_shape) -> int:
+    """Floating-point operations for one example (2 × multiply-accumulates).
+
+    Counts ``Linear``, ``Conv2d`` and ``GRU`` layers, which dominate these models;
+    activations, pooling and biases are ignored. ``input_shape`` excludes the batch.
+    """
+    macs = 0
+
+    def linear(m, inp, out):
+        nonlocal macs
+        macs += m.in_features * m.out_features * out[0].numel() // m.out_features
+
+    def conv(m, inp, out):
+        nonlocal macs
+        kh, kw = m.kernel_size
+        macs += out[0].numel() * (m.in_channels // m.groups) * kh * kw
+
+    def gru(m, inp, out):
+        nonlocal macs
+        steps = inp[0].shape[1]
+        macs += steps * 3 * m.hidden_size * (m.input_size + m.hidden_size)
+
+    hooks = []
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            hooks.append(m.register_forward_hook(linear))
+        elif isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv))
+        elif isinstance(m, nn.GRU):
+            hooks.append(m.register_forward_hook(gru))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return 2 * macs
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
+    """Logits of ``model`` on ``x``, in evaluation mode and in chunks.
+
+    The model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+# ----------------------------------------------------------------- save / load
+def _weights_digest(state: dict) -> str:
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def save(model: nn.Module, path, **meta) -> Path:
+    """Save weights, architecture and metadata to ``path`` (folders are created).
+
+    ``meta`` holds plain values (numbers, strings, lists, dicts) such as the
+    training parameters and the test accuracy. The file is written to a
+    temporary name first and renamed, so a failure never leaves half a file.
+    """
+    arch = getattr(model, "kd_arch", None)
+    if arch is None:
+        raise ValueError("model has no kd_arch record: build it with kdlib.models.mlp/cnn/rnn "
+                         "so that load() can rebuild it")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "arch": arch, "meta": meta, "state_dict": state,
+               "sha256": _weights_digest(state)}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path) -> dict:
+    """Read and verify a checkpoint; return its payload dict (arch, meta, state_dict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds of errors for damaged files
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200]})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a kdlib checkpoint (expected format {FORMAT!r})")
+    if _weights_digest(payload["state_dict"]) != payload.get("sha256"):
+        raise CheckpointError(f"{path}: the weights do not match their stored sha256; the file "
+                              "was altered or damaged. Re-create it (notebooks/01_teacher.ipynb).")
+    return payload
+
+
+def load(path) -> nn.Module:
+    """Rebuild the model saved at ``path`` and load its weights (evaluation mode).
+
+    The checkpoint's metadata is available as ``model.kd_meta``.
+    """
+    payload = load_checkpoint(path)
+    model = build(payload["arch"])
+    model.load_state_dict(payload["state_dict"])
+    model.kd_meta = payload["meta"]
+    return model.eval()

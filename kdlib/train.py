@@ -1,0 +1,197 @@
+"""One training loop for every model in the collection (``fit``), and ``distill``.
+
+Batches are drawn from in-memory tensors by a seeded permutation of example
+indices (no per-item DataLoader). The loss function receives those indices, so a
+loss that needs per-example data (cached teacher logits) looks them up by index
+and can never be misaligned with a shuffled batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kdlib._checks import check_choice, check_float, check_int
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = (None, "onecycle")
+
+
+@dataclass
+class History:
+    """What ``fit`` measured: one entry per epoch, plus per-step losses.
+
+    ``epoch_loss[e]`` is the mean training loss of epoch ``e + 1``;
+    ``val_acc[e]`` the validation accuracy after it (``nan`` without a val
+    split); ``epoch_time[e]`` its wall time in seconds. ``step_loss`` holds every
+    batch's loss, ``evals`` the ``(step, val_acc)`` pairs of every evaluation.
+    """
+
+    epoch_loss: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+    epoch_time: list = field(default_factory=list)
+    step_loss: list = field(default_factory=list)
+    evals: list = field(default_factory=list)
+    steps_per_epoch: int = 0
+
+    @property
+    def epochs(self) -> int:
+        return len(self.epoch_loss)
+
+    @property
+    def total_time(self) -> float:
+        return float(sum(self.epoch_time))
+
+    def as_dict(self) -> dict:
+        return {"epoch_loss": self.epoch_loss, "val_acc": self.val_acc,
+                "epoch_time": self.epoch_time, "step_loss": self.step_loss,
+                "evals": [list(e) for e in self.evals], "steps_per_epoch": self.steps_per_epoch}
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator, *, shuffle: bool = True):
+    """Yield index tensors covering ``range(n)`` in batches, in a seeded order."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size]
+
+
+def _split_pair(data):
+    """Accept Splits (train/val), a (train, val) pair, or a single train Split."""
+    if hasattr(data, "train"):
+        return data.train, getattr(data, "val", None)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data[0], data[1]
+    if hasattr(data, "x") and hasattr(data, "y"):
+        return data, None
+    raise TypeError("data must be kdlib.data.Splits, a (train, val) pair of Splits, or a Split "
+                    f"with .x and .y; got {type(data).__name__}")
+
+
+def _accuracy(model, split, batch_size):
+    from kdlib.models import predict
+
+    return float((predict(model, split.x, batch_size=batch_size).argmax(1) == split.y)
+                 .float().mean())
+
+
+def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: float = 3e-3,
+        optimizer: str = "adam", schedule: str | None = "onecycle", weight_decay: float = 0.0,
+        momentum: float = 0.9, clip_grad: float | None = None, seed: int = 0, loss_fn=None,
+        eval_every: int | None = None, eval_batch_size: int = 250, progress: bool = True,
+        callback=None, desc: str = "training") -> History:
+    """Train ``model`` on ``data.train``; evaluate on ``data.val``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Trained in place; left in evaluation mode.
+    data : Splits, (train, val) pair, or Split
+    epochs, batch_size : int
+    lr : float
+        Learning rate (the maximum rate under ``schedule="onecycle"``).
+    optimizer : {"adam", "sgd"}
+    schedule : {None, "onecycle"}
+    clip_grad : float, optional
+        Clip the global gradient norm to this value (the article's FAQ).
+    seed : int
+        Seeds the batch order and dropout: the same seed gives the same History.
+    loss_fn : callable, optional
+        ``loss_fn(logits, y, idx) -> scalar``; ``idx`` are the batch's indices
+        into ``data.train``. Default: cross-entropy.
+    eval_every : int, optional
+        Also evaluate every this many steps (default: only at the end of each epoch).
+    eval_batch_size : int
+        Chunk size for evaluation.
+    progress : bool
+        Show a tqdm progress bar.
+    callback : callable, optional
+        ``callback(history)`` after every evaluation (for live plots).
+
+    Returns
+    -------
+    History
+    """
+    epochs = check_int("epochs", epochs, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    lr = check_float("lr", lr, low=0.0, low_open=True)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_choice("schedule", schedule, SCHEDULES)
+    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
+    if clip_grad is not None:
+        clip_grad = check_float("clip_grad", clip_grad, low=0.0, low_open=True)
+    seed = check_int("seed", seed, low=0)
+    if eval_every is not None:
+        eval_every = check_int("eval_every", eval_every, low=1)
+    train, val = _split_pair(data)
+    n = len(train.y)
+    if n == 0:
+        raise ValueError("the training split is empty")
+    loss_fn = loss_fn or (lambda logits, y, idx: F.cross_entropy(logits, y))
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    steps_per_epoch = -(-n // batch_size)
+    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
+             if schedule == "onecycle" else None)
+
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # dropout masks
+    hist = History(steps_per_epoch=steps_per_epoch)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs * steps_per_epoch, desc=desc, leave=False)
+
+    def evaluate(step):
+        acc = _accuracy(model, val, eval_batch_size) if val is not None and len(val.y) else float("nan")
+        hist.evals.append((step, acc))
+        if callback is not None:
+            callback(hist)
+        return acc
+
+    step = 0
+    try:
+        for _ in range(epochs):
+            t0, total, count = time.perf_counter(), 0.0, 0
+            model.train()
+            for idx in batches(n, batch_size, gen):
+                logits = model(train.x[idx])
+                loss = loss_fn(logits, train.y[idx], idx)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the loss became {loss.item()} at step {step + 1}; "
+                                             "lower lr or set clip_grad")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if clip_grad is not None:
+                    nn.utils.clip_grad_norm_(params, clip_grad)
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                step += 1
+                value = loss.item()
+                hist.step_loss.append(value)
+                total += value * len(idx)
+                count += len(idx)
+                if bar is not None:
+                    bar.update(1)
+                    if step % 20 == 0:
+                        bar.set_postfix(loss=f"{value:.3f}")
+                if eval_every and step % eval_every == 0 and step % steps_per_epoch:
+                    evaluate(step)
+                    model.train()
+            hist.epoch_time.append(time.perf_counter() - t0)
+            hist.epoch_loss.append(total / count)
+            hist.val_acc.append(evaluate(step))
+    finally:
+        if bar is not None:
+            bar.close()
+        model.eval()
+    return hist
