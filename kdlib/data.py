@@ -135,8 +135,9 @@ def load(name: str, *, n_train: int | None = None, n_val: int | None = None,
     val_idx = np.sort(val_idx)
 
     def split(x, y, idx=None):
-        if idx is not None:
-            x, y = x[idx], y[idx]
+        # Fancy indexing copies; the test split is copied explicitly, so that editing a
+        # returned tensor in place never alters the cached arrays behind later loads.
+        x, y = (x[idx], y[idx]) if idx is not None else (x, y)
         return Split(torch.from_numpy(np.ascontiguousarray(x)),
                      torch.from_numpy(np.ascontiguousarray(y)))
 
@@ -151,6 +152,7 @@ def stratified_split(y: np.ndarray, n: int, rng: np.random.Generator):
     per class follow the largest-remainder rule, so they add up to exactly ``n``.
     """
     y = np.asarray(y)
+    n = check_int("n", n, low=0, high=len(y))
     classes, counts = np.unique(y, return_counts=True)
     quota = counts * n / len(y)
     take = np.floor(quota).astype(int)

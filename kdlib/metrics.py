@@ -33,7 +33,8 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> torch.Tens
     _check_xy(y_true, y_pred)
     k = int(max(y_true.max(), y_pred.max())) + 1 if n_classes is None else check_int(
         "n_classes", n_classes, low=1)
-    if len(y_true) and (y_true.max() >= k or y_pred.max() >= k or y_true.min() < 0):
+    if len(y_true) and (y_true.max() >= k or y_pred.max() >= k or y_true.min() < 0
+                        or y_pred.min() < 0):
         raise ValueError(f"labels must lie in [0, {k - 1}] for n_classes={k}")
     return torch.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
 
@@ -53,6 +54,11 @@ def ece(probs: torch.Tensor, y: torch.Tensor, *, n_bins: int = 15) -> float:
     """Expected calibration error: mean |confidence − accuracy| over equal-width bins."""
     _check_xy(probs, y)
     n_bins = check_int("n_bins", n_bins, low=1)
+    if probs.ndim != 2 or (len(probs) and (
+            probs.min() < 0 or not torch.allclose(probs.sum(1), torch.ones(len(probs)).to(probs),
+                                                  atol=1e-3))):
+        raise ValueError("probs must be an N×classes tensor of probabilities (rows in [0, 1] "
+                         "summing to 1), e.g. logits.softmax(1); got something else (logits?)")
     conf, pred = probs.max(1)
     correct = (pred == y).float()
     bins = torch.clamp((conf * n_bins).long(), max=n_bins - 1)
@@ -76,3 +82,17 @@ def latency(model: nn.Module, input_shape, *, batch_size: int = 1, repeats: int 
         predict(model, x)
         times.append(time.perf_counter() - t0)
     return sorted(times)[len(times) // 2]
+
+
+def top_confusions(cm, classes, k: int = 5) -> list[tuple[str, str, int]]:
+    """The ``k`` largest off-diagonal cells of a confusion matrix.
+
+    Returns ``(true class, predicted class, count)`` triples, largest first.
+    """
+    cm = torch.as_tensor(cm).clone()
+    k = check_int("k", k, low=1)
+    cm.fill_diagonal_(0)
+    flat = cm.flatten()
+    order = torch.argsort(flat, descending=True, stable=True)[:k]
+    n = cm.shape[1]
+    return [(classes[int(i) // n], classes[int(i) % n], int(flat[i])) for i in order if flat[i] > 0]

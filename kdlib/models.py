@@ -12,6 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -170,6 +171,7 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> tor
 
     The model's train/eval mode is restored afterwards.
     """
+    batch_size = check_int("batch_size", batch_size, low=1)
     was_training = model.training
     model.eval()
     try:
@@ -201,15 +203,39 @@ def save(model: nn.Module, path, **meta) -> Path:
     if arch is None:
         raise ValueError("model has no kd_arch record: build it with kdlib.models.mlp/cnn/rnn "
                          "so that load() can rebuild it")
+    meta = {k: _plain(v, f"meta[{k!r}]") for k, v in meta.items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "arch": arch, "meta": meta, "state_dict": state,
                "sha256": _weights_digest(state)}
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def _plain(value, where):
+    """``value`` as plain Python data that ``torch.load(weights_only=True)`` reads back.
+
+    NumPy scalars and arrays become Python numbers and lists; anything else that is not
+    None, bool, int, float, str, a list/tuple/dict of those, or a tensor is refused.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, dict):
+        return {k: _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    raise TypeError(f"{where} is a {type(value).__name__}; checkpoint metadata must be plain "
+                    "values (None, bool, int, float, str, lists/tuples/dicts of them, tensors)")
 
 
 def load_checkpoint(path) -> dict:
@@ -220,10 +246,16 @@ def load_checkpoint(path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds of errors for damaged files
+        first_line = (str(exc).splitlines() or ["no message"])[0][:200]
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:200]})") from exc
+                              f"{first_line})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a kdlib checkpoint (expected format {FORMAT!r})")
+    state = payload.get("state_dict")
+    if (not isinstance(state, dict) or not isinstance(payload.get("arch"), dict)
+            or not all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise CheckpointError(f"{path} is an incomplete kdlib checkpoint (its arch or "
+                              "state_dict is missing). Re-create it (notebooks/01_teacher.ipynb).")
     if _weights_digest(payload["state_dict"]) != payload.get("sha256"):
         raise CheckpointError(f"{path}: the weights do not match their stored sha256; the file "
                               "was altered or damaged. Re-create it (notebooks/01_teacher.ipynb).")

@@ -82,7 +82,7 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
         optimizer: str = "adam", schedule: str | None = "onecycle", weight_decay: float = 0.0,
         momentum: float = 0.9, clip_grad: float | None = None, seed: int = 0, loss_fn=None,
         eval_every: int | None = None, eval_batch_size: int = 250, progress: bool = True,
-        callback=None, desc: str = "training") -> History:
+        callback=None, augment=None, desc: str = "training") -> History:
     """Train ``model`` on ``data.train``; evaluate on ``data.val``.
 
     Parameters
@@ -100,8 +100,11 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
     seed : int
         Seeds the batch order and dropout: the same seed gives the same History.
     loss_fn : callable, optional
-        ``loss_fn(logits, y, idx) -> scalar``; ``idx`` are the batch's indices
-        into ``data.train``. Default: cross-entropy.
+        ``loss_fn(logits, y, idx, x) -> scalar``; ``idx`` are the batch's indices
+        into ``data.train`` and ``x`` the (possibly augmented) inputs the model
+        saw. Default: cross-entropy.
+    augment : callable, optional
+        ``augment(x, generator) -> x`` applied to every training batch.
     eval_every : int, optional
         Also evaluate every this many steps (default: only at the end of each epoch).
     eval_batch_size : int
@@ -130,7 +133,7 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
     n = len(train.y)
     if n == 0:
         raise ValueError("the training split is empty")
-    loss_fn = loss_fn or (lambda logits, y, idx: F.cross_entropy(logits, y))
+    loss_fn = loss_fn or (lambda logits, y, idx, x: F.cross_entropy(logits, y))
 
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "adam":
@@ -163,8 +166,9 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
             t0, total, count = time.perf_counter(), 0.0, 0
             model.train()
             for idx in batches(n, batch_size, gen):
-                logits = model(train.x[idx])
-                loss = loss_fn(logits, train.y[idx], idx)
+                xb = train.x[idx] if augment is None else augment(train.x[idx], gen)
+                logits = model(xb)
+                loss = loss_fn(logits, train.y[idx], idx, xb)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"the loss became {loss.item()} at step {step + 1}; "
                                              "lower lr or set clip_grad")
@@ -195,3 +199,119 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
             bar.close()
         model.eval()
     return hist
+
+
+# ------------------------------------------------------------------ distill
+def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: float,
+            teacher_logits: torch.Tensor | None = None, teacher_per_batch: bool = False,
+            **fit_kwargs) -> History:
+    """Train ``student`` on ``kd_loss(student, teacher, labels, lam=lam, T=T)``.
+
+    The teacher runs in evaluation mode (no dropout noise in its targets). By
+    default its logits on the whole training split are computed once and cached;
+    each batch looks its targets up **by example index**, so shuffling can never
+    misalign them. ``teacher_per_batch=True`` runs the teacher on every batch
+    instead (needed with ``augment``, where the inputs change every epoch).
+
+    Parameters
+    ----------
+    student, teacher : nn.Module
+    data : Splits, (train, val) pair, or Split
+    lam : float in [0, 1]
+        Weight of the hard-label cross-entropy; ``1 - lam`` weights the soft term.
+    T : float > 0
+        Temperature.
+    teacher_logits : Tensor, optional
+        Precomputed ``kdlib.models.predict(teacher, data.train.x)`` to reuse
+        across many students (the grid search in notebook 05).
+    **fit_kwargs
+        Passed to :func:`fit` (epochs, lr, batch_size, seed, callback, ...).
+
+    Returns
+    -------
+    History
+    """
+    from kdlib.losses import kd_loss
+    from kdlib.models import predict
+
+    lam = check_float("lam", lam, low=0.0, high=1.0)
+    T = check_float("T", T, low=0.0, low_open=True)
+    if "loss_fn" in fit_kwargs:
+        raise TypeError("distill builds its own loss_fn; call fit() for a custom loss")
+    train, _ = _split_pair(data)
+    if teacher_per_batch:
+        if teacher_logits is not None:
+            raise ValueError("pass teacher_logits or teacher_per_batch=True, not both")
+        teacher.eval()
+
+        def loss_fn(logits, y, idx, x):
+            with torch.inference_mode():
+                t = teacher(x)
+            return kd_loss(logits, t.clone(), y, lam=lam, T=T)
+    else:
+        if fit_kwargs.get("augment") is not None:
+            raise ValueError("augment changes the inputs every epoch, so cached teacher logits would "
+                             "be stale: pass teacher_per_batch=True")
+        cache = predict(teacher, train.x) if teacher_logits is None else teacher_logits
+        if cache.shape[0] != len(train.y):
+            raise ValueError(f"teacher_logits has {cache.shape[0]} rows but the training split has "
+                             f"{len(train.y)} examples; they must match")
+        cache = cache.detach()
+
+        def loss_fn(logits, y, idx, x):
+            return kd_loss(logits, cache[idx], y, lam=lam, T=T)
+
+    fit_kwargs.setdefault("desc", f"distilling (lam={lam:g}, T={T:g})")
+    return fit(student, data, loss_fn=loss_fn, **fit_kwargs)
+
+
+# ------------------------------------------------------------------ teacher
+TEACHER_DEFAULTS = {"epochs": 2, "n_train": None, "lr": 3e-3, "batch_size": 128, "seed": 0}
+
+
+def check_teacher_params(*, epochs, n_train, lr, batch_size, seed) -> None:
+    """Validate notebook 01's parameters before any work starts (clear messages)."""
+    check_int("epochs", epochs, low=1, high=100)
+    check_int("n_train", n_train, low=0, high=55000)
+    check_float("lr", lr, low=0.0, high=1.0, low_open=True)
+    check_int("batch_size", batch_size, low=1, high=55000)
+    check_int("seed", seed, low=0)
+
+
+def train_teacher(data, *, epochs: int = 2, lr: float = 3e-3, batch_size: int = 128, seed: int = 0,
+                  **fit_kwargs):
+    """Build ``kdlib.models.cnn()`` with ``seed`` and train it (notebook 01's recipe).
+
+    Adam with a OneCycle schedule (max ``lr``). Returns ``(teacher, history)``.
+    """
+    from kdlib.models import cnn
+
+    torch.manual_seed(check_int("seed", seed, low=0))
+    teacher = cnn()
+    fit_kwargs.setdefault("desc", "teacher")
+    history = fit(teacher, data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                  optimizer="adam", schedule="onecycle", **fit_kwargs)
+    return teacher, history
+
+
+def load_teacher(checkpoint: str = "", *, progress: bool = True):
+    """Load the teacher saved by notebook 01, training it (and saving it) if missing.
+
+    ``checkpoint`` "" means ``data/teacher.pt`` (or ``$KDLIB_DATA/teacher.pt``).
+    """
+    from kdlib import data as kdata
+    from kdlib import models
+
+    path = kdata.resolve(checkpoint, "teacher.pt")
+    if path.is_file():
+        return models.load(path)
+    print(f"No teacher at {path}: training one with notebook 01's defaults {TEACHER_DEFAULTS} ...")
+    d = kdata.load("fashion-mnist", n_train=TEACHER_DEFAULTS["n_train"], seed=TEACHER_DEFAULTS["seed"])
+    kw = {k: v for k, v in TEACHER_DEFAULTS.items() if k != "n_train"}
+    teacher, hist = train_teacher(d, progress=progress, **kw)
+    from kdlib.metrics import accuracy
+
+    models.save(teacher, path, **TEACHER_DEFAULTS, val_accuracy=hist.val_acc[-1],
+                test_accuracy=accuracy(teacher, d.test.x, d.test.y))
+    teacher.kd_meta = models.load_checkpoint(path)["meta"]
+    return teacher

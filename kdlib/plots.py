@@ -1,0 +1,118 @@
+"""Matplotlib figures for the lessons.
+
+Every function takes data and returns a new ``Figure`` (no pyplot state is
+kept, so they work headless and are testable by inspecting the figure).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def _fig(w=6.4, h=3.6, ncols=1, nrows=1):
+    fig = Figure(figsize=(w, h), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def smooth(values, window: int = 20) -> np.ndarray:
+    """Moving average (same length; the first points average what exists)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0 or window <= 1:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def training_curves(history, *, title: str = "", references: dict | None = None) -> Figure:
+    """Training loss per step (smoothed) and validation accuracy per evaluation.
+
+    ``references`` maps a label to an accuracy drawn as a dashed horizontal line
+    (e.g. ``{"teacher": 0.89}``).
+    """
+    fig, ax = _fig(9, 3.4, ncols=2)
+    loss_ax, acc_ax = ax[0]
+    steps = np.arange(1, len(history.step_loss) + 1)
+    spe = max(history.steps_per_epoch, 1)
+    if len(steps):
+        loss_ax.plot(steps / spe, history.step_loss, color="0.8", lw=0.8, label="per batch")
+        loss_ax.plot(steps / spe, smooth(history.step_loss), color="C0", label="smoothed")
+    loss_ax.set(xlabel="epoch", ylabel="training loss", title="loss")
+    loss_ax.legend(loc="upper right", fontsize="small")
+    if history.evals:
+        s, a = zip(*history.evals)
+        acc_ax.plot(np.array(s) / spe, a, "o-", color="C1", label="validation")
+    for i, (name, value) in enumerate((references or {}).items()):
+        acc_ax.axhline(value, ls="--", color=f"C{i + 2}", lw=1, label=f"{name} {value:.3f}")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="validation accuracy")
+    if history.evals or references:
+        acc_ax.legend(loc="lower right", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def image_grid(x, labels, classes, *, predicted=None, ncols: int = 8, size: float = 1.3) -> Figure:
+    """Images with their label (and prediction, red when wrong) as titles."""
+    x = np.asarray(x)
+    n = len(x)
+    nrows = max(1, -(-n // ncols))
+    fig, ax = _fig(size * ncols, size * 1.25 * nrows, ncols=ncols, nrows=nrows)
+    for i, a in enumerate(ax.flat):
+        a.axis("off")
+        if i >= n:
+            continue
+        a.imshow(x[i].reshape(x[i].shape[-2:]), cmap="gray_r")
+        true = classes[int(labels[i])]
+        if predicted is None:
+            a.set_title(true, fontsize=7)
+        else:
+            pred = classes[int(predicted[i])]
+            ok = int(predicted[i]) == int(labels[i])
+            a.set_title(pred if ok else f"{pred}\n(true: {true})", fontsize=7,
+                        color="black" if ok else "red")
+    return fig
+
+
+def per_class_bars(values, classes, *, ylabel: str = "accuracy", title: str = "",
+                   others: dict | None = None) -> Figure:
+    """One bar per class (several series side by side when ``others`` is given)."""
+    series = {ylabel: np.asarray(values, float)}
+    series.update({k: np.asarray(v, float) for k, v in (others or {}).items()})
+    fig, ax = _fig(9, 3.4)
+    a = ax[0, 0]
+    width = 0.8 / len(series)
+    pos = np.arange(len(classes))
+    for i, (name, v) in enumerate(series.items()):
+        a.bar(pos + (i - (len(series) - 1) / 2) * width, v, width, label=name)
+    a.set_xticks(pos, classes, rotation=30, ha="right", fontsize=8)
+    lo = min(float(np.nanmin(v)) for v in series.values())
+    a.set_ylim(max(0.0, lo - 0.1), 1.0)
+    a.set(ylabel=ylabel, title=title)
+    if len(series) > 1:
+        a.legend(fontsize="small")
+    return fig
+
+
+def confusion(cm, classes, *, title: str = "confusion matrix (rows: true, columns: predicted)",
+              normalize: bool = True) -> Figure:
+    """Heat map of a confusion matrix, row-normalised by default, counts annotated."""
+    cm = np.asarray(cm, dtype=float)
+    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
+    fig, ax = _fig(6.4, 5.6)
+    a = ax[0, 0]
+    im = a.imshow(shown, cmap="Blues", vmin=0)
+    k = len(classes)
+    a.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
+    a.set_yticks(range(k), classes, fontsize=8)
+    for i in range(k):
+        for j in range(k):
+            if cm[i, j]:
+                a.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=6,
+                       color="white" if shown[i, j] > 0.5 * shown.max() else "black")
+    a.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=a, shrink=0.8)
+    return fig

@@ -1,0 +1,40 @@
+"""ipywidgets builders and live displays that wire controls to ``kdlib.plots``.
+
+Every builder returns its widget (and exposes what its callback produced as
+attributes), so tests can set ``.value`` and check the result headless.
+"""
+
+from __future__ import annotations
+
+from kdlib import plots
+
+
+class LiveCurves:
+    """Redraw training curves in place while ``kdlib.train.fit`` runs.
+
+    Use ``live = LiveCurves(); fit(..., callback=live.update)``. The figure is
+    shown through an IPython display handle, so the notebook keeps the final
+    curves as an ordinary PNG output. Outside IPython it just keeps ``.figure``.
+    """
+
+    def __init__(self, *, title: str = "", references: dict | None = None):
+        self.title = title
+        self.references = references
+        self.figure = None
+        self.updates = 0
+        self._handle = None
+
+    def update(self, history) -> None:
+        self.figure = plots.training_curves(history, title=self.title, references=self.references)
+        self.updates += 1
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:  # pragma: no cover - IPython is a dependency
+            return
+        if get_ipython() is None:
+            return
+        if self._handle is None:
+            self._handle = display(self.figure, display_id=True)
+        else:
+            self._handle.update(self.figure)
