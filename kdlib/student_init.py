@@ -111,9 +111,14 @@ def init_student(student: nn.Module, teacher: nn.Module, strategy: str, *, seed=
     -------
     nn.Module
         ``student``, with ``student.kd_init`` set to a record of what was kept:
-        ``{"strategy", "options", "kept"}``, where ``kept`` has one entry per
-        student weight layer: ``{"student": name, "teacher": name, "shape": ...,
-        "units": teacher unit indices kept (None = all), "teacher_units": n}``.
+        ``{"strategy", "options", "kept"}``. ``options`` holds the options used
+        (for ``layer-subset`` the chosen teacher ``layers``); ``kept`` has one
+        entry per student weight layer (for ``copy``: per module owning
+        parameters; for ``random``: none): ``{"student": name, "teacher": name,
+        "shape": student weight shape, "units": teacher unit / channel indices
+        kept, in order (``None`` = all), "teacher_units": the teacher layer's
+        width}``, names being ``state_dict`` prefixes such as ``"3"``.
+        :func:`summary` prints it.
 
     Raises
     ------
@@ -300,7 +305,9 @@ def _init_top_units(student, teacher, importance):
             cols = (prev_keep[:, None] * spatial + torch.arange(spatial, device=device)).reshape(-1)
         weight = t.weight.index_select(0, keep).index_select(1, cols)
         bias = None if t.bias is None else t.bias.index_select(0, keep)
-        assert weight.shape == s.weight.shape, (weight.shape, s.weight.shape)
+        if weight.shape != s.weight.shape:  # cannot happen after the checks above
+            raise ValueError(f"top-units cannot map student layer {s.name!r}: the sliced "
+                             f"teacher weight is {_shape(weight)}, the student's {_shape(s.weight)}")
         plan.append((s, weight, bias))
         kept.append(_entry(s, t, None if last else keep.tolist()))
         prev_keep = keep

@@ -1,0 +1,56 @@
+# kdlab: every target sets up .venv by itself (pinned requirements.txt, kdlib installed editable).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kdlab-installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+JOBS ?= 2
+
+.PHONY: setup lab test run notebooks sweep clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+## lab: open JupyterLab on notebooks/ (127.0.0.1, token authentication)
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+
+## test: ruff + the whole pytest suite (units, papermill smoke runs, nbval, browser)
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks $(PYTEST_ARGS)
+
+## run: execute every notebook headless with papermill into build/ (defaults)
+run: $(STAMP)
+	@mkdir -p build
+	@for nb in $(NOTEBOOKS); do \
+		echo "== $$nb"; \
+		$(BIN)/papermill --cwd notebooks "$$nb" "build/$$(basename $$nb)" || exit 1; \
+	done
+
+## notebooks: re-execute the stored notebooks in place (outputs kept in git)
+notebooks: $(STAMP)
+	@for nb in $(NOTEBOOKS); do \
+		echo "== $$nb"; \
+		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+			--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
+	done
+
+## sweep: an example lambda x T sweep of notebook 05 with a plot of the summary
+sweep: $(STAMP)
+	$(BIN)/python -m kdlib.runs notebooks/05_lambda_tuning.ipynb \
+		--grid lam=0.1,0.5,0.9 --grid T=2,4 --param quick=true --jobs $(JOBS) --out runs/lam_T
+	$(BIN)/python -m kdlib.runs --plot runs/lam_T/summary.csv --x lam --y val_acc --hue T \
+		--png runs/lam_T/summary.png
+
+clean:
+	rm -rf build runs .pytest_cache .ruff_cache test-artifacts
+	find . -name __pycache__ -not -path "./.venv/*" -prune -exec rm -rf {} +
