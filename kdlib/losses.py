@@ -595,8 +595,9 @@ def pitfall_kl_swapped(student_logits, teacher_logits, labels, *, lam: float, T:
 
     The KL divergence is not symmetric. Hinton's soft term is the cross-entropy
     of the student against the teacher's soft targets, i.e. ``KL(p_t || p_s)``
-    up to a constant. **How it shows:** the values differ whenever the two
-    distributions are not mirror images of each other, and the reversed KL is
+    up to a constant. **How it shows:** the values differ in general (they
+    coincide only in special cases, e.g. equal or mirror-image distributions),
+    and the reversed KL is
     "mode-seeking": it lets the student ignore classes to which the teacher
     gives small but non-zero probability, the dark knowledge distillation is
     meant to transfer. (A common source: swapping the arguments of
@@ -670,8 +671,9 @@ def pitfall_misaligned_cache(student_logits, cached_teacher_logits, labels, batc
         kd_loss(student_logits, cached_teacher_logits[idx], labels, lam=lam, T=T)
 
     **How it shows:** without shuffling both agree exactly; with shuffling the
-    loss differs, and a student trained this way learns noise from the soft term
-    (its accuracy drops as λ falls).
+    loss differs, and a student trained this way imitates the wrong examples'
+    targets (expect it to suffer more the smaller λ is, i.e. the more weight the
+    soft term gets).
 
     Parameters
     ----------
