@@ -1,12 +1,10 @@
-"""ipywidgets builders and live displays that wire controls to ``kdlib.plots``.
-
-Every builder returns its widget (and exposes what its callback produced as
-attributes), so tests can set ``.value`` and check the result headless.
-"""
+"""Live training displays (notebook 01 onwards)."""
 
 from __future__ import annotations
 
 from kdlib import plots
+
+__all__ = ["LiveCurves"]
 
 
 class LiveCurves:

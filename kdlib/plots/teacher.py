@@ -1,30 +1,14 @@
-"""Matplotlib figures for the lessons.
-
-Every function takes data and returns a new ``Figure`` (no pyplot state is
-kept, so they work headless and are testable by inspecting the figure).
-"""
+"""Figures of notebook 01 (training curves, image grids, per-class results)."""
 
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from kdlib.plots._base import new_figure as _fig
+from kdlib.plots._base import smooth
 
-def _fig(w=6.4, h=3.6, ncols=1, nrows=1):
-    fig = Figure(figsize=(w, h), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
-
-
-def smooth(values, window: int = 20) -> np.ndarray:
-    """Moving average (same length; the first points average what exists)."""
-    v = np.asarray(values, dtype=float)
-    if len(v) == 0 or window <= 1:
-        return v
-    c = np.cumsum(np.insert(v, 0, 0.0))
-    idx = np.arange(1, len(v) + 1)
-    lo = np.maximum(0, idx - window)
-    return (c[idx] - c[lo]) / (idx - lo)
+__all__ = ["training_curves", "image_grid", "per_class_bars", "confusion"]
 
 
 def training_curves(history, *, title: str = "", references: dict | None = None) -> Figure:
