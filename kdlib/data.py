@@ -137,7 +137,7 @@ def load(name: str, *, n_train: int | None = None, n_val: int | None = None,
     def split(x, y, idx=None):
         # Fancy indexing copies; the test split is copied explicitly, so that editing a
         # returned tensor in place never alters the cached arrays behind later loads.
-        x, y = (x[idx], y[idx]) if idx is not None else (x, y)
+        x, y = (x[idx], y[idx]) if idx is not None else (x.copy(), y.copy())
         return Split(torch.from_numpy(np.ascontiguousarray(x)),
                      torch.from_numpy(np.ascontiguousarray(y)))
 

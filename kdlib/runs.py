@@ -16,6 +16,7 @@ Layout of ``DIR`` (``--out``, default ``runs/<notebook stem>``)::
     DIR/<run-id>/metrics.json     what the notebook recorded with record()
     DIR/<run-id>/status.json      ok / failed, error, parameters, seconds, notebook path
     DIR/<run-id>/worker.log       the worker process's own output (papermill messages)
+    DIR/<run-id>/spec.json        what the worker was asked to run (paths, parameters, kernel)
     DIR/summary.csv               one row per run of the current grid
 
 Choices worth knowing:
@@ -27,7 +28,11 @@ Choices worth knowing:
   very long) a short hash of the exact values is appended, so ids stay unique and
   stable. Fixed parameters (``--param``) are part of the id too: changing one reruns.
 * **Reruns**: a run whose ``status.json`` says ``ok`` is skipped; failed or interrupted
-  runs are run again. An overlapping grid therefore runs only its new points.
+  runs are run again. An overlapping grid therefore runs only its new points. The
+  notebook's content is not part of the id: after editing the notebook, delete ``DIR``
+  (or the run folders concerned) to run again.
+* **Metric names** become column names as recorded; one that clashes with a parameter
+  or a fixed column (``status``...) is written as ``metric:<name>``.
 * **summary.csv** has one row per point of the *current* grid (skipped runs included,
   read back from their folders), not every run found under ``DIR``; sweeps with
   different grids can share a folder and each gets its own table.
@@ -55,7 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kdlib._checks import check_int
@@ -220,9 +225,10 @@ def run_id(params):
         raise TypeError(f"params must be a dict, got {type(params).__name__}")
     if not params:
         return "default"
-    raw = "__".join(f"{k}={_format_value(v)}" for k, v in params.items())
-    safe = _UNSAFE.sub("-", raw)
-    needs_hash = safe != raw or any("__" in _format_value(v) or "__" in k for k, v in params.items())
+    texts = {k: _format_value(v) for k, v in params.items()}
+    raw = "__".join(f"{k}={t}" for k, t in texts.items())
+    safe = "__".join(f"{_UNSAFE.sub('-', k)}={_UNSAFE.sub('-', t)}" for k, t in texts.items())
+    needs_hash = safe != raw or any("__" in k or "__" in t for k, t in texts.items())
     if needs_hash or len(safe) > _MAX_ID:
         canon = json.dumps([[k, _format_value(v), type(v).__name__ if isinstance(v, str) else ""]
                             for k, v in params.items()])
@@ -239,20 +245,28 @@ class _Run:
     run_id: str
     params: dict
     folder: Path
-    row: dict = field(default_factory=dict)
     skipped: bool = False
 
 
-def _notebook_parameters(notebook):
+def _notebook_parameters(notebook, kernel_name):
+    """``papermill.inspect_notebook`` of ``notebook``, which may lack kernel metadata."""
+    import nbformat
     import papermill
 
     try:
-        return papermill.inspect_notebook(str(notebook))
-    except Exception as err:  # papermill raises several types for unreadable notebooks
+        nb = nbformat.read(str(notebook), as_version=4)
+        # papermill needs a kernel name to pick its translator; the notebook may have none.
+        nb.metadata.setdefault("kernelspec", {"name": kernel_name, "display_name": kernel_name})
+        nb.metadata.kernelspec.setdefault("language", "python")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "notebook.ipynb"
+            nbformat.write(nb, str(path))
+            return papermill.inspect_notebook(str(path))
+    except Exception as err:  # nbformat / papermill raise several types for unreadable notebooks
         raise ValueError(f"notebook={str(notebook)!r} could not be inspected: {err}") from err
 
 
-def _plan(notebook, grid, extra_params):
+def _plan(notebook, grid, extra_params, kernel_name):
     """Validate the arguments and return (notebook path, ordered names, list of _Run points)."""
     if not isinstance(notebook, (str, os.PathLike)):
         raise TypeError(f"notebook must be a path, got {notebook!r} ({type(notebook).__name__})")
@@ -266,7 +280,8 @@ def _plan(notebook, grid, extra_params):
         raise TypeError(f"extra_params must be a dict {{name: value}} or None, got "
                         f"{type(extra_params).__name__}")
 
-    known = _notebook_parameters(notebook)
+    _check_name(kernel_name, "kernel_name")
+    known = _notebook_parameters(notebook, kernel_name)
     if not known:
         raise ValueError(f"notebook={str(notebook)!r} has no 'parameters'-tagged cell, so no "
                          "parameter can be set")
@@ -313,30 +328,35 @@ def _plan(notebook, grid, extra_params):
 
 def _worker_main(spec_path):
     """Execute one run described by the JSON file ``spec_path`` (runs in a child process)."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
+    # A parent started with SIGINT ignored (e.g. `cmd &` in a script) must still be able to stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    folder = Path(spec["folder"])
     status = {"run_id": spec["run_id"], "status": "failed", "error": "", "seconds": 0.0,
               "notebook": spec["output"], "parameters": spec["parameters"]}
     start = time.perf_counter()
     code = 0
     try:
+        import nbformat
+        import papermill
+
+        # A notebook written without kernel metadata (e.g. by nbformat) is taken to be Python.
+        meta = nbformat.read(spec["input"], as_version=4).metadata
+        has_language = meta.get("language_info", {}).get("name") or meta.get("kernelspec", {}).get("language")
         papermill.execute_notebook(spec["input"], spec["output"], parameters=spec["parameters"],
                                    kernel_name=spec["kernel_name"], cwd=spec["cwd"],
-                                   progress_bar=False)
+                                   language=None if has_language else "python", progress_bar=False)
         status["status"] = "ok"
-    except PapermillExecutionError as err:
-        status["error"] = f"{err.ename}: {err.evalue} (cell In [{err.exec_count}])"
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish writing the status
         status["error"] = "interrupted"
         code = 130
-    except Exception as err:  # kernel did not start, notebook unreadable, ...
-        status["error"] = f"{type(err).__name__}: {err}"
+    except Exception as err:
+        if type(err).__name__ == "PapermillExecutionError":  # an error inside the notebook
+            status["error"] = f"{err.ename}: {err.evalue} (cell In [{err.exec_count}])"
+        else:  # kernel did not start, notebook unreadable, ...
+            status["error"] = f"{type(err).__name__}: {err}"
     status["seconds"] = round(time.perf_counter() - start, 3)
-    _write_json(folder / "status.json", status)
+    _write_json(Path(spec["folder"]) / "status.json", status)
     return code
 
 
@@ -349,7 +369,8 @@ def _child_env(folder):
     # The worker and the kernel it starts must import this very kdlib, even when it is not
     # installed (the kernel's working directory is the notebook's folder).
     root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    old = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([root, *old])
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -365,26 +386,30 @@ def _start(run, notebook, kernel_name):
             "kernel_name": kernel_name, "cwd": str(notebook.parent)}
     spec_path = folder / "spec.json"
     _write_json(spec_path, spec)
-    log = open(folder / "worker.log", "w", encoding="utf-8")  # noqa: SIM115 (closed in _finish)
     code = "import sys; from kdlib.runs import _worker_main; sys.exit(_worker_main(sys.argv[1]))"
-    proc = subprocess.Popen([sys.executable, "-c", code, str(spec_path)], env=_child_env(folder),
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)  # Ctrl-C reaches only the parent, which forwards it
-    proc._kdlib_log = log
-    return proc
+    with open(folder / "worker.log", "w", encoding="utf-8") as log:  # the child keeps its own handle
+        return subprocess.Popen([sys.executable, "-c", code, str(spec_path)], env=_child_env(folder),
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # Ctrl-C reaches only the parent, which forwards it
 
 
-def _finish(run, proc):
-    """Fill ``run.row`` after its worker ``proc`` exited (writing status.json if it could not)."""
-    proc._kdlib_log.close()
+def _finish(run, proc, interrupted=False):
+    """Return (row, metrics) of ``run`` after its worker ``proc`` exited.
+
+    Writes a failed status.json for a worker that died without writing one (``interrupted``:
+    because we stopped it).
+    """
     status = _read_json(run.folder / "status.json")
     if not isinstance(status, dict) or "status" not in status:
-        tail = (run.folder / "worker.log").read_text(encoding="utf-8", errors="replace")[-500:]
-        status = {"run_id": run.run_id, "status": "failed", "seconds": 0.0,
-                  "error": f"worker exited with code {proc.returncode} without a status; log: {tail}",
+        if interrupted or proc.returncode in (130, -signal.SIGINT):
+            error = "interrupted"
+        else:
+            tail = (run.folder / "worker.log").read_text(encoding="utf-8", errors="replace")[-500:]
+            error = f"worker exited with code {proc.returncode} without a status; log: {tail}"
+        status = {"run_id": run.run_id, "status": "failed", "seconds": 0.0, "error": error,
                   "notebook": str(run.folder / "notebook.ipynb"), "parameters": run.params}
         _write_json(run.folder / "status.json", status)
-    run.row = _row_from_folder(run)
+    return _row_from_folder(run)
 
 
 def _row_from_folder(run):
@@ -451,9 +476,8 @@ def run_grid(notebook, grid, *, out, jobs=1, kernel_name="python3", extra_params
         status says ``interrupted``, so a rerun redoes them) and ``summary.csv`` written
         for the runs that finished.
     """
-    notebook, names, runs = _plan(notebook, grid, extra_params)
+    notebook, names, runs = _plan(notebook, grid, extra_params, kernel_name)
     jobs = check_int("jobs", jobs, low=1)
-    _check_name(kernel_name, "kernel_name")
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out must be a path, got {out!r} ({type(out).__name__})")
     out = Path(out).resolve()
@@ -484,9 +508,8 @@ def run_grid(notebook, grid, *, out, jobs=1, kernel_name="python3", extra_params
             done = [rid for rid, (_, proc) in running.items() if proc.poll() is not None]
             for rid in done:
                 run, proc = running.pop(rid)
-                _finish(run, proc)
-                results[rid] = run.row
-                row = run.row[0]
+                results[rid] = _finish(run, proc)
+                row = results[rid][0]
                 if row["status"] != "ok" and progress:
                     bar.write(f"run {rid} failed: {row['error']} (notebook: {run.folder / 'notebook.ipynb'})")
                 bar.update(1)
@@ -495,7 +518,9 @@ def run_grid(notebook, grid, *, out, jobs=1, kernel_name="python3", extra_params
     except KeyboardInterrupt:
         _interrupt({rid: proc for rid, (_, proc) in running.items()})
         for run, proc in running.values():
-            _finish(run, proc)  # writes a failed status if the worker could not
+            result = _finish(run, proc, interrupted=True)  # a failed status if the worker wrote none
+            if result[0]["status"] == "ok":  # it finished just before the interrupt
+                results[run.run_id] = result
         write_summary(out / _SUMMARY_NAME, _rows(runs, names, results))
         raise
     finally:
@@ -511,7 +536,7 @@ def _rows(runs, names, results):
     for run in runs:
         if run.run_id in results:
             metric_names += [m for m in results[run.run_id][1] if m not in metric_names]
-    reserved = set(FIXED_COLUMNS) | set(names)
+    reserved = set(FIXED_COLUMNS) | set(names) | {"skipped", "notebook"}
     rows = []
     for run in runs:
         if run.run_id not in results:
@@ -758,7 +783,7 @@ def main(argv=None):
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     try:
         grid, params = _parse_grid_args(args.grid, args.param)
-        _plan(args.notebook, grid, params)  # fail early, before any run starts
+        _plan(args.notebook, grid, params, args.kernel)  # fail early, before any run starts
     except (ValueError, TypeError) as err:
         parser.error(str(err))
     out = Path(args.out) if args.out else Path("runs") / Path(args.notebook).stem

@@ -63,7 +63,8 @@ def _split_pair(data):
     """Accept Splits (train/val), a (train, val) pair, or a single train Split."""
     if hasattr(data, "train"):
         return data.train, getattr(data, "val", None)
-    if isinstance(data, (tuple, list)) and len(data) == 2:
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(
+            d is None or (hasattr(d, "x") and hasattr(d, "y")) for d in data):
         return data[0], data[1]
     if hasattr(data, "x") and hasattr(data, "y"):
         return data, None
@@ -104,7 +105,8 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
         into ``data.train`` and ``x`` the (possibly augmented) inputs the model
         saw. Default: cross-entropy.
     augment : callable, optional
-        ``augment(x, generator) -> x`` applied to every training batch.
+        ``augment(x, generator) -> x`` applied to every training batch (its own
+        seeded generator, so augmenting never changes the batch order).
     eval_every : int, optional
         Also evaluate every this many steps (default: only at the end of each epoch).
     eval_batch_size : int
@@ -124,6 +126,7 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
     check_choice("optimizer", optimizer, OPTIMIZERS)
     check_choice("schedule", schedule, SCHEDULES)
     weight_decay = check_float("weight_decay", weight_decay, low=0.0)
+    momentum = check_float("momentum", momentum, low=0.0, high=1.0)
     if clip_grad is not None:
         clip_grad = check_float("clip_grad", clip_grad, low=0.0, low_open=True)
     seed = check_int("seed", seed, low=0)
@@ -145,6 +148,7 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
              if schedule == "onecycle" else None)
 
     gen = torch.Generator().manual_seed(seed)
+    aug_gen = torch.Generator().manual_seed(seed + 1)  # augmentation never shifts the batch order
     torch.manual_seed(seed)  # dropout masks
     hist = History(steps_per_epoch=steps_per_epoch)
     bar = None
@@ -153,12 +157,13 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
 
         bar = tqdm(total=epochs * steps_per_epoch, desc=desc, leave=False)
 
-    def evaluate(step):
+    def evaluate(step, end_of_epoch=False):
         acc = _accuracy(model, val, eval_batch_size) if val is not None and len(val.y) else float("nan")
         hist.evals.append((step, acc))
+        if end_of_epoch:
+            hist.val_acc.append(acc)
         if callback is not None:
             callback(hist)
-        return acc
 
     step = 0
     try:
@@ -166,7 +171,7 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
             t0, total, count = time.perf_counter(), 0.0, 0
             model.train()
             for idx in batches(n, batch_size, gen):
-                xb = train.x[idx] if augment is None else augment(train.x[idx], gen)
+                xb = train.x[idx] if augment is None else augment(train.x[idx], aug_gen)
                 logits = model(xb)
                 loss = loss_fn(logits, train.y[idx], idx, xb)
                 if not torch.isfinite(loss):
@@ -193,7 +198,7 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
                     model.train()
             hist.epoch_time.append(time.perf_counter() - t0)
             hist.epoch_loss.append(total / count)
-            hist.val_acc.append(evaluate(step))
+            evaluate(step, end_of_epoch=True)
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,345 @@
+"""Tests of kdlib.runs: papermill grid runs, metrics, summary.csv, reruns, CLI and plots.
+
+The notebook runs (each starts a Jupyter kernel) share one module-scoped fixture, ``sweeps``,
+that runs the toy notebook four times over overlapping grids in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from kdlib import runs
+
+TOY = Path(__file__).parent / "fixtures" / "runs_toy.ipynb"
+
+
+def _mtimes(out):
+    return {p.parent.name: p.stat().st_mtime_ns for p in Path(out).glob("*/notebook.ipynb")}
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory):
+    """Four sweeps into one folder; returns what each produced."""
+    out = tmp_path_factory.mktemp("sweep") / "out"
+    res = {"out": out}
+
+    def cli(key, *args):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rc = runs.main([str(TOY), *args, "--out", str(out), "--jobs", "2", "--no-progress"])
+        res[key] = {"rc": rc, "stdout": buf.getvalue(), "mtimes": _mtimes(out),
+                    "csv": (out / "summary.csv").read_text()}
+
+    # A: 2 x 2 grid, half of it fails.
+    cli("A", "--grid", "lam=0.5,1", "--grid", "fail=false,true", "--param", "T=3")
+    # B: the same grid, options in the other order: the ok runs are skipped, the failed retried.
+    cli("B", "--grid", "fail=false,true", "--grid", "lam=0.5,1", "--param", "T=3")
+    # C: an overlapping grid through the Python API: only lam=1.5 is new.
+    res["C"] = {"rows": runs.run_grid(TOY, {"lam": [1, 1.5]}, out=out, jobs=2,
+                                      extra_params={"fail": False, "T": 3}, progress=False)}
+    res["C"]["mtimes"] = _mtimes(out)
+    res["C"]["csv"] = (out / "summary.csv").read_text()
+    # D: C again from the command line: nothing runs.
+    cli("D", "--grid", "lam=1,1.5", "--param", "fail=false", "--param", "T=3")
+    return res
+
+
+def _csv_rows(text):
+    return list(csv.DictReader(text.splitlines()))
+
+
+# --------------------------------------------------------------------------- runs through papermill
+
+
+def test_failing_point_is_reported_and_the_rest_summarised(sweeps):
+    a = sweeps["A"]
+    assert a["rc"] == 1
+    assert "2 ok, 2 failed, 0 skipped" in a["stdout"]
+    assert str(sweeps["out"] / "summary.csv") in a["stdout"]
+    rows = _csv_rows(a["csv"])
+    assert [r["run_id"] for r in rows] == ["lam=0.5__T=3__fail=False", "lam=0.5__T=3__fail=True",
+                                          "lam=1__T=3__fail=False", "lam=1__T=3__fail=True"]
+    assert list(rows[0])[:7] == ["run_id", "lam", "T", "fail", "status", "error", "seconds"]
+    for r in rows:
+        failing = r["fail"] == "True"
+        assert r["status"] == ("failed" if failing else "ok")
+        if failing:
+            assert r["error"].startswith("RuntimeError: asked to fail")
+            assert r["score"] == "" and r["label"] == ""
+            # the partial notebook exists, holds the error, and its path is printed
+            nb_path = sweeps["out"] / r["run_id"] / "notebook.ipynb"
+            assert f"notebook: {nb_path}" in a["stdout"]
+            nb = nbformat.read(nb_path, as_version=4)
+            errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                      if o.output_type == "error"]
+            assert [(e.ename, e.evalue) for e in errors] == [("RuntimeError", "asked to fail")]
+            status = json.loads((sweeps["out"] / r["run_id"] / "status.json").read_text())
+            assert status["status"] == "failed" and status["notebook"] == str(nb_path)
+            assert status["parameters"] == {"lam": runs.parse_grid_value(r["lam"]), "T": 3, "fail": True}
+        else:
+            assert r["error"] == ""
+            assert float(r["seconds"]) > 0
+
+
+def test_recorded_metrics_are_numbers_in_the_summary(sweeps):
+    rows = _csv_rows(sweeps["A"]["csv"])
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert [float(r["score"]) for r in ok] == [0.5 * 3, 1 * 3]
+    assert [r["label"] for r in ok] == ["x", "x"]
+    metrics = json.loads((sweeps["out"] / "lam=0.5__T=3__fail=False" / "metrics.json").read_text())
+    assert metrics == {"score": 1.5, "label": "x"}
+    parsed = runs.read_summary(sweeps["out"] / "summary.csv")  # after sweep D: lam=1, 1.5
+    assert [(r["lam"], r["T"], r["fail"], r["score"], r["status"], r["error"]) for r in parsed] == [
+        (1, 3, False, 3, "ok", ""), (1.5, 3, False, 4.5, "ok", "")]
+    assert isinstance(parsed[1]["score"], float) and isinstance(parsed[0]["seconds"], float)
+
+
+def test_rerun_skips_ok_runs_and_retries_failed_ones(sweeps):
+    a, b = sweeps["A"], sweeps["B"]
+    assert b["rc"] == 1
+    assert "0 ok, 2 failed, 2 skipped" in b["stdout"]
+    for rid, mtime in a["mtimes"].items():
+        if rid.endswith("fail=False"):
+            assert b["mtimes"][rid] == mtime  # not executed again
+        else:
+            assert b["mtimes"][rid] > mtime  # retried
+    drop_seconds = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    assert drop_seconds(_csv_rows(b["csv"])) == drop_seconds(_csv_rows(a["csv"]))
+
+
+def test_overlapping_grid_runs_only_new_points(sweeps):
+    b, c = sweeps["B"], sweeps["C"]
+    rows = c["rows"]
+    assert [(r["run_id"], r["skipped"], r["status"]) for r in rows] == [
+        ("lam=1__T=3__fail=False", True, "ok"), ("lam=1.5__T=3__fail=False", False, "ok")]
+    assert [r["score"] for r in rows] == [3, 4.5]
+    assert set(c["mtimes"]) - set(b["mtimes"]) == {"lam=1.5__T=3__fail=False"}
+    assert all(c["mtimes"][k] == v for k, v in b["mtimes"].items())
+    # summary.csv holds the current grid only, although the folder has five runs
+    assert [r["run_id"] for r in _csv_rows(c["csv"])] == [r["run_id"] for r in rows]
+    assert len(list(sweeps["out"].glob("*/status.json"))) == 5
+
+
+def test_rerun_of_a_finished_grid_runs_nothing(sweeps):
+    d = sweeps["D"]
+    assert d["rc"] == 0
+    assert "0 ok, 0 failed, 2 skipped" in d["stdout"]
+    assert d["mtimes"] == sweeps["C"]["mtimes"]
+    assert d["csv"] == sweeps["C"]["csv"]
+
+
+def test_interrupt_keeps_finished_runs_and_exits_130(tmp_path):
+    """Ctrl-C (SIGINT to the runner) stops the running run, skips the rest, writes the summary."""
+    out = tmp_path / "out"
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from kdlib.runs import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(TOY), "--grid", "sleep=0,30,0.25",
+                             "--out", str(out), "--no-progress"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Wait until the first run has finished and the second one (sleeping 30 s) has started.
+    while proc.poll() is None and not (out / "sleep=30" / "spec.json").exists():
+        try:
+            proc.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            pass
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate()
+    assert proc.returncode == 130, output
+    rows = runs.read_summary(out / "summary.csv")
+    assert [(r["run_id"], r["status"], r["score"]) for r in rows] == [("sleep=0", "ok", 0.5)]
+    status = json.loads((out / "sleep=30" / "status.json").read_text())
+    assert (status["status"], status["error"]) == ("failed", "interrupted")
+    assert not (out / "sleep=0.25").exists()
+
+
+# --------------------------------------------------------------------------- record()
+
+
+def test_record_outside_the_runner_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv(runs.RUN_DIR_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert runs.record("acc", 0.75) == 0.75
+    assert runs.record("n", np.int64(7)) == 7 and type(runs.recorded()["n"]) is int
+    assert list(tmp_path.iterdir()) == []
+    assert runs.recorded()["acc"] == 0.75
+
+
+def test_record_in_a_run_folder_merges_metrics_atomically(tmp_path, monkeypatch):
+    monkeypatch.setenv(runs.RUN_DIR_ENV, str(tmp_path))
+    runs.record("loss", torch.tensor(0.25))
+    runs.record("flag", np.bool_(True))
+    runs.record("loss", np.float32(0.5))  # replaces
+    runs.record("name", "cnn")
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"loss": 0.5, "flag": True, "name": "cnn"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]  # no temporary files left
+    value = runs.record("steps", torch.tensor(3))
+    assert value == 3 and type(value) is int
+
+
+@pytest.mark.parametrize("name, value, exc", [("", 1.0, ValueError), ("  ", 1.0, ValueError),
+                                               (3, 1.0, TypeError), ("acc", None, TypeError),
+                                               ("acc", [1.0], TypeError), ("acc", np.zeros(2), TypeError),
+                                               ("acc", torch.zeros(2), TypeError)])
+def test_record_rejects_bad_arguments(name, value, exc, monkeypatch):
+    monkeypatch.delenv(runs.RUN_DIR_ENV, raising=False)
+    with pytest.raises(exc, match="name|value"):
+        runs.record(name, value)
+
+
+# --------------------------------------------------------------------------- parsing and ids
+
+
+@pytest.mark.parametrize("text, expected", [("0", 0), ("-2", -2), (" 4 ", 4), ("0.5", 0.5), ("1e-3", 1e-3),
+                                            (".5", 0.5), ("true", True), ("False", False),
+                                            ("cnn", "cnn"), ("1_000", "1_000"), ("0.5x", "0.5x")])
+def test_parse_grid_value(text, expected):
+    value = runs.parse_grid_value(text)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_parse_grid_value_nan():
+    assert math.isnan(runs.parse_grid_value("nan"))
+
+
+def test_run_id_is_readable_stable_and_unique():
+    assert runs.run_id({"lam": 0.5, "T": 4}) == "lam=0.5__T=4"
+    assert runs.run_id({"lam": 0.5, "T": 4.0}) == "lam=0.5__T=4"  # equal numbers, same run
+    assert runs.run_id({"flag": True, "name": "cnn"}) == "flag=True__name=cnn"
+    assert runs.run_id({}) == "default"
+    slash = runs.run_id({"name": "a/b"})
+    assert re.fullmatch(r"name=a-b-h[0-9a-f]{8}", slash)
+    assert slash == runs.run_id({"name": "a/b"}) != runs.run_id({"name": "a-b"}) == "name=a-b"
+    assert runs.run_id({"name": "a b"}) != slash
+    long1, long2 = (runs.run_id({"name": "x" * 200 + end}) for end in "12")
+    assert len(long1) <= 100 and long1 != long2
+    assert runs.run_id({"s": "x__y"}) != runs.run_id({"s": "x", "y": ""})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "lam="], "empty value"),
+    (["--grid", "lam=0,,1"], "empty value"),
+    (["--grid", "lam"], "name=value"),
+    (["--grid", "lam=0", "--grid", "lam=1"], "given twice"),
+    (["--grid", "lam=0", "--param", "lam=1"], "given twice"),
+    (["--grid", "lam=0,0.0"], "repeats"),
+    (["--grid", "nope=1"], "'nope' is not a parameter of runs_toy.ipynb; its parameters are: lam, T, fail"),
+    (["--param", "nope=1"], "its parameters are: lam, T, fail, sleep"),
+    (["--grid", "lam=1", "--jobs", "0"], "--jobs"),
+])
+def test_cli_argument_errors_exit_2(args, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        runs.main([str(TOY), *args, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_run_grid_argument_errors(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="its parameters are: lam, T, fail, sleep"):
+        runs.run_grid(TOY, {"lambda": [0.5]}, out=out)
+    with pytest.raises(ValueError, match="jobs=0"):
+        runs.run_grid(TOY, {"lam": [0.5]}, out=out, jobs=0)
+    with pytest.raises(ValueError, match="empty"):
+        runs.run_grid(TOY, {"lam": []}, out=out)
+    with pytest.raises(TypeError, match="list of values"):
+        runs.run_grid(TOY, {"lam": 0.5}, out=out)
+    with pytest.raises(ValueError, match="does not exist"):
+        runs.run_grid(tmp_path / "missing.ipynb", {"lam": [0.5]}, out=out)
+    with pytest.raises(ValueError, match="no 'parameters'-tagged cell"):
+        plain = tmp_path / "plain.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), plain)
+        runs.run_grid(plain, {"x": [1]}, out=out)
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- summary files and plots
+
+
+def test_write_and_read_summary_round_trip(tmp_path):
+    rows = [{"run_id": "a", "lam": 0, "status": "ok", "error": "", "seconds": 1.25, "acc": 0.1 + 0.2,
+             "skipped": True, "notebook": "x"},
+            {"run_id": "b", "lam": 0.5, "status": "failed", "error": "Boom, \"quoted\"\nline",
+             "seconds": 0.5, "acc": None}]
+    path = tmp_path / "summary.csv"
+    runs.write_summary(path, rows)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.csv"]
+    back = runs.read_summary(path)
+    assert back == [{"run_id": "a", "lam": 0, "status": "ok", "error": "", "seconds": 1.25, "acc": 0.1 + 0.2},
+                    {"run_id": "b", "lam": 0.5, "status": "failed", "error": "Boom, \"quoted\"\nline",
+                     "seconds": 0.5, "acc": None}]
+
+
+def _summary_rows():
+    rng = np.random.default_rng(0)
+    rows = []
+    for T in (1, 4):
+        for lam in (0.0, 0.5, 1.0):
+            for seed in range(3):
+                rows.append({"lam": lam, "T": T, "seed": seed, "status": "ok",
+                             "val_acc": float(lam + T + rng.normal())})
+    rows.append({"lam": 0.5, "T": 1, "seed": 9, "status": "failed", "val_acc": None})
+    return rows
+
+
+def test_plot_summary_mean_and_sd_per_hue():
+    rows = _summary_rows()
+    fig = runs.plot_summary(rows, "lam", "val_acc", hue="T")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["T=1", "T=4"]
+    assert len(ax.containers) == 2
+    for T, container in zip((1, 4), ax.containers):
+        data_line, _caps, (bars,) = container.lines
+        for lam, (x, y), seg in zip((0.0, 0.5, 1.0), data_line.get_xydata(), bars.get_segments()):
+            ys = np.array([r["val_acc"] for r in rows if r["T"] == T and r["lam"] == lam and r["val_acc"]])
+            assert len(ys) == 3
+            assert x == lam and y == pytest.approx(ys.mean())
+            assert seg[1][1] - seg[0][1] == pytest.approx(2 * ys.std(ddof=1))
+    assert ax.get_xlabel() == "lam" and ax.get_ylabel() == "val_acc"
+
+
+def test_plot_summary_categorical_x_and_errors():
+    rows = [{"init": "copy", "acc": 0.9}, {"init": "random", "acc": 0.7}, {"init": "copy", "acc": 0.8}]
+    ax = runs.plot_summary(rows, "init", "acc").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["copy", "random"]
+    assert ax.containers[0].lines[0].get_ydata() == pytest.approx([0.85, 0.7])
+    with pytest.raises(ValueError, match="columns are: acc, init"):
+        runs.plot_summary(rows, "lam", "acc")
+    with pytest.raises(ValueError, match="empty"):
+        runs.plot_summary([], "init", "acc")
+
+
+def test_cli_plot_writes_a_png(tmp_path, capsys):
+    csv_path = tmp_path / "summary.csv"
+    runs.write_summary(csv_path, _summary_rows())
+    png = tmp_path / "plot.png"
+    assert runs.main(["--plot", str(csv_path), "--x", "lam", "--y", "val_acc", "--hue", "T",
+                      "--png", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert runs.main(["--plot", str(csv_path), "--x", "lam", "--y", "val_acc"]) == 0
+    assert (tmp_path / "val_acc_vs_lam.png").exists()
+    with pytest.raises(SystemExit) as exc:
+        runs.main(["--plot", str(csv_path), "--x", "lam", "--y", "nope"])
+    assert exc.value.code == 2
+    assert "columns are" in capsys.readouterr().err
+
+
+def test_module_runs_as_a_script():
+    done = subprocess.run([sys.executable, "-m", "kdlib.runs", "--help"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(runs.__file__).parents[1])})
+    assert done.returncode == 0 and "--grid" in done.stdout
