@@ -86,6 +86,25 @@ def data_dir() -> Path:
     return Path(env).expanduser().resolve() if env else REPO_ROOT / "data"
 
 
+def scratch_data_dir(target) -> Path:
+    """Make ``target`` a data folder like the repository's that is safe to write into.
+
+    Links the shipped Fashion-MNIST files and copies the shipped checkpoints
+    (``data/*.pt``). Tests and benchmarks point ``$KDLIB_DATA`` at it so that a
+    notebook saving a checkpoint never changes a tracked file.
+    """
+    import shutil
+
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    fm = target / "fashion-mnist"
+    if not fm.exists():
+        fm.symlink_to(REPO_ROOT / "data" / "fashion-mnist", target_is_directory=True)
+    for ckpt in (REPO_ROOT / "data").glob("*.pt"):
+        shutil.copy2(ckpt, target / ckpt.name)
+    return target
+
+
 def resolve(path: str | os.PathLike | None, default_name: str) -> Path:
     """Resolve a user path; empty/None means ``data_dir() / default_name``.
 

@@ -15,27 +15,15 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from kdlib.data import scratch_data_dir
+
 # Fixture notebooks are inputs of tests, not lessons for nbval to check.
 collect_ignore_glob = ["fixtures/*", "browser/fixtures/*"]
 
 
-def make_data_dir(target: Path) -> Path:
-    """A data folder like the repository's, safe to write into."""
-    target.mkdir(parents=True, exist_ok=True)
-    fm = target / "fashion-mnist"
-    if not fm.exists():
-        fm.symlink_to(REPO / "data" / "fashion-mnist", target_is_directory=True)
-    for ckpt in (REPO / "data").glob("*.pt"):
-        shutil.copy2(ckpt, target / ckpt.name)
-    return target
-
-
 def pytest_configure(config):
-    if os.environ.get("KDLIB_TEST_DATA_READY") == "1":
-        return
     tmp = Path(tempfile.mkdtemp(prefix="kdlib-test-data-"))
-    os.environ["KDLIB_DATA"] = str(make_data_dir(tmp))
+    os.environ["KDLIB_DATA"] = str(scratch_data_dir(tmp))
     os.environ.pop("KDLIB_RUN_DIR", None)
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # two workers on two cores: one thread each for torch in the kernels they start
@@ -52,6 +40,6 @@ def pytest_unconfigure(config):
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """A private writable data folder for one test (sets $KDLIB_DATA)."""
-    d = make_data_dir(tmp_path / "data")
+    d = scratch_data_dir(tmp_path / "data")
     monkeypatch.setenv("KDLIB_DATA", str(d))
     return d

@@ -1,0 +1,53 @@
+"""Run every notebook with its default parameters through papermill; print the times.
+
+    python benchmarks/collection_runtime.py [--out DIR]
+
+Writes go to a scratch data folder ($KDLIB_DATA), never to the repository's data/.
+Prints a per-notebook table (wall seconds, including the kernel start) and the total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import papermill as pm
+
+from kdlib.data import REPO_ROOT, scratch_data_dir
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", help="folder for the executed notebooks (default: a temporary one)")
+    ap.add_argument("notebooks", nargs="*", help="notebooks to run (default: all in notebooks/)")
+    args = ap.parse_args(argv)
+    paths = [Path(p) for p in args.notebooks] or sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    work = Path(tempfile.mkdtemp(prefix="kdlab-runtime-"))
+    out = Path(args.out) if args.out else work / "executed"
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["KDLIB_DATA"] = str(scratch_data_dir(work / "data"))
+    rows, failed = [], False
+    for nb in paths:
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(nb), str(out / nb.name), cwd=str(nb.parent), progress_bar=False)
+            status = "ok"
+        except Exception as exc:  # report and go on with the others
+            status, failed = f"FAILED: {type(exc).__name__}", True
+        rows.append((nb.stem, time.perf_counter() - t0, status))
+        print(f"  {nb.stem:20s} {rows[-1][1]:6.1f} s  {status}", file=sys.stderr)
+    total = sum(r[1] for r in rows)
+    print("| notebook | seconds | status |\n| --- | ---: | --- |")
+    for name, sec, status in rows:
+        print(f"| {name} | {sec:.1f} | {status} |")
+    print(f"| **total** | **{total:.1f}** | |")
+    print(f"executed notebooks in {out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
