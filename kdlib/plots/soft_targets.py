@@ -1,5 +1,599 @@
-"""Figures of notebook 02 (temperature, dark knowledge)."""
+"""Figures of notebook 02 (temperature, dark knowledge), and the small computations they show.
+
+Computing helpers (used by the figures and by notebook 02; each is unit-tested):
+:func:`entropy_nats`, :func:`entropy_vs_temperature`, :func:`mean_soft_targets`,
+:func:`non_argmax_mass`, :func:`tiny_wrong_class_fraction`, :func:`group_mass`,
+:func:`top_classes`, :func:`pick_temperature_examples`, :func:`check_soft_targets_params`.
+
+Figures (each returns a new ``Figure``): :func:`temperature_view` (one image, its
+softened distribution and its entropy against T; the widget redraws it),
+:func:`softmax_by_temperature`, :func:`dark_knowledge_bars`,
+:func:`soft_target_matrices`, :func:`mass_vs_temperature`.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+
+import numpy as np
+import torch
+from matplotlib.colors import PowerNorm
+from matplotlib.figure import Figure
+
+from kdlib._checks import check_choice, check_float, check_int
+from kdlib.losses import soft_targets
+from kdlib.plots._base import new_figure as _fig
+
+__all__ = [
+    "check_soft_targets_params", "entropy_nats", "entropy_vs_temperature", "mean_soft_targets",
+    "non_argmax_mass", "tiny_wrong_class_fraction", "group_mass", "top_classes", "pick_temperature_examples",
+    "temperature_view", "softmax_by_temperature", "dark_knowledge_bars", "soft_target_matrices",
+    "mass_vs_temperature",
+]
+
+
+# --------------------------------------------------------------------------- validation
+
+def check_soft_targets_params(*, checkpoint, n_images, T_max) -> None:
+    """Validate notebook 02's parameters before any work starts.
+
+    Parameters
+    ----------
+    checkpoint : str
+        Teacher checkpoint path; ``""`` means ``data/teacher.pt``.
+    n_images : int
+        Validation images whose teacher logits the notebook computes, in
+        ``[100, 5000]`` (the validation split has 5,000 images; fewer than 100
+        leaves classes with a handful of images each).
+    T_max : float
+        Largest temperature on the slider, in ``[4, 100]`` (the lesson compares
+        T = 1 with T = 4, so the slider must reach 4).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter, its value and the allowed range.
+    """
+    if not isinstance(checkpoint, str):
+        raise TypeError(f"checkpoint must be a string (a path, or '' for data/teacher.pt), "
+                        f"got {checkpoint!r} ({type(checkpoint).__name__})")
+    check_int("n_images", n_images, low=100, high=5000)
+    check_float("T_max", T_max, low=4.0, high=100.0)
+
+
+def _as_logits(name: str, logits, *, dims=(1, 2)) -> torch.Tensor:
+    if isinstance(logits, np.ndarray):
+        logits = torch.from_numpy(logits)
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        raise TypeError(f"{name} must hold floating-point logits, got dtype {logits.dtype}")
+    if logits.dim() not in dims:
+        allowed = " or ".join(f"{d}-D" for d in dims)
+        raise ValueError(f"{name} must be {allowed} (classes last), got shape {tuple(logits.shape)}")
+    if logits.shape[-1] < 2:
+        raise ValueError(f"{name} must have at least 2 classes, got shape {tuple(logits.shape)}")
+    return logits.detach()
+
+
+def _temperatures(temperatures) -> np.ndarray:
+    t = np.asarray(temperatures, dtype=float).reshape(-1)
+    if t.size == 0:
+        raise ValueError("temperatures must hold at least one temperature, got none")
+    if not np.all(np.isfinite(t)) or np.any(t <= 0):
+        raise ValueError(f"temperatures must all be finite and > 0, got values in "
+                         f"[{t.min():.4g}, {t.max():.4g}]")
+    return t
+
+
+def _check_classes(classes, n: int) -> list[str]:
+    classes = [str(c) for c in classes]
+    if len(classes) != n:
+        raise ValueError(f"classes must name all {n} classes of the logits, got {len(classes)} names")
+    return classes
+
+
+# --------------------------------------------------------------------------- computations
+
+def entropy_nats(probs) -> torch.Tensor:
+    """Shannon entropy ``-Σ p log p`` in nats along the last dimension (``0 log 0 = 0``).
+
+    A one-hot distribution has entropy 0; the uniform distribution over ``C``
+    classes has the largest possible entropy, ``log C`` (2.303 nats for 10).
+
+    Parameters
+    ----------
+    probs : torch.Tensor or array-like
+        Probabilities; the last dimension indexes the classes.
+
+    Returns
+    -------
+    torch.Tensor
+        One value per distribution (the last dimension removed).
+    """
+    p = torch.as_tensor(probs)
+    if not p.is_floating_point():
+        raise TypeError(f"probs must hold floating-point probabilities, got dtype {p.dtype}")
+    if p.numel() and (bool((p < 0).any()) or bool((p > 1).any())):
+        raise ValueError(f"probs must hold probabilities in [0, 1], got values in "
+                         f"[{float(p.min()):.4g}, {float(p.max()):.4g}]")
+    return -torch.where(p > 0, p * torch.log(p), torch.zeros_like(p)).sum(dim=-1)
+
+
+def entropy_vs_temperature(logits, temperatures) -> np.ndarray:
+    """Entropy (nats) of ``softmax(logits / T)`` for each temperature.
+
+    Parameters
+    ----------
+    logits : torch.Tensor or numpy.ndarray
+        ``(classes,)`` for one example or ``(n, classes)``.
+    temperatures : sequence of float
+        Temperatures, each ``> 0``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(temperatures),)`` for 1-D logits, ``(n, len(temperatures))`` for 2-D.
+    """
+    z = _as_logits("logits", logits).double()
+    ts = _temperatures(temperatures)
+    out = torch.stack([entropy_nats(soft_targets(z, float(T))) for T in ts], dim=-1)
+    return out.numpy()
+
+
+def mean_soft_targets(logits, labels, T: float, n_classes: int) -> torch.Tensor:
+    """Class-by-class mean soft targets: row ``c`` is the mean of ``softmax(z / T)``
+    over the examples whose true class is ``c``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        Teacher logits, ``(n, n_classes)``.
+    labels : torch.Tensor
+        True classes, ``(n,)`` integers in ``[0, n_classes - 1]``.
+    T : float
+        Temperature, ``T > 0``.
+    n_classes : int
+        Number of classes (rows and columns of the result), ``>= 2``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n_classes, n_classes)`` float64 matrix; each row sums to 1. A class
+        with no example gets a row of NaN.
+    """
+    n_classes = check_int("n_classes", n_classes, low=2)
+    T = check_float("T", T, low=0, low_open=True)
+    z = _as_logits("logits", logits, dims=(2,))
+    if z.shape[1] != n_classes:
+        raise ValueError(f"logits must have n_classes={n_classes} columns, got shape {tuple(z.shape)}")
+    y = torch.as_tensor(labels)
+    if y.is_floating_point() or y.dim() != 1 or len(y) != len(z):
+        raise ValueError(f"labels must be a 1-D integer tensor of length {len(z)} (one per row of "
+                         f"logits), got shape {tuple(y.shape)} and dtype {y.dtype}")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"labels must be class indices in [0, {n_classes - 1}], got values in "
+                         f"[{int(y.min())}, {int(y.max())}]")
+    y = y.long()
+    p = soft_targets(z.double(), T)
+    sums = torch.zeros(n_classes, n_classes, dtype=torch.float64).index_add_(0, y, p)
+    counts = torch.bincount(y, minlength=n_classes).double()
+    return sums / counts[:, None]  # 0 / 0 = NaN for a class with no example
+
+
+def non_argmax_mass(logits, temperatures, *, reduce: str = "mean") -> np.ndarray:
+    """Probability mass off the arg-max class, ``1 - max softmax(z / T)``, per temperature.
+
+    The arg-max does not depend on T (dividing by T > 0 keeps the order), so
+    this is the mass the softened targets put on the teacher's *other* classes:
+    the part of the target that a hard label does not carry.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(n, classes)``.
+    temperatures : sequence of float
+        Each ``> 0``.
+    reduce : {"mean", "median"}
+        How the ``n`` rows are summarised.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(temperatures),)``. It is 0 for one-hot targets and approaches
+        ``1 - 1/classes`` as ``T → ∞``.
+    """
+    z = _as_logits("logits", logits, dims=(2,)).double()
+    ts = _temperatures(temperatures)
+    check_choice("reduce", reduce, ("mean", "median"))
+    out = []
+    for T in ts:
+        m = 1 - soft_targets(z, float(T)).max(dim=-1).values
+        out.append(float(m.mean() if reduce == "mean" else torch.quantile(m, 0.5)))
+    return np.array(out)
+
+
+def tiny_wrong_class_fraction(logits, T: float, *, threshold: float = 1e-3) -> float:
+    """Fraction of the wrong-class probabilities (all but each row's arg-max) below ``threshold``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(n, classes)``.
+    T : float
+        Temperature, ``T > 0``.
+    threshold : float
+        In ``(0, 1)``.
+
+    Returns
+    -------
+    float
+        Between 0 and 1: the share of the ``n * (classes - 1)`` non-arg-max
+        probabilities of ``softmax(z / T)`` that are smaller than ``threshold``.
+    """
+    z = _as_logits("logits", logits, dims=(2,)).double()
+    threshold = check_float("threshold", threshold, low=0, high=1, low_open=True)
+    p = soft_targets(z, T)
+    others = torch.ones_like(p, dtype=torch.bool)
+    others[torch.arange(len(p)), p.argmax(dim=-1)] = False
+    return float((p[others] < threshold).double().mean()) if len(p) else float("nan")
+
+
+def group_mass(matrix, members) -> tuple[float, float]:
+    """How a group of classes shares its soft-target mass (rows of :func:`mean_soft_targets`).
+
+    Parameters
+    ----------
+    matrix : array-like
+        A ``(classes, classes)`` class-by-class mean soft-target matrix.
+    members : sequence of int
+        The group's class indices, e.g. the footwear ``[5, 7, 9]``.
+
+    Returns
+    -------
+    within, outside : float
+        Averaged over the group's rows: the mass on the *other* members of the
+        group (the diagonal excluded), and the mass on classes outside the group.
+    """
+    m = np.asarray(matrix, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"matrix must be square (classes × classes), got shape {m.shape}")
+    idx = sorted({check_int("members", i, low=0, high=m.shape[0] - 1) for i in members})
+    if not idx:
+        raise ValueError("members must name at least one class")
+    rows = m[idx]
+    inside = rows[:, idx].sum(axis=1) - m[idx, idx]
+    outside = rows.sum(axis=1) - rows[:, idx].sum(axis=1)
+    return float(inside.mean()), float(outside.mean())
+
+
+def top_classes(logits, classes, T: float, k: int = 3) -> list[list[tuple[str, float]]]:
+    """The ``k`` most probable classes of ``softmax(z / T)`` for each row, with their probabilities.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(n, classes)`` or one row ``(classes,)``.
+    classes : sequence of str
+        Class names, one per column.
+    T : float
+        Temperature, ``T > 0``.
+    k : int
+        How many classes per row, ``1 <= k <= classes``.
+
+    Returns
+    -------
+    list of list of (str, float)
+        One list per row, most probable first.
+    """
+    z = _as_logits("logits", logits)
+    z = z.reshape(-1, z.shape[-1])
+    names = _check_classes(classes, z.shape[1])
+    k = check_int("k", k, low=1, high=z.shape[1])
+    p = soft_targets(z, T)
+    values, idx = p.topk(k, dim=-1)
+    return [[(names[j], float(v)) for v, j in zip(vs.tolist(), ix.tolist())]
+            for vs, ix in zip(values, idx)]
+
+
+def pick_temperature_examples(logits, labels, classes, *, n_ambiguous: int = 3,
+                              min_top2: float = 0.9) -> tuple[list[int], list[str]]:
+    """A curated handful of examples: one typical image per class, plus a few ambiguous ones.
+
+    *Typical*: among the images of class ``c`` that the teacher gets right, the
+    one whose top probability is closest to the median of those images' top
+    probabilities (if it gets none right, the image of class ``c`` with the
+    highest probability for ``c``; a class without images is skipped).
+    *Ambiguous*: the images whose two most probable classes together hold at
+    least ``min_top2`` of the mass and are closest to each other (the teacher
+    hesitates between exactly two classes, e.g. Shirt and T-shirt/top), at most
+    one image per pair of classes, closest first.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        Teacher logits ``(n, classes)`` (at T = 1).
+    labels : torch.Tensor
+        True classes ``(n,)``.
+    classes : sequence of str
+        Class names.
+    n_ambiguous : int
+        How many ambiguous images to add, ``>= 0``.
+    min_top2 : float
+        Mass the two most probable classes must hold together, in ``[0, 1]``.
+
+    Returns
+    -------
+    indices : list of int
+        Row indices into ``logits`` (typical ones first, in class order).
+    names : list of str
+        A short description of each, e.g. ``"Trouser (typical)"`` or
+        ``"Shirt or T-shirt/top? (true: Shirt)"``.
+    """
+    z = _as_logits("logits", logits, dims=(2,))
+    names = _check_classes(classes, z.shape[1])
+    y = torch.as_tensor(labels).long()
+    if y.shape != (len(z),):
+        raise ValueError(f"labels must have shape ({len(z)},), got {tuple(y.shape)}")
+    n_ambiguous = check_int("n_ambiguous", n_ambiguous, low=0)
+    min_top2 = check_float("min_top2", min_top2, low=0.0, high=1.0)
+    p = torch.softmax(z.double(), dim=-1)
+    top = p.topk(2, dim=-1)
+    pred = top.indices[:, 0]
+    indices, descriptions = [], []
+    for c, name in enumerate(names):
+        ok = torch.nonzero((y == c) & (pred == c)).flatten()
+        if len(ok):
+            conf = top.values[ok, 0]
+            i = int(ok[torch.argmin((conf - torch.quantile(conf, 0.5)).abs())])
+        else:  # the teacher gets no image of class c right: the one it finds most c-like
+            members = torch.nonzero(y == c).flatten()
+            if len(members) == 0:
+                continue
+            i = int(members[torch.argmax(p[members, c])])
+        indices.append(i)
+        descriptions.append(f"{name} (typical)")
+    gap = top.values[:, 0] - top.values[:, 1]
+    pairs = set()
+    for i in torch.argsort(gap).tolist():
+        if len(pairs) >= n_ambiguous:
+            break
+        a, b = top.indices[i].tolist()
+        if float(top.values[i].sum()) < min_top2 or frozenset((a, b)) in pairs or i in indices:
+            continue
+        pairs.add(frozenset((a, b)))
+        indices.append(i)
+        descriptions.append(f"{names[a]} or {names[b]}? (true: {names[int(y[i])]})")
+    return indices, descriptions
+
+
+# --------------------------------------------------------------------------- figures
+
+def temperature_view(logits, T: float, classes, *, image=None, label: int | None = None,
+                     temperatures=None, entropies=None, title: str = "") -> Figure:
+    """One example at temperature ``T``: its image, ``softmax(z / T)`` as bars, entropy against T.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        One example's logits, ``(classes,)``.
+    T : float
+        The temperature shown (bars, and the marker on the entropy curve).
+    classes : sequence of str
+        Class names.
+    image : array-like, optional
+        The image (``(28, 28)`` or ``(1, 28, 28)``) shown on the left.
+    label : int, optional
+        True class: its bar is drawn in green.
+    temperatures, entropies : array-like, optional
+        The entropy curve, precomputed (the widget passes it so that a redraw
+        computes nothing); default: 60 temperatures from 0.5 to
+        ``max(20, T)`` on a log scale.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    Figure
+        ``axes[0]`` the image, ``axes[1]`` the horizontal bars (``patches[i]``
+        is class ``i``; its width is the probability), ``axes[2]`` the entropy
+        curve (``lines[0]``) with the current T as ``lines[1]``.
+    """
+    z = _as_logits("logits", logits, dims=(1,))
+    names = _check_classes(classes, len(z))
+    T = check_float("T", T, low=0, low_open=True)
+    if temperatures is None:
+        temperatures = np.geomspace(0.5, max(20.0, T), 60)
+    ts = _temperatures(temperatures)
+    ent = entropy_vs_temperature(z, ts) if entropies is None else np.asarray(entropies, float)
+    if ent.shape != ts.shape:
+        raise ValueError(f"entropies must have one value per temperature ({ts.size}), got shape {ent.shape}")
+    p = soft_targets(z.double(), T).numpy()
+    h = float(entropy_nats(torch.from_numpy(p)))
+
+    fig = Figure(figsize=(10.5, 3.2), layout="constrained")
+    img_ax, bar_ax, ent_ax = fig.subplots(1, 3, width_ratios=[0.8, 1.5, 1.4])
+    img_ax.axis("off")
+    if image is not None:
+        im = np.asarray(image, dtype=float)
+        img_ax.imshow(im.reshape(im.shape[-2:]), cmap="gray_r")
+        if label is not None:
+            img_ax.set_title(f"true: {names[int(label)]}", fontsize=9)
+    pos = np.arange(len(names))
+    colors = ["C2" if label is not None and i == int(label) else "C0" for i in pos]
+    bar_ax.barh(pos, p, color=colors)
+    for i, v in enumerate(p):
+        bar_ax.text(min(v, 0.8) + 0.02, i, f"{v:.2f}", va="center", fontsize=7)
+    bar_ax.set_yticks(pos, names, fontsize=8)
+    bar_ax.invert_yaxis()
+    bar_ax.set_xlim(0, 1)
+    bar_ax.set(xlabel="probability", title=f"softmax(z / T), T = {T:g}")
+    ent_ax.plot(ts, ent, color="C1")
+    ent_ax.plot([T], [h], "o", color="C3", label=f"T = {T:g}: {h:.2f} nats")
+    ent_ax.axhline(math.log(len(names)), ls="--", color="0.5", lw=1,
+                   label=f"uniform: log {len(names)} = {math.log(len(names)):.2f}")
+    ent_ax.set_xscale("log")
+    ent_ax.set_ylim(0, math.log(len(names)) * 1.08)
+    ent_ax.set(xlabel="temperature T (log scale)", ylabel="entropy (nats)", title="entropy vs T")
+    ent_ax.legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def softmax_by_temperature(logits, temperatures, *, names=None, title: str = "") -> Figure:
+    """Grouped bars: ``softmax(logits / T)`` of one logit vector, one colour per temperature.
+
+    ``axes[0].containers[j]`` holds the bars of ``temperatures[j]`` (heights are
+    the probabilities).
+    """
+    z = _as_logits("logits", logits, dims=(1,))
+    ts = _temperatures(temperatures)
+    names = [f"z={v:g}" for v in z.tolist()] if names is None else _check_classes(names, len(z))
+    fig, ax = _fig(6.4, 3.2)
+    a = ax[0, 0]
+    width = 0.8 / len(ts)
+    pos = np.arange(len(z))
+    for j, T in enumerate(ts):
+        a.bar(pos + (j - (len(ts) - 1) / 2) * width, soft_targets(z.double(), float(T)).numpy(),
+              width, label=f"T = {T:g}")
+    a.set_xticks(pos, names)
+    a.set_ylim(0, 1)
+    a.set(ylabel="probability", title=title or "softmax(z / T) of fixed logits")
+    a.legend(fontsize="small")
+    return fig
+
+
+def dark_knowledge_bars(logits, classes, *, temperatures=(1.0, 4.0), titles=None,
+                        floor: float = 1e-6) -> Figure:
+    """For a few examples, every class's probability at each temperature, on a log scale.
+
+    The log scale shows what a linear one hides: at T = 1 the wrong classes
+    already carry a structure (which ones look alike), but at 1e-3 to 1e-6;
+    a higher T lifts it to a visible size.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(n, classes)``, one panel per row (``n <= 6``).
+    classes : sequence of str
+    temperatures : sequence of float
+        One bar colour per temperature; ``axes[i].containers[j]`` holds row ``i``
+        at ``temperatures[j]``.
+    titles : sequence of str, optional
+        Panel titles.
+    floor : float
+        Lower limit of the log axis (smaller probabilities are drawn at it).
+    """
+    z = _as_logits("logits", logits, dims=(2,))
+    if not 1 <= len(z) <= 6:
+        raise ValueError(f"logits must have 1 to 6 rows (one panel each), got {len(z)}")
+    names = _check_classes(classes, z.shape[1])
+    ts = _temperatures(temperatures)
+    floor = check_float("floor", floor, low=0, high=0.1, low_open=True)
+    if titles is not None and len(titles) != len(z):
+        raise ValueError(f"titles must have one entry per row ({len(z)}), got {len(titles)}")
+    fig, ax = _fig(3.3 * len(z), 3.4, ncols=len(z))
+    pos = np.arange(len(names))
+    width = 0.8 / len(ts)
+    for i, a in enumerate(ax[0]):
+        for j, T in enumerate(ts):
+            p = soft_targets(z[i].double(), float(T)).numpy()
+            a.bar(pos + (j - (len(ts) - 1) / 2) * width, np.maximum(p, floor), width,
+                  label=f"T = {T:g}", color=f"C{j}")
+        a.set_yscale("log")
+        a.set_ylim(floor, 1.5)
+        a.set_xticks(pos, names, rotation=60, ha="right", fontsize=7)
+        if titles is not None:
+            a.set_title(str(titles[i]), fontsize=9)
+        if i == 0:
+            a.set_ylabel("probability (log scale)")
+            a.legend(fontsize="small", loc="lower left")
+    return fig
+
+
+def soft_target_matrices(matrices: dict, classes) -> Figure:
+    """Heat maps of class-by-class mean soft targets (see :func:`mean_soft_targets`), side by side.
+
+    Parameters
+    ----------
+    matrices : dict
+        Maps a temperature to its ``(classes, classes)`` matrix, e.g.
+        ``{1: m1, 4: m4}``; ``axes[i].images[0]`` shows the i-th matrix.
+    classes : sequence of str
+
+    The colour scale is a square root of the probability (0 to 1), so that
+    0.01, 0.1 and 0.5 are all told apart; cells of at least 0.01 show their value.
+    """
+    if not isinstance(matrices, dict) or not matrices:
+        raise ValueError("matrices must be a non-empty dict {temperature: matrix}")
+    mats = {T: np.asarray(m, dtype=float) for T, m in matrices.items()}
+    k = len(classes)
+    for T, m in mats.items():
+        if m.shape != (k, k):
+            raise ValueError(f"matrices[{T!r}] must be {k}×{k} (one row and column per class), "
+                             f"got shape {m.shape}")
+    fig, ax = _fig(5.6 * len(mats), 5.2, ncols=len(mats))
+    norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0)
+    im = None
+    for a, (T, m) in zip(ax[0], mats.items()):
+        im = a.imshow(m, cmap="viridis", norm=norm)
+        for i in range(k):
+            for j in range(k):
+                if m[i, j] >= 0.01:
+                    a.text(j, i, f"{m[i, j]:.2f}", ha="center",
+                           va="center", fontsize=6, color="black" if m[i, j] > 0.3 else "white")
+        a.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
+        a.set_yticks(range(k), classes, fontsize=8)
+        a.set(xlabel="teacher's probability for class", ylabel="true class",
+              title=f"mean softmax(z / T), T = {T:g}")
+    fig.colorbar(im, ax=list(ax[0]), shrink=0.8, label="mean probability (square-root colour scale)")
+    return fig
+
+
+def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None, marks=(1.0, 4.0),
+                        title: str = "") -> Figure:
+    """Probability mass off the arg-max class against T (see :func:`non_argmax_mass`).
+
+    Parameters
+    ----------
+    temperatures : sequence of float
+    curves : array-like or dict
+        One curve (a value per temperature), or ``{label: curve}`` for several;
+        ``axes[0].lines[i]`` is the i-th curve.
+    n_classes : int, optional
+        Adds the T → ∞ limit ``1 - 1/n_classes`` as a dashed line.
+    marks : sequence of float
+        Temperatures marked (and labelled with their value) on every curve.
+    """
+    ts = _temperatures(temperatures)
+    if not isinstance(curves, dict):
+        curves = {"": curves}
+    curves = {k: np.asarray(v, dtype=float) for k, v in curves.items()}
+    for k, v in curves.items():
+        if v.shape != ts.shape:
+            raise ValueError(f"curve {k!r} must have one value per temperature ({ts.size}), "
+                             f"got shape {v.shape}")
+    fig, ax = _fig(6.4, 3.6)
+    a = ax[0, 0]
+    for i, (name, m) in enumerate(curves.items()):
+        a.plot(ts, m, color=f"C{i}", label=name or None)
+    for i, m in enumerate(curves.values()):
+        for T in marks:
+            v = float(np.interp(T, ts, m))
+            a.plot([T], [v], "o", color=f"C{i}", ms=5)
+            a.annotate(f"{v:.2f}", (T, v), textcoords="offset points", xytext=(6, -12 if i == 0 else 4),
+                       fontsize=8)
+    if n_classes is not None:
+        n_classes = check_int("n_classes", n_classes, low=2)
+        a.axhline(1 - 1 / n_classes, ls="--", color="0.5", lw=1,
+                  label=f"T → ∞: 1 - 1/{n_classes} = {1 - 1 / n_classes:.2f}")
+    for T in marks:
+        a.axvline(T, color="0.85", lw=1, zorder=0)
+    a.set_xscale("log")
+    a.set_ylim(0, 1)
+    a.set(xlabel="temperature T (log scale)", ylabel="mass off the arg-max class",
+          title=title or "how much of the soft target is not the top class")
+    if a.get_legend_handles_labels()[0]:
+        a.legend(fontsize="small", loc="upper left")
+    return fig

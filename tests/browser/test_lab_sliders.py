@@ -30,7 +30,7 @@ def _case(notebook: str, slider_label: str):
 CASES = [
     _case("tests/browser/fixtures/slider_demo.ipynb", "T"),
     # TODO(lead): enable once the notebooks exist, with their sliders' exact description text.
-    # _case("notebooks/02_soft_targets.ipynb", "T"),
+    _case("notebooks/02_soft_targets.ipynb", "T"),
     # _case("notebooks/05_lambda_tuning.ipynb", "λ"),
     # _case("notebooks/05_lambda_tuning.ipynb", "T"),
 ]
