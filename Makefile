@@ -33,7 +33,7 @@ run: $(STAMP)
 	@mkdir -p build
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb"; \
-		$(BIN)/papermill --cwd notebooks "$$nb" "build/$$(basename $$nb)" || exit 1; \
+		$(BIN)/python -m kdlib.runs "$$nb" --execute "build/$$(basename $$nb)" || exit 1; \
 	done
 
 ## notebooks: re-execute the stored notebooks in place (outputs kept in git)

@@ -15,9 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import papermill as pm
-
 from kdlib.data import REPO_ROOT, scratch_data_dir
+from kdlib.runs import execute_notebook
 
 
 def main(argv=None) -> int:
@@ -34,7 +33,7 @@ def main(argv=None) -> int:
     for nb in paths:
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(nb), str(out / nb.name), cwd=str(nb.parent), progress_bar=False)
+            execute_notebook(nb, out / nb.name)
             status = "ok"
         except Exception as exc:  # report and go on with the others
             status, failed = f"FAILED: {type(exc).__name__}", True

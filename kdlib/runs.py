@@ -323,6 +323,42 @@ def _plan(notebook, grid, extra_params, kernel_name):
     return notebook, names, runs
 
 
+# --------------------------------------------------------------------------- one notebook
+
+
+def execute_notebook(notebook, output, parameters=None, *, kernel_name="python3", cwd=None):
+    """Execute ``notebook`` with papermill into ``output``; return the executed notebook.
+
+    Unlike plain papermill, an error in a cell tagged ``raises-exception`` (a lesson
+    that shows an error on purpose, as notebook 03 does) does not fail the run;
+    nbclient runs past such cells, and only errors elsewhere raise
+    ``papermill.PapermillExecutionError``. ``cwd`` defaults to the notebook's folder.
+    A notebook without kernel metadata is taken to be Python.
+    """
+    import nbformat
+    import papermill
+
+    notebook = Path(notebook)
+    meta = nbformat.read(notebook, as_version=4).metadata
+    has_language = meta.get("language_info", {}).get("name") or meta.get("kernelspec", {}).get("language")
+    try:
+        return papermill.execute_notebook(
+            str(notebook), str(output), parameters=parameters or {}, kernel_name=kernel_name,
+            cwd=str(cwd or notebook.parent), language=None if has_language else "python",
+            progress_bar=False)
+    except papermill.PapermillExecutionError:
+        executed = nbformat.read(output, as_version=4)
+        if any(o.get("output_type") == "error" for c in executed.cells if c.cell_type == "code"
+               and "raises-exception" not in c.get("metadata", {}).get("tags", [])
+               for o in c.get("outputs", [])):
+            raise
+        # drop the red "An Exception was encountered" banners papermill inserted
+        executed.cells = [c for c in executed.cells
+                          if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
+        nbformat.write(executed, output)
+        return executed
+
+
 # --------------------------------------------------------------------------- worker (child process)
 
 
@@ -336,15 +372,8 @@ def _worker_main(spec_path):
     start = time.perf_counter()
     code = 0
     try:
-        import nbformat
-        import papermill
-
-        # A notebook written without kernel metadata (e.g. by nbformat) is taken to be Python.
-        meta = nbformat.read(spec["input"], as_version=4).metadata
-        has_language = meta.get("language_info", {}).get("name") or meta.get("kernelspec", {}).get("language")
-        papermill.execute_notebook(spec["input"], spec["output"], parameters=spec["parameters"],
-                                   kernel_name=spec["kernel_name"], cwd=spec["cwd"],
-                                   language=None if has_language else "python", progress_bar=False)
+        execute_notebook(spec["input"], spec["output"], spec["parameters"],
+                         kernel_name=spec["kernel_name"], cwd=spec["cwd"])
         status["status"] = "ok"
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish writing the status
@@ -743,6 +772,8 @@ def _build_parser():
     p.add_argument("--out", help="output folder (default runs/<notebook stem>)")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--execute", metavar="OUTPUT",
+                   help="run NOTEBOOK once (with --param values) into OUTPUT, no grid or run folders")
     g = p.add_argument_group("plotting a summary (instead of running)")
     g.add_argument("--plot", metavar="SUMMARY_CSV", help="plot this summary.csv and exit")
     g.add_argument("--x", help="column for the x axis")
@@ -771,6 +802,25 @@ def _main_plot(parser, args):
     return 0
 
 
+def _main_execute(parser, args):
+    if args.grid:
+        parser.error("--execute runs the notebook once: use --param, not --grid")
+    try:
+        _, params = _parse_grid_args([], args.param)
+    except (ValueError, TypeError) as err:
+        parser.error(str(err))
+    Path(args.execute).parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        execute_notebook(args.notebook, args.execute, params, kernel_name=args.kernel)
+    except Exception as err:
+        detail = f"{err.ename}: {err.evalue}" if hasattr(err, "ename") else f"{type(err).__name__}: {err}"
+        print(f"FAILED {args.notebook}: {detail}\n  notebook: {args.execute}", file=sys.stderr)
+        return 1
+    print(f"ok {args.notebook} -> {args.execute} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
 def main(argv=None):
     """Command-line entry point; returns the exit status (0 ok, 1 a run failed, 2 usage, 130 Ctrl-C)."""
     parser = _build_parser()
@@ -779,6 +829,8 @@ def main(argv=None):
         return _main_plot(parser, args)
     if not args.notebook:
         parser.error("give a NOTEBOOK to run (or --plot SUMMARY_CSV)")
+    if args.execute:
+        return _main_execute(parser, args)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     try:

@@ -12,6 +12,7 @@ import papermill as pm
 import pytest
 
 import kdlib.models
+import kdlib.runs
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -75,8 +76,7 @@ def test_smoke_run(path, tmp_path, data_dir):
     if path.stem == "01_teacher":
         params["checkpoint"] = str(tmp_path / "teacher_smoke.pt")
     out = tmp_path / path.name
-    pm.execute_notebook(str(path), str(out), parameters=params, cwd=str(path.parent),
-                        kernel_name="python3", progress_bar=False)
+    kdlib.runs.execute_notebook(path, out, params)
     nb = json.loads(out.read_text())
     assert not any(o["output_type"] == "error" for c in code_cells(nb) for o in c["outputs"]
                    if "raises-exception" not in c.get("metadata", {}).get("tags", []))

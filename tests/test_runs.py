@@ -343,3 +343,36 @@ def test_module_runs_as_a_script():
     done = subprocess.run([sys.executable, "-m", "kdlib.runs", "--help"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(Path(runs.__file__).parents[1])})
     assert done.returncode == 0 and "--grid" in done.stdout
+
+
+def _error_notebook(path, tagged):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    boom = new_code_cell("raise ValueError('shown on purpose')")
+    if tagged:
+        boom.metadata["tags"] = ["raises-exception"]
+    nb = new_notebook(cells=[new_code_cell("x = 1"), boom, new_code_cell("print('after', x + 1)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_execute_notebook_runs_past_cells_tagged_raises_exception(tmp_path):
+    nb = runs.execute_notebook(_error_notebook(tmp_path / "in.ipynb", tagged=True), tmp_path / "out.ipynb")
+    assert len(nb.cells) == 3  # papermill's error banners removed
+    assert nb.cells[1].outputs[0]["ename"] == "ValueError"
+    assert nb.cells[2].outputs[0]["text"] == "after 2\n"
+    # the same through the CLI (`make run` uses it)
+    assert runs.main([str(tmp_path / "in.ipynb"), "--execute", str(tmp_path / "cli.ipynb")]) == 0
+    assert (tmp_path / "cli.ipynb").is_file()
+
+
+def test_execute_notebook_fails_on_an_untagged_error(tmp_path, capsys):
+    import papermill
+
+    src = _error_notebook(tmp_path / "in.ipynb", tagged=False)
+    with pytest.raises(papermill.PapermillExecutionError, match="shown on purpose"):
+        runs.execute_notebook(src, tmp_path / "out.ipynb")
+    assert runs.main([str(src), "--execute", str(tmp_path / "cli.ipynb")]) == 1
+    assert "FAILED" in capsys.readouterr().err

@@ -1,0 +1,274 @@
+"""Tests for notebook 03's helpers: the strategy comparison in kdlib.student_init
+(compare_init_strategies, summarize_comparison, comparison_table, check_init_params,
+arch_label) and its figure kdlib.plots.init_comparison."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.container import BarContainer
+
+from kdlib import models
+from kdlib.data import Split, Splits
+from kdlib.metrics import accuracy
+from kdlib.plots import init_comparison
+from kdlib.student_init import (
+    arch_label,
+    check_init_params,
+    compare_init_strategies,
+    comparison_table,
+    init_student,
+    strategy_gap,
+    summarize_comparison,
+)
+from kdlib.train import distill, fit
+
+KEYS = {"student", "params", "teacher", "teacher_acc", "strategy", "seed", "acc_init", "acc_trained"}
+
+
+def make_data(n_train=240, n_val=120, d=20, k=3, seed=0):
+    """A learnable synthetic task: the label is the arg-max of a fixed linear map."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(d, k, generator=g)
+
+    def split(n):
+        x = torch.randn(n, d, generator=g)
+        return Split(x, (x @ w).argmax(1))
+
+    return Splits(split(n_train), split(n_val), split(60), tuple("abc"), "synthetic")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data()
+
+
+@pytest.fixture(scope="module")
+def teacher(data):
+    torch.manual_seed(0)
+    t = models.mlp([20, 32, 32, 32, 3])
+    fit(t, data, epochs=3, seed=0, progress=False)
+    return t
+
+
+def small_student(seed=5):
+    torch.manual_seed(seed)
+    return models.mlp([20, 8, 8, 8, 3])
+
+
+def run(teacher, student, data, **kw):
+    kw.setdefault("epochs", 2)
+    return compare_init_strategies(teacher, student, data, **kw)
+
+
+# ------------------------------------------------------------------ compare_init_strategies
+def test_rows_have_the_expected_keys_order_and_labels(teacher, data):
+    student = small_student()
+    rows = run(teacher, student, data, strategies=("random", "top-units"), seeds=2)
+    assert [(r["strategy"], r["seed"]) for r in rows] == [
+        ("random", 0), ("random", 1), ("top-units", 0), ("top-units", 1)]
+    for r in rows:
+        assert set(r) == KEYS
+        assert r["student"] == "mlp(20-8-8-8-3)" and r["teacher"] == "mlp(20-32-32-32-3)"
+        assert r["params"] == sum(p.numel() for p in student.parameters())
+        assert r["teacher_acc"] == accuracy(teacher, data.val.x, data.val.y)
+        for key in ("acc_init", "acc_trained"):
+            # a fraction of the 120 validation examples
+            assert 0.0 <= r[key] <= 1.0 and abs(r[key] * 120 - round(r[key] * 120)) < 1e-4
+
+
+def test_rows_match_an_independent_rerun_of_each_step(teacher, data):
+    """Every row equals init_student + accuracy + distill + accuracy done by hand."""
+    student = small_student()
+    rows = run(teacher, student, data, strategies=("random", "top-units"), seeds=[3],
+               lam=0.3, T=2.0, lr=1e-2, batch_size=32)
+    cache = models.predict(teacher, data.train.x)
+    for row in rows:
+        model = copy.deepcopy(student)
+        extra = {"seed": 3} if row["strategy"] == "random" else {}
+        init_student(model, teacher, row["strategy"], **extra)
+        assert row["acc_init"] == accuracy(model, data.val.x, data.val.y)
+        distill(model, teacher, (data.train, None), lam=0.3, T=2.0, epochs=2, lr=1e-2,
+                batch_size=32, seed=3, progress=False, teacher_logits=cache)
+        assert row["acc_trained"] == accuracy(model, data.val.x, data.val.y)
+
+
+def test_deterministic_with_seeds_and_template_untouched(teacher, data):
+    student = small_student()
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    a = run(teacher, student, data, strategies=("random", "top-units"), seeds=2)
+    b = run(teacher, student, data, strategies=("random", "top-units"), seeds=2,
+            teacher_logits=models.predict(teacher, data.train.x))
+    assert a == b
+    assert all(torch.equal(before[k], v) for k, v in student.state_dict().items())
+
+
+def test_seeds_redraw_random_init_but_not_teacher_derived_init(teacher, data):
+    rows = run(teacher, small_student(), data, strategies=("random", "top-units"), seeds=4,
+               epochs=1)
+    random_init = [r["acc_init"] for r in rows if r["strategy"] == "random"]
+    top_init = [r["acc_init"] for r in rows if r["strategy"] == "top-units"]
+    assert len(set(top_init)) == 1  # the same sliced weights whatever the seed
+    assert len(set(random_init)) > 1  # four different random starts
+
+
+def test_copy_of_identical_architecture_starts_at_the_teachers_accuracy(teacher, data):
+    twin = models.mlp([20, 32, 32, 32, 3])
+    rows = run(teacher, twin, data, strategies=("copy",), seeds=2, epochs=1)
+    expected = accuracy(teacher, data.val.x, data.val.y)
+    assert [r["acc_init"] for r in rows] == [expected, expected]
+    assert all(r["teacher_acc"] == expected for r in rows)
+
+
+def test_layer_subset_and_cnn_top_units_pairs_run(teacher, data):
+    shallow = models.mlp([20, 32, 32, 3])
+    rows = run(teacher, shallow, data, strategies=("layer-subset",), seeds=1, epochs=1)
+    t_layers = [m for m in teacher if isinstance(m, torch.nn.Linear)]
+    kept = copy.deepcopy(shallow)
+    init_student(kept, teacher, "layer-subset")
+    assert torch.equal(kept[3].weight, t_layers[2].weight)  # default layers [0, 2, 3]
+    assert rows[0]["acc_init"] == accuracy(kept, data.val.x, data.val.y)
+
+    g = torch.Generator().manual_seed(1)
+    imgs = Splits(Split(torch.rand(64, 1, 12, 12, generator=g), torch.randint(0, 3, (64,), generator=g)),
+                  Split(torch.rand(30, 1, 12, 12, generator=g), torch.randint(0, 3, (30,), generator=g)),
+                  Split(torch.rand(2, 1, 12, 12), torch.zeros(2, dtype=torch.long)), tuple("abc"))
+    torch.manual_seed(0)
+    t = models.cnn(channels=(4, 8), hidden=16, n_classes=3, image_size=12)
+    s = models.cnn(channels=(2, 4), hidden=8, n_classes=3, image_size=12)
+    rows = run(t, s, imgs, strategies=("random", "top-units"), seeds=1, epochs=1)
+    assert [r["student"] for r in rows] == ["cnn(2,4|8)"] * 2
+    assert rows[0]["teacher"] == "cnn(4,8|16)"
+
+
+def test_bad_arguments_fail_before_any_training(teacher, data):
+    student = small_student()
+    with pytest.raises(ValueError, match="layer-subset"):
+        # same depth, narrower: layer-subset cannot map it (raised by the trial init)
+        run(teacher, student, data, strategies=("random", "layer-subset"))
+    with pytest.raises(ValueError, match="strategies='nope'"):
+        run(teacher, student, data, strategies=("nope",))
+    with pytest.raises(ValueError, match="non-empty"):
+        run(teacher, student, data, strategies=())
+    with pytest.raises(ValueError, match="repeats"):
+        run(teacher, student, data, strategies=("random", "random"))
+    with pytest.raises(ValueError, match="seeds=0"):
+        run(teacher, student, data, seeds=0)
+    with pytest.raises(ValueError, match=r"seeds\[1\]=-1"):
+        run(teacher, student, data, seeds=[0, -1])
+    with pytest.raises(ValueError, match="lam=1.5"):
+        run(teacher, student, data, lam=1.5)
+    with pytest.raises(ValueError, match="T=0"):
+        run(teacher, student, data, T=0)
+    with pytest.raises(ValueError, match="epochs=0"):
+        run(teacher, student, data, epochs=0)
+    with pytest.raises(TypeError, match="student"):
+        run(teacher, "mlp", data)
+
+
+# ------------------------------------------------------------------ summaries and table
+def fake_rows():
+    rows = []
+    values = {("s1", "random"): [(0.1, 0.70), (0.12, 0.74), (0.08, 0.72)],
+              ("s1", "top-units"): [(0.46, 0.81), (0.46, 0.80), (0.46, 0.83)],
+              ("s2", "random"): [(0.09, 0.8)]}
+    for (student, strategy), pairs in values.items():
+        for seed, (a0, a1) in enumerate(pairs):
+            rows.append({"student": student, "params": 100 if student == "s1" else 2000,
+                         "teacher": "t", "teacher_acc": 0.88 if student == "s1" else 0.87,
+                         "strategy": strategy, "seed": seed, "acc_init": a0, "acc_trained": a1})
+    return rows
+
+
+def test_summarize_comparison_matches_numpy():
+    rows = fake_rows()
+    summary = summarize_comparison(rows)
+    assert [(s["student"], s["strategy"], s["n"]) for s in summary] == [
+        ("s1", "random", 3), ("s1", "top-units", 3), ("s2", "random", 1)]
+    for s in summary:
+        group = [r for r in rows if (r["student"], r["strategy"]) == (s["student"], s["strategy"])]
+        for key in ("acc_init", "acc_trained"):
+            v = np.array([r[key] for r in group])
+            assert s[f"{key}_mean"] == pytest.approx(v.mean(), abs=1e-12)
+            sd = v.std(ddof=1) if len(v) > 1 else 0.0
+            assert s[f"{key}_sd"] == pytest.approx(sd, abs=1e-12)
+    assert summary[2]["params"] == 2000 and summary[2]["teacher_acc"] == 0.87
+    with pytest.raises(ValueError, match="empty"):
+        summarize_comparison([])
+
+
+def test_comparison_table_prints_means_and_sds_in_percent():
+    table = comparison_table(fake_rows(), epochs=3).splitlines()
+    assert "after 3 epochs" in table[0] and "right after init" in table[0]
+    assert len(table) == 4
+    # s1/random: init mean 10.0, sd 2.0; trained mean 72.0, sd 2.0; teacher 88.0
+    assert "10.0 ± 2.0" in table[1] and "72.0 ± 2.0" in table[1] and table[1].endswith("88.0")
+    assert "46.0 ± 0.0" in table[2] and "81.3 ± 1.5" in table[2]
+    assert "after training" in comparison_table(fake_rows()).splitlines()[0]
+    assert "after 1 epoch " in comparison_table(fake_rows(), epochs=1).splitlines()[0] + " "
+
+
+def test_strategy_gap():
+    rows = fake_rows()
+    assert strategy_gap(rows, "s1", "top-units") == pytest.approx((0.81 + 0.80 + 0.83) / 3 - 0.72)
+    assert strategy_gap(rows, "s1", "top-units", key="acc_init") == pytest.approx(0.46 - 0.10)
+    assert strategy_gap(rows, "s1", "random", "top-units") == pytest.approx(
+        -strategy_gap(rows, "s1", "top-units"))
+    with pytest.raises(ValueError, match="student='s3'"):
+        strategy_gap(rows, "s3", "top-units")
+    with pytest.raises(ValueError, match="no strategy 'top-units'"):
+        strategy_gap(rows, "s2", "top-units")
+    with pytest.raises(ValueError, match="key="):
+        strategy_gap(rows, "s1", "top-units", key="acc")
+
+
+def test_check_init_params():
+    ok = {"n_train": 5000, "epochs": 3, "long_epochs": 12, "seeds": 3, "lam": 0.5, "T": 4.0,
+          "lr": 3e-3}
+    check_init_params(**ok)
+    for name, bad in [("n_train", 10), ("n_train", 60000), ("epochs", 0), ("long_epochs", 101),
+                      ("seeds", 0), ("lam", -0.1), ("T", 0.0), ("lr", 2.0)]:
+        with pytest.raises(ValueError, match=f"{name}="):
+            check_init_params(**{**ok, name: bad})
+    with pytest.raises(TypeError, match="seeds"):
+        check_init_params(**{**ok, "seeds": 1.5})
+
+
+def test_arch_label():
+    assert arch_label(models.mlp([784, 64, 10])) == "mlp(784-64-10)"
+    assert arch_label(models.cnn(channels=(8, 16), hidden=32)) == "cnn(8,16|32)"
+    assert arch_label(torch.nn.Linear(2, 2)) == "Linear"
+
+
+# ------------------------------------------------------------------ the figure
+def test_init_comparison_bars_equal_the_rows_means():
+    rows = fake_rows()
+    summary = summarize_comparison(rows)
+    fig = init_comparison(rows, epochs=3, chance=0.1)
+    assert len(fig.axes) == 2  # one panel per student
+    for ax, student in zip(fig.axes, ("s1", "s2")):
+        entries = [s for s in summary if s["student"] == student]
+        heights = [p.get_height() for p in ax.patches]
+        expected = [e["acc_init_mean"] for e in entries] + [e["acc_trained_mean"] for e in entries]
+        np.testing.assert_allclose(heights, expected, atol=1e-12)
+        assert [t.get_text() for t in ax.get_xticklabels()] == [e["strategy"] for e in entries]
+        flat = [ln for ln in ax.lines if len(ln.get_ydata()) == 2 and ln.get_linestyle() != "None"]
+        levels = sorted(float(ln.get_ydata()[0]) for ln in flat)
+        assert levels == pytest.approx(sorted([0.1, entries[0]["teacher_acc"]]))
+        # every seed appears as a dot
+        dots = np.concatenate([ln.get_ydata() for ln in ax.lines if ln.get_marker() == "."])
+        own = [r for r in rows if r["student"] == student]
+        assert sorted(dots) == pytest.approx(sorted([r["acc_init"] for r in own]
+                                                    + [r["acc_trained"] for r in own]))
+    # error bars: the sd of s1/top-units after training
+    sd = np.std([0.81, 0.80, 0.83], ddof=1)
+    bars = [c for c in fig.axes[0].containers if isinstance(c, BarContainer)]
+    assert len(bars) == 2  # right after init, after training
+    caps = bars[1].errorbar.lines[1]  # (lower caps, upper caps), one per bar
+    ys = sorted(np.concatenate([c.get_ydata() for c in caps]))
+    assert ys == pytest.approx(sorted([0.72 - 0.02, 0.72 + 0.02, 0.81333333 - sd, 0.81333333 + sd]),
+                               abs=1e-6)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["right after init", "after 3 epochs", "teacher", "chance (0.1)"]
+    assert [t.get_text() for t in fig.axes[1].texts] == ["teacher 0.870"]
