@@ -705,3 +705,357 @@ def pitfall_misaligned_cache(student_logits, cached_teacher_logits, labels, batc
                          f"{cache.shape[0]} rows")
     wrong_rows = cache[start:start + s.shape[0]]
     return kd_loss(s, wrong_rows, labels, lam=lam, T=T)
+
+
+# --------------------------------------------------------------------------- notebook 04's lesson helpers
+# Added for notebooks/04_loss_formulas.ipynb: the article's loss as a ``fit`` loss function, the
+# "λ only rescales the learning rate" experiment, and the pitfalls table. Training helpers import
+# kdlib.train lazily (losses sits below train in the dependency order).
+
+from dataclasses import dataclass  # noqa: E402
+
+__all__ += [
+    "check_lesson_params", "ArticleLossFn", "article_loss_fn", "ScaledLrRun",
+    "compare_article_with_scaled_lr", "PitfallRow", "formula_pitfalls", "train_mode_pitfall",
+    "misaligned_cache_pitfall", "pitfall_table",
+]
+
+
+def check_lesson_params(*, n_train, epochs, student_epochs, hidden, lr, T, lam, seed) -> None:
+    """Validate notebook 04's parameters before any work starts.
+
+    Raises ``ValueError`` / ``TypeError`` naming the parameter, its value and the
+    allowed range: ``n_train`` in [500, 55000], ``epochs`` and ``student_epochs``
+    in [1, 100], ``hidden`` in [1, 4096], ``lr`` in (0, 10], ``T`` in (0, 100],
+    ``lam`` in [0, 1], ``seed`` >= 0.
+    """
+    check_int("n_train", n_train, low=500, high=55000)
+    check_int("epochs", epochs, low=1, high=100)
+    check_int("student_epochs", student_epochs, low=1, high=100)
+    check_int("hidden", hidden, low=1, high=4096)
+    check_float("lr", lr, low=0.0, high=10.0, low_open=True)
+    check_float("T", T, low=0.0, high=100.0, low_open=True)
+    _check_lam(lam)
+    check_int("seed", seed, low=0)
+
+
+class ArticleLossFn:
+    """The article's total loss (formula 3.2.3) as a ``loss_fn`` for :func:`kdlib.train.fit`.
+
+    Each call computes ``article_total(teacher_probs[idx], softmax(logits), y, lam=lam)``:
+    the teacher's probabilities of the batch's examples (looked up by example
+    index) and the student's softmax probabilities, exactly as the formulas are
+    printed. It also records the student's ordinary hard-label cross-entropy of
+    every batch in :attr:`student_ce`, the quantity that plain training minimises,
+    so that the two trainings can be compared step by step.
+
+    Parameters
+    ----------
+    teacher_probs : torch.Tensor
+        Shape ``(n_train, classes)``: the teacher's softmax outputs on the training
+        split, in data-set order. They are constants (detached).
+    lam : float
+        The article's λ, in ``[0, 1]``.
+
+    Attributes
+    ----------
+    student_ce : list of float
+        ``F.cross_entropy(logits, y)`` of every batch seen, in order.
+    """
+
+    def __init__(self, teacher_probs: torch.Tensor, *, lam: float):
+        self.teacher_probs = _check_probs("teacher_probs", teacher_probs).detach()
+        self.lam = _check_lam(lam)
+        self.student_ce: list[float] = []
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, x=None) -> torch.Tensor:
+        self.student_ce.append(float(F.cross_entropy(logits.detach(), y)))
+        return article_total(self.teacher_probs[idx], torch.softmax(logits, dim=-1), y, lam=self.lam)
+
+
+def article_loss_fn(teacher_probs: torch.Tensor, *, lam: float) -> ArticleLossFn:
+    """Build an :class:`ArticleLossFn` (the article's formula 3.2.3 for ``fit``)."""
+    return ArticleLossFn(teacher_probs, lam=lam)
+
+
+@dataclass
+class ScaledLrRun:
+    """One λ of :func:`compare_article_with_scaled_lr`.
+
+    Attributes
+    ----------
+    lam : float
+        The article's λ.
+    lr, scaled_lr : float
+        Learning rate of the article-loss run, and ``lr * (1 - lam)`` of the plain run.
+    article_ce, plain_ce : list of float
+        The student's hard-label cross-entropy per step under the article's loss at
+        ``lr``, and under plain cross-entropy at ``scaled_lr`` (empty for ``lam = 1``,
+        where the scaled rate is 0 and there is nothing to train).
+    max_weight_diff : float or None
+        ``max |w_article - w_plain|`` over all final weights (None for ``lam = 1``).
+    max_curve_diff : float or None
+        ``max |article_ce - plain_ce|`` over the steps (None for ``lam = 1``).
+    moved : float
+        ``max |w_final - w_initial|`` of the article-loss run: 0.0 means the student
+        never moved.
+    article_val_acc, plain_val_acc : list of float
+        Validation accuracy after each epoch (empty list / nan without a val split).
+    """
+
+    lam: float
+    lr: float
+    scaled_lr: float
+    article_ce: list
+    plain_ce: list
+    max_weight_diff: float | None
+    max_curve_diff: float | None
+    moved: float
+    article_val_acc: list
+    plain_val_acc: list
+
+
+def _max_param_diff(a: nn.Module, b: nn.Module) -> float:
+    with torch.no_grad():
+        return max((float((p - q).abs().max()) for p, q in zip(a.parameters(), b.parameters())),
+                    default=0.0)
+
+
+def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tensor, *,
+                                   lams=(0.0, 0.5, 0.9, 1.0), lr: float = 0.1, epochs: int = 2,
+                                   batch_size: int = 128, seed: int = 0) -> list[ScaledLrRun]:
+    """Train with the article's loss, and with plain cross-entropy at ``lr * (1 - lam)``.
+
+    For every ``lam`` two students start from the same weights (``make_student()``
+    called right after ``torch.manual_seed(seed)``) and see the same batches
+    (``fit``'s ``seed``). Both use plain SGD (no momentum, no schedule, no weight
+    decay), so one step is ``w -= lr * grad``. Because ``article_ce`` does not
+    depend on the student, the article's gradient is ``(1 - lam) * grad CE``, and
+    the two runs take the same steps up to floating-point rounding: their curves
+    and final weights coincide. With ``lam = 1`` the gradient is exactly zero and
+    the student never moves (``moved == 0.0``); no plain run is made there.
+
+    Parameters
+    ----------
+    make_student : callable
+        ``make_student() -> nn.Module`` mapping a training batch to logits.
+    data : Splits, (train, val) pair, or Split
+        As for :func:`kdlib.train.fit`.
+    teacher_probs : torch.Tensor
+        The teacher's probabilities on ``data.train``, in data-set order.
+    lams : sequence of float
+        λ values in ``[0, 1]``.
+    lr : float
+        Learning rate of the article-loss runs, ``> 0``.
+    epochs, batch_size, seed : int
+
+    Returns
+    -------
+    list of ScaledLrRun
+        One per ``lam``, in order.
+    """
+    from kdlib.train import _split_pair, fit
+
+    if not callable(make_student):
+        raise TypeError(f"make_student must be a callable returning an nn.Module, got "
+                        f"{type(make_student).__name__}")
+    lams = [_check_lam(v) for v in lams]
+    if not lams:
+        raise ValueError("lams must hold at least one value in [0, 1], got an empty sequence")
+    lr = check_float("lr", lr, low=0.0, low_open=True)
+    epochs = check_int("epochs", epochs, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    seed = check_int("seed", seed, low=0)
+    train, _ = _split_pair(data)
+    probs = _check_probs("teacher_probs", teacher_probs)
+    if probs.shape[0] != len(train.y):
+        raise ValueError(f"teacher_probs has {probs.shape[0]} rows but the training split has "
+                         f"{len(train.y)} examples; they must match")
+
+    def new_student():
+        torch.manual_seed(seed)
+        model = make_student()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"make_student() must return an nn.Module, got {type(model).__name__}")
+        return model
+
+    sgd = dict(epochs=epochs, batch_size=batch_size, optimizer="sgd", momentum=0.0, schedule=None,
+               weight_decay=0.0, seed=seed, progress=False)
+    runs = []
+    for lam in lams:
+        article = new_student()
+        start = [p.detach().clone() for p in article.parameters()]
+        loss_fn = article_loss_fn(probs, lam=lam)
+        hist_a = fit(article, data, lr=lr, loss_fn=loss_fn, **sgd)
+        moved = max((float((p.detach() - p0).abs().max()) for p, p0 in zip(article.parameters(), start)),
+                    default=0.0)
+        scaled = lr * (1.0 - lam)
+        if scaled > 0:
+            plain = new_student()
+            hist_p = fit(plain, data, lr=scaled, **sgd)
+            plain_ce = list(hist_p.step_loss)
+            weight_diff = _max_param_diff(article, plain)
+            curve_diff = max(abs(a - b) for a, b in zip(loss_fn.student_ce, plain_ce))
+            plain_acc = list(hist_p.val_acc)
+        else:
+            plain_ce, weight_diff, curve_diff, plain_acc = [], None, None, []
+        runs.append(ScaledLrRun(lam=lam, lr=lr, scaled_lr=scaled, article_ce=list(loss_fn.student_ce),
+                                plain_ce=plain_ce, max_weight_diff=weight_diff, max_curve_diff=curve_diff,
+                                moved=moved, article_val_acc=list(hist_a.val_acc), plain_val_acc=plain_acc))
+    return runs
+
+
+@dataclass
+class PitfallRow:
+    """One line of the pitfalls table: a mistake's loss value against the correct one."""
+
+    name: str
+    value: float
+    correct: float
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        """``value / correct`` (nan when the correct value is 0)."""
+        return self.value / self.correct if self.correct else float("nan")
+
+
+def formula_pitfalls(student_logits, teacher_logits, labels, *, T: float) -> list[PitfallRow]:
+    """The four formula mistakes on one batch, as the soft term alone (``lam = 0``).
+
+    Every mistake in this module lives in the soft term; the hard-label term
+    ``lam * CE`` would add the same number to the mistake and to the correct
+    loss, so the table compares the soft term alone, where the ratios are
+    readable: ``pitfall_kldiv_mean`` gives exactly ``1 / n_classes``,
+    ``pitfall_no_T2`` exactly ``1 / T**2``. The ``UserWarning`` that
+    ``KLDivLoss(reduction="mean")`` emits is caught and quoted in that row's note.
+
+    Returns
+    -------
+    list of PitfallRow
+        KLDivLoss "mean", probabilities as log-probabilities, no T², KL swapped.
+    """
+    import warnings
+
+    T = _check_T(T)
+    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    with torch.no_grad():
+        correct = float(kd_loss(s, t, y, lam=0.0, T=T))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mean_value = float(pitfall_kldiv_mean(s, t, y, lam=0.0, T=T))
+        said = next((str(w.message) for w in caught if "mean" in str(w.message)), "")
+        said = said.split(".")[0] if said else "no warning"
+        k = s.shape[1]
+        return [
+            PitfallRow("KLDivLoss(reduction='mean')", mean_value, correct,
+                       f"averages over the {k} classes too: exactly 1/{k}; PyTorch warns: '{said}'"),
+            PitfallRow("probabilities passed as log-probabilities",
+                       float(pitfall_probs_as_log_probs(s, t, y, lam=0.0, T=T)), correct,
+                       "Σ p_t (log p_t − p_s) is no divergence: negative, not 0 when s = t"),
+            PitfallRow("T² factor forgotten", float(pitfall_no_T2(s, t, y, lam=0.0, T=T)), correct,
+                       f"exactly 1/T² = 1/{T ** 2:g}: raising T silently switches distillation off"),
+            PitfallRow("KL(student ‖ teacher) instead of KL(teacher ‖ student)",
+                       float(pitfall_kl_swapped(s, t, y, lam=0.0, T=T)), correct,
+                       "another, mode-seeking divergence: may ignore the teacher's small probabilities"),
+        ]
+
+
+def train_mode_pitfall(teacher: nn.Module, x: torch.Tensor, student_logits, labels, *, T: float,
+                       n: int = 5) -> tuple[PitfallRow, dict]:
+    """The teacher-in-train-mode mistake on one batch, with how much its targets vary.
+
+    Runs :func:`pitfall_teacher_train_mode` (``n`` train-mode passes, dropout
+    active; the teacher is left as found) and compares the soft term (``lam = 0``)
+    computed against the train-mode targets (mean over the ``n`` passes) with the
+    one against the eval-mode targets.
+
+    Returns
+    -------
+    row : PitfallRow
+    spread : dict
+        ``max_prob_change``: largest ``|p_train - p_eval|`` of any class probability
+        at temperature ``T``; ``mean_prob_change``: its mean over the batch and
+        classes; ``argmax_changed``: fraction of (pass, example) pairs whose top
+        class differs from eval mode; ``soft_min``/``soft_max``: the range of the
+        soft term over the passes; ``eval_repeatable``: two eval-mode passes agree
+        exactly.
+    """
+    T = _check_T(T)
+    eval_logits, train_logits = pitfall_teacher_train_mode(teacher, x, n=n)
+    s, t, y = _check_batch(student_logits, eval_logits, labels)
+    with torch.no_grad():
+        again, _ = pitfall_teacher_train_mode(teacher, x, n=1)
+        p_eval = soft_targets(t, T)
+        p_train = torch.stack([soft_targets(z.to(s.dtype), T) for z in train_logits])
+        change = (p_train - p_eval).abs()
+        soft = [float(kd_loss(s, z, y, lam=0.0, T=T)) for z in train_logits]
+        correct = float(kd_loss(s, t, y, lam=0.0, T=T))
+        flips = (torch.stack(train_logits).argmax(-1) != eval_logits.argmax(-1)).float().mean()
+    spread = {"max_prob_change": float(change.max()), "mean_prob_change": float(change.mean()),
+              "argmax_changed": float(flips), "soft_min": min(soft), "soft_max": max(soft),
+              "eval_repeatable": bool(torch.equal(again, eval_logits))}
+    row = PitfallRow("teacher in train mode (dropout on)", sum(soft) / len(soft), correct,
+                     f"targets change every call: soft term {min(soft):.4f}..{max(soft):.4f} over {n} calls")
+    return row, spread
+
+
+def misaligned_cache_pitfall(student_logits, cached_teacher_logits, labels, *, T: float,
+                             batch_size: int = 128, seed: int = 0) -> tuple[PitfallRow, dict]:
+    """The misaligned-cache mistake over one epoch of batches, shuffled and not.
+
+    ``student_logits``, ``cached_teacher_logits`` and ``labels`` cover a whole
+    data set in data-set order. For a seeded shuffled order, batch ``i`` holds the
+    examples ``perm[i*bs:(i+1)*bs]``; the mistake pairs them with cache rows
+    ``i*bs:(i+1)*bs`` (:func:`pitfall_misaligned_cache`), the correct loss with
+    ``cache[idx]``. Both soft terms (``lam = 0``) are averaged over the batches.
+
+    Returns
+    -------
+    row : PitfallRow
+        Shuffled epoch: mistaken vs correct mean soft term.
+    check : dict
+        ``unshuffled_equal``: in data-set order the two lookups give identical
+        losses; ``shuffled_wrong`` / ``shuffled_right``: the per-batch values.
+    """
+    T = _check_T(T)
+    s = _check_matrix("student_logits", student_logits)
+    cache = _check_matrix("cached_teacher_logits", cached_teacher_logits)
+    _check_same_shape("student_logits", s, "cached_teacher_logits", cache)
+    y = _check_labels(labels, s.shape[0], s.shape[1], of="student_logits")
+    batch_size = check_int("batch_size", batch_size, low=1)
+    seed = check_int("seed", seed, low=0)
+    n = s.shape[0]
+
+    def epoch(order):
+        wrong, right = [], []
+        with torch.no_grad():
+            for i, start in enumerate(range(0, n, batch_size)):
+                idx = order[start:start + batch_size]
+                wrong.append(float(pitfall_misaligned_cache(s[idx], cache, y[idx], i, lam=0.0, T=T,
+                                                            batch_size=batch_size)))
+                right.append(float(kd_loss(s[idx], cache[idx], y[idx], lam=0.0, T=T)))
+        return wrong, right
+
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    wrong, right = epoch(perm)
+    in_order = epoch(torch.arange(n))
+    check = {"unshuffled_equal": in_order[0] == in_order[1], "shuffled_wrong": wrong,
+             "shuffled_right": right}
+    row = PitfallRow("cached logits looked up by batch position", sum(wrong) / len(wrong),
+                     sum(right) / len(right),
+                     "with shuffling each student row gets another example's targets")
+    return row, check
+
+
+def pitfall_table(rows) -> str:
+    """Format :class:`PitfallRow` objects as a fixed-width text table (4 decimals)."""
+    rows = list(rows)
+    if not all(isinstance(r, PitfallRow) for r in rows):
+        raise TypeError("rows must be PitfallRow objects")
+    width = max([len("mistake")] + [len(r.name) for r in rows])
+    lines = [f"{'mistake':<{width}}  {'value':>9}  {'correct':>9}  {'ratio':>8}",
+             "-" * (width + 32)]
+    for r in rows:
+        lines.append(f"{r.name:<{width}}  {r.value:>9.4f}  {r.correct:>9.4f}  {r.ratio:>8.4f}")
+    return "\n".join(lines)

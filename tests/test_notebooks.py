@@ -23,7 +23,7 @@ SMOKE = {
     "01_teacher": {"epochs": 1, "n_train": 2000},
     "02_soft_targets": {"n_images": 200},
     "03_student_init": {"n_train": 2000, "epochs": 1, "seeds": 1},
-    "04_loss_formulas": {"n_train": 2000, "epochs": 1},
+    "04_loss_formulas": {"n_train": 2000, "epochs": 1, "student_epochs": 2},
     "05_lambda_tuning": {"quick": True},
 }
 

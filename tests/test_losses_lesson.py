@@ -1,0 +1,363 @@
+"""Tests of notebook 04's helpers: kdlib.losses' lesson functions, kdlib.plots.losses and
+kdlib.widgets.losses, against independent computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kdlib import losses as L
+from kdlib import plots
+from kdlib.data import Split
+from kdlib.widgets import losses as W
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def batch(n=32, k=10, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    s = torch.randn(n, k, generator=g, dtype=dtype) * 2
+    t = torch.randn(n, k, generator=g, dtype=dtype) * 3
+    y = torch.randint(0, k, (n,), generator=g)
+    return s, t, y
+
+
+def toy_data(n=192, d=5, k=3, seed=0):
+    """A tiny linearly-structured classification problem as (train, val) Splits."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(d, k, generator=g)
+    x = torch.randn(n + 64, d, generator=g)
+    y = (x @ w + 0.5 * torch.randn(n + 64, k, generator=g)).argmax(1)
+    return Split(x[:n], y[:n]), Split(x[n:], y[n:])
+
+
+def toy_student():
+    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def np_kl(p_logits, q_logits, T):
+    def log_softmax(z):
+        z = z / T
+        m = z.max(-1, keepdims=True)
+        return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
+    lp, lq = log_softmax(p_logits), log_softmax(q_logits)
+    return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
+
+
+# --------------------------------------------------------------------------- check_lesson_params
+
+GOOD = dict(n_train=5000, epochs=2, student_epochs=12, hidden=128, lr=0.3, T=4.0, lam=0.5, seed=0)
+
+
+def test_check_lesson_params_accepts_defaults():
+    L.check_lesson_params(**GOOD)
+
+
+@pytest.mark.parametrize("name, value", [("n_train", 10), ("epochs", 0), ("student_epochs", 101),
+                                         ("hidden", 0), ("lr", 0.0), ("T", -1.0), ("lam", 1.5),
+                                         ("seed", -1)])
+def test_check_lesson_params_names_bad_value(name, value):
+    with pytest.raises(ValueError, match=name):
+        L.check_lesson_params(**{**GOOD, name: value})
+
+
+def test_check_lesson_params_type():
+    with pytest.raises(TypeError, match="epochs"):
+        L.check_lesson_params(**{**GOOD, "epochs": 2.5})
+
+
+# --------------------------------------------------------------------------- article_loss_fn
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.9, 1.0])
+def test_article_loss_fn_value_and_gradient(lam):
+    s, t, y = batch(n=16, k=4, dtype=torch.float64)
+    probs = torch.softmax(t, 1)
+    idx = torch.arange(16).flip(0)  # the batch holds examples in another order than the cache
+    fn = L.article_loss_fn(probs, lam=lam)
+    z = s.clone().requires_grad_(True)
+    value = fn(z, y[idx], idx)
+    # value: formula 3.2.3 written out with NumPy
+    pt, ps = probs[idx].numpy(), torch.softmax(s, 1).numpy()
+    onehot = np.eye(4)[y[idx].numpy()]
+    l_ce = -(onehot * np.log(pt) + (1 - onehot) * np.log(1 - pt)).sum(1).mean()
+    l_adv = -(onehot * np.log(ps)).sum(1).mean()
+    assert value.item() == pytest.approx(lam * l_ce + (1 - lam) * l_adv, rel=1e-10)
+    # gradient: exactly (1 - lam) times the plain cross-entropy's
+    (g,) = torch.autograd.grad(value, z)
+    z2 = s.clone().requires_grad_(True)
+    (g_ce,) = torch.autograd.grad(F.cross_entropy(z2, y[idx]), z2)
+    assert torch.allclose(g, (1 - lam) * g_ce, atol=1e-12)
+    assert fn.student_ce == [pytest.approx(float(F.cross_entropy(s, y[idx])), rel=1e-12)]
+
+
+def test_article_loss_fn_rejects_logits_and_bad_lam():
+    _, t, _ = batch()
+    with pytest.raises(ValueError, match="teacher_probs"):
+        L.article_loss_fn(t, lam=0.5)
+    with pytest.raises(ValueError, match="lam"):
+        L.article_loss_fn(torch.softmax(t, 1), lam=-0.1)
+
+
+# --------------------------------------------------------------------------- compare_article_with_scaled_lr
+
+@pytest.fixture(scope="module")
+def scaled_runs():
+    train, val = toy_data()
+    g = torch.Generator().manual_seed(1)
+    teacher_probs = torch.softmax(torch.randn(len(train.y), 3, generator=g) * 3, 1)
+    runs = L.compare_article_with_scaled_lr(toy_student, (train, val), teacher_probs,
+                                            lams=(0.0, 0.5, 0.9, 1.0), lr=0.5, epochs=2,
+                                            batch_size=32, seed=3)
+    return train, val, teacher_probs, runs
+
+
+def test_scaled_lr_curves_coincide(scaled_runs):
+    train, _, _, runs = scaled_runs
+    assert [r.lam for r in runs] == [0.0, 0.5, 0.9, 1.0]
+    for r in runs[:3]:
+        assert r.scaled_lr == pytest.approx(0.5 * (1 - r.lam))
+        assert len(r.article_ce) == len(r.plain_ce) == 2 * 6  # 192 / 32 = 6 steps per epoch
+        np.testing.assert_allclose(r.article_ce, r.plain_ce, atol=1e-5)
+        assert r.max_curve_diff < 1e-5 and r.max_weight_diff < 1e-5
+        assert r.max_curve_diff == pytest.approx(max(abs(a - b) for a, b in zip(r.article_ce, r.plain_ce)))
+        assert r.moved > 1e-3  # the student did learn
+        assert r.article_val_acc == pytest.approx(r.plain_val_acc)
+    # the curves really depend on the learning rate: λ = 0.9 learns more slowly than λ = 0
+    assert np.mean(runs[2].article_ce[-6:]) > np.mean(runs[0].article_ce[-6:])
+
+
+def test_scaled_lr_lambda_one_never_moves(scaled_runs):
+    train, _, _, runs = scaled_runs
+    r = runs[3]
+    assert r.moved == 0.0 and r.plain_ce == [] and r.max_weight_diff is None and r.scaled_lr == 0.0
+    # the student stays at its initial weights: its per-step CE is the initial model's CE on the
+    # batches in fit's seeded order
+    torch.manual_seed(3)
+    model = toy_student()
+    from kdlib.train import batches
+
+    gen = torch.Generator().manual_seed(3)
+    expected = []
+    with torch.no_grad():
+        for _ in range(2):
+            for idx in batches(len(train.y), 32, gen):
+                expected.append(float(F.cross_entropy(model(train.x[idx]), train.y[idx])))
+    np.testing.assert_allclose(r.article_ce, expected, rtol=1e-6)
+
+
+def test_scaled_lr_negative_control(scaled_runs):
+    """Plain training at the *unscaled* rate is not the article's run: the comparison can fail."""
+    from kdlib.train import fit
+
+    train, val, probs, runs = scaled_runs
+    torch.manual_seed(3)
+    plain = toy_student()
+    hist = fit(plain, (train, val), epochs=2, batch_size=32, lr=0.5, optimizer="sgd", momentum=0.0,
+               schedule=None, seed=3, progress=False)
+    assert max(abs(a - b) for a, b in zip(runs[1].article_ce, hist.step_loss)) > 1e-3
+
+
+def test_scaled_lr_validation():
+    train, val = toy_data()
+    probs = torch.full((len(train.y), 3), 1 / 3)
+    with pytest.raises(ValueError, match="lam"):
+        L.compare_article_with_scaled_lr(toy_student, (train, val), probs, lams=(0.5, 2.0))
+    with pytest.raises(ValueError, match="rows"):
+        L.compare_article_with_scaled_lr(toy_student, (train, val), probs[:10])
+    with pytest.raises(TypeError, match="make_student"):
+        L.compare_article_with_scaled_lr(None, (train, val), probs)
+    with pytest.raises(ValueError, match="lr"):
+        L.compare_article_with_scaled_lr(toy_student, (train, val), probs, lr=0.0)
+
+
+# --------------------------------------------------------------------------- pitfalls
+
+def test_formula_pitfalls_ratios_and_values():
+    s, t, y = batch(n=40, k=10, dtype=torch.float64)
+    T = 3.0
+    rows = L.formula_pitfalls(s, t, y, T=T)
+    assert len(rows) == 4
+    correct = T * T * np_kl(t.numpy(), s.numpy(), T)
+    assert all(r.correct == pytest.approx(correct, rel=1e-10) for r in rows)
+    mean_row, probs_row, no_t2_row, swapped_row = rows
+    assert mean_row.ratio == pytest.approx(1 / 10, rel=1e-10)
+    assert "support size" in mean_row.note  # PyTorch's warning is quoted
+    assert no_t2_row.ratio == pytest.approx(1 / T ** 2, rel=1e-10)
+    assert swapped_row.value == pytest.approx(T * T * np_kl(s.numpy(), t.numpy(), T), rel=1e-10)
+    qs, qt = torch.softmax(s / T, 1).numpy(), torch.softmax(t / T, 1).numpy()
+    wrong = (qt * (np.log(qt) - qs)).sum(1).mean() * T * T
+    assert probs_row.value == pytest.approx(wrong, rel=1e-10) and probs_row.value < 0
+
+
+def test_pitfall_row_ratio_and_table():
+    rows = [L.PitfallRow("a", 1.0, 4.0), L.PitfallRow("bee", -2.0, 0.0)]
+    assert rows[0].ratio == 0.25 and np.isnan(rows[1].ratio)
+    text = L.pitfall_table(rows)
+    lines = text.splitlines()
+    assert lines[0].split() == ["mistake", "value", "correct", "ratio"]
+    assert lines[2].split() == ["a", "1.0000", "4.0000", "0.2500"]
+    assert lines[3].split() == ["bee", "-2.0000", "0.0000", "nan"]
+    with pytest.raises(TypeError):
+        L.pitfall_table([("a", 1.0, 2.0)])
+
+
+def test_train_mode_pitfall_with_dropout():
+    torch.manual_seed(0)
+    teacher = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 4))
+    teacher.eval()
+    x = torch.randn(20, 6)
+    s = torch.randn(20, 4)
+    y = torch.randint(0, 4, (20,))
+    torch.manual_seed(1)
+    row, spread = L.train_mode_pitfall(teacher, x, s, y, T=2.0, n=4)
+    assert not teacher.training  # left as found
+    with torch.no_grad():
+        eval_logits = teacher(x)
+    assert row.correct == pytest.approx(float(L.kd_loss(s, eval_logits, y, lam=0.0, T=2.0)), rel=1e-6)
+    assert spread["eval_repeatable"] is True
+    assert spread["max_prob_change"] > 0.01 and spread["soft_min"] < spread["soft_max"]
+    assert spread["soft_min"] <= row.value <= spread["soft_max"]
+    # the same seed reproduces the train-mode passes: the row is their mean soft term
+    torch.manual_seed(1)
+    _, train_logits = L.pitfall_teacher_train_mode(teacher, x, n=4)
+    expected = np.mean([float(L.kd_loss(s, z, y, lam=0.0, T=2.0)) for z in train_logits])
+    assert row.value == pytest.approx(expected, rel=1e-6)
+
+
+def test_train_mode_pitfall_without_dropout_is_harmless():
+    torch.manual_seed(0)
+    teacher = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, s, y = torch.randn(10, 6), torch.randn(10, 3), torch.randint(0, 3, (10,))
+    row, spread = L.train_mode_pitfall(teacher, x, s, y, T=4.0, n=3)
+    assert spread["max_prob_change"] == 0.0 and spread["argmax_changed"] == 0.0
+    assert row.value == pytest.approx(row.correct) and row.ratio == pytest.approx(1.0)
+
+
+def test_misaligned_cache_pitfall_against_manual_lookup():
+    s, t, y = batch(n=50, k=5, seed=2)
+    row, check = L.misaligned_cache_pitfall(s, t, y, T=2.0, batch_size=16, seed=7)
+    assert check["unshuffled_equal"] is True
+    perm = torch.randperm(50, generator=torch.Generator().manual_seed(7))
+    wrong, right = [], []
+    for start in range(0, 50, 16):
+        idx = perm[start:start + 16]
+        wrong.append(4.0 * np_kl(t[start:start + len(idx)].numpy(), s[idx].numpy(), 2.0))
+        right.append(4.0 * np_kl(t[idx].numpy(), s[idx].numpy(), 2.0))
+    np.testing.assert_allclose(check["shuffled_wrong"], wrong, rtol=1e-5)
+    np.testing.assert_allclose(check["shuffled_right"], right, rtol=1e-5)
+    assert row.value == pytest.approx(np.mean(wrong), rel=1e-5)
+    assert row.correct == pytest.approx(np.mean(right), rel=1e-5)
+    assert row.value > row.correct
+
+
+def test_misaligned_cache_pitfall_identical_rows_cannot_misalign():
+    s, _, y = batch(n=30, k=4, seed=3)
+    cache = torch.tensor([[1.0, 0.0, -1.0, 2.0]]).repeat(30, 1)
+    row, _ = L.misaligned_cache_pitfall(s, cache, y, T=4.0, batch_size=8)
+    assert row.value == pytest.approx(row.correct, rel=1e-6)
+    with pytest.raises(ValueError, match="same shape"):
+        L.misaligned_cache_pitfall(s, cache[:10], y, T=4.0)
+
+
+# --------------------------------------------------------------------------- plots
+
+def fake_runs():
+    a = [2.0, 1.5, 1.2, 1.0]
+    return [
+        L.ScaledLrRun(0.0, 0.3, 0.3, a, a, 0.0, 0.0, 1.0, [0.5], [0.5]),
+        L.ScaledLrRun(0.5, 0.3, 0.15, [2.0, 1.8, 1.6, 1.5], [2.0, 1.8, 1.6, 1.5], 0.0, 0.0, 0.5,
+                      [0.4], [0.4]),
+        L.ScaledLrRun(1.0, 0.3, 0.0, [2.0, 2.1, 1.9, 2.0], [], None, None, 0.0, [0.1], []),
+    ]
+
+
+def test_scaled_lr_curves_plot_data():
+    runs = fake_runs()
+    fig = plots.scaled_lr_curves(runs, window=1)
+    lines = fig.axes[0].lines
+    assert len(lines) == 5  # solid + dashed for two runs, solid only for λ = 1
+    np.testing.assert_allclose(lines[0].get_ydata(), runs[0].article_ce)
+    np.testing.assert_allclose(lines[1].get_ydata(), runs[0].plain_ce)
+    assert lines[0].get_linestyle() == "-" and lines[1].get_linestyle() == "--"
+    assert lines[1].get_zorder() >= lines[0].get_zorder()
+    np.testing.assert_allclose(lines[4].get_ydata(), runs[2].article_ce)
+    np.testing.assert_allclose(lines[0].get_xdata(), [1, 2, 3, 4])
+    smoothed = plots.scaled_lr_curves(runs, window=2).axes[0].lines[2].get_ydata()
+    np.testing.assert_allclose(smoothed, [2.0, 1.9, 1.7, 1.55])
+
+
+def test_split_accuracy_bars_heights():
+    fig = plots.split_accuracy_bars({"leaky": {"validation": 0.9, "test": 0.8},
+                                     "honest": {"validation": 0.84, "test": 0.835}})
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights == pytest.approx([0.9, 0.8, 0.84, 0.835])
+    centres = [p.get_x() + p.get_width() / 2 for p in fig.axes[0].patches]
+    assert centres == pytest.approx([-0.2, 0.2, 0.8, 1.2])
+    with pytest.raises(ValueError):
+        plots.split_accuracy_bars({})
+
+
+def test_t2_gradient_norms_plot_data():
+    Ts = [1.0, 2.0, 4.0]
+    fig = plots.t2_gradient_norms(Ts, [0.2, 0.3, 0.35], [0.2, 0.075, 0.022])
+    lines = fig.axes[0].lines
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.2, 0.3, 0.35])
+    np.testing.assert_allclose(lines[1].get_ydata(), [0.2, 0.075, 0.022])
+    np.testing.assert_allclose(lines[2].get_ydata(), [0.2, 0.05, 0.0125])
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[0].get_yscale() == "log"
+    with pytest.raises(ValueError):
+        plots.t2_gradient_norms(Ts, [1.0], [1.0, 2.0, 3.0])
+
+
+def test_loss_terms_plot_data():
+    fig = plots.loss_terms(0.8, 0.4, lam=0.25, T=4.0, n_points=5)
+    left, right = fig.axes
+    grid = np.linspace(0, 1, 5)
+    np.testing.assert_allclose(left.lines[0].get_ydata(), grid * 0.8)
+    np.testing.assert_allclose(left.lines[1].get_ydata(), (1 - grid) * 0.4)
+    np.testing.assert_allclose(left.lines[2].get_ydata(), grid * 0.8 + (1 - grid) * 0.4)
+    np.testing.assert_allclose(left.lines[3].get_xdata(), [0.25, 0.25])
+    hard, soft = right.patches
+    assert hard.get_height() == pytest.approx(0.2) and soft.get_height() == pytest.approx(0.3)
+    assert soft.get_y() == pytest.approx(0.2)
+    assert left.get_ylim() == pytest.approx((0, 0.88)) and right.get_ylim() == pytest.approx((0, 0.88))
+
+
+# --------------------------------------------------------------------------- widget
+
+def test_loss_terms_explorer_follows_sliders():
+    s, t, y = batch(n=64, k=10, seed=5)
+    w = W.loss_terms_explorer(s, t, y, Ts=(1, 2, 4, 8), lam=0.5, T=4.0)
+    assert w.lam_slider.description == "λ" and w.T_slider.description == "T"
+    assert (w.lam_slider.min, w.lam_slider.max, w.lam_slider.step) == (0.0, 1.0, 0.05)
+    for lam, T in [(0.5, 4.0), (0.3, 2.0), (1.0, 8.0), (0.0, 1.0)]:
+        w.lam_slider.value = lam
+        w.T_slider.value = T
+        ce, soft = (float(v) for v in L.kd_terms(s, t, y, T=T))
+        assert w.terms == pytest.approx((ce, soft), rel=1e-6)
+        # independent: NumPy CE and T²·KL
+        assert soft == pytest.approx(T * T * np_kl(t.numpy(), s.numpy(), T), rel=1e-4)
+        assert w.weighted == pytest.approx((lam * ce, (1 - lam) * soft, lam * ce + (1 - lam) * soft))
+        right = w.figure.axes[1]
+        assert right.patches[0].get_height() == pytest.approx(lam * ce)
+        assert right.patches[1].get_height() == pytest.approx((1 - lam) * soft)
+        left = w.figure.axes[0]
+        np.testing.assert_allclose(left.lines[3].get_xdata(), [lam, lam])
+        assert left.lines[2].get_ydata()[-1] == pytest.approx(ce)  # λ = 1: the total is the CE
+        assert left.lines[2].get_ydata()[0] == pytest.approx(soft)  # λ = 0: the total is T²·KL
+        assert f"total = {lam * ce + (1 - lam) * soft:.4f}" in w.label.value
+        assert f"T = {T:g}" in w.label.value
+
+
+def test_loss_terms_explorer_precomputes_and_validates():
+    s, t, y = batch(n=16, k=3, seed=6)
+    w = W.LossTermsExplorer(s, t, y, Ts=(1.0, 4.0), T=1.0)
+    assert set(w.table) == {1.0, 4.0}
+    assert w.table[4.0] == pytest.approx(tuple(float(v) for v in L.kd_terms(s, t, y, T=4.0)))
+    with pytest.raises(ValueError, match="Ts"):
+        W.LossTermsExplorer(s, t, y, Ts=(1.0, 4.0), T=3.0)
+    with pytest.raises(ValueError, match="lam"):
+        W.LossTermsExplorer(s, t, y, Ts=(1.0,), T=1.0, lam=2.0)
