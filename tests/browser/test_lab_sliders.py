@@ -21,18 +21,13 @@ KEY_PRESSES = 3
 
 
 def _case(notebook: str, slider_label: str):
-    """A ``(notebook, slider_label)`` case, skipped while the notebook does not exist yet."""
-    missing = not (REPO_ROOT / notebook).is_file()
-    return pytest.param(notebook, slider_label, id=f"{Path(notebook).stem}-{slider_label}",
-                        marks=pytest.mark.skipif(missing, reason=f"{notebook} does not exist yet"))
+    """A ``(notebook, slider_label)`` case: the notebook and the description of its slider."""
+    return pytest.param(notebook, slider_label, id=f"{Path(notebook).stem}-{slider_label}")
 
 
 CASES = [
-    _case("tests/browser/fixtures/slider_demo.ipynb", "T"),
-    # TODO(lead): enable once the notebooks exist, with their sliders' exact description text.
     _case("notebooks/02_soft_targets.ipynb", "T"),
-    # _case("notebooks/05_lambda_tuning.ipynb", "λ"),
-    # _case("notebooks/05_lambda_tuning.ipynb", "T"),
+    _case("notebooks/05_lambda_tuning.ipynb", "λ"),
 ]
 
 # JavaScript run in the page, with window.jupyterapp (LabApp.expose_app_in_browser=True).

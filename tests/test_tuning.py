@@ -1,0 +1,489 @@
+"""kdlib.tuning (grids, cache, k-fold selection, summaries, CSV) and kdlib.plots.tuning.
+
+Everything runs on a tiny synthetic problem (a few hundred 4-feature points, 3
+classes) so that a student trains in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import kdlib.models
+import kdlib.train
+from kdlib import plots, tuning
+from kdlib.data import Split, Splits
+from kdlib.losses import kd_loss
+
+torch.set_num_threads(1)
+FAST = dict(epochs=3, lr=0.05, batch_size=32, hidden=8)
+
+
+def make_problem(n_train=150, n_val=90, n_test=90, seed=0):
+    """Three Gaussian-ish classes in 4-D; the 'teacher' knows the true linear scores."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(4, 3, generator=g) * 2
+    n = n_train + n_val + n_test
+    x = torch.randn(n, 1, 2, 2, generator=g)
+    scores = x.reshape(n, 4) @ w
+    y = scores.argmax(1)
+    tr, va, te = slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)
+    data = Splits(Split(x[tr], y[tr]), Split(x[va], y[va]), Split(x[te], y[te]),
+                  ("a", "b", "c"), "toy")
+    logits = {"train": scores[tr], "val": scores[va], "test": scores[te]}
+    return data, logits
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    tuning.clear_cache()
+    yield
+    tuning.clear_cache()
+
+
+@pytest.fixture
+def problem():
+    return make_problem()
+
+
+def strip(rows):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+class CountingDistill:
+    """Wraps kdlib.train.distill and counts the students it trains."""
+
+    def __init__(self, monkeypatch):
+        self.calls = []
+        real = kdlib.train.distill
+
+        def wrapper(*args, **kwargs):
+            self.calls.append((kwargs["lam"], kwargs["T"], kwargs.get("seed")))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(kdlib.train, "distill", wrapper)
+
+
+# --------------------------------------------------------------------------- grid, seeds
+def test_grid_rows_are_tidy_and_in_order(problem):
+    data, logits = problem
+    rows = tuning.grid(data, logits, lams=[0.2, 0.8], Ts=[1.0, 3.0], seeds=[0, 1], test=True,
+                       **FAST)
+    assert [(r["lam"], r["T"], r["seed"]) for r in rows] == [
+        (lam, T, s) for lam in (0.2, 0.8) for T in (1.0, 3.0) for s in (0, 1)]
+    for r in rows:
+        assert set(r) >= {"lam", "T", "seed", "val_acc", "agreement", "test_acc",
+                          "test_agreement", "history", "epochs", "n_train"}
+        assert len(r["history"]["val_acc"]) == len(r["history"]["epoch_loss"]) == FAST["epochs"]
+        assert r["history"]["val_acc"][-1] == pytest.approx(r["val_acc"])
+        assert r["n_train"] == len(data.train.y)
+
+
+def test_row_equals_an_independent_run_with_that_seed(problem):
+    data, logits = problem
+    row = tuning.run_point(data, logits, lam=0.3, T=2.0, seed=5, test=True, **FAST)
+    torch.manual_seed(5)
+    student = kdlib.models.mlp([4, FAST["hidden"], 3])
+    hist = kdlib.train.distill(student, None, data, lam=0.3, T=2.0, teacher_logits=logits["train"],
+                               epochs=FAST["epochs"], lr=FAST["lr"],
+                               batch_size=FAST["batch_size"], seed=5, progress=False)
+    with torch.no_grad():
+        v, t = student(data.val.x), student(data.test.x)
+    assert row["history"]["epoch_loss"] == hist.epoch_loss
+    assert row["val_acc"] == pytest.approx(float((v.argmax(1) == data.val.y).float().mean()))
+    assert row["test_acc"] == pytest.approx(float((t.argmax(1) == data.test.y).float().mean()))
+    assert row["agreement"] == pytest.approx(
+        float((v.argmax(1) == logits["val"].argmax(1)).float().mean()))
+
+
+def test_grid_is_deterministic_per_seed(problem):
+    data, logits = problem
+    a = tuning.grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1, 2], cache=False, **FAST)
+    b = tuning.grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1, 2], cache=False, **FAST)
+    assert strip(a) == strip(b)
+    # different seeds are different students
+    assert len({tuple(r["history"]["epoch_loss"]) for r in a}) == 3
+
+
+def test_seeds_as_int_means_range(problem):
+    data, logits = problem
+    rows = tuning.grid(data, logits, lams=[0.5], Ts=[2.0], seeds=2, **FAST)
+    assert [r["seed"] for r in rows] == [0, 1]
+
+
+# --------------------------------------------------------------------------- cache
+def test_cache_hit_returns_identical_rows_without_training(problem, monkeypatch):
+    data, logits = problem
+    counter = CountingDistill(monkeypatch)
+    first = tuning.grid(data, logits, lams=[0.2, 0.8], Ts=[2.0], seeds=[0, 1], **FAST)
+    assert len(counter.calls) == 4
+    second = tuning.grid(data, logits, lams=[0.2, 0.8], Ts=[2.0], seeds=[0, 1], **FAST)
+    assert len(counter.calls) == 4
+    assert second == first
+    second[0]["val_acc"] = -1.0  # callers get copies: the cache is not altered
+    assert tuning.grid(data, logits, lams=[0.2], Ts=[2.0], seeds=[0], **FAST)[0] == first[0]
+
+
+def test_cache_key_is_the_full_configuration(problem, monkeypatch):
+    data, logits = problem
+    counter = CountingDistill(monkeypatch)
+    tuning.run_point(data, logits, lam=0.5, T=2.0, seed=0, **FAST)
+    for change in ({"epochs": 2}, {"lr": 0.02}, {"batch_size": 16}, {"hidden": 4}, {"seed": 1},
+                   {"T": 3.0}, {"lam": 0.4}):
+        kw = {**FAST, "lam": 0.5, "T": 2.0, "seed": 0, **change}
+        tuning.run_point(data, logits, **kw)
+    assert len(counter.calls) == 8
+    # other teacher logits, other data: new students
+    other = {k: v * 0.5 for k, v in logits.items()}
+    tuning.run_point(data, other, lam=0.5, T=2.0, seed=0, **FAST)
+    smaller = Splits(Split(data.train.x[:100], data.train.y[:100]), data.val, data.test,
+                     data.classes)
+    tuning.run_point(smaller, {**logits, "train": logits["train"][:100]}, lam=0.5, T=2.0, seed=0,
+                     **FAST)
+    assert len(counter.calls) == 10
+
+
+def test_baseline_ignores_T(problem, monkeypatch):
+    data, logits = problem
+    counter = CountingDistill(monkeypatch)
+    rows = tuning.grid(data, logits, lams=[1.0], Ts=[1.0, 2.0, 8.0], seeds=[0], **FAST)
+    assert len(counter.calls) == 1
+    assert [r["T"] for r in rows] == [1.0, 2.0, 8.0]
+    assert len({r["val_acc"] for r in rows}) == 1
+    base = tuning.baseline(data, logits, seeds=[0], **FAST)
+    assert len(counter.calls) == 1 and base[0]["lam"] == 1.0
+
+
+def test_cache_dir_survives_a_cleared_process_cache(problem, monkeypatch, tmp_path):
+    data, logits = problem
+    counter = CountingDistill(monkeypatch)
+    first = tuning.grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1], cache_dir=tmp_path, **FAST)
+    files = sorted(tmp_path.glob("*.json"))
+    assert len(files) == 2
+    assert json.loads(files[0].read_text())["row"]["lam"] == 0.5
+    tuning.clear_cache()
+    assert tuning.cache_size() == 0
+    again = tuning.grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1], cache_dir=tmp_path, **FAST)
+    assert again == first and len(counter.calls) == 2
+
+
+def test_cache_false_always_trains(problem, monkeypatch):
+    data, logits = problem
+    counter = CountingDistill(monkeypatch)
+    for _ in range(2):
+        tuning.run_point(data, logits, lam=0.5, T=2.0, cache=False, **FAST)
+    assert len(counter.calls) == 2 and tuning.cache_size() == 0
+
+
+# --------------------------------------------------------------------------- k-fold
+@pytest.mark.parametrize("n,k", [(30, 3), (31, 4), (100, 5), (7, 7)])
+def test_kfold_indices_are_disjoint_cover_and_stratified(n, k):
+    y = np.arange(n) % 3
+    folds = tuning.kfold_indices(y, k, seed=1)
+    assert len(folds) == k
+    joined = np.concatenate(folds)
+    assert sorted(joined.tolist()) == list(range(n))  # disjoint and covering
+    sizes = [len(f) for f in folds]
+    assert max(sizes) - min(sizes) <= 1
+    for c in range(3):
+        per_fold = [int((y[f] == c).sum()) for f in folds]
+        assert max(per_fold) - min(per_fold) <= 1
+    assert [f.tolist() for f in tuning.kfold_indices(y, k, seed=1)] == [f.tolist() for f in folds]
+
+
+def test_kfold_select_aggregates_fold_scores(monkeypatch):
+    """With the trainer replaced by a known score function, means, sds and the choice
+    are checked against NumPy."""
+    def score(lam, T, fold):
+        return 0.7 - 0.2 * (lam - 0.5) ** 2 - 0.02 * (T - 2) ** 2 + 0.01 * fold
+
+    seen = []
+
+    def fake_run_point(data, logits, *, lam, T, seed, **kw):
+        train, held = data
+        fold = len(seen) // 5  # folds run in order, 5 candidates each
+        seen.append((len(train.y), len(held.y), lam, T))
+        return {"lam": lam, "T": T, "seed": seed, "val_acc": score(lam, T, fold)}
+
+    monkeypatch.setattr(tuning, "run_point", fake_run_point)
+    x, y = torch.zeros(30, 2), torch.arange(30) % 3
+    res = tuning.kfold_select(x, y, torch.zeros(30, 3), [0.0, 0.5, 1.0], [1.0, 2.0], k=3)
+    pairs = [(c["lam"], c["T"]) for c in res.candidates]
+    assert pairs == [(0.0, 1.0), (0.0, 2.0), (0.5, 1.0), (0.5, 2.0), (1.0, 1.0)]  # λ=1 once
+    assert all(tr == 20 and held == 10 for tr, held, _, _ in seen)
+    for c in res.candidates:
+        expect = np.array([score(c["lam"], c["T"], f) for f in range(3)])
+        assert c["scores"] == pytest.approx(expect.tolist())
+        assert c["mean"] == pytest.approx(expect.mean())
+        assert c["sd"] == pytest.approx(expect.std(ddof=1))
+    assert (res.chosen["lam"], res.chosen["T"]) == (0.5, 2.0)
+    assert "<- chosen" in res.table().splitlines()[4]
+
+
+def test_kfold_select_rejects_a_useless_teacher():
+    """Clean labels, a teacher whose logits are random: cross-validation keeps λ = 1."""
+    data, logits = make_problem(n_train=240, seed=3)
+    noise = torch.randn(240, 3, generator=torch.Generator().manual_seed(9)) * 5
+    res = tuning.kfold_select(data.train.x, data.train.y, noise, [0.0, 1.0], [1.0], k=3,
+                              epochs=8, lr=0.05, batch_size=32, hidden=16)
+    by = {c["lam"]: c["mean"] for c in res.candidates}
+    assert res.chosen["lam"] == 1.0
+    assert by[1.0] > by[0.0] + 0.2
+    assert len(res.folds) == 3 and len(res.rows) == 6
+    # and a perfect teacher with the same labels is at least as good as the labels alone
+    good = tuning.kfold_select(data.train.x, data.train.y, logits["train"], [0.0], [1.0], k=3,
+                               epochs=8, lr=0.05, batch_size=32, hidden=16)
+    assert good.chosen["mean"] > by[0.0] + 0.2
+
+
+def test_kfold_select_checks_lengths():
+    with pytest.raises(ValueError, match="same length"):
+        tuning.kfold_select(torch.zeros(10, 2), torch.zeros(10, dtype=torch.long),
+                            torch.zeros(9, 3), [0.5], [2.0], k=2)
+    with pytest.raises(ValueError, match="k=1"):
+        tuning.kfold_select(torch.zeros(10, 2), torch.zeros(10, dtype=torch.long),
+                            torch.zeros(10, 3), [0.5], [2.0], k=1)
+
+
+# --------------------------------------------------------------------------- summaries
+HAND_ROWS = [
+    {"lam": 0.1, "T": 2.0, "seed": 0, "val_acc": 0.80, "test_acc": 0.79},
+    {"lam": 0.1, "T": 2.0, "seed": 1, "val_acc": 0.82, "test_acc": 0.83},
+    {"lam": 0.1, "T": 4.0, "seed": 0, "val_acc": 0.85, "test_acc": 0.80},
+    {"lam": 0.1, "T": 4.0, "seed": 1, "val_acc": 0.87, "test_acc": 0.81},
+    {"lam": 0.5, "T": 2.0, "seed": 0, "val_acc": 0.84, "test_acc": 0.84},
+    {"lam": 0.5, "T": 2.0, "seed": 1, "val_acc": 0.84, "test_acc": 0.86},
+    {"lam": 0.5, "T": 4.0, "seed": 0, "val_acc": 0.83, "test_acc": 0.82},
+    {"lam": 1.0, "T": 1.0, "seed": 0, "val_acc": 0.78, "test_acc": 0.77},
+]
+
+
+def test_summarize_against_hand_computation():
+    s = tuning.summarize(HAND_ROWS)
+    assert [(g["lam"], g["T"], g["n"]) for g in s] == [
+        (0.1, 2.0, 2), (0.1, 4.0, 2), (0.5, 2.0, 2), (0.5, 4.0, 1), (1.0, 1.0, 1)]
+    assert s[0]["mean"] == pytest.approx(0.81)
+    assert s[0]["sd"] == pytest.approx(math.sqrt(((0.80 - 0.81) ** 2 + (0.82 - 0.81) ** 2) / 1))
+    assert s[1]["mean"] == pytest.approx(0.86) and s[1]["sd"] == pytest.approx(0.0141421356)
+    assert s[2]["sd"] == pytest.approx(0.0)
+    assert math.isnan(s[3]["sd"])
+    by_lam = tuning.summarize(HAND_ROWS, by="lam", metric="test_acc")
+    assert [g["lam"] for g in by_lam] == [0.1, 0.5, 1.0]
+    assert by_lam[0]["mean"] == pytest.approx((0.79 + 0.83 + 0.80 + 0.81) / 4)
+    assert by_lam[1]["n"] == 3
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        tuning.summarize(HAND_ROWS, metric="nope")
+
+
+def test_select_best_flatness_and_optimism():
+    best = tuning.select_best(HAND_ROWS)
+    assert (best["lam"], best["T"]) == (0.1, 4.0)
+    f = tuning.flatness(HAND_ROWS)
+    means = [0.81, 0.86, 0.84, 0.83, 0.78]
+    assert f["median"] == pytest.approx(np.median(means))
+    assert f["gap_to_median"] == pytest.approx(0.86 - np.median(means))
+    # neighbours of (0.1, 4) on the λ × T grid: (0.1, 2) and (0.5, 4); (1.0, 4) has no run
+    assert sorted(f["neighbours"]) == pytest.approx([0.81, 0.83])
+    assert f["gap_to_neighbours"] == pytest.approx(0.03)
+    assert f["seed_sd"] == pytest.approx(np.median([0.0141421356, 0.0141421356, 0.0]))
+    opt = tuning.selection_optimism(HAND_ROWS, best)
+    assert opt["honest"] == pytest.approx(0.805)
+    assert opt["peeked_point"] == (0.5, 2.0) and opt["peeked"] == pytest.approx(0.85)
+    assert opt["best_run"] == pytest.approx(0.86)
+    with pytest.raises(ValueError, match="not among the rows"):
+        tuning.selection_optimism(HAND_ROWS, (0.9, 2.0))
+
+
+def test_beats_by_spread():
+    ok, margin = tuning.beats_by_spread([0.85, 0.86, 0.87], [0.80, 0.81, 0.82])
+    assert ok and margin == pytest.approx(0.05 / 0.02)
+    ok, margin = tuning.beats_by_spread([0.82, 0.84], [0.80, 0.83])
+    assert not ok
+    ok, margin = tuning.beats_by_spread([0.9], [0.8])
+    assert not ok and math.isnan(margin)
+
+
+def test_results_table_counts_errors_and_gap():
+    table = tuning.results_table(teacher_acc=0.9, baseline_accs=[0.80, 0.82],
+                                 distilled_accs=[0.85, 0.85], n_test=1000)
+    t, b, d = table
+    assert t["errors"] == pytest.approx(100) and math.isnan(t["errors_sd"])
+    assert b["errors"] == pytest.approx(190) and b["acc"] == pytest.approx(0.81)
+    assert b["errors_sd"] == pytest.approx(np.std([200, 180], ddof=1))
+    assert d["gap_closed"] == pytest.approx((0.85 - 0.81) / (0.9 - 0.81))
+    text = tuning.format_results(table)
+    assert "190 ± 14" in text and "44 %" in text
+
+
+def test_format_pct():
+    assert tuning.format_pct([0.8, 0.82]) == "81.00 ± 1.41 %"
+    assert tuning.format_pct([0.8]) == "80.00 %"
+
+
+# --------------------------------------------------------------------------- CSV
+def test_to_csv_round_trip(problem, tmp_path):
+    data, logits = problem
+    rows = tuning.grid(data, logits, lams=[0.5, 1.0], Ts=[2.0], seeds=[0, 1], test=True, **FAST)
+    rows[0]["note"] = "a, b"  # a text column, present in one row only
+    path = tuning.to_csv(rows, tmp_path / "grid.csv")
+    back = tuning.read_csv(path)
+    assert len(back) == len(rows)
+    for a, b in zip(rows, back):
+        for k, v in a.items():
+            assert b[k] == pytest.approx(v) if isinstance(v, float) else b[k] == v
+    assert back[1]["note"] is None
+    assert back[0]["history"] == rows[0]["history"]
+
+
+# --------------------------------------------------------------------------- transfer set
+def test_transfer_loss_is_soft_only_on_unlabelled_images(problem, monkeypatch):
+    data, logits = problem
+    x_u = torch.randn(40, 1, 2, 2, generator=torch.Generator().manual_seed(1))
+    l_u = torch.randn(40, 3, generator=torch.Generator().manual_seed(2))
+    captured = {}
+    real_fit = kdlib.train.fit
+
+    def spy(model, d, **kw):
+        captured["loss_fn"], captured["train"] = kw["loss_fn"], d[0]
+        return real_fit(model, d, **kw)
+
+    monkeypatch.setattr(kdlib.train, "fit", spy)
+    tuning.train_student(data, logits, lam=0.3, T=2.0, transfer=(x_u, l_u), **FAST)
+    n_lab = len(data.train.y)
+    assert len(captured["train"].y) == n_lab + 40
+    idx = torch.tensor([0, 5, n_lab + 1, n_lab + 7, 3])
+    out = torch.randn(5, 3, generator=torch.Generator().manual_seed(3))
+    y = captured["train"].y[idx]
+    got = float(captured["loss_fn"](out, y, idx, None))
+    t_all = torch.cat([logits["train"], l_u])[idx].double().numpy()
+    s = out.double().numpy()
+
+    def log_softmax(z):
+        z = z - z.max(1, keepdims=True)
+        return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+    p_t = np.exp(log_softmax(t_all / 2.0))
+    kl = (p_t * (log_softmax(t_all / 2.0) - log_softmax(s / 2.0))).sum(1) * 4.0
+    ce = -log_softmax(s)[np.arange(5), y.numpy()]
+    lab = np.array([True, True, False, False, True])
+    expect = (0.3 * ce + 0.7 * kl)[lab].sum() + kl[~lab].sum()
+    assert got == pytest.approx(expect / 5, rel=1e-5)
+    assert float(kd_loss(out[lab], torch.tensor(t_all[lab]).float(), y[lab], lam=0.3, T=2.0)) == \
+        pytest.approx((0.3 * ce + 0.7 * kl)[lab].mean(), rel=1e-5)
+
+
+def test_transfer_rows_are_cached_separately(problem, monkeypatch):
+    data, logits = problem
+    x_u = torch.randn(40, 1, 2, 2, generator=torch.Generator().manual_seed(1))
+    transfer = (x_u, x_u.reshape(40, 4)[:, :3] * 3)
+    plain = tuning.run_point(data, logits, lam=0.5, T=2.0, **FAST)
+    with_t = tuning.run_point(data, logits, lam=0.5, T=2.0, transfer=transfer, **FAST)
+    assert plain["n_transfer"] == 0 and with_t["n_transfer"] == 40
+    assert plain["history"] != with_t["history"]
+
+
+def test_transfer_split_and_shrink():
+    data, _ = make_problem(n_train=200)
+    lab, x_u = tuning.transfer_split(data, n_labeled=30, n_transfer=50, seed=0)
+    assert len(lab.train.y) == 30 and len(x_u) == 50
+    assert torch.equal(lab.val.x, data.val.x)
+    # labelled and transfer images are different training images
+    rows = {tuple(r.tolist()) for r in data.train.x.reshape(200, -1)}
+    lab_rows = {tuple(r.tolist()) for r in lab.train.x.reshape(30, -1)}
+    u_rows = {tuple(r.tolist()) for r in x_u.reshape(50, -1)}
+    assert lab_rows <= rows and u_rows <= rows and not lab_rows & u_rows
+    counts = np.bincount(lab.train.y.numpy(), minlength=3)
+    expect = np.bincount(data.train.y.numpy(), minlength=3) * 30 / 200
+    assert np.all(np.abs(counts - expect) < 1)
+    small = tuning.shrink(data, n_val=10, n_test=None)
+    assert torch.equal(small.val.x, data.val.x[:10]) and small.test is data.test
+    with pytest.raises(ValueError, match="n_transfer"):
+        tuning.transfer_split(data, n_labeled=150, n_transfer=51)
+
+
+# --------------------------------------------------------------------------- parameters
+def test_check_params_names_the_parameter():
+    tuning.check_params()
+    for kw, match in (({"lam": 1.5}, "lam=1.5"), ({"T": 0.0}, "T=0.0"), ({"seeds": 0}, "seeds=0"),
+                      ({"k_folds": 1}, "k_folds=1"), ({"n_train": 5}, "n_train=5"),
+                      ({"epochs": 0}, "epochs=0"), ({"n_train": 40, "k_folds": 5}, "n_train=40"),
+                      ({"n_labeled": 50000, "n_transfer": 10000}, "n_labeled \\+ n_transfer")):
+        with pytest.raises(ValueError, match=match):
+            tuning.check_params(**kw)
+    with pytest.raises(TypeError, match="quick"):
+        tuning.check_params(quick="yes")
+
+
+def test_notebook_settings_quick_and_full():
+    full = tuning.notebook_settings(quick=False, n_train=2000, epochs=20, seeds=3, k_folds=3,
+                                    small_teacher_epochs=5, n_labeled=1000, n_transfer=5000)
+    assert full["lams"] == list(tuning.GRID_LAMS) and full["seeds"] == [0, 1, 2]
+    assert full["n_val"] is None and full["epochs"] == 20
+    quick = tuning.notebook_settings(quick=True, n_train=2000, epochs=20, seeds=3, k_folds=3,
+                                     small_teacher_epochs=5, n_labeled=1000, n_transfer=5000)
+    assert quick["seeds"] == [0] and quick["n_train"] == tuning.QUICK["n_train"]
+
+
+def test_bad_arguments():
+    data, logits = make_problem()
+    with pytest.raises(ValueError, match="lams\\[0\\]"):
+        tuning.grid(data, logits, lams=[2.0], Ts=[1.0])
+    with pytest.raises(ValueError, match="Ts\\[1\\]"):
+        tuning.grid(data, logits, lams=[0.5], Ts=[1.0, -1.0])
+    with pytest.raises(ValueError, match="rows"):
+        tuning.run_point(data, {**logits, "train": logits["train"][:5]}, lam=0.5, T=1.0)
+    with pytest.raises(TypeError, match="teacher_logits"):
+        tuning.run_point(data, [1, 2], lam=0.5, T=1.0)
+
+
+# --------------------------------------------------------------------------- plots
+def test_heatmap_data_equals_summarize_means():
+    fig = plots.accuracy_heatmap(HAND_ROWS, chosen={"lam": 0.1, "T": 4.0})
+    img = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan)
+    lams, Ts = [0.1, 0.5, 1.0], [1.0, 2.0, 4.0]
+    expect = np.full((3, 3), np.nan)
+    for s in tuning.summarize(HAND_ROWS):
+        expect[lams.index(s["lam"]), Ts.index(s["T"])] = s["mean"]
+    np.testing.assert_allclose(img, expect)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "86.00\n±1.41" in texts and "83.00\n±–" in texts
+    rect = fig.axes[0].patches[0]
+    assert rect.get_xy() == (2 - 0.5, 0 - 0.5)  # column T=4, row λ=0.1
+
+
+def test_grid_point_and_learning_curves_plot_the_rows():
+    rows = [{"lam": 0.5, "T": 2.0, "seed": s, "val_acc": 0.8 + s / 100, "agreement": 0.9,
+             "history": {"epoch_loss": [1.0 - s / 10, 0.5], "val_acc": [0.7, 0.8 + s / 100]}}
+            for s in range(2)]
+    base = [{**r, "lam": 1.0, "val_acc": 0.75, "agreement": 0.85,
+             "history": {"epoch_loss": [1.2, 0.6], "val_acc": [0.6, 0.7 + 0.1 * r["seed"]]}}
+            for r in rows]
+    fig = plots.grid_point(rows, baseline_rows=base, teacher_acc=0.9)
+    acc = fig.axes[1].lines
+    for i, r in enumerate(rows):
+        np.testing.assert_allclose(acc[i].get_ydata(), r["history"]["val_acc"])
+        np.testing.assert_allclose(fig.axes[0].lines[i].get_ydata(), r["history"]["epoch_loss"])
+    np.testing.assert_allclose(acc[2].get_ydata(), [0.6, 0.75])  # baseline mean curve
+    assert acc[3].get_ydata()[0] == pytest.approx(0.9)  # teacher
+    assert acc[4].get_ydata()[0] == pytest.approx(0.75)  # baseline final mean
+    heights = [p.get_height() for p in fig.axes[2].patches]
+    assert heights == pytest.approx([0.805, 0.75, 0.9, 0.85])
+    lc = plots.learning_curves([rows[0]["history"]], references={"teacher": 0.9})
+    np.testing.assert_allclose(lc.axes[1].lines[0].get_ydata(), [0.7, 0.8])
+
+
+def test_kfold_scores_and_group_bars_plot_their_data(monkeypatch):
+    res = tuning.KFoldResult(
+        candidates=[{"lam": 0.5, "T": 2.0, "scores": [0.8, 0.7], "mean": 0.75, "sd": 0.07},
+                    {"lam": 1.0, "T": 2.0, "scores": [0.6, 0.65], "mean": 0.625, "sd": 0.035}],
+        chosen=None, folds=[], k=2)
+    res.chosen = res.candidates[0]
+    fig = plots.kfold_scores(res)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.8, 0.6])
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [0.7, 0.65])
+    fig = plots.group_bars({"a": [0.8, 0.82], "b": [0.9]}, references={"t": 0.95})
+    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx([0.81, 0.9])
