@@ -25,7 +25,7 @@ lab: $(STAMP)
 ## test: ruff + the whole pytest suite (units, papermill smoke runs, nbval, browser)
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax \
+	$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-cell-timeout=900 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks $(PYTEST_ARGS)
 
 ## run: execute every notebook headless with papermill into build/ (defaults)
@@ -40,8 +40,7 @@ run: $(STAMP)
 notebooks: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb"; \
-		$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
+		$(BIN)/python -m kdlib.runs "$$nb" --in-place || exit 1; \
 	done
 
 ## sweep: an example lambda x T sweep of notebook 05 with a plot of the summary

@@ -326,6 +326,60 @@ def _plan(notebook, grid, extra_params, kernel_name):
 # --------------------------------------------------------------------------- one notebook
 
 
+_POLL_SLICE = 0.5  # seconds
+
+
+def patch_kernel_client_polling() -> None:
+    """Make headless notebook execution immune to a lost wake-up in jupyter_client.
+
+    ``AsyncZMQSocketChannel.get_msg`` waits with one unbounded ``socket.poll``;
+    with ipywidgets' Output capture in a cell, that poll sometimes never wakes
+    although the kernel's reply has arrived, and papermill / nbclient then hang
+    forever with the kernel idle (jupyter/nbclient#312; we saw it in about one run
+    of notebook 00 in ten). Waiting in short slices finds the queued reply. The
+    timeout semantics are unchanged. Idempotent; applied by :func:`execute_notebook`.
+    """
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    if getattr(AsyncZMQSocketChannel.get_msg, "_kdlib_sliced", False):
+        return
+    original = AsyncZMQSocketChannel.get_msg
+
+    async def get_msg(self, timeout=None):
+        from queue import Empty
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = _POLL_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await original(self, timeout=min(_POLL_SLICE, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    get_msg._kdlib_sliced = True
+    AsyncZMQSocketChannel.get_msg = get_msg
+
+
+def execute_in_place(notebook, *, timeout: int = 900) -> None:
+    """Re-execute a stored notebook top to bottom and save it with its outputs.
+
+    What ``make notebooks`` runs: like ``jupyter nbconvert --execute --inplace``
+    (no papermill metadata), with :func:`patch_kernel_client_polling` applied.
+    """
+    import nbclient
+    import nbformat
+
+    patch_kernel_client_polling()
+    notebook = Path(notebook)
+    nb = nbformat.read(notebook, as_version=4)
+    nbclient.NotebookClient(nb, timeout=timeout, kernel_name=nb.metadata.get("kernelspec", {}).get(
+        "name", "python3"), resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    tmp = notebook.with_name(notebook.name + ".tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, notebook)
+
+
 def execute_notebook(notebook, output, parameters=None, *, kernel_name="python3", cwd=None):
     """Execute ``notebook`` with papermill into ``output``; return the executed notebook.
 
@@ -338,6 +392,7 @@ def execute_notebook(notebook, output, parameters=None, *, kernel_name="python3"
     import nbformat
     import papermill
 
+    patch_kernel_client_polling()
     notebook = Path(notebook)
     meta = nbformat.read(notebook, as_version=4).metadata
     has_language = meta.get("language_info", {}).get("name") or meta.get("kernelspec", {}).get("language")
@@ -774,6 +829,8 @@ def _build_parser():
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--execute", metavar="OUTPUT",
                    help="run NOTEBOOK once (with --param values) into OUTPUT, no grid or run folders")
+    p.add_argument("--in-place", action="store_true",
+                   help="re-execute NOTEBOOK top to bottom and store its outputs (make notebooks)")
     g = p.add_argument_group("plotting a summary (instead of running)")
     g.add_argument("--plot", metavar="SUMMARY_CSV", help="plot this summary.csv and exit")
     g.add_argument("--x", help="column for the x axis")
@@ -829,6 +886,12 @@ def main(argv=None):
         return _main_plot(parser, args)
     if not args.notebook:
         parser.error("give a NOTEBOOK to run (or --plot SUMMARY_CSV)")
+    if args.in_place:
+        if args.grid or args.param or args.execute:
+            parser.error("--in-place re-executes the stored notebook with its defaults: no --grid/--param")
+        execute_in_place(args.notebook)
+        print(f"re-executed {args.notebook}")
+        return 0
     if args.execute:
         return _main_execute(parser, args)
     if args.jobs < 1:

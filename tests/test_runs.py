@@ -376,3 +376,47 @@ def test_execute_notebook_fails_on_an_untagged_error(tmp_path, capsys):
         runs.execute_notebook(src, tmp_path / "out.ipynb")
     assert runs.main([str(src), "--execute", str(tmp_path / "cli.ipynb")]) == 1
     assert "FAILED" in capsys.readouterr().err
+
+
+def test_patched_polling_never_waits_unbounded():
+    """The lost wake-up: an unbounded poll can block although a message is queued.
+
+    After patch_kernel_client_polling, get_msg(timeout=None) polls in short slices
+    (never poll(None)), so it returns the queued message; a finite timeout still
+    raises Empty when nothing comes.
+    """
+    import asyncio
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    runs.patch_kernel_client_polling()
+    runs.patch_kernel_client_polling()  # idempotent
+
+    class FakeSocket:
+        def __init__(self, queued):
+            self.queued, self.polls = queued, []
+
+        async def poll(self, timeout_ms):
+            self.polls.append(timeout_ms)
+            if timeout_ms is None:  # the unbounded poll that can miss the wake-up
+                await asyncio.Event().wait()
+            return int(bool(self.queued))
+
+    def channel(queued):
+        ch = AsyncZMQSocketChannel.__new__(AsyncZMQSocketChannel)
+        ch.socket = FakeSocket(queued)
+
+        async def _recv():
+            return ch.socket.queued.pop(0)
+
+        ch._recv = _recv
+        return ch
+
+    ch = channel([{"msg": 1}])
+    assert asyncio.run(asyncio.wait_for(ch.get_msg(timeout=None), 5)) == {"msg": 1}
+    assert None not in ch.socket.polls
+    empty = channel([])
+    with pytest.raises(Empty):
+        asyncio.run(empty.get_msg(timeout=0.2))
+    assert None not in empty.socket.polls

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _toy import make_problem
 
 import kdlib.models
 import kdlib.train
@@ -21,21 +22,6 @@ from kdlib.losses import kd_loss
 
 torch.set_num_threads(1)
 FAST = dict(epochs=3, lr=0.05, batch_size=32, hidden=8)
-
-
-def make_problem(n_train=150, n_val=90, n_test=90, seed=0):
-    """Three Gaussian-ish classes in 4-D; the 'teacher' knows the true linear scores."""
-    g = torch.Generator().manual_seed(seed)
-    w = torch.randn(4, 3, generator=g) * 2
-    n = n_train + n_val + n_test
-    x = torch.randn(n, 1, 2, 2, generator=g)
-    scores = x.reshape(n, 4) @ w
-    y = scores.argmax(1)
-    tr, va, te = slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)
-    data = Splits(Split(x[tr], y[tr]), Split(x[va], y[va]), Split(x[te], y[te]),
-                  ("a", "b", "c"), "toy")
-    logits = {"train": scores[tr], "val": scores[va], "test": scores[te]}
-    return data, logits
 
 
 @pytest.fixture(autouse=True)
