@@ -6,6 +6,7 @@ import ipywidgets as widgets
 
 from kdlib import losses, plots
 from kdlib._checks import check_float
+from kdlib.widgets._display import show_in
 
 __all__ = ["LossTermsExplorer", "loss_terms_explorer"]
 
@@ -68,15 +69,7 @@ class LossTermsExplorer(widgets.VBox):
         self.figure = plots.loss_terms(ce, soft, lam=lam, T=T)
         self.label.value = (f"λ = {lam:.2f}, T = {T:g}: λ·CE = {self.weighted[0]:.4f}, "
                             f"(1 − λ)·T²·KL = {self.weighted[1]:.4f}, total = {self.weighted[2]:.4f}")
-        from IPython import get_ipython
-
-        if get_ipython() is None:
-            return
-        from IPython.display import clear_output, display
-
-        with self.out:
-            clear_output(wait=True)
-            display(self.figure)
+        show_in(self.out, self.figure)
 
 
 def loss_terms_explorer(student_logits, teacher_logits, labels, *, Ts=(1, 2, 4, 8, 16), lam: float = 0.5,

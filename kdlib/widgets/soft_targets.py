@@ -8,6 +8,7 @@ import torch
 from kdlib import plots
 from kdlib._checks import check_float
 from kdlib.losses import soft_targets
+from kdlib.widgets._display import show_in
 
 __all__ = ["TemperatureExplorer"]
 
@@ -123,19 +124,7 @@ class TemperatureExplorer:
                                              temperatures=self.temperatures,
                                              entropies=self.entropies[i])
         self.redraws += 1
-        self._show()
-
-    def _show(self) -> None:
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:  # pragma: no cover - IPython is a dependency
-            return
-        if get_ipython() is None:
-            return
-        with self.out:
-            self.out.clear_output(wait=True)
-            display(self.figure)
+        show_in(self.out, self.figure)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kdlib import plots
+from kdlib.widgets._display import in_kernel
 
 __all__ = ["LiveCurves"]
 
@@ -25,13 +26,10 @@ class LiveCurves:
     def update(self, history) -> None:
         self.figure = plots.training_curves(history, title=self.title, references=self.references)
         self.updates += 1
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:  # pragma: no cover - IPython is a dependency
+        if not in_kernel():
             return
-        if get_ipython() is None:
-            return
+        from IPython.display import display
+
         if self._handle is None:
             self._handle = display(self.figure, display_id=True)
         else:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import html
-import io
 import time
 
 import numpy as np
@@ -15,39 +14,9 @@ import numpy as np
 from kdlib import plots
 from kdlib import tuning as _tuning
 from kdlib._checks import check_float, check_int
+from kdlib.widgets._display import figure_png, in_kernel, show_in
 
 __all__ = ["GridExplorer", "TrainNow"]
-
-
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return False
-    return get_ipython() is not None
-
-
-def _png(figure) -> bytes:
-    """The figure as PNG bytes (as the inline backend would draw it)."""
-    buf = io.BytesIO()
-    figure.savefig(buf, format="png", bbox_inches="tight")
-    return buf.getvalue()
-
-
-def _show(out, figure, png: bytes | None = None) -> bytes | None:
-    """Show ``figure`` (or its already rendered ``png``) in the ``Output`` widget.
-
-    Only inside an IPython kernel; returns the PNG bytes shown (``None`` outside).
-    """
-    if not _in_kernel():
-        return png
-    from IPython.display import Image, display
-
-    png = _png(figure) if png is None else png
-    with out:
-        out.clear_output(wait=True)
-        display(Image(data=png, format="png"))
-    return png
 
 
 def _pct(values) -> str:
@@ -162,7 +131,7 @@ class GridExplorer:
         else:
             text = f"λ={lam:g}, T={T:g}: no run at this point"
         self.label.value = text
-        self._drawn[(lam, T)] = (figure, _show(self.out, figure, png))
+        self._drawn[(lam, T)] = (figure, show_in(self.out, figure, png))
         self.redraws += 1
         self.last_seconds = time.perf_counter() - t0
 
@@ -181,7 +150,7 @@ class GridExplorer:
                 fig = plots.grid_point(rows, baseline_rows=self.baseline,
                                        teacher_acc=self.teacher_acc,
                                        title=f"λ = {lam:g}, T = {T:g}")
-                self._drawn[(lam, T)] = (fig, _png(fig) if _in_kernel() else None)
+                self._drawn[(lam, T)] = (fig, figure_png(fig) if in_kernel() else None)
                 made += 1
         return made
 
@@ -297,7 +266,7 @@ class TrainNow:
         if done >= self.progress.max or time.perf_counter() - self._last_draw >= self.redraw_every:
             self.figure = plots.learning_curves([history], references=self.references,
                                                 labels=[self._title], title=self._title)
-            _show(self.out, self.figure)
+            show_in(self.out, self.figure)
             self._last_draw = time.perf_counter()
             self.draws += 1
 
