@@ -51,3 +51,92 @@ def _check_range(name, value, low, high, *, low_open):
         else:
             allowed = f"<= {high}"
         raise ValueError(f"{name}={value!r} is out of range; allowed: {allowed}")
+
+
+# --------------------------------------------------------------------------- declarative
+class Int:
+    """An integer in ``[low, high]`` (either bound may be ``None``)."""
+
+    def __init__(self, low=None, high=None):
+        self.low, self.high = low, high
+
+    def __call__(self, name, value):
+        return check_int(name, value, low=self.low, high=self.high)
+
+
+class Float:
+    """A finite real number in ``[low, high]``; ``low_open=True`` makes it ``(low, high]``."""
+
+    def __init__(self, low=None, high=None, *, low_open=False):
+        self.low, self.high, self.low_open = low, high, low_open
+
+    def __call__(self, name, value):
+        return check_float(name, value, low=self.low, high=self.high, low_open=self.low_open)
+
+
+class Bool:
+    """``True`` or ``False`` (not 0/1, not a string)."""
+
+    def __call__(self, name, value):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+        return value
+
+
+class Str:
+    """A string; ``hint`` says what it means (e.g. "a path, or '' for data/teacher.pt")."""
+
+    def __init__(self, hint: str = ""):
+        self.hint = hint
+
+    def __call__(self, name, value):
+        if not isinstance(value, str):
+            what = f" ({self.hint})" if self.hint else ""
+            raise TypeError(f"{name} must be a string{what}, got {value!r} ({type(value).__name__})")
+        return value
+
+
+class OneOf:
+    """One of a fixed set of values."""
+
+    def __init__(self, *choices):
+        self.choices = choices
+
+    def __call__(self, name, value):
+        return check_choice(name, value, self.choices)
+
+
+def check_params(values: dict, spec: dict) -> dict:
+    """Validate every entry of ``values`` against ``spec`` (name → constraint).
+
+    The one parameter check every lesson uses (in the spirit of scikit-learn's
+    parameter constraints). Constraints are :class:`Int`, :class:`Float`,
+    :class:`Bool`, :class:`Str`, :class:`OneOf`, or any callable
+    ``constraint(name, value) -> value`` that raises with the same message format.
+
+    Parameters
+    ----------
+    values : dict
+        Parameter name → value, e.g. a notebook's parameters.
+    spec : dict
+        Parameter name → constraint. Every name of ``spec`` must be in ``values``
+        and vice versa.
+
+    Returns
+    -------
+    dict
+        The values, converted (``int``/``float``) where the constraint converts.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``"<name>=<value> is out of range; allowed: [low, high]"`` and friends,
+        naming the first bad parameter; an unknown or missing name is a ``TypeError``.
+    """
+    unknown = sorted(set(values) - set(spec))
+    if unknown:
+        raise TypeError(f"unknown parameter {unknown[0]!r}; the parameters are {sorted(spec)}")
+    missing = sorted(set(spec) - set(values))
+    if missing:
+        raise TypeError(f"parameter {missing[0]!r} is missing; the parameters are {sorted(spec)}")
+    return {name: spec[name](name, values[name]) for name in spec}

@@ -80,6 +80,41 @@ class Splits:
                 f"classes={len(self.classes)})")
 
 
+def unpack_splits(data) -> tuple:
+    """``(train, val, test)`` from any form of the ``data`` argument kdlib accepts.
+
+    The one parser of ``data`` arguments: :class:`Splits` (``val``/``test`` may be
+    missing on look-alikes), a ``(train, val)`` or ``(train, val, test)`` tuple, or a
+    single :class:`Split` (then ``val`` and ``test`` are ``None``).
+
+    Parameters
+    ----------
+    data : Splits, tuple of Split, or Split
+
+    Returns
+    -------
+    tuple
+        ``(train, val or None, test or None)``.
+
+    Raises
+    ------
+    TypeError
+        For anything else, naming the type that was given.
+    """
+    def is_split(d):
+        return hasattr(d, "x") and hasattr(d, "y")
+
+    if hasattr(data, "train"):
+        return data.train, getattr(data, "val", None), getattr(data, "test", None)
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3) and is_split(data[0]) and all(
+            d is None or is_split(d) for d in data[1:]):
+        return (*data, None)[:3]
+    if is_split(data):
+        return data, None, None
+    raise TypeError("data must be kdlib.data.Splits, a (train, val[, test]) tuple of Splits, or a "
+                    f"Split with .x and .y; got {type(data).__name__}")
+
+
 def data_dir() -> Path:
     """The data folder: ``$KDLIB_DATA`` if set, else the repository's ``data/``."""
     env = os.environ.get("KDLIB_DATA")

@@ -235,6 +235,35 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     return lam * ce + (1 - lam) * soft
 
 
+HARD_ONLY_LAM = 1.0
+"""λ of a student trained on hard labels only: ``kd_loss`` is then plain cross-entropy."""
+
+
+def effective_T(lam: float, T: float):
+    """The temperature that matters for ``kd_loss(..., lam=lam, T=T)``: ``None`` when ``lam = 1``.
+
+    The one place for the rule "at λ = 1 the soft term has weight 0, so every T
+    gives the same student": grids share one run for all T at λ = 1, tables match
+    it against any T, and caches key it with ``T=None``.
+
+    Parameters
+    ----------
+    lam : float in [0, 1]
+    T : float > 0
+
+    Returns
+    -------
+    float or None
+    """
+    lam, T = _check_lam(lam), _check_T(T)
+    return None if lam == HARD_ONLY_LAM else T
+
+
+def same_setting(lam_a: float, T_a: float, lam_b: float, T_b: float) -> bool:
+    """True when ``(lam_a, T_a)`` and ``(lam_b, T_b)`` train the same student (λ = 1 ignores T)."""
+    return lam_a == lam_b and effective_T(lam_a, T_a) == effective_T(lam_b, T_b)
+
+
 def soft_term_grad_norm(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float, *,
                         scale_T2: bool = True) -> float:
     """Norm of the gradient of the soft term with respect to the student's logits.

@@ -21,10 +21,45 @@ def predictions(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return predict(model, x).argmax(1)
 
 
+def accuracy_from_logits(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows whose arg-max equals the label (the one accuracy of kdlib).
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        Shape ``(N, classes)``: logits or probabilities.
+    y : torch.Tensor
+        Integer labels, shape ``(N,)``.
+
+    Returns
+    -------
+    float
+        ``nan`` for zero examples.
+    """
+    _check_xy(logits, y)
+    if len(y) == 0:
+        return float("nan")
+    return float((logits.argmax(1) == y).float().mean())
+
+
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of examples whose arg-max prediction equals the label."""
+    """Fraction of examples whose arg-max prediction equals the label.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Run in evaluation mode, without gradients, in chunks.
+    x : torch.Tensor
+        Inputs, shape ``(N, ...)``.
+    y : torch.Tensor
+        Integer labels, shape ``(N,)``.
+
+    Returns
+    -------
+    float
+    """
     _check_xy(x, y)
-    return float((predictions(model, x) == y).float().mean())
+    return accuracy_from_logits(predict(model, x), y)
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> torch.Tensor:
@@ -45,9 +80,38 @@ def per_class_accuracy(y_true, y_pred, n_classes: int | None = None) -> torch.Te
     return cm.diag() / cm.sum(1)
 
 
+def agreement_from_logits(logits_a: torch.Tensor, logits_b: torch.Tensor) -> float:
+    """Fraction of rows on which two models' arg-max classes agree (the one agreement of kdlib).
+
+    Parameters
+    ----------
+    logits_a, logits_b : torch.Tensor
+        Same shape ``(N, classes)``.
+
+    Returns
+    -------
+    float
+    """
+    if logits_a.shape != logits_b.shape:
+        raise ValueError(f"logits_a has shape {tuple(logits_a.shape)} but logits_b has "
+                         f"{tuple(logits_b.shape)}; they must match")
+    return float((logits_a.argmax(1) == logits_b.argmax(1)).float().mean())
+
+
 def agreement(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor) -> float:
-    """Fraction of examples on which two models predict the same class."""
-    return float((predictions(model_a, x) == predictions(model_b, x)).float().mean())
+    """Fraction of examples on which two models predict the same class.
+
+    Parameters
+    ----------
+    model_a, model_b : nn.Module
+    x : torch.Tensor
+        Inputs, shape ``(N, ...)``.
+
+    Returns
+    -------
+    float
+    """
+    return agreement_from_logits(predict(model_a, x), predict(model_b, x))
 
 
 def ece(probs: torch.Tensor, y: torch.Tensor, *, n_bins: int = 15) -> float:

@@ -1,0 +1,276 @@
+"""Result rows: statistics over seeds, paired comparisons, percent formatting, CSV files.
+
+The one place for the conventions every lesson reports with (DESIGN.md, "Claims
+about KD are measured with seeds"):
+
+* the standard deviation is the **sample** sd (``ddof=1``) and is ``nan`` for a
+  single value (one run has no spread; it is printed without "± sd");
+* two methods run with the same seeds are compared by their **paired
+  difference** with a Student-t confidence interval;
+* accuracies are printed as ``"84.89 ± 0.18 %"``;
+* rows (one dict per run) are written to and read from CSV with one cell format.
+
+NumPy and SciPy only: no torch, so the command-line tools stay light.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as _stats
+
+from kdlib._checks import check_float
+
+__all__ = ["sample_sd", "mean_sd", "format_pct", "PairedDifference", "paired_difference",
+           "summarize", "write_csv", "read_csv", "parse_cell", "atomic_write_text"]
+
+
+def _values(name, values) -> np.ndarray:
+    v = np.asarray(values, dtype=float).ravel()
+    if v.size == 0:
+        raise ValueError(f"{name} is empty; give at least one value")
+    return v
+
+
+def sample_sd(values) -> float:
+    """Sample standard deviation (``ddof=1``); ``nan`` for fewer than two values.
+
+    Parameters
+    ----------
+    values : sequence of float
+
+    Returns
+    -------
+    float
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    return float(v.std(ddof=1)) if v.size > 1 else float("nan")
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """``(mean, sample sd)`` of ``values`` (sd ``nan`` for one value).
+
+    Parameters
+    ----------
+    values : non-empty sequence of float
+
+    Returns
+    -------
+    tuple of float
+    """
+    v = _values("values", values)
+    return float(v.mean()), sample_sd(v)
+
+
+def format_pct(values, digits: int = 2) -> str:
+    """Accuracies as ``"84.89 ± 0.18 %"`` (mean ± sample sd, in percent; no sd for one value).
+
+    Parameters
+    ----------
+    values : float or non-empty sequence of float
+        Fractions in [0, 1].
+    digits : int
+        Decimals after the point.
+
+    Returns
+    -------
+    str
+    """
+    mean, sd = mean_sd(values)
+    if math.isnan(sd):
+        return f"{100 * mean:.{digits}f} %"
+    return f"{100 * mean:.{digits}f} ± {100 * sd:.{digits}f} %"
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of ``a - b`` over paired runs with a two-sided confidence interval.
+
+    ``low``/``high`` are ``nan`` with a single pair (no interval from one run).
+    """
+
+    mean: float
+    sd: float
+    low: float
+    high: float
+    n: int
+    confidence: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        """True when the whole interval lies on one side of zero."""
+        return not math.isnan(self.low) and (self.low > 0 or self.high < 0)
+
+    def format(self, scale: float = 100.0, unit: str = " points", digits: int = 2) -> str:
+        """``"+1.26 points (95 % CI +0.98 to +1.54, n=3)"``; ``scale=100`` turns fractions into points."""
+        m = f"{scale * self.mean:+.{digits}f}{unit}"
+        if math.isnan(self.low):
+            return f"{m} (n={self.n}, no interval from one pair)"
+        ci = f"{scale * self.low:+.{digits}f} to {scale * self.high:+.{digits}f}"
+        return f"{m} ({100 * self.confidence:g} % CI {ci}, n={self.n})"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def paired_difference(a, b, *, confidence: float = 0.95) -> PairedDifference:
+    """The paired difference ``a - b`` of two methods run with the same seeds.
+
+    The interval is ``mean ± t_{n-1} · sd / √n`` (Student t), which accounts for
+    the seed-to-seed variation shared by both methods: pair runs that share a
+    seed (and data sample), never runs of unrelated seeds.
+
+    Parameters
+    ----------
+    a, b : sequence of float, same length
+        One value per seed, in the same seed order.
+    confidence : float in (0, 1)
+
+    Returns
+    -------
+    PairedDifference
+    """
+    a, b = _values("a", a), _values("b", b)
+    if a.shape != b.shape:
+        raise ValueError(f"a has {a.size} values but b has {b.size}; pair one value per seed")
+    confidence = check_float("confidence", confidence, low=0.0, high=1.0, low_open=True)
+    if confidence >= 1.0:
+        raise ValueError(f"confidence={confidence!r} is out of range; allowed: (0, 1)")
+    d = a - b
+    mean, sd, n = float(d.mean()), sample_sd(d), d.size
+    if n < 2:
+        return PairedDifference(mean, sd, float("nan"), float("nan"), n, confidence)
+    half = float(_stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    return PairedDifference(mean, sd, mean - half, mean + half, n, confidence)
+
+
+def summarize(rows, by=("lam", "T"), metric: str = "val_acc") -> list[dict]:
+    """Mean, sample sd and count of ``metric`` per group of rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+    by : str or sequence of str
+        Columns that define a group.
+    metric : str
+        The column to summarise.
+
+    Returns
+    -------
+    list of dict
+        ``{<by columns>..., "mean", "sd", "n"}`` per group, in order of first
+        appearance; ``sd`` is ``nan`` for groups of one row.
+    """
+    by = (by,) if isinstance(by, str) else tuple(by)
+    groups: dict[tuple, list] = {}
+    for i, r in enumerate(rows):
+        missing = [c for c in (*by, metric) if c not in r]
+        if missing:
+            raise ValueError(f"rows[{i}] has no column {missing[0]!r}; it has {sorted(r)}")
+        groups.setdefault(tuple(r[c] for c in by), []).append(float(r[metric]))
+    return [{**dict(zip(by, key)), "mean": float(np.mean(v)), "sd": sample_sd(v), "n": len(v)}
+            for key, v in groups.items()]
+
+
+# --------------------------------------------------------------------------- CSV
+def atomic_write_text(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value)
+    return value
+
+
+def write_csv(rows, path, *, columns=None) -> Path:
+    """Write rows (dicts) to a CSV file atomically.
+
+    Columns are ``columns`` if given, else the union of the rows' keys in
+    first-seen order. ``None`` becomes an empty cell, lists/dicts JSON.
+
+    Parameters
+    ----------
+    rows : list of dict
+    path : str or Path
+    columns : list of str, optional
+
+    Returns
+    -------
+    Path
+    """
+    if columns is None:
+        columns = []
+        for r in rows:
+            columns += [c for c in r if c not in columns]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: _cell(r.get(c)) for c in columns})
+    return atomic_write_text(path, buf.getvalue())
+
+
+def parse_cell(text: str, *, keep_text: bool = False):
+    """One CSV cell back to Python: ``""`` → ``None``, ints, floats, ``True``/``False``, JSON.
+
+    ``keep_text=True`` returns the text unchanged (for free-text columns).
+    """
+    if keep_text:
+        return text
+    if text == "":
+        return None
+    if text[0] in "[{":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    if text in ("True", "False", "true", "false"):
+        return text in ("True", "true")
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_csv(path, *, text_columns=()) -> list[dict]:
+    """Read rows written by :func:`write_csv` (numbers, booleans and JSON parsed back).
+
+    Parameters
+    ----------
+    path : str or Path
+    text_columns : sequence of str
+        Columns kept as text (an empty cell stays ``""``).
+
+    Returns
+    -------
+    list of dict
+    """
+    with Path(path).open(newline="", encoding="utf-8") as f:
+        return [{k: parse_cell(v, keep_text=k in text_columns) for k, v in r.items()}
+                for r in csv.DictReader(f)]
