@@ -15,7 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kdlib import data as kdata
+from kdlib import models
 from kdlib._checks import check_choice, check_float, check_int
+from kdlib.metrics import accuracy
+from kdlib.models import cnn
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = (None, "onecycle")
@@ -272,50 +276,106 @@ def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: floa
 
 # ------------------------------------------------------------------ teacher
 TEACHER_DEFAULTS = {"epochs": 2, "n_train": None, "lr": 3e-3, "batch_size": 128, "seed": 0}
-
-
-def check_teacher_params(*, epochs, n_train, lr, batch_size, seed) -> None:
-    """Validate notebook 01's parameters before any work starts (clear messages)."""
-    check_int("epochs", epochs, low=1, high=100)
-    check_int("n_train", n_train, low=0, high=55000)
-    check_float("lr", lr, low=0.0, high=1.0, low_open=True)
-    check_int("batch_size", batch_size, low=1, high=55000)
-    check_int("seed", seed, low=0)
+"""Notebook 01's default recipe: what ``data/teacher.pt`` was trained with."""
 
 
 def train_teacher(data, *, epochs: int = 2, lr: float = 3e-3, batch_size: int = 128, seed: int = 0,
-                  **fit_kwargs):
-    """Build ``kdlib.models.cnn()`` with ``seed`` and train it (notebook 01's recipe).
+                  channels=(32, 64), hidden: int = 128, label_smoothing: float = 0.0,
+                  snapshot_epochs=(), **fit_kwargs):
+    """Build ``kdlib.models.cnn(channels=channels, hidden=hidden)`` with ``seed`` and train it.
 
-    Adam with a OneCycle schedule (max ``lr``). Returns ``(teacher, history)``.
+    Adam with a OneCycle schedule (max ``lr``) on cross-entropy, optionally with
+    label smoothing.
+
+    Parameters
+    ----------
+    data : Splits, (train, val) pair, or Split
+    epochs, batch_size, seed : int
+    lr : float
+        Maximum learning rate of the OneCycle schedule.
+    channels : sequence of int
+        Convolution channels per block (the default teacher: ``(32, 64)``).
+    hidden : int
+        Width of the fully connected layer.
+    label_smoothing : float in [0, 1)
+        ``ε`` of ``F.cross_entropy(..., label_smoothing=ε)`` (a softer-target teacher).
+    snapshot_epochs : sequence of int
+        Epochs after which a copy of the weights is kept (teachers of different quality
+        from one run).
+    **fit_kwargs
+        Passed to :func:`fit` (``progress``, ``callback``, ``eval_every``, ...).
+
+    Returns
+    -------
+    tuple
+        ``(teacher, history)``, or ``(teacher, history, snapshots)`` when
+        ``snapshot_epochs`` is given, with ``snapshots`` mapping epoch → state_dict.
     """
-    from kdlib.models import cnn
-
-    torch.manual_seed(check_int("seed", seed, low=0))
-    teacher = cnn()
+    seed = check_int("seed", seed, low=0)
+    epochs = check_int("epochs", epochs, low=1)
+    label_smoothing = check_float("label_smoothing", label_smoothing, low=0.0, high=0.99)
+    snapshot_epochs = sorted({check_int("snapshot_epochs[]", e, low=1, high=epochs)
+                              for e in snapshot_epochs})
+    torch.manual_seed(seed)
+    teacher = cnn(channels=channels, hidden=hidden)
     fit_kwargs.setdefault("desc", "teacher")
+    snapshots: dict[int, dict] = {}
+    user_callback = fit_kwargs.pop("callback", None)
+
+    def callback(history):
+        if history.epochs in snapshot_epochs and history.epochs not in snapshots and \
+                len(history.val_acc) == history.epochs:
+            snapshots[history.epochs] = {k: v.detach().clone() for k, v in teacher.state_dict().items()}
+        if user_callback is not None:
+            user_callback(history)
+
+    def loss_fn(logits, y, idx, x):
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+
     history = fit(teacher, data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                  optimizer="adam", schedule="onecycle", **fit_kwargs)
+                  optimizer="adam", schedule="onecycle", loss_fn=loss_fn, callback=callback,
+                  **fit_kwargs)
+    if snapshot_epochs:
+        return teacher, history, snapshots
     return teacher, history
 
 
 def load_teacher(checkpoint: str = "", *, progress: bool = True):
-    """Load the teacher saved by notebook 01, training it (and saving it) if missing.
+    """Load the teacher saved by notebook 01; train and save the default one if it is missing.
 
-    ``checkpoint`` "" means ``data/teacher.pt`` (or ``$KDLIB_DATA/teacher.pt``).
+    Parameters
+    ----------
+    checkpoint : str
+        ``""`` means ``data/teacher.pt`` (or ``$KDLIB_DATA/teacher.pt``): if that file
+        is missing, the teacher is trained with :data:`TEACHER_DEFAULTS` and saved there.
+        Any other path must exist: a missing explicit path is an error (a typo must not
+        silently train and write a new teacher somewhere).
+    progress : bool
+        Show a progress bar while training a missing default teacher.
+
+    Returns
+    -------
+    nn.Module
+        The teacher in evaluation mode, with its metadata as ``.kd_meta``.
+
+    Raises
+    ------
+    FileNotFoundError
+        For an explicit ``checkpoint`` that does not exist, saying how to create it.
     """
-    from kdlib import data as kdata
-    from kdlib import models
-
+    if not isinstance(checkpoint, str):
+        raise TypeError(f"checkpoint must be a string path ('' for data/teacher.pt), got {checkpoint!r}")
     path = kdata.resolve(checkpoint, "teacher.pt")
     if path.is_file():
         return models.load(path)
+    if checkpoint:
+        raise FileNotFoundError(
+            f"no teacher checkpoint at {path} (checkpoint={checkpoint!r}). Check the path, or create "
+            f"it: papermill notebooks/01_teacher.ipynb out.ipynb -p checkpoint {checkpoint}")
     print(f"No teacher at {path}: training one with notebook 01's defaults {TEACHER_DEFAULTS} ...")
     d = kdata.load("fashion-mnist", n_train=TEACHER_DEFAULTS["n_train"], seed=TEACHER_DEFAULTS["seed"])
     kw = {k: v for k, v in TEACHER_DEFAULTS.items() if k != "n_train"}
     teacher, hist = train_teacher(d, progress=progress, **kw)
-    from kdlib.metrics import accuracy
-
     models.save(teacher, path, **TEACHER_DEFAULTS, val_accuracy=hist.val_acc[-1],
                 test_accuracy=accuracy(teacher, d.test.x, d.test.y))
     teacher.kd_meta = models.load_checkpoint(path)["meta"]
