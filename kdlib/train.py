@@ -72,7 +72,21 @@ def batches(n: int, batch_size: int, generator: torch.Generator, *, shuffle: boo
 
 
 def cross_entropy_loss(logits, y, idx, x):
-    """``fit``'s default loss: plain cross-entropy with the labels."""
+    """``fit``'s default loss: plain cross-entropy with the labels.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+    y : torch.Tensor
+        Labels of the batch.
+    idx, x
+        The batch's indices and inputs (unused; part of ``fit``'s loss signature).
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar.
+    """
     return F.cross_entropy(logits, y)
 
 
@@ -103,7 +117,20 @@ def make_optimizer(params, *, optimizer: str, lr: float, weight_decay: float = 0
 
 
 def make_schedule(opt, schedule: str | None, *, lr: float, total_steps: int):
-    """The learning-rate schedule: ``None`` (constant) or OneCycle with maximum ``lr``."""
+    """The learning-rate schedule: ``None`` (constant) or OneCycle with maximum ``lr``.
+
+    Parameters
+    ----------
+    opt : torch.optim.Optimizer
+    schedule : {None, "onecycle"}
+    lr : float
+        Maximum learning rate.
+    total_steps : int
+
+    Returns
+    -------
+    torch.optim.lr_scheduler.LRScheduler or None
+    """
     if schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps)
     return None
