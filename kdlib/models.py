@@ -233,10 +233,50 @@ def flops(model: nn.Module, input_shape) -> int:
     return 2 * macs
 
 
+DEVICE_ENV = "KDLIB_DEVICE"
+
+
+def default_device() -> torch.device:
+    """The device kdlib trains on: ``$KDLIB_DEVICE`` if set, else CUDA when available, else CPU.
+
+    One choice for the whole library: :func:`kdlib.train.fit`, ``distill``, the teacher
+    and its cached logits follow it; :func:`predict` runs on the model's device and
+    returns on the input's device, so metrics and plots see CPU tensors as before.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        ``$KDLIB_DEVICE`` names no device, or one this machine does not have.
+    """
+    name = os.environ.get(DEVICE_ENV, "").strip()
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"{DEVICE_ENV}={name!r} is not a device; allowed: 'cpu', 'cuda', 'cuda:N'") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{DEVICE_ENV}={name!r} but this machine has no CUDA device; unset it or use 'cpu'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"{DEVICE_ENV}={name!r} is not supported; allowed: 'cpu', 'cuda', 'cuda:N'")
+    return dev
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (CPU for a model without parameters)."""
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 @torch.inference_mode()
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
     """Logits of ``model`` on ``x``, in evaluation mode and in chunks, without gradients.
 
+    Each chunk runs on the model's device; the logits come back on ``x``'s device.
     The model's train/eval mode is restored afterwards.
 
     Parameters
@@ -256,7 +296,9 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> tor
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        dev = model_device(model)
+        return torch.cat([model(x[i:i + batch_size].to(dev)) for i in range(0, len(x), batch_size)]
+                         ).to(x.device)
     finally:
         model.train(was_training)
 

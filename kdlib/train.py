@@ -164,6 +164,7 @@ def _train_epoch(model, train, loss_fn, opt, sched, params, *, batch_size, gen, 
     t0, total, count = time.perf_counter(), 0.0, 0
     model.train()
     for idx in batches(len(train.y), batch_size, gen):
+        idx = idx.to(train.y.device)
         xb = train.x[idx] if augment is None else augment(train.x[idx], aug_gen)
         loss = loss_fn(model(xb), train.y[idx], idx, xb)
         if not torch.isfinite(loss):
@@ -196,7 +197,7 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
         optimizer: str = "adam", schedule: str | None = "onecycle", weight_decay: float = 0.0,
         momentum: float | None = None, clip_grad: float | None = None, seed: int = 0, loss_fn=None,
         eval_every: int | None = None, progress: bool = True, callback=None, augment=None,
-        desc: str = "training") -> History:
+        desc: str = "training", device=None) -> History:
     """Train ``model`` on ``data.train``; evaluate on ``data.val``.
 
     Parameters
@@ -232,6 +233,10 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
         seeded generator, so augmenting never changes the batch order).
     desc : str
         The progress bar's label.
+    device : str or torch.device, optional
+        Where to train (default :func:`kdlib.models.default_device`: ``$KDLIB_DEVICE``,
+        else CUDA when available, else CPU). The model stays there afterwards; the
+        batch indices given to ``loss_fn`` live there too.
 
     Returns
     -------
@@ -253,6 +258,11 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
     train, val, _ = kdata.unpack_splits(data)
     if len(train.y) == 0:
         raise ValueError("the training split is empty")
+    device = models.default_device() if device is None else torch.device(device)
+    model.to(device)
+    train = kdata.Split(train.x.to(device), train.y.to(device))
+    if val is not None:
+        val = kdata.Split(val.x.to(device), val.y.to(device))
 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(params, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
@@ -323,10 +333,13 @@ def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: floa
     if "loss_fn" in fit_kwargs:
         raise TypeError("distill builds its own loss_fn; call fit() for a custom loss")
     train, _, _ = kdata.unpack_splits(data)
+    device = models.default_device() if fit_kwargs.get("device") is None else torch.device(
+        fit_kwargs["device"])
+    fit_kwargs["device"] = device
     if teacher_per_batch:
         if teacher_logits is not None:
             raise ValueError("pass teacher_logits or teacher_per_batch=True, not both")
-        teacher.eval()
+        teacher.to(device).eval()
         _check_labels(train.y, models.predict(teacher, train.x[:1]).shape[1])
 
         def loss_fn(logits, y, idx, x):
@@ -342,7 +355,7 @@ def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: floa
             raise ValueError(f"teacher_logits has shape {tuple(cache.shape)} but the training split "
                              f"has {len(train.y)} examples; it must be ({len(train.y)}, classes)")
         _check_labels(train.y, cache.shape[1])
-        cache = cache.detach()
+        cache = cache.detach().to(device)
 
         def loss_fn(logits, y, idx, x):
             return _kd_loss(logits, cache[idx], y, lam, T)

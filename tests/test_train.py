@@ -254,3 +254,20 @@ def test_train_teacher_snapshots_and_label_smoothing():
     assert hs.step_loss[0] != h2.step_loss[0]
     with pytest.raises(ValueError, match="snapshot_epochs"):
         train_teacher(small, snapshot_epochs=[3], **kw)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device on this machine"))])
+def test_fit_trains_on_every_available_device(moons, device, monkeypatch):
+    """device= and $KDLIB_DEVICE pick the device; on the CPU the numbers equal the default run."""
+    h = _fit(_model([2, 16, 2]), moons, epochs=2, batch_size=16, device=device)
+    monkeypatch.setenv("KDLIB_DEVICE", device)
+    model = _model([2, 16, 2])
+    h_env = _fit(model, moons, epochs=2, batch_size=16)
+    assert next(model.parameters()).device.type == device
+    assert h.epoch_loss[-1] < h.epoch_loss[0]
+    if device == "cpu":
+        monkeypatch.delenv("KDLIB_DEVICE")
+        h_default = _fit(_model([2, 16, 2]), moons, epochs=2, batch_size=16)
+        if not torch.cuda.is_available():
+            assert h_default.step_loss == h.step_loss == h_env.step_loss
