@@ -230,3 +230,66 @@ def test_foreign_files_are_checkpoint_errors(tmp_path):
         models.load(partial)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         models.load(tmp_path / "absent.pt")
+
+
+# ---- added for notebooks 09 and 10: linear and soft-tree students, reading layers
+def test_linear_student_is_softmax_regression(images):
+    m = models.linear()
+    assert count_params(m) == 784 * 10 + 10
+    w, b = m[1].weight, m[1].bias
+    expected = images.reshape(7, -1) @ w.T + b
+    torch.testing.assert_close(m(images), expected)
+
+
+def test_soft_tree_path_probs_by_hand():
+    tree = models.soft_tree(depth=2, n_in=3, n_classes=2)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    p = torch.sigmoid(tree.inner(x))  # probability of going right at nodes 0, 1, 2
+    expected = torch.stack([(1 - p[:, 0]) * (1 - p[:, 1]), (1 - p[:, 0]) * p[:, 1],
+                            p[:, 0] * (1 - p[:, 2]), p[:, 0] * p[:, 2]], dim=1)
+    torch.testing.assert_close(tree.path_probs(x), expected)
+    torch.testing.assert_close(tree.path_probs(x).sum(1), torch.ones(5))
+    mixture = expected @ torch.softmax(tree.leaves, dim=1)
+    torch.testing.assert_close(tree(x).exp(), mixture)
+    assert tree.predict_max_leaf(x).shape == (5,)
+
+
+def test_soft_tree_routing_gradcheck():
+    torch.manual_seed(0)
+    tree = models.soft_tree(depth=3, n_in=4, n_classes=3, beta=2.0).double()
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda inp: tree.log_path_probs(inp), (x,))
+    assert torch.autograd.gradcheck(lambda inp: tree(inp), (x,))
+
+
+@pytest.mark.parametrize("build", [lambda: models.linear(n_in=20, n_classes=3),
+                                   lambda: models.soft_tree(depth=3, n_in=20, n_classes=3)])
+def test_new_students_save_and_load(tmp_path, build):
+    m = build()
+    x = torch.rand(4, 20)
+    models.save(m, tmp_path / "s.pt")
+    back = models.load(tmp_path / "s.pt")
+    torch.testing.assert_close(back(x), m(x))
+
+
+def test_soft_tree_rejects_bad_depth():
+    with pytest.raises(ValueError, match="depth"):
+        models.soft_tree(depth=0)
+
+
+def test_feature_tap_reads_named_layer_without_changing_forward(images):
+    m = mlp([784, 16, 10])
+    before = m(images)
+    with models.FeatureTap(m, "2") as tap:
+        out = m(images)
+        hidden = tap.outputs["2"]
+    torch.testing.assert_close(out, before)
+    torch.testing.assert_close(hidden, torch.relu(m[1](images.reshape(7, -1))))
+    assert hidden.requires_grad  # a loss on it trains the layers below
+    assert not m[2]._forward_hooks  # removed on exit
+    torch.testing.assert_close(models.read_layer(m, images, "2", batch_size=3), hidden.detach())
+
+
+def test_feature_tap_unknown_layer_names_known_ones():
+    with pytest.raises(ValueError, match="known layers"):
+        models.FeatureTap(mlp([4, 3, 2]), "fc9")
