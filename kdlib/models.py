@@ -350,6 +350,23 @@ class SoftTree(nn.Module):
         log_q = torch.log_softmax(self.leaves, dim=1)
         return torch.logsumexp(self.log_path_probs(x)[:, :, None] + log_q[None], dim=1)
 
+    def balance_penalty(self, x: torch.Tensor) -> torch.Tensor:
+        """Frosst & Hinton's regulariser: push every inner node to split its path mass evenly.
+
+        For node ``i`` at level ``l``, ``a_i`` is the fraction of the batch's probability
+        mass reaching ``i`` that goes right; the penalty is
+        ``-sum_i 2**-l * (log a_i + log(1 - a_i)) / 2``, smallest (``log 2`` per node, times
+        ``2**-l``) when every ``a_i = 1/2``. Without it the routing saturates early and whole
+        subtrees stay unused.
+        """
+        paths = self.path_probs(x).sum(0)
+        penalty = paths.new_zeros(())
+        for level in range(self.depth):
+            block = paths.reshape(2 ** level, 2, -1).sum(2)
+            a = (block[:, 1] / block.sum(1).clamp_min(1e-12)).clamp(1e-6, 1 - 1e-6)
+            penalty = penalty - 2.0 ** (-level) * 0.5 * (a.log() + (1 - a).log()).sum()
+        return penalty
+
     @torch.no_grad()
     def predict_max_leaf(self, x: torch.Tensor) -> torch.Tensor:
         """Class predicted by the single most probable leaf (the readable explanation)."""

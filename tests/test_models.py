@@ -293,3 +293,21 @@ def test_feature_tap_reads_named_layer_without_changing_forward(images):
 def test_feature_tap_unknown_layer_names_known_ones():
     with pytest.raises(ValueError, match="known layers"):
         models.FeatureTap(mlp([4, 3, 2]), "fc9")
+
+
+def test_soft_tree_balance_penalty_against_numpy():
+    torch.manual_seed(3)
+    tree = models.soft_tree(depth=2, n_in=4, n_classes=3)
+    x = torch.randn(9, 4)
+    p = torch.sigmoid(tree.inner(x)).detach().numpy()  # right at nodes 0, 1, 2
+    reach = {0: np.ones(9), 1: 1 - p[:, 0], 2: p[:, 0]}
+    expected = 0.0
+    for node, level in ((0, 0), (1, 1), (2, 1)):
+        a = (reach[node] * p[:, node]).sum() / reach[node].sum()
+        expected -= 2.0 ** -level * 0.5 * (np.log(a) + np.log(1 - a))
+    assert float(tree.balance_penalty(x)) == pytest.approx(expected, rel=1e-5)
+    # minimal (log 2 per node, weighted by level) when every split is even
+    flat = models.soft_tree(depth=2, n_in=4, n_classes=3)
+    torch.nn.init.zeros_(flat.inner.weight)
+    torch.nn.init.zeros_(flat.inner.bias)
+    assert float(flat.balance_penalty(x)) == pytest.approx(np.log(2) * (1 + 0.5 * 2), rel=1e-5)
