@@ -107,3 +107,22 @@ def test_explanation_widget_follows_the_slider(tiny_experiment):
     assert w.text.startswith("image 7:") and w.text != first
     assert "hard tree path:" in w.text and w.figure is not None
     assert w.slider.max == 19 and w.slider.continuous_update is False
+
+
+def test_tree_loss_adds_the_balance_penalty_to_ce_or_kd():
+    torch.manual_seed(0)
+    tree = models.soft_tree(depth=2)
+    x = torch.rand(6, 1, 28, 28)
+    y = torch.tensor([0, 1, 2, 3, 4, 5])
+    teacher_logits = torch.randn(10, 10)
+    idx = torch.arange(6)
+    logits = tree(x).detach()
+    penalty = float(tree.balance_penalty(x).detach())
+    ce = float(torch.nn.functional.cross_entropy(logits, y))
+    got = float(lesson.tree_loss(tree, "labels", teacher_logits, lam=0.1, T=2.0)(logits, y, idx, x)
+                .detach())
+    assert got == pytest.approx(ce + lesson.TREE_PENALTY * penalty, rel=1e-6)
+    kd = float(lesson.kd_loss(logits, teacher_logits[idx], y, lam=0.1, T=2.0))
+    got = float(lesson.tree_loss(tree, "teacher", teacher_logits, lam=0.1, T=2.0)(logits, y, idx, x)
+                .detach())
+    assert got == pytest.approx(kd + lesson.TREE_PENALTY * penalty, rel=1e-6)

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, export_text
 
 from kdlib import data as kdata
 from kdlib import models
 from kdlib._checks import Bool, Float, Int, Str, check_params
-from kdlib.losses import soft_targets
+from kdlib.losses import kd_loss, soft_targets
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.plots import new_figure
 from kdlib.results import format_pct, mean_sd, paired_difference
@@ -40,6 +41,9 @@ TARGETS = ("labels", "teacher")
 LR = {"linear": 1e-2, "soft tree": 5e-2}
 TREE_DEPTHS = (2, 3, 4, 6, 8, 10, 12, 14)
 """Depths of the scikit-learn trees (those up to ``max_depth``)."""
+TREE_PENALTY = 0.1
+"""Weight of the soft tree's balance penalty (set it to 0 to see the routing saturate early,
+leaving whole subtrees unused and the tree far less accurate)."""
 TREE_T = 1.0
 """Temperature of the probabilities a scikit-learn regression tree is fitted to."""
 
@@ -83,6 +87,17 @@ def build_student(kind: str, tree_depth: int):
     if kind == "soft tree":
         return models.soft_tree(depth=tree_depth)
     raise ValueError(f"kind={kind!r}; allowed: {STUDENTS}")
+
+
+def tree_loss(tree, targets: str, teacher_logits, *, lam: float, T: float):
+    """The soft tree's training loss: cross-entropy (``targets="labels"``) or ``kd_loss``
+    (``"teacher"``, on cached teacher logits looked up by index), plus ``TREE_PENALTY`` times
+    Frosst & Hinton's balance penalty (:meth:`kdlib.models.SoftTree.balance_penalty`)."""
+    def loss_fn(logits, y, idx, x):
+        main = (F.cross_entropy(logits, y) if targets == "labels"
+                else kd_loss(logits, teacher_logits[idx], y, lam=lam, T=T))
+        return main + TREE_PENALTY * tree.balance_penalty(x)
+    return loss_fn
 
 
 def leaves_for_mass(path_probs: torch.Tensor, mass: float = 0.9) -> torch.Tensor:
@@ -135,7 +150,10 @@ def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float
                 torch.manual_seed(seed)
                 model = build_student(kind, tree_depth)
                 kw = dict(epochs=epochs, lr=LR[kind], batch_size=64, seed=seed, progress=False)
-                if targets == "labels":
+                if kind == "soft tree":
+                    fit(model, data, loss_fn=tree_loss(model, targets, teacher_train, lam=lam, T=T),
+                        **kw)
+                elif targets == "labels":
                     fit(model, data, **kw)
                 else:
                     distill(model, teacher, data, lam=lam, T=T, teacher_logits=teacher_train, **kw)
