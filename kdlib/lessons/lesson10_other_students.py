@@ -369,7 +369,7 @@ API_ROWS = [
      "`alpha` on the cross-entropy; `beta = 1 - alpha` on the soft term unless given",
      "`temperature` (required)",
      "separate loss modules (e.g. FitNets' hint loss) combined in the config"),
-    ("PyTorch KD tutorial", "T² · KL of the softened distributions",
+    ("PyTorch KD tutorial", "T² · cross-entropy of the softened distributions (= KL up to a constant)",
      "`ce_loss_weight=0.75` (and `soft_target_loss_weight=0.25`)", "`T=2`",
      "cosine: `hidden_rep_loss_weight=0.25` (`nn.CosineEmbeddingLoss`); regressor + MSE: "
      "`feature_map_weight=0.25`; each with `ce_loss_weight=0.75`"),
