@@ -394,3 +394,63 @@ def from_alpha(alpha, convention: str = "alpha-on-soft") -> float:
     return 1.0 - alpha if convention == "alpha-on-soft" else alpha
 
 
+# --------------------------------- feature (hint) losses
+def _check_features(name_s: str, s, name_t: str, t) -> tuple[torch.Tensor, torch.Tensor]:
+    for name, x in ((name_s, s), (name_t, t)):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+        if x.dim() < 2 or x.shape[0] == 0:
+            raise ValueError(f"{name} must have shape (batch, features...) with a non-empty "
+                             f"batch, got {tuple(x.shape)}")
+    s, t = s.reshape(s.shape[0], -1), t.reshape(t.shape[0], -1)
+    if s.shape != t.shape:
+        raise ValueError(f"{name_s} and {name_t} must have the same (batch, features) shape after "
+                         f"flattening, got {tuple(s.shape)} and {tuple(t.shape)}; map the student's "
+                         "features to the teacher's width first (a regressor, or pooling)")
+    return s, t
+
+
+def hint_loss(student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
+    """FitNets' hint loss (Romero et al. 2015): mean squared error between features.
+
+    ``student_features`` are the student's hidden features *after* the regressor that maps
+    them to the teacher's width; ``teacher_features`` the teacher's (treated as constants).
+
+    Parameters
+    ----------
+    student_features, teacher_features : Tensor, shape (batch, ...)
+        Flattened per example; the flattened shapes must match.
+
+    Returns
+    -------
+    Tensor
+        Scalar: the mean over the batch and the features of the squared difference.
+    """
+    s, t = _check_features("student_features", student_features, "teacher_features",
+                           teacher_features)
+    return F.mse_loss(s, t.detach())
+
+
+def cosine_feature_loss(student_features: torch.Tensor,
+                        teacher_features: torch.Tensor) -> torch.Tensor:
+    """``1 - cos(student, teacher)`` per example, averaged over the batch.
+
+    The PyTorch knowledge-distillation tutorial's hidden-representation loss
+    (``nn.CosineEmbeddingLoss`` with target 1 is the same quantity). It ignores the
+    features' length and matches only their direction.
+
+    Parameters
+    ----------
+    student_features, teacher_features : Tensor, shape (batch, ...)
+        Flattened per example; the flattened shapes must match.
+
+    Returns
+    -------
+    Tensor
+        Scalar in [0, 2]; 0 when every pair points the same way.
+    """
+    s, t = _check_features("student_features", student_features, "teacher_features",
+                           teacher_features)
+    return (1 - F.cosine_similarity(s, t.detach(), dim=1, eps=1e-8)).mean()

@@ -303,7 +303,7 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> tor
         model.train(was_training)
 
 
-# ----------------------------------------------------------------- save / load
+# --------------------------------- save / load
 def _weights_digest(state: dict) -> str:
     h = hashlib.sha256()
     for name in sorted(state):
@@ -429,3 +429,222 @@ def load(path) -> nn.Module:
     model.load_state_dict(payload["state_dict"])
     model.kd_meta = payload["meta"]
     return model.eval()
+
+
+# --------------------------------- readable students, reading intermediate layers
+def linear(*, n_in: int = 784, n_classes: int = 10) -> nn.Sequential:
+    """A softmax-regression student ``Flatten → Linear(n_in, n_classes)``.
+
+    Its weight matrix holds one template per class: on 28×28 images
+    ``model[1].weight[c].reshape(28, 28)`` is the picture class ``c`` votes for.
+
+    Parameters
+    ----------
+    n_in : int
+        Number of input features (784 for 28×28 images).
+    n_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    nn.Sequential
+    """
+    n_in = check_int("n_in", n_in, low=1)
+    n_classes = check_int("n_classes", n_classes, low=2)
+    return _tag(nn.Sequential(nn.Flatten(), nn.Linear(n_in, n_classes)), "linear", n_in=n_in,
+                n_classes=n_classes)
+
+
+class SoftTree(nn.Module):
+    """A soft decision tree (Frosst & Hinton 2017, "Distilling a neural network into a soft
+    decision tree").
+
+    A complete binary tree of ``depth`` levels: every inner node ``i`` holds a filter
+    ``w_i`` and a bias ``b_i`` and sends an input right with probability
+    ``p_i(x) = sigmoid(beta * (w_i · x + b_i))`` (left with ``1 - p_i``); every leaf
+    ``l`` holds a learned class distribution ``Q_l = softmax(phi_l)``. The probability of
+    reaching leaf ``l`` is the product of the branch probabilities on its path,
+    ``P_l(x)``. Inner nodes are numbered breadth first (root 0, children of ``i`` are
+    ``2i + 1`` left and ``2i + 2`` right); leaves left to right.
+
+    ``forward`` returns ``log sum_l P_l(x) Q_l`` (the log of the mixture over all leaves),
+    so cross-entropy and the KD loss apply unchanged. Frosst & Hinton train the expected
+    per-leaf log loss and predict with the single most probable leaf; both views are
+    available here (:meth:`path_probs`, :meth:`predict_max_leaf`).
+    """
+
+    def __init__(self, depth: int = 4, n_in: int = 784, n_classes: int = 10, beta: float = 1.0):
+        super().__init__()
+        self.depth, self.beta = depth, beta
+        self.inner = nn.Linear(n_in, 2 ** depth - 1)
+        self.leaves = nn.Parameter(torch.zeros(2 ** depth, n_classes))
+        nn.init.normal_(self.leaves, std=0.1)
+
+    @property
+    def n_leaves(self) -> int:
+        return 2 ** self.depth
+
+    def log_path_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """``log P_l(x)`` for every leaf: shape (batch, 2**depth), rows logsumexp to 0."""
+        z = self.beta * self.inner(x.reshape(x.shape[0], -1))
+        log_right, log_left = nn.functional.logsigmoid(z), nn.functional.logsigmoid(-z)
+        log_mu = z.new_zeros(z.shape[0], 1)
+        for level in range(self.depth):
+            nodes = slice(2 ** level - 1, 2 ** (level + 1) - 1)
+            log_mu = torch.stack([log_mu + log_left[:, nodes], log_mu + log_right[:, nodes]],
+                                 dim=2).reshape(z.shape[0], -1)
+        return log_mu
+
+    def path_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """``P_l(x)``: the probability of reaching each leaf (rows sum to 1)."""
+        return self.log_path_probs(x).exp()
+
+    def leaf_distributions(self) -> torch.Tensor:
+        """``Q_l``: each leaf's class distribution, shape (2**depth, n_classes)."""
+        return torch.softmax(self.leaves, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_q = torch.log_softmax(self.leaves, dim=1)
+        return torch.logsumexp(self.log_path_probs(x)[:, :, None] + log_q[None], dim=1)
+
+    def balance_penalty(self, x: torch.Tensor) -> torch.Tensor:
+        """Frosst & Hinton's regulariser: push every inner node to split its path mass evenly.
+
+        For node ``i`` at level ``l``, ``a_i`` is the fraction of the batch's probability
+        mass reaching ``i`` that goes right; the penalty is
+        ``-sum_i 2**-l * (log a_i + log(1 - a_i)) / 2``, smallest (``log 2`` per node, times
+        ``2**-l``) when every ``a_i = 1/2``. Without it the routing saturates early and whole
+        subtrees stay unused.
+        """
+        paths = self.path_probs(x).sum(0)
+        penalty = paths.new_zeros(())
+        for level in range(self.depth):
+            block = paths.reshape(2 ** level, 2, -1).sum(2)
+            a = (block[:, 1] / block.sum(1).clamp_min(1e-12)).clamp(1e-6, 1 - 1e-6)
+            penalty = penalty - 2.0 ** (-level) * 0.5 * (a.log() + (1 - a).log()).sum()
+        return penalty
+
+    @torch.no_grad()
+    def predict_max_leaf(self, x: torch.Tensor) -> torch.Tensor:
+        """Class predicted by the single most probable leaf (the readable explanation)."""
+        leaf = self.log_path_probs(x).argmax(1)
+        return self.leaves.argmax(1)[leaf]
+
+
+def soft_tree(*, depth: int = 4, n_in: int = 784, n_classes: int = 10,
+              beta: float = 1.0) -> SoftTree:
+    """A soft decision tree student (see :class:`SoftTree`).
+
+    Parameters
+    ----------
+    depth : int
+        Number of levels of inner nodes (1 … 10): ``2**depth - 1`` filters, ``2**depth`` leaves.
+    n_in, n_classes : int
+        Input features and classes.
+    beta : float > 0
+        Inverse temperature of the routing sigmoids (larger = harder decisions).
+
+    Returns
+    -------
+    SoftTree
+    """
+    depth = check_int("depth", depth, low=1, high=10)
+    n_in = check_int("n_in", n_in, low=1)
+    n_classes = check_int("n_classes", n_classes, low=2)
+    beta = check_float("beta", beta, low=0.0, low_open=True)
+    return _tag(SoftTree(depth, n_in, n_classes, beta), "soft_tree", depth=depth, n_in=n_in,
+                n_classes=n_classes, beta=beta)
+
+
+BUILDERS["linear"] = lambda kw: linear(**kw)
+BUILDERS["soft_tree"] = lambda kw: soft_tree(**kw)
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Names of the submodules of ``model`` that :class:`FeatureTap` can read."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def _module(model: nn.Module, name: str) -> nn.Module:
+    modules = dict(model.named_modules())
+    if not isinstance(name, str) or not name or name not in modules:
+        raise ValueError(f"layer={name!r} is not a submodule of this {type(model).__name__}; "
+                         f"known layers: {layer_names(model)}")
+    return modules[name]
+
+
+class FeatureTap:
+    """Record the outputs of named layers on every forward pass (forward hooks).
+
+    The model's ``forward`` is untouched: a hook stores each named layer's output in
+    ``tap.outputs[name]`` (with its autograd graph, so a loss on it trains the layers
+    below). Use as a context manager, or call :meth:`remove` when done.
+
+    Parameters
+    ----------
+    model : nn.Module
+    layers : str or sequence of str
+        Submodule names as in ``model.named_modules()`` (e.g. ``"2"`` for the ReLU after
+        the first ``Linear`` of ``mlp([784, 64, 10])``); see :func:`layer_names`.
+    """
+
+    def __init__(self, model: nn.Module, layers):
+        names = [layers] if isinstance(layers, str) else list(layers)
+        if not names:
+            raise ValueError("layers is empty: name at least one layer")
+        self.outputs: dict[str, torch.Tensor] = {}
+        self._handles = []
+        for name in names:
+            module = _module(model, name)
+            self._handles.append(module.register_forward_hook(self._hook(name)))
+
+    def _hook(self, name):
+        def store(module, inputs, output):
+            self.outputs[name] = output
+        return store
+
+    def remove(self) -> None:
+        """Remove the hooks (the model behaves exactly as before)."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+@torch.no_grad()
+def read_layer(model: nn.Module, x: torch.Tensor, layer: str, *,
+               batch_size: int = 1000) -> torch.Tensor:
+    """Output of the named ``layer`` of ``model`` on ``x`` (evaluation mode, in chunks).
+
+    Parameters
+    ----------
+    model : nn.Module
+    x : Tensor
+        Inputs, batch first.
+    layer : str
+        A name from :func:`layer_names`.
+    batch_size : int
+        Chunk size.
+
+    Returns
+    -------
+    Tensor
+        The layer's outputs for all of ``x``, concatenated along the batch.
+    """
+    batch_size = check_int("batch_size", batch_size, low=1)
+    was_training = model.training
+    model.eval()
+    parts = []
+    try:
+        with FeatureTap(model, layer) as tap:
+            for i in range(0, len(x), batch_size):
+                model(x[i:i + batch_size])
+                parts.append(tap.outputs[layer].detach())
+    finally:
+        model.train(was_training)
+    return torch.cat(parts)

@@ -142,6 +142,7 @@ def init_student(student: nn.Module, teacher: nn.Module, strategy: str, *, seed=
         if not isinstance(model, nn.Module):
             raise TypeError(f"{who} must be a torch.nn.Module, got {type(model).__name__}")
     check_choice("strategy", strategy, STRATEGIES)
+    check_recurrent_pair(student, teacher, strategy)
     given = {"seed": seed, "layers": layers, "importance": importance}
     owner = {"seed": "random", "layers": "layer-subset", "importance": "top-units"}
     for name, value in given.items():
@@ -514,3 +515,50 @@ def _flatten_size(s_layers, t_layers):
                                  f"the teacher (different image sizes?)")
             return sizes[1]
     return 1
+
+
+# --------------------------------- recurrent pairs
+def _families(model: nn.Module) -> set:
+    kinds = set()
+    for m in model.modules():
+        if isinstance(m, nn.RNNBase):
+            kinds.add("recurrent")
+        elif isinstance(m, nn.Conv2d):
+            kinds.add("convolutional")
+    return kinds
+
+
+CROSS_FAMILY_REASON = (
+    "a convolutional network's weights are small spatial filters (Conv2d kernels of shape "
+    "out x in x 3 x 3) slid over the image, a recurrent network's are gate matrices (a GRU's "
+    "3 x hidden x row-width input weights and 3 x hidden x hidden recurrent weights) applied "
+    "once per image row; no filter corresponds to a gate matrix and no feature-map channel to "
+    "a hidden unit carried through time, so no tensor can be copied, subset or sliced from "
+    "one to the other. Use strategy='random' and let the loss transfer the knowledge "
+    "(kdlib.train.distill on the teacher's logits)")
+
+
+def check_recurrent_pair(student: nn.Module, teacher: nn.Module, strategy: str) -> None:
+    """Refuse to initialise across recurrent and non-recurrent architectures.
+
+    Parameters
+    ----------
+    student, teacher : nn.Module
+    strategy : str
+        A name from ``STRATEGIES``; ``"random"`` copies nothing and is always allowed.
+
+    Raises
+    ------
+    ValueError
+        When exactly one of the two models is recurrent (holds an ``nn.GRU``/``nn.LSTM``/
+        ``nn.RNN``) and ``strategy`` would copy weights; the message says why no mapping
+        exists.
+    """
+    if strategy == "random":
+        return
+    s, t = _families(student), _families(teacher)
+    if ("recurrent" in s) != ("recurrent" in t):
+        s_name = "recurrent" if "recurrent" in s else ("convolutional" if s else "fully connected")
+        t_name = "recurrent" if "recurrent" in t else ("convolutional" if t else "fully connected")
+        raise ValueError(f"strategy {strategy!r} cannot initialise a {s_name} student from a "
+                         f"{t_name} teacher, and no strategy can: {CROSS_FAMILY_REASON}")

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from torch import nn
 
 from kdlib import losses as L
 
@@ -282,3 +283,43 @@ def test_other_validation():
         L.soft_term_grad_norm(s, t[:2], 1.0)
     with pytest.raises(TypeError, match="student_logits"):
         L.kd_loss(s.numpy(), t, y, lam=0.5, T=1.0)
+
+
+# --------------------------------- feature (hint) losses
+def test_hint_loss_is_mse_and_zero_on_identical_features():
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    assert float(L.hint_loss(t.clone(), t)) == 0.0
+    np.testing.assert_allclose(float(L.hint_loss(s, t)), ((s - t) ** 2).mean().item(), rtol=1e-6)
+    # feature maps are flattened per example
+    np.testing.assert_allclose(float(L.hint_loss(s.reshape(5, 2, 4), t.reshape(5, 2, 2, 2))),
+                               float(L.hint_loss(s, t)), rtol=1e-6)
+
+
+def test_cosine_feature_loss_against_numpy():
+    g = torch.Generator().manual_seed(1)
+    s, t = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    a, b = s.numpy(), t.numpy()
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    np.testing.assert_allclose(float(L.cosine_feature_loss(s, t)), (1 - cos).mean(), rtol=1e-5)
+    assert float(L.cosine_feature_loss(3 * t, t)) == pytest.approx(0.0, abs=1e-6)
+    assert float(L.cosine_feature_loss(-t, t)) == pytest.approx(2.0, abs=1e-6)
+    # equals PyTorch's CosineEmbeddingLoss with target 1 (the tutorial's choice)
+    ref = nn.CosineEmbeddingLoss()(s, t, torch.ones(6))
+    np.testing.assert_allclose(float(L.cosine_feature_loss(s, t)), float(ref), rtol=1e-5)
+
+
+def test_feature_losses_gradients_reach_only_the_student():
+    s = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    t = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: L.hint_loss(a, t), (s,))
+    assert torch.autograd.gradcheck(lambda a: L.cosine_feature_loss(a, t), (s,))
+    L.hint_loss(s, t).backward()
+    assert t.grad is None
+
+
+def test_feature_losses_name_mismatched_shapes():
+    with pytest.raises(ValueError, match="student_features and teacher_features"):
+        L.hint_loss(torch.zeros(4, 64), torch.zeros(4, 128))
+    with pytest.raises(TypeError, match="teacher_features"):
+        L.cosine_feature_loss(torch.zeros(4, 3), [[0.0] * 3] * 4)

@@ -20,7 +20,7 @@ def _linear_params(sizes):
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-# ----------------------------------------------------------------- builders and counts
+# --------------------------------- builders and counts
 def test_cnn_default_has_225034_parameters():
     # Hand count of the default teacher on 28×28×1 inputs (unpadded 3×3 convolutions):
     #   conv 1→32:  32·(1·3·3) + 32                 =     320   28 → 26 → pool → 13
@@ -76,7 +76,7 @@ def test_rnn_shapes_and_parameters():
     assert count_params(model) == 3 * (5 * 8 + 5 * 5 + 2 * 5) + 5 * 3 + 3
 
 
-# ----------------------------------------------------------------- flops
+# --------------------------------- flops
 def test_flops_of_mlp_by_hand():
     assert flops(mlp([784, 64, 10]), (1, 28, 28)) == 2 * (784 * 64 + 64 * 10)
 
@@ -100,7 +100,7 @@ def test_flops_of_rnn_and_side_effects():
     assert all(not m._forward_hooks for m in model.modules())  # hooks removed
 
 
-# ----------------------------------------------------------------- predict
+# --------------------------------- predict
 def test_predict_matches_eval_forward_in_chunks_and_restores_mode(images):
     torch.manual_seed(0)
     model = mlp([784, 32, 10], dropout=0.5)
@@ -116,7 +116,7 @@ def test_predict_matches_eval_forward_in_chunks_and_restores_mode(images):
         predict(model, images, batch_size=0)
 
 
-# ----------------------------------------------------------------- bad builder arguments
+# --------------------------------- bad builder arguments
 @pytest.mark.parametrize("build, error, word", [
     (lambda: mlp([784]), ValueError, "sizes"),
     (lambda: mlp([784, 0]), ValueError, r"sizes\[1\]"),
@@ -136,7 +136,7 @@ def test_bad_builder_arguments_name_the_argument(build, error, word):
         build()
 
 
-# ----------------------------------------------------------------- save / load
+# --------------------------------- save / load
 @pytest.mark.parametrize("make, shape", [
     (lambda: mlp([784, 32, 10], dropout=0.2), (5, 1, 28, 28)),
     (lambda: cnn(channels=(4, 8), hidden=16), (5, 1, 28, 28)),
@@ -232,7 +232,7 @@ def test_foreign_files_are_checkpoint_errors(tmp_path):
         models.load(tmp_path / "absent.pt")
 
 
-# ----------------------------------------------------------------- device
+# --------------------------------- device
 def test_default_device_follows_kdlib_device(monkeypatch):
     monkeypatch.delenv("KDLIB_DEVICE", raising=False)
     assert models.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -259,3 +259,84 @@ def test_predict_runs_on_the_models_device_and_returns_on_the_inputs(device):
     out = models.predict(m, x, batch_size=3)
     assert out.device == x.device and out.shape == (7, 3)
     assert torch.allclose(out, m.cpu()(x).detach(), atol=1e-5)
+
+
+# --------------------------------- linear and soft-tree students, reading layers
+def test_linear_student_is_softmax_regression(images):
+    m = models.linear()
+    assert count_params(m) == 784 * 10 + 10
+    w, b = m[1].weight, m[1].bias
+    expected = images.reshape(7, -1) @ w.T + b
+    torch.testing.assert_close(m(images), expected)
+
+
+def test_soft_tree_path_probs_by_hand():
+    tree = models.soft_tree(depth=2, n_in=3, n_classes=2)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    p = torch.sigmoid(tree.inner(x))  # probability of going right at nodes 0, 1, 2
+    expected = torch.stack([(1 - p[:, 0]) * (1 - p[:, 1]), (1 - p[:, 0]) * p[:, 1],
+                            p[:, 0] * (1 - p[:, 2]), p[:, 0] * p[:, 2]], dim=1)
+    torch.testing.assert_close(tree.path_probs(x), expected)
+    torch.testing.assert_close(tree.path_probs(x).sum(1), torch.ones(5))
+    mixture = expected @ torch.softmax(tree.leaves, dim=1)
+    torch.testing.assert_close(tree(x).exp(), mixture)
+    assert tree.predict_max_leaf(x).shape == (5,)
+
+
+def test_soft_tree_routing_gradcheck():
+    torch.manual_seed(0)
+    tree = models.soft_tree(depth=3, n_in=4, n_classes=3, beta=2.0).double()
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda inp: tree.log_path_probs(inp), (x,))
+    assert torch.autograd.gradcheck(lambda inp: tree(inp), (x,))
+
+
+@pytest.mark.parametrize("build", [lambda: models.linear(n_in=20, n_classes=3),
+                                   lambda: models.soft_tree(depth=3, n_in=20, n_classes=3)])
+def test_new_students_save_and_load(tmp_path, build):
+    m = build()
+    x = torch.rand(4, 20)
+    models.save(m, tmp_path / "s.pt")
+    back = models.load(tmp_path / "s.pt")
+    torch.testing.assert_close(back(x), m(x))
+
+
+def test_soft_tree_rejects_bad_depth():
+    with pytest.raises(ValueError, match="depth"):
+        models.soft_tree(depth=0)
+
+
+def test_feature_tap_reads_named_layer_without_changing_forward(images):
+    m = mlp([784, 16, 10])
+    before = m(images)
+    with models.FeatureTap(m, "2") as tap:
+        out = m(images)
+        hidden = tap.outputs["2"]
+    torch.testing.assert_close(out, before)
+    torch.testing.assert_close(hidden, torch.relu(m[1](images.reshape(7, -1))))
+    assert hidden.requires_grad  # a loss on it trains the layers below
+    assert not m[2]._forward_hooks  # removed on exit
+    torch.testing.assert_close(models.read_layer(m, images, "2", batch_size=3), hidden.detach())
+
+
+def test_feature_tap_unknown_layer_names_known_ones():
+    with pytest.raises(ValueError, match="known layers"):
+        models.FeatureTap(mlp([4, 3, 2]), "fc9")
+
+
+def test_soft_tree_balance_penalty_against_numpy():
+    torch.manual_seed(3)
+    tree = models.soft_tree(depth=2, n_in=4, n_classes=3)
+    x = torch.randn(9, 4)
+    p = torch.sigmoid(tree.inner(x)).detach().numpy()  # right at nodes 0, 1, 2
+    reach = {0: np.ones(9), 1: 1 - p[:, 0], 2: p[:, 0]}
+    expected = 0.0
+    for node, level in ((0, 0), (1, 1), (2, 1)):
+        a = (reach[node] * p[:, node]).sum() / reach[node].sum()
+        expected -= 2.0 ** -level * 0.5 * (np.log(a) + np.log(1 - a))
+    assert float(tree.balance_penalty(x)) == pytest.approx(expected, rel=1e-5)
+    # minimal (log 2 per node, weighted by level) when every split is even
+    flat = models.soft_tree(depth=2, n_in=4, n_classes=3)
+    torch.nn.init.zeros_(flat.inner.weight)
+    torch.nn.init.zeros_(flat.inner.bias)
+    assert float(flat.balance_penalty(x)) == pytest.approx(np.log(2) * (1 + 0.5 * 2), rel=1e-5)

@@ -211,7 +211,7 @@ def test_top_units_rejects_pairs_it_cannot_map(student, teacher, pattern):
         init_student(student, teacher, "top-units")
 
 
-# ----------------------------------------------------------------- layer-subset
+# --------------------------------- layer-subset
 def test_layer_subset_keeps_first_last_and_spread(x_vec):
     teacher = make(models.mlp, [784, 64, 64, 64, 10], seed=0)
     student = make(models.mlp, [784, 64, 64, 10], seed=1)
@@ -369,3 +369,19 @@ def test_student_may_sit_on_another_dtype():
     w1, w2 = np_w(teacher[1]), np_w(teacher[3])
     keep = top_k_sorted(np.linalg.norm(w1, axis=1) * np.linalg.norm(w2, axis=0), 8)
     assert np.array_equal(student[1].weight.detach().numpy(), w1[keep])
+
+
+# --------------------------------- a CNN teacher cannot initialise an RNN student
+@pytest.mark.parametrize("strategy", ["copy", "layer-subset", "top-units"])
+def test_no_strategy_maps_a_cnn_onto_an_rnn(strategy):
+    student, teacher = models.rnn(), models.cnn()
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    with pytest.raises(ValueError, match="no strategy can") as err:
+        init_student(student, teacher, strategy)
+    assert "gate matrices" in str(err.value) and "random" in str(err.value)
+    assert all(torch.equal(v, student.state_dict()[k]) for k, v in before.items())
+
+
+def test_random_init_of_an_rnn_student_is_allowed():
+    student = init_student(models.rnn(), models.cnn(), "random", seed=0)
+    assert student.kd_init["strategy"] == "random"

@@ -1,0 +1,594 @@
+"""Lesson module of ``notebooks/09_interpretability.ipynb`` (can a distilled student be explained?).
+
+Holds everything only that notebook uses: its parameter check and quick settings, the
+experiment that trains the readable students (a linear softmax regression and a soft
+decision tree, each on hard labels and distilled from the teacher, and scikit-learn
+decision trees fitted to labels or to the teacher's probabilities over a range of
+depths), the verdict table, the figures (class templates, the tree's filters, a path
+drawn as a tree), the explanation widget and the exercise checks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, export_text
+
+from kdlib import data as kdata
+from kdlib import models
+from kdlib._checks import Bool, Float, Int, Str, check_params
+from kdlib.losses import kd_loss, soft_targets
+from kdlib.metrics import accuracy_from_logits, agreement_from_logits
+from kdlib.plots import new_figure
+from kdlib.results import format_pct, mean_sd, paired_difference
+from kdlib.train import distill, fit
+from kdlib.widgets import show_in
+
+PARAMS = {"checkpoint": Str("a path to a teacher checkpoint, or empty for data/teacher.pt"),
+          "n_train": Int(200, 50000), "epochs": Int(1, 100), "seeds": Int(1, 10),
+          "lam": Float(0.0, 1.0), "T": Float(0.0, 20.0, low_open=True),
+          "tree_depth": Int(1, 8), "max_depth": Int(2, 14), "quick": Bool()}
+
+QUICK = {"n_train": 600, "epochs": 1, "seeds": 2, "tree_depth": 2, "max_depth": 3}
+"""What ``quick=True`` overrides: a smoke run of seconds."""
+
+STUDENTS = ("linear", "soft tree")
+TARGETS = ("labels", "teacher")
+LR = {"linear": 1e-2, "soft tree": 5e-2}
+TREE_DEPTHS = (2, 3, 4, 6, 8, 10, 12, 14)
+"""Depths of the scikit-learn trees (those up to ``max_depth``)."""
+TREE_PENALTY = 0.1
+"""Weight of the soft tree's balance penalty (set it to 0 to see the routing saturate early,
+leaving whole subtrees unused and the tree far less accurate)."""
+TREE_T = 1.0
+"""Temperature of the probabilities a scikit-learn regression tree is fitted to."""
+
+
+def check_params_09(**values) -> dict:
+    """Validate the notebook's parameters; with ``quick=True`` return the smoke settings."""
+    values = check_params(values, PARAMS)
+    if values["quick"]:
+        values.update(QUICK)
+    return values
+
+
+# ------------------------------------------------------------------ the experiment
+@dataclass
+class Experiment:
+    """Everything the notebook shows, computed once by :func:`run_experiment`.
+
+    ``rows`` holds one dict per (student, targets, seed) with ``acc`` and ``fidelity``
+    (agreement with the teacher) on the test set; soft-tree rows add ``acc_max_leaf``,
+    ``fidelity_max_leaf`` and ``leaves_90`` (mean number of leaves that carry 90 % of an
+    image's path probability). ``tree_rows`` one dict per (depth, targets, seed) for the
+    scikit-learn trees, with ``leaves``. ``models`` keeps the seed-0 students for the
+    figures and the widget, ``trees`` the seed-0 scikit-learn trees by (depth, targets).
+    """
+
+    rows: list
+    tree_rows: list
+    teacher_acc: float
+    models: dict = field(default_factory=dict)
+    trees: dict = field(default_factory=dict)
+    test: object = None
+    teacher_test_logits: torch.Tensor | None = None
+    classes: tuple = ()
+    depths: tuple = ()
+
+
+def build_student(kind: str, tree_depth: int):
+    """A fresh student: ``"linear"`` (softmax regression) or ``"soft tree"`` of ``tree_depth``."""
+    if kind == "linear":
+        return models.linear()
+    if kind == "soft tree":
+        return models.soft_tree(depth=tree_depth)
+    raise ValueError(f"kind={kind!r}; allowed: {STUDENTS}")
+
+
+def tree_loss(tree, targets: str, teacher_logits, *, lam: float, T: float):
+    """The soft tree's training loss: cross-entropy (``targets="labels"``) or ``kd_loss``
+    (``"teacher"``, on cached teacher logits looked up by index), plus ``TREE_PENALTY`` times
+    Frosst & Hinton's balance penalty (:meth:`kdlib.models.SoftTree.balance_penalty`)."""
+    def loss_fn(logits, y, idx, x):
+        main = (F.cross_entropy(logits, y) if targets == "labels"
+                else kd_loss(logits, teacher_logits[idx], y, lam=lam, T=T))
+        return main + TREE_PENALTY * tree.balance_penalty(x)
+    return loss_fn
+
+
+def leaves_for_mass(path_probs: torch.Tensor, mass: float = 0.9) -> torch.Tensor:
+    """Per row, the smallest number of leaves whose path probabilities sum to ``mass``."""
+    p = path_probs.sort(dim=1, descending=True).values.cumsum(1)
+    return (p < mass - 1e-9).sum(1) + 1
+
+
+def _neural_row(model, kind, targets, seed, test, teacher_test):
+    logits = models.predict(model, test.x)
+    row = {"student": kind, "targets": targets, "seed": seed,
+           "acc": accuracy_from_logits(logits, test.y),
+           "fidelity": agreement_from_logits(logits, teacher_test)}
+    if kind == "soft tree":
+        model.eval()
+        with torch.no_grad():
+            leaf_pred = model.predict_max_leaf(test.x)
+            paths = model.path_probs(test.x)
+        row["acc_max_leaf"] = float((leaf_pred == test.y).float().mean())
+        row["fidelity_max_leaf"] = float((leaf_pred == teacher_test.argmax(1)).float().mean())
+        row["leaves_90"] = float(leaves_for_mass(paths).float().mean())
+    return row
+
+
+def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float, T: float,
+                   tree_depth: int, max_depth: int, progress: bool = True) -> Experiment:
+    """Train every readable student, on labels and distilled, for ``seeds`` seeds.
+
+    Seed ``s`` draws the training subset (``kdlib.data.load(seed=s)``), the students'
+    initialisation and batch order; the test set (10,000 images) is the same for all.
+    Distilled students use ``kd_loss`` with ``lam``/``T`` on cached teacher logits; the
+    scikit-learn trees of the ``TREE_DEPTHS`` up to ``max_depth`` are fitted either to the labels
+    (classification) or to the teacher's probabilities at ``TREE_T`` (multi-output
+    regression, prediction = argmax).
+    """
+    from tqdm.auto import tqdm  # progress bar only
+
+    depths = tuple(d for d in TREE_DEPTHS if d <= max_depth)
+    exp = Experiment(rows=[], tree_rows=[], teacher_acc=0.0, depths=depths)
+    bar = tqdm(total=seeds * (4 + 2 * len(depths)), desc="students", disable=not progress)
+    for seed in range(seeds):
+        data = kdata.load("fashion-mnist", n_train=n_train, seed=seed)
+        if seed == 0:
+            exp.test, exp.classes = data.test, data.classes
+            exp.teacher_test_logits = models.predict(teacher, data.test.x)
+            exp.teacher_acc = accuracy_from_logits(exp.teacher_test_logits, data.test.y)
+        teacher_train = models.predict(teacher, data.train.x)
+        for kind in STUDENTS:
+            for targets in TARGETS:
+                torch.manual_seed(seed)
+                model = build_student(kind, tree_depth)
+                kw = dict(epochs=epochs, lr=LR[kind], batch_size=64, seed=seed, progress=False)
+                if kind == "soft tree":
+                    fit(model, data, loss_fn=tree_loss(model, targets, teacher_train, lam=lam, T=T),
+                        **kw)
+                elif targets == "labels":
+                    fit(model, data, **kw)
+                else:
+                    distill(model, teacher, data, lam=lam, T=T, teacher_logits=teacher_train, **kw)
+                exp.rows.append(_neural_row(model, kind, targets, seed, exp.test,
+                                            exp.teacher_test_logits))
+                if seed == 0:
+                    exp.models[(kind, targets)] = model
+                bar.update(1)
+        x = data.train.x.reshape(len(data.train.y), -1).numpy()
+        x_test = exp.test.x.reshape(len(exp.test.y), -1).numpy()
+        probs = soft_targets(teacher_train, TREE_T).numpy()
+        teacher_pred = exp.teacher_test_logits.argmax(1).numpy()
+        for depth in depths:
+            for targets in TARGETS:
+                if targets == "labels":
+                    tree = DecisionTreeClassifier(max_depth=depth, random_state=seed)
+                    pred = tree.fit(x, data.train.y.numpy()).predict(x_test)
+                else:
+                    tree = DecisionTreeRegressor(max_depth=depth, random_state=seed)
+                    pred = tree.fit(x, probs).predict(x_test).argmax(1)
+                exp.tree_rows.append({"depth": depth, "targets": targets, "seed": seed,
+                                      "acc": float((pred == exp.test.y.numpy()).mean()),
+                                      "fidelity": float((pred == teacher_pred).mean()),
+                                      "leaves": int(tree.get_n_leaves())})
+                if seed == 0:
+                    exp.trees[(depth, targets)] = tree
+                bar.update(1)
+    bar.close()
+    return exp
+
+
+def _values(rows, key, **match):
+    return [r[key] for r in rows if all(r[k] == v for k, v in match.items())]
+
+
+def students_table(exp: Experiment) -> str:
+    """Accuracy and fidelity of the neural students, labels vs distilled (mean ± sd)."""
+    lines = [f"teacher test accuracy: {exp.teacher_acc * 100:.2f} %",
+             f"{'student':<10} {'trained on':<10} {'accuracy':>18} {'fidelity':>18}"]
+    for kind in STUDENTS:
+        for targets in TARGETS:
+            acc = _values(exp.rows, "acc", student=kind, targets=targets)
+            fid = _values(exp.rows, "fidelity", student=kind, targets=targets)
+            lines.append(f"{kind:<10} {targets:<10} {format_pct(acc):>18} {format_pct(fid):>18}")
+    for kind in STUDENTS:
+        for key in ("acc", "fidelity"):
+            d = paired_difference(_values(exp.rows, key, student=kind, targets="teacher"),
+                                  _values(exp.rows, key, student=kind, targets="labels"))
+            lines.append(f"{kind}: distilled - labels, {key}: {_pp(d)}")
+    return "\n".join(lines)
+
+
+def _pp(d) -> str:
+    """A paired difference in percentage points (CI needs ≥ 2 seeds)."""
+    if d.n < 2 or math.isnan(d.low):
+        return f"{d.mean * 100:+.2f} pp (n={d.n}, no CI)"
+    return f"{d.mean * 100:+.2f} pp, 95% CI [{d.low * 100:+.2f}, {d.high * 100:+.2f}] (n={d.n})"
+
+
+def soft_tree_table(exp: Experiment) -> str:
+    """The soft tree read as Frosst & Hinton read it: by its single most probable leaf."""
+    lines = [f"{'trained on':<10} {'mixture acc':>16} {'max-leaf acc':>16} {'max-leaf fid':>16}"
+             f" {'leaves for 90%':>15}"]
+    n_leaves = exp.models[("soft tree", "labels")].n_leaves
+    for targets in TARGETS:
+        m = dict(student="soft tree", targets=targets)
+        l90, sd = mean_sd(_values(exp.rows, "leaves_90", **m))
+        lines.append(f"{targets:<10} {format_pct(_values(exp.rows, 'acc', **m)):>16} "
+                     f"{format_pct(_values(exp.rows, 'acc_max_leaf', **m)):>16} "
+                     f"{format_pct(_values(exp.rows, 'fidelity_max_leaf', **m)):>16} "
+                     f"{l90:>8.1f} ± {sd:.1f} of {n_leaves}")
+    return "\n".join(lines)
+
+
+def tree_summary(exp: Experiment) -> list[dict]:
+    """Per (depth, targets): mean and sd of accuracy and fidelity, mean number of leaves."""
+    out = []
+    for depth in exp.depths:
+        for targets in TARGETS:
+            m = dict(depth=depth, targets=targets)
+            acc, acc_sd = mean_sd(_values(exp.tree_rows, "acc", **m))
+            fid, fid_sd = mean_sd(_values(exp.tree_rows, "fidelity", **m))
+            out.append({"depth": depth, "targets": targets, "acc": acc, "acc_sd": acc_sd,
+                        "fidelity": fid, "fidelity_sd": fid_sd,
+                        "leaves": float(np.mean(_values(exp.tree_rows, "leaves", **m)))})
+    return out
+
+
+def trees_table(exp: Experiment) -> str:
+    """Hard decision trees: accuracy and fidelity against depth, labels vs teacher."""
+    lines = [f"{'depth':>5} {'fitted to':<9} {'accuracy':>18} {'fidelity':>18} {'leaves':>7}"]
+    for depth in exp.depths:
+        for targets in TARGETS:
+            m = dict(depth=depth, targets=targets)
+            lines.append(f"{depth:>5} {targets:<9} "
+                         f"{format_pct(_values(exp.tree_rows, 'acc', **m)):>18} "
+                         f"{format_pct(_values(exp.tree_rows, 'fidelity', **m)):>18} "
+                         f"{np.mean(_values(exp.tree_rows, 'leaves', **m)):>7.0f}")
+    return "\n".join(lines)
+
+
+def tree_rules(exp: Experiment, depth: int = 3, targets: str = "teacher") -> str:
+    """The seed-0 scikit-learn tree's rules, pixels named ``px(row,col)``, leaves by class."""
+    if (depth, targets) not in exp.trees:
+        raise ValueError(f"no tree of depth={depth} fitted to {targets!r}; depths run "
+                         f"{exp.depths[0]} … {exp.depths[-1]}, targets {TARGETS}")
+    tree = exp.trees[(depth, targets)]
+    names = [f"px({i // 28},{i % 28})" for i in range(784)]
+    text = export_text(tree, feature_names=names, decimals=2, max_depth=depth)
+    if targets == "teacher":  # a regression leaf holds 10 probabilities: name its top class
+        value = tree.tree_.value[:, :, 0]
+        leaves = [i for i in range(tree.tree_.node_count) if tree.tree_.children_left[i] < 0]
+        it = iter(leaves)
+        out = []
+        for line in text.splitlines():
+            if "value:" in line:
+                node = next(it)
+                cls = int(value[node].argmax())
+                line = line.split("value:")[0] + f"class: {exp.classes[cls]} " \
+                    f"(teacher p = {value[node, cls]:.2f})"
+            out.append(line)
+        text = "\n".join(out)
+    return text
+
+
+def readability(exp: Experiment, tree_depth: int) -> list[dict]:
+    """How much a person must inspect to follow one prediction, per student."""
+    soft = exp.models[("soft tree", "labels")]
+    n_soft = models.count_params(soft)
+    l90 = mean_sd(_values(exp.rows, "leaves_90", student="soft tree", targets="teacher"))[0]
+    rows = [{"student": "linear", "parameters": models.count_params(models.linear()),
+             "per prediction": "10 templates x 784 pixels (all of them)"},
+            {"student": f"soft tree depth {tree_depth}", "parameters": n_soft,
+             "per prediction": f"all {soft.n_leaves} leaves mix; {l90:.1f} carry 90 % of it"}]
+    for depth in (3, exp.depths[-1]):
+        if (depth, "teacher") in exp.trees:
+            leaves = np.mean(_values(exp.tree_rows, "leaves", depth=depth, targets="teacher"))
+            # every split is a (pixel, threshold) pair, every leaf one class
+            rows.append({"student": f"hard tree depth {depth}",
+                         "parameters": int(round(2 * (leaves - 1) + leaves)),
+                         "per prediction": f"at most {depth} pixel thresholds (one path to one of "
+                                           f"{leaves:.0f} leaves)"})
+    return rows
+
+
+def verdict(exp: Experiment, tree_depth: int) -> str:
+    """Where the article's "the simpler student is easier to explain" holds and fails."""
+    s = {(r["student"], r["targets"]): r for r in _student_means(exp)}
+    t = {(r["depth"], r["targets"]): r for r in tree_summary(exp)}
+    lines = [f"teacher: {exp.teacher_acc * 100:.1f} % accuracy"]
+    for kind in STUDENTS:
+        a, b = s[(kind, "labels")], s[(kind, "teacher")]
+        lines.append(f"{kind}: accuracy {a['acc'] * 100:.1f} % (labels) vs {b['acc'] * 100:.1f} % "
+                     f"(distilled), fidelity {a['fidelity'] * 100:.1f} % vs "
+                     f"{b['fidelity'] * 100:.1f} %")
+    soft = s[("soft tree", "teacher")]
+    lines.append(f"soft tree: one readable path (most probable leaf) gives "
+                 f"{soft['acc_max_leaf'] * 100:.1f} % accuracy against {soft['acc'] * 100:.1f} % "
+                 f"for the full mixture; {soft['leaves_90']:.1f} leaves are needed for 90 % of "
+                 "a prediction")
+    small, big = min(exp.depths), max(exp.depths)
+    for depth in sorted({small, 3, big} & set(exp.depths)):
+        a, b = t[(depth, "labels")], t[(depth, "teacher")]
+        lines.append(f"hard tree depth {depth} ({b['leaves']:.0f} leaves): accuracy "
+                     f"{a['acc'] * 100:.1f} % (labels) vs {b['acc'] * 100:.1f} % (teacher), "
+                     f"fidelity {a['fidelity'] * 100:.1f} % vs {b['fidelity'] * 100:.1f} %")
+    return "\n".join(lines)
+
+
+def verdict_metrics(exp: Experiment) -> dict:
+    """Mean test accuracy / fidelity per student and target, as flat names for kdlib.runs.record."""
+    out = {}
+    for row in _student_means(exp):
+        name = row["student"].replace(" ", "_") + "_" + row["targets"]
+        out[f"{name}_acc"] = row["acc"]
+        out[f"{name}_fidelity"] = row["fidelity"]
+    for row in tree_summary(exp):
+        if row["depth"] == 3:
+            out[f"tree3_{row['targets']}_acc"] = row["acc"]
+            out[f"tree3_{row['targets']}_fidelity"] = row["fidelity"]
+    return out
+
+
+def _student_means(exp):
+    out = []
+    for kind in STUDENTS:
+        for targets in TARGETS:
+            m = dict(student=kind, targets=targets)
+            row = {"student": kind, "targets": targets}
+            for key in ("acc", "fidelity", "acc_max_leaf", "fidelity_max_leaf", "leaves_90"):
+                vals = _values([r for r in exp.rows if key in r], key, **m)
+                if vals:
+                    row[key] = float(np.mean(vals))
+            out.append(row)
+    return out
+
+
+# ------------------------------------------------------------------ figures
+def templates_figure(exp: Experiment):
+    """The linear students' ten weight vectors as 28 × 28 images: labels row, distilled row."""
+    fig, axes = new_figure(11, 2.8, ncols=10, nrows=2)
+    for r, targets in enumerate(TARGETS):
+        w = exp.models[("linear", targets)][1].weight.detach()
+        for c in range(10):
+            img = w[c].reshape(28, 28).numpy()
+            lim = np.abs(img).max()
+            ax = axes[r, c]
+            ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(exp.classes[c][:9], fontsize=8)
+        axes[r, 0].set_ylabel("labels" if targets == "labels" else "distilled", fontsize=9)
+    fig.suptitle("linear student templates (red: pixel votes for the class, blue: against)",
+                 fontsize=10)
+    return fig
+
+
+def template_similarity(exp: Experiment) -> dict:
+    """Mean cosine similarity of the seed-0 linear templates: labels vs distilled, per class."""
+    a = exp.models[("linear", "labels")][1].weight.detach()
+    b = exp.models[("linear", "teacher")][1].weight.detach()
+    cos = torch.nn.functional.cosine_similarity(a, b, dim=1)
+    return {"mean": float(cos.mean()), "min": float(cos.min()),
+            "least_similar": exp.classes[int(cos.argmin())]}
+
+
+def filters_figure(tree):
+    """The soft tree's inner-node filters as 28 × 28 images, laid out level by level."""
+    depth = tree.depth
+    width = 2 ** (depth - 1)
+    fig, axes = new_figure(min(1.3 * width, 12), 1.4 * depth, ncols=width, nrows=depth)
+    w = tree.inner.weight.detach()
+    for level in range(depth):
+        n = 2 ** level
+        for k in range(width):
+            ax = axes[level, k]
+            ax.axis("off")
+            if k < n:
+                node = n - 1 + k
+                img = w[node].reshape(28, 28).numpy()
+                lim = np.abs(img).max()
+                ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
+                ax.set_title(f"node {node}", fontsize=7)
+    fig.suptitle("soft tree filters (red pushes an image right, blue left), one row per level",
+                 fontsize=10)
+    return fig
+
+
+def draw_tree_paths(ax, tree, x, classes) -> np.ndarray:
+    """Draw ``tree`` on ``ax`` with edge widths = probability of reaching each node for image ``x``.
+
+    Returns the leaves' path probabilities.
+    """
+    with torch.no_grad():
+        z = torch.sigmoid(tree.beta * tree.inner(x.reshape(1, -1)))[0].numpy()
+        paths = tree.path_probs(x.reshape(1, -1))[0].numpy()
+    depth = tree.depth
+    reach = {0: 1.0}
+    for node in range(2 ** depth - 1):
+        reach[2 * node + 1] = reach[node] * (1 - z[node])
+        reach[2 * node + 2] = reach[node] * z[node]
+
+    def pos(node):
+        level = int(np.floor(np.log2(node + 1)))
+        k = node - (2 ** level - 1)
+        return (k + 0.5) / 2 ** level, -level
+
+    for node in range(2 ** depth - 1):
+        x0, y0 = pos(node)
+        for child in (2 * node + 1, 2 * node + 2):
+            x1, y1 = pos(child)
+            ax.plot([x0, x1], [y0, y1], color="tab:blue", lw=0.3 + 6 * reach[child],
+                    alpha=0.3 + 0.7 * reach[child])
+    leaf_class = tree.leaves.detach().argmax(1).numpy()
+    for leaf in range(2 ** depth):
+        x1, y1 = pos(2 ** depth - 1 + leaf)
+        ax.text(x1, y1 - 0.15, classes[leaf_class[leaf]][:5], rotation=90, ha="center",
+                va="top", fontsize=6, color="black" if paths[leaf] > 0.05 else "grey")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-depth - 1.6, 0.4)
+    ax.axis("off")
+    return paths
+
+
+def trees_figure(exp: Experiment):
+    """Hard trees: accuracy and fidelity against depth, labels vs teacher (mean ± sd)."""
+    fig, axes = new_figure(9, 3.2, ncols=2)
+    summary = tree_summary(exp)
+    for ax, key in zip(axes[0], ("acc", "fidelity")):
+        for targets, color in zip(TARGETS, ("tab:grey", "tab:red")):
+            rows = [r for r in summary if r["targets"] == targets]
+            ax.errorbar([r["depth"] for r in rows], [r[key] * 100 for r in rows],
+                        yerr=[r[key + "_sd"] * 100 if not math.isnan(r[key + "_sd"]) else 0
+                              for r in rows], marker="o", capsize=3, color=color,
+                        label="fitted to labels" if targets == "labels" else
+                        "fitted to teacher's probabilities")
+        if key == "acc":
+            ax.axhline(exp.teacher_acc * 100, ls="--", color="black", lw=0.8, label="teacher")
+        ax.set_xlabel("tree depth")
+        ax.set_ylabel("test accuracy (%)" if key == "acc" else "agreement with teacher (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, loc="lower right")
+    return fig
+
+
+# ------------------------------------------------------------------ widget
+class ExplanationExplorer:
+    """Pick a test image: see the teacher's prediction and each distilled student's explanation.
+
+    Panels: the image with the true class and the teacher's prediction; the linear
+    student's evidence map ``w_c * x`` for its predicted class ``c``; the soft tree's
+    paths for this image (edge width = probability of reaching that node); the hard
+    tree's decision path as text (``.text``).
+
+    Attributes
+    ----------
+    slider : ipywidgets.IntSlider
+        Index of the test image (0 … ``n_images - 1``).
+    figure : matplotlib.figure.Figure
+        The figure last drawn.
+    text : str
+        One line per student: its prediction, plus the hard tree's rules on this image.
+    widget : ipywidgets.VBox
+    """
+
+    def __init__(self, exp: Experiment, *, tree_depth_hard: int = 3, n_images: int = 200):
+        import ipywidgets as w  # heavy optional UI dependency, only when a widget is built
+
+        self.exp = exp
+        self.linear = exp.models[("linear", "teacher")]
+        self.soft = exp.models[("soft tree", "teacher")]
+        depth = tree_depth_hard if (tree_depth_hard, "teacher") in exp.trees else exp.depths[0]
+        self.hard = exp.trees[(depth, "teacher")]
+        self.teacher_pred = exp.teacher_test_logits.argmax(1)
+        self.slider = w.IntSlider(value=0, min=0, max=min(n_images, len(exp.test.y)) - 1,
+                                  description="image", continuous_update=False)
+        self.label = w.HTML()
+        self.out = w.Output()
+        self.figure, self.text = None, ""
+        self.slider.observe(lambda change: self.update(), names="value")
+        self.widget = w.VBox([self.slider, self.label, self.out])
+        self.update()
+
+    def _hard_path(self, x) -> list[str]:
+        t = self.hard.tree_
+        node, steps = 0, []
+        while t.children_left[node] >= 0:
+            f, thr = t.feature[node], t.threshold[node]
+            go_left = x[f] <= thr
+            steps.append(f"px({f // 28},{f % 28}) = {x[f]:.2f} {'<=' if go_left else '>'} {thr:.2f}")
+            node = t.children_left[node] if go_left else t.children_right[node]
+        cls = int(t.value[node, :, 0].argmax())
+        steps.append(f"→ {self.exp.classes[cls]}")
+        return steps
+
+    def update(self):
+        i = int(self.slider.value)
+        classes = self.exp.classes
+        x, y = self.exp.test.x[i], int(self.exp.test.y[i])
+        flat = x.reshape(-1)
+        lin_logits = self.linear(x[None]).detach()[0]
+        c = int(lin_logits.argmax())
+        soft_pred = int(self.soft(x[None]).detach().argmax())
+        hard_steps = self._hard_path(flat.numpy())
+        fig, axes = new_figure(11, 3.2, ncols=3)
+        axes[0, 0].imshow(x.reshape(28, 28).numpy(), cmap="gray_r")
+        axes[0, 0].set_title(f"true: {classes[y]}\nteacher: {classes[int(self.teacher_pred[i])]}",
+                             fontsize=9)
+        evidence = (self.linear[1].weight[c].detach() * flat).reshape(28, 28).numpy()
+        lim = max(np.abs(evidence).max(), 1e-8)
+        axes[0, 1].imshow(evidence, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        axes[0, 1].set_title(f"linear: {classes[c]}\nevidence w·x per pixel", fontsize=9)
+        for ax in axes[0, :2]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        paths = draw_tree_paths(axes[0, 2], self.soft, x, classes)
+        axes[0, 2].set_title(f"soft tree: {classes[soft_pred]}\n"
+                             f"top leaf carries {paths.max() * 100:.0f} % of the path mass",
+                             fontsize=9)
+        self.figure = fig
+        self.text = (f"image {i}: true {classes[y]}, teacher {classes[int(self.teacher_pred[i])]}, "
+                     f"linear {classes[c]}, soft tree {classes[soft_pred]}, hard tree "
+                     f"{hard_steps[-1][2:]}\nhard tree path: " + "; ".join(hard_steps))
+        self.label.value = "<pre>" + self.text + "</pre>"
+        show_in(self.out, fig)
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+# ------------------------------------------------------------------ exercises
+def soft_tree_param_count(depth: int, n_in: int = 784, n_classes: int = 10) -> int:
+    """Parameters of a soft tree: a filter and a bias per inner node, a distribution per leaf."""
+    return (2 ** depth - 1) * (n_in + 1) + 2 ** depth * n_classes
+
+
+def max_leaf_agreement(tree, x: torch.Tensor) -> float:
+    """Fraction of ``x`` on which the most probable leaf predicts what the full mixture does."""
+    with torch.no_grad():
+        return float((tree.predict_max_leaf(x) == tree(x).argmax(1)).float().mean())
+
+
+def check_exercise(n: int, answer, *, tree=None, x=None) -> str:
+    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
+
+    1: the number of parameters of a soft tree of depth 4 on 784 pixels and 10 classes.
+    2: how many leaves contribute to one prediction of a soft tree of depth 6.
+    3: a function ``f(tree, x) -> float``: the fraction of images on which the most
+       probable leaf gives the same class as the mixture (pass ``tree=`` and ``x=``).
+    """
+    if answer is None:
+        return f"exercise {n}: not answered yet (replace None with your answer)"
+    if n == 1:
+        right = soft_tree_param_count(4)
+        ok = answer == right
+        hint = "15 inner nodes × (784 weights + 1 bias) + 16 leaves × 10 class scores"
+    elif n == 2:
+        right = 2 ** 6
+        ok = answer == right
+        hint = "soft routing gives every leaf a non-zero path probability"
+    elif n == 3:
+        if tree is None or x is None:
+            return "exercise 3 needs tree= and x= to test your function on"
+        right = max_leaf_agreement(tree, x)
+        try:
+            got = float(answer(tree, x))
+        except Exception as exc:  # the learner's code: report, never crash the check
+            return f"your function raised {type(exc).__name__}: {exc}"
+        ok = abs(got - right) < 1e-6
+        hint = ("compare tree.predict_max_leaf(x) with tree(x).argmax(1) and average the matches; "
+                f"you returned {got:.4f}")
+    else:
+        raise ValueError(f"n={n!r}; exercises are 1, 2, 3")
+    return f"exercise {n}: right" if ok else f"exercise {n}: not yet. Hint: {hint}"

@@ -1,0 +1,404 @@
+"""Lesson module of ``notebooks/10_other_students.ipynb`` (CNN and RNN students, distilling features).
+
+Holds everything only that notebook uses: its parameter check and quick settings; the
+student builders (a row-reading GRU, a small CNN and an MLP of about the same size, an MLP
+with a FitNets regressor); a recorder of gradient norms; the four experiments (RNN scratch
+vs distilled, gradient clipping with SGD and Adam, CNN vs MLP student, logit vs feature
+distillation); their tables and figures; the API-landscape table and the exercise checks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kdlib import data as kdata
+from kdlib import models
+from kdlib._checks import Bool, Float, Int, Str, check_params
+from kdlib.losses import cosine_feature_loss, hint_loss, kd_loss
+from kdlib.metrics import accuracy_from_logits, agreement_from_logits
+from kdlib.plots import new_figure
+from kdlib.results import format_pct, paired_difference
+from kdlib.student_init import init_student
+from kdlib.train import distill, fit
+
+PARAMS = {"checkpoint": Str("a path to a teacher checkpoint, or empty for data/teacher.pt"),
+          "n_train": Int(200, 50000), "epochs": Int(1, 50), "seeds": Int(1, 10),
+          "lam": Float(0.0, 1.0), "T": Float(0.0, 20.0, low_open=True),
+          "clip": Float(0.0, 100.0, low_open=True), "feature_weight": Float(0.0, 100.0),
+          "quick": Bool()}
+
+QUICK = {"n_train": 400, "epochs": 1, "seeds": 2}
+"""What ``quick=True`` overrides: a smoke run of seconds."""
+
+TEACHER_LAYER = "8"
+"""The teacher's 128-unit hidden layer (the ReLU after its first ``Linear``)."""
+STUDENT_LAYER = "2"
+"""The MLP student's hidden layer (the ReLU after its first ``Linear``)."""
+LR = {"adam": 3e-3, "sgd": 0.05}
+
+
+def check_params_10(**values) -> dict:
+    """Validate the notebook's parameters; with ``quick=True`` return the smoke settings."""
+    values = check_params(values, PARAMS)
+    if values["quick"]:
+        values.update(QUICK)
+    return values
+
+
+# ------------------------------------------------------------------ students
+def build(kind: str) -> nn.Module:
+    """A fresh student: ``"rnn"`` (GRU over rows, hidden 64), ``"cnn"`` (conv8-conv16-fc32),
+    ``"mlp-small"`` (784-18-10, about the CNN's size) or ``"mlp"`` (784-64-10)."""
+    if kind == "rnn":
+        return models.rnn(hidden=64)
+    if kind == "cnn":
+        return models.cnn(channels=(8, 16), hidden=32, dropout=0.0)
+    if kind == "mlp-small":
+        return models.mlp([784, 18, 10])
+    if kind == "mlp":
+        return models.mlp([784, 64, 10])
+    raise ValueError(f"kind={kind!r}; allowed: 'rnn', 'cnn', 'mlp-small', 'mlp'")
+
+
+def init_error(student: nn.Module, teacher: nn.Module, strategy: str = "copy") -> str:
+    """The message ``init_student`` gives for this pair (or "ok" when it succeeds)."""
+    try:
+        init_student(student, teacher, strategy)
+    except ValueError as exc:
+        return str(exc)
+    return "ok"
+
+
+class HintStudent(nn.Module):
+    """A student plus the FitNets regressor that maps its hidden layer to the teacher's width.
+
+    ``forward`` is the student's; training this wrapper trains the regressor too.
+    """
+
+    def __init__(self, student: nn.Module, student_width: int, teacher_width: int):
+        super().__init__()
+        self.student = student
+        self.regressor = nn.Linear(student_width, teacher_width)
+
+    def forward(self, x):
+        return self.student(x)
+
+
+def pool_to(features: torch.Tensor, width: int) -> torch.Tensor:
+    """Average-pool ``(batch, n)`` features to ``(batch, width)`` (the tutorial's way to
+    compare a wide teacher layer with a narrower student layer); ``n`` must be a multiple."""
+    n = features.shape[1]
+    if n % width:
+        raise ValueError(f"cannot pool {n} features to width={width}: {n} is not a multiple")
+    return F.avg_pool1d(features[:, None, :], kernel_size=n // width)[:, 0, :]
+
+
+class GradNormRecorder:
+    """The global gradient norm of every training step, measured *before* any clipping.
+
+    Uses ``register_post_accumulate_grad_hook`` on every trainable parameter: when the last
+    parameter's gradient of a step has arrived, the norm over all of them is stored in
+    ``norms``. ``fit`` clips afterwards, so clipping does not change what is recorded.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.norms: list[float] = []
+        self._sq, self._seen = 0.0, 0
+        self._handles = [p.register_post_accumulate_grad_hook(self._hook) for p in self.params]
+
+    def _hook(self, p):
+        self._sq += float(p.grad.detach().pow(2).sum())
+        self._seen += 1
+        if self._seen == len(self.params):
+            self.norms.append(math.sqrt(self._sq))
+            self._sq, self._seen = 0.0, 0
+
+    def remove(self):
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+# ------------------------------------------------------------------ experiments
+def _row(model, test, teacher_test, **info) -> dict:
+    logits = models.predict(model, test.x)
+    return {**info, "acc": accuracy_from_logits(logits, test.y),
+            "fidelity": agreement_from_logits(logits, teacher_test)}
+
+
+class Context:
+    """Per seed: the data split and the teacher's cached logits / hidden features."""
+
+    def __init__(self, teacher, n_train: int, seed: int, test=None):
+        self.data = kdata.load("fashion-mnist", n_train=n_train, seed=seed)
+        self.test = self.data.test if test is None else test
+        self.teacher_logits = models.predict(teacher, self.data.train.x)
+        self.teacher_features = models.read_layer(teacher, self.data.train.x, TEACHER_LAYER)
+
+
+def train_one(kind, ctx, teacher, *, seed, epochs, method="labels", lam=0.1, T=2.0,
+              optimizer="adam", clip=None, feature_weight=0.25, record_grads=False):
+    """Train one student; return ``(model, grad_norms or None)``.
+
+    ``method``: ``"labels"`` (cross-entropy), ``"kd"`` (``kd_loss``), ``"hint"`` or
+    ``"cosine"`` (cross-entropy + ``feature_weight`` × feature loss), ``"kd+hint"`` or
+    ``"kd+cosine"`` (``kd_loss`` + ``feature_weight`` × feature loss).
+    """
+    torch.manual_seed(seed)
+    model = build(kind)
+    kw = dict(epochs=epochs, lr=LR[optimizer], optimizer=optimizer, clip_grad=clip, seed=seed,
+              batch_size=64, progress=False)
+    recorder = GradNormRecorder(model) if record_grads else None
+    try:
+        if method == "labels":
+            fit(model, ctx.data, **kw)
+        elif method == "kd":
+            distill(model, teacher, ctx.data, lam=lam, T=T, teacher_logits=ctx.teacher_logits, **kw)
+        else:
+            model = _train_features(model, ctx, method, lam=lam, T=T,
+                                    feature_weight=feature_weight, **kw)
+    finally:
+        if recorder is not None:
+            recorder.remove()
+    return model, (recorder.norms if recorder is not None else None)
+
+
+def _train_features(student, ctx, method, *, lam, T, feature_weight, **kw):
+    base, feature = method.split("+") if "+" in method else ("labels", method)
+    if feature not in ("hint", "cosine"):
+        raise ValueError(f"method={method!r}; allowed: labels, kd, hint, cosine, kd+hint, "
+                         "kd+cosine")
+    t_feat, t_logits = ctx.teacher_features, ctx.teacher_logits
+    width = student[1].out_features
+    model = HintStudent(student, width, t_feat.shape[1]) if feature == "hint" else student
+    tap = models.FeatureTap(student, STUDENT_LAYER)
+
+    def loss_fn(logits, y, idx, x):
+        s = tap.outputs[STUDENT_LAYER]
+        if feature == "hint":
+            f_loss = hint_loss(model.regressor(s), t_feat[idx])
+        else:
+            f_loss = cosine_feature_loss(s, pool_to(t_feat[idx], s.shape[1]))
+        main = (F.cross_entropy(logits, y) if base == "labels"
+                else kd_loss(logits, t_logits[idx], y, lam=lam, T=T))
+        return main + feature_weight * f_loss
+
+    try:
+        fit(model, ctx.data, loss_fn=loss_fn, **kw)
+    finally:
+        tap.remove()
+    return student
+
+
+def run_rnn(teacher, ctxs, *, epochs, lam, T, clip, progress=True):
+    """RNN student: scratch vs distilled (Adam), then distilled with/without clipping, SGD/Adam.
+
+    Returns ``(rows, grad_norms)``; ``grad_norms[(optimizer, clipped)]`` is seed 0's per-step
+    gradient norms.
+    """
+    from tqdm.auto import tqdm  # progress bar only
+
+    configs = [("labels", "adam", None), ("kd", "adam", None), ("kd", "adam", clip),
+               ("kd", "sgd", None), ("kd", "sgd", clip)]
+    rows, norms = [], {}
+    bar = tqdm(total=len(ctxs) * len(configs), desc="RNN students", disable=not progress)
+    for seed, ctx in enumerate(ctxs):
+        for method, opt, c in configs:
+            model, g = train_one("rnn", ctx, teacher, seed=seed, epochs=epochs, method=method,
+                                 lam=lam, T=T, optimizer=opt, clip=c, record_grads=True)
+            rows.append(_row(model, ctx.test, ctx.teacher_test, student="rnn", method=method,
+                             optimizer=opt, clipped=c is not None, seed=seed,
+                             grad_median=float(np.median(g)), grad_max=float(np.max(g)),
+                             clipped_frac=float(np.mean(np.array(g) > clip))))
+            if seed == 0 and method == "kd":
+                norms[(opt, c is not None)] = g
+            bar.update(1)
+    bar.close()
+    return rows, norms
+
+
+def run_architectures(teacher, ctxs, *, epochs, lam, T, progress=True):
+    """A small CNN and an MLP of about the same size, each on labels and distilled."""
+    from tqdm.auto import tqdm  # progress bar only
+
+    rows = []
+    bar = tqdm(total=len(ctxs) * 4, desc="CNN vs MLP", disable=not progress)
+    for seed, ctx in enumerate(ctxs):
+        for kind in ("cnn", "mlp-small"):
+            for method in ("labels", "kd"):
+                model, _ = train_one(kind, ctx, teacher, seed=seed, epochs=epochs,
+                                     method=method, lam=lam, T=T)
+                rows.append(_row(model, ctx.test, ctx.teacher_test, student=kind,
+                                 method=method, seed=seed))
+                bar.update(1)
+    bar.close()
+    return rows
+
+
+FEATURE_METHODS = ("labels", "kd", "hint", "cosine", "kd+hint", "kd+cosine")
+
+
+def run_features(teacher, ctxs, *, epochs, lam, T, feature_weight, progress=True):
+    """MLP 784-64-10 student: every method of ``FEATURE_METHODS``."""
+    from tqdm.auto import tqdm  # progress bar only
+
+    rows = []
+    bar = tqdm(total=len(ctxs) * len(FEATURE_METHODS), desc="feature losses",
+               disable=not progress)
+    for seed, ctx in enumerate(ctxs):
+        for method in FEATURE_METHODS:
+            model, _ = train_one("mlp", ctx, teacher, seed=seed, epochs=epochs, method=method,
+                                 lam=lam, T=T, feature_weight=feature_weight)
+            rows.append(_row(model, ctx.test, ctx.teacher_test, student="mlp", method=method,
+                             seed=seed))
+            bar.update(1)
+    bar.close()
+    return rows
+
+
+def contexts(teacher, *, n_train: int, seeds: int) -> list:
+    """One :class:`Context` per seed, sharing the test set and the teacher's test logits."""
+    ctxs = []
+    for seed in range(seeds):
+        ctx = Context(teacher, n_train, seed, test=ctxs[0].test if ctxs else None)
+        ctx.teacher_test = (ctxs[0].teacher_test if ctxs
+                            else models.predict(teacher, ctx.test.x))
+        ctxs.append(ctx)
+    return ctxs
+
+
+# ------------------------------------------------------------------ tables and figures
+def _vals(rows, key, **match):
+    return [r[key] for r in rows if all(r[k] == v for k, v in match.items())]
+
+
+def _pp(d) -> str:
+    if d.n < 2 or math.isnan(d.low):
+        return f"{d.mean * 100:+.2f} pp (n={d.n}, no CI)"
+    return f"{d.mean * 100:+.2f} pp, 95% CI [{d.low * 100:+.2f}, {d.high * 100:+.2f}] (n={d.n})"
+
+
+def table(rows, groups, *, baseline=None, label=lambda g: str(g)) -> str:
+    """Accuracy and fidelity per group (mean ± sd over seeds); paired differences against
+    ``baseline`` (a group) when given. A group is a dict of column values."""
+    lines = [f"{'':<26} {'accuracy':>18} {'fidelity':>18}"]
+    for g in groups:
+        lines.append(f"{label(g):<26} {format_pct(_vals(rows, 'acc', **g)):>18} "
+                     f"{format_pct(_vals(rows, 'fidelity', **g)):>18}")
+    if baseline is not None:
+        base = _vals(rows, "acc", **baseline)
+        for g in groups:
+            if g != baseline:
+                d = paired_difference(_vals(rows, "acc", **g), base)
+                lines.append(f"{label(g)} - {label(baseline)}, accuracy: {_pp(d)}")
+    return "\n".join(lines)
+
+
+def clipping_table(rows, clip: float) -> str:
+    """The distilled RNN under Adam/SGD with and without clipping: accuracy and gradient norms."""
+    lines = [f"{'optimizer':<9} {'clip':>5} {'accuracy':>18} {'median |g|':>11} {'max |g|':>9} "
+             f"{'steps |g| > clip':>17}"]
+    for opt in ("adam", "sgd"):
+        for clipped in (False, True):
+            m = dict(method="kd", optimizer=opt, clipped=clipped)
+            lines.append(f"{opt:<9} {clip if clipped else '-':>5} "
+                         f"{format_pct(_vals(rows, 'acc', **m)):>18} "
+                         f"{np.mean(_vals(rows, 'grad_median', **m)):>11.3f} "
+                         f"{np.mean(_vals(rows, 'grad_max', **m)):>9.2f} "
+                         f"{np.mean(_vals(rows, 'clipped_frac', **m)) * 100:>16.1f}%")
+    for opt in ("adam", "sgd"):
+        d = paired_difference(_vals(rows, "acc", method="kd", optimizer=opt, clipped=True),
+                              _vals(rows, "acc", method="kd", optimizer=opt, clipped=False))
+        lines.append(f"{opt}: clipped - unclipped, accuracy: {_pp(d)}")
+    return "\n".join(lines)
+
+
+def grad_norms_figure(norms: dict, clip: float):
+    """Per-step gradient norms of the distilled RNN (seed 0), one panel per optimizer."""
+    fig, axes = new_figure(10, 3.2, ncols=2)
+    for ax, opt in zip(axes[0], ("adam", "sgd")):
+        for clipped, color in ((False, "tab:grey"), (True, "tab:red")):
+            g = norms.get((opt, clipped))
+            if g:
+                ax.plot(np.arange(1, len(g) + 1), g, color=color, lw=0.8,
+                        label="clipped" if clipped else "not clipped")
+        ax.axhline(clip, ls="--", color="black", lw=0.8, label=f"clip = {clip:g}")
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("gradient norm (before clipping)")
+        ax.set_title(opt.upper() if opt == "sgd" else "Adam")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def dot_plot(rows, groups, *, label=lambda g: str(g), title=""):
+    """Test accuracy per group: one dot per seed, the mean ± sd as a bar with error bars."""
+    fig, axes = new_figure(7, 0.45 * len(groups) + 1.2)
+    ax = axes[0, 0]
+    for i, g in enumerate(groups):
+        v = np.array(_vals(rows, "acc", **g)) * 100
+        ax.scatter(v, np.full(len(v), i), color="tab:grey", s=14, zorder=3)
+        sd = v.std(ddof=1) if len(v) > 1 else 0.0
+        ax.errorbar(v.mean(), i, xerr=sd, fmt="o", color="tab:red", capsize=4, zorder=4)
+    ax.set_yticks(range(len(groups)), [label(g) for g in groups])
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy (%)  (grey: seeds, red: mean ± sd)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+API_ROWS = [
+    ("API", "soft term", "weight on the hard labels", "temperature", "feature loss"),
+    ("kdlab `kd_loss(s, t, y, lam=, T=)` / `distill`",
+     "T² · KL(softmax(t/T) ‖ softmax(s/T)), batch mean",
+     "`lam` (no default; `lam=1` = plain student)", "`T` (no default)",
+     "`hint_loss` (MSE after a regressor), `cosine_feature_loss`; you add them with a weight"),
+    ("Keras `keras.distillation.Distiller` + `LogitsDistillation`",
+     '`loss="kl_divergence"` on temperature-scaled outputs',
+     "`student_loss_weight=0.5` (between 0 and 1)", "`temperature=3.0`",
+     '`FeatureDistillation(loss="mse", teacher_layer_name=None, student_layer_name=None)`; '
+     "several losses weighted by `distillation_loss_weights` (equal if None)"),
+    ("torchdistill `KDLoss`", 'τ² · KL, `reduction="batchmean"`',
+     "`alpha` on the cross-entropy; `beta = 1 - alpha` on the soft term unless given",
+     "`temperature` (required)",
+     "separate loss modules (e.g. FitNets' hint loss) combined in the config"),
+    ("PyTorch KD tutorial", "T² · cross-entropy of the softened distributions (= KL up to a constant)",
+     "`ce_loss_weight=0.75` (and `soft_target_loss_weight=0.25`)", "`T=2`",
+     "cosine: `hidden_rep_loss_weight=0.25` (`nn.CosineEmbeddingLoss`); regressor + MSE: "
+     "`feature_map_weight=0.25`; each with `ce_loss_weight=0.75`"),
+]
+API_TABLE = "\n".join(["| " + " | ".join(API_ROWS[0]) + " |", "|" + " --- |" * len(API_ROWS[0])]
+                      + ["| " + " | ".join(r) + " |" for r in API_ROWS[1:]]) + "\n"
+"""Names and defaults of the KD APIs; see the notebook for the sources."""
+
+
+# ------------------------------------------------------------------ exercises
+def check_exercise(n: int, answer) -> str:
+    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
+
+    1: which argument of ``kd_loss`` plays the role of Keras's ``student_loss_weight``
+       (the weight on the hard labels): answer ``"lam"`` or ``"1 - lam"``.
+    2: the number of parameters of the RNN student (GRU over 28-pixel rows, hidden 64, 10
+       classes).
+    """
+    if answer is None:
+        return f"exercise {n}: not answered yet (replace None with your answer)"
+    if n == 1:
+        ok = isinstance(answer, str) and answer.replace(" ", "") == "lam"
+        hint = ("student_loss_weight weights the student's supervised (hard-label) loss; which "
+                "term does kd_loss's lam weight?")
+    elif n == 2:
+        right = models.count_params(build("rnn"))
+        ok = answer == right
+        hint = ("a GRU has 3 gates, each with input weights (64 x 28), recurrent weights "
+                "(64 x 64) and two bias vectors of 64; then the head 64 x 10 + 10")
+    else:
+        raise ValueError(f"n={n!r}; exercises are 1, 2")
+    return f"exercise {n}: right" if ok else f"exercise {n}: not yet. Hint: {hint}"

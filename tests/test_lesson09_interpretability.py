@@ -1,0 +1,128 @@
+"""Tests of kdlib.lessons.lesson09_interpretability (notebook 09)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kdlib import models
+from kdlib.lessons import lesson09_interpretability as lesson
+from kdlib.train import load_teacher
+
+DEFAULTS = dict(checkpoint="", n_train=5000, epochs=8, seeds=3, lam=0.1, T=2.0, tree_depth=4,
+                max_depth=10, quick=False)
+
+
+def test_check_params_accepts_defaults_and_quick_overrides():
+    assert lesson.check_params_09(**DEFAULTS)["n_train"] == 5000
+    quick = lesson.check_params_09(**{**DEFAULTS, "quick": True})
+    assert quick["n_train"] == lesson.QUICK["n_train"] and quick["seeds"] == lesson.QUICK["seeds"]
+
+
+@pytest.mark.parametrize("name, value", [("seeds", 0), ("lam", 1.5), ("T", 0.0),
+                                         ("tree_depth", 9), ("max_depth", 1)])
+def test_check_params_names_the_bad_value(name, value):
+    with pytest.raises(ValueError, match=name):
+        lesson.check_params_09(**{**DEFAULTS, name: value})
+
+
+def test_leaves_for_mass_against_numpy():
+    g = torch.Generator().manual_seed(0)
+    p = torch.softmax(torch.randn(20, 16, generator=g) * 2, dim=1)
+    got = lesson.leaves_for_mass(p, 0.9).numpy()
+    for row, k in zip(p.numpy(), got):
+        s = np.sort(row)[::-1].cumsum()
+        assert k == int(np.argmax(s >= 0.9 - 1e-9)) + 1
+    assert lesson.leaves_for_mass(torch.tensor([[1.0, 0.0, 0.0]])).item() == 1
+
+
+@pytest.mark.parametrize("depth", [1, 4, 6])
+def test_soft_tree_param_count_matches_the_model(depth):
+    assert lesson.soft_tree_param_count(depth) == models.count_params(models.soft_tree(depth=depth))
+
+
+def test_check_exercise_right_and_wrong():
+    assert lesson.check_exercise(1, 11935).endswith("right")
+    assert "Hint" in lesson.check_exercise(1, 15 * 784)
+    assert lesson.check_exercise(2, 64).endswith("right")
+    assert "not answered" in lesson.check_exercise(2, None)
+    tree = models.soft_tree(depth=3)
+    x = torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    good = lesson.check_exercise(3, lesson.max_leaf_agreement, tree=tree, x=x)
+    assert good.endswith("right")
+    assert "Hint" in lesson.check_exercise(3, lambda t, xx: 2.0, tree=tree, x=x)
+    assert "raised ZeroDivisionError" in lesson.check_exercise(3, lambda t, xx: 1 / 0, tree=tree, x=x)
+    with pytest.raises(ValueError, match="exercises are"):
+        lesson.check_exercise(4, 0)
+
+
+def test_draw_tree_paths_returns_the_path_probabilities():
+    tree = models.soft_tree(depth=3)
+    x = torch.rand(1, 28, 28)
+    fig, axes = lesson.new_figure()
+    paths = lesson.draw_tree_paths(axes[0, 0], tree, x, [str(i) for i in range(10)])
+    np.testing.assert_allclose(paths, tree.path_probs(x.reshape(1, -1))[0].detach().numpy(),
+                               rtol=1e-6)
+    assert len(axes[0, 0].lines) == 2 ** 4 - 2  # one edge per non-root node
+
+
+@pytest.fixture(scope="module")
+def tiny_experiment():
+    teacher = load_teacher(progress=False)
+    return lesson.run_experiment(teacher, n_train=300, epochs=1, seeds=2, lam=0.1, T=2.0,
+                                 tree_depth=2, max_depth=3, progress=False)
+
+
+@pytest.mark.slow
+def test_run_experiment_rows_tables_and_verdict(tiny_experiment):
+    exp = tiny_experiment
+    assert len(exp.rows) == 2 * 2 * 2 and len(exp.tree_rows) == 2 * 2 * 2
+    for r in exp.rows + exp.tree_rows:
+        assert 0.0 <= r["acc"] <= 1.0 and 0.0 <= r["fidelity"] <= 1.0
+    tree_row = next(r for r in exp.rows if r["student"] == "soft tree")
+    assert 1 <= tree_row["leaves_90"] <= 4
+    # fidelity is agreement with the teacher's test predictions, computed independently
+    soft = exp.models[("soft tree", "teacher")]
+    agree = (models.predict(soft, exp.test.x).argmax(1) == exp.teacher_test_logits.argmax(1))
+    row0 = next(r for r in exp.rows if r["student"] == "soft tree" and r["targets"] == "teacher"
+                and r["seed"] == 0)
+    assert row0["fidelity"] == pytest.approx(float(agree.float().mean()))
+    assert "distilled - labels" in lesson.students_table(exp)
+    assert "leaves for 90%" in lesson.soft_tree_table(exp)
+    assert "class:" in lesson.tree_rules(exp, depth=3, targets="teacher")
+    with pytest.raises(ValueError, match="depth=7"):
+        lesson.tree_rules(exp, depth=7)
+    assert "hard tree depth 3" in lesson.verdict(exp, tree_depth=2)
+    assert [r["student"] for r in lesson.readability(exp, 2)][:2] == ["linear", "soft tree depth 2"]
+    for fig in (lesson.templates_figure(exp), lesson.filters_figure(soft), lesson.trees_figure(exp)):
+        assert fig.axes
+
+
+@pytest.mark.slow
+def test_explanation_widget_follows_the_slider(tiny_experiment):
+    w = lesson.ExplanationExplorer(tiny_experiment, n_images=20)
+    first = w.text
+    w.slider.value = 7
+    assert w.text.startswith("image 7:") and w.text != first
+    assert "hard tree path:" in w.text and w.figure is not None
+    assert w.slider.max == 19 and w.slider.continuous_update is False
+
+
+def test_tree_loss_adds_the_balance_penalty_to_ce_or_kd():
+    torch.manual_seed(0)
+    tree = models.soft_tree(depth=2)
+    x = torch.rand(6, 1, 28, 28)
+    y = torch.tensor([0, 1, 2, 3, 4, 5])
+    teacher_logits = torch.randn(10, 10)
+    idx = torch.arange(6)
+    logits = tree(x).detach()
+    penalty = float(tree.balance_penalty(x).detach())
+    ce = float(torch.nn.functional.cross_entropy(logits, y))
+    got = float(lesson.tree_loss(tree, "labels", teacher_logits, lam=0.1, T=2.0)(logits, y, idx, x)
+                .detach())
+    assert got == pytest.approx(ce + lesson.TREE_PENALTY * penalty, rel=1e-6)
+    kd = float(lesson.kd_loss(logits, teacher_logits[idx], y, lam=0.1, T=2.0))
+    got = float(lesson.tree_loss(tree, "teacher", teacher_logits, lam=0.1, T=2.0)(logits, y, idx, x)
+                .detach())
+    assert got == pytest.approx(kd + lesson.TREE_PENALTY * penalty, rel=1e-6)
