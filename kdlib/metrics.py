@@ -309,8 +309,9 @@ def latency_stats(model: nn.Module, input_shape, *, batch_size: int = 1, repeats
     if threads is not None:
         torch.set_num_threads(check_int("threads", threads, low=1))
     x = torch.zeros(batch_size, *input_shape)
-    was_training = model.training
-    model.eval()
+    was_training = getattr(model, "training", False)  # a frozen TorchScript module has none
+    if hasattr(model, "eval"):
+        model.eval()
     times = []
     try:
         with torch.inference_mode():
@@ -323,7 +324,8 @@ def latency_stats(model: nn.Module, input_shape, *, batch_size: int = 1, repeats
         used = torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
-        model.train(was_training)
+        if was_training:
+            model.train(True)
     t = np.asarray(times)
     return {"median": float(np.median(t)), "q25": float(np.quantile(t, 0.25)),
             "q75": float(np.quantile(t, 0.75)), "min": float(t.min()),
