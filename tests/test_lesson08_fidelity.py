@@ -58,8 +58,9 @@ def test_train_students_tracks_fidelity_per_epoch():
     last = [r for r in rows if r["seed"] == 1 and r["epoch"] == 2 and r["split"] == "test"][0]
     f = kdlib.metrics.fidelity(tt, kdlib.models.predict(students[("T=4", 1)], d.test.x))
     assert last["agreement"] == pytest.approx(f["agreement"]) and last["kl"] == pytest.approx(f["kl"])
+    assert last["acc"] == kdlib.metrics.accuracy(students[("T=4", 1)], d.test.x, d.test.y)
     fig = lesson.curves_figure(curves, 2)
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4  # scratch and T=4, train and test
+    assert len(fig.axes) == 3 and len(fig.axes[0].lines) == 4  # scratch and T=4, train and test
 
 
 @pytest.mark.slow

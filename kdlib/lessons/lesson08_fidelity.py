@@ -58,16 +58,17 @@ def subset_test(data, n_test):
 
 # ------------------------------------------------------------------ training, with fidelity per epoch
 def train_tracked(build, data, teacher_logits, *, method: str, seed: int, epochs: int, lam: float,
-                  T: float, lr: float, track: dict | None = None, teacher_track: dict | None = None):
+                  T: float, lr: float, track: dict | None = None, teacher_track: dict | None = None,
+                  track_y: dict | None = None):
     """Train one student (``"scratch"`` or ``"distilled"``) and, after every epoch, measure its
     fidelity to the teacher on the inputs of ``track`` (name → x) against the teacher logits of
-    ``teacher_track`` (name → logits) and its accuracy on ``track["test"]``.
+    ``teacher_track`` (name → logits), and its accuracy where ``track_y`` (name → labels) has labels.
 
     Returns
     -------
     tuple
         ``(student, curve)`` with ``curve`` a list of dicts ``epoch``, ``split``,
-        ``agreement``, ``kl`` (empty without ``track``).
+        ``agreement``, ``kl``, ``n`` and ``acc`` (``nan`` without labels); empty without ``track``.
     """
     torch.manual_seed(seed)
     student = build()
@@ -77,8 +78,11 @@ def train_tracked(build, data, teacher_logits, *, method: str, seed: int, epochs
         if not track:
             return
         for name, x in track.items():
-            f = metrics.fidelity(teacher_track[name], models.predict(student, x))
-            curve.append({"epoch": history.epochs, "split": name, **f})
+            logits = models.predict(student, x)
+            f = metrics.fidelity(teacher_track[name], logits)
+            y = (track_y or {}).get(name)
+            acc = metrics.accuracy_from_logits(logits, y) if y is not None else float("nan")
+            curve.append({"epoch": history.epochs, "split": name, **f, "acc": acc})
 
     kw = dict(epochs=epochs, lr=lr, seed=seed, progress=False, callback=callback)
     if method == "scratch":
@@ -118,7 +122,8 @@ def train_students(data, teacher_logits, teacher_test_logits, *, width, seeds, e
         s, curve = train_tracked(mlp_builder(width), data, teacher_logits,
                                  method="scratch" if t is None else "distilled", seed=seed,
                                  epochs=epochs, lam=lam, T=t or 1.0, lr=lr,
-                                 track=track if tracked else None, teacher_track=teacher_track)
+                                 track=track if tracked else None, teacher_track=teacher_track,
+                                 track_y={"train": data.train.y, "test": data.test.y})
         students[(kind, seed)] = s
         curves.setdefault(kind, []).extend({**r, "seed": seed} for r in curve)
     return students, curves
@@ -190,10 +195,12 @@ def fidelity_gap(rows, kind: str):
 
 
 def curves_figure(curves: dict, epochs: int) -> Figure:
-    """Agreement with the teacher (train and test images) against epochs, mean over seeds."""
-    fig, ax = plots.new_figure(11, 3.6, ncols=2)
+    """Agreement with the teacher, KL to it and accuracy (train and test images) against
+    epochs, mean over seeds."""
+    fig, ax = plots.new_figure(15, 3.8, ncols=3)
     for a, metric, label in ((ax[0, 0], "agreement", "top-1 agreement with the teacher"),
-                             (ax[0, 1], "kl", "mean KL(teacher ‖ student), nats")):
+                             (ax[0, 1], "kl", "mean KL(teacher ‖ student), nats"),
+                             (ax[0, 2], "acc", "accuracy (labels)")):
         for kind, rows in ((k, r) for k, r in curves.items() if r):  # untracked kinds: no curve
             for split, ls in (("train", "-"), ("test", "--")):
                 ep = range(1, epochs + 1)
