@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import time
+import warnings
 
 import ipywidgets as widgets
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from torch import nn
+from tqdm.auto import tqdm
 
 from kdlib import metrics, models, plots, results, train
 from kdlib._checks import Bool, Float, Int, check_params
@@ -91,8 +93,6 @@ def train_family(data, teacher_logits, *, widths, with_cnn, seeds, epochs, lam, 
         ``test_acc``, ``params``, ``flops``); ``trained[(model, method)]`` is the seed-0
         model (latency does not depend on the weights).
     """
-    from tqdm.auto import tqdm  # progress bar only
-
     builders = family(widths, with_cnn=with_cnn)
     jobs = [(name, method, seed) for name in builders for method in ("scratch", "distilled")
             for seed in range(seeds)]
@@ -143,8 +143,6 @@ def width_T_grid(data, teacher_logits, *, widths, Ts, seeds, epochs, lam, lr, do
 
     ``done`` holds rows of :func:`train_family` to reuse (same width, the same T).
     """
-    from tqdm.auto import tqdm  # progress bar only
-
     rows = []
     jobs = [(w, T, seed) for w in widths for T in Ts for seed in range(seeds)]
     for w, T, seed in tqdm(jobs, desc="width × T", disable=not progress, leave=False):
@@ -224,9 +222,8 @@ def size_on_disk(model: nn.Module) -> int:
 def quantize(model: nn.Module) -> nn.Module:
     """Dynamic int8 quantisation of the ``nn.Linear`` layers (weights int8, activations
     quantised on the fly), as ``torch.ao.quantization.quantize_dynamic`` does it."""
-    import warnings
-
-    from torch.ao.quantization import quantize_dynamic  # deprecated API, imported only here
+    # imported here, not at the top: a deprecated API (moving to torchao) that only this step uses
+    from torch.ao.quantization import quantize_dynamic
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its deprecation notice points at torchao

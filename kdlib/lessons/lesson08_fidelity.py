@@ -14,6 +14,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import metrics, models, plots, results, train
@@ -110,8 +111,6 @@ def train_students(data, teacher_logits, teacher_test_logits, *, width, seeds, e
         ``(students, curves)``: ``students[(kind, seed)]`` with ``kind`` ``"scratch"`` or
         ``"T=4"`` etc.; ``curves[kind]`` a list of per-epoch rows (with ``seed``).
     """
-    from tqdm.auto import tqdm  # progress bar only
-
     track = {"train": data.train.x, "test": data.test.x}
     teacher_track = {"train": teacher_logits, "test": teacher_test_logits}
     jobs = [("scratch", None, s) for s in range(seeds)] + \
@@ -133,8 +132,6 @@ def train_twins(data, teacher_logits, *, seeds, epochs, lr, progress: bool = Tru
     """Students with the teacher's own architecture (``kdlib.models.cnn()``), random init,
     trained on the teacher's soft targets only (λ = 0, T = 1: the loss is exactly the KL we
     measure). ``{("twin", seed): model}``; empty when ``epochs == 0``."""
-    from tqdm.auto import tqdm  # progress bar only
-
     if epochs == 0:
         return {}
     out = {}
