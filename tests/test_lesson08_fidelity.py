@@ -85,7 +85,9 @@ def test_fidelity_rows_and_tables():
     students[("copy", 0)] = teacher
     logits = {"train": kdlib.models.predict(teacher, d.train.x),
               "test": kdlib.models.predict(teacher, d.test.x)}
-    rows = lesson.fidelity_rows(students, logits, {"train": d.train.x, "test": d.test.x}, d.test.y)
+    per_split = {"train": lesson.logits_of(students, d.train.x), "test": lesson.logits_of(students, d.test.x)}
+    assert torch.equal(per_split["test"][("T=4", 1)], kdlib.models.predict(students[("T=4", 1)], d.test.x))
+    rows = lesson.fidelity_rows(per_split, logits, d.test.y)
     copy = [r for r in rows if r["kind"] == "copy"][0]
     assert copy["agree_train"] == 1.0 and copy["kl_test"] == pytest.approx(0.0, abs=1e-6)
     assert copy["test_acc"] == kdlib.metrics.accuracy(teacher, d.test.x, d.test.y)
@@ -124,7 +126,9 @@ def test_calibration_ece_table_and_widget():
     d = tiny_data()
     students = _linear_students()
     t_logits = torch.randn(len(d.test), 10, generator=torch.Generator().manual_seed(1)) * 4
-    rows = lesson.ece_table(students, t_logits, d.test.x, d.test.y, n_bins=5)
+    rows = lesson.ece_table(lesson.logits_of(students, d.test.x), t_logits, d.test.y, n_bins=5)
+    assert len(rows) == 5 and rows[1]["ece"] == pytest.approx(kdlib.metrics.ece(
+        kdlib.models.predict(students[("scratch", 0)], d.test.x).softmax(1), d.test.y, n_bins=5), abs=1e-5)
     teacher_row = rows[0]
     assert teacher_row["kind"] == "teacher"
     want = kdlib.metrics.ece(t_logits.softmax(1), d.test.y, n_bins=5)

@@ -150,13 +150,31 @@ def kinds(students) -> list:
 
 
 # ------------------------------------------------------------------ fidelity
-def fidelity_rows(students, teacher_logits_by_split: dict, x_by_split: dict, y_test) -> list:
-    """One row per student: agreement and KL on every split, and test accuracy."""
+def logits_of(students: dict, x) -> dict:
+    """``key → kdlib.models.predict(model, x)`` for every model of ``students``: computed once
+    and shared by the fidelity, calibration and plotting cells (teacher-sized students are slow)."""
+    return {key: models.predict(s, x) for key, s in students.items()}
+
+
+def fidelity_rows(logits_by_split: dict, teacher_logits_by_split: dict, y_test) -> list:
+    """One row per student: agreement and KL on every split, and test accuracy.
+
+    Parameters
+    ----------
+    logits_by_split : dict
+        Split name → (``(kind, seed)`` → the student's logits on that split), e.g. from
+        :func:`logits_of`; every split must hold the same students.
+    teacher_logits_by_split : dict
+        Split name → the teacher's logits on it.
+    y_test : Tensor
+        Labels of the ``"test"`` split.
+    """
+    splits = list(logits_by_split)
     rows = []
-    for (kind, seed), s in students.items():
+    for kind, seed in logits_by_split[splits[0]]:
         row = {"kind": kind, "seed": seed}
-        for name, x in x_by_split.items():
-            logits = models.predict(s, x)
+        for name in splits:
+            logits = logits_by_split[name][(kind, seed)]
             f = metrics.fidelity(teacher_logits_by_split[name], logits)
             row[f"agree_{name}"], row[f"kl_{name}"] = f["agreement"], f["kl"]
             if name == "test":
@@ -266,13 +284,11 @@ def calibration(logits_by_model: dict, y, *, n_bins: int) -> dict:
             for name, lg in logits_by_model.items()}
 
 
-def ece_table(students, teacher_test_logits, x_test, y_test, *, n_bins: int) -> list[dict]:
-    """ECE of the teacher and of every student, one row per model (kind, seed, ece, acc,
-    mean confidence)."""
+def ece_table(test_logits: dict, teacher_test_logits, y_test, *, n_bins: int) -> list[dict]:
+    """ECE of the teacher and of every student (``(kind, seed)`` → test logits), one row per
+    model (kind, seed, ece, acc, mean confidence)."""
     rows = []
-    items = [(("teacher", 0), teacher_test_logits)] + \
-        [(key, models.predict(s, x_test)) for key, s in students.items()]
-    for (kind, seed), logits in items:
+    for (kind, seed), logits in [(("teacher", 0), teacher_test_logits), *test_logits.items()]:
         p = logits.softmax(1)
         rows.append({"kind": kind, "seed": seed,
                      "ece": metrics.reliability_bins(p, y_test, n_bins=n_bins)["ece"],
