@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kdlib._checks import check_choice, check_int
+from kdlib._checks import check_choice, check_float, check_int
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -341,3 +341,74 @@ def make_moons(n: int, *, noise: float = 0.2, seed: int = 0):
     y = np.concatenate([np.zeros(n0), np.ones(n - n0)]).astype(np.int64)
     order = rng.permutation(n)
     return x[order].astype(np.float32), y[order]
+
+
+# ---- added for notebook 08: deterministic seeded distribution shifts
+SHIFTS = ("none", "noise", "rotate", "translate", "contrast")
+
+
+def shift(x: torch.Tensor, kind: str, severity: float = 0.0, *, seed: int = 0) -> torch.Tensor:
+    """A shifted copy of a batch of images ``x`` (N×C×H×W in [0, 1]), the same for the same seed.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images, shape ``(N, C, H, W)``; not modified.
+    kind : {"none", "noise", "rotate", "translate", "contrast"}
+        ``noise``: add Gaussian noise of standard deviation ``severity``, clip to [0, 1].
+        ``rotate``: rotate every image by ``severity`` degrees about its centre, clockwise or
+        anticlockwise (a seeded coin per image), bilinear, zeros outside.
+        ``translate``: move every image by ``severity`` whole pixels up, down, left or right
+        (a seeded choice per image), zeros shifted in.
+        ``contrast``: scale towards the image's mean, ``x' = m + (1 - severity) (x - m)``.
+    severity : float >= 0
+        Strength (σ, degrees, pixels or contrast loss in [0, 1]); 0 returns a copy.
+    seed : int >= 0
+        Seeds the random parts, so the shifted test set is the same in every run.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape and dtype as ``x``.
+    """
+    check_choice("kind", kind, SHIFTS)
+    severity = check_float("severity", severity, low=0.0)
+    seed = check_int("seed", seed, low=0)
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be an N×C×H×W tensor of images, got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    g = torch.Generator().manual_seed(seed)
+    if kind == "none" or severity == 0:
+        return x.clone()
+    if kind == "noise":
+        return (x + severity * torch.randn(x.shape, generator=g, dtype=x.dtype)).clamp(0, 1)
+    if kind == "contrast":
+        if severity > 1:
+            raise ValueError(f"severity={severity!r} is out of range for contrast; allowed: [0, 1]")
+        m = x.mean(dim=(1, 2, 3), keepdim=True)
+        return m + (1 - severity) * (x - m)
+    if kind == "rotate":
+        sign = torch.where(torch.rand(len(x), generator=g) < 0.5, -1.0, 1.0)
+        a = sign * severity * np.pi / 180
+        cos, sin = torch.cos(a), torch.sin(a)
+        theta = torch.stack([torch.stack([cos, -sin, torch.zeros_like(a)], 1),
+                             torch.stack([sin, cos, torch.zeros_like(a)], 1)], 1).to(x.dtype)
+        grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros",
+                                               align_corners=False)
+    k = int(round(severity))  # translate
+    if k != severity:
+        raise ValueError(f"severity={severity!r} must be a whole number of pixels for translate")
+    h, w = x.shape[-2:]
+    direction = torch.randint(0, 4, (len(x),), generator=g)
+    out = torch.zeros_like(x)
+    for d, (dy, dx) in enumerate(((-k, 0), (k, 0), (0, -k), (0, k))):
+        sel = direction == d
+        if not sel.any() or abs(dy) >= h or abs(dx) >= w:
+            continue
+        src = x[sel]
+        dst = torch.zeros_like(src)
+        dst[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+            src[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+        out[sel] = dst
+    return out

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
-from kdlib._checks import check_int
+from kdlib._checks import check_float, check_int
 from kdlib.models import predict
 
 
@@ -204,3 +205,238 @@ def top_confusions(cm, classes, k: int = 5) -> list[tuple[str, str, int]]:
     order = torch.argsort(flat, descending=True, stable=True)[:k]
     n = cm.shape[1]
     return [(classes[int(i) // n], classes[int(i) % n], int(flat[i])) for i in order if flat[i] > 0]
+
+
+# ---- added for notebooks 07 and 08: fidelity, reliability bins, latency statistics, GEMM peak
+def kl_per_example(teacher_logits: torch.Tensor, student_logits: torch.Tensor, *,
+                   T: float = 1.0) -> torch.Tensor:
+    """``KL(softmax(t/T) ‖ softmax(s/T))`` of every row, in nats.
+
+    Parameters
+    ----------
+    teacher_logits, student_logits : torch.Tensor
+        Same shape ``(N, classes)``.
+    T : float > 0
+        Temperature applied to both.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(N,)``, every entry ``>= 0`` (up to rounding).
+    """
+    T = check_float("T", T, low=0.0, low_open=True)
+    if teacher_logits.shape != student_logits.shape or teacher_logits.ndim != 2:
+        raise ValueError(f"teacher_logits {tuple(teacher_logits.shape)} and student_logits "
+                         f"{tuple(student_logits.shape)} must be the same N×classes shape")
+    log_t = torch.log_softmax(teacher_logits.double() / T, 1)
+    log_s = torch.log_softmax(student_logits.double() / T, 1)
+    return (log_t.exp() * (log_t - log_s)).sum(1).float()
+
+
+def fidelity(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> dict:
+    """How faithfully a student reproduces its teacher on one set of inputs.
+
+    Parameters
+    ----------
+    teacher_logits, student_logits : torch.Tensor
+        Same shape ``(N, classes)``.
+
+    Returns
+    -------
+    dict
+        ``agreement``: fraction of rows with the same arg-max (top-1 agreement);
+        ``kl``: mean ``KL(teacher ‖ student)`` at T = 1, in nats; ``n``: rows.
+    """
+    kl = kl_per_example(teacher_logits, student_logits)
+    return {"agreement": agreement_from_logits(teacher_logits, student_logits),
+            "kl": float(kl.mean()) if len(kl) else float("nan"), "n": len(kl)}
+
+
+def fidelity_per_split(student: nn.Module, teacher: nn.Module, inputs: dict) -> dict:
+    """:func:`fidelity` of ``student`` to ``teacher`` on several named input sets.
+
+    Parameters
+    ----------
+    student, teacher : nn.Module
+    inputs : dict
+        Name → input tensor, e.g. ``{"train": data.train.x, "test": data.test.x}``.
+
+    Returns
+    -------
+    dict
+        Name → the dict of :func:`fidelity`.
+    """
+    if not isinstance(inputs, dict) or not inputs:
+        raise TypeError(f"inputs must be a non-empty dict name -> tensor, got {type(inputs).__name__}")
+    return {name: fidelity(predict(teacher, x), predict(student, x)) for name, x in inputs.items()}
+
+
+def _check_probs(probs, y):
+    _check_xy(probs, y)
+    if probs.ndim != 2 or (len(probs) and (
+            probs.min() < 0 or not torch.allclose(probs.sum(1), torch.ones(len(probs)).to(probs),
+                                                  atol=1e-3))):
+        raise ValueError("probs must be an N×classes tensor of probabilities (rows in [0, 1] "
+                         "summing to 1), e.g. logits.softmax(1); got something else (logits?)")
+
+
+def reliability_bins(probs: torch.Tensor, y: torch.Tensor, *, n_bins: int = 10) -> dict:
+    """The numbers behind a reliability diagram: confidence bins against accuracy.
+
+    The confidence of a row is its largest probability; bin ``b`` holds confidences in
+    ``[b/n_bins, (b+1)/n_bins)`` (the last bin includes 1). Ties between classes go to the
+    lowest class index, as ``argmax`` does.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        ``(N, classes)`` probabilities.
+    y : torch.Tensor
+        ``(N,)`` labels.
+    n_bins : int >= 1
+
+    Returns
+    -------
+    dict
+        NumPy arrays ``edges`` (n_bins + 1), ``count``, ``confidence`` (mean confidence per
+        bin), ``accuracy`` (fraction correct per bin); empty bins have ``nan`` confidence and
+        accuracy. ``ece`` = Σ count/N · |accuracy − confidence| over non-empty bins.
+    """
+
+    n_bins = check_int("n_bins", n_bins, low=1)
+    _check_probs(probs, y)
+    conf, pred = probs.double().max(1)
+    correct = (pred == y).double()
+    idx = torch.clamp((conf * n_bins).long(), max=n_bins - 1)
+    count = torch.bincount(idx, minlength=n_bins).double()
+    sum_conf = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, idx, conf)
+    sum_corr = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, idx, correct)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = (sum_conf / count).numpy()
+        acc = (sum_corr / count).numpy()
+    n = max(len(y), 1)
+    gap = np.where(count.numpy() > 0, np.abs(acc - mean_conf), 0.0)
+    ece_value = float((count.numpy() / n * gap).sum()) if len(y) else float("nan")
+    return {"edges": np.linspace(0, 1, n_bins + 1), "count": count.numpy().astype(int),
+            "confidence": mean_conf, "accuracy": acc, "ece": ece_value}
+
+
+def latency_stats(model: nn.Module, input_shape, *, batch_size: int = 1, repeats: int = 30,
+                  warmup: int = 5, threads: int | None = None) -> dict:
+    """Forward-pass latency of ``model``, measured properly.
+
+    ``torch.inference_mode``, evaluation mode, ``warmup`` untimed passes first, then
+    ``repeats`` timed passes of one batch of zeros; the number of torch threads is set
+    for the measurement (and restored) and reported.
+
+    Parameters
+    ----------
+    model : nn.Module
+    input_shape : tuple
+        One example's shape (no batch dimension), e.g. ``(1, 28, 28)``.
+    batch_size, repeats : int >= 1
+    warmup : int >= 0
+    threads : int, optional
+        Torch intra-op threads during the measurement (default: leave as is).
+
+    Returns
+    -------
+    dict
+        ``median``, ``q25``, ``q75``, ``min`` (seconds per batch), ``per_example``
+        (median / batch_size), ``times`` (all repeats, a list), ``batch_size``, ``threads``.
+    """
+
+    batch_size = check_int("batch_size", batch_size, low=1)
+    repeats = check_int("repeats", repeats, low=1)
+    warmup = check_int("warmup", warmup, low=0)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(check_int("threads", threads, low=1))
+    x = torch.zeros(batch_size, *input_shape)
+    was_training = getattr(model, "training", False)  # a frozen TorchScript module has none
+    if hasattr(model, "eval"):
+        model.eval()
+    times = []
+    try:
+        with torch.inference_mode():
+            for _ in range(warmup):
+                model(x)
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - t0)
+        used = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+        if was_training:
+            model.train(True)
+    t = np.asarray(times)
+    return {"median": float(np.median(t)), "q25": float(np.quantile(t, 0.25)),
+            "q75": float(np.quantile(t, 0.75)), "min": float(t.min()),
+            "per_example": float(np.median(t)) / batch_size, "times": times,
+            "batch_size": batch_size, "threads": used}
+
+
+def gemm_peak(*, n: int = 512, repeats: int = 10, threads: int | None = None) -> dict:
+    """Measured float32 matrix-multiply throughput of this machine (GFLOP/s).
+
+    Times ``repeats`` products of two ``n × n`` matrices (``2 n³`` FLOPs each) after one
+    warm-up product, with ``threads`` torch threads (restored afterwards).
+
+    Parameters
+    ----------
+    n : int >= 1
+    repeats : int >= 1
+    threads : int, optional
+
+    Returns
+    -------
+    dict
+        ``gflops`` (median), ``best_gflops`` (fastest repeat), ``n``, ``threads``.
+    """
+
+    n = check_int("n", n, low=1)
+    repeats = check_int("repeats", repeats, low=1)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(check_int("threads", threads, low=1))
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
+    times = []
+    try:
+        torch.mm(a, b)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            times.append(time.perf_counter() - t0)
+        used = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    t = np.asarray(times)
+    work = 2.0 * n ** 3
+    return {"gflops": work / float(np.median(t)) / 1e9, "best_gflops": work / float(t.min()) / 1e9,
+            "n": n, "threads": used}
+
+
+def pareto_front(cost, score) -> list[int]:
+    """Indices of the points no other point beats: none is cheaper-or-equal *and* better.
+
+    A point ``i`` is on the front when no ``j`` has ``cost[j] <= cost[i]`` and
+    ``score[j] >= score[i]`` with at least one strict. Returned in increasing cost.
+
+    Parameters
+    ----------
+    cost, score : sequence of float
+        Same length (e.g. parameters and accuracy).
+
+    Returns
+    -------
+    list of int
+    """
+
+    c, s = np.asarray(cost, float), np.asarray(score, float)
+    if c.shape != s.shape or c.ndim != 1:
+        raise ValueError(f"cost {c.shape} and score {s.shape} must be 1-D and the same length")
+    front = [i for i in range(len(c))
+             if not np.any((c <= c[i]) & (s >= s[i]) & ((c < c[i]) | (s > s[i])))]
+    return sorted(front, key=lambda i: (c[i], -s[i]))

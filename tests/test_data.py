@@ -323,3 +323,68 @@ def test_unpack_splits_accepts_every_form_of_the_data_argument():
     for bad in (None, "moons", (d.train,), (1, 2), {"train": d.train}):
         with pytest.raises(TypeError, match="data must be kdlib.data.Splits"):
             kdlib.data.unpack_splits(bad)
+
+
+# ---- added for notebook 08: shift transforms
+def _images(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 8, 8, generator=g)
+
+
+def test_shift_is_deterministic_and_leaves_the_input_alone():
+    x = _images()
+    keep = x.clone()
+    for kind, sev in (("noise", 0.2), ("rotate", 15.0), ("translate", 2.0), ("contrast", 0.5)):
+        a, b = kdlib.data.shift(x, kind, sev, seed=3), kdlib.data.shift(x, kind, sev, seed=3)
+        assert torch.equal(a, b) and a.shape == x.shape and a.dtype == x.dtype, kind
+        assert not torch.equal(a, x), kind
+        assert torch.equal(kdlib.data.shift(x, kind, 0.0), x), kind
+    assert torch.equal(x, keep)
+    assert not torch.equal(kdlib.data.shift(x, "noise", 0.2, seed=1),
+                           kdlib.data.shift(x, "noise", 0.2, seed=2))
+
+
+def test_shift_noise_and_contrast_against_numpy():
+    x = _images(200)
+    n = kdlib.data.shift(x, "noise", 0.1, seed=0)
+    assert n.min() >= 0 and n.max() <= 1
+    g = torch.Generator().manual_seed(0)
+    want = np.clip(x.numpy() + 0.1 * torch.randn(x.shape, generator=g).numpy(), 0, 1)
+    np.testing.assert_allclose(n.numpy(), want, atol=1e-6)
+    c = kdlib.data.shift(x, "contrast", 0.25)
+    m = x.numpy().mean(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(c.numpy(), m + 0.75 * (x.numpy() - m), atol=1e-6)
+
+
+def test_shift_translate_moves_pixels_and_fills_zeros():
+    x = _images(40) + 0.1  # no zero pixels, so the zero fill is visible
+    t = kdlib.data.shift(x, "translate", 2, seed=5).numpy()
+    xs = x.numpy()
+    for i in range(40):
+        candidates = []
+        for dy, dx in ((-2, 0), (2, 0), (0, -2), (0, 2)):
+            want = np.zeros_like(xs[i])
+            src = np.roll(xs[i], (dy, dx), axis=(1, 2))
+            ys = slice(max(dy, 0), 8 + min(dy, 0))
+            xsl = slice(max(dx, 0), 8 + min(dx, 0))
+            want[:, ys, xsl] = src[:, ys, xsl]
+            candidates.append(np.array_equal(t[i], want))
+        assert sum(candidates) == 1, i
+    with pytest.raises(ValueError, match="whole number"):
+        kdlib.data.shift(x, "translate", 1.5)
+
+
+def test_shift_rotate_90_degrees_is_rot90_and_bad_arguments():
+    x = _images(20)
+    r = kdlib.data.shift(x, "rotate", 90.0, seed=0)
+    for i in range(20):
+        ok = [torch.allclose(r[i], torch.rot90(x[i], k, dims=(1, 2)), atol=1e-5) for k in (1, -1)]
+        assert any(ok), i
+    with pytest.raises(ValueError, match="kind='blur'"):
+        kdlib.data.shift(x, "blur", 1.0)
+    with pytest.raises(ValueError, match="severity=-1"):
+        kdlib.data.shift(x, "noise", -1.0)
+    with pytest.raises(ValueError, match="N×C×H×W"):
+        kdlib.data.shift(x[0], "noise", 0.1)
+    with pytest.raises(ValueError, match="contrast"):
+        kdlib.data.shift(x, "contrast", 2.0)

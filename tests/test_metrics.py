@@ -173,3 +173,138 @@ def test_accuracy_and_agreement_from_logits_against_numpy():
         metrics.accuracy_from_logits(a, y[:49])
     with pytest.raises(ValueError, match="must match"):
         metrics.agreement_from_logits(a, b[:, :3])
+
+
+# ---- added for notebooks 07 and 08
+def _np_softmax(z, T=1.0):
+    z = np.asarray(z, float) / T
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_kl_per_example_against_numpy():
+    g = torch.Generator().manual_seed(0)
+    t, s = torch.randn(50, 7, generator=g) * 3, torch.randn(50, 7, generator=g) * 3
+    for T in (1.0, 4.0):
+        pt, ps = _np_softmax(t, T), _np_softmax(s, T)
+        want = (pt * (np.log(pt) - np.log(ps))).sum(1)
+        np.testing.assert_allclose(metrics.kl_per_example(t, s, T=T).numpy(), want, rtol=1e-5,
+                                   atol=1e-6)
+    assert metrics.kl_per_example(t, t).abs().max() < 1e-6  # identical models: zero
+    with pytest.raises(ValueError, match="same N×classes"):
+        metrics.kl_per_example(t, s[:, :3])
+    with pytest.raises(ValueError, match="T=0"):
+        metrics.kl_per_example(t, s, T=0)
+
+
+def test_fidelity_agreement_and_kl():
+    t = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # last row: a tie -> class 0
+    s = torch.tensor([[1.0, 0.0], [1.0, 0.0], [3.0, 3.0]])
+    f = metrics.fidelity(t, s)
+    assert f["agreement"] == pytest.approx(2 / 3) and f["n"] == 3
+    pt, ps = _np_softmax(t), _np_softmax(s)
+    assert f["kl"] == pytest.approx((pt * np.log(pt / ps)).sum(1).mean(), rel=1e-5)
+    one_class = metrics.fidelity(torch.zeros(4, 1), torch.ones(4, 1))
+    assert one_class["agreement"] == 1.0 and one_class["kl"] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_fidelity_per_split_uses_both_models(linear):
+    other = nn.Linear(2, 3)
+    with torch.no_grad():
+        other.weight.copy_(linear.weight)
+        other.bias.copy_(torch.tensor([0.0, 0.0, 100.0]))  # always class 2
+    out = metrics.fidelity_per_split(other, linear, {"a": X, "b": X[:2]})
+    assert out["a"]["agreement"] == pytest.approx(2 / 5)  # PRED has class 2 twice
+    assert out["b"]["agreement"] == 0.0
+    with pytest.raises(TypeError, match="non-empty dict"):
+        metrics.fidelity_per_split(other, linear, {})
+
+
+def _np_reliability(p, y, n_bins):
+    conf, pred = p.max(1), p.argmax(1)
+    count, acc, mc = np.zeros(n_bins), np.full(n_bins, np.nan), np.full(n_bins, np.nan)
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        m = (conf >= lo) & ((conf < hi) if b < n_bins - 1 else (conf <= hi))
+        count[b] = m.sum()
+        if m.any():
+            acc[b], mc[b] = (pred[m] == y[m]).mean(), conf[m].mean()
+    ece = np.nansum(count / len(y) * np.abs(acc - mc))
+    return count, acc, mc, ece
+
+
+@pytest.mark.parametrize("n_bins", [1, 5, 15])
+def test_reliability_bins_against_a_numpy_loop(n_bins):
+    rng = np.random.default_rng(0)
+    p = _np_softmax(rng.normal(0, 2, (400, 10)))
+    y = rng.integers(0, 10, 400)
+    got = metrics.reliability_bins(torch.tensor(p), torch.tensor(y), n_bins=n_bins)
+    count, acc, mc, ece = _np_reliability(p, y, n_bins)
+    np.testing.assert_array_equal(got["count"], count)
+    np.testing.assert_allclose(got["accuracy"], acc, equal_nan=True)
+    np.testing.assert_allclose(got["confidence"], mc, equal_nan=True)
+    assert got["ece"] == pytest.approx(ece)
+    # the existing ece() agrees with the bins for the same number of bins
+    assert metrics.ece(torch.tensor(p).float(), torch.tensor(y), n_bins=n_bins) == \
+        pytest.approx(ece, abs=1e-5)
+    assert got["count"].sum() == 400 and len(got["edges"]) == n_bins + 1
+
+
+def test_reliability_bins_edge_cases():
+    # empty bins are nan, a confidence of exactly 1 goes to the last bin
+    p = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.55, 0.45]])
+    got = metrics.reliability_bins(p, torch.tensor([0, 0, 0]), n_bins=4)
+    assert got["count"].tolist() == [0, 0, 1, 2]
+    assert np.isnan(got["accuracy"][0]) and np.isnan(got["confidence"][1])
+    assert got["accuracy"][3] == 0.5 and got["ece"] == pytest.approx((0.45 + 2 * 0.5) / 3)
+    # ties go to the lowest class, as argmax does
+    tie = metrics.reliability_bins(torch.tensor([[0.5, 0.5]]), torch.tensor([0]), n_bins=2)
+    assert tie["accuracy"][1] == 1.0
+    # a single class: always confident, always right
+    single = metrics.reliability_bins(torch.ones(3, 1), torch.zeros(3, dtype=torch.long), n_bins=3)
+    assert single["ece"] == 0.0 and single["count"].tolist() == [0, 0, 3]
+    with pytest.raises(ValueError, match="probabilities"):
+        metrics.reliability_bins(torch.tensor([[3.0, -1.0]]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="n_bins=0"):
+        metrics.reliability_bins(p, torch.tensor([0, 0, 0]), n_bins=0)
+
+
+def test_latency_stats_shape_threads_and_mode(linear):
+    before = torch.get_num_threads()
+    linear.train()
+    st = metrics.latency_stats(linear, (2,), batch_size=4, repeats=7, warmup=2, threads=1)
+    assert len(st["times"]) == 7 and st["threads"] == 1 and st["batch_size"] == 4
+    assert st["min"] <= st["q25"] <= st["median"] <= st["q75"]
+    assert st["per_example"] == pytest.approx(st["median"] / 4)
+    assert torch.get_num_threads() == before and linear.training
+    calls = []
+    counting = nn.Sequential(linear)
+    counting.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    metrics.latency_stats(counting, (2,), batch_size=3, repeats=4, warmup=2)
+    assert calls == [3] * 6  # warm-up passes are run but not timed
+    with pytest.raises(ValueError, match="repeats=0"):
+        metrics.latency_stats(linear, (2,), repeats=0)
+
+
+def test_gemm_peak_reports_positive_throughput_and_restores_threads():
+    before = torch.get_num_threads()
+    g = metrics.gemm_peak(n=64, repeats=3, threads=1)
+    assert g["gflops"] > 0 and g["best_gflops"] >= g["gflops"] and g["threads"] == 1 and g["n"] == 64
+    assert torch.get_num_threads() == before
+    with pytest.raises(TypeError, match="n must be an integer"):
+        metrics.gemm_peak(n=1.5)
+
+
+def test_pareto_front_against_brute_force():
+    rng = np.random.default_rng(1)
+    cost, score = rng.integers(0, 6, 40).astype(float), rng.integers(0, 6, 40).astype(float)
+    front = metrics.pareto_front(cost, score)
+    for i in range(40):
+        dominated = any(cost[j] <= cost[i] and score[j] >= score[i] and
+                        (cost[j] < cost[i] or score[j] > score[i]) for j in range(40))
+        assert (i in front) == (not dominated)
+    assert list(cost[front]) == sorted(cost[front])
+    assert metrics.pareto_front([1, 2, 3], [0.5, 0.9, 0.7]) == [0, 1]
+    assert metrics.pareto_front([1, 1], [0.5, 0.5]) == [0, 1]  # exact ties: both stay
+    with pytest.raises(ValueError, match="same length"):
+        metrics.pareto_front([1, 2], [1])

@@ -25,6 +25,8 @@ SMOKE = {
     "03_student_init": {"n_train": 2000, "epochs": 1, "seeds": 1},
     "04_loss_formulas": {"n_train": 2000, "epochs": 1, "student_epochs": 2},
     "05_lambda_tuning": {"quick": True},
+    "07_efficiency": {"quick": True},
+    "08_fidelity": {"quick": True},
     "09_interpretability": {"quick": True},
     "10_other_students": {"quick": True},
 }

@@ -1,0 +1,446 @@
+"""Lesson module of ``notebooks/08_fidelity.ipynb``: how faithful is the student, and is it
+better calibrated?
+
+Holds what only notebook 08 uses: its parameter check and quick settings; students trained
+from scratch, distilled at several temperatures and a teacher-architecture "twin" distilled
+from random initialisation, with agreement / KL to the teacher tracked per epoch; the
+fidelity, disagreement, calibration and shifted-data tables; the figures, the reliability
+widget (a slider over T) and the exercise checks.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from kdlib import data as kdata
+from kdlib import metrics, models, plots, results, train
+from kdlib._checks import Bool, Float, Int, check_params
+from kdlib.widgets import show_in
+
+SPEC = {"n_train": Int(100, 55_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
+        "width": Int(2, 2048), "lam": Float(0.0, 1.0), "T": Float(0.0, 100.0, low_open=True),
+        "lr": Float(0.0, 1.0, low_open=True), "twin_epochs": Int(0, 50), "n_bins": Int(2, 50),
+        "quick": Bool()}
+TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
+N_SHIFT = 2000  # test images evaluated under every shift (the first ones: all classes, balanced enough)
+SHIFTS = (("none", 0.0), ("noise", 0.2), ("contrast", 0.6), ("rotate", 20.0), ("translate", 3.0))
+QUICK = {"n_train": 300, "epochs": 2, "seeds": 1, "twin_epochs": 1, "temperatures": (1.0, 4.0),
+         "n_test": 500}
+
+
+def check_params_08(**values) -> dict:
+    """Validate notebook 08's parameters; return the settings to run with.
+
+    Returns
+    -------
+    dict
+        The parameters plus ``temperatures`` (always containing ``T``) and ``n_test``
+        (test images used; ``None`` = all).
+    """
+    values = check_params(values, SPEC)
+    settings = {**values, "temperatures": TEMPERATURES, "n_test": None}
+    if values["quick"]:
+        settings.update(QUICK)
+    settings["temperatures"] = tuple(sorted({*settings["temperatures"], settings["T"]}))
+    return settings
+
+
+def subset_test(data, n_test):
+    """``data`` with its test split cut to the first ``n_test`` images (``None``: unchanged)."""
+    if n_test is None:
+        return data
+    return kdata.Splits(data.train, data.val, kdata.Split(data.test.x[:n_test], data.test.y[:n_test]),
+                        data.classes, data.name)
+
+
+# ------------------------------------------------------------------ training, with fidelity per epoch
+def train_tracked(build, data, teacher_logits, *, method: str, seed: int, epochs: int, lam: float,
+                  T: float, lr: float, track: dict | None = None, teacher_track: dict | None = None,
+                  track_y: dict | None = None):
+    """Train one student (``"scratch"`` or ``"distilled"``) and, after every epoch, measure its
+    fidelity to the teacher on the inputs of ``track`` (name → x) against the teacher logits of
+    ``teacher_track`` (name → logits), and its accuracy where ``track_y`` (name → labels) has labels.
+
+    Returns
+    -------
+    tuple
+        ``(student, curve)`` with ``curve`` a list of dicts ``epoch``, ``split``,
+        ``agreement``, ``kl``, ``n`` and ``acc`` (``nan`` without labels); empty without ``track``.
+    """
+    torch.manual_seed(seed)
+    student = build()
+    curve = []
+
+    def callback(history):
+        if not track:
+            return
+        for name, x in track.items():
+            logits = models.predict(student, x)
+            f = metrics.fidelity(teacher_track[name], logits)
+            y = (track_y or {}).get(name)
+            acc = metrics.accuracy_from_logits(logits, y) if y is not None else float("nan")
+            curve.append({"epoch": history.epochs, "split": name, **f, "acc": acc})
+
+    kw = dict(epochs=epochs, lr=lr, seed=seed, progress=False, callback=callback)
+    if method == "scratch":
+        train.fit(student, data, **kw)
+    else:
+        train.distill(student, None, data, lam=lam, T=T, teacher_logits=teacher_logits, **kw)
+    return student, curve
+
+
+def mlp_builder(width: int):
+    """The student of this lesson: ``mlp([784, width, 10])``."""
+    return lambda: models.mlp([784, width, 10])
+
+
+def train_students(data, teacher_logits, teacher_test_logits, *, width, seeds, epochs, lam, T,
+                   temperatures, lr, progress: bool = True):
+    """Scratch students and students distilled at every temperature, for every seed.
+
+    The scratch students and those at the main ``T`` have their fidelity tracked per epoch on
+    the training and test images.
+
+    Returns
+    -------
+    tuple
+        ``(students, curves)``: ``students[(kind, seed)]`` with ``kind`` ``"scratch"`` or
+        ``"T=4"`` etc.; ``curves[kind]`` a list of per-epoch rows (with ``seed``).
+    """
+    track = {"train": data.train.x, "test": data.test.x}
+    teacher_track = {"train": teacher_logits, "test": teacher_test_logits}
+    jobs = [("scratch", None, s) for s in range(seeds)] + \
+        [(f"T={t:g}", t, s) for t in temperatures for s in range(seeds)]
+    students, curves = {}, {}
+    for kind, t, seed in tqdm(jobs, desc="students", disable=not progress, leave=False):
+        tracked = kind == "scratch" or t == T
+        s, curve = train_tracked(mlp_builder(width), data, teacher_logits,
+                                 method="scratch" if t is None else "distilled", seed=seed,
+                                 epochs=epochs, lam=lam, T=t or 1.0, lr=lr,
+                                 track=track if tracked else None, teacher_track=teacher_track,
+                                 track_y={"train": data.train.y, "test": data.test.y})
+        students[(kind, seed)] = s
+        curves.setdefault(kind, []).extend({**r, "seed": seed} for r in curve)
+    return students, curves
+
+
+def train_twins(data, teacher_logits, *, seeds, epochs, lr, progress: bool = True) -> dict:
+    """Students with the teacher's own architecture (``kdlib.models.cnn()``), random init,
+    trained on the teacher's soft targets only (λ = 0, T = 1: the loss is exactly the KL we
+    measure). ``{("twin", seed): model}``; empty when ``epochs == 0``."""
+    if epochs == 0:
+        return {}
+    out = {}
+    for seed in tqdm(range(seeds), desc="twins", disable=not progress, leave=False):
+        torch.manual_seed(seed + 100)  # a different init from the teacher's (seed 0)
+        twin = models.cnn()
+        train.distill(twin, None, data, lam=0.0, T=1.0, teacher_logits=teacher_logits, epochs=epochs,
+                      lr=lr, seed=seed, progress=False)
+        out[("twin", seed)] = twin
+    return out
+
+
+def kinds(students) -> list:
+    """The student kinds in ``students`` (keys ``(kind, seed)``), in insertion order."""
+    return list(dict.fromkeys(k for k, _ in students))
+
+
+# ------------------------------------------------------------------ fidelity
+def logits_of(students: dict, x) -> dict:
+    """``key → kdlib.models.predict(model, x)`` for every model of ``students``: computed once
+    and shared by the fidelity, calibration and plotting cells (teacher-sized students are slow)."""
+    return {key: models.predict(s, x) for key, s in students.items()}
+
+
+def fidelity_rows(logits_by_split: dict, teacher_logits_by_split: dict, y_test) -> list:
+    """One row per student: agreement and KL on every split, and test accuracy.
+
+    Parameters
+    ----------
+    logits_by_split : dict
+        Split name → (``(kind, seed)`` → the student's logits on that split), e.g. from
+        :func:`logits_of`; every split must hold the same students.
+    teacher_logits_by_split : dict
+        Split name → the teacher's logits on it.
+    y_test : Tensor
+        Labels of the ``"test"`` split.
+    """
+    splits = list(logits_by_split)
+    rows = []
+    for kind, seed in logits_by_split[splits[0]]:
+        row = {"kind": kind, "seed": seed}
+        for name in splits:
+            logits = logits_by_split[name][(kind, seed)]
+            f = metrics.fidelity(teacher_logits_by_split[name], logits)
+            row[f"agree_{name}"], row[f"kl_{name}"] = f["agreement"], f["kl"]
+            if name == "test":
+                row["test_acc"] = metrics.accuracy_from_logits(logits, y_test)
+        rows.append(row)
+    return rows
+
+
+def _ms(v, scale=100.0, digits=2):
+    m, s = results.mean_sd(v) if len(v) > 1 else (float(v[0]), float("nan"))
+    return f"{scale * m:.{digits}f} ± {scale * s:.{digits}f}" if len(v) > 1 else f"{scale * m:.{digits}f}"
+
+
+def format_fidelity(rows, teacher_acc: float) -> str:
+    """Agreement (%) and KL (nats) on train vs test, and test accuracy, mean ± sd over seeds."""
+    lines = [f"{'student':9} {'agree train %':>15} {'agree test %':>15} {'KL train':>15} "
+             f"{'KL test':>15} {'test acc %':>15}"]
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        mine = [r for r in rows if r["kind"] == kind]
+        col = {k: [r[k] for r in mine] for k in ("agree_train", "agree_test", "kl_train", "kl_test",
+                                                 "test_acc")}
+        lines.append(f"{kind:9} {_ms(col['agree_train']):>15} {_ms(col['agree_test']):>15} "
+                     f"{_ms(col['kl_train'], 1, 3):>15} {_ms(col['kl_test'], 1, 3):>15} "
+                     f"{_ms(col['test_acc']):>15}")
+    lines.append(f"{'teacher':9} {'':>15} {'':>15} {'':>15} {'':>15} {100 * teacher_acc:>15.2f}")
+    return "\n".join(lines)
+
+
+def fidelity_gap(rows, kind: str):
+    """Paired (over seeds) agreement on train minus agreement on test for one kind."""
+    mine = sorted((r for r in rows if r["kind"] == kind), key=lambda r: r["seed"])
+    return results.paired_difference([r["agree_train"] for r in mine], [r["agree_test"] for r in mine])
+
+
+def curves_figure(curves: dict, epochs: int) -> Figure:
+    """Agreement with the teacher, KL to it and accuracy (train and test images) against
+    epochs, mean over seeds."""
+    fig, ax = plots.new_figure(15, 3.8, ncols=3)
+    for a, metric, label in ((ax[0, 0], "agreement", "top-1 agreement with the teacher"),
+                             (ax[0, 1], "kl", "mean KL(teacher ‖ student), nats"),
+                             (ax[0, 2], "acc", "accuracy (labels)")):
+        for kind, rows in ((k, r) for k, r in curves.items() if r):  # untracked kinds: no curve
+            for split, ls in (("train", "-"), ("test", "--")):
+                ep = range(1, epochs + 1)
+                m = [np.mean([r[metric] for r in rows if r["epoch"] == e and r["split"] == split])
+                     for e in ep]
+                a.plot(list(ep), m, ls, marker="o", ms=3, label=f"{kind}, {split} images")
+        a.set(xlabel="epoch", ylabel=label)
+        a.grid(alpha=0.3)
+    ax[0, 0].legend(fontsize="small")
+    return fig
+
+
+# ------------------------------------------------------------------ where they disagree
+def disagreement_table(teacher_pred, student_pred, y, classes) -> list[dict]:
+    """Per class (true label): examples the teacher gets right and the student wrong, and the
+    reverse, and how often the two predictions differ."""
+    t_ok, s_ok = teacher_pred == y, student_pred == y
+    rows = []
+    for c, name in enumerate(classes):
+        m = y == c
+        rows.append({"class": name, "n": int(m.sum()),
+                     "teacher_only": int((m & t_ok & ~s_ok).sum()),
+                     "student_only": int((m & s_ok & ~t_ok).sum()),
+                     "differ": int((m & (teacher_pred != student_pred)).sum())})
+    return rows
+
+
+def format_disagreement(rows) -> str:
+    lines = [f"{'true class':12} {'teacher right, student wrong':>29} {'student right, teacher wrong':>29}"]
+    for r in rows:
+        lines.append(f"{r['class']:12} {r['teacher_only']:>29} {r['student_only']:>29}")
+    lines.append(f"{'total':12} {sum(r['teacher_only'] for r in rows):>29} "
+                 f"{sum(r['student_only'] for r in rows):>29}")
+    return "\n".join(lines)
+
+
+def most_disputed(teacher_logits, student_logits, k: int = 8) -> torch.Tensor:
+    """Indices of the ``k`` examples with the largest KL(teacher ‖ student) among those where
+    the two models' top classes differ (largest first)."""
+    kl = metrics.kl_per_example(teacher_logits, student_logits)
+    differ = teacher_logits.argmax(1) != student_logits.argmax(1)
+    kl = torch.where(differ, kl, torch.full_like(kl, -1.0))
+    order = torch.argsort(kl, descending=True, stable=True)
+    return order[:min(k, int(differ.sum()))]
+
+
+def disputed_figure(x, y, teacher_logits, student_logits, classes, idx) -> Figure:
+    """The disputed images, titled with the label and both models' top class and probability."""
+    n = max(len(idx), 1)
+    fig, ax = plots.new_figure(1.9 * min(n, 8), 2.5 * -(-n // 8), ncols=min(n, 8), nrows=-(-n // 8))
+    pt, ps = teacher_logits.softmax(1), student_logits.softmax(1)
+    for a in ax.flat:
+        a.axis("off")
+    for a, i in zip(ax.flat, idx.tolist()):
+        a.imshow(np.asarray(x[i]).reshape(x[i].shape[-2:]), cmap="gray_r")
+        ct, cs = int(pt[i].argmax()), int(ps[i].argmax())
+        a.set_title(f"label: {classes[int(y[i])][:9]}\nteacher: {classes[ct][:9]} {pt[i, ct]:.2f}\n"
+                    f"student: {classes[cs][:9]} {ps[i, cs]:.2f}", fontsize=7)
+    return fig
+
+
+# ------------------------------------------------------------------ calibration
+def calibration(logits_by_model: dict, y, *, n_bins: int) -> dict:
+    """``name → reliability_bins`` of softmax(logits) (T = 1: what a deployed model outputs)."""
+    return {name: metrics.reliability_bins(lg.softmax(1), y, n_bins=n_bins)
+            for name, lg in logits_by_model.items()}
+
+
+def ece_table(test_logits: dict, teacher_test_logits, y_test, *, n_bins: int) -> list[dict]:
+    """ECE of the teacher and of every student (``(kind, seed)`` → test logits), one row per
+    model (kind, seed, ece, acc, mean confidence)."""
+    rows = []
+    for (kind, seed), logits in [(("teacher", 0), teacher_test_logits), *test_logits.items()]:
+        p = logits.softmax(1)
+        rows.append({"kind": kind, "seed": seed,
+                     "ece": metrics.reliability_bins(p, y_test, n_bins=n_bins)["ece"],
+                     "acc": metrics.accuracy_from_logits(logits, y_test),
+                     "confidence": float(p.max(1).values.mean())})
+    return rows
+
+
+def format_ece(rows) -> str:
+    lines = [f"{'model':9} {'ECE %':>13} {'mean confidence %':>18} {'accuracy %':>13}"]
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        mine = [r for r in rows if r["kind"] == kind]
+        lines.append(f"{kind:9} {_ms([r['ece'] for r in mine]):>13} "
+                     f"{_ms([r['confidence'] for r in mine]):>18} {_ms([r['acc'] for r in mine]):>13}")
+    return "\n".join(lines)
+
+
+def reliability_figure(bins: dict, title: str = "") -> Figure:
+    """Reliability diagram: accuracy per confidence bin (bars, starting at 0) against the
+    diagonal of perfect calibration, with the count of every bin written on it."""
+    fig, ax = plots.new_figure(5.2, 4.2)
+    a = ax[0, 0]
+    edges = bins["edges"]
+    width = edges[1] - edges[0]
+    acc = np.nan_to_num(bins["accuracy"])
+    a.bar(edges[:-1], acc, width=width, align="edge", edgecolor="black", color="tab:blue",
+          alpha=0.8, label="accuracy in bin")
+    conf = np.where(bins["count"] > 0, np.nan_to_num(bins["confidence"]), acc)
+    a.bar(edges[:-1], np.abs(conf - acc), bottom=np.minimum(conf, acc), width=width, align="edge",
+          color="tab:red", alpha=0.35, label="gap to mean confidence")
+    a.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    for lo, c, h in zip(edges[:-1], bins["count"], acc):
+        if c:
+            a.text(lo + width / 2, min(h, 0.9) + 0.02, str(int(c)), ha="center", fontsize=6)
+    a.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence (top probability)", ylabel="accuracy",
+          title=title or f"ECE {100 * bins['ece']:.2f} %")
+    a.legend(fontsize="x-small", loc="upper left")
+    return fig
+
+
+class ReliabilityWidget:
+    """A slider over the models (teacher, scratch, T = …) that redraws the reliability diagram
+    from precomputed bins. ``.figure`` is the current figure, ``.text`` its ECE line."""
+
+    def __init__(self, bins_by_model: dict):
+        self.bins = bins_by_model
+        names = list(bins_by_model)
+        self.slider = widgets.SelectionSlider(options=names, value=names[min(1, len(names) - 1)],
+                                              description="model", continuous_update=True)
+        self.out = widgets.Output()
+        self.label = widgets.Label()
+        self.widget = widgets.VBox([self.slider, self.label, self.out])
+        self.slider.observe(self._redraw, names="value")
+        self._redraw()
+
+    def _redraw(self, change=None) -> None:
+        name = self.slider.value
+        b = self.bins[name]
+        self.text = f"{name}: ECE {100 * b['ece']:.2f} % over {int(b['count'].sum())} test images"
+        self.label.value = self.text
+        self.figure = reliability_figure(b, title=name)
+        show_in(self.out, self.figure)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+# ------------------------------------------------------------------ shifted data
+def shifted_sets(x, shifts=SHIFTS, *, seed: int = 0) -> dict:
+    """``"kind severity"`` → shifted copy of ``x`` (:func:`kdlib.data.shift`, seeded)."""
+    return {(k if k == "none" else f"{k} {s:g}"): kdata.shift(x, k, s, seed=seed) for k, s in shifts}
+
+
+def shift_rows(teacher, students, shifted: dict, y) -> list[dict]:
+    """Accuracy of the teacher and every student, and each student's agreement with the
+    teacher, on every shifted set."""
+    rows = []
+    for name, x in shifted.items():
+        t_logits = models.predict(teacher, x)
+        rows.append({"shift": name, "kind": "teacher", "seed": 0,
+                     "acc": metrics.accuracy_from_logits(t_logits, y), "agree": 1.0})
+        for (kind, seed), s in students.items():
+            lg = models.predict(s, x)
+            rows.append({"shift": name, "kind": kind, "seed": seed,
+                         "acc": metrics.accuracy_from_logits(lg, y),
+                         "agree": metrics.agreement_from_logits(t_logits, lg)})
+    return rows
+
+
+def format_shifts(rows) -> str:
+    """Accuracy % per shift (rows) and model (columns), mean ± sd; the agreement with the
+    teacher in brackets."""
+    ks = list(dict.fromkeys(r["kind"] for r in rows))
+    lines = [f"{'shift':13} " + " ".join(f"{k:>22}" for k in ks)]
+    for name in dict.fromkeys(r["shift"] for r in rows):
+        cells = []
+        for k in ks:
+            mine = [r for r in rows if r["shift"] == name and r["kind"] == k]
+            acc = _ms([r["acc"] for r in mine], digits=1)
+            cells.append(f"{acc} [{100 * np.mean([r['agree'] for r in mine]):.0f}]"
+                         if k != "teacher" else f"{acc}")
+        lines.append(f"{name:13} " + " ".join(f"{c:>22}" for c in cells))
+    return "\n".join(lines)
+
+
+def beats_teacher(rows) -> list[tuple]:
+    """``(shift, kind, mean student accuracy − teacher accuracy)`` where a student kind's mean
+    accuracy exceeds the teacher's on that shift."""
+    out = []
+    for name in dict.fromkeys(r["shift"] for r in rows):
+        t = [r["acc"] for r in rows if r["shift"] == name and r["kind"] == "teacher"][0]
+        for k in dict.fromkeys(r["kind"] for r in rows if r["kind"] != "teacher"):
+            m = float(np.mean([r["acc"] for r in rows if r["shift"] == name and r["kind"] == k]))
+            if m > t:
+                out.append((name, k, m - t))
+    return out
+
+
+def shift_examples_figure(shifted: dict, n: int = 6) -> Figure:
+    """The first ``n`` test images under every shift (one row per shift)."""
+    fig, ax = plots.new_figure(1.2 * n, 1.3 * len(shifted), ncols=n, nrows=len(shifted))
+    for r, (name, x) in enumerate(shifted.items()):
+        for c in range(n):
+            a = ax[r, c]
+            a.imshow(np.asarray(x[c]).reshape(x[c].shape[-2:]), cmap="gray_r", vmin=0, vmax=1)
+            a.set_xticks([])
+            a.set_yticks([])
+        ax[r, 0].set_ylabel(name, fontsize=7)
+    return fig
+
+
+# ------------------------------------------------------------------ exercises
+EXERCISES = {
+    1: (0.5, 1e-9, "compare the arg-max of each row: which rows pick the same class?"),
+    2: (0.4, 0.01, "4 bins: [0, .25), [.25, .5), [.5, .75), [.75, 1]; weight each bin's "
+        "|accuracy − mean confidence| by its share of the examples"),
+    3: ("a", None, "agreement on the images the student trained on says how well it fits the "
+        "teacher there, not elsewhere"),
+}
+
+
+def check_exercise(n: int, answer) -> str:
+    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not."""
+    if n not in EXERCISES:
+        raise ValueError(f"n={n!r} is not an exercise; choose one of {sorted(EXERCISES)}")
+    want, tol, hint = EXERCISES[n]
+    if tol is None:
+        ok = str(answer).strip().lower().strip("()") == want
+    else:
+        try:
+            ok = abs(float(answer) - want) <= tol
+        except (TypeError, ValueError):
+            ok = False
+    msg = f"Exercise {n}: {'right' if ok else 'not yet'}"
+    return msg if ok else f"{msg}. Hint: {hint}"
