@@ -343,7 +343,7 @@ def make_moons(n: int, *, noise: float = 0.2, seed: int = 0):
     return x[order].astype(np.float32), y[order]
 
 
-# ---- added for notebook 08: deterministic seeded distribution shifts
+# --------------------------------- deterministic seeded distribution shifts
 SHIFTS = ("none", "noise", "rotate", "translate", "contrast")
 
 

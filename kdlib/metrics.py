@@ -150,37 +150,39 @@ def agreement(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor) -> float:
 
 
 def ece(probs: torch.Tensor, y: torch.Tensor, *, n_bins: int = 15) -> float:
-    """Expected calibration error: mean |confidence − accuracy| over equal-width bins."""
-    _check_xy(probs, y)
-    n_bins = check_int("n_bins", n_bins, low=1)
-    if probs.ndim != 2 or (len(probs) and (
-            probs.min() < 0 or not torch.allclose(probs.sum(1), torch.ones(len(probs)).to(probs),
-                                                  atol=1e-3))):
-        raise ValueError("probs must be an N×classes tensor of probabilities (rows in [0, 1] "
-                         "summing to 1), e.g. logits.softmax(1); got something else (logits?)")
-    conf, pred = probs.max(1)
-    correct = (pred == y).float()
-    bins = torch.clamp((conf * n_bins).long(), max=n_bins - 1)
-    total = 0.0
-    for b in range(n_bins):
-        mask = bins == b
-        if mask.any():
-            total += mask.float().mean() * (conf[mask].mean() - correct[mask].mean()).abs()
-    return float(total)
+    """Expected calibration error: Σ over equal-width confidence bins of (share × |accuracy − confidence|).
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        ``(N, classes)`` probabilities (e.g. ``logits.softmax(1)``), not logits.
+    y : torch.Tensor
+        ``(N,)`` labels.
+    n_bins : int >= 1
+
+    Returns
+    -------
+    float
+        The ``ece`` of :func:`reliability_bins` (``nan`` for zero rows).
+    """
+    return reliability_bins(probs, y, n_bins=n_bins)["ece"]
 
 
 def latency(model: nn.Module, input_shape, *, batch_size: int = 1, repeats: int = 20) -> float:
-    """Median seconds for one forward pass of a batch (evaluation mode, no grad)."""
-    batch_size = check_int("batch_size", batch_size, low=1)
-    repeats = check_int("repeats", repeats, low=1)
-    x = torch.zeros(batch_size, *input_shape)
-    times = []
-    predict(model, x)  # warm-up
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        predict(model, x)
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+    """Median seconds for one forward pass of a batch: :func:`latency_stats`'s ``median``.
+
+    Parameters
+    ----------
+    model : nn.Module
+    input_shape : tuple of int
+        One example's shape, without the batch dimension.
+    batch_size, repeats : int >= 1
+
+    Returns
+    -------
+    float
+    """
+    return latency_stats(model, input_shape, batch_size=batch_size, repeats=repeats, warmup=1)["median"]
 
 
 def top_confusions(cm, classes, k: int = 5) -> list[tuple[str, str, int]]:
@@ -207,7 +209,7 @@ def top_confusions(cm, classes, k: int = 5) -> list[tuple[str, str, int]]:
     return [(classes[int(i) // n], classes[int(i) % n], int(flat[i])) for i in order if flat[i] > 0]
 
 
-# ---- added for notebooks 07 and 08: fidelity, reliability bins, latency statistics, GEMM peak
+# --------------------------------- fidelity, reliability bins, latency statistics, GEMM peak
 def kl_per_example(teacher_logits: torch.Tensor, student_logits: torch.Tensor, *,
                    T: float = 1.0) -> torch.Tensor:
     """``KL(softmax(t/T) ‖ softmax(s/T))`` of every row, in nats.

@@ -325,7 +325,7 @@ def test_unpack_splits_accepts_every_form_of_the_data_argument():
             kdlib.data.unpack_splits(bad)
 
 
-# ---- added for notebook 08: shift transforms
+# --------------------------------- shift transforms
 def _images(n=6, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, 1, 8, 8, generator=g)

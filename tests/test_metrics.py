@@ -175,7 +175,7 @@ def test_accuracy_and_agreement_from_logits_against_numpy():
         metrics.agreement_from_logits(a, b[:, :3])
 
 
-# ---- added for notebooks 07 and 08
+# --------------------------------- fidelity, reliability, latency, GEMM peak, Pareto front
 def _np_softmax(z, T=1.0):
     z = np.asarray(z, float) / T
     e = np.exp(z - z.max(1, keepdims=True))
