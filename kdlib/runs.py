@@ -8,34 +8,25 @@
 
 Inside a notebook, ``kdlib.runs.record("val_acc", acc)`` records a metric of the run.
 
-What is ours here: grid expansion, run ids, :func:`record`, the summary and the CLI. The
-scheduling is Dask's (``dask.distributed``): ``--scheduler`` connects to a cluster, and
-without it ``--jobs N`` starts an in-process ``LocalCluster`` with N threads. Either way
-each run is one task that gets the notebook's bytes and a zip of this ``kdlib``, executes
-the notebook with plain papermill in its own process, private temporary folder (working
-directory, ``$KDLIB_RUN_DIR``, Jupyter runtime folder) and kernel, and returns the executed
-notebook, the files the run wrote and its status. Workers therefore need no shared file
-system and no kdlib of their own, only the pinned requirements; ``$KDLIB_DATA`` on a
-worker (else the client's data path, if it exists there) is the data folder. The client
-alone writes ``DIR`` (``--out``, default ``runs/<notebook stem>``)::
+Ours here: grid expansion, run ids, :func:`record`, the summary and the CLI; the scheduling
+is Dask's. ``--scheduler`` connects to a cluster; without it, ``--jobs N`` runs N at a time
+on an in-process ``LocalCluster``. Each run is one task (:func:`kdlib._execute.run_task`)
+that carries the notebook and this kdlib, runs in its own process, folder and kernel on a
+worker, and returns its results: the client alone writes ``DIR`` (``--out``)::
 
     DIR/<run-id>/notebook.ipynb   the executed notebook (partial, with the error, if it failed)
-    DIR/<run-id>/metrics.json     what the notebook recorded (plus any file it wrote to $KDLIB_RUN_DIR)
+    DIR/<run-id>/metrics.json     what it recorded (and any other file it wrote to $KDLIB_RUN_DIR)
     DIR/<run-id>/status.json      ok / failed, error, parameters, seconds, worker
-    DIR/<run-id>/worker.log       the run process's own output (papermill messages)
+    DIR/<run-id>/run.log          the run process's output
     DIR/summary.csv               one row per point of the current grid
 
-* **Run ids** derive from the parameter values only (``lam=0.5__T=4``), in the order of the
-  notebook's parameters cell; equal numbers (``4``, ``4.0``) share an id; unsafe characters
-  or long ids get a short hash of the exact values. Fixed ``--param`` values are part of it.
-* **Reruns**: a run whose ``status.json`` says ``ok`` is skipped, so rerunning a command (after
-  a failure, Ctrl-C or a lost cluster) redoes only the missing runs. Edited notebook: delete DIR.
-* **Failures**: an error in a cell fails that run (no retry: it would fail again); anything
-  else (a kernel that did not start, a worker that died) is retried by Dask (``--retries``,
-  and the scheduler reschedules the tasks of a lost worker), then reported failed with the
-  reason while the other runs finish.
-* **Metric names** become columns as recorded; one that clashes with a parameter or a fixed
-  column is written ``metric:<name>``.
+* **Run ids** come from the parameter values only (``lam=0.5__T=4``, in the order of the
+  notebook's parameters cell; ``4`` and ``4.0`` share one); ``--param`` values are part of it.
+* **Reruns** skip runs whose ``status.json`` says ``ok``: rerunning a command after failures,
+  Ctrl-C or a lost worker redoes only the missing runs. After editing the notebook, delete DIR.
+* **Failures**: an error in a cell fails the run; anything else (a kernel that did not start,
+  a worker that died) is retried by Dask, then the run is reported failed with the reason
+  while the others finish.
 """
 
 from __future__ import annotations
@@ -43,7 +34,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import io
 import itertools
 import json
 import math
@@ -51,30 +41,26 @@ import numbers
 import os
 import re
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kdlib import _execute
 from kdlib._checks import check_int
+from kdlib._execute import RUN_DIR_ENV, execute_in_place, execute_notebook, patch_kernel_client_polling
 from kdlib.results import atomic_write_text, read_csv, sample_sd, write_csv
 
 __all__ = ["record", "recorded", "parse_grid_value", "run_id", "run_grid", "execute_notebook",
            "execute_in_place", "patch_kernel_client_polling", "read_summary", "write_summary",
            "plot_summary", "main"]
 
-RUN_DIR_ENV = "KDLIB_RUN_DIR"
-"""Environment variable through which a run tells :func:`record` its folder."""
 FIXED_COLUMNS = ("run_id", "status", "error", "seconds")
 """Summary columns that are always present (parameters follow ``run_id``)."""
 _TEXT_COLUMNS = ("run_id", "status", "error")
 _SUMMARY_NAME = "summary.csv"
 _RECORDED: dict[str, object] = {}
-_CHILDREN: set = set()  # run processes started by tasks in this process (local mode), for Ctrl-C
 
 
 # --------------------------------------------------------------------------- record
@@ -275,179 +261,6 @@ def _plan(notebook, grid, extra_params, kernel_name):
     return notebook, names, runs
 
 
-# --------------------------------------------------------------------------- executing one notebook
-
-_POLL_SLICE = 0.5  # seconds
-
-
-def patch_kernel_client_polling() -> None:
-    """Make headless notebook execution immune to a lost wake-up in jupyter_client.
-
-    ``AsyncZMQSocketChannel.get_msg`` waits with one unbounded ``socket.poll``; with
-    ipywidgets' Output capture in a cell, that poll sometimes never wakes although the
-    kernel's reply has arrived, and nbclient hangs with the kernel idle (jupyter/nbclient#312;
-    about one run of notebook 00 in ten). Waiting in short slices finds the queued reply;
-    timeouts mean what they meant. Idempotent; applied by :func:`execute_notebook`.
-    """
-    from queue import Empty
-
-    from jupyter_client.channels import AsyncZMQSocketChannel  # heavy: only when executing
-
-    original = AsyncZMQSocketChannel.get_msg
-    if getattr(original, "_kdlib_sliced", False):
-        return
-
-    async def get_msg(self, timeout=None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = _POLL_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                return await original(self, timeout=min(_POLL_SLICE, left))
-            except Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-
-    get_msg._kdlib_sliced = True
-    AsyncZMQSocketChannel.get_msg = get_msg
-
-
-def execute_notebook(notebook, output, parameters=None, *, kernel_name="python3", cwd=None):
-    """Execute ``notebook`` with plain papermill into ``output``; return the executed notebook.
-
-    An error in any cell raises ``papermill.PapermillExecutionError`` (the partial notebook,
-    with papermill's error banner, is in ``output``). ``cwd`` defaults to the notebook's
-    folder; a notebook without kernel metadata is taken to be Python.
-
-    Parameters
-    ----------
-    notebook, output : str or Path
-    parameters : dict, optional
-        Values for the ``parameters``-tagged cell.
-    kernel_name : str, default "python3"
-    cwd : str or Path, optional
-
-    Returns
-    -------
-    nbformat.NotebookNode
-    """
-    import nbformat  # heavy Jupyter imports only where notebooks are executed
-    import papermill
-
-    patch_kernel_client_polling()
-    notebook = Path(notebook)
-    meta = nbformat.read(notebook, as_version=4).metadata
-    has_language = meta.get("language_info", {}).get("name") or meta.get("kernelspec", {}).get("language")
-    return papermill.execute_notebook(
-        str(notebook), str(output), parameters=parameters or {}, kernel_name=kernel_name,
-        cwd=str(cwd or notebook.parent), language=None if has_language else "python", progress_bar=False)
-
-
-def execute_in_place(notebook, *, timeout: int = 900) -> None:
-    """Re-execute a stored notebook top to bottom and save it with its outputs (``make notebooks``).
-
-    Like ``jupyter nbconvert --execute --inplace`` (no papermill metadata), with
-    :func:`patch_kernel_client_polling` applied.
-    """
-    import nbclient  # heavy Jupyter imports only where notebooks are executed
-    import nbformat
-
-    patch_kernel_client_polling()
-    notebook = Path(notebook)
-    nb = nbformat.read(notebook, as_version=4)
-    kernel = nb.metadata.get("kernelspec", {}).get("name", "python3")
-    nbclient.NotebookClient(nb, timeout=timeout, kernel_name=kernel,
-                            resources={"metadata": {"path": str(notebook.parent)}}).execute()
-    atomic_write_text(notebook, nbformat.writes(nb) + "\n")
-
-
-# --------------------------------------------------------------------------- one run, on a worker
-
-
-def _kdlib_zip() -> bytes:
-    """This ``kdlib`` package (its .py files) as zip bytes, shipped with every run."""
-    root = Path(__file__).resolve().parent
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for path in sorted(root.rglob("*.py")):
-            z.write(path, Path("kdlib") / path.relative_to(root))
-    return buf.getvalue()
-
-
-def _run_task(spec, notebook_bytes, kdlib_zip):
-    """Execute one run in a private folder on this worker; return its results as a dict.
-
-    Raises RuntimeError for failures that are not the notebook's (Dask retries those).
-    """
-    registry = getattr(sys.modules.get(__name__), "_CHILDREN", None)  # the client's, in local mode
-    with tempfile.TemporaryDirectory(prefix=f"kdlib-run-{spec['run_id'][:40]}-") as tmp:
-        tmp = Path(tmp)
-        for sub in ("nb", "run", "lib", "runtime"):
-            (tmp / sub).mkdir()
-        (tmp / "nb" / spec["name"]).write_bytes(notebook_bytes)
-        zipfile.ZipFile(io.BytesIO(kdlib_zip)).extractall(tmp / "lib")
-        data = os.environ.get("KDLIB_DATA") or (spec["data"] if Path(spec["data"]).is_dir() else None)
-        path = [str(tmp / "lib"), *filter(None, [os.environ.get("PYTHONPATH")])]
-        env = {**os.environ, RUN_DIR_ENV: str(tmp / "run"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-               "PYTHONPATH": os.pathsep.join(path),
-               "PYTHONUNBUFFERED": "1", **({"KDLIB_DATA": data} if data else {})}
-        child = {**spec, "input": str(tmp / "nb" / spec["name"]), "output": str(tmp / "notebook.ipynb"),
-                 "cwd": str(tmp / "nb"), "status": str(tmp / "status.json")}
-        (tmp / "spec.json").write_text(json.dumps(child))
-        code = "import sys; from kdlib.runs import _child_main; sys.exit(_child_main(sys.argv[1]))"
-        with open(tmp / "worker.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-c", code, str(tmp / "spec.json")], env=env,
-                                    cwd=tmp / "nb", stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        if registry is not None:
-            registry.add(proc)
-        try:
-            proc.wait()
-        finally:
-            if registry is not None:
-                registry.discard(proc)
-        status = _read_json(tmp / "status.json") or {}
-        log = (tmp / "worker.log").read_text(encoding="utf-8", errors="replace")
-        if status.get("status") not in ("ok", "failed"):
-            raise RuntimeError(f"run {spec['run_id']} on {os.uname().nodename}: "
-                               f"{status.get('error') or f'run process exited with code {proc.returncode}'}"
-                               f"; log: {log[-500:]}")
-        out = tmp / "notebook.ipynb"
-        files = {p.name: base64.b64encode(p.read_bytes()).decode() for p in (tmp / "run").iterdir()
-                 if p.is_file()}
-        return {**status, "worker": os.uname().nodename, "log": log, "files": files,
-                "notebook": out.read_text(encoding="utf-8") if out.is_file() else None}
-
-
-def _child_main(spec_path):
-    """The run's own process: execute the notebook, write status.json (see :func:`_run_task`)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    parent = os.getppid()
-
-    def watch_parent():  # a killed worker must not leave its run behind (the kernel watches us)
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(1)
-
-    threading.Thread(target=watch_parent, daemon=True).start()
-    status = {"status": "error", "error": "", "seconds": 0.0}
-    start = time.perf_counter()
-    try:
-        execute_notebook(spec["input"], spec["output"], spec["parameters"],
-                         kernel_name=spec["kernel_name"], cwd=spec["cwd"])
-        status["status"] = "ok"
-    except KeyboardInterrupt:
-        status.update(status="failed", error="interrupted")
-    except Exception as err:
-        if type(err).__name__ == "PapermillExecutionError":  # an error in a cell: the notebook's
-            status.update(status="failed", error=f"{err.ename}: {err.evalue} (cell In [{err.exec_count}])")
-        else:  # kernel did not start or died, ...: not the notebook's, worth a retry
-            status["error"] = f"{type(err).__name__}: {err}"
-    status["seconds"] = round(time.perf_counter() - start, 3)
-    _write_json(spec["status"], status)
-    return 0 if status["status"] == "ok" else 1
-
-
 # --------------------------------------------------------------------------- the sweep, on the client
 
 
@@ -457,8 +270,7 @@ def _connect(jobs, scheduler):
     import cloudpickle  # heavy, like distributed: only a sweep needs them (record() stays light)
     from distributed import Client, LocalCluster
 
-    # Tasks carry this module's code by value: workers need no kdlib, only the requirements.
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cloudpickle.register_pickle_by_value(_execute)  # workers need no kdlib, only the requirements
     if scheduler:
         return Client(scheduler, timeout="60s"), None
     cluster = LocalCluster(n_workers=1, threads_per_worker=jobs, processes=False, dashboard_address=None)
@@ -476,7 +288,7 @@ def _save(run, result):
     for name, b64 in result.get("files", {}).items():
         (run.folder / name).write_bytes(base64.b64decode(b64))
     if result.get("log"):
-        atomic_write_text(run.folder / "worker.log", result["log"])
+        atomic_write_text(run.folder / "run.log", result["log"])
     _write_json(run.folder / "status.json", {
         "run_id": run.run_id, "status": result["status"], "error": result.get("error", ""),
         "seconds": result.get("seconds", 0.0), "worker": result.get("worker", ""),
@@ -497,38 +309,30 @@ def run_grid(notebook, grid, *, out, jobs=1, scheduler=None, retries=2, kernel_n
     Parameters
     ----------
     notebook : str or Path
-        The notebook; it needs a ``parameters``-tagged cell that defines every name used.
+        A notebook with a ``parameters``-tagged cell.
     grid : dict
-        ``{name: [values, ...]}``; every combination is one run. ``{}`` gives one run.
+        ``{name: [values, ...]}``; every combination is one run (``{}``: one run).
     out : str or Path
-        Folder that receives one sub-folder per run and ``summary.csv`` (written by this
-        process only; workers need not see it).
+        Folder for the run folders and ``summary.csv`` (written by this process only).
     jobs : int, default 1
-        Runs at the same time on the local cluster (ignored with ``scheduler``).
+        Runs at the same time on the local cluster (unused with ``scheduler``).
     scheduler : str, optional
-        Address of a Dask scheduler (``tcp://HOST:8786``); default: a local cluster.
+        A Dask scheduler's address (``tcp://HOST:8786``) instead of the local cluster.
     retries : int, default 2
-        Retries of a run that failed for a reason other than an error in a cell.
+        Retries of a run that failed other than by an error in a cell.
     kernel_name : str, default "python3"
     extra_params : dict, optional
-        Fixed ``{name: value}`` parameters of every run (part of the run id and the summary).
+        Fixed ``{name: value}`` parameters of every run (in the run id and the summary).
     progress : bool, default True
-        A tqdm bar over the runs; failures printed as they happen.
+        A progress bar; failures printed as they happen.
 
     Returns
     -------
     list of dict
-        One ``summary.csv`` row per grid point, in grid order (``run_id``, parameters,
-        ``status``, ``error``, ``seconds``, metrics) plus ``skipped`` (an earlier ``ok`` run
-        was reused) and ``notebook`` (path of the executed notebook); neither goes to the CSV.
-
-    Raises
-    ------
-    ValueError, TypeError
-        Bad arguments (unknown parameter names, with the notebook's list), before anything runs.
-    KeyboardInterrupt
-        Re-raised after the runs in progress are stopped (their status says ``interrupted``,
-        so a rerun redoes them), the pending ones cancelled and ``summary.csv`` written.
+        The ``summary.csv`` rows in grid order, plus ``skipped`` (an earlier ``ok`` run was
+        reused) and ``notebook`` (the executed notebook's path). ValueError/TypeError for bad
+        arguments before anything runs; on Ctrl-C the running runs are stopped (status
+        ``interrupted``), the rest cancelled, the summary written and KeyboardInterrupt re-raised.
     """
     notebook, names, runs = _plan(notebook, grid, extra_params, kernel_name)
     jobs = check_int("jobs", jobs, low=1)
@@ -566,7 +370,7 @@ def _submit_and_collect(todo, notebook, kernel_name, jobs, scheduler, retries, r
     from distributed import as_completed  # heavy; see _connect
 
     data = os.environ.get("KDLIB_DATA") or str(Path(__file__).resolve().parents[1] / "data")
-    shared = (notebook.read_bytes(), _kdlib_zip())
+    shared = (notebook.read_bytes(), _execute.kdlib_zip())
     token = hashlib.sha256(shared[0] + shared[1] + str(time.time_ns()).encode()).hexdigest()[:10]
     client, cluster = _connect(jobs, scheduler)
     futures = {}
@@ -574,7 +378,7 @@ def _submit_and_collect(todo, notebook, kernel_name, jobs, scheduler, retries, r
         for i, run in enumerate(todo):
             spec = {"run_id": run.run_id, "name": notebook.name, "parameters": run.params,
                     "kernel_name": kernel_name, "data": data}
-            fut = client.submit(_run_task, spec, *shared, key=f"kdlib-run-{token}-{run.run_id}",
+            fut = client.submit(_execute.run_task, spec, *shared, key=f"kdlib-run-{token}-{run.run_id}",
                                 retries=retries, priority=len(todo) - i, pure=False)
             futures[fut] = run
         for fut in as_completed(futures):
@@ -589,18 +393,23 @@ def _submit_and_collect(todo, notebook, kernel_name, jobs, scheduler, retries, r
                 bar.write(f"run {run.run_id} failed: {result.get('error')}")
             bar.update(1)
     except KeyboardInterrupt:
-        processing = {k for keys in client.processing().values() for k in keys}
+        executing = {k for keys in client.run(_executing_keys).values() for k in keys}
         client.cancel([f for f in futures if not f.done()])
-        for proc in list(_CHILDREN):  # local mode: stop the run processes of this process's tasks
+        for proc in list(_execute.CHILDREN):  # local cluster: stop the runs of this process's tasks
             proc.send_signal(signal.SIGINT)
         for fut, run in futures.items():
-            if fut.key in processing and run.run_id not in results:
+            if fut.key in executing and run.run_id not in results:
                 _save(run, {"status": "failed", "error": "interrupted"})
         raise
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _executing_keys(dask_worker):
+    """Keys of the tasks this Dask worker is executing now (not those queued on it)."""
+    return [ts.key for ts in dask_worker.state.executing]
 
 
 def _rows(runs, names, results):

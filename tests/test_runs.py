@@ -173,7 +173,7 @@ def test_interrupt_keeps_finished_runs_and_exits_130(tmp_path):
     status = json.loads((out / "sleep=30" / "status.json").read_text())
     assert (status["status"], status["error"]) == ("failed", "interrupted")
     assert not (out / "sleep=0.25").exists()
-    assert list(scratch.iterdir()) == []  # the run's temporary folder is gone
+    assert list(scratch.glob("kdlib-run-*")) == []  # the run's temporary folder is gone
 
 
 # --------------------------------------------------------------------------- record()
@@ -448,7 +448,7 @@ def dask_cluster(tmp_path, request):
     group). Every process group is killed afterwards, whatever happened. An indirect
     parameter (a dict) adds environment variables (Dask configuration) to all three.
     """
-    env = {**os.environ, **getattr(request, "param", {})}
+    env = {**os.environ, "TMPDIR": str(tmp_path), **getattr(request, "param", {})}  # a killed run's folder
     from distributed import Client
 
     dask_cli = str(Path(sys.executable).with_name("dask"))
