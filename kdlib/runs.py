@@ -273,7 +273,7 @@ def _connect(jobs, scheduler):
     cloudpickle.register_pickle_by_value(_execute)  # workers need no kdlib, only the requirements
     if scheduler:
         return Client(scheduler, timeout="60s"), None
-    cluster = LocalCluster(n_workers=1, threads_per_worker=jobs, processes=False, dashboard_address=None)
+    cluster = LocalCluster(n_workers=1, threads_per_worker=jobs, processes=False, dashboard_address=":0")
     return Client(cluster), cluster
 
 
