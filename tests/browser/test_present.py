@@ -117,8 +117,10 @@ def test_slider_changes_the_picture_and_code_is_hidden(browser, voila, slider_la
         slider = page.locator(".widget-slider").filter(has=label).first
         expect(slider).to_be_visible()
         page.wait_for_function(_CHANGED, arg=[], timeout=TIMEOUT_MS)  # the explorers drew
-        assert page.locator(".jp-InputArea, .jp-InputPrompt").count() == 0  # code hidden
-        assert "kdlib.tuning.grid(" not in page.content()
+        # code hidden: markdown cells only have input areas, and no line of code is in the page
+        assert page.locator(".jp-CodeCell .jp-InputArea, .jp-InputArea-editor, .jp-InputPrompt").count() == 0
+        assert page.locator(".jp-MarkdownOutput").count() > 0
+        assert "set_num_threads(" not in page.content() and "TemperatureExplorer(" not in page.content()
         handle, readout = slider.locator(".noUi-handle").first, slider.locator(".widget-readout").first
         handle.scroll_into_view_if_needed()
         before_value, before_images = readout.inner_text().strip(), page.evaluate(_IMAGES)
