@@ -59,7 +59,7 @@ def patch_kernel_client_polling() -> None:
     AsyncZMQSocketChannel.get_msg = get_msg
 
 
-def execute_notebook(notebook, output, parameters=None, *, kernel_name="python3", cwd=None):
+def execute_notebook(notebook, output, parameters=None, *, kernel_name="python3", cwd=None, transport="tcp"):
     """Execute ``notebook`` with plain papermill into ``output``; return the executed notebook.
 
     Any error in a cell raises ``papermill.PapermillExecutionError`` (the partial notebook,
@@ -74,6 +74,10 @@ def execute_notebook(notebook, output, parameters=None, *, kernel_name="python3"
     kernel_name : str, default "python3"
     cwd : str or Path, optional
         Working directory of the kernel; default the notebook's folder.
+    transport : {"tcp", "ipc"}, default "tcp"
+        How the kernel talks to papermill: ``"ipc"`` uses Unix sockets in ``cwd`` instead of
+        TCP ports, so parallel runs with their own ``cwd`` never race for a port ("address
+        already in use" at kernel start).
 
     Returns
     -------
@@ -81,14 +85,18 @@ def execute_notebook(notebook, output, parameters=None, *, kernel_name="python3"
     """
     import nbformat  # heavy Jupyter imports only where notebooks are executed
     import papermill
+    from traitlets.config import Config
 
+    if transport not in ("tcp", "ipc"):
+        raise ValueError(f"transport must be 'tcp' or 'ipc', got {transport!r}")
     patch_kernel_client_polling()
     notebook = Path(notebook)
     meta = nbformat.read(notebook, as_version=4).metadata
     has_language = meta.get("language_info", {}).get("name") or meta.get("kernelspec", {}).get("language")
     return papermill.execute_notebook(
         str(notebook), str(output), parameters=parameters or {}, kernel_name=kernel_name,
-        cwd=str(cwd or notebook.parent), language=None if has_language else "python", progress_bar=False)
+        cwd=str(cwd or notebook.parent), language=None if has_language else "python", progress_bar=False,
+        config=Config({"KernelManager": {"transport": transport}}))
 
 
 def execute_in_place(notebook, *, timeout: int = 900) -> None:
@@ -197,8 +205,8 @@ def run_main(spec_path) -> int:
     threading.Thread(target=watch_parent, daemon=True).start()
     status, start = {"status": "error", "error": ""}, time.perf_counter()
     try:
-        execute_notebook(spec["input"], spec["output"], spec["parameters"],
-                         kernel_name=spec["kernel_name"], cwd=spec["cwd"])
+        execute_notebook(spec["input"], spec["output"], spec["parameters"], kernel_name=spec["kernel_name"],
+                         cwd=spec["cwd"], transport="ipc" if os.name == "posix" else "tcp")
         status["status"] = "ok"
     except KeyboardInterrupt:
         status.update(status="failed", error="interrupted")

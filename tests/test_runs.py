@@ -387,6 +387,19 @@ def test_execute_notebook_cli_runs_a_clean_notebook(tmp_path, capsys):
     assert nbformat.read(tmp_path / "cli.ipynb", as_version=4).cells[0].outputs[0]["text"] == "42\n"
 
 
+def test_execute_notebook_over_ipc_sockets_in_its_own_folder(tmp_path):
+    """transport="ipc" (what every sweep run uses): Unix sockets in cwd, no TCP port to race for."""
+    code = ("import os\nfrom ipykernel import get_connection_info\n"
+            "info = get_connection_info(unpack=True)\nprint(info['transport'], os.getcwd())")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), tmp_path / "in.ipynb")
+    (tmp_path / "cwd").mkdir()
+    nb = runs.execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", cwd=tmp_path / "cwd",
+                               transport="ipc")
+    assert nb.cells[-1].outputs[0]["text"] == f"ipc {tmp_path / 'cwd'}\n"
+    with pytest.raises(ValueError, match="transport must be 'tcp' or 'ipc', got 'udp'"):
+        runs.execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", transport="udp")
+
+
 def test_patched_polling_never_waits_unbounded():
     """The lost wake-up: an unbounded poll can block although a message is queued.
 
