@@ -272,7 +272,7 @@ def _connect(jobs, scheduler):
 
     cloudpickle.register_pickle_by_value(_execute)  # workers need no kdlib, only the requirements
     if scheduler:
-        return Client(scheduler, timeout="60s"), None
+        return Client(scheduler), None  # waits distributed.comm.timeouts.connect (30 s)
     cluster = LocalCluster(n_workers=1, threads_per_worker=jobs, processes=False, dashboard_address=":0")
     return Client(cluster), cluster
 
@@ -622,6 +622,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"interrupted; summary of the finished runs: {out / _SUMMARY_NAME}", file=sys.stderr)
         return 130
+    except OSError as err:  # distributed raises OSError when no scheduler answers at that address
+        if not args.scheduler:
+            raise
+        print(f"cannot reach the Dask scheduler --scheduler {args.scheduler}: {err}", file=sys.stderr)
+        return 2
     failed = [r for r in rows if r["status"] != "ok"]
     for r in failed:
         print(f"FAILED {r['run_id']}: {r['error']}\n  notebook: {r['notebook']}")

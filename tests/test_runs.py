@@ -447,6 +447,22 @@ def test_patched_polling_never_waits_unbounded():
 # --------------------------------------------------------------------------- a real Dask cluster
 
 
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "1s")
+    import dask
+
+    dask.config.refresh()
+    try:
+        rc = runs.main([str(TOY), "--grid", "lam=1", "--scheduler", "tcp://127.0.0.1:9", "--out",
+                        str(tmp_path / "out"), "--no-progress"])
+    finally:
+        monkeypatch.undo()
+        dask.config.refresh()
+    assert rc == 2
+    assert "cannot reach the Dask scheduler --scheduler tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+
 def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
