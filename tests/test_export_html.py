@@ -28,6 +28,7 @@ def site(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # nbconvert over every stored notebook (~20 s here)
 def test_every_notebook_has_a_page_listed_in_the_index(site):
     index = (site / "index.html").read_text(encoding="utf-8")
     assert NOTEBOOKS
@@ -37,6 +38,7 @@ def test_every_notebook_has_a_page_listed_in_the_index(site):
     assert len(re.findall(r"<li>", index)) == len(NOTEBOOKS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_every_png_made_it_into_the_page(site, nb_path):
     nb = nbformat.read(nb_path, as_version=4)

@@ -70,6 +70,7 @@ def _csv_rows(text):
 # --------------------------------------------------------------------------- runs through papermill
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_failing_point_is_reported_and_the_rest_summarised(sweeps):
     a = sweeps["A"]
     assert a["rc"] == 1
@@ -100,6 +101,7 @@ def test_failing_point_is_reported_and_the_rest_summarised(sweeps):
             assert float(r["seconds"]) > 0
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_recorded_metrics_are_numbers_in_the_summary(sweeps):
     rows = _csv_rows(sweeps["A"]["csv"])
     ok = [r for r in rows if r["status"] == "ok"]
@@ -113,6 +115,7 @@ def test_recorded_metrics_are_numbers_in_the_summary(sweeps):
     assert isinstance(parsed[1]["score"], float) and isinstance(parsed[0]["seconds"], float)
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_rerun_skips_ok_runs_and_retries_failed_ones(sweeps):
     a, b = sweeps["A"], sweeps["B"]
     assert b["rc"] == 1
@@ -126,6 +129,7 @@ def test_rerun_skips_ok_runs_and_retries_failed_ones(sweeps):
     assert drop_seconds(_csv_rows(b["csv"])) == drop_seconds(_csv_rows(a["csv"]))
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_overlapping_grid_runs_only_new_points(sweeps):
     b, c = sweeps["B"], sweeps["C"]
     rows = c["rows"]
@@ -139,6 +143,7 @@ def test_overlapping_grid_runs_only_new_points(sweeps):
     assert len(list(sweeps["out"].glob("*/status.json"))) == 5
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_rerun_of_a_finished_grid_runs_nothing(sweeps):
     d = sweeps["D"]
     assert d["rc"] == 0
@@ -147,6 +152,7 @@ def test_rerun_of_a_finished_grid_runs_nothing(sweeps):
     assert d["csv"] == sweeps["C"]["csv"]
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_interrupt_keeps_finished_runs_and_exits_130(tmp_path):
     """Ctrl-C (SIGINT to the runner) stops the running run, skips the rest, writes the summary."""
     out, scratch = tmp_path / "out", tmp_path / "scratch"
@@ -366,6 +372,7 @@ def _error_notebook(path, tagged):
     return path
 
 
+@pytest.mark.slow  # starts kernels
 @pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "raises-exception"])
 def test_execute_notebook_is_plain_papermill_and_fails_on_any_error(tagged, tmp_path, capsys):
     """No tolerance: even a cell tagged raises-exception fails the run, as plain papermill does."""
@@ -380,6 +387,7 @@ def test_execute_notebook_is_plain_papermill_and_fails_on_any_error(tagged, tmp_
     assert "FAILED" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_execute_notebook_cli_runs_a_clean_notebook(tmp_path, capsys):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
     nbformat.write(nb, tmp_path / "in.ipynb")  # no kernel metadata: taken to be Python
@@ -387,6 +395,7 @@ def test_execute_notebook_cli_runs_a_clean_notebook(tmp_path, capsys):
     assert nbformat.read(tmp_path / "cli.ipynb", as_version=4).cells[0].outputs[0]["text"] == "42\n"
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_execute_notebook_over_ipc_sockets_in_its_own_folder(tmp_path):
     """transport="ipc" (what every sweep run uses): Unix sockets in cwd, no TCP port to race for."""
     code = ("import os\nfrom ipykernel import get_connection_info\n"
@@ -447,6 +456,7 @@ def test_patched_polling_never_waits_unbounded():
 # --------------------------------------------------------------------------- a real Dask cluster
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "1s")
     import dask
