@@ -50,7 +50,7 @@ from pathlib import Path
 from kdlib import _execute
 from kdlib._checks import check_int
 from kdlib._execute import RUN_DIR_ENV, execute_in_place, execute_notebook, patch_kernel_client_polling
-from kdlib.results import atomic_write_text, read_csv, sample_sd, write_csv
+from kdlib.results import atomic_write_text, parse_cell, read_csv, sample_sd, write_csv
 
 __all__ = ["record", "recorded", "parse_grid_value", "run_id", "run_grid", "execute_notebook",
            "execute_in_place", "patch_kernel_client_polling", "read_summary", "write_summary",
@@ -138,23 +138,17 @@ def _read_json(path):
 
 # --------------------------------------------------------------------------- values and run ids
 
-_INT_RE = re.compile(r"[+-]?\d+")
-_FLOAT_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+\-_]")
 _MAX_ID = 100
 
 
 def parse_grid_value(text):
-    """One command-line value: ``4`` → int, ``0.5``/``1e-3``/``nan`` → float,
-    ``true``/``false`` (any case) → bool, anything else a string (whitespace stripped)."""
+    """One command-line value, read like a CSV cell (:func:`kdlib.results.parse_cell`):
+    ``4`` → int, ``0.5``/``1e-3``/``nan`` → float, ``true``/``false`` → bool, else a string."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, got {text!r} ({type(text).__name__})")
-    text = text.strip()
-    if _INT_RE.fullmatch(text):
-        return int(text)
-    if _FLOAT_RE.fullmatch(text):
-        return float(text)
-    return text.lower() == "true" if text.lower() in ("true", "false") else text
+    value = parse_cell(text.strip())
+    return value.lower() == "true" if isinstance(value, str) and value.lower() in ("true", "false") else value
 
 
 def _format_value(value):
@@ -575,19 +569,6 @@ def _main_plot(parser, args):
     return 0
 
 
-def _main_execute(parser, args, params):
-    Path(args.execute).parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    try:
-        execute_notebook(args.notebook, args.execute, params, kernel_name=args.kernel)
-    except Exception as err:
-        detail = f"{err.ename}: {err.evalue}" if hasattr(err, "ename") else f"{type(err).__name__}: {err}"
-        print(f"FAILED {args.notebook}: {detail}\n  notebook: {args.execute}", file=sys.stderr)
-        return 1
-    print(f"ok {args.notebook} -> {args.execute} ({time.perf_counter() - start:.0f} s)")
-    return 0
-
-
 def main(argv=None):
     """Command-line entry point; returns the exit status (0 ok, 1 a run failed, 2 usage, 130 Ctrl-C)."""
     parser = _build_parser()
@@ -607,13 +588,22 @@ def main(argv=None):
             parser.error(f"--{option} must be >= {1 if option == 'jobs' else 0}, got {getattr(args, option)}")
     try:
         grid, params = _parse_grid_args(args.grid, args.param)
-        if args.execute:
-            if grid:
-                raise ValueError("--execute runs the notebook once: use --param, not --grid")
-            return _main_execute(parser, args, params)
-        _plan(args.notebook, grid, params, args.kernel)  # fail early, before any run starts
+        if args.execute and grid:
+            raise ValueError("--execute runs the notebook once: use --param, not --grid")
+        if not args.execute:
+            _plan(args.notebook, grid, params, args.kernel)  # fail early, before any run starts
     except (ValueError, TypeError) as err:
         parser.error(str(err))
+    if args.execute:
+        Path(args.execute).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            execute_notebook(args.notebook, args.execute, params, kernel_name=args.kernel)
+        except Exception as err:
+            detail = f"{err.ename}: {err.evalue}" if hasattr(err, "ename") else f"{type(err).__name__}: {err}"
+            print(f"FAILED {args.notebook}: {detail}\n  notebook: {args.execute}", file=sys.stderr)
+            return 1
+        print(f"ok {args.notebook} -> {args.execute}")
+        return 0
     out = Path(args.out) if args.out else Path("runs") / Path(args.notebook).stem
     try:
         rows = run_grid(args.notebook, grid, out=out, jobs=args.jobs, scheduler=args.scheduler,

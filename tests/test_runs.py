@@ -221,7 +221,8 @@ def test_record_rejects_bad_arguments(name, value, exc, monkeypatch):
 
 @pytest.mark.parametrize("text, expected", [("0", 0), ("-2", -2), (" 4 ", 4), ("0.5", 0.5), ("1e-3", 1e-3),
                                             (".5", 0.5), ("true", True), ("False", False),
-                                            ("cnn", "cnn"), ("1_000", "1_000"), ("0.5x", "0.5x")])
+                                            ("cnn", "cnn"), ("1_000", 1000), ("0.5x", "0.5x"),
+                                            ("TRUE", True), ("a,b", "a,b")])
 def test_parse_grid_value(text, expected):
     value = runs.parse_grid_value(text)
     assert value == expected and type(value) is type(expected)
