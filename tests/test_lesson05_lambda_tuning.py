@@ -55,10 +55,11 @@ def test_grid_explorer_sliders_redraw_the_chosen_point(grid_rows):
                                np.mean([b["history"]["val_acc"] for b in base], axis=0))
     assert acc_lines[3].get_ydata()[0] == pytest.approx(0.95)
     assert acc_lines[4].get_ydata()[0] == pytest.approx(np.mean([b["val_acc"] for b in base]))
-    # bars: this point's mean val acc and agreement
-    heights = [p.get_height() for p in ex.figure.axes[2].patches]
-    assert heights[0] == pytest.approx(np.mean([r["val_acc"] for r in want]))
-    assert heights[2] == pytest.approx(np.mean([r["agreement"] for r in want]))
+    # dots: this point's mean val acc and agreement (then the baseline's)
+    acc_means, agree_means = (c.lines[0].get_ydata() for c in ex.figure.axes[2].containers)
+    assert acc_means[0] == pytest.approx(np.mean([r["val_acc"] for r in want]))
+    assert agree_means[0] == pytest.approx(np.mean([r["agreement"] for r in want]))
+    assert not ex.figure.axes[2].patches  # a dot plot, no bars on a zoomed axis
     assert "λ=0.9, T=4" in ex.label.value
     assert f"{100 * np.mean([r['val_acc'] for r in want]):.2f}" in ex.label.value
     assert ex.last_seconds >= 0
@@ -271,13 +272,17 @@ def test_grid_point_and_learning_curves_plot_the_rows():
     np.testing.assert_allclose(acc[2].get_ydata(), [0.6, 0.75])  # baseline mean curve
     assert acc[3].get_ydata()[0] == pytest.approx(0.9)  # teacher
     assert acc[4].get_ydata()[0] == pytest.approx(0.75)  # baseline final mean
-    heights = [p.get_height() for p in fig.axes[2].patches]
-    assert heights == pytest.approx([0.805, 0.75, 0.9, 0.85])
+    acc_bars, agree_bars = fig.axes[2].containers
+    assert list(acc_bars.lines[0].get_ydata()) == pytest.approx([0.805, 0.75])
+    assert list(agree_bars.lines[0].get_ydata()) == pytest.approx([0.9, 0.85])
+    # error bars: the sample sd over seeds (0.805 ± 0.00707; the baseline's val_acc is constant)
+    low, high = (seg[:, 1] for seg in np.array(acc_bars.lines[2][0].get_segments()).transpose(1, 0, 2))
+    assert list(high - low) == pytest.approx([2 * np.std([0.80, 0.81], ddof=1), 0.0])
     lc = lesson.learning_curves([rows[0]["history"]], references={"teacher": 0.9})
     np.testing.assert_allclose(lc.axes[1].lines[0].get_ydata(), [0.7, 0.8])
 
 
-def test_kfold_scores_and_group_bars_plot_their_data(monkeypatch):
+def test_kfold_scores_and_group_dots_plot_their_data(monkeypatch):
     res = tuning.KFoldResult(
         candidates=[{"lam": 0.5, "T": 2.0, "scores": [0.8, 0.7], "mean": 0.75, "sd": 0.07},
                     {"lam": 1.0, "T": 2.0, "scores": [0.6, 0.65], "mean": 0.625, "sd": 0.035}],
@@ -286,5 +291,8 @@ def test_kfold_scores_and_group_bars_plot_their_data(monkeypatch):
     fig = lesson.kfold_scores(res)
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.8, 0.6])
     np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [0.7, 0.65])
-    fig = lesson.group_bars({"a": [0.8, 0.82], "b": [0.9]}, references={"t": 0.95})
-    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx([0.81, 0.9])
+    fig = lesson.group_dots({"a": [0.8, 0.82], "b": [0.9]}, references={"t": 0.95})
+    assert list(fig.axes[0].containers[0].lines[0].get_ydata()) == pytest.approx([0.81, 0.9])
+    assert not fig.axes[0].patches  # a dot plot: its zoomed axis carries no bars
+    seeds = [line.get_ydata().tolist() for line in fig.axes[0].lines if line.get_marker() == "."]
+    assert seeds == [pytest.approx([0.8, 0.82]), pytest.approx([0.9])]

@@ -12,7 +12,7 @@ selection themselves are the core module :mod:`kdlib.tuning`, the statistics
   :func:`format_results`, and the verdict :func:`beats_by_spread`;
 * its figures (each returns a new ``Figure``): :func:`learning_curves`,
   :func:`grid_point`, :func:`accuracy_heatmap`, :func:`kfold_scores`,
-  :func:`group_bars`;
+  :func:`group_dots`;
 * its widgets: :class:`GridExplorer` (λ and T sliders over a precomputed grid) and
   :class:`TrainNow` (train one student now, with live curves).
 """
@@ -39,7 +39,7 @@ from kdlib.widgets import figure_png, in_kernel, show_in
 __all__ = [
     "GRID_LAMS", "GRID_TS", "QUICK", "check_params", "notebook_settings", "results_table",
     "format_results", "beats_by_spread", "learning_curves", "grid_point", "accuracy_heatmap",
-    "kfold_scores", "group_bars", "GridExplorer", "TrainNow",
+    "kfold_scores", "group_dots", "GridExplorer", "TrainNow",
 ]
 
 GRID_LAMS = (0.1, 0.5, 0.9)
@@ -234,6 +234,12 @@ def format_results(table) -> str:
 
 
 # --------------------------------------------------------------------------- figures
+def _sd0(values) -> float:
+    """Sample sd for an error bar: 0 (no bar) for a single value."""
+    sd = sample_sd(values)
+    return 0.0 if math.isnan(sd) else sd
+
+
 def _hist(h) -> dict:
     """A history as a dict with ``epoch_loss`` and ``val_acc`` (History or dict)."""
     if isinstance(h, dict):
@@ -325,9 +331,11 @@ def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
     Figure
         ``axes[0]`` training loss per epoch, ``axes[1]`` validation accuracy per
         epoch (lines: one per row in order, the baseline mean, then the
-        references teacher and baseline), ``axes[2]`` bars: validation accuracy
-        and agreement with the teacher, mean ± sd over seeds, for this point and
-        the baseline (``patches`` in that order).
+        references teacher and baseline), ``axes[2]`` a dot plot: validation
+        accuracy and agreement with the teacher, mean ± sd over seeds (error
+        bars), for this point and the baseline; ``axes[2].containers[0]`` holds
+        the accuracies, ``containers[1]`` the agreements (means as the ``y`` data
+        of ``.lines[0]``), every seed a small grey dot.
     """
     rows = list(rows)
     fig, ax = new_figure(12, 3.4, ncols=3)
@@ -344,18 +352,20 @@ def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
         for a in ax[0, :2]:
             a.text(0.5, 0.5, "no run at this point", ha="center", va="center",
                    transform=a.transAxes)
-    bars = ax[0, 2]
+    bars = ax[0, 2]  # a dot plot with error bars (its axis does not start at 0)
     groups = [("this point", rows)] + ([("baseline λ=1", baseline_rows)] if baseline_rows else [])
     width = 0.38
     for k, (metric, colour) in enumerate((("val_acc", "C0"), ("agreement", "C1"))):
         means = [np.mean([r[metric] for r in g]) if g else np.nan for _, g in groups]
-        sds = [np.std([r[metric] for r in g], ddof=1) if len(g) > 1 else 0.0 for _, g in groups]
+        sds = [_sd0([r[metric] for r in g]) for _, g in groups]
         pos = np.arange(len(groups)) + (k - 0.5) * width
-        bars.bar(pos, means, width, yerr=sds, capsize=3, color=colour,
-                 label="val accuracy" if metric == "val_acc" else "agreement with teacher")
+        bars.errorbar(pos, means, yerr=sds, fmt="o", ms=6, capsize=4, color=colour,
+                      label="val accuracy" if metric == "val_acc" else "agreement with teacher")
+        for p, (_, g) in zip(pos, groups):
+            bars.plot(np.full(len(g), p + 0.07), [r[metric] for r in g], ".", color="0.35", ms=3)
         for p, m in zip(pos, means):
             if not math.isnan(m):
-                bars.text(p, m + 0.004, f"{m:.3f}", ha="center", va="bottom", fontsize=7)
+                bars.text(p - 0.07, m, f"{m:.3f}", ha="right", va="center", fontsize=7)
     if teacher_acc is not None:
         bars.axhline(teacher_acc, ls=":", lw=1.4, color="C2", label=f"teacher {teacher_acc:.3f}")
     bars.set_xticks(np.arange(len(groups)), [g for g, _ in groups], fontsize=8)
@@ -459,9 +469,12 @@ def kfold_scores(result, *, title: str = "") -> Figure:
     return fig
 
 
-def group_bars(groups: dict, *, references: dict | None = None, ylabel: str = "accuracy",
+def group_dots(groups: dict, *, references: dict | None = None, ylabel: str = "accuracy",
                title: str = "", percent: bool = False) -> Figure:
-    """Bars of mean ± sd per group, every seed's value as a dot, numbers on top.
+    """A dot plot of mean ± sd per group (error bars), every seed's value as a small dot.
+
+    The accuracy axis is zoomed on the data (it does not start at 0), so the
+    groups are drawn as dots with error bars, never as bars.
 
     Parameters
     ----------
@@ -469,33 +482,37 @@ def group_bars(groups: dict, *, references: dict | None = None, ylabel: str = "a
         ``{label: list of values}`` (one value per seed).
     references : dict, optional
         ``{label: value}`` drawn as dotted horizontal lines.
+    ylabel, title : str
+    percent : bool
+        Write the means in percent.
 
     Returns
     -------
     Figure
-        ``axes[0].patches`` are the bars, one per group, heights = the means.
+        ``axes[0].containers[0]`` is the error bar container: ``.lines[0]`` has
+        the means as its ``y`` data, one point per group, in order.
     """
     fig, ax = new_figure(max(5.0, 1.5 * len(groups) + 1.5), 3.6)
     a = ax[0, 0]
     scale = 100 if percent else 1
     values = [np.asarray(v, float) for v in groups.values()]
     means = [float(v.mean()) for v in values]
-    sds = [float(v.std(ddof=1)) if len(v) > 1 else 0.0 for v in values]
+    sds = [_sd0(v) for v in values]
     x = np.arange(len(groups))
-    a.bar(x, means, 0.6, yerr=sds, capsize=4, color=[f"C{i}" for i in range(len(groups))],
-          alpha=0.85)
+    a.errorbar(x, means, yerr=sds, fmt="o", ms=7, color="C0", ecolor="black", capsize=5,
+               lw=1.2, zorder=3, label="mean ± sd over seeds")
     for i, v in enumerate(values):
-        a.plot(np.full(len(v), x[i]), v, "k.", ms=4)
-        a.text(x[i], means[i] + max(sds[i], 0) + 0.002, f"{scale * means[i]:.2f}", ha="center",
-               va="bottom", fontsize=8)
+        a.plot(np.full(len(v), x[i] + 0.12), v, ".", color="0.35", ms=4)
+        a.text(x[i] - 0.12, means[i], f"{scale * means[i]:.2f}", ha="right", va="center",
+               fontsize=8)
     for i, (name, value) in enumerate((references or {}).items()):
         a.axhline(value, ls=":", lw=1.4, color=f"C{(i + 6) % 10}", label=f"{name} {scale * value:.2f}")
     allv = np.concatenate(values + [np.asarray(list((references or {}).values()), float)])
     a.set_ylim(max(0.0, allv.min() - 0.03), min(1.0, allv.max() + 0.02))
+    a.set_xlim(-0.6, len(groups) - 0.4)
     a.set_xticks(x, list(groups), fontsize=8)
     a.set(ylabel=ylabel, title=title)
-    if references:
-        a.legend(fontsize="x-small", loc="lower right")
+    a.legend(fontsize="x-small", loc="lower right")
     return fig
 
 
