@@ -8,6 +8,7 @@ scheduler and two workers with the ``dask`` command line on 127.0.0.1 and kills 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import csv
 import io
@@ -445,12 +446,16 @@ def test_patched_polling_never_waits_unbounded():
         ch._recv = _recv
         return ch
 
+    def run(make_coro):  # in a thread of its own: a browser test's event loop may run in this one
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(lambda: asyncio.run(make_coro())).result()
+
     ch = channel([{"msg": 1}])
-    assert asyncio.run(asyncio.wait_for(ch.get_msg(timeout=None), 5)) == {"msg": 1}
+    assert run(lambda: asyncio.wait_for(ch.get_msg(timeout=None), 5)) == {"msg": 1}
     assert None not in ch.socket.polls
     empty = channel([])
     with pytest.raises(Empty):
-        asyncio.run(empty.get_msg(timeout=0.2))
+        run(lambda: empty.get_msg(timeout=0.2))
     assert None not in empty.socket.polls
 
 
