@@ -59,9 +59,12 @@ sweep: $(STAMP)
 sweep-dask: $(STAMP)
 	BIN=$(BIN) bash tools/sweep_dask.sh
 
-## present: the explorers as a classroom app (Voilà, code hidden) on 127.0.0.1, token in the URL printed
+## present: the explorers as a classroom app (Voilà, code hidden) on 127.0.0.1, token in the URL printed.
+## It first runs the app once headless, so that 05's grid is trained (minutes, once) and cached in
+## build/present-cache/ before anyone connects; no visitor's page trains.
 PRESENT_PORT ?= 8866
 present: $(STAMP)
+	$(BIN)/python -m kdlib.runs apps/explorers.ipynb --execute build/present-warmup.ipynb
 	$(BIN)/voila apps/explorers.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(PRESENT_PORT) \
 		--token $(VOILA_ARGS)
 
