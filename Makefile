@@ -8,7 +8,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 JOBS ?= 2
 
-.PHONY: setup lab test test-fast run notebooks sweep clean
+.PHONY: setup lab test test-fast run notebooks sweep sweep-dask present html clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,23 @@ sweep: $(STAMP)
 		--grid lam=0.1,0.5,0.9 --grid T=2,4 --param quick=true --jobs $(JOBS) --out runs/lam_T
 	$(BIN)/python -m kdlib.runs --plot runs/lam_T/summary.csv --x lam --y val_acc --hue T \
 		--png runs/lam_T/summary.png
+
+## sweep-dask: the same kind of sweep on a Dask cluster (scheduler + 2 workers on 127.0.0.1)
+sweep-dask: $(STAMP)
+	BIN=$(BIN) bash tools/sweep_dask.sh
+
+## present: the explorers as a classroom app (Voilà, code hidden) on 127.0.0.1, token in the URL printed.
+## It first runs the app once headless, so that 05's grid is trained (minutes, once) and cached in
+## build/present-cache/ before anyone connects; no visitor's page trains.
+PRESENT_PORT ?= 8866
+present: $(STAMP)
+	$(BIN)/python -m kdlib.runs apps/explorers.ipynb --execute build/present-warmup.ipynb
+	$(BIN)/voila apps/explorers.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(PRESENT_PORT) \
+		--token $(VOILA_ARGS)
+
+## html: every stored notebook as a static page (plots included), index at build/html/index.html
+html: $(STAMP)
+	$(BIN)/python tools/export_html.py --out build/html
 
 clean:
 	rm -rf build runs .pytest_cache .ruff_cache test-artifacts

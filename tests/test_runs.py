@@ -1,11 +1,14 @@
-"""Tests of kdlib.runs: papermill grid runs, metrics, summary.csv, reruns, CLI and plots.
+"""Tests of kdlib.runs: papermill grid runs on Dask, metrics, summary.csv, reruns, CLI and plots.
 
 The notebook runs (each starts a Jupyter kernel) share one module-scoped fixture, ``sweeps``,
-that runs the toy notebook four times over overlapping grids in a temporary folder.
+that runs the toy notebook four times over overlapping grids in a temporary folder (on the
+local in-process cluster). ``test_dask_cluster_survives_a_killed_worker`` starts a real
+scheduler and two workers with the ``dask`` command line on 127.0.0.1 and kills one mid-sweep.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import csv
 import io
@@ -14,8 +17,10 @@ import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -66,6 +71,7 @@ def _csv_rows(text):
 # --------------------------------------------------------------------------- runs through papermill
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_failing_point_is_reported_and_the_rest_summarised(sweeps):
     a = sweeps["A"]
     assert a["rc"] == 1
@@ -96,19 +102,21 @@ def test_failing_point_is_reported_and_the_rest_summarised(sweeps):
             assert float(r["seconds"]) > 0
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_recorded_metrics_are_numbers_in_the_summary(sweeps):
     rows = _csv_rows(sweeps["A"]["csv"])
     ok = [r for r in rows if r["status"] == "ok"]
     assert [float(r["score"]) for r in ok] == [0.5 * 3, 1 * 3]
     assert [r["label"] for r in ok] == ["x", "x"]
     metrics = json.loads((sweeps["out"] / "lam=0.5__T=3__fail=False" / "metrics.json").read_text())
-    assert metrics == {"score": 1.5, "label": "x"}
+    assert metrics == {"score": 1.5, "label": "x", "shipped_kdlib": True}  # the client's kdlib ran
     parsed = runs.read_summary(sweeps["out"] / "summary.csv")  # after sweep D: lam=1, 1.5
     assert [(r["lam"], r["T"], r["fail"], r["score"], r["status"], r["error"]) for r in parsed] == [
         (1, 3, False, 3, "ok", ""), (1.5, 3, False, 4.5, "ok", "")]
     assert isinstance(parsed[1]["score"], float) and isinstance(parsed[0]["seconds"], float)
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_rerun_skips_ok_runs_and_retries_failed_ones(sweeps):
     a, b = sweeps["A"], sweeps["B"]
     assert b["rc"] == 1
@@ -122,6 +130,7 @@ def test_rerun_skips_ok_runs_and_retries_failed_ones(sweeps):
     assert drop_seconds(_csv_rows(b["csv"])) == drop_seconds(_csv_rows(a["csv"]))
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_overlapping_grid_runs_only_new_points(sweeps):
     b, c = sweeps["B"], sweeps["C"]
     rows = c["rows"]
@@ -135,6 +144,7 @@ def test_overlapping_grid_runs_only_new_points(sweeps):
     assert len(list(sweeps["out"].glob("*/status.json"))) == 5
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_rerun_of_a_finished_grid_runs_nothing(sweeps):
     d = sweeps["D"]
     assert d["rc"] == 0
@@ -143,16 +153,21 @@ def test_rerun_of_a_finished_grid_runs_nothing(sweeps):
     assert d["csv"] == sweeps["C"]["csv"]
 
 
+@pytest.mark.slow  # starts kernels / waits for a scheduler
 def test_interrupt_keeps_finished_runs_and_exits_130(tmp_path):
     """Ctrl-C (SIGINT to the runner) stops the running run, skips the rest, writes the summary."""
-    out = tmp_path / "out"
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
     code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
             "from kdlib.runs import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.Popen([sys.executable, "-c", code, str(TOY), "--grid", "sleep=0,30,0.25",
                              "--out", str(out), "--no-progress"], cwd=tmp_path,
+                            env={**os.environ, "TMPDIR": str(scratch)},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # Wait until the first run has finished and the second one (sleeping 30 s) has started.
-    while proc.poll() is None and not (out / "sleep=30" / "spec.json").exists():
+    # Wait until the first run has finished and the second one (sleeping 30 s) is executing:
+    # papermill has written its output notebook in the run's private temporary folder.
+    while proc.poll() is None and not ((out / "sleep=0" / "status.json").exists()
+                                       and list(scratch.glob("kdlib-run-sleep=30-*/notebook.ipynb"))):
         try:
             proc.wait(timeout=0.1)
         except subprocess.TimeoutExpired:
@@ -165,6 +180,7 @@ def test_interrupt_keeps_finished_runs_and_exits_130(tmp_path):
     status = json.loads((out / "sleep=30" / "status.json").read_text())
     assert (status["status"], status["error"]) == ("failed", "interrupted")
     assert not (out / "sleep=0.25").exists()
+    assert list(scratch.glob("kdlib-run-*")) == []  # the run's temporary folder is gone
 
 
 # --------------------------------------------------------------------------- record()
@@ -206,7 +222,8 @@ def test_record_rejects_bad_arguments(name, value, exc, monkeypatch):
 
 @pytest.mark.parametrize("text, expected", [("0", 0), ("-2", -2), (" 4 ", 4), ("0.5", 0.5), ("1e-3", 1e-3),
                                             (".5", 0.5), ("true", True), ("False", False),
-                                            ("cnn", "cnn"), ("1_000", "1_000"), ("0.5x", "0.5x")])
+                                            ("cnn", "cnn"), ("1_000", 1000), ("0.5x", "0.5x"),
+                                            ("TRUE", True), ("a,b", "a,b")])
 def test_parse_grid_value(text, expected):
     value = runs.parse_grid_value(text)
     assert value == expected and type(value) is type(expected)
@@ -346,7 +363,6 @@ def test_module_runs_as_a_script():
 
 
 def _error_notebook(path, tagged):
-    import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
     boom = new_code_cell("raise ValueError('shown on purpose')")
@@ -358,24 +374,41 @@ def _error_notebook(path, tagged):
     return path
 
 
-def test_execute_notebook_runs_past_cells_tagged_raises_exception(tmp_path):
-    nb = runs.execute_notebook(_error_notebook(tmp_path / "in.ipynb", tagged=True), tmp_path / "out.ipynb")
-    assert len(nb.cells) == 3  # papermill's error banners removed
-    assert nb.cells[1].outputs[0]["ename"] == "ValueError"
-    assert nb.cells[2].outputs[0]["text"] == "after 2\n"
-    # the same through the CLI (`make run` uses it)
-    assert runs.main([str(tmp_path / "in.ipynb"), "--execute", str(tmp_path / "cli.ipynb")]) == 0
-    assert (tmp_path / "cli.ipynb").is_file()
-
-
-def test_execute_notebook_fails_on_an_untagged_error(tmp_path, capsys):
+@pytest.mark.slow  # starts kernels
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "raises-exception"])
+def test_execute_notebook_is_plain_papermill_and_fails_on_any_error(tagged, tmp_path, capsys):
+    """No tolerance: even a cell tagged raises-exception fails the run, as plain papermill does."""
     import papermill
 
-    src = _error_notebook(tmp_path / "in.ipynb", tagged=False)
+    src = _error_notebook(tmp_path / "in.ipynb", tagged=tagged)
     with pytest.raises(papermill.PapermillExecutionError, match="shown on purpose"):
         runs.execute_notebook(src, tmp_path / "out.ipynb")
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert "papermill-error-cell-tag" in executed.cells[0].metadata.get("tags", [])  # the banner stays
     assert runs.main([str(src), "--execute", str(tmp_path / "cli.ipynb")]) == 1
     assert "FAILED" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # starts kernels / waits for a scheduler
+def test_execute_notebook_cli_runs_a_clean_notebook(tmp_path, capsys):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    nbformat.write(nb, tmp_path / "in.ipynb")  # no kernel metadata: taken to be Python
+    assert runs.main([str(tmp_path / "in.ipynb"), "--execute", str(tmp_path / "cli.ipynb")]) == 0
+    assert nbformat.read(tmp_path / "cli.ipynb", as_version=4).cells[0].outputs[0]["text"] == "42\n"
+
+
+@pytest.mark.slow  # starts kernels / waits for a scheduler
+def test_execute_notebook_over_ipc_sockets_in_its_own_folder(tmp_path):
+    """transport="ipc" (what every sweep run uses): Unix sockets in cwd, no TCP port to race for."""
+    code = ("import os\nfrom ipykernel import get_connection_info\n"
+            "info = get_connection_info(unpack=True)\nprint(info['transport'], os.getcwd())")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), tmp_path / "in.ipynb")
+    (tmp_path / "cwd").mkdir()
+    nb = runs.execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", cwd=tmp_path / "cwd",
+                               transport="ipc")
+    assert nb.cells[-1].outputs[0]["text"] == f"ipc {tmp_path / 'cwd'}\n"
+    with pytest.raises(ValueError, match="transport must be 'tcp' or 'ipc', got 'udp'"):
+        runs.execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", transport="udp")
 
 
 def test_patched_polling_never_waits_unbounded():
@@ -413,10 +446,135 @@ def test_patched_polling_never_waits_unbounded():
         ch._recv = _recv
         return ch
 
+    def run(make_coro):  # in a thread of its own: a browser test's event loop may run in this one
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(lambda: asyncio.run(make_coro())).result()
+
     ch = channel([{"msg": 1}])
-    assert asyncio.run(asyncio.wait_for(ch.get_msg(timeout=None), 5)) == {"msg": 1}
+    assert run(lambda: asyncio.wait_for(ch.get_msg(timeout=None), 5)) == {"msg": 1}
     assert None not in ch.socket.polls
     empty = channel([])
     with pytest.raises(Empty):
-        asyncio.run(empty.get_msg(timeout=0.2))
+        run(lambda: empty.get_msg(timeout=0.2))
     assert None not in empty.socket.polls
+
+
+# --------------------------------------------------------------------------- a real Dask cluster
+
+
+@pytest.mark.slow  # starts kernels / waits for a scheduler
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "1s")
+    import dask
+
+    dask.config.refresh()
+    try:
+        rc = runs.main([str(TOY), "--grid", "lam=1", "--scheduler", "tcp://127.0.0.1:9", "--out",
+                        str(tmp_path / "out"), "--no-progress"])
+    finally:
+        monkeypatch.undo()
+        dask.config.refresh()
+    assert rc == 2
+    assert "cannot reach the Dask scheduler --scheduler tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def dask_cluster(tmp_path, request):
+    """A scheduler and two one-thread workers, started with the ``dask`` CLI on 127.0.0.1.
+
+    Yields (address, a client for watching, the two worker ``Popen``s, each its own process
+    group). Every process group is killed afterwards, whatever happened. An indirect
+    parameter (a dict) adds environment variables (Dask configuration) to all three.
+    """
+    env = {**os.environ, "TMPDIR": str(tmp_path), **getattr(request, "param", {})}  # a killed run's folder
+    from distributed import Client
+
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    procs, client = [], None
+
+    def start(name, *args):
+        with open(tmp_path / f"{name}.log", "wb") as log:
+            procs.append(subprocess.Popen([dask_cli, *args], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                          stdin=subprocess.DEVNULL, cwd=tmp_path, start_new_session=True))
+        return procs[-1]
+
+    try:
+        start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+              "--no-dashboard")
+        workers = [start(f"worker{i}", "worker", address, "--host", "127.0.0.1", "--nworkers", "1",
+                         "--nthreads", "1", "--no-dashboard", "--local-directory", str(tmp_path / f"w{i}"))
+                   for i in range(2)]
+        client = Client(address, timeout="120s")
+        client.wait_for_workers(2, timeout=180)
+        yield address, client, workers
+    finally:
+        if client is not None:
+            client.close()
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_dask_cluster_survives_a_killed_worker(dask_cluster, tmp_path):
+    """Kill one of two workers (its whole process group) mid-sweep: the summary is complete."""
+    address, client, workers = dask_cluster
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "kdlib.runs", str(TOY), "--grid", "sleep=4,4.1,4.2,4.3",
+           "--scheduler", address, "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        victim, deadline = None, time.monotonic() + 600  # our own bound, never an assertion on time
+        while victim is None and proc.poll() is None and time.monotonic() < deadline:
+            busy = [w for w, keys in client.processing().items() if any("kdlib-run-" in str(k) for k in keys)]
+            if busy:
+                time.sleep(2)  # the run is under way on that worker (its kernel starting or sleeping)
+                pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+                victim = next(w for w in workers if os.getpgid(pid) == w.pid)
+            else:
+                time.sleep(0.2)
+        assert victim is not None, "no run started on the cluster"
+        os.killpg(victim.pid, signal.SIGKILL)
+        output, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "4 ok, 0 failed, 0 skipped" in output
+    rows = runs.read_summary(out / "summary.csv")
+    assert [(r["sleep"], r["status"], r["score"], r["shipped_kdlib"]) for r in rows] == [
+        (s, "ok", 0.5, True) for s in (4, 4.1, 4.2, 4.3)]
+    assert len(client.scheduler_info()["workers"]) == 1  # the survivor did the rest
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "0 ok, 0 failed, 4 skipped" in again.stdout, again.stdout + again.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dask_cluster", [{"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}],
+                         indirect=True, ids=["allowed_failures=1"])
+def test_a_run_whose_workers_keep_dying_is_reported_failed_and_the_rest_finish(dask_cluster, tmp_path):
+    """A run whose kernel kills every worker it lands on ends failed, with the reason; the other is ok."""
+    nb = nbformat.read(TOY, as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(
+        "import os, signal, psutil\n"
+        "if lam > 1:  # kernel -> run process -> worker: kill the worker\n"
+        "    os.kill(psutil.Process(os.getppid()).ppid(), signal.SIGKILL)"))
+    path = tmp_path / "toy_killer.ipynb"
+    nbformat.write(nb, path)
+    done = subprocess.run([sys.executable, "-m", "kdlib.runs", str(path), "--grid", "lam=0.5,2",
+                           "--scheduler", dask_cluster[0], "--out", "out", "--no-progress"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = runs.read_summary(tmp_path / "out" / "summary.csv")
+    assert [(r["lam"], r["status"]) for r in rows] == [(0.5, "ok"), (2, "failed")]
+    assert "KilledWorker" in rows[1]["error"]
+    assert "FAILED lam=2" in done.stdout
