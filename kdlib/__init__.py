@@ -10,18 +10,21 @@ Core modules (dependencies run down this list, never up)::
     results       statistics over seeds (sample sd, mean ± sd, paired difference with a
                   t interval), percent formatting, CSV rows (no torch)
     data          data sets as in-memory tensors (Fashion-MNIST from data/, digits, moons),
-                  seeded stratified splits, the data-argument parser unpack_splits
-    models        the model zoo (mlp, cnn, rnn, ...), parameter/FLOP counts, predict,
-                  safe save/load (weights_only, sha256)
+                  seeded stratified splits, the data-argument parser, seeded shift transforms
+    models        the model zoo (mlp, cnn, rnn, linear, soft_tree), parameter/FLOP counts,
+                  predict, the device choice, reading a named layer (hooks), safe save/load
     losses        soft targets, the KD loss (Hinton et al. 2015) and its parts, the λ/α
-                  conventions, the λ = 1 rule (effective_T)
+                  conventions, the λ = 1 rule (effective_T), feature (hint, cosine) losses
     article       the source article literally: formulas 3.2.1–3.2.3, its snippet and loss
     pitfalls      the classic implementation mistakes, each a named pitfall_* function
     student_init  ways to initialise a student from a teacher (init_student)
-    metrics       accuracy, agreement, confusion, calibration (ECE), latency
+    metrics       accuracy, agreement, fidelity, confusion, calibration (ECE, reliability
+                  bins), latency statistics, the GEMM peak, Pareto fronts
     train         fit (one training loop), distill (cached teacher logits), the teacher
     tuning        λ/T/seed grids in-process with a cache, k-fold selection
-    runs          papermill reruns over a parameter grid, record(), summary.csv, CLI
+    runs          papermill reruns over a parameter grid on Dask (local or a cluster),
+                  record(), summary.csv, CLI
+    _execute      executing one notebook headless (plain papermill); one sweep run on a worker
     plots         generic matplotlib figures (new Figure each call, no pyplot state)
     widgets       generic ipywidgets helpers (figure-in-callback display, LiveCurves)
 
@@ -32,6 +35,11 @@ Lesson modules, one per notebook (``ls kdlib/lessons`` lines up with ``ls notebo
     notebooks/03_student_init.ipynb   ↔  kdlib/lessons/lesson03_student_init.py
     notebooks/04_loss_formulas.ipynb  ↔  kdlib/lessons/lesson04_loss_formulas.py
     notebooks/05_lambda_tuning.ipynb  ↔  kdlib/lessons/lesson05_lambda_tuning.py
+    notebooks/06_dark_knowledge.ipynb ↔  kdlib/lessons/lesson06_dark_knowledge.py
+    notebooks/07_efficiency.ipynb     ↔  kdlib/lessons/lesson07_efficiency.py
+    notebooks/08_fidelity.ipynb       ↔  kdlib/lessons/lesson08_fidelity.py
+    notebooks/09_interpretability.ipynb ↔ kdlib/lessons/lesson09_interpretability.py
+    notebooks/10_other_students.ipynb ↔  kdlib/lessons/lesson10_other_students.py
 
 A lesson module holds its notebook's parameter check and settings, its experiment
 runners, figures, widgets and exercise checks. Lessons import core modules, never each
