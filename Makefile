@@ -8,7 +8,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 JOBS ?= 2
 
-.PHONY: setup lab test run notebooks sweep clean
+.PHONY: setup lab test run notebooks sweep teachers clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,12 @@ sweep: $(STAMP)
 		--grid lam=0.1,0.5,0.9 --grid T=2,4 --param quick=true --jobs $(JOBS) --out runs/lam_T
 	$(BIN)/python -m kdlib.runs --plot runs/lam_T/summary.csv --x lam --y val_acc --hue T \
 		--png runs/lam_T/summary.png
+
+## teachers: the extra teachers notebook 06 compares: papermill runs of notebook 01 writing
+## data/teacher_*.pt (skips existing ones; FORCE=1 reruns them); executed notebooks in build/teachers
+teachers: $(STAMP)
+	$(BIN)/python -c "from kdlib.lessons.lesson06_dark_knowledge import make_teachers; \
+		print(make_teachers(force=$(if $(FORCE),True,False), executed_dir='build/teachers'))"
 
 clean:
 	rm -rf build runs .pytest_cache .ruff_cache test-artifacts

@@ -11,7 +11,7 @@ from kdlib import data as kdata
 from kdlib import losses
 from kdlib.lessons import lesson06_dark_knowledge as lesson
 
-DEFAULTS = dict(omitted="Trouser", n_train=2000, epochs=10, seeds=3, born_again_epochs=3, quick=False)
+DEFAULTS = dict(omitted="Bag", n_train=2000, epochs=10, seeds=3, born_again_epochs=3, quick=False)
 
 
 def toy_logits(n=300, k=10, seed=0):
@@ -23,7 +23,7 @@ def toy_logits(n=300, k=10, seed=0):
 
 def test_check_defaults_and_quick():
     S = lesson.check(**DEFAULTS)
-    assert S["omitted_index"] == kdata.FASHION_CLASSES.index("Trouser") == 1
+    assert S["omitted_index"] == kdata.FASHION_CLASSES.index("Bag") == 8
     assert S["n_test"] is None and S["seeds"] == 3
     Q = lesson.check(**dict(DEFAULTS, quick=True))
     assert Q["n_train"] == lesson.QUICK["n_train"] and Q["seeds"] >= 2
@@ -65,15 +65,18 @@ def test_class_metrics_against_a_direct_count():
         np.testing.assert_allclose(lesson.class_metrics(z, y, 3, bias), want)
 
 
-def test_choose_bias_matches_the_teachers_mean_probability():
-    z, y = toy_logits()
+def test_choose_bias_matches_the_teachers_false_positive_rate():
+    z, y = toy_logits(2000)
     keep = y != 2
-    student = z[keep].clone()
-    student[:, 2] -= 6.0           # a student that learned to never say class 2
     teacher = z[keep]
+    student = teacher.clone()
+    student[:, 2] -= 6.0           # a student that learned to never say class 2
     b = lesson.choose_bias(student, teacher, 2)
-    assert b == pytest.approx(6.0, abs=0.05)
-    assert lesson.mean_prob(student, 2, b) == pytest.approx(lesson.mean_prob(teacher, 2), rel=1e-6)
+    fp = lesson.predicted_frequency(teacher, 2)
+    assert 0 < fp < 0.2 and b == pytest.approx(6.0, abs=0.3)
+    assert lesson.predicted_frequency(student, 2, b) <= fp < lesson.predicted_frequency(student, 2, b + 0.05)
+    always_2 = teacher + 100 * torch.nn.functional.one_hot(torch.tensor(2), 10)
+    assert lesson.choose_bias(always_2, teacher, 2) == 0
 
 
 def students_for(z, y, n=3):
@@ -153,6 +156,10 @@ def test_teacher_table_and_make_teacher_parameters(monkeypatch, data_dir):
     assert all(m in lesson.TEACHERS for m in lesson.ENSEMBLE)
     calls = []
     monkeypatch.setattr(lesson.runs, "execute_notebook", lambda nb, out, params: calls.append(params))
+    lesson.make_teachers(force=True)
+    assert sorted(c["checkpoint"] for c in calls) == sorted(
+        str(data_dir / f) for f in ("teacher_e5.pt", "teacher_wide.pt", "teacher_ls.pt"))
+    calls.clear()
     path = lesson.make_teacher("after 1 epoch")
     assert path == data_dir / "teacher_e5_epoch1.pt"
     assert calls[0]["epochs"] == 5 and calls[0]["snapshot_epochs"] == [1, 2]

@@ -95,14 +95,13 @@ TEACHERS = {
     "wider (64-128, fc 256)": ("teacher_wide.pt", {"channels": [64, 128], "hidden": 256,
                                                    "checkpoint": "teacher_wide.pt"}),
     "label smoothing 0.1": ("teacher_ls.pt", {"label_smoothing": 0.1, "checkpoint": "teacher_ls.pt"}),
-    "seed 1": ("teacher_seed1.pt", {"seed": 1, "checkpoint": "teacher_seed1.pt"}),
-    "seed 2": ("teacher_seed2.pt", {"seed": 2, "checkpoint": "teacher_seed2.pt"}),
 }
 """Every teacher notebook 06 compares: its file in the data folder and the parameters of
 notebook 01 that produce it (``make teachers`` runs exactly these)."""
 
-ENSEMBLE = ("default (2 epochs)", "seed 1", "seed 2")
-"""Members of the ensemble teacher (averaged logits, Hinton et al. 2015 §4)."""
+ENSEMBLE = ("default (2 epochs)", "after 5 epochs", "label smoothing 0.1")
+"""Members of the ensemble teacher (averaged logits, as in Hinton et al. 2015 §4; their
+ensembles are of differently seeded nets, ours reuses three different teachers we have)."""
 
 
 def teacher_path(name: str):
@@ -112,15 +111,18 @@ def teacher_path(name: str):
     return kdata.data_dir() / TEACHERS[name][0]
 
 
-def make_teacher(name: str, *, notebook=None):
+def make_teacher(name: str, *, notebook=None, executed=None):
     """Produce teacher ``name`` by running notebook 01 through papermill with its parameters.
 
     Parameters
     ----------
     name : str
-        A key of :data:`TEACHERS`.
+        A key of :data:`TEACHERS` (not the default teacher, which notebook 01 makes with
+        its defaults).
     notebook : path, optional
         Notebook 01 (default: ``notebooks/01_teacher.ipynb`` of the repository).
+    executed : path, optional
+        Where to keep the executed notebook (default: a temporary file, deleted).
 
     Returns
     -------
@@ -129,13 +131,50 @@ def make_teacher(name: str, *, notebook=None):
     """
     path = teacher_path(name)
     params = dict(TEACHERS[name][1])
-    params["checkpoint"] = str(kdata.data_dir() / params.get("checkpoint", "teacher.pt"))
+    if not params:
+        raise ValueError(f"{name!r} is notebook 01's default teacher: run notebook 01 itself")
+    params["checkpoint"] = str(kdata.data_dir() / params["checkpoint"])
     notebook = notebook or kdata.REPO_ROOT / "notebooks" / "01_teacher.ipynb"
-    out = kdata.data_dir() / f".{path.stem}_01_teacher.ipynb"
-    print(f"{path.name} is missing: running notebook 01 with {params} (a few minutes) ...", flush=True)
-    runs.execute_notebook(notebook, out, params)
-    out.unlink(missing_ok=True)
+    keep = executed is not None
+    executed = executed or kdata.data_dir() / f".{path.stem}_01_teacher.ipynb"
+    print(f"{path.name}: running notebook 01 with {params} (minutes) ...", flush=True)
+    runs.execute_notebook(notebook, executed, params)
+    if not keep:
+        executed.unlink(missing_ok=True)
     return path
+
+
+def make_teachers(*, force: bool = False, executed_dir=None) -> list:
+    """Run notebook 01 once per extra checkpoint of :data:`TEACHERS` (what ``make teachers`` does).
+
+    Parameters
+    ----------
+    force : bool
+        Rerun even when the checkpoint exists.
+    executed_dir : path, optional
+        Keep each executed notebook there as ``<checkpoint stem>.ipynb``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The checkpoints written.
+    """
+    from pathlib import Path
+
+    done, written = set(), []
+    for _, params in TEACHERS.values():
+        if not params or params["checkpoint"] in done:
+            continue
+        done.add(params["checkpoint"])
+        run_name = next(n for n, (f, _) in TEACHERS.items() if f == params["checkpoint"])
+        if teacher_path(run_name).is_file() and not force:
+            continue
+        executed = None
+        if executed_dir is not None:
+            Path(executed_dir).mkdir(parents=True, exist_ok=True)
+            executed = Path(executed_dir) / (Path(params["checkpoint"]).stem + ".ipynb")
+        written.append(make_teacher(run_name, executed=executed))
+    return written
 
 
 def load_teachers(names=None, *, make_missing: bool = True) -> dict:
@@ -315,34 +354,48 @@ def class_metrics(logits, y, c: int, bias: float = 0.0) -> tuple[float, float, f
     return recall, others, float((pred == y).float().mean())
 
 
-def mean_prob(logits, c: int, bias: float = 0.0) -> float:
-    """Mean softmax probability of class ``c`` after adding ``bias`` to its logit."""
+def predicted_frequency(logits, c: int, bias: float = 0.0) -> float:
+    """Fraction of the rows whose arg-max is class ``c`` after adding ``bias`` to its logit."""
     z = logits.clone()
     z[:, c] += bias
-    return float(torch.softmax(z, 1)[:, c].mean())
+    return float((z.argmax(1) == c).float().mean())
 
 
-def choose_bias(student_val_logits, teacher_val_logits, c: int, *, low: float = -10.0,
-                high: float = 40.0, iters: int = 60) -> float:
-    """The bias on class ``c`` that gives the student the teacher's mean probability of ``c``.
+BIAS_GRID = np.round(np.arange(0.0, 20.001, 0.05), 2)
+"""The biases :func:`choose_bias` considers."""
 
-    Both logits are on validation images **of the other classes only** (no image of
-    ``c``: the rule needs none). The teacher, which knows ``c``, still gives it some
-    mean probability on those images; we raise the student's bias for ``c`` until its
-    mean probability of ``c`` matches (bisection: the mean is increasing in the bias).
+
+def choose_bias(student_val_logits, teacher_val_logits, c: int, grid=BIAS_GRID) -> float:
+    """The bias on class ``c`` chosen without any image of ``c``.
+
+    Both logits are on validation images **of the other classes only**. The teacher,
+    which knows ``c``, predicts ``c`` on a small fraction of them (its false
+    positives); we raise the student's bias for ``c`` as far as the grid allows while
+    the student predicts ``c`` on no larger a fraction of them than the teacher does.
+
+    Parameters
+    ----------
+    student_val_logits, teacher_val_logits : torch.Tensor
+        Logits on the same validation images, none of class ``c``.
+    c : int
+        The omitted class.
+    grid : sequence of float
+        Candidate biases, increasing (default :data:`BIAS_GRID`, 0 to 20 in steps of 0.05).
+
+    Returns
+    -------
+    float
+        The largest bias of ``grid`` whose false-positive rate is at most the teacher's
+        (the first grid value if none is).
     """
-    target = mean_prob(teacher_val_logits, c)
-    if mean_prob(student_val_logits, c, low) >= target:
-        return low
-    if mean_prob(student_val_logits, c, high) <= target:
-        return high
-    for _ in range(iters):
-        mid = (low + high) / 2
-        if mean_prob(student_val_logits, c, mid) < target:
-            low = mid
+    target = predicted_frequency(teacher_val_logits, c)
+    best = float(grid[0])
+    for b in grid:
+        if predicted_frequency(student_val_logits, c, float(b)) <= target:
+            best = float(b)
         else:
-            high = mid
-    return (low + high) / 2
+            break
+    return best
 
 
 @dataclass
