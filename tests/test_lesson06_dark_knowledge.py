@@ -160,14 +160,14 @@ def test_teacher_table_and_make_teacher_parameters(monkeypatch, data_dir):
     assert sorted(c["checkpoint"] for c in calls) == sorted(
         str(data_dir / f) for f in ("teacher_e5.pt", "teacher_wide.pt", "teacher_ls.pt"))
     calls.clear()
-    path = lesson.make_teacher("after 1 epoch")
+    path = lesson.make_teacher("10k, after 1 epoch")
     assert path == data_dir / "teacher_e5_epoch1.pt"
-    assert calls[0]["epochs"] == 5 and calls[0]["snapshot_epochs"] == [1, 2]
+    assert calls[0]["epochs"] == 5 and calls[0]["snapshot_epochs"] == [1, 2] and calls[0]["n_train"] == 10000
     assert calls[0]["checkpoint"] == str(data_dir / "teacher_e5.pt")
     with pytest.raises(ValueError, match="not a known teacher"):
         lesson.teacher_path("best")
     with pytest.raises(FileNotFoundError, match="make teachers"):
-        lesson.load_teachers(["wider (64-128, fc 256)"], make_missing=False)
+        lesson.load_teachers(["10k, wider"], make_missing=False)
 
 
 def test_check_exercise():

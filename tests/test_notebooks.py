@@ -25,6 +25,7 @@ SMOKE = {
     "03_student_init": {"n_train": 2000, "epochs": 1, "seeds": 1},
     "04_loss_formulas": {"n_train": 2000, "epochs": 1, "student_epochs": 2},
     "05_lambda_tuning": {"quick": True},
+    "06_dark_knowledge": {"quick": True},
 }
 
 

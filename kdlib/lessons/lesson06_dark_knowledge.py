@@ -83,23 +83,26 @@ def load_data(S: dict) -> kdata.Splits:
 
 
 # --------------------------------------------------------------------------- teachers
+TEACHER_IMAGES = 10000
+"""Training images of the extra teachers (the default teacher saw all 55,000): ten times
+cheaper to make, and a spread of teacher quality on its own."""
+
+_E5 = {"epochs": 5, "snapshot_epochs": [1, 2], "n_train": TEACHER_IMAGES, "checkpoint": "teacher_e5.pt"}
 TEACHERS = {
     # name: (checkpoint file, notebook-01 parameters that make it)
-    "after 1 epoch": ("teacher_e5_epoch1.pt", {"epochs": 5, "snapshot_epochs": [1, 2],
-                                               "checkpoint": "teacher_e5.pt"}),
-    "after 2 epochs (of 5)": ("teacher_e5_epoch2.pt", {"epochs": 5, "snapshot_epochs": [1, 2],
-                                                       "checkpoint": "teacher_e5.pt"}),
-    "after 5 epochs": ("teacher_e5.pt", {"epochs": 5, "snapshot_epochs": [1, 2],
-                                         "checkpoint": "teacher_e5.pt"}),
-    "default (2 epochs)": ("teacher.pt", {}),
-    "wider (64-128, fc 256)": ("teacher_wide.pt", {"channels": [64, 128], "hidden": 256,
-                                                   "checkpoint": "teacher_wide.pt"}),
-    "label smoothing 0.1": ("teacher_ls.pt", {"label_smoothing": 0.1, "checkpoint": "teacher_ls.pt"}),
+    "default (55k images)": ("teacher.pt", {}),
+    "10k, after 1 epoch": ("teacher_e5_epoch1.pt", _E5),
+    "10k, after 2 epochs": ("teacher_e5_epoch2.pt", _E5),
+    "10k, after 5 epochs": ("teacher_e5.pt", _E5),
+    "10k, wider": ("teacher_wide.pt", {"channels": [64, 128], "hidden": 256, "n_train": TEACHER_IMAGES,
+                                       "checkpoint": "teacher_wide.pt"}),
+    "10k, label smoothing": ("teacher_ls.pt", {"label_smoothing": 0.1, "n_train": TEACHER_IMAGES,
+                                               "checkpoint": "teacher_ls.pt"}),
 }
 """Every teacher notebook 06 compares: its file in the data folder and the parameters of
-notebook 01 that produce it (``make teachers`` runs exactly these)."""
+notebook 01 that produce it (``make teachers`` runs exactly these; 2 epochs unless said)."""
 
-ENSEMBLE = ("default (2 epochs)", "after 5 epochs", "label smoothing 0.1")
+ENSEMBLE = ("10k, after 5 epochs", "10k, wider", "10k, label smoothing")
 """Members of the ensemble teacher (averaged logits, as in Hinton et al. 2015 §4; their
 ensembles are of differently seeded nets, ours reuses three different teachers we have)."""
 
@@ -200,9 +203,39 @@ def load_teachers(names=None, *, make_missing: bool = True) -> dict:
 
 
 def teacher_accuracy(model, split, logits=None) -> float:
-    """Test accuracy of a teacher: from its logits if given, else computed."""
+    """Accuracy of a teacher on ``split``: from its logits if given, else computed."""
     logits = models.predict(model, split.x) if logits is None else logits
     return float((logits.argmax(1) == split.y).float().mean())
+
+
+def teacher_outputs(teachers: dict, data, *, full_test: bool) -> tuple[dict, dict]:
+    """Every teacher's logits on the training images and its test accuracy, plus the ensemble's.
+
+    A checkpoint's recorded ``test_accuracy`` (notebook 01 measures it on all 10,000 test
+    images) is used when ``full_test`` and present; otherwise the accuracy is computed on
+    ``data.test``. The ensemble averages the logits of :data:`ENSEMBLE`.
+
+    Returns
+    -------
+    train_logits, test_accs : dict
+        Teacher name (and ``"ensemble of 3"``) → logits / accuracy.
+    """
+    train_logits, accs, test_logits = {}, {}, {}
+    for name in tqdm(list(teachers), desc="teacher outputs", leave=False):
+        m = teachers[name]
+        train_logits[name] = models.predict(m, data.train.x)
+        recorded = getattr(m, "kd_meta", {}).get("test_accuracy")
+        if full_test and recorded is not None and name not in ENSEMBLE:
+            accs[name] = float(recorded)
+        else:
+            test_logits[name] = models.predict(m, data.test.x)
+            accs[name] = teacher_accuracy(m, data.test, test_logits[name])
+    members = [n for n in ENSEMBLE if n in teachers]
+    if members:
+        key = f"ensemble of {len(members)}"
+        train_logits[key] = torch.stack([train_logits[n] for n in members]).mean(0)
+        accs[key] = accuracy(torch.stack([test_logits[n] for n in members]).mean(0), data.test.y)
+    return train_logits, accs
 
 
 # --------------------------------------------------------------------------- students
@@ -333,6 +366,12 @@ def run_controls(train_split, val_x, test_x, teacher_logits, sel: dict, *, seeds
             bar.update(1)
     bar.close()
     return out
+
+
+def only_class(split, c: int):
+    """The images of class ``c`` only."""
+    keep = split.y == c
+    return kdata.Split(split.x[keep], split.y[keep])
 
 
 def without_class(split, c: int):
@@ -616,6 +655,8 @@ def born_again(data, teacher_logits, sel: dict, *, seeds: int, epochs: int) -> d
     Returns ``{"hard labels": [acc...], "born-again": [acc...]}`` (test accuracy per seed)."""
     out = {"CNN, hard labels": [], "CNN, born-again": []}
     bar = tqdm(total=2 * seeds, desc="born-again", leave=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, 2))  # convolutions use both cores
     for seed in range(seeds):
         for name, targets in (("CNN, hard labels", None),
                               ("CNN, born-again", losses.soft_targets(teacher_logits, sel["T"]))):
@@ -624,6 +665,7 @@ def born_again(data, teacher_logits, sel: dict, *, seeds: int, epochs: int) -> d
             out[name].append(accuracy(st.test_logits, data.test.y))
             bar.update(1)
     bar.close()
+    torch.set_num_threads(threads)
     return out
 
 
