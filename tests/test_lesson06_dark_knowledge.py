@@ -11,7 +11,7 @@ from kdlib import data as kdata
 from kdlib import losses
 from kdlib.lessons import lesson06_dark_knowledge as lesson
 
-DEFAULTS = dict(omitted="Bag", n_train=2000, epochs=10, seeds=3, born_again_epochs=3, quick=False)
+DEFAULTS = dict(omitted="Bag", n_train=2000, epochs=10, seeds=3, quick=False)
 
 
 def toy_logits(n=300, k=10, seed=0):
@@ -117,6 +117,9 @@ def test_train_student_is_deterministic_and_uses_targets():
     c = lesson.train_student(split, x[:8], x[:0], epochs=1, seed=3, targets=losses.soft_targets(z, 4.0),
                              lam=0.5, T=4.0)
     assert not torch.equal(a.val_logits, c.val_logits) and c.test_logits.shape == (0, 10)
+    assert "train_logits" not in a.meta
+    d = lesson.train_student(split, x[:8], x[:4], epochs=1, seed=3, keep_train_logits=True)
+    assert torch.equal(d.val_logits, a.val_logits) and d.meta["train_logits"].shape == (64, 10)
     with pytest.raises(ValueError, match="targets has 10 rows"):
         lesson.train_student(split, x[:8], x[:4], epochs=1, targets=torch.full((10, 10), 0.1))
 
@@ -177,3 +180,27 @@ def test_check_exercise():
     assert "Hint" in lesson.check_exercise(3, "tckd")
     with pytest.raises(ValueError, match="n=9"):
         lesson.check_exercise(9, "x")
+
+
+def test_born_again_pairs_each_student_with_its_own_teacher():
+    z, y = toy_logits(64)
+    x = torch.randn(64, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    split = kdata.Split(x, y)
+    d = kdata.Splits(split, split, split, kdata.FASHION_CLASSES)
+    teachers = [lesson.train_student(split, x[:0], x, seed=s, epochs=1, keep_train_logits=True)
+                for s in range(2)]
+    out = lesson.born_again(d, teachers, {"lam": 0.5, "T": 4.0}, epochs=1)
+    assert out["teacher (hard labels)"] == [lesson.accuracy(t.test_logits, y) for t in teachers]
+    assert len(out["born-again student"]) == 2
+
+
+def test_teacher_outputs_adds_the_ensemble(monkeypatch):
+    z, y = toy_logits(40)
+    x = torch.randn(40, 1, 28, 28)
+    split = kdata.Split(x, y)
+    d = kdata.Splits(split, split, split, kdata.FASHION_CLASSES)
+    nets = {n: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)) for n in lesson.ENSEMBLE}
+    train_logits, accs, val_logits = lesson.teacher_outputs(nets, d)
+    key = f"ensemble of {len(lesson.ENSEMBLE)}"
+    mean = torch.stack([val_logits[n] for n in lesson.ENSEMBLE]).mean(0)
+    assert torch.allclose(val_logits[key], mean) and accs[key] == lesson.accuracy(mean, y)

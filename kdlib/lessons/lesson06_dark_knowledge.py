@@ -31,7 +31,6 @@ PARAMS = {
     "n_train": Int(200, 20000),
     "epochs": Int(1, 100),
     "seeds": Int(2, 10),
-    "born_again_epochs": Int(1, 50),
     "quick": Bool(),
 }
 
@@ -44,7 +43,7 @@ LS_CANDIDATES = [0.05, 0.1, 0.2, 0.3]
 """ε candidates for label smoothing: the same budget (4 candidates × 1 seed)."""
 
 N_VAL = 2000
-QUICK = {"n_train": 500, "epochs": 3, "seeds": 2, "born_again_epochs": 1, "n_val": 500,
+QUICK = {"n_train": 500, "epochs": 3, "seeds": 2, "n_val": 500,
          "n_test": 2000, "kd_candidates": KD_CANDIDATES[:2], "ls_candidates": LS_CANDIDATES[:2]}
 
 CONTROLS = ("hard labels", "real teacher", "label smoothing", "shuffled teacher", "uniform-wrong")
@@ -56,7 +55,7 @@ def check(**values) -> dict:
     Parameters
     ----------
     **values
-        ``omitted``, ``n_train``, ``epochs``, ``seeds``, ``born_again_epochs``, ``quick``.
+        ``omitted``, ``n_train``, ``epochs``, ``seeds``, ``quick``.
 
     Returns
     -------
@@ -208,34 +207,33 @@ def teacher_accuracy(model, split, logits=None) -> float:
     return float((logits.argmax(1) == split.y).float().mean())
 
 
-def teacher_outputs(teachers: dict, data, *, full_test: bool) -> tuple[dict, dict]:
-    """Every teacher's logits on the training images and its test accuracy, plus the ensemble's.
+def teacher_outputs(teachers: dict, data) -> tuple[dict, dict, dict]:
+    """Every teacher's logits on the training images and its accuracy on the validation split,
+    plus the ensemble's (averaged logits of :data:`ENSEMBLE`).
 
-    A checkpoint's recorded ``test_accuracy`` (notebook 01 measures it on all 10,000 test
-    images) is used when ``full_test`` and present; otherwise the accuracy is computed on
-    ``data.test``. The ensemble averages the logits of :data:`ENSEMBLE`.
+    Every teacher of :data:`TEACHERS` was trained with data seed 0, so none has seen the
+    validation images: their accuracy there is an honest measure of quality, and costs a
+    fifth of the test set's forward passes.
 
     Returns
     -------
-    train_logits, test_accs : dict
-        Teacher name (and ``"ensemble of 3"``) → logits / accuracy.
+    train_logits, val_accs, val_logits : dict
+        Teacher name (and ``"ensemble of N"``) → logits on the training images / validation
+        accuracy / logits on the validation images.
     """
-    train_logits, accs, test_logits = {}, {}, {}
+    train_logits, val_logits, accs = {}, {}, {}
     for name in tqdm(list(teachers), desc="teacher outputs", leave=False):
         m = teachers[name]
         train_logits[name] = models.predict(m, data.train.x)
-        recorded = getattr(m, "kd_meta", {}).get("test_accuracy")
-        if full_test and recorded is not None and name not in ENSEMBLE:
-            accs[name] = float(recorded)
-        else:
-            test_logits[name] = models.predict(m, data.test.x)
-            accs[name] = teacher_accuracy(m, data.test, test_logits[name])
+        val_logits[name] = models.predict(m, data.val.x)
+        accs[name] = accuracy(val_logits[name], data.val.y)
     members = [n for n in ENSEMBLE if n in teachers]
     if members:
         key = f"ensemble of {len(members)}"
         train_logits[key] = torch.stack([train_logits[n] for n in members]).mean(0)
-        accs[key] = accuracy(torch.stack([test_logits[n] for n in members]).mean(0), data.test.y)
-    return train_logits, accs
+        val_logits[key] = torch.stack([val_logits[n] for n in members]).mean(0)
+        accs[key] = accuracy(val_logits[key], data.val.y)
+    return train_logits, accs, val_logits
 
 
 # --------------------------------------------------------------------------- students
@@ -251,21 +249,17 @@ class Student:
 
 
 def train_student(train_split, val_x, test_x, *, targets=None, lam: float = 1.0, T: float = 1.0,
-                  seed: int = 0, epochs: int = 10, condition: str = "", arch: str = "mlp",
-                  lr: float | None = None) -> Student:
-    """Train one student on ``train_split`` and return its logits on ``val_x`` and ``test_x``.
+                  seed: int = 0, epochs: int = 10, condition: str = "", keep_train_logits: bool = False
+                  ) -> Student:
+    """Train one student ``mlp([784, 128, 10])`` on ``train_split``; return its logits on
+    ``val_x`` and ``test_x`` (and on the training images with ``keep_train_logits``).
 
     ``targets`` (rows of probabilities, one per training image, looked up by index) are
     distilled with ``kd_loss_from_probs(lam=lam, T=T)``; ``None`` trains on hard labels.
-    ``arch="cnn"`` trains the teacher's own architecture (the born-again student).
+    The initial weights and the batch order come from ``seed``.
     """
     torch.manual_seed(seed)
-    if arch == "cnn":
-        model = models.cnn()
-        lr = lr or 3e-3
-    else:
-        model = models.mlp([int(np.prod(train_split.x.shape[1:])), STUDENT["hidden"], 10])
-        lr = lr or STUDENT["lr"]
+    model = models.mlp([int(np.prod(train_split.x.shape[1:])), STUDENT["hidden"], 10])
     loss_fn = None
     if targets is not None:
         if len(targets) != len(train_split.y):
@@ -276,10 +270,12 @@ def train_student(train_split, val_x, test_x, *, targets=None, lam: float = 1.0,
         def loss_fn(logits, y, idx, x):
             return losses.kd_loss_from_probs(logits, targets[idx], y, lam=lam, T=T)
 
-    train.fit(model, (train_split, None), epochs=epochs, lr=lr, batch_size=STUDENT["batch_size"],
-              seed=seed, loss_fn=loss_fn, progress=False)
-    return Student(condition, seed, _predict(model, val_x), _predict(model, test_x),
-                   {"lam": lam, "T": T, "arch": arch})
+    train.fit(model, (train_split, None), epochs=epochs, lr=STUDENT["lr"],
+              batch_size=STUDENT["batch_size"], seed=seed, loss_fn=loss_fn, progress=False)
+    meta = {"lam": lam, "T": T}
+    if keep_train_logits:
+        meta["train_logits"] = _predict(model, train_split.x)
+    return Student(condition, seed, _predict(model, val_x), _predict(model, test_x), meta)
 
 
 def _predict(model, x):
@@ -362,7 +358,8 @@ def run_controls(train_split, val_x, test_x, teacher_logits, sel: dict, *, seeds
             targets, lam, T = control_targets(c, teacher_logits, train_split.y, lam=sel["lam"],
                                               T=sel["T"], eps=sel["eps"], seed=seed)
             out[c].append(train_student(train_split, val_x, test_x, targets=targets, lam=lam, T=T,
-                                        seed=seed, epochs=epochs, condition=c))
+                                        seed=seed, epochs=epochs, condition=c,
+                                        keep_train_logits=c == "hard labels"))
             bar.update(1)
     bar.close()
     return out
@@ -582,7 +579,7 @@ def controls_figure(full: dict, omitted: dict, omitted_name: str):
 
 
 def quality_figure(points: list):
-    """Teacher test accuracy (x) against the test accuracy of the student it produces (y),
+    """Teacher validation accuracy (x) against the test accuracy of the student it produces (y),
     mean ± sd over seeds. ``points``: dicts with ``name``, ``teacher``, ``students``."""
     fig, axes = new_figure(6.4, 4.2)
     ax = axes[0, 0]
@@ -590,7 +587,7 @@ def quality_figure(points: list):
         v = 100 * np.asarray(p["students"])
         ax.errorbar(100 * p["teacher"], v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, fmt="o",
                     capsize=3, color=f"C{i % 10}", label=p["name"])
-    ax.set_xlabel("teacher test accuracy (%)")
+    ax.set_xlabel("teacher validation accuracy (%)")
     ax.set_ylabel("student test accuracy (%)")
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
@@ -606,7 +603,7 @@ def teacher_quality(data, teachers: dict, train_logits: dict, test_accs: dict, s
     train_logits : dict
         Teacher name → its logits on the training images (the ensemble's: averaged).
     test_accs : dict
-        Teacher name → its test accuracy.
+        Teacher name → its accuracy (the notebook passes validation accuracy).
     reuse : dict, optional
         Teacher name → test accuracies of students already trained from it (same recipe).
 
@@ -636,9 +633,10 @@ def teacher_quality(data, teachers: dict, train_logits: dict, test_accs: dict, s
 
 
 def quality_table(points: list) -> str:
-    lines = [f"{'teacher':26s} {'teacher acc':>11s}  {'its student':>16s}"]
+    lines = [f"{'teacher':26s} {'teacher (val)':>13s}  {'its student (test)':>18s}"]
     for p in sorted(points, key=lambda p: p["teacher"]):
-        lines.append(f"{p['name']:26s} {100 * p['teacher']:9.2f} %  {results.format_pct(p['students']):>16s}")
+        student = results.format_pct(p["students"])
+        lines.append(f"{p['name']:26s} {100 * p['teacher']:11.2f} %  {student:>18s}")
     return "\n".join(lines)
 
 
@@ -649,23 +647,31 @@ def rank_correlation(points: list) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def born_again(data, teacher_logits, sel: dict, *, seeds: int, epochs: int) -> dict:
-    """The teacher's own architecture from random init on the student's training images:
-    trained on hard labels, and distilled from the teacher at the chosen (λ, T).
-    Returns ``{"hard labels": [acc...], "born-again": [acc...]}`` (test accuracy per seed)."""
-    out = {"CNN, hard labels": [], "CNN, born-again": []}
-    bar = tqdm(total=2 * seeds, desc="born-again", leave=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(threads, 2))  # convolutions use both cores
-    for seed in range(seeds):
-        for name, targets in (("CNN, hard labels", None),
-                              ("CNN, born-again", losses.soft_targets(teacher_logits, sel["T"]))):
-            st = train_student(data.train, data.val.x[:0], data.test.x, targets=targets, lam=sel["lam"],
-                               T=sel["T"], seed=seed, epochs=epochs, arch="cnn")
-            out[name].append(accuracy(st.test_logits, data.test.y))
-            bar.update(1)
-    bar.close()
-    torch.set_num_threads(threads)
+BORN_AGAIN_SEED = 1000
+"""Offset between a born-again student's seed and its teacher's (different initial weights)."""
+
+
+def born_again(data, teachers: list, sel: dict, *, epochs: int) -> dict:
+    """Born-again students (Furlanello et al. 2018): the teacher's own architecture and data.
+
+    Each teacher is a hard-label student of this notebook (``mlp([784, 128, 10])`` on the
+    training images, kept with its training logits); its born-again student is the same
+    architecture from other random weights (seed + :data:`BORN_AGAIN_SEED`), distilled from
+    it on the same images at the chosen (λ, T).
+
+    Returns
+    -------
+    dict
+        ``{"teacher (hard labels)": [...], "born-again student": [...]}``: test accuracy per
+        seed, paired (student i learned from teacher i).
+    """
+    out = {"teacher (hard labels)": [], "born-again student": []}
+    for t in tqdm(teachers, desc="born-again", leave=False):
+        st = train_student(data.train, data.val.x[:0], data.test.x, seed=t.seed + BORN_AGAIN_SEED,
+                           epochs=epochs, targets=losses.soft_targets(t.meta["train_logits"], sel["T"]),
+                           lam=sel["lam"], T=sel["T"], condition="born-again")
+        out["teacher (hard labels)"].append(accuracy(t.test_logits, data.test.y))
+        out["born-again student"].append(accuracy(st.test_logits, data.test.y))
     return out
 
 
