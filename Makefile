@@ -8,7 +8,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 JOBS ?= 2
 
-.PHONY: setup lab test run notebooks sweep teachers clean
+.PHONY: setup lab test test-fast run notebooks sweep teachers clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-cell-timeout=900 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks $(PYTEST_ARGS)
+
+## test-fast: ruff + every test not marked slow (no training over ~2 s, no notebook or browser runs)
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not slow" tests $(PYTEST_ARGS)
 
 ## run: execute every notebook headless with papermill into build/ (defaults)
 run: $(STAMP)

@@ -6,7 +6,7 @@ For each explorer (notebook 02's temperature explorer, 04's loss-terms explorer,
 05's grid explorer) it moves a slider back and forth and reports the median and
 maximum time of the callback (label + figure), and separately the time to render
 that figure to PNG, which a Jupyter kernel adds when it displays a new figure.
-Notebook 05 pre-renders its grid (``GridExplorer.prerender``), so in a kernel its
+Notebook 05 pre-renders its grid (``lesson05_lambda_tuning.GridExplorer.prerender``), so in a kernel its
 callback only swaps stored pictures; notebooks 02 and 04 render on every move.
 """
 
@@ -23,7 +23,7 @@ import kdlib.data
 import kdlib.models
 import kdlib.train
 import kdlib.tuning
-from kdlib.widgets import GridExplorer, LossTermsExplorer, TemperatureExplorer
+from kdlib.lessons import lesson02_soft_targets, lesson04_loss_formulas, lesson05_lambda_tuning
 
 
 def time_moves(slider, values, get_figure, moves):
@@ -51,19 +51,20 @@ def main(argv=None):
     val_logits = kdlib.models.predict(teacher, data.val.x[:200])
 
     results = {}
-    ex = TemperatureExplorer(val_logits[:10], data.val.x[:10], data.val.y[:10], data.classes)
+    ex = lesson02_soft_targets.TemperatureExplorer(val_logits[:10], data.val.x[:10], data.val.y[:10],
+                                                   data.classes)
     results["02 temperature explorer (T)"] = time_moves(ex.t_slider, [1.0, 4.0, 8.0, 2.5],
                                                         lambda: ex.figure, args.moves)
     torch.manual_seed(0)
     student_logits = torch.randn(200, 10)
-    lt = LossTermsExplorer(student_logits, val_logits, data.val.y[:200])
+    lt = lesson04_loss_formulas.LossTermsExplorer(student_logits, val_logits, data.val.y[:200])
     results["04 loss-terms explorer (λ)"] = time_moves(lt.lam_slider, [0.1, 0.5, 0.9, 0.3],
                                                        lambda: lt.figure, args.moves)
     digits = kdlib.data.load("digits")
     logits = {"train": torch.randn(len(digits.train), 10), "val": torch.randn(len(digits.val), 10)}
-    rows = kdlib.tuning.grid(digits, logits, lams=[0.1, 0.5, 0.9], Ts=[2.0, 4.0], seeds=[0, 1],
-                             epochs=1, hidden=8)
-    gx = GridExplorer(rows, teacher_acc=0.9)
+    rows = kdlib.tuning.train_grid(digits, logits, lams=[0.1, 0.5, 0.9], Ts=[2.0, 4.0],
+                                   seeds=[0, 1], epochs=1, hidden=8)
+    gx = lesson05_lambda_tuning.GridExplorer(rows, teacher_acc=0.9)
     gx.prerender()
     lams = [v for _, v in gx.lam_slider.options]
     cb, _ = time_moves(gx.lam_slider, lams + lams[::-1], lambda: gx.figure, args.moves)

@@ -10,7 +10,20 @@ import numbers
 
 
 def check_int(name, value, *, low=None, high=None):
-    """Return ``value`` as ``int`` if it is an integer in ``[low, high]``."""
+    """Return ``value`` as ``int`` if it is an integer in ``[low, high]``.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : object
+    low, high : int, optional
+        Inclusive bounds.
+
+    Returns
+    -------
+    int
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     value = int(value)
@@ -21,7 +34,18 @@ def check_int(name, value, *, low=None, high=None):
 def check_float(name, value, *, low=None, high=None, low_open=False):
     """Return ``value`` as ``float`` if it is a finite real number in range.
 
-    ``low_open=True`` excludes ``low`` itself (for "must be > 0").
+    Parameters
+    ----------
+    name : str
+    value : object
+    low, high : float, optional
+        Bounds; ``high`` is inclusive.
+    low_open : bool
+        Exclude ``low`` itself (for "must be > 0").
+
+    Returns
+    -------
+    float
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
@@ -33,7 +57,18 @@ def check_float(name, value, *, low=None, high=None, low_open=False):
 
 
 def check_choice(name, value, choices):
-    """Return ``value`` if it is one of ``choices``."""
+    """Return ``value`` if it is one of ``choices``.
+
+    Parameters
+    ----------
+    name : str
+    value : object
+    choices : sequence
+
+    Returns
+    -------
+    object
+    """
     if value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name}={value!r} is not supported; choose one of {allowed}")

@@ -13,6 +13,7 @@ import functools
 import gzip
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,9 +128,16 @@ def scratch_data_dir(target) -> Path:
     Links the shipped Fashion-MNIST files and copies the shipped checkpoints
     (``data/*.pt``). Tests and benchmarks point ``$KDLIB_DATA`` at it so that a
     notebook saving a checkpoint never changes a tracked file.
-    """
-    import shutil
 
+    Parameters
+    ----------
+    target : str or Path
+        The folder to fill (created if missing).
+
+    Returns
+    -------
+    Path
+    """
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     fm = target / "fashion-mnist"
@@ -145,6 +153,17 @@ def resolve(path: str | os.PathLike | None, default_name: str) -> Path:
 
     Relative user paths are taken from the current working directory, so that
     ``papermill ... -p checkpoint X.pt`` writes ``./X.pt``.
+
+    Parameters
+    ----------
+    path : str, PathLike or None
+    default_name : str
+        File name inside :func:`data_dir` used when ``path`` is empty.
+
+    Returns
+    -------
+    Path
+        Absolute.
     """
     if path is None or str(path) == "":
         return data_dir() / default_name
@@ -202,8 +221,19 @@ def load(name: str, *, n_train: int | None = None, n_val: int | None = None,
 def stratified_split(y: np.ndarray, n: int, rng: np.random.Generator):
     """Choose ``n`` indices of ``y`` with class proportions kept.
 
-    Returns ``(chosen, rest)``, two disjoint index arrays covering ``y``. Counts
-    per class follow the largest-remainder rule, so they add up to exactly ``n``.
+    Counts per class follow the largest-remainder rule, so they add up to exactly ``n``.
+
+    Parameters
+    ----------
+    y : array of int
+        Labels.
+    n : int in [0, len(y)]
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(chosen, rest)``, two disjoint index arrays covering ``y``.
     """
     y = np.asarray(y)
     n = check_int("n", n, low=0, high=len(y))
@@ -266,7 +296,7 @@ def _parse_idx(raw: bytes, path) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _digits():
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # heavy import (~1 s), needed by 'digits' only
 
     d = load_digits()
     x = (d.images.astype(np.float32) / 16.0)[:, None]
@@ -286,7 +316,20 @@ def _moons():
 
 
 def make_moons(n: int, *, noise: float = 0.2, seed: int = 0):
-    """Two interleaving half circles in 2-D (float32 x, int64 y), half each class."""
+    """Two interleaving half circles in 2-D, half of the points in each class.
+
+    Parameters
+    ----------
+    n : int >= 2
+    noise : float
+        Standard deviation of the Gaussian noise added to every point.
+    seed : int
+
+    Returns
+    -------
+    tuple
+        ``(x, y)``: float32 array ``(n, 2)`` and int64 labels ``(n,)``.
+    """
     n = check_int("n", n, low=2)
     rng = np.random.default_rng(seed)
     n0 = n // 2

@@ -17,7 +17,18 @@ def _check_xy(x, y):
 
 
 def predictions(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Predicted class of every example (evaluation mode)."""
+    """Predicted class of every example (evaluation mode, no gradients).
+
+    Parameters
+    ----------
+    model : nn.Module
+    x : torch.Tensor
+
+    Returns
+    -------
+    torch.Tensor
+        int64, shape ``(N,)``.
+    """
     return predict(model, x).argmax(1)
 
 
@@ -63,7 +74,19 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> torch.Tensor:
-    """Counts ``C[i, j]`` of examples of true class ``i`` predicted as ``j``."""
+    """Counts ``C[i, j]`` of examples of true class ``i`` predicted as ``j``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int
+    n_classes : int, optional
+        Default: the largest label + 1.
+
+    Returns
+    -------
+    torch.Tensor
+        int64, ``(n_classes, n_classes)``.
+    """
     y_true, y_pred = torch.as_tensor(y_true), torch.as_tensor(y_pred)
     _check_xy(y_true, y_pred)
     k = int(max(y_true.max(), y_pred.max())) + 1 if n_classes is None else check_int(
@@ -75,7 +98,18 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> torch.Tens
 
 
 def per_class_accuracy(y_true, y_pred, n_classes: int | None = None) -> torch.Tensor:
-    """Recall of every class: correct / examples of that class (``nan`` if none)."""
+    """Recall of every class: correct / examples of that class (``nan`` if none).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int
+    n_classes : int, optional
+
+    Returns
+    -------
+    torch.Tensor
+        float, ``(n_classes,)``.
+    """
     cm = confusion_matrix(y_true, y_pred, n_classes).float()
     return cm.diag() / cm.sum(1)
 
@@ -151,7 +185,17 @@ def latency(model: nn.Module, input_shape, *, batch_size: int = 1, repeats: int 
 def top_confusions(cm, classes, k: int = 5) -> list[tuple[str, str, int]]:
     """The ``k`` largest off-diagonal cells of a confusion matrix.
 
-    Returns ``(true class, predicted class, count)`` triples, largest first.
+    Parameters
+    ----------
+    cm : array-like
+        A confusion matrix (rows: true class).
+    classes : sequence of str
+    k : int
+
+    Returns
+    -------
+    list of tuple
+        ``(true class, predicted class, count)``, largest first, zero cells left out.
     """
     cm = torch.as_tensor(cm).clone()
     k = check_int("k", k, low=1)

@@ -39,6 +39,11 @@ def mlp(sizes, *, dropout: float = 0.0) -> nn.Sequential:
         Layer widths from input to output, e.g. ``[784, 64, 10]``.
     dropout : float
         Dropout probability after every hidden ReLU (0 = none).
+
+    Returns
+    -------
+    nn.Sequential
+        Tagged with ``kd_arch`` so that :func:`save`/:func:`load` can rebuild it.
     """
     sizes = [check_int(f"sizes[{i}]", s, low=1) for i, s in enumerate(sizes)]
     if len(sizes) < 2:
@@ -61,6 +66,22 @@ def cnn(*, channels=(32, 64), hidden: int = 128, n_classes: int = 10, in_channel
 
     The default (conv32–conv64–fc128, unpadded convolutions) has 225,034
     parameters on 28×28 inputs.
+
+    Parameters
+    ----------
+    channels : sequence of int
+        Output channels of each conv block.
+    hidden : int
+        Width of the fully connected layer.
+    n_classes, in_channels, image_size : int
+        Outputs, input channels and the side of the square input image.
+    dropout : float
+        Dropout before the last layer.
+
+    Returns
+    -------
+    nn.Sequential
+        Tagged with ``kd_arch`` so that :func:`save`/:func:`load` can rebuild it.
     """
     channels = [check_int(f"channels[{i}]", c, low=1) for i, c in enumerate(channels)]
     hidden = check_int("hidden", hidden, low=1)
@@ -92,13 +113,28 @@ class RowRNN(nn.Module):
         self.head = nn.Linear(hidden, n_classes)
 
     def forward(self, x):
+        """Logits from the GRU's last hidden state over the rows of ``x`` (N×…×rows×row_size)."""
         rows = x.reshape(x.shape[0], -1, self.gru.input_size)
         _, h = self.gru(rows)
         return self.head(h[-1])
 
 
 def rnn(*, row_size: int = 28, hidden: int = 64, n_classes: int = 10) -> RowRNN:
-    """A GRU classifier over image rows (a recurrent student)."""
+    """A GRU classifier over image rows (a recurrent student).
+
+    Parameters
+    ----------
+    row_size : int
+        Pixels per row (28 for Fashion-MNIST): one time step of the GRU.
+    hidden : int
+        GRU state size.
+    n_classes : int
+
+    Returns
+    -------
+    RowRNN
+        Tagged with ``kd_arch`` for :func:`save`/:func:`load`.
+    """
     row_size = check_int("row_size", row_size, low=1)
     hidden = check_int("hidden", hidden, low=1)
     n_classes = check_int("n_classes", n_classes, low=2)
@@ -111,7 +147,18 @@ BUILDERS = {"mlp": lambda kw: mlp(kw.pop("sizes"), **kw), "cnn": lambda kw: cnn(
 
 
 def build(arch: dict) -> nn.Module:
-    """Rebuild a model from its ``kd_arch`` record (``{"kind": ..., "kwargs": ...}``)."""
+    """Rebuild a model from its ``kd_arch`` record.
+
+    Parameters
+    ----------
+    arch : dict
+        ``{"kind": one of BUILDERS, "kwargs": {...}}`` as set by the builders.
+
+    Returns
+    -------
+    nn.Module
+        Freshly initialised.
+    """
     kind = arch.get("kind") if isinstance(arch, dict) else None
     if kind not in BUILDERS:
         raise ValueError(f"unknown architecture kind {kind!r}; known: {sorted(BUILDERS)}")
@@ -119,7 +166,18 @@ def build(arch: dict) -> nn.Module:
 
 
 def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:
-    """Number of parameters (all, or only those with ``requires_grad``)."""
+    """Number of parameters.
+
+    Parameters
+    ----------
+    model : nn.Module
+    trainable_only : bool
+        Count only parameters with ``requires_grad``.
+
+    Returns
+    -------
+    int
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -127,7 +185,17 @@ def flops(model: nn.Module, input_shape) -> int:
     """Floating-point operations for one example (2 × multiply-accumulates).
 
     Counts ``Linear``, ``Conv2d`` and ``GRU`` layers, which dominate these models;
-    activations, pooling and biases are ignored. ``input_shape`` excludes the batch.
+    activations, pooling and biases are ignored.
+
+    Parameters
+    ----------
+    model : nn.Module
+    input_shape : tuple of int
+        One example's shape, without the batch dimension (e.g. ``(1, 28, 28)``).
+
+    Returns
+    -------
+    int
     """
     macs = 0
 
@@ -165,17 +233,72 @@ def flops(model: nn.Module, input_shape) -> int:
     return 2 * macs
 
 
+DEVICE_ENV = "KDLIB_DEVICE"
+
+
+def default_device() -> torch.device:
+    """The device kdlib trains on: ``$KDLIB_DEVICE`` if set, else CUDA when available, else CPU.
+
+    One choice for the whole library: :func:`kdlib.train.fit`, ``distill``, the teacher
+    and its cached logits follow it; :func:`predict` runs on the model's device and
+    returns on the input's device, so metrics and plots see CPU tensors as before.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        ``$KDLIB_DEVICE`` names no device, or one this machine does not have.
+    """
+    name = os.environ.get(DEVICE_ENV, "").strip()
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"{DEVICE_ENV}={name!r} is not a device; allowed: 'cpu', 'cuda', 'cuda:N'") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{DEVICE_ENV}={name!r} but this machine has no CUDA device; unset it or use 'cpu'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"{DEVICE_ENV}={name!r} is not supported; allowed: 'cpu', 'cuda', 'cuda:N'")
+    return dev
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (CPU for a model without parameters)."""
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 @torch.inference_mode()
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
-    """Logits of ``model`` on ``x``, in evaluation mode and in chunks.
+    """Logits of ``model`` on ``x``, in evaluation mode and in chunks, without gradients.
 
+    Each chunk runs on the model's device; the logits come back on ``x``'s device.
     The model's train/eval mode is restored afterwards.
+
+    Parameters
+    ----------
+    model : nn.Module
+    x : torch.Tensor
+        Inputs, shape ``(N, ...)``.
+    batch_size : int
+        Chunk size.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(N, outputs)``.
     """
     batch_size = check_int("batch_size", batch_size, low=1)
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        dev = model_device(model)
+        return torch.cat([model(x[i:i + batch_size].to(dev)) for i in range(0, len(x), batch_size)]
+                         ).to(x.device)
     finally:
         model.train(was_training)
 
@@ -198,6 +321,18 @@ def save(model: nn.Module, path, **meta) -> Path:
     ``meta`` holds plain values (numbers, strings, lists, dicts) such as the
     training parameters and the test accuracy. The file is written to a
     temporary name first and renamed, so a failure never leaves half a file.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Built by a kdlib builder (it carries ``kd_arch``).
+    path : str or Path
+    **meta
+        Plain values stored beside the weights.
+
+    Returns
+    -------
+    Path
     """
     arch = getattr(model, "kd_arch", None)
     if arch is None:
@@ -239,7 +374,22 @@ def _plain(value, where):
 
 
 def load_checkpoint(path) -> dict:
-    """Read and verify a checkpoint; return its payload dict (arch, meta, state_dict)."""
+    """Read and verify a checkpoint (``weights_only=True``, sha256 of the weights).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        ``{"format", "arch", "meta", "state_dict", "sha256"}``.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, unreadable, not a kdlib checkpoint, or altered weights.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
@@ -265,7 +415,14 @@ def load_checkpoint(path) -> dict:
 def load(path) -> nn.Module:
     """Rebuild the model saved at ``path`` and load its weights (evaluation mode).
 
-    The checkpoint's metadata is available as ``model.kd_meta``.
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    nn.Module
+        In evaluation mode; the checkpoint's metadata is ``model.kd_meta``.
     """
     payload = load_checkpoint(path)
     model = build(payload["arch"])

@@ -110,7 +110,19 @@ class PairedDifference:
         return not math.isnan(self.low) and (self.low > 0 or self.high < 0)
 
     def format(self, scale: float = 100.0, unit: str = " points", digits: int = 2) -> str:
-        """``"+1.26 points (95 % CI +0.98 to +1.54, n=3)"``; ``scale=100`` turns fractions into points."""
+        """``"+1.26 points (95 % CI +0.98 to +1.54, n=3)"``.
+
+        Parameters
+        ----------
+        scale : float
+            Multiplies every number (100 turns fractions into percentage points).
+        unit : str
+        digits : int
+
+        Returns
+        -------
+        str
+        """
         m = f"{scale * self.mean:+.{digits}f}{unit}"
         if math.isnan(self.low):
             return f"{m} (n={self.n}, no interval from one pair)"
@@ -182,7 +194,18 @@ def summarize(rows, by=("lam", "T"), metric: str = "val_acc") -> list[dict]:
 
 # --------------------------------------------------------------------------- CSV
 def atomic_write_text(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written).
+
+    Parameters
+    ----------
+    path : str or Path
+        Its folder is created if missing.
+    text : str
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -235,7 +258,15 @@ def write_csv(rows, path, *, columns=None) -> Path:
 def parse_cell(text: str, *, keep_text: bool = False):
     """One CSV cell back to Python: ``""`` → ``None``, ints, floats, ``True``/``False``, JSON.
 
-    ``keep_text=True`` returns the text unchanged (for free-text columns).
+    Parameters
+    ----------
+    text : str
+    keep_text : bool
+        Return the text unchanged (for free-text columns).
+
+    Returns
+    -------
+    object
     """
     if keep_text:
         return text

@@ -1,4 +1,4 @@
-"""Ways to initialise a student network from a teacher (notebook ``03_student_init``).
+"""Ways to initialise a student network from a teacher.
 
 The source article initialises its student with
 ``student.load_state_dict(teacher.state_dict())``. That call only works when the
@@ -31,20 +31,19 @@ A low-rank (truncated SVD) strategy is deliberately absent: a factorised layer
 ``W ≈ U V`` is two ``Linear`` layers *without* an activation between them, which
 neither ``mlp`` nor ``cnn`` can express.
 
-Every successful call records what it kept in ``student.kd_init``; :func:`summary`
-turns that record into a few printable lines.
+Every successful call records what it kept in ``student.kd_init``; :func:`layer_table`
+turns that record into a few printable lines, one per student layer.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from kdlib._checks import check_choice, check_float, check_int
+from kdlib._checks import check_choice, check_int
 
 STRATEGIES = ("random", "copy", "layer-subset", "top-units")
 IMPORTANCES = ("product", "incoming", "outgoing")
@@ -67,7 +66,17 @@ _DESCRIPTIONS = {
 
 
 def describe(strategy: str) -> str:
-    """One paragraph saying what ``strategy`` does and what it needs."""
+    """One paragraph saying what ``strategy`` does and what it needs.
+
+    Parameters
+    ----------
+    strategy : str
+        One of :data:`STRATEGIES`.
+
+    Returns
+    -------
+    str
+    """
     return _DESCRIPTIONS[check_choice("strategy", strategy, STRATEGIES)]
 
 
@@ -119,7 +128,7 @@ def init_student(student: nn.Module, teacher: nn.Module, strategy: str, *, seed=
         "shape": student weight shape, "units": teacher unit / channel indices
         kept, in order (``None`` = all), "teacher_units": the teacher layer's
         width}``, names being ``state_dict`` prefixes such as ``"3"``.
-        :func:`summary` prints it.
+        :func:`layer_table` prints it.
 
     Raises
     ------
@@ -153,8 +162,26 @@ def init_student(student: nn.Module, teacher: nn.Module, strategy: str, *, seed=
     return student
 
 
-def summary(student: nn.Module) -> str:
-    """A few printable lines describing ``student.kd_init`` (set by :func:`init_student`)."""
+def layer_table(student: nn.Module) -> str:
+    """What :func:`init_student` copied into ``student``, one printable line per student layer.
+
+    Parameters
+    ----------
+    student : nn.Module
+        A model returned by :func:`init_student` (it carries ``student.kd_init``).
+
+    Returns
+    -------
+    str
+        A header line (the strategy and its options), then one line per student
+        weight layer: its shape, the teacher layer it came from, and which units
+        were kept.
+
+    Raises
+    ------
+    ValueError
+        The model has no ``kd_init`` record.
+    """
     record = getattr(student, "kd_init", None)
     if not isinstance(record, dict):
         raise ValueError("this model has no kd_init record; call init_student(student, teacher, "
@@ -487,195 +514,3 @@ def _flatten_size(s_layers, t_layers):
                                  f"the teacher (different image sizes?)")
             return sizes[1]
     return 1
-
-
-# ---------------------------------------------------------------- comparison (notebook 03)
-def check_init_params(*, n_train, epochs, long_epochs, seeds, lam, T, lr) -> None:
-    """Validate notebook 03's parameters before any work starts.
-
-    Raises ``ValueError`` / ``TypeError`` naming the parameter, its value and the
-    allowed range: ``n_train`` in [100, 55000], ``epochs`` and ``long_epochs`` in
-    [1, 100], ``seeds`` in [1, 20], ``lam`` in [0, 1], ``T`` in (0, 100], ``lr``
-    in (0, 1].
-    """
-    check_int("n_train", n_train, low=100, high=55000)
-    check_int("epochs", epochs, low=1, high=100)
-    check_int("long_epochs", long_epochs, low=1, high=100)
-    check_int("seeds", seeds, low=1, high=20)
-    check_float("lam", lam, low=0.0, high=1.0)
-    check_float("T", T, low=0.0, high=100.0, low_open=True)
-    check_float("lr", lr, low=0.0, high=1.0, low_open=True)
-
-
-def arch_label(model: nn.Module) -> str:
-    """A short name for a kdlib model, e.g. ``"cnn(8,16|32)"`` or ``"mlp(784-64-10)"``."""
-    arch = getattr(model, "kd_arch", None)
-    if isinstance(arch, dict) and arch.get("kind") == "mlp":
-        return "mlp(" + "-".join(str(s) for s in arch["kwargs"]["sizes"]) + ")"
-    if isinstance(arch, dict) and arch.get("kind") == "cnn":
-        kw = arch["kwargs"]
-        return "cnn(" + ",".join(str(c) for c in kw["channels"]) + f"|{kw['hidden']})"
-    return type(model).__name__
-
-
-def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
-                            strategies=("random", "top-units"), seeds=3, epochs: int = 3,
-                            lam: float = 0.5, T: float = 4.0, lr: float = 3e-3,
-                            batch_size: int = 128, teacher_logits=None, teacher_acc=None,
-                            label: str | None = None) -> list[dict]:
-    """Initialise copies of ``student`` with each strategy, distil them, and measure.
-
-    For every strategy and every seed a fresh deep copy of ``student`` is
-    initialised from ``teacher`` with :func:`init_student`, its validation
-    accuracy is measured (before any training), then it is trained with
-    :func:`kdlib.train.distill` on ``data.train`` for ``epochs`` epochs and
-    measured again. The seed re-draws the random initialisation (strategy
-    ``"random"``: ``init_student(..., seed=s)``) and seeds the batch order and
-    dropout of the training; the other strategies start from the same weights
-    for every seed. Every pair is checked (a trial ``init_student`` per strategy)
-    before the first training starts, so a pair a strategy cannot map raises
-    ``ValueError`` at once.
-
-    Parameters
-    ----------
-    teacher : nn.Module
-        Only read.
-    student : nn.Module
-        A template of the student's architecture; it is never modified.
-    data : kdlib.data.Splits
-        ``train`` is the transfer set, ``val`` the split every accuracy is
-        measured on.
-    strategies : sequence of str
-        Names from :data:`STRATEGIES` (non-empty, no repeats).
-    seeds : int or sequence of int
-        ``n`` means seeds ``0, 1, ..., n - 1``.
-    epochs : int >= 1
-    lam, T, lr, batch_size
-        Passed to :func:`kdlib.train.distill` (Adam with a OneCycle schedule).
-    teacher_logits : Tensor, optional
-        ``kdlib.models.predict(teacher, data.train.x)``, computed here if not given.
-    teacher_acc : float, optional
-        The teacher's validation accuracy, computed here if not given.
-    label : str, optional
-        Name of the student in the rows (default: :func:`arch_label`).
-
-    Returns
-    -------
-    list of dict
-        One row per (strategy, seed), in that order: ``{"student", "params",
-        "teacher", "teacher_acc", "strategy", "seed", "acc_init", "acc_trained"}``;
-        ``params`` is the student's parameter count, accuracies are fractions of
-        the validation split.
-    """
-    import copy
-
-    from kdlib.metrics import accuracy
-    from kdlib.models import count_params, predict
-    from kdlib.train import distill
-
-    for who, model in (("student", student), ("teacher", teacher)):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"{who} must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(strategies, str) or not hasattr(strategies, "__len__") or not len(strategies):
-        raise ValueError(f"strategies must be a non-empty sequence of names from {STRATEGIES}, "
-                         f"got {strategies!r}")
-    strategies = [check_choice("strategies", s, STRATEGIES) for s in strategies]
-    if len(set(strategies)) != len(strategies):
-        raise ValueError(f"strategies={strategies!r} repeats a name")
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        seeds = list(range(check_int("seeds", seeds, low=1)))
-    elif isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__") or not len(seeds):
-        raise ValueError(f"seeds must be a positive integer or a non-empty sequence of seeds, "
-                         f"got {seeds!r}")
-    else:
-        seeds = [check_int(f"seeds[{i}]", s, low=0) for i, s in enumerate(seeds)]
-    epochs = check_int("epochs", epochs, low=1)
-    lam = check_float("lam", lam, low=0.0, high=1.0)
-    T = check_float("T", T, low=0.0, low_open=True)
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    for strategy in strategies:  # fail before any training if a pair cannot be mapped
-        init_student(copy.deepcopy(student), teacher, strategy)
-    if teacher_logits is None:
-        teacher_logits = predict(teacher, data.train.x)
-    if teacher_acc is None:
-        teacher_acc = accuracy(teacher, data.val.x, data.val.y)
-    teacher_acc = check_float("teacher_acc", teacher_acc, low=0.0, high=1.0)
-    label = arch_label(student) if label is None else str(label)
-    t_label, n_params = arch_label(teacher), count_params(student)
-
-    rows = []
-    for strategy in strategies:
-        for seed in seeds:
-            model = copy.deepcopy(student)
-            init_student(model, teacher, strategy, **({"seed": seed} if strategy == "random" else {}))
-            acc_init = accuracy(model, data.val.x, data.val.y)
-            distill(model, teacher, (data.train, None), lam=lam, T=T, epochs=epochs, lr=lr,
-                    batch_size=batch_size, seed=seed, progress=False, teacher_logits=teacher_logits)
-            rows.append({"student": label, "params": n_params, "teacher": t_label,
-                         "teacher_acc": teacher_acc, "strategy": strategy, "seed": seed,
-                         "acc_init": acc_init,
-                         "acc_trained": accuracy(model, data.val.x, data.val.y)})
-    return rows
-
-
-def summarize_comparison(rows) -> list[dict]:
-    """Mean and standard deviation over seeds of each (student, strategy) of ``rows``.
-
-    ``rows`` come from :func:`compare_init_strategies` (several calls may be
-    concatenated). Returns one dict per (student, strategy) in order of first
-    appearance: ``{"student", "params", "teacher", "teacher_acc", "strategy", "n",
-    "acc_init_mean", "acc_init_sd", "acc_trained_mean", "acc_trained_sd"}``; the
-    standard deviations are sample ones (``ddof=1``), 0.0 for a single seed.
-    """
-    rows = list(rows)
-    if not rows:
-        raise ValueError("rows is empty: run compare_init_strategies first")
-    groups: dict = {}
-    for r in rows:
-        groups.setdefault((r["student"], r["strategy"]), []).append(r)
-    out = []
-    for (student, strategy), group in groups.items():
-        entry = {"student": student, "params": group[0]["params"], "teacher": group[0]["teacher"],
-                 "teacher_acc": group[0]["teacher_acc"], "strategy": strategy, "n": len(group)}
-        for key in ("acc_init", "acc_trained"):
-            values = [float(r[key]) for r in group]
-            mean = math.fsum(values) / len(values)
-            sd = (math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
-                  if len(values) > 1 else 0.0)
-            entry[f"{key}_mean"], entry[f"{key}_sd"] = mean, sd
-        out.append(entry)
-    return out
-
-
-def comparison_table(rows, *, epochs: int | None = None) -> str:
-    """A printable table of :func:`summarize_comparison` (accuracies in %, mean ± sd)."""
-    after = "after training" if epochs is None else f"after {epochs} epoch{'s' * (epochs != 1)}"
-    lines = [f"{'student':<22}{'params':>8}  {'strategy':<13}{'n':>2}  {'right after init':>17}"
-             f"  {after:>17}  {'teacher':>7}"]
-    for s in summarize_comparison(rows):
-        init = f"{100 * s['acc_init_mean']:.1f} ± {100 * s['acc_init_sd']:.1f}"
-        trained = f"{100 * s['acc_trained_mean']:.1f} ± {100 * s['acc_trained_sd']:.1f}"
-        lines.append(f"{s['student']:<22}{s['params']:>8,}  {s['strategy']:<13}{s['n']:>2}  "
-                     f"{init:>17}  {trained:>17}  {100 * s['teacher_acc']:>7.1f}")
-    return "\n".join(lines)
-
-
-def strategy_gap(rows, student: str, strategy: str, baseline: str = "random", *,
-                 key: str = "acc_trained") -> float:
-    """Mean accuracy of ``strategy`` minus that of ``baseline`` for one ``student`` of ``rows``.
-
-    ``key`` is ``"acc_trained"`` (after distillation) or ``"acc_init"`` (right after
-    initialisation). A positive value means ``strategy`` did better on average.
-    """
-    check_choice("key", key, ("acc_trained", "acc_init"))
-    mean = {s["strategy"]: s[f"{key}_mean"] for s in summarize_comparison(rows)
-            if s["student"] == student}
-    if not mean:
-        students = sorted({r["student"] for r in rows})
-        raise ValueError(f"student={student!r} is not in rows; they hold {students}")
-    for name in (strategy, baseline):
-        if name not in mean:
-            raise ValueError(f"rows hold no strategy {name!r} for student {student!r}; they hold "
-                             f"{sorted(mean)}")
-    return mean[strategy] - mean[baseline]

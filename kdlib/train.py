@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import models
 from kdlib._checks import check_choice, check_float, check_int
+from kdlib.losses import _kd_loss
 from kdlib.metrics import accuracy
 from kdlib.models import cnn
 
@@ -44,50 +46,158 @@ class History:
 
     @property
     def epochs(self) -> int:
+        """Number of finished epochs."""
         return len(self.epoch_loss)
-
-    @property
-    def total_time(self) -> float:
-        return float(sum(self.epoch_time))
-
-    def as_dict(self) -> dict:
-        return {"epoch_loss": self.epoch_loss, "val_acc": self.val_acc,
-                "epoch_time": self.epoch_time, "step_loss": self.step_loss,
-                "evals": [list(e) for e in self.evals], "steps_per_epoch": self.steps_per_epoch}
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator, *, shuffle: bool = True):
-    """Yield index tensors covering ``range(n)`` in batches, in a seeded order."""
+    """Yield index tensors covering ``range(n)`` in batches, in a seeded order.
+
+    Parameters
+    ----------
+    n, batch_size : int
+    generator : torch.Generator
+        Seeds the permutation.
+    shuffle : bool
+        ``False`` yields ``0 … n-1`` in order.
+
+    Yields
+    ------
+    torch.Tensor
+        int64 indices of one batch.
+    """
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     for i in range(0, n, batch_size):
         yield order[i:i + batch_size]
 
 
-def _split_pair(data):
-    """Accept Splits (train/val), a (train, val) pair, or a single train Split."""
-    if hasattr(data, "train"):
-        return data.train, getattr(data, "val", None)
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(
-            d is None or (hasattr(d, "x") and hasattr(d, "y")) for d in data):
-        return data[0], data[1]
-    if hasattr(data, "x") and hasattr(data, "y"):
-        return data, None
-    raise TypeError("data must be kdlib.data.Splits, a (train, val) pair of Splits, or a Split "
-                    f"with .x and .y; got {type(data).__name__}")
+def cross_entropy_loss(logits, y, idx, x):
+    """``fit``'s default loss: plain cross-entropy with the labels.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+    y : torch.Tensor
+        Labels of the batch.
+    idx, x
+        The batch's indices and inputs (unused; part of ``fit``'s loss signature).
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar.
+    """
+    return F.cross_entropy(logits, y)
 
 
-def _accuracy(model, split, batch_size):
-    from kdlib.models import predict
+# ---------------------------------------------------------------- fit's pieces
+def make_optimizer(params, *, optimizer: str, lr: float, weight_decay: float = 0.0,
+                   momentum: float | None = None) -> torch.optim.Optimizer:
+    """Adam, or SGD with ``momentum`` (default 0.9); momentum with Adam is an error.
 
-    return float((predict(model, split.x, batch_size=batch_size).argmax(1) == split.y)
-                 .float().mean())
+    Parameters
+    ----------
+    params : iterable of Parameter
+    optimizer : {"adam", "sgd"}
+    lr, weight_decay : float
+    momentum : float in [0, 1], optional
+        SGD only; ``None`` means 0.9.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+    """
+    if optimizer == "adam":
+        if momentum is not None:
+            raise ValueError(f"momentum={momentum!r} has no meaning with optimizer='adam' (Adam keeps "
+                             "its own moment estimates); pass momentum only with optimizer='sgd'")
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    momentum = 0.9 if momentum is None else momentum
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def make_schedule(opt, schedule: str | None, *, lr: float, total_steps: int):
+    """The learning-rate schedule: ``None`` (constant) or OneCycle with maximum ``lr``.
+
+    Parameters
+    ----------
+    opt : torch.optim.Optimizer
+    schedule : {None, "onecycle"}
+    lr : float
+        Maximum learning rate.
+    total_steps : int
+
+    Returns
+    -------
+    torch.optim.lr_scheduler.LRScheduler or None
+    """
+    if schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps)
+    return None
+
+
+class _Evaluator:
+    """Validation accuracy at the end of every epoch and every ``eval_every`` steps."""
+
+    def __init__(self, model, val, hist, callback, eval_every):
+        self.model, self.val, self.hist = model, val, hist
+        self.callback, self.eval_every = callback, eval_every
+
+    def due(self, step: int) -> bool:
+        """Mid-epoch evaluation due after ``step`` (ends of epochs are handled by ``__call__``)."""
+        return bool(self.eval_every) and step % self.eval_every == 0 and \
+            step % self.hist.steps_per_epoch != 0
+
+    def __call__(self, step: int, *, end_of_epoch: bool = False) -> None:
+        val = self.val
+        acc = accuracy(self.model, val.x, val.y) if val is not None and len(val.y) else float("nan")
+        self.hist.evals.append((step, acc))
+        if end_of_epoch:
+            self.hist.val_acc.append(acc)
+        if self.callback is not None:
+            self.callback(self.hist)
+
+
+def _train_epoch(model, train, loss_fn, opt, sched, params, *, batch_size, gen, aug_gen, augment,
+                 clip_grad, step, hist, evaluator, bar) -> int:
+    """One pass over ``train`` in seeded batches; returns the step count after it."""
+    t0, total, count = time.perf_counter(), 0.0, 0
+    model.train()
+    for idx in batches(len(train.y), batch_size, gen):
+        idx = idx.to(train.y.device)
+        xb = train.x[idx] if augment is None else augment(train.x[idx], aug_gen)
+        loss = loss_fn(model(xb), train.y[idx], idx, xb)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()} at step {step + 1}; "
+                                     "lower lr or set clip_grad")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_grad is not None:
+            nn.utils.clip_grad_norm_(params, clip_grad)
+        opt.step()
+        if sched is not None:
+            sched.step()
+        step += 1
+        value = loss.item()
+        hist.step_loss.append(value)
+        total, count = total + value * len(idx), count + len(idx)
+        if bar is not None:
+            bar.update(1)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{value:.3f}")
+        if evaluator.due(step):
+            evaluator(step)
+            model.train()
+    hist.epoch_time.append(time.perf_counter() - t0)
+    hist.epoch_loss.append(total / count)
+    return step
 
 
 def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: float = 3e-3,
         optimizer: str = "adam", schedule: str | None = "onecycle", weight_decay: float = 0.0,
-        momentum: float = 0.9, clip_grad: float | None = None, seed: int = 0, loss_fn=None,
-        eval_every: int | None = None, eval_batch_size: int = 250, progress: bool = True,
-        callback=None, augment=None, desc: str = "training") -> History:
+        momentum: float | None = None, clip_grad: float | None = None, seed: int = 0, loss_fn=None,
+        eval_every: int | None = None, progress: bool = True, callback=None, augment=None,
+        desc: str = "training", device=None) -> History:
     """Train ``model`` on ``data.train``; evaluate on ``data.val``.
 
     Parameters
@@ -95,11 +205,15 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
     model : nn.Module
         Trained in place; left in evaluation mode.
     data : Splits, (train, val) pair, or Split
+        See :func:`kdlib.data.unpack_splits`.
     epochs, batch_size : int
     lr : float
         Learning rate (the maximum rate under ``schedule="onecycle"``).
     optimizer : {"adam", "sgd"}
     schedule : {None, "onecycle"}
+    weight_decay : float
+    momentum : float, optional
+        SGD's momentum (default 0.9); an error with Adam.
     clip_grad : float, optional
         Clip the global gradient norm to this value (the article's FAQ).
     seed : int
@@ -108,17 +222,21 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
         ``loss_fn(logits, y, idx, x) -> scalar``; ``idx`` are the batch's indices
         into ``data.train`` and ``x`` the (possibly augmented) inputs the model
         saw. Default: cross-entropy.
-    augment : callable, optional
-        ``augment(x, generator) -> x`` applied to every training batch (its own
-        seeded generator, so augmenting never changes the batch order).
     eval_every : int, optional
         Also evaluate every this many steps (default: only at the end of each epoch).
-    eval_batch_size : int
-        Chunk size for evaluation.
     progress : bool
         Show a tqdm progress bar.
     callback : callable, optional
         ``callback(history)`` after every evaluation (for live plots).
+    augment : callable, optional
+        ``augment(x, generator) -> x`` applied to every training batch (its own
+        seeded generator, so augmenting never changes the batch order).
+    desc : str
+        The progress bar's label.
+    device : str or torch.device, optional
+        Where to train (default :func:`kdlib.models.default_device`: ``$KDLIB_DEVICE``,
+        else CUDA when available, else CPU). The model stays there afterwards; the
+        batch indices given to ``loss_fn`` live there too.
 
     Returns
     -------
@@ -130,79 +248,40 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
     check_choice("optimizer", optimizer, OPTIMIZERS)
     check_choice("schedule", schedule, SCHEDULES)
     weight_decay = check_float("weight_decay", weight_decay, low=0.0)
-    momentum = check_float("momentum", momentum, low=0.0, high=1.0)
+    if momentum is not None:
+        momentum = check_float("momentum", momentum, low=0.0, high=1.0)
     if clip_grad is not None:
         clip_grad = check_float("clip_grad", clip_grad, low=0.0, low_open=True)
     seed = check_int("seed", seed, low=0)
     if eval_every is not None:
         eval_every = check_int("eval_every", eval_every, low=1)
-    train, val = _split_pair(data)
-    n = len(train.y)
-    if n == 0:
+    train, val, _ = kdata.unpack_splits(data)
+    if len(train.y) == 0:
         raise ValueError("the training split is empty")
-    loss_fn = loss_fn or (lambda logits, y, idx, x: F.cross_entropy(logits, y))
+    device = models.default_device() if device is None else torch.device(device)
+    model.to(device)
+    train = kdata.Split(train.x.to(device), train.y.to(device))
+    if val is not None:
+        val = kdata.Split(val.x.to(device), val.y.to(device))
 
     params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    else:
-        opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    steps_per_epoch = -(-n // batch_size)
-    sched = (torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
-             if schedule == "onecycle" else None)
-
+    opt = make_optimizer(params, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+                         momentum=momentum)
+    hist = History(steps_per_epoch=-(-len(train.y) // batch_size))
+    sched = make_schedule(opt, schedule, lr=lr, total_steps=epochs * hist.steps_per_epoch)
+    evaluator = _Evaluator(model, val, hist, callback, eval_every)
     gen = torch.Generator().manual_seed(seed)
-    aug_gen = torch.Generator().manual_seed(seed + 1)  # augmentation never shifts the batch order
+    aug_gen = torch.Generator().manual_seed(seed + 1)  # augmenting never shifts the batch order
     torch.manual_seed(seed)  # dropout masks
-    hist = History(steps_per_epoch=steps_per_epoch)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs * steps_per_epoch, desc=desc, leave=False)
-
-    def evaluate(step, end_of_epoch=False):
-        acc = _accuracy(model, val, eval_batch_size) if val is not None and len(val.y) else float("nan")
-        hist.evals.append((step, acc))
-        if end_of_epoch:
-            hist.val_acc.append(acc)
-        if callback is not None:
-            callback(hist)
-
+    bar = tqdm(total=epochs * hist.steps_per_epoch, desc=desc, leave=False) if progress else None
     step = 0
     try:
         for _ in range(epochs):
-            t0, total, count = time.perf_counter(), 0.0, 0
-            model.train()
-            for idx in batches(n, batch_size, gen):
-                xb = train.x[idx] if augment is None else augment(train.x[idx], aug_gen)
-                logits = model(xb)
-                loss = loss_fn(logits, train.y[idx], idx, xb)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"the loss became {loss.item()} at step {step + 1}; "
-                                             "lower lr or set clip_grad")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if clip_grad is not None:
-                    nn.utils.clip_grad_norm_(params, clip_grad)
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                step += 1
-                value = loss.item()
-                hist.step_loss.append(value)
-                total += value * len(idx)
-                count += len(idx)
-                if bar is not None:
-                    bar.update(1)
-                    if step % 20 == 0:
-                        bar.set_postfix(loss=f"{value:.3f}")
-                if eval_every and step % eval_every == 0 and step % steps_per_epoch:
-                    evaluate(step)
-                    model.train()
-            hist.epoch_time.append(time.perf_counter() - t0)
-            hist.epoch_loss.append(total / count)
-            evaluate(step, end_of_epoch=True)
+            step = _train_epoch(model, train, loss_fn or cross_entropy_loss, opt, sched, params,
+                                batch_size=batch_size, gen=gen, aug_gen=aug_gen, augment=augment,
+                                clip_grad=clip_grad, step=step, hist=hist, evaluator=evaluator,
+                                bar=bar)
+            evaluator(step, end_of_epoch=True)
     finally:
         if bar is not None:
             bar.close()
@@ -211,6 +290,15 @@ def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: f
 
 
 # ------------------------------------------------------------------ distill
+def _check_labels(y: torch.Tensor, n_classes: int) -> None:
+    """Validate the training labels once (the per-batch loss does not re-check them)."""
+    if y.dtype != torch.int64:
+        raise TypeError(f"labels must be int64 class indices, got dtype {y.dtype}")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}] for a teacher with {n_classes} "
+                         f"classes; got labels from {int(y.min())} to {int(y.max())}")
+
+
 def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: float,
             teacher_logits: torch.Tensor | None = None, teacher_per_batch: bool = False,
             **fit_kwargs) -> History:
@@ -240,35 +328,37 @@ def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: floa
     -------
     History
     """
-    from kdlib.losses import kd_loss
-    from kdlib.models import predict
-
     lam = check_float("lam", lam, low=0.0, high=1.0)
     T = check_float("T", T, low=0.0, low_open=True)
     if "loss_fn" in fit_kwargs:
         raise TypeError("distill builds its own loss_fn; call fit() for a custom loss")
-    train, _ = _split_pair(data)
+    train, _, _ = kdata.unpack_splits(data)
+    device = models.default_device() if fit_kwargs.get("device") is None else torch.device(
+        fit_kwargs["device"])
+    fit_kwargs["device"] = device
     if teacher_per_batch:
         if teacher_logits is not None:
             raise ValueError("pass teacher_logits or teacher_per_batch=True, not both")
-        teacher.eval()
+        teacher.to(device).eval()
+        _check_labels(train.y, models.predict(teacher, train.x[:1]).shape[1])
 
         def loss_fn(logits, y, idx, x):
             with torch.inference_mode():
                 t = teacher(x)
-            return kd_loss(logits, t.clone(), y, lam=lam, T=T)
+            return _kd_loss(logits, t.clone(), y, lam, T)
     else:
         if fit_kwargs.get("augment") is not None:
             raise ValueError("augment changes the inputs every epoch, so cached teacher logits would "
                              "be stale: pass teacher_per_batch=True")
-        cache = predict(teacher, train.x) if teacher_logits is None else teacher_logits
-        if cache.shape[0] != len(train.y):
-            raise ValueError(f"teacher_logits has {cache.shape[0]} rows but the training split has "
-                             f"{len(train.y)} examples; they must match")
-        cache = cache.detach()
+        cache = models.predict(teacher, train.x) if teacher_logits is None else teacher_logits
+        if cache.ndim != 2 or cache.shape[0] != len(train.y):
+            raise ValueError(f"teacher_logits has shape {tuple(cache.shape)} but the training split "
+                             f"has {len(train.y)} examples; it must be ({len(train.y)}, classes)")
+        _check_labels(train.y, cache.shape[1])
+        cache = cache.detach().to(device)
 
         def loss_fn(logits, y, idx, x):
-            return kd_loss(logits, cache[idx], y, lam=lam, T=T)
+            return _kd_loss(logits, cache[idx], y, lam, T)
 
     fit_kwargs.setdefault("desc", f"distilling (lam={lam:g}, T={T:g})")
     return fit(student, data, loss_fn=loss_fn, **fit_kwargs)

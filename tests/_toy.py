@@ -1,4 +1,5 @@
-"""A tiny classification problem shared by the tuning tests (not a test module)."""
+"""A tiny classification problem and hand-made grid rows shared by the tuning tests (not a test
+module): tests/test_tuning.py and tests/test_lesson05_lambda_tuning.py."""
 
 from __future__ import annotations
 
@@ -22,3 +23,16 @@ def make_problem(n_train=150, n_val=90, n_test=90, seed=0):
     data = Splits(Split(x[tr], y[tr]), Split(x[va], y[va]), Split(x[te], y[te]),
                   ("a", "b", "c"), "toy")
     return data, {"train": scores[tr], "val": scores[va], "test": scores[te]}
+
+
+# Grid rows written by hand (two seeds at most per point; λ = 1 is the baseline).
+HAND_ROWS = [
+    {"lam": 0.1, "T": 2.0, "seed": 0, "val_acc": 0.80, "test_acc": 0.79},
+    {"lam": 0.1, "T": 2.0, "seed": 1, "val_acc": 0.82, "test_acc": 0.83},
+    {"lam": 0.1, "T": 4.0, "seed": 0, "val_acc": 0.85, "test_acc": 0.80},
+    {"lam": 0.1, "T": 4.0, "seed": 1, "val_acc": 0.87, "test_acc": 0.81},
+    {"lam": 0.5, "T": 2.0, "seed": 0, "val_acc": 0.84, "test_acc": 0.84},
+    {"lam": 0.5, "T": 2.0, "seed": 1, "val_acc": 0.84, "test_acc": 0.86},
+    {"lam": 0.5, "T": 4.0, "seed": 0, "val_acc": 0.83, "test_acc": 0.82},
+    {"lam": 1.0, "T": 1.0, "seed": 0, "val_acc": 0.78, "test_acc": 0.77},
+]

@@ -37,6 +37,13 @@ def pytest_unconfigure(config):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(config, items):
+    """nbval cells (notebooks/) and browser tests are slow by nature: ``make test-fast`` skips them."""
+    for item in items:
+        if item.get_closest_marker("browser") or "notebooks" in item.path.parts:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """A private writable data folder for one test (sets $KDLIB_DATA)."""

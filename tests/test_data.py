@@ -311,3 +311,15 @@ def test_stratified_split_is_seeded_and_checks_n():
     for bad in (-1, 61):
         with pytest.raises(ValueError, match="n="):
             stratified_split(y, bad, np.random.default_rng(0))
+
+
+def test_unpack_splits_accepts_every_form_of_the_data_argument():
+    d = load("moons", n_train=20, n_val=10, seed=0)
+    assert kdlib.data.unpack_splits(d) == (d.train, d.val, d.test)
+    assert kdlib.data.unpack_splits((d.train, d.val)) == (d.train, d.val, None)
+    assert kdlib.data.unpack_splits((d.train, None)) == (d.train, None, None)
+    assert kdlib.data.unpack_splits([d.train, d.val, d.test]) == (d.train, d.val, d.test)
+    assert kdlib.data.unpack_splits(d.train) == (d.train, None, None)
+    for bad in (None, "moons", (d.train,), (1, 2), {"train": d.train}):
+        with pytest.raises(TypeError, match="data must be kdlib.data.Splits"):
+            kdlib.data.unpack_splits(bad)

@@ -48,18 +48,19 @@ def test_cached_logits_equal_per_batch_teacher(digits, teacher):
 def test_loss_uses_the_teacher_targets_of_each_example(digits, teacher):
     """Record what distill's loss sees and recompute it independently, by index."""
     seen = []
-    orig = kdlib.losses.kd_loss
+    orig = kdlib.train._kd_loss  # the unchecked per-batch path distill calls
 
-    def spy(s, t, y, *, lam, T):
+    def spy(s, t, y, lam, T):
         seen.append((s.detach().clone(), t.clone(), y.clone()))
-        return orig(s, t, y, lam=lam, T=T)
+        assert torch.equal(orig(s, t, y, lam, T), kdlib.losses.kd_loss(s, t, y, lam=lam, T=T))
+        return orig(s, t, y, lam, T)
 
-    kdlib.losses.kd_loss = spy
+    kdlib.train._kd_loss = spy
     try:
         kdlib.train.distill(student(), teacher, digits, lam=0.5, T=2.0, epochs=1, batch_size=50,
                             seed=3, progress=False)
     finally:
-        kdlib.losses.kd_loss = orig
+        kdlib.train._kd_loss = orig
     order = torch.randperm(len(digits.train.y), generator=torch.Generator().manual_seed(3))
     expected_t = kdlib.models.predict(teacher, digits.train.x)[order]
     got_t = torch.cat([t for _, t, _ in seen])
@@ -95,7 +96,7 @@ def test_precomputed_cache_is_used_and_checked(digits, teacher):
     kdlib.train.distill(b, teacher, digits, lam=0.5, T=2.0, epochs=1, seed=0, progress=False,
                         teacher_logits=cache)
     assert torch.equal(params(a), params(b))
-    with pytest.raises(ValueError, match="teacher_logits has 5 rows"):
+    with pytest.raises(ValueError, match=r"teacher_logits has shape \(5, 10\)"):
         kdlib.train.distill(student(), teacher, digits, lam=0.5, T=2.0, teacher_logits=cache[:5],
                             progress=False)
 
@@ -141,3 +142,18 @@ def test_load_teacher_trains_and_saves_when_missing(tmp_path, monkeypatch):
     assert t.kd_meta["epochs"] == kdlib.train.TEACHER_DEFAULTS["epochs"]
     again = kdlib.train.load_teacher(str(tmp_path / "teacher.pt"))
     assert torch.equal(params(again), params(t))
+
+
+def test_load_teacher_refuses_a_missing_explicit_path(tmp_path):
+    """A typo in checkpoint= must not silently train a teacher and write it there."""
+    path = tmp_path / "typo" / "t.pt"
+    with pytest.raises(FileNotFoundError, match="papermill notebooks/01_teacher.ipynb"):
+        kdlib.train.load_teacher(str(path))
+    assert not path.parent.exists()
+
+
+def test_labels_are_checked_once_against_the_teachers_classes(digits, teacher):
+    bad = kdlib.data.Split(digits.train.x, digits.train.y.clone())
+    bad.y[3] = 10
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 9\]"):
+        kdlib.train.distill(student(), teacher, bad, lam=0.5, T=2.0, epochs=1, progress=False)

@@ -1,9 +1,7 @@
-"""Tests of kdlib.losses against independent computations (NumPy, autograd, algebra)."""
+"""Tests of kdlib.losses (the correct KD loss and its conventions) against independent
+computations (NumPy, autograd, algebra)."""
 
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +10,6 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from torch import nn
 
 from kdlib import losses as L
 
@@ -206,217 +203,48 @@ def test_to_alpha_and_back():
         L.from_alpha(0.5, "two-weights")
 
 
-# --------------------------------------------------------------------------- the article's formulas
+# --------------------------------------------------------------------------- _kd_loss (unchecked)
 
-def np_bce_article(p: np.ndarray, y: np.ndarray, eps=1e-12) -> float:
-    onehot = np.eye(p.shape[1])[y]
-    p = np.clip(p, eps, 1 - eps)
-    return float(-(onehot * np.log(p) + (1 - onehot) * np.log(1 - p)).sum(axis=1).mean())
-
-
-def test_article_ce_matches_numpy_bce():
-    s, t, y = batch(7, 4, seed=11)
-    p = F.softmax(t, 1)
-    assert float(L.article_ce(p, y)) == pytest.approx(np_bce_article(p.numpy(), y.numpy()), rel=1e-12)
-    # Same thing written with torch's own BCE, summed over classes, averaged over N.
-    bce = F.binary_cross_entropy(p, F.one_hot(y, 4).to(DTYPE), reduction="sum") / len(y)
-    assert float(L.article_ce(p, y)) == pytest.approx(float(bce), rel=1e-10)
-
-
-def test_article_adv_is_student_cross_entropy():
-    s, _, y = batch(7, 4, seed=12)
-    ps = F.softmax(s, 1)
-    assert torch.allclose(L.article_adv(ps, y), F.cross_entropy(ps.log(), y), rtol=1e-12)
-    assert torch.allclose(L.article_adv(ps, y), F.cross_entropy(s, y), rtol=1e-10)
+@settings(max_examples=50, deadline=None, database=None)
+@given(kd_cases())
+def test_unchecked_kd_loss_equals_kd_loss(case):
+    s, t, y, T, lam = case
+    s, t, y = torch.from_numpy(s), torch.from_numpy(t), torch.from_numpy(y)
+    assert torch.equal(L._kd_loss(s, t, y, lam, T), L.kd_loss(s, t, y, lam=lam, T=T))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_article_formulas_clamp_log_zero(dtype):
-    onehot_probs = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=dtype)
-    y_right, y_wrong = torch.tensor([0, 1]), torch.tensor([2, 2])
-    for fn in (L.article_ce, L.article_adv):
-        assert torch.isfinite(fn(onehot_probs, y_right)) and torch.isfinite(fn(onehot_probs, y_wrong))
-    assert float(L.article_adv(onehot_probs, y_right)) == pytest.approx(0.0, abs=1e-6)
-    eps = 1e-12 if dtype == torch.float64 else float(torch.finfo(torch.float32).eps)
-    assert float(L.article_adv(onehot_probs, y_wrong)) == pytest.approx(-np.log(eps), rel=1e-5)
+def test_unchecked_kd_loss_same_value_and_gradient(dtype):
+    s, t, y = batch(16, 10, seed=23)
+    s, t = s.to(dtype), t.to(dtype)
+    z1, z2 = s.clone().requires_grad_(True), s.clone().requires_grad_(True)
+    t_live = t.clone().requires_grad_(True)
+    a = L._kd_loss(z1, t_live, y, 0.3, 4.0)
+    b = L.kd_loss(z2, t, y, lam=0.3, T=4.0)
+    assert torch.equal(a, b)
+    a.backward()
+    b.backward()
+    assert torch.equal(z1.grad, z2.grad)
+    assert t_live.grad is None                      # the teacher's logits are detached here too
+    # endpoints: lam = 1 is plain cross-entropy
+    assert torch.equal(L._kd_loss(s, t, y, 1.0, 2.0), F.cross_entropy(s, y))
 
 
-def test_article_total_combines_formulas():
-    s, t, y = batch(seed=13)
-    pt, ps = F.softmax(t, 1), F.softmax(s, 1)
-    want = 0.3 * L.article_ce(pt, y) + 0.7 * L.article_adv(ps, y)
-    assert torch.allclose(L.article_total(pt, ps, y, lam=0.3), want, rtol=1e-14)
-
-
-@pytest.mark.parametrize("lam", [0.0, 0.3, 0.9, 1.0])
-def test_article_gradient_is_rescaled_cross_entropy(lam):
-    """Defect 3: d L / d z_s = (1 - λ) d CE / d z_s, and L_ce has no path to the student."""
-    s, t, y = batch(6, 5, seed=14)
-    s.requires_grad_(True)
-    teacher = nn.Linear(5, 5).double()          # a teacher with parameters of its own
-    pt = F.softmax(teacher(t), 1).detach()
-    (g_total,) = torch.autograd.grad(L.article_total(pt, F.softmax(s, 1), y, lam=lam), s)
-    (g_ce,) = torch.autograd.grad(F.cross_entropy(s, y), s)
-    assert torch.allclose(g_total, (1 - lam) * g_ce, rtol=1e-10, atol=1e-14)
-    ce = L.article_ce(pt, y)
-    assert not ce.requires_grad                  # no gradient reaches the student at all
-    # Even with a live teacher graph, the student's gradient from L_ce is None.
-    ce_live = L.article_ce(F.softmax(teacher(t), 1), y)
-    assert torch.autograd.grad(ce_live, s, allow_unused=True) == (None,)
-
-
-# --------------------------------------------------------------------------- the article's snippet
-
-def test_snippet_is_verbatim_from_article():
-    assert "loss = (1 - lambda) * loss + lambda * adv_loss.mean()" in L.ARTICLE_SNIPPET
-    assert "# 定义大型模型和小型模型" in L.ARTICLE_SNIPPET
-    article = Path(__file__).resolve().parents[2] / "shared" / "source-article" / "article.zh.md"
-    if not article.exists():
-        pytest.skip(f"source article not found at {article}")
-    block = re.search(r"```python\n(.*?)```", article.read_text(encoding="utf-8"), re.S).group(1)
-    assert L.ARTICLE_SNIPPET == block
-
-
-def test_snippet_syntax_errors():
-    lines = L.ARTICLE_SNIPPET.splitlines()
-    err = L.snippet_syntax_error()
-    assert isinstance(err, SyntaxError) and isinstance(err.lineno, int)
-    # First reported: the empty class body (only a comment under `class TeacherModel`).
-    assert err.text.strip() == lines[err.lineno - 1].strip() == "class StudentModel(nn.Module):"
-    assert "indented block" in err.msg and "class" in err.msg
-    # With `pass` bodies on the same lines, `lambda` is the next error.
-    err2 = L.article_snippet_fixed_syntax()
-    assert isinstance(err2, SyntaxError)
-    assert "lambda" in err2.text and err2.text.strip() == lines[err2.lineno - 1].strip()
-    assert err2.lineno > err.lineno
-    # Those two are the only syntax defects: fixing both compiles.
-    fixed = L.ARTICLE_SNIPPET.replace("    # ...\n", "    pass  # ...\n").replace("lambda", "lam")
-    assert L.snippet_syntax_error(fixed) is None
-
-
-@pytest.mark.parametrize("lam", [0.0, 0.25, 1.0])
-def test_article_snippet_loss_terms_are_equal(lam):
-    s, _, y = batch(seed=15)
-    total, loss, adv = L.article_snippet_loss(s, y, lam, return_terms=True)
-    ce = F.cross_entropy(s, y)
-    assert torch.allclose(loss, adv, rtol=1e-14) and torch.allclose(loss, ce, rtol=1e-14)
-    assert torch.allclose(total, ce, rtol=1e-14)           # λ changes nothing
-    assert torch.allclose(L.article_snippet_loss(s, y, lam), total)
-
-
-# --------------------------------------------------------------------------- pitfalls
-
-def test_pitfall_kldiv_mean_divides_by_class_count():
-    s, t, y = batch(5, 7, seed=16)
-    with pytest.warns(UserWarning, match="batchmean"):
-        wrong = L.pitfall_kldiv_mean(s, t, y, lam=0.0, T=3.0)
-    assert torch.allclose(wrong, L.kd_loss(s, t, y, lam=0.0, T=3.0) / 7, rtol=1e-12)
-    with pytest.warns(UserWarning):
-        mixed = L.pitfall_kldiv_mean(s, t, y, lam=0.4, T=3.0)
-    ce, soft = L.kd_terms(s, t, y, T=3.0)
-    assert torch.allclose(mixed, 0.4 * ce + 0.6 * soft / 7, rtol=1e-12)
-
-
-def test_pitfall_probs_as_log_probs():
-    s, t, y = batch(5, 4, seed=17)
-    T = 2.0
-    ps, pt = np.exp(np_log_softmax(s.numpy() / T)), np.exp(np_log_softmax(t.numpy() / T))
-    want = T * T * float((pt * (np.log(pt) - ps)).sum(1).mean())
-    assert float(L.pitfall_probs_as_log_probs(s, t, y, lam=0.0, T=T)) == pytest.approx(want, rel=1e-12)
-    # Shows: negative, and not zero when the student equals the teacher.
-    same = L.pitfall_probs_as_log_probs(s, s.clone(), y, lam=0.0, T=T)
-    assert float(same) < -0.1
-    assert abs(float(L.kd_loss(s, s.clone(), y, lam=0.0, T=T))) < 1e-12
-    z = s.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(L.pitfall_probs_as_log_probs(z, s, y, lam=0.0, T=T), z)
-    assert float(grad.abs().max()) > 1e-3          # not stationary at the teacher
-
-
-@pytest.mark.parametrize("T", [0.5, 2.0, 8.0])
-def test_pitfall_no_T2_is_T2_smaller(T):
-    s, t, y = batch(seed=18)
-    assert torch.allclose(L.pitfall_no_T2(s, t, y, lam=0.0, T=T),
-                          L.kd_loss(s, t, y, lam=0.0, T=T) / T ** 2, rtol=1e-12)
-    ce, soft = L.kd_terms(s, t, y, T=T)
-    assert torch.allclose(L.pitfall_no_T2(s, t, y, lam=0.6, T=T), 0.6 * ce + 0.4 * soft / T ** 2, rtol=1e-12)
-
-
-def test_pitfall_kl_swapped():
-    s = torch.tensor([[4.0, 0.0, 0.0], [0.0, 1.0, -2.0]], dtype=DTYPE)
-    t = torch.tensor([[1.0, 1.0, 0.0], [3.0, -1.0, 0.5]], dtype=DTYPE)
-    y = torch.tensor([0, 1])
-    T = 1.5
-    swapped = L.pitfall_kl_swapped(s, t, y, lam=0.0, T=T)
-    assert float(swapped) == pytest.approx(T * T * np_kl(s.numpy(), t.numpy(), T), rel=1e-12)
-    correct = L.kd_loss(s, t, y, lam=0.0, T=T)
-    assert abs(float(swapped) - float(correct)) > 0.05
-    # Symmetric case (mirror-image pair of distributions): both agree.
-    a = torch.tensor([[1.0, 0.0]], dtype=DTYPE)
-    assert torch.allclose(L.pitfall_kl_swapped(a, a.flip(1), torch.tensor([0]), lam=0.0, T=1.0),
-                          L.kd_loss(a, a.flip(1), torch.tensor([0]), lam=0.0, T=1.0))
-
-
-@pytest.mark.parametrize("start_training", [True, False])
-def test_pitfall_teacher_train_mode(start_training):
-    torch.manual_seed(19)
-    teacher = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Dropout(0.5), nn.BatchNorm1d(32),
-                            nn.Linear(32, 3))
-    teacher.train(start_training)
-    teacher[1].train(not start_training)        # a mixed state, to check it is restored exactly
-    modes = [m.training for m in teacher.modules()]
-    buffers = [b.clone() for b in teacher.buffers()]
-    x = torch.randn(8, 4)
-    eval_logits, train_logits = L.pitfall_teacher_train_mode(teacher, x, n=4)
-    assert len(train_logits) == 4
-    for a, b in zip(train_logits, train_logits[1:]):
-        assert not torch.allclose(a, b)           # noisy targets
-    assert all(not torch.allclose(a, eval_logits) for a in train_logits)
-    teacher.eval()
-    with torch.no_grad():
-        assert torch.equal(teacher(x), teacher(x)) and torch.equal(teacher(x), eval_logits)
-    teacher.train(start_training)
-    teacher[1].train(not start_training)
-    # Mode and running statistics restored.
-    eval_again, _ = L.pitfall_teacher_train_mode(teacher, x, n=1)
-    assert [m.training for m in teacher.modules()] == modes
-    assert all(torch.equal(a, b) for a, b in zip(teacher.buffers(), buffers))
-    assert torch.equal(eval_again, eval_logits)
-
-
-def test_pitfall_misaligned_cache():
-    g = torch.Generator().manual_seed(20)
-    n, k, bs = 12, 5, 4
-    student = torch.randn(n, k, generator=g, dtype=DTYPE)
-    cache = torch.randn(n, k, generator=g, dtype=DTYPE)
-    y = torch.randint(0, k, (n,), generator=g)
-    kw = dict(lam=0.3, T=2.0)
-    perm = torch.randperm(n, generator=g)
-    misaligned = 0
-    for order in (torch.arange(n), perm):
-        for i in range(n // bs):
-            idx = order[i * bs:(i + 1) * bs]
-            right = L.kd_loss(student[idx], cache[idx], y[idx], **kw)      # look up by example index
-            wrong = L.pitfall_misaligned_cache(student[idx], cache, y[idx], i, **kw)
-            in_order = torch.equal(idx, torch.arange(i * bs, (i + 1) * bs))
-            assert torch.allclose(wrong, right) == in_order                # equal exactly when unshuffled
-            misaligned += not in_order
-    assert misaligned == n // bs                                           # every shuffled batch differs
-    # A shorter last batch uses the nominal batch size for its offset.
-    idx = torch.arange(8, 11)
-    wrong = L.pitfall_misaligned_cache(student[idx], cache, y[idx], 2, batch_size=4, **kw)
-    assert torch.allclose(wrong, L.kd_loss(student[idx], cache[idx], y[idx], **kw))
-    with pytest.raises(ValueError, match="batch_idx"):
-        L.pitfall_misaligned_cache(student[:4], cache, y[:4], 3, **kw)
+def test_effective_T_and_same_setting():
+    assert L.effective_T(0.5, 4.0) == 4.0
+    assert L.effective_T(L.HARD_ONLY_LAM, 4.0) is None
+    assert L.same_setting(1.0, 2.0, 1.0, 8.0)          # λ = 1 ignores T
+    assert not L.same_setting(0.5, 2.0, 0.5, 8.0)
+    assert not L.same_setting(0.5, 2.0, 0.9, 2.0)
+    s, t, y = batch(seed=24)
+    assert torch.equal(L.kd_loss(s, t, y, lam=1.0, T=2.0), L.kd_loss(s, t, y, lam=1.0, T=8.0))
+    with pytest.raises(ValueError, match="lam"):
+        L.effective_T(1.5, 2.0)
 
 
 # --------------------------------------------------------------------------- validation
 
-KD_LIKE = [L.kd_loss, L.pitfall_kldiv_mean, L.pitfall_probs_as_log_probs, L.pitfall_no_T2,
-           L.pitfall_kl_swapped]
-
-
-@pytest.mark.filterwarnings("ignore:reduction")
-@pytest.mark.parametrize("fn", KD_LIKE, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("fn", [L.kd_loss], ids=lambda f: f.__name__)
 def test_kd_like_validation(fn):
     s, t, y = batch(4, 3, seed=21)
     with pytest.raises(ValueError, match=r"lam.*\[0, 1\]"):
@@ -444,7 +272,6 @@ def test_kd_like_validation(fn):
 
 def test_other_validation():
     s, t, y = batch(4, 3, seed=22)
-    p = F.softmax(s, 1)
     with pytest.raises(ValueError, match="T"):
         L.kd_terms(s, t, y, T=0.0)
     with pytest.raises(ValueError, match="T"):
@@ -453,27 +280,5 @@ def test_other_validation():
         L.soft_term_grad_norm(s, t, -2.0)
     with pytest.raises(ValueError, match="student_logits and teacher_logits"):
         L.soft_term_grad_norm(s, t[:2], 1.0)
-    with pytest.raises(ValueError, match=r"teacher_probs.*\[0, 1\]"):
-        L.article_ce(s, y)                              # logits, not probabilities
-    with pytest.raises(ValueError, match=r"student_probs.*2-D"):
-        L.article_adv(p[0], y)
-    with pytest.raises(ValueError, match=r"labels.*\[0, 2\]"):
-        L.article_adv(p, torch.tensor([0, 1, 2, 5]))
-    with pytest.raises(ValueError, match=r"lam.*\[0, 1\]"):
-        L.article_total(p, p, y, lam=2)
-    with pytest.raises(ValueError, match="teacher_probs and student_probs"):
-        L.article_total(p, p[:2], y, lam=0.5)
-    with pytest.raises(ValueError, match=r"lam.*\[0, 1\]"):
-        L.article_snippet_loss(s, y, 1.1)
-    with pytest.raises(ValueError, match="labels.*length 4"):
-        L.article_snippet_loss(s, y[:2], 0.5)
-    with pytest.raises(ValueError, match="n"):
-        L.pitfall_teacher_train_mode(nn.Linear(3, 3), s.float(), n=0)
-    with pytest.raises(TypeError, match="teacher"):
-        L.pitfall_teacher_train_mode("not a model", s, n=1)
-    with pytest.raises(ValueError, match="cached_teacher_logits"):
-        L.pitfall_misaligned_cache(s, torch.zeros(8, 5, dtype=DTYPE), y, 0, lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match="batch_idx"):
-        L.pitfall_misaligned_cache(s, t, y, -1, lam=0.5, T=1.0)
     with pytest.raises(TypeError, match="student_logits"):
         L.kd_loss(s.numpy(), t, y, lam=0.5, T=1.0)

@@ -158,3 +158,18 @@ def test_latency_is_a_positive_float_and_keeps_the_mode(linear):
         metrics.latency(linear, (2,), repeats=0)
     with pytest.raises(ValueError, match="batch_size"):
         metrics.latency(linear, (2,), batch_size=0)
+
+
+def test_accuracy_and_agreement_from_logits_against_numpy():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(50, 4, generator=g), torch.randn(50, 4, generator=g)
+    y = torch.randint(0, 4, (50,), generator=g)
+    an, bn, yn = a.numpy(), b.numpy(), y.numpy()
+    assert metrics.accuracy_from_logits(a, y) == pytest.approx(float((an.argmax(1) == yn).mean()))
+    assert metrics.agreement_from_logits(a, b) == pytest.approx(float((an.argmax(1) == bn.argmax(1)).mean()))
+    assert metrics.agreement_from_logits(a, a) == 1.0
+    assert math.isnan(metrics.accuracy_from_logits(a[:0], y[:0]))
+    with pytest.raises(ValueError, match="x has 50 examples but y has 49"):
+        metrics.accuracy_from_logits(a, y[:49])
+    with pytest.raises(ValueError, match="must match"):
+        metrics.agreement_from_logits(a, b[:, :3])

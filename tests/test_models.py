@@ -230,3 +230,32 @@ def test_foreign_files_are_checkpoint_errors(tmp_path):
         models.load(partial)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         models.load(tmp_path / "absent.pt")
+
+
+# ----------------------------------------------------------------- device
+def test_default_device_follows_kdlib_device(monkeypatch):
+    monkeypatch.delenv("KDLIB_DEVICE", raising=False)
+    assert models.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("KDLIB_DEVICE", "cpu")
+    assert models.default_device() == torch.device("cpu")
+    monkeypatch.setenv("KDLIB_DEVICE", "gpu0")
+    with pytest.raises(ValueError, match="KDLIB_DEVICE='gpu0' is not a device"):
+        models.default_device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("KDLIB_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="no CUDA device"):
+            models.default_device()
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device on this machine"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_predict_runs_on_the_models_device_and_returns_on_the_inputs(device):
+    torch.manual_seed(0)
+    m = models.mlp([4, 8, 3]).to(device)
+    x = torch.randn(7, 4)
+    out = models.predict(m, x, batch_size=3)
+    assert out.device == x.device and out.shape == (7, 3)
+    assert torch.allclose(out, m.cpu()(x).detach(), atol=1e-5)

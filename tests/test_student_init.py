@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdlib import models
-from kdlib.student_init import IMPORTANCES, STRATEGIES, describe, init_student, summary
+from kdlib.student_init import IMPORTANCES, STRATEGIES, describe, init_student, layer_table
 
 
 def make(builder, *args, seed, **kwargs):
@@ -309,7 +309,7 @@ def test_random_without_seed_leaves_student_alone_and_accepts_any_pair():
     before = state_copy(student)
     init_student(student, models.cnn(), "random")
     assert same_state(student.state_dict(), before)
-    assert "nothing copied" in summary(student)
+    assert "nothing copied" in layer_table(student)
 
 
 # ------------------------------------------------------------ arguments, report
@@ -346,15 +346,15 @@ def test_bad_options(strategy, kwargs, pattern):
 def test_summary_and_describe():
     teacher = make(models.mlp, [20, 16, 16, 3], seed=0)
     student = init_student(models.mlp([20, 8, 5, 3]), teacher, "top-units")
-    text = summary(student)
+    text = layer_table(student)
     units = student.kd_init["kept"][0]["units"]
     assert text.splitlines()[0] == "top-units (importance='product')"
     assert f"student layer 1 8×20 <- teacher layer 1: 8 of 16 units [{units[0]}, " in text
     assert "student layer 5 3×5 <- teacher layer 5: all 3 units" in text
     subset = init_student(models.mlp([20, 16, 3]), teacher, "layer-subset")
-    assert "student layer 3 3×16 <- teacher layer 5: copied whole" in summary(subset)
+    assert "student layer 3 3×16 <- teacher layer 5: copied whole" in layer_table(subset)
     with pytest.raises(ValueError, match="no kd_init record"):
-        summary(models.mlp([20, 3]))
+        layer_table(models.mlp([20, 3]))
     for strategy in STRATEGIES:
         assert isinstance(describe(strategy), str) and len(describe(strategy)) > 40
     with pytest.raises(ValueError, match="strategy='nope'"):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kdlib import data, models
-from kdlib.train import History, batches, fit
+from kdlib.train import History, batches, fit, make_optimizer, train_teacher
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +202,8 @@ def test_loss_fn_gets_the_batch_indices(moons):
     ({"eval_every": 0}, ValueError, "eval_every"),
     ({"seed": -1}, ValueError, "seed"),
     ({"weight_decay": -0.1}, ValueError, "weight_decay"),
+    ({"momentum": 0.9}, ValueError, "momentum=0.9 has no meaning with optimizer='adam'"),
+    ({"momentum": 1.5, "optimizer": "sgd"}, ValueError, "momentum"),
 ])
 def test_bad_arguments_name_the_argument(moons, kwargs, error, word):
     model = _model([2, 8, 2])
@@ -229,3 +231,43 @@ def test_diverging_loss_raises_with_a_message_and_leaves_eval_mode(moons):
         _fit(model, moons, epochs=3, batch_size=16, lr=1e10, optimizer="sgd", momentum=0.0,
              schedule=None)
     assert not model.training
+
+
+def test_sgd_momentum_defaults_to_0_9_and_is_used():
+    model = _model([2, 8, 2])
+    opt = make_optimizer(model.parameters(), optimizer="sgd", lr=0.1)
+    assert opt.param_groups[0]["momentum"] == 0.9
+    opt = make_optimizer(model.parameters(), optimizer="sgd", lr=0.1, momentum=0.0)
+    assert opt.param_groups[0]["momentum"] == 0.0
+
+
+def test_train_teacher_snapshots_and_label_smoothing():
+    """Snapshots are the weights after those epochs; label smoothing changes the loss."""
+    small = data.load("fashion-mnist", n_train=200, n_val=50, seed=0)
+    kw = dict(epochs=2, channels=(4,), hidden=8, progress=False, batch_size=50)
+    t2, h2, snaps = train_teacher(small, snapshot_epochs=[1, 2], **kw)
+    assert sorted(snaps) == [1, 2]
+    assert all(torch.equal(snaps[2][k], v) for k, v in t2.state_dict().items())
+    t1, h1 = train_teacher(small, **{**kw, "epochs": 1})
+    assert set(snaps[1]) == set(t1.state_dict())
+    _, hs = train_teacher(small, label_smoothing=0.2, **kw)
+    assert hs.step_loss[0] != h2.step_loss[0]
+    with pytest.raises(ValueError, match="snapshot_epochs"):
+        train_teacher(small, snapshot_epochs=[3], **kw)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device on this machine"))])
+def test_fit_trains_on_every_available_device(moons, device, monkeypatch):
+    """device= and $KDLIB_DEVICE pick the device; on the CPU the numbers equal the default run."""
+    h = _fit(_model([2, 16, 2]), moons, epochs=2, batch_size=16, device=device)
+    monkeypatch.setenv("KDLIB_DEVICE", device)
+    model = _model([2, 16, 2])
+    h_env = _fit(model, moons, epochs=2, batch_size=16)
+    assert next(model.parameters()).device.type == device
+    assert h.epoch_loss[-1] < h.epoch_loss[0]
+    if device == "cpu":
+        monkeypatch.delenv("KDLIB_DEVICE")
+        h_default = _fit(_model([2, 16, 2]), moons, epochs=2, batch_size=16)
+        if not torch.cuda.is_available():
+            assert h_default.step_loss == h.step_loss == h_env.step_loss

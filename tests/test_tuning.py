@@ -1,4 +1,4 @@
-"""kdlib.tuning (grids, cache, k-fold selection, summaries, CSV) and kdlib.plots.tuning.
+"""kdlib.tuning (core): grids over (λ, T, seed), the row cache, k-fold selection, choosing.
 
 Everything runs on a tiny synthetic problem (a few hundred 4-feature points, 3
 classes) so that a student trains in milliseconds.
@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from _toy import make_problem
+from _toy import HAND_ROWS, make_problem
 
 import kdlib.models
 import kdlib.train
-from kdlib import plots, tuning
+from kdlib import results, tuning
 from kdlib.data import Split, Splits
 from kdlib.losses import kd_loss
 
@@ -57,7 +57,7 @@ class CountingDistill:
 # --------------------------------------------------------------------------- grid, seeds
 def test_grid_rows_are_tidy_and_in_order(problem):
     data, logits = problem
-    rows = tuning.grid(data, logits, lams=[0.2, 0.8], Ts=[1.0, 3.0], seeds=[0, 1], test=True,
+    rows = tuning.train_grid(data, logits, lams=[0.2, 0.8], Ts=[1.0, 3.0], seeds=[0, 1], test=True,
                        **FAST)
     assert [(r["lam"], r["T"], r["seed"]) for r in rows] == [
         (lam, T, s) for lam in (0.2, 0.8) for T in (1.0, 3.0) for s in (0, 1)]
@@ -88,8 +88,8 @@ def test_row_equals_an_independent_run_with_that_seed(problem):
 
 def test_grid_is_deterministic_per_seed(problem):
     data, logits = problem
-    a = tuning.grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1, 2], cache=False, **FAST)
-    b = tuning.grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1, 2], cache=False, **FAST)
+    a = tuning.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1, 2], cache=False, **FAST)
+    b = tuning.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1, 2], cache=False, **FAST)
     assert strip(a) == strip(b)
     # different seeds are different students
     assert len({tuple(r["history"]["epoch_loss"]) for r in a}) == 3
@@ -97,7 +97,7 @@ def test_grid_is_deterministic_per_seed(problem):
 
 def test_seeds_as_int_means_range(problem):
     data, logits = problem
-    rows = tuning.grid(data, logits, lams=[0.5], Ts=[2.0], seeds=2, **FAST)
+    rows = tuning.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=2, **FAST)
     assert [r["seed"] for r in rows] == [0, 1]
 
 
@@ -105,13 +105,13 @@ def test_seeds_as_int_means_range(problem):
 def test_cache_hit_returns_identical_rows_without_training(problem, monkeypatch):
     data, logits = problem
     counter = CountingDistill(monkeypatch)
-    first = tuning.grid(data, logits, lams=[0.2, 0.8], Ts=[2.0], seeds=[0, 1], **FAST)
+    first = tuning.train_grid(data, logits, lams=[0.2, 0.8], Ts=[2.0], seeds=[0, 1], **FAST)
     assert len(counter.calls) == 4
-    second = tuning.grid(data, logits, lams=[0.2, 0.8], Ts=[2.0], seeds=[0, 1], **FAST)
+    second = tuning.train_grid(data, logits, lams=[0.2, 0.8], Ts=[2.0], seeds=[0, 1], **FAST)
     assert len(counter.calls) == 4
     assert second == first
     second[0]["val_acc"] = -1.0  # callers get copies: the cache is not altered
-    assert tuning.grid(data, logits, lams=[0.2], Ts=[2.0], seeds=[0], **FAST)[0] == first[0]
+    assert tuning.train_grid(data, logits, lams=[0.2], Ts=[2.0], seeds=[0], **FAST)[0] == first[0]
 
 
 def test_cache_key_is_the_full_configuration(problem, monkeypatch):
@@ -136,7 +136,7 @@ def test_cache_key_is_the_full_configuration(problem, monkeypatch):
 def test_baseline_ignores_T(problem, monkeypatch):
     data, logits = problem
     counter = CountingDistill(monkeypatch)
-    rows = tuning.grid(data, logits, lams=[1.0], Ts=[1.0, 2.0, 8.0], seeds=[0], **FAST)
+    rows = tuning.train_grid(data, logits, lams=[1.0], Ts=[1.0, 2.0, 8.0], seeds=[0], **FAST)
     assert len(counter.calls) == 1
     assert [r["T"] for r in rows] == [1.0, 2.0, 8.0]
     assert len({r["val_acc"] for r in rows}) == 1
@@ -147,13 +147,13 @@ def test_baseline_ignores_T(problem, monkeypatch):
 def test_cache_dir_survives_a_cleared_process_cache(problem, monkeypatch, tmp_path):
     data, logits = problem
     counter = CountingDistill(monkeypatch)
-    first = tuning.grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1], cache_dir=tmp_path, **FAST)
+    first = tuning.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1], cache_dir=tmp_path, **FAST)
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 2
     assert json.loads(files[0].read_text())["row"]["lam"] == 0.5
     tuning.clear_cache()
     assert tuning.cache_size() == 0
-    again = tuning.grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1], cache_dir=tmp_path, **FAST)
+    again = tuning.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1], cache_dir=tmp_path, **FAST)
     assert again == first and len(counter.calls) == 2
 
 
@@ -236,20 +236,9 @@ def test_kfold_select_checks_lengths():
 
 
 # --------------------------------------------------------------------------- summaries
-HAND_ROWS = [
-    {"lam": 0.1, "T": 2.0, "seed": 0, "val_acc": 0.80, "test_acc": 0.79},
-    {"lam": 0.1, "T": 2.0, "seed": 1, "val_acc": 0.82, "test_acc": 0.83},
-    {"lam": 0.1, "T": 4.0, "seed": 0, "val_acc": 0.85, "test_acc": 0.80},
-    {"lam": 0.1, "T": 4.0, "seed": 1, "val_acc": 0.87, "test_acc": 0.81},
-    {"lam": 0.5, "T": 2.0, "seed": 0, "val_acc": 0.84, "test_acc": 0.84},
-    {"lam": 0.5, "T": 2.0, "seed": 1, "val_acc": 0.84, "test_acc": 0.86},
-    {"lam": 0.5, "T": 4.0, "seed": 0, "val_acc": 0.83, "test_acc": 0.82},
-    {"lam": 1.0, "T": 1.0, "seed": 0, "val_acc": 0.78, "test_acc": 0.77},
-]
-
-
-def test_summarize_against_hand_computation():
-    s = tuning.summarize(HAND_ROWS)
+def test_hand_rows_summaries():
+    """The groups select_best / flatness / selection_optimism see (kdlib.results.summarize)."""
+    s = results.summarize(HAND_ROWS)
     assert [(g["lam"], g["T"], g["n"]) for g in s] == [
         (0.1, 2.0, 2), (0.1, 4.0, 2), (0.5, 2.0, 2), (0.5, 4.0, 1), (1.0, 1.0, 1)]
     assert s[0]["mean"] == pytest.approx(0.81)
@@ -257,12 +246,12 @@ def test_summarize_against_hand_computation():
     assert s[1]["mean"] == pytest.approx(0.86) and s[1]["sd"] == pytest.approx(0.0141421356)
     assert s[2]["sd"] == pytest.approx(0.0)
     assert math.isnan(s[3]["sd"])
-    by_lam = tuning.summarize(HAND_ROWS, by="lam", metric="test_acc")
+    by_lam = results.summarize(HAND_ROWS, by="lam", metric="test_acc")
     assert [g["lam"] for g in by_lam] == [0.1, 0.5, 1.0]
     assert by_lam[0]["mean"] == pytest.approx((0.79 + 0.83 + 0.80 + 0.81) / 4)
     assert by_lam[1]["n"] == 3
     with pytest.raises(ValueError, match="no column 'nope'"):
-        tuning.summarize(HAND_ROWS, metric="nope")
+        results.summarize(HAND_ROWS, metric="nope")
 
 
 def test_select_best_flatness_and_optimism():
@@ -284,39 +273,13 @@ def test_select_best_flatness_and_optimism():
         tuning.selection_optimism(HAND_ROWS, (0.9, 2.0))
 
 
-def test_beats_by_spread():
-    ok, margin = tuning.beats_by_spread([0.85, 0.86, 0.87], [0.80, 0.81, 0.82])
-    assert ok and margin == pytest.approx(0.05 / 0.02)
-    ok, margin = tuning.beats_by_spread([0.82, 0.84], [0.80, 0.83])
-    assert not ok
-    ok, margin = tuning.beats_by_spread([0.9], [0.8])
-    assert not ok and math.isnan(margin)
-
-
-def test_results_table_counts_errors_and_gap():
-    table = tuning.results_table(teacher_acc=0.9, baseline_accs=[0.80, 0.82],
-                                 distilled_accs=[0.85, 0.85], n_test=1000)
-    t, b, d = table
-    assert t["errors"] == pytest.approx(100) and math.isnan(t["errors_sd"])
-    assert b["errors"] == pytest.approx(190) and b["acc"] == pytest.approx(0.81)
-    assert b["errors_sd"] == pytest.approx(np.std([200, 180], ddof=1))
-    assert d["gap_closed"] == pytest.approx((0.85 - 0.81) / (0.9 - 0.81))
-    text = tuning.format_results(table)
-    assert "190 ± 14" in text and "44 %" in text
-
-
-def test_format_pct():
-    assert tuning.format_pct([0.8, 0.82]) == "81.00 ± 1.41 %"
-    assert tuning.format_pct([0.8]) == "80.00 %"
-
-
 # --------------------------------------------------------------------------- CSV
-def test_to_csv_round_trip(problem, tmp_path):
+def test_grid_rows_round_trip_through_results_csv(problem, tmp_path):
     data, logits = problem
-    rows = tuning.grid(data, logits, lams=[0.5, 1.0], Ts=[2.0], seeds=[0, 1], test=True, **FAST)
+    rows = tuning.train_grid(data, logits, lams=[0.5, 1.0], Ts=[2.0], seeds=[0, 1], test=True, **FAST)
     rows[0]["note"] = "a, b"  # a text column, present in one row only
-    path = tuning.to_csv(rows, tmp_path / "grid.csv")
-    back = tuning.read_csv(path)
+    path = results.write_csv(rows, tmp_path / "grid.csv")
+    back = results.read_csv(path)
     assert len(back) == len(rows)
     for a, b in zip(rows, back):
         for k, v in a.items():
@@ -391,85 +354,42 @@ def test_transfer_split_and_shrink():
         tuning.transfer_split(data, n_labeled=150, n_transfer=51)
 
 
-# --------------------------------------------------------------------------- parameters
-def test_check_params_names_the_parameter():
-    tuning.check_params()
-    for kw, match in (({"lam": 1.5}, "lam=1.5"), ({"T": 0.0}, "T=0.0"), ({"seeds": 0}, "seeds=0"),
-                      ({"k_folds": 1}, "k_folds=1"), ({"n_train": 5}, "n_train=5"),
-                      ({"epochs": 0}, "epochs=0"), ({"n_train": 40, "k_folds": 5}, "n_train=40"),
-                      ({"n_labeled": 50000, "n_transfer": 10000}, "n_labeled \\+ n_transfer")):
-        with pytest.raises(ValueError, match=match):
-            tuning.check_params(**kw)
-    with pytest.raises(TypeError, match="quick"):
-        tuning.check_params(quick="yes")
-
-
-def test_notebook_settings_quick_and_full():
-    full = tuning.notebook_settings(quick=False, n_train=2000, epochs=20, seeds=3, k_folds=3,
-                                    small_teacher_epochs=5, n_labeled=1000, n_transfer=5000)
-    assert full["lams"] == list(tuning.GRID_LAMS) and full["seeds"] == [0, 1, 2]
-    assert full["n_val"] is None and full["epochs"] == 20
-    quick = tuning.notebook_settings(quick=True, n_train=2000, epochs=20, seeds=3, k_folds=3,
-                                     small_teacher_epochs=5, n_labeled=1000, n_transfer=5000)
-    assert quick["seeds"] == [0] and quick["n_train"] == tuning.QUICK["n_train"]
-
-
 def test_bad_arguments():
     data, logits = make_problem()
     with pytest.raises(ValueError, match="lams\\[0\\]"):
-        tuning.grid(data, logits, lams=[2.0], Ts=[1.0])
+        tuning.train_grid(data, logits, lams=[2.0], Ts=[1.0])
     with pytest.raises(ValueError, match="Ts\\[1\\]"):
-        tuning.grid(data, logits, lams=[0.5], Ts=[1.0, -1.0])
+        tuning.train_grid(data, logits, lams=[0.5], Ts=[1.0, -1.0])
     with pytest.raises(ValueError, match="rows"):
         tuning.run_point(data, {**logits, "train": logits["train"][:5]}, lam=0.5, T=1.0)
     with pytest.raises(TypeError, match="teacher_logits"):
         tuning.run_point(data, [1, 2], lam=0.5, T=1.0)
+    with pytest.raises(ValueError, match="validation split"):
+        tuning.run_point(data.train, logits, lam=0.5, T=1.0)
 
 
-# --------------------------------------------------------------------------- plots
-def test_heatmap_data_equals_summarize_means():
-    fig = plots.accuracy_heatmap(HAND_ROWS, chosen={"lam": 0.1, "T": 4.0})
-    img = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan)
-    lams, Ts = [0.1, 0.5, 1.0], [1.0, 2.0, 4.0]
-    expect = np.full((3, 3), np.nan)
-    for s in tuning.summarize(HAND_ROWS):
-        expect[lams.index(s["lam"]), Ts.index(s["T"])] = s["mean"]
-    np.testing.assert_allclose(img, expect)
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "86.00\n±1.41" in texts and "83.00\n±–" in texts
-    rect = fig.axes[0].patches[0]
-    assert rect.get_xy() == (2 - 0.5, 0 - 0.5)  # column T=4, row λ=0.1
+# --------------------------------------------------------------------------- λ = 1 ignores T
+def test_rows_at_matches_any_T_at_lam_1():
+    rows = [{"lam": 0.5, "T": 2.0, "seed": 0}, {"lam": 0.5, "T": 4.0, "seed": 0},
+            {"lam": 1.0, "T": 1.0, "seed": 0}, {"lam": 1.0, "T": 1.0, "seed": 1}]
+    assert tuning.rows_at(rows, 0.5, 4.0) == [rows[1]]
+    assert tuning.rows_at(rows, 1.0, 8.0) == rows[2:]
+    assert tuning.rows_at(rows, 0.9, 2.0) == []
 
 
-def test_grid_point_and_learning_curves_plot_the_rows():
-    rows = [{"lam": 0.5, "T": 2.0, "seed": s, "val_acc": 0.8 + s / 100, "agreement": 0.9,
-             "history": {"epoch_loss": [1.0 - s / 10, 0.5], "val_acc": [0.7, 0.8 + s / 100]}}
-            for s in range(2)]
-    base = [{**r, "lam": 1.0, "val_acc": 0.75, "agreement": 0.85,
-             "history": {"epoch_loss": [1.2, 0.6], "val_acc": [0.6, 0.7 + 0.1 * r["seed"]]}}
-            for r in rows]
-    fig = plots.grid_point(rows, baseline_rows=base, teacher_acc=0.9)
-    acc = fig.axes[1].lines
-    for i, r in enumerate(rows):
-        np.testing.assert_allclose(acc[i].get_ydata(), r["history"]["val_acc"])
-        np.testing.assert_allclose(fig.axes[0].lines[i].get_ydata(), r["history"]["epoch_loss"])
-    np.testing.assert_allclose(acc[2].get_ydata(), [0.6, 0.75])  # baseline mean curve
-    assert acc[3].get_ydata()[0] == pytest.approx(0.9)  # teacher
-    assert acc[4].get_ydata()[0] == pytest.approx(0.75)  # baseline final mean
-    heights = [p.get_height() for p in fig.axes[2].patches]
-    assert heights == pytest.approx([0.805, 0.75, 0.9, 0.85])
-    lc = plots.learning_curves([rows[0]["history"]], references={"teacher": 0.9})
-    np.testing.assert_allclose(lc.axes[1].lines[0].get_ydata(), [0.7, 0.8])
+def test_selection_optimism_finds_the_baseline_at_any_T():
+    # cross-validation may choose λ = 1 with another T than the baseline rows were trained at
+    opt = tuning.selection_optimism(HAND_ROWS, (1.0, 4.0))
+    assert opt["honest"] == pytest.approx(0.77) and opt["honest_point"] == (1.0, 4.0)
 
 
-def test_kfold_scores_and_group_bars_plot_their_data(monkeypatch):
-    res = tuning.KFoldResult(
-        candidates=[{"lam": 0.5, "T": 2.0, "scores": [0.8, 0.7], "mean": 0.75, "sd": 0.07},
-                    {"lam": 1.0, "T": 2.0, "scores": [0.6, 0.65], "mean": 0.625, "sd": 0.035}],
-        chosen=None, folds=[], k=2)
-    res.chosen = res.candidates[0]
-    fig = plots.kfold_scores(res)
-    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.8, 0.6])
-    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [0.7, 0.65])
-    fig = plots.group_bars({"a": [0.8, 0.82], "b": [0.9]}, references={"t": 0.95})
-    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx([0.81, 0.9])
+def test_teacher_outputs_covers_every_split(problem):
+    data, _ = problem
+    torch.manual_seed(0)
+    teacher = kdlib.models.mlp([4, 3])
+    out = tuning.teacher_outputs(teacher, data)
+    assert set(out) == {"train", "val", "test"}
+    with torch.no_grad():
+        teacher.eval()
+        torch.testing.assert_close(out["val"], teacher(data.val.x))
+    assert set(tuning.teacher_outputs(teacher, (data.train, data.val))) == {"train", "val"}

@@ -1,7 +1,9 @@
 """A reader's path through a notebook, in JupyterLab in headless Chromium.
 
 Open the notebook, run all cells, move a slider with the keyboard, and check that the
-slider's displayed value and the plot drawn below it both changed.
+slider's displayed value and the plot drawn below it both changed. A case may give the
+notebook parameters (e.g. notebook 05's ``quick=True``: its full run is covered by nbval);
+they are injected into the served copy, as papermill would, before it is opened.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -20,15 +25,23 @@ RUN_ALL_TIMEOUT_MS = 300_000   # the slowest notebook's run-all, with margin
 KEY_PRESSES = 3
 
 
-def _case(notebook: str, slider_label: str):
-    """A ``(notebook, slider_label)`` case: the notebook and the description of its slider."""
-    return pytest.param(notebook, slider_label, id=f"{Path(notebook).stem}-{slider_label}")
+def _case(notebook: str, slider_label: str, parameters: dict | None = None):
+    """A ``(notebook, slider_label, parameters)`` case: the notebook, the description of its
+    slider and the parameters to inject (``None``: the stored defaults)."""
+    return pytest.param(notebook, slider_label, parameters,
+                        id=f"{Path(notebook).stem}-{slider_label}")
 
 
 CASES = [
     _case("notebooks/02_soft_targets.ipynb", "T"),
-    _case("notebooks/05_lambda_tuning.ipynb", "λ"),
+    _case("notebooks/05_lambda_tuning.ipynb", "λ", {"quick": True}),
 ]
+
+
+def _inject_parameters(path: Path, parameters: dict) -> None:
+    """Write ``parameters`` into the notebook at ``path`` as papermill's injected cell."""
+    nb = parameterize_notebook(load_notebook_node(str(path)), parameters)
+    nbformat.write(nb, path)
 
 # JavaScript run in the page, with window.jupyterapp (LabApp.expose_app_in_browser=True).
 _FIND_PANEL = """
@@ -99,12 +112,14 @@ def _wait_for(page, script: str, arg, timeout_ms: int, message: str) -> None:
         raise AssertionError(f"{message} (waited {timeout_ms / 1000:g} s)") from exc
 
 
-@pytest.mark.parametrize(("notebook", "slider_label"), CASES)
-def test_slider_changes_plot(page, lab, notebook, slider_label):
+@pytest.mark.parametrize(("notebook", "slider_label", "parameters"), CASES)
+def test_slider_changes_plot(page, lab, notebook, slider_label, parameters):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     path = lab.serve(notebook)
+    if parameters:
+        _inject_parameters(lab.root / path, parameters)
     page.goto(f"{lab.url}/lab/tree/{path}?token={lab.token}")
     _wait_for(page, _KERNEL_IDLE, path, EXPECT_TIMEOUT_MS,
               f"{notebook} did not open with an idle kernel")

@@ -1,5 +1,5 @@
-"""Tests of notebook 04's helpers: kdlib.losses' lesson functions, kdlib.plots.losses and
-kdlib.widgets.losses, against independent computations."""
+"""Tests of kdlib.lessons.lesson04_loss_formulas (notebook 04's parameter check, experiment
+runners, pitfalls table, figures and widget) against independent computations."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdlib import losses as L
-from kdlib import plots
+from kdlib import pitfalls as P
 from kdlib.data import Split
-from kdlib.widgets import losses as W
+from kdlib.lessons import lesson04_loss_formulas as lesson
+from kdlib.train import batches, fit
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -47,36 +48,47 @@ def np_kl(p_logits, q_logits, T):
     return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
 
 
-# --------------------------------------------------------------------------- check_lesson_params
+# --------------------------------------------------------------------------- check_params
 
-GOOD = dict(n_train=5000, epochs=2, student_epochs=12, hidden=128, lr=0.3, T=4.0, lam=0.5, seed=0)
+GOOD = dict(checkpoint="", n_train=5000, epochs=2, lr=0.3, student_epochs=12, hidden=128, T=4.0,
+            lam=0.5, seed=0)
 
 
-def test_check_lesson_params_accepts_defaults():
-    L.check_lesson_params(**GOOD)
+def test_check_params_accepts_defaults_and_converts():
+    assert lesson.check_params(**GOOD) == GOOD
+    got = lesson.check_params(**{**GOOD, "T": 4, "lam": 1})
+    assert isinstance(got["T"], float) and isinstance(got["lam"], float)
 
 
 @pytest.mark.parametrize("name, value", [("n_train", 10), ("epochs", 0), ("student_epochs", 101),
                                          ("hidden", 0), ("lr", 0.0), ("T", -1.0), ("lam", 1.5),
-                                         ("seed", -1)])
-def test_check_lesson_params_names_bad_value(name, value):
-    with pytest.raises(ValueError, match=name):
-        L.check_lesson_params(**{**GOOD, name: value})
+                                         ("seed", -1), ("n_train", 55001), ("T", 101.0)])
+def test_check_params_names_bad_value(name, value):
+    with pytest.raises(ValueError, match=rf"^{name}={value!r} is out of range; allowed: "):
+        lesson.check_params(**{**GOOD, name: value})
 
 
-def test_check_lesson_params_type():
+def test_check_params_types_and_names():
     with pytest.raises(TypeError, match="epochs"):
-        L.check_lesson_params(**{**GOOD, "epochs": 2.5})
+        lesson.check_params(**{**GOOD, "epochs": 2.5})
+    with pytest.raises(TypeError, match="checkpoint.*string"):
+        lesson.check_params(**{**GOOD, "checkpoint": None})
+    with pytest.raises(TypeError, match="unknown parameter 'epoch'"):
+        lesson.check_params(**GOOD, epoch=2)
+    missing = dict(GOOD)
+    del missing["seed"]
+    with pytest.raises(TypeError, match="'seed' is missing"):
+        lesson.check_params(**missing)
 
 
-# --------------------------------------------------------------------------- article_loss_fn
+# --------------------------------------------------------------------------- ArticleLossFn
 
 @pytest.mark.parametrize("lam", [0.0, 0.3, 0.9, 1.0])
 def test_article_loss_fn_value_and_gradient(lam):
     s, t, y = batch(n=16, k=4, dtype=torch.float64)
     probs = torch.softmax(t, 1)
     idx = torch.arange(16).flip(0)  # the batch holds examples in another order than the cache
-    fn = L.article_loss_fn(probs, lam=lam)
+    fn = lesson.ArticleLossFn(probs, lam=lam)
     z = s.clone().requires_grad_(True)
     value = fn(z, y[idx], idx)
     # value: formula 3.2.3 written out with NumPy
@@ -96,9 +108,9 @@ def test_article_loss_fn_value_and_gradient(lam):
 def test_article_loss_fn_rejects_logits_and_bad_lam():
     _, t, _ = batch()
     with pytest.raises(ValueError, match="teacher_probs"):
-        L.article_loss_fn(t, lam=0.5)
+        lesson.ArticleLossFn(t, lam=0.5)
     with pytest.raises(ValueError, match="lam"):
-        L.article_loss_fn(torch.softmax(t, 1), lam=-0.1)
+        lesson.ArticleLossFn(torch.softmax(t, 1), lam=-0.1)
 
 
 # --------------------------------------------------------------------------- compare_article_with_scaled_lr
@@ -108,7 +120,7 @@ def scaled_runs():
     train, val = toy_data()
     g = torch.Generator().manual_seed(1)
     teacher_probs = torch.softmax(torch.randn(len(train.y), 3, generator=g) * 3, 1)
-    runs = L.compare_article_with_scaled_lr(toy_student, (train, val), teacher_probs,
+    runs = lesson.compare_article_with_scaled_lr(toy_student, (train, val), teacher_probs,
                                             lams=(0.0, 0.5, 0.9, 1.0), lr=0.5, epochs=2,
                                             batch_size=32, seed=3)
     return train, val, teacher_probs, runs
@@ -137,8 +149,6 @@ def test_scaled_lr_lambda_one_never_moves(scaled_runs):
     # batches in fit's seeded order
     torch.manual_seed(3)
     model = toy_student()
-    from kdlib.train import batches
-
     gen = torch.Generator().manual_seed(3)
     expected = []
     with torch.no_grad():
@@ -150,8 +160,6 @@ def test_scaled_lr_lambda_one_never_moves(scaled_runs):
 
 def test_scaled_lr_negative_control(scaled_runs):
     """Plain training at the *unscaled* rate is not the article's run: the comparison can fail."""
-    from kdlib.train import fit
-
     train, val, probs, runs = scaled_runs
     torch.manual_seed(3)
     plain = toy_student()
@@ -160,17 +168,27 @@ def test_scaled_lr_negative_control(scaled_runs):
     assert max(abs(a - b) for a, b in zip(runs[1].article_ce, hist.step_loss)) > 1e-3
 
 
+def test_scaled_lr_accepts_every_data_form(scaled_runs):
+    train, val, probs, runs = scaled_runs
+    again = lesson.compare_article_with_scaled_lr(toy_student, (train, val, None), probs, lams=(0.5,),
+                                                  lr=0.5, epochs=2, batch_size=32, seed=3)
+    assert again[0].article_ce == runs[1].article_ce and again[0].plain_ce == runs[1].plain_ce
+    no_val = lesson.compare_article_with_scaled_lr(toy_student, train, probs, lams=(0.5,), lr=0.5,
+                                                   epochs=1, batch_size=32, seed=3)
+    assert no_val[0].article_ce == runs[1].article_ce[:6]
+
+
 def test_scaled_lr_validation():
     train, val = toy_data()
     probs = torch.full((len(train.y), 3), 1 / 3)
     with pytest.raises(ValueError, match="lam"):
-        L.compare_article_with_scaled_lr(toy_student, (train, val), probs, lams=(0.5, 2.0))
+        lesson.compare_article_with_scaled_lr(toy_student, (train, val), probs, lams=(0.5, 2.0))
     with pytest.raises(ValueError, match="rows"):
-        L.compare_article_with_scaled_lr(toy_student, (train, val), probs[:10])
+        lesson.compare_article_with_scaled_lr(toy_student, (train, val), probs[:10])
     with pytest.raises(TypeError, match="make_student"):
-        L.compare_article_with_scaled_lr(None, (train, val), probs)
+        lesson.compare_article_with_scaled_lr(None, (train, val), probs)
     with pytest.raises(ValueError, match="lr"):
-        L.compare_article_with_scaled_lr(toy_student, (train, val), probs, lr=0.0)
+        lesson.compare_article_with_scaled_lr(toy_student, (train, val), probs, lr=0.0)
 
 
 # --------------------------------------------------------------------------- pitfalls
@@ -178,7 +196,7 @@ def test_scaled_lr_validation():
 def test_formula_pitfalls_ratios_and_values():
     s, t, y = batch(n=40, k=10, dtype=torch.float64)
     T = 3.0
-    rows = L.formula_pitfalls(s, t, y, T=T)
+    rows = lesson.formula_pitfalls(s, t, y, T=T)
     assert len(rows) == 4
     correct = T * T * np_kl(t.numpy(), s.numpy(), T)
     assert all(r.correct == pytest.approx(correct, rel=1e-10) for r in rows)
@@ -193,18 +211,18 @@ def test_formula_pitfalls_ratios_and_values():
 
 
 def test_pitfall_row_ratio_and_table():
-    rows = [L.PitfallRow("a", 1.0, 4.0), L.PitfallRow("bee", -2.0, 0.0)]
+    rows = [lesson.PitfallRow("a", 1.0, 4.0), lesson.PitfallRow("bee", -2.0, 0.0)]
     assert rows[0].ratio == 0.25 and np.isnan(rows[1].ratio)
-    text = L.pitfall_table(rows)
+    text = lesson.format_table(rows)
     lines = text.splitlines()
     assert lines[0].split() == ["mistake", "value", "correct", "ratio"]
     assert lines[2].split() == ["a", "1.0000", "4.0000", "0.2500"]
     assert lines[3].split() == ["bee", "-2.0000", "0.0000", "nan"]
     with pytest.raises(TypeError):
-        L.pitfall_table([("a", 1.0, 2.0)])
+        lesson.format_table([("a", 1.0, 2.0)])
 
 
-def test_train_mode_pitfall_with_dropout():
+def test_measure_train_mode_with_dropout():
     torch.manual_seed(0)
     teacher = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 4))
     teacher.eval()
@@ -212,7 +230,7 @@ def test_train_mode_pitfall_with_dropout():
     s = torch.randn(20, 4)
     y = torch.randint(0, 4, (20,))
     torch.manual_seed(1)
-    row, spread = L.train_mode_pitfall(teacher, x, s, y, T=2.0, n=4)
+    row, spread = lesson.measure_train_mode(teacher, x, s, y, T=2.0, n=4)
     assert not teacher.training  # left as found
     with torch.no_grad():
         eval_logits = teacher(x)
@@ -222,23 +240,23 @@ def test_train_mode_pitfall_with_dropout():
     assert spread["soft_min"] <= row.value <= spread["soft_max"]
     # the same seed reproduces the train-mode passes: the row is their mean soft term
     torch.manual_seed(1)
-    _, train_logits = L.pitfall_teacher_train_mode(teacher, x, n=4)
+    _, train_logits = P.pitfall_teacher_train_mode(teacher, x, n=4)
     expected = np.mean([float(L.kd_loss(s, z, y, lam=0.0, T=2.0)) for z in train_logits])
     assert row.value == pytest.approx(expected, rel=1e-6)
 
 
-def test_train_mode_pitfall_without_dropout_is_harmless():
+def test_measure_train_mode_without_dropout_is_harmless():
     torch.manual_seed(0)
     teacher = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
     x, s, y = torch.randn(10, 6), torch.randn(10, 3), torch.randint(0, 3, (10,))
-    row, spread = L.train_mode_pitfall(teacher, x, s, y, T=4.0, n=3)
+    row, spread = lesson.measure_train_mode(teacher, x, s, y, T=4.0, n=3)
     assert spread["max_prob_change"] == 0.0 and spread["argmax_changed"] == 0.0
     assert row.value == pytest.approx(row.correct) and row.ratio == pytest.approx(1.0)
 
 
-def test_misaligned_cache_pitfall_against_manual_lookup():
+def test_measure_misaligned_cache_against_manual_lookup():
     s, t, y = batch(n=50, k=5, seed=2)
-    row, check = L.misaligned_cache_pitfall(s, t, y, T=2.0, batch_size=16, seed=7)
+    row, check = lesson.measure_misaligned_cache(s, t, y, T=2.0, batch_size=16, seed=7)
     assert check["unshuffled_equal"] is True
     perm = torch.randperm(50, generator=torch.Generator().manual_seed(7))
     wrong, right = [], []
@@ -253,13 +271,13 @@ def test_misaligned_cache_pitfall_against_manual_lookup():
     assert row.value > row.correct
 
 
-def test_misaligned_cache_pitfall_identical_rows_cannot_misalign():
+def test_measure_misaligned_cache_identical_rows_cannot_misalign():
     s, _, y = batch(n=30, k=4, seed=3)
     cache = torch.tensor([[1.0, 0.0, -1.0, 2.0]]).repeat(30, 1)
-    row, _ = L.misaligned_cache_pitfall(s, cache, y, T=4.0, batch_size=8)
+    row, _ = lesson.measure_misaligned_cache(s, cache, y, T=4.0, batch_size=8)
     assert row.value == pytest.approx(row.correct, rel=1e-6)
     with pytest.raises(ValueError, match="same shape"):
-        L.misaligned_cache_pitfall(s, cache[:10], y, T=4.0)
+        lesson.measure_misaligned_cache(s, cache[:10], y, T=4.0)
 
 
 # --------------------------------------------------------------------------- plots
@@ -267,16 +285,16 @@ def test_misaligned_cache_pitfall_identical_rows_cannot_misalign():
 def fake_runs():
     a = [2.0, 1.5, 1.2, 1.0]
     return [
-        L.ScaledLrRun(0.0, 0.3, 0.3, a, a, 0.0, 0.0, 1.0, [0.5], [0.5]),
-        L.ScaledLrRun(0.5, 0.3, 0.15, [2.0, 1.8, 1.6, 1.5], [2.0, 1.8, 1.6, 1.5], 0.0, 0.0, 0.5,
+        lesson.ScaledLrRun(0.0, 0.3, 0.3, a, a, 0.0, 0.0, 1.0, [0.5], [0.5]),
+        lesson.ScaledLrRun(0.5, 0.3, 0.15, [2.0, 1.8, 1.6, 1.5], [2.0, 1.8, 1.6, 1.5], 0.0, 0.0, 0.5,
                       [0.4], [0.4]),
-        L.ScaledLrRun(1.0, 0.3, 0.0, [2.0, 2.1, 1.9, 2.0], [], None, None, 0.0, [0.1], []),
+        lesson.ScaledLrRun(1.0, 0.3, 0.0, [2.0, 2.1, 1.9, 2.0], [], None, None, 0.0, [0.1], []),
     ]
 
 
 def test_scaled_lr_curves_plot_data():
     runs = fake_runs()
-    fig = plots.scaled_lr_curves(runs, window=1)
+    fig = lesson.scaled_lr_curves(runs, window=1)
     lines = fig.axes[0].lines
     assert len(lines) == 5  # solid + dashed for two runs, solid only for λ = 1
     np.testing.assert_allclose(lines[0].get_ydata(), runs[0].article_ce)
@@ -285,35 +303,36 @@ def test_scaled_lr_curves_plot_data():
     assert lines[1].get_zorder() >= lines[0].get_zorder()
     np.testing.assert_allclose(lines[4].get_ydata(), runs[2].article_ce)
     np.testing.assert_allclose(lines[0].get_xdata(), [1, 2, 3, 4])
-    smoothed = plots.scaled_lr_curves(runs, window=2).axes[0].lines[2].get_ydata()
+    smoothed = lesson.scaled_lr_curves(runs, window=2).axes[0].lines[2].get_ydata()
     np.testing.assert_allclose(smoothed, [2.0, 1.9, 1.7, 1.55])
 
 
 def test_split_accuracy_bars_heights():
-    fig = plots.split_accuracy_bars({"leaky": {"validation": 0.9, "test": 0.8},
+    fig = lesson.split_accuracy_bars({"leaky": {"validation": 0.9, "test": 0.8},
                                      "honest": {"validation": 0.84, "test": 0.835}})
     heights = [p.get_height() for p in fig.axes[0].patches]
     assert heights == pytest.approx([0.9, 0.8, 0.84, 0.835])
     centres = [p.get_x() + p.get_width() / 2 for p in fig.axes[0].patches]
     assert centres == pytest.approx([-0.2, 0.2, 0.8, 1.2])
+    assert fig.axes[0].get_ylim() == pytest.approx((0.0, 1.0))  # bars start at 0
     with pytest.raises(ValueError):
-        plots.split_accuracy_bars({})
+        lesson.split_accuracy_bars({})
 
 
 def test_t2_gradient_norms_plot_data():
     Ts = [1.0, 2.0, 4.0]
-    fig = plots.t2_gradient_norms(Ts, [0.2, 0.3, 0.35], [0.2, 0.075, 0.022])
+    fig = lesson.t2_gradient_norms(Ts, [0.2, 0.3, 0.35], [0.2, 0.075, 0.022])
     lines = fig.axes[0].lines
     np.testing.assert_allclose(lines[0].get_ydata(), [0.2, 0.3, 0.35])
     np.testing.assert_allclose(lines[1].get_ydata(), [0.2, 0.075, 0.022])
     np.testing.assert_allclose(lines[2].get_ydata(), [0.2, 0.05, 0.0125])
     assert fig.axes[0].get_xscale() == "log" and fig.axes[0].get_yscale() == "log"
     with pytest.raises(ValueError):
-        plots.t2_gradient_norms(Ts, [1.0], [1.0, 2.0, 3.0])
+        lesson.t2_gradient_norms(Ts, [1.0], [1.0, 2.0, 3.0])
 
 
 def test_loss_terms_plot_data():
-    fig = plots.loss_terms(0.8, 0.4, lam=0.25, T=4.0, n_points=5)
+    fig = lesson.loss_terms(0.8, 0.4, lam=0.25, T=4.0, n_points=5)
     left, right = fig.axes
     grid = np.linspace(0, 1, 5)
     np.testing.assert_allclose(left.lines[0].get_ydata(), grid * 0.8)
@@ -330,7 +349,7 @@ def test_loss_terms_plot_data():
 
 def test_loss_terms_explorer_follows_sliders():
     s, t, y = batch(n=64, k=10, seed=5)
-    w = W.loss_terms_explorer(s, t, y, Ts=(1, 2, 4, 8), lam=0.5, T=4.0)
+    w = lesson.LossTermsExplorer(s, t, y, Ts=(1, 2, 4, 8), lam=0.5, T=4.0)
     assert w.lam_slider.description == "λ" and w.T_slider.description == "T"
     assert (w.lam_slider.min, w.lam_slider.max, w.lam_slider.step) == (0.0, 1.0, 0.05)
     for lam, T in [(0.5, 4.0), (0.3, 2.0), (1.0, 8.0), (0.0, 1.0)]:
@@ -354,10 +373,13 @@ def test_loss_terms_explorer_follows_sliders():
 
 def test_loss_terms_explorer_precomputes_and_validates():
     s, t, y = batch(n=16, k=3, seed=6)
-    w = W.LossTermsExplorer(s, t, y, Ts=(1.0, 4.0), T=1.0)
+    w = lesson.LossTermsExplorer(s, t, y, Ts=(1.0, 4.0), T=1.0)
     assert set(w.table) == {1.0, 4.0}
     assert w.table[4.0] == pytest.approx(tuple(float(v) for v in L.kd_terms(s, t, y, T=4.0)))
+    bundle = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # displays as its VBox
+    assert w.lam_slider in w.widget.children[0].children
     with pytest.raises(ValueError, match="Ts"):
-        W.LossTermsExplorer(s, t, y, Ts=(1.0, 4.0), T=3.0)
+        lesson.LossTermsExplorer(s, t, y, Ts=(1.0, 4.0), T=3.0)
     with pytest.raises(ValueError, match="lam"):
-        W.LossTermsExplorer(s, t, y, Ts=(1.0,), T=1.0, lam=2.0)
+        lesson.LossTermsExplorer(s, t, y, Ts=(1.0,), T=1.0, lam=2.0)

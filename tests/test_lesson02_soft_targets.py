@@ -1,4 +1,5 @@
-"""Notebook 02's helpers, figures and temperature explorer, against independent NumPy computations."""
+"""kdlib.lessons.lesson02_soft_targets: notebook 02's computations, figures and temperature explorer,
+against independent NumPy computations."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from kdlib import plots
-from kdlib.plots import soft_targets as S
-from kdlib.widgets import TemperatureExplorer
+from kdlib.lessons import lesson02_soft_targets as lesson
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -46,8 +45,8 @@ def fake_set(n=60, k=10, seed=0):
 # --------------------------------------------------------------------------- parameters
 
 def test_check_params_accepts_defaults():
-    S.check_soft_targets_params(checkpoint="", n_images=2000, T_max=20.0)
-    S.check_soft_targets_params(checkpoint="x.pt", n_images=100, T_max=4)
+    lesson.check_params(checkpoint="", n_images=2000, T_max=20.0)
+    lesson.check_params(checkpoint="x.pt", n_images=100, T_max=4)
 
 
 @pytest.mark.parametrize(("kw", "exc", "match"), [
@@ -61,7 +60,7 @@ def test_check_params_accepts_defaults():
 def test_check_params_names_the_bad_parameter(kw, exc, match):
     args = {"checkpoint": "", "n_images": 2000, "T_max": 20.0} | kw
     with pytest.raises(exc, match=match):
-        S.check_soft_targets_params(**args)
+        lesson.check_params(**args)
 
 
 # --------------------------------------------------------------------------- computations
@@ -69,34 +68,34 @@ def test_check_params_names_the_bad_parameter(kw, exc, match):
 def test_entropy_matches_numpy_and_limits():
     p = torch.tensor([[0.7, 0.2, 0.1, 0.0], [0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0]],
                      dtype=torch.float64)
-    np.testing.assert_allclose(S.entropy_nats(p).numpy(), np_entropy(p.numpy()), rtol=1e-12)
-    assert S.entropy_nats(p)[1] == pytest.approx(math.log(4))
-    assert S.entropy_nats(p)[2] == 0.0
+    np.testing.assert_allclose(lesson.entropy_nats(p).numpy(), np_entropy(p.numpy()), rtol=1e-12)
+    assert lesson.entropy_nats(p)[1] == pytest.approx(math.log(4))
+    assert lesson.entropy_nats(p)[2] == 0.0
     with pytest.raises(ValueError, match=r"probs must hold probabilities in \[0, 1\]"):
-        S.entropy_nats(torch.tensor([0.5, -0.1, 0.6]))
+        lesson.entropy_nats(torch.tensor([0.5, -0.1, 0.6]))
     with pytest.raises(TypeError, match="floating-point"):
-        S.entropy_nats(torch.tensor([1, 0]))
+        lesson.entropy_nats(torch.tensor([1, 0]))
 
 
 def test_entropy_vs_temperature_matches_numpy_and_rises():
     z, _, _ = fake_set(n=5)
     ts = [0.5, 1, 2, 4, 20, 1e4]
-    got = S.entropy_vs_temperature(z, ts)
+    got = lesson.entropy_vs_temperature(z, ts)
     want = np.stack([np_entropy(np_softmax(z.numpy(), T)) for T in ts], axis=-1)
     assert got.shape == (5, len(ts))
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
     assert np.all(np.diff(got, axis=1) > 0)          # flatter as T grows
     np.testing.assert_allclose(got[:, -1], math.log(10), atol=1e-4)   # T → ∞: uniform
-    one = S.entropy_vs_temperature(z[0], ts)
+    one = lesson.entropy_vs_temperature(z[0], ts)
     np.testing.assert_allclose(one, got[0])
     with pytest.raises(ValueError, match="temperatures must all be finite and > 0"):
-        S.entropy_vs_temperature(z, [1.0, 0.0])
+        lesson.entropy_vs_temperature(z, [1.0, 0.0])
 
 
 def test_mean_soft_targets_matches_a_numpy_loop():
     z, y, _ = fake_set(n=57)
     for T in (1.0, 4.0):
-        got = S.mean_soft_targets(z, y, T, 10)
+        got = lesson.mean_soft_targets(z, y, T, 10)
         want = np.zeros((10, 10))
         for c in range(10):
             rows = [np_softmax(z[i].numpy(), T) for i in range(len(y)) if int(y[i]) == c]
@@ -109,17 +108,17 @@ def test_mean_soft_targets_matches_a_numpy_loop():
 def test_mean_soft_targets_empty_class_is_nan_and_bad_inputs_raise():
     z, y, _ = fake_set(n=20)
     keep = y != 3
-    m = S.mean_soft_targets(z[keep], y[keep], 2.0, 10)
+    m = lesson.mean_soft_targets(z[keep], y[keep], 2.0, 10)
     assert torch.isnan(m[3]).all()
     assert not torch.isnan(m[torch.arange(10) != 3]).any()
     with pytest.raises(ValueError, match="n_classes=5 columns"):
-        S.mean_soft_targets(z, y, 1.0, 5)
+        lesson.mean_soft_targets(z, y, 1.0, 5)
     with pytest.raises(ValueError, match=r"labels must be class indices in \[0, 9\]"):
-        S.mean_soft_targets(z, y + 5, 1.0, 10)
+        lesson.mean_soft_targets(z, y + 5, 1.0, 10)
     with pytest.raises(ValueError, match="labels must be a 1-D integer tensor of length 20"):
-        S.mean_soft_targets(z, y[:5], 1.0, 10)
+        lesson.mean_soft_targets(z, y[:5], 1.0, 10)
     with pytest.raises(ValueError, match="T=0.0 is out of range"):
-        S.mean_soft_targets(z, y, 0.0, 10)
+        lesson.mean_soft_targets(z, y, 0.0, 10)
 
 
 @settings(max_examples=40, deadline=None)
@@ -128,7 +127,7 @@ def test_mean_soft_targets_empty_class_is_nan_and_bad_inputs_raise():
 def test_mean_soft_targets_rows_sum_to_one(n, k, T, data):
     z = data.draw(hnp.arrays(np.float64, (n, k), elements=st.floats(-50, 50)))
     y = data.draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, k - 1)))
-    m = S.mean_soft_targets(torch.from_numpy(z), torch.from_numpy(y), T, k).numpy()
+    m = lesson.mean_soft_targets(torch.from_numpy(z), torch.from_numpy(y), T, k).numpy()
     present = np.bincount(y, minlength=k) > 0
     np.testing.assert_allclose(m[present].sum(1), 1.0, rtol=1e-9)
     assert np.all(m[present] >= 0)
@@ -138,15 +137,15 @@ def test_mean_soft_targets_rows_sum_to_one(n, k, T, data):
 def test_non_argmax_mass_matches_numpy_and_limits():
     z, _, _ = fake_set(n=30)
     ts = [0.01, 1.0, 4.0, 1e5]
-    mean = S.non_argmax_mass(z, ts)
-    median = S.non_argmax_mass(z, ts, reduce="median")
+    mean = lesson.non_argmax_mass(z, ts)
+    median = lesson.non_argmax_mass(z, ts, reduce="median")
     off = np.stack([1 - np_softmax(z.numpy(), T).max(-1) for T in ts])
     np.testing.assert_allclose(mean, off.mean(1), rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(median, np.median(off, axis=1), rtol=1e-6, atol=1e-12)
-    assert S.non_argmax_mass(torch.tensor([[3.0, 0, 0], [0, 5, 1]]), [0.01])[0] < 1e-12  # T → 0
+    assert lesson.non_argmax_mass(torch.tensor([[3.0, 0, 0], [0, 5, 1]]), [0.01])[0] < 1e-12  # T → 0
     assert mean[-1] == pytest.approx(0.9, abs=1e-4)   # T → ∞: 1 - 1/C
     with pytest.raises(ValueError, match="reduce='max' is not supported"):
-        S.non_argmax_mass(z, ts, reduce="max")
+        lesson.non_argmax_mass(z, ts, reduce="max")
 
 
 def test_tiny_wrong_class_fraction_matches_numpy():
@@ -156,36 +155,36 @@ def test_tiny_wrong_class_fraction_matches_numpy():
         wrong = np.ones_like(p, dtype=bool)
         wrong[np.arange(len(p)), p.argmax(1)] = False
         want = float((p[wrong] < thr).mean())
-        assert S.tiny_wrong_class_fraction(z, T, threshold=thr) == pytest.approx(want)
-    assert S.tiny_wrong_class_fraction(z, 1e4, threshold=1e-3) == 0.0
+        assert lesson.tiny_wrong_class_fraction(z, T, threshold=thr) == pytest.approx(want)
+    assert lesson.tiny_wrong_class_fraction(z, 1e4, threshold=1e-3) == 0.0
 
 
 def test_group_mass_by_hand():
     m = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.05, 0.05, 0.9]])
-    within, outside = S.group_mass(m, [0, 1])
+    within, outside = lesson.group_mass(m, [0, 1])
     assert within == pytest.approx((0.3 + 0.2) / 2)
     assert outside == pytest.approx((0.1 + 0.1) / 2)
-    assert S.group_mass(m, [np.int64(2)]) == pytest.approx((0.0, 0.1))
+    assert lesson.group_mass(m, [np.int64(2)]) == pytest.approx((0.0, 0.1))
     with pytest.raises(ValueError, match=r"members=3 is out of range"):
-        S.group_mass(m, [3])
+        lesson.group_mass(m, [3])
     with pytest.raises(ValueError, match="square"):
-        S.group_mass(m[:2], [0])
+        lesson.group_mass(m[:2], [0])
 
 
 def test_top_classes_matches_numpy_sort():
     z, _, _ = fake_set(n=4)
     for T in (1.0, 4.0):
-        got = S.top_classes(z, CLASSES, T, k=3)
+        got = lesson.top_classes(z, CLASSES, T, k=3)
         p = np_softmax(z.numpy(), T)
         for row, probs in zip(got, p):
             order = np.argsort(-probs)[:3]
             assert [name for name, _ in row] == [CLASSES[j] for j in order]
             np.testing.assert_allclose([v for _, v in row], probs[order], rtol=1e-5)
-    assert len(S.top_classes(z[0], CLASSES, 1.0, k=2)) == 1
+    assert len(lesson.top_classes(z[0], CLASSES, 1.0, k=2)) == 1
     with pytest.raises(ValueError, match=r"k=11 is out of range"):
-        S.top_classes(z, CLASSES, 1.0, k=11)
+        lesson.top_classes(z, CLASSES, 1.0, k=11)
     with pytest.raises(ValueError, match="classes must name all 10 classes"):
-        S.top_classes(z, CLASSES[:3], 1.0)
+        lesson.top_classes(z, CLASSES[:3], 1.0)
 
 
 def test_pick_temperature_examples():
@@ -195,7 +194,7 @@ def test_pick_temperature_examples():
     z[15] = torch.tensor([5.0, -9, -9, -9, -9, -9, 4.9, -9, -9, -9])     # same pair: skipped
     z[17] = torch.tensor([-9.0, -9, -9, -9, -9, 3, -9, 3.05, -9, -9])    # Sandal vs Sneaker
     z[18] = torch.tensor([2.0, 2, 2, -9, -9, -9, -9, -9, -9, -9])        # three-way: top-2 < 0.9
-    idx, names = S.pick_temperature_examples(z, y, CLASSES, n_ambiguous=2)
+    idx, names = lesson.pick_temperature_examples(z, y, CLASSES, n_ambiguous=2)
     assert len(idx) == 12 and len(names) == 12
     p = np_softmax(z.numpy(), 1.0)
     for c in range(10):
@@ -213,18 +212,18 @@ def test_pick_temperature_examples():
     z2[y2 == 4, 4] = -20.0
     z2[int(torch.nonzero(y2 == 4)[0]), 4] = -10.0
     keep = y2 != 8
-    idx2, names2 = S.pick_temperature_examples(z2[keep], y2[keep], CLASSES, n_ambiguous=0)
+    idx2, names2 = lesson.pick_temperature_examples(z2[keep], y2[keep], CLASSES, n_ambiguous=0)
     assert names2 == [f"{c} (typical)" for c in CLASSES if c != "Bag"]
     assert int(y2[keep][idx2[4]]) == 4 and float(z2[keep][idx2[4], 4]) == -10.0
     with pytest.raises(ValueError, match=r"min_top2=1.5 is out of range"):
-        S.pick_temperature_examples(z, y, CLASSES, min_top2=1.5)
+        lesson.pick_temperature_examples(z, y, CLASSES, min_top2=1.5)
 
 
 # --------------------------------------------------------------------------- figures
 
 def test_temperature_view_draws_the_softened_distribution():
     z, y, x = fake_set(n=3)
-    fig = plots.temperature_view(z[1], 4.0, CLASSES, image=x[1], label=int(y[1]))
+    fig = lesson.temperature_view(z[1], 4.0, CLASSES, image=x[1], label=int(y[1]))
     img_ax, bar_ax, ent_ax = fig.axes[:3]
     np.testing.assert_allclose(img_ax.images[0].get_array(), x[1, 0].numpy())
     widths = [p.get_width() for p in bar_ax.patches]
@@ -237,13 +236,13 @@ def test_temperature_view_draws_the_softened_distribution():
     colors = [tuple(p.get_facecolor()) for p in bar_ax.patches]
     assert colors.count(colors[int(y[1])]) == 1
     with pytest.raises(ValueError, match="entropies must have one value per temperature"):
-        plots.temperature_view(z[1], 1.0, CLASSES, temperatures=[1, 2], entropies=[0.1])
+        lesson.temperature_view(z[1], 1.0, CLASSES, temperatures=[1, 2], entropies=[0.1])
 
 
 def test_softmax_by_temperature_bar_heights():
     z = torch.tensor([5.0, 2.0, 1.0, -1.0])
     ts = [0.5, 1, 4, 20]
-    fig = plots.softmax_by_temperature(z, ts)
+    fig = lesson.softmax_by_temperature(z, ts)
     for container, T in zip(fig.axes[0].containers, ts):
         np.testing.assert_allclose([b.get_height() for b in container], np_softmax(z.numpy(), T),
                                    rtol=1e-6)
@@ -252,45 +251,45 @@ def test_softmax_by_temperature_bar_heights():
 def test_dark_knowledge_bars_heights_are_floored_probabilities():
     z, _, _ = fake_set(n=3)
     z[0, 3] = -40.0  # a probability far below the floor
-    fig = plots.dark_knowledge_bars(z, CLASSES, temperatures=(1, 4), floor=1e-6, titles=["a", "b", "c"])
+    fig = lesson.dark_knowledge_bars(z, CLASSES, temperatures=(1, 4), floor=1e-6, titles=["a", "b", "c"])
     assert len(fig.axes) == 3 and fig.axes[2].get_title() == "c"
     for i in range(3):
         for container, T in zip(fig.axes[i].containers, (1, 4)):
             want = np.maximum(np_softmax(z[i].numpy(), T), 1e-6)
             np.testing.assert_allclose([b.get_height() for b in container], want, rtol=1e-6)
     with pytest.raises(ValueError, match="1 to 6 rows"):
-        plots.dark_knowledge_bars(torch.zeros(7, 10), CLASSES)
+        lesson.dark_knowledge_bars(torch.zeros(7, 10), CLASSES)
 
 
 def test_soft_target_matrices_show_the_matrices():
     z, y, _ = fake_set(n=50)
-    mats = {T: S.mean_soft_targets(z, y, T, 10) for T in (1, 4)}
-    fig = plots.soft_target_matrices(mats, CLASSES)
+    mats = {T: lesson.mean_soft_targets(z, y, T, 10) for T in (1, 4)}
+    fig = lesson.soft_target_matrices(mats, CLASSES)
     for ax, m in zip(fig.axes, mats.values()):
         np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), m.numpy())
     assert fig.axes[1].get_title() == "mean softmax(z / T), T = 4"
     with pytest.raises(ValueError, match=r"matrices\[1\] must be 10×10"):
-        plots.soft_target_matrices({1: np.eye(3)}, CLASSES)
+        lesson.soft_target_matrices({1: np.eye(3)}, CLASSES)
 
 
 def test_mass_vs_temperature_plots_the_curves():
     z, _, _ = fake_set(n=20)
     ts = np.geomspace(0.5, 20, 30)
-    curves = {"mean": S.non_argmax_mass(z, ts), "median": S.non_argmax_mass(z, ts, reduce="median")}
-    fig = plots.mass_vs_temperature(ts, curves, n_classes=10)
+    curves = {"mean": lesson.non_argmax_mass(z, ts), "median": lesson.non_argmax_mass(z, ts, reduce="median")}
+    fig = lesson.mass_vs_temperature(ts, curves, n_classes=10)
     ax = fig.axes[0]
     np.testing.assert_allclose(ax.lines[0].get_ydata(), curves["mean"])
     np.testing.assert_allclose(ax.lines[1].get_ydata(), curves["median"])
     assert any(np.allclose(line.get_ydata(), 0.9) for line in ax.lines)
     with pytest.raises(ValueError, match="one value per temperature"):
-        plots.mass_vs_temperature(ts, np.zeros(3))
+        lesson.mass_vs_temperature(ts, np.zeros(3))
 
 
 # --------------------------------------------------------------------------- widget
 
 def test_explorer_slider_redraws_the_softened_distribution():
     z, y, x = fake_set(n=5)
-    ex = TemperatureExplorer(z, x, y, CLASSES, T=1.0, T_max=20.0)
+    ex = lesson.TemperatureExplorer(z, x, y, CLASSES, T=1.0, T_max=20.0)
     assert ex.t_slider.description == "T" and ex.t_slider.max == 20.0 and ex.t_slider.step == 0.5
     torch.testing.assert_close(ex.probs, torch.softmax(z[0].double(), -1))
     before, redraws = ex.label.value, ex.redraws
@@ -308,7 +307,7 @@ def test_explorer_slider_redraws_the_softened_distribution():
 
 def test_explorer_picker_changes_the_image():
     z, y, x = fake_set(n=5)
-    ex = TemperatureExplorer(z, x, y, CLASSES, names=[f"image {i}" for i in range(5)], T=2.0)
+    ex = lesson.TemperatureExplorer(z, x, y, CLASSES, names=[f"image {i}" for i in range(5)], T=2.0)
     assert [label for label, _ in ex.image_picker.options] == [f"image {i}" for i in range(5)]
     first = np.asarray(ex.figure.axes[0].images[0].get_array()).copy()
     ex.image_picker.value = 3
@@ -322,10 +321,17 @@ def test_explorer_picker_changes_the_image():
 def test_explorer_rejects_bad_arguments():
     z, y, x = fake_set(n=5)
     with pytest.raises(ValueError, match="one entry per row of teacher_logits"):
-        TemperatureExplorer(z, x[:3], y, CLASSES)
+        lesson.TemperatureExplorer(z, x[:3], y, CLASSES)
     with pytest.raises(ValueError, match="classes must name all 10 classes"):
-        TemperatureExplorer(z, x, y, CLASSES[:4])
+        lesson.TemperatureExplorer(z, x, y, CLASSES[:4])
     with pytest.raises(ValueError, match=r"T=30.0 is out of range"):
-        TemperatureExplorer(z, x, y, CLASSES, T=30.0, T_max=20.0)
+        lesson.TemperatureExplorer(z, x, y, CLASSES, T=30.0, T_max=20.0)
     with pytest.raises(ValueError, match="names must have one entry per image"):
-        TemperatureExplorer(z, x, y, CLASSES, names=["a"])
+        lesson.TemperatureExplorer(z, x, y, CLASSES, names=["a"])
+
+
+def test_check_params_rejects_unknown_and_missing_names():
+    with pytest.raises(TypeError, match="unknown parameter 'T_min'"):
+        lesson.check_params(checkpoint="", n_images=2000, T_max=20.0, T_min=1.0)
+    with pytest.raises(TypeError, match="parameter 'T_max' is missing"):
+        lesson.check_params(checkpoint="", n_images=2000)

@@ -1,14 +1,56 @@
-"""Figures of notebook 01 (training curves, image grids, per-class results)."""
+"""Generic matplotlib figures that more than one lesson uses.
+
+Every function takes data and returns a new ``Figure`` (no pyplot state is kept,
+so they work headless and are testable by inspecting the figure). Figures that
+only one notebook shows live in its lesson module (``kdlib/lessons/``).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from kdlib.plots._base import new_figure as _fig
-from kdlib.plots._base import smooth
+__all__ = ["new_figure", "smooth", "training_curves", "image_grid", "per_class_bars", "confusion"]
 
-__all__ = ["training_curves", "image_grid", "per_class_bars", "confusion"]
+
+def new_figure(w: float = 6.4, h: float = 3.6, ncols: int = 1, nrows: int = 1):
+    """A new ``Figure`` (not registered with pyplot) and a 2-D array of its axes.
+
+    Parameters
+    ----------
+    w, h : float
+        Size in inches.
+    ncols, nrows : int
+
+    Returns
+    -------
+    tuple
+        ``(Figure, axes)`` with ``axes`` always 2-D (``axes[row, col]``).
+    """
+    fig = Figure(figsize=(w, h), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def smooth(values, window: int = 20) -> np.ndarray:
+    """Moving average over ``window`` points (same length; the first points average what exists).
+
+    Parameters
+    ----------
+    values : sequence of float
+    window : int
+
+    Returns
+    -------
+    ndarray
+    """
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0 or window <= 1:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
 
 
 def training_curves(history, *, title: str = "", references: dict | None = None) -> Figure:
@@ -17,7 +59,7 @@ def training_curves(history, *, title: str = "", references: dict | None = None)
     ``references`` maps a label to an accuracy drawn as a dashed horizontal line
     (e.g. ``{"teacher": 0.89}``).
     """
-    fig, ax = _fig(9, 3.4, ncols=2)
+    fig, ax = new_figure(9, 3.4, ncols=2)
     loss_ax, acc_ax = ax[0]
     steps = np.arange(1, len(history.step_loss) + 1)
     spe = max(history.steps_per_epoch, 1)
@@ -44,7 +86,7 @@ def image_grid(x, labels, classes, *, predicted=None, ncols: int = 8, size: floa
     x = np.asarray(x)
     n = len(x)
     nrows = max(1, -(-n // ncols))
-    fig, ax = _fig(size * ncols, size * 1.25 * nrows, ncols=ncols, nrows=nrows)
+    fig, ax = new_figure(size * ncols, size * 1.25 * nrows, ncols=ncols, nrows=nrows)
     for i, a in enumerate(ax.flat):
         a.axis("off")
         if i >= n:
@@ -66,7 +108,7 @@ def per_class_bars(values, classes, *, ylabel: str = "accuracy", title: str = ""
     """One bar per class (several series side by side when ``others`` is given)."""
     series = {ylabel: np.asarray(values, float)}
     series.update({k: np.asarray(v, float) for k, v in (others or {}).items()})
-    fig, ax = _fig(9, 3.4)
+    fig, ax = new_figure(9, 3.4)
     a = ax[0, 0]
     width = 0.8 / len(series)
     pos = np.arange(len(classes))
@@ -86,7 +128,7 @@ def confusion(cm, classes, *, title: str = "confusion matrix (rows: true, column
     """Heat map of a confusion matrix, row-normalised by default, counts annotated."""
     cm = np.asarray(cm, dtype=float)
     shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
-    fig, ax = _fig(6.4, 5.6)
+    fig, ax = new_figure(6.4, 5.6)
     a = ax[0, 0]
     im = a.imshow(shown, cmap="Blues", vmin=0)
     k = len(classes)

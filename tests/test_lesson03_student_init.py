@@ -1,6 +1,6 @@
-"""Tests for notebook 03's helpers: the strategy comparison in kdlib.student_init
-(compare_init_strategies, summarize_comparison, comparison_table, check_init_params,
-arch_label) and its figure kdlib.plots.init_comparison."""
+"""kdlib.lessons.lesson03_student_init: notebook 03's parameter check, the shortened
+load_state_dict error, the strategy comparison (compare_init_strategies,
+summarize_comparison, comparison_table, strategy_gap, arch_label) and its figure."""
 
 import copy
 
@@ -11,17 +11,17 @@ from matplotlib.container import BarContainer
 
 from kdlib import models
 from kdlib.data import Split, Splits
-from kdlib.metrics import accuracy
-from kdlib.plots import init_comparison
-from kdlib.student_init import (
+from kdlib.lessons import lesson03_student_init as lesson
+from kdlib.lessons.lesson03_student_init import (
     arch_label,
-    check_init_params,
     compare_init_strategies,
     comparison_table,
-    init_student,
+    init_comparison,
     strategy_gap,
     summarize_comparison,
 )
+from kdlib.metrics import accuracy
+from kdlib.student_init import init_student
 from kdlib.train import distill, fit
 
 KEYS = {"student", "params", "teacher", "teacher_acc", "strategy", "seed", "acc_init", "acc_trained"}
@@ -191,8 +191,10 @@ def test_summarize_comparison_matches_numpy():
         for key in ("acc_init", "acc_trained"):
             v = np.array([r[key] for r in group])
             assert s[f"{key}_mean"] == pytest.approx(v.mean(), abs=1e-12)
-            sd = v.std(ddof=1) if len(v) > 1 else 0.0
-            assert s[f"{key}_sd"] == pytest.approx(sd, abs=1e-12)
+            if len(v) > 1:
+                assert s[f"{key}_sd"] == pytest.approx(v.std(ddof=1), abs=1e-12)
+            else:  # one seed has no spread: kdlib.results.sample_sd gives nan
+                assert np.isnan(s[f"{key}_sd"])
     assert summary[2]["params"] == 2000 and summary[2]["teacher_acc"] == 0.87
     with pytest.raises(ValueError, match="empty"):
         summarize_comparison([])
@@ -205,6 +207,8 @@ def test_comparison_table_prints_means_and_sds_in_percent():
     # s1/random: init mean 10.0, sd 2.0; trained mean 72.0, sd 2.0; teacher 88.0
     assert "10.0 ± 2.0" in table[1] and "72.0 ± 2.0" in table[1] and table[1].endswith("88.0")
     assert "46.0 ± 0.0" in table[2] and "81.3 ± 1.5" in table[2]
+    # s2/random has one seed: no "± sd"
+    assert "±" not in table[3] and "9.0" in table[3] and "80.0" in table[3]
     assert "after training" in comparison_table(fake_rows()).splitlines()[0]
     assert "after 1 epoch " in comparison_table(fake_rows(), epochs=1).splitlines()[0] + " "
 
@@ -223,16 +227,45 @@ def test_strategy_gap():
         strategy_gap(rows, "s1", "top-units", key="acc")
 
 
-def test_check_init_params():
-    ok = {"n_train": 5000, "epochs": 3, "long_epochs": 12, "seeds": 3, "lam": 0.5, "T": 4.0,
-          "lr": 3e-3}
-    check_init_params(**ok)
+OK = {"checkpoint": "", "n_train": 5000, "epochs": 3, "long_epochs": 12, "seeds": 3, "lam": 0.5,
+      "T": 4.0, "lr": 3e-3}
+
+
+def test_check_params():
+    assert lesson.check_params(**OK) == OK
     for name, bad in [("n_train", 10), ("n_train", 60000), ("epochs", 0), ("long_epochs", 101),
                       ("seeds", 0), ("lam", -0.1), ("T", 0.0), ("lr", 2.0)]:
-        with pytest.raises(ValueError, match=f"{name}="):
-            check_init_params(**{**ok, name: bad})
-    with pytest.raises(TypeError, match="seeds"):
-        check_init_params(**{**ok, "seeds": 1.5})
+        with pytest.raises(ValueError, match=f"{name}={bad!r} is out of range"):
+            lesson.check_params(**{**OK, name: bad})
+    with pytest.raises(TypeError, match="seeds must be an integer"):
+        lesson.check_params(**{**OK, "seeds": 1.5})
+    with pytest.raises(TypeError, match="checkpoint must be a string"):
+        lesson.check_params(**{**OK, "checkpoint": None})
+    with pytest.raises(TypeError, match="parameter 'lr' is missing"):
+        lesson.check_params(**{k: v for k, v in OK.items() if k != "lr"})
+
+
+# ------------------------------------------------------------------ the article's line
+def test_load_error_summary_of_a_real_size_mismatch():
+    teacher, small = models.cnn(), models.cnn(channels=(8, 16), hidden=32)
+    with pytest.raises(RuntimeError) as info:
+        small.load_state_dict(teacher.state_dict())
+    full = str(info.value).splitlines()
+    mismatches = [ln.strip() for ln in full[1:] if ln.strip()]
+    assert len(mismatches) == 7  # weight and bias of 4 layers, but the 10 output biases match
+    text = lesson.load_error_summary(info.value).splitlines()
+    assert text[0] == "RuntimeError: " + full[0].strip()
+    assert [ln.strip() for ln in text[1:3]] == mismatches[:2]
+    assert text[1].startswith("    size mismatch for 0.weight: copying a param with shape "
+                              "torch.Size([32, 1, 3, 3])")
+    assert text[3] == ("    ... and 5 more size mismatches: 3.weight, 3.bias, 7.weight, 7.bias, "
+                       "10.weight")
+    assert len(lesson.load_error_summary(info.value, shown=7).splitlines()) == 8
+    assert lesson.load_error_summary(RuntimeError("one line")) == "RuntimeError: one line"
+    with pytest.raises(TypeError, match="error must be an exception"):
+        lesson.load_error_summary("boom")
+    with pytest.raises(ValueError, match="shown=-1"):
+        lesson.load_error_summary(info.value, shown=-1)
 
 
 def test_arch_label():

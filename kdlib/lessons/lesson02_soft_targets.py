@@ -1,40 +1,55 @@
-"""Figures of notebook 02 (temperature, dark knowledge), and the small computations they show.
+"""Lesson module of ``notebooks/02_soft_targets.ipynb`` (temperature and dark knowledge).
 
-Computing helpers (used by the figures and by notebook 02; each is unit-tested):
-:func:`entropy_nats`, :func:`entropy_vs_temperature`, :func:`mean_soft_targets`,
-:func:`non_argmax_mass`, :func:`tiny_wrong_class_fraction`, :func:`group_mass`,
-:func:`top_classes`, :func:`pick_temperature_examples`, :func:`check_soft_targets_params`.
+It holds everything only notebook 02 uses:
 
-Figures (each returns a new ``Figure``): :func:`temperature_view` (one image, its
-softened distribution and its entropy against T; the widget redraws it),
-:func:`softmax_by_temperature`, :func:`dark_knowledge_bars`,
-:func:`soft_target_matrices`, :func:`mass_vs_temperature`.
+* its parameter check, :func:`check_params`;
+* the computations the notebook prints and plots (plain functions, unit-tested):
+  :func:`entropy_nats`, :func:`entropy_vs_temperature`, :func:`mean_soft_targets`,
+  :func:`non_argmax_mass`, :func:`tiny_wrong_class_fraction`, :func:`group_mass`,
+  :func:`top_classes`, :func:`pick_temperature_examples`;
+* its figures (each returns a new ``Figure``): :func:`temperature_view` (one image, its
+  softened distribution and its entropy against T), :func:`softmax_by_temperature`,
+  :func:`dark_knowledge_bars`, :func:`soft_target_matrices`, :func:`mass_vs_temperature`;
+* its widget, :class:`TemperatureExplorer` (a T slider and an image picker on the
+  real teacher's logits).
 """
 
 from __future__ import annotations
 
 import math
 
+import ipywidgets as widgets
 import numpy as np
 import torch
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
-from kdlib._checks import check_choice, check_float, check_int
+from kdlib._checks import Float, Int, Str, check_choice, check_float, check_int
+from kdlib._checks import check_params as _check_params
 from kdlib.losses import soft_targets
-from kdlib.plots._base import new_figure as _fig
+from kdlib.plots import new_figure
+from kdlib.widgets import show_in
 
 __all__ = [
-    "check_soft_targets_params", "entropy_nats", "entropy_vs_temperature", "mean_soft_targets",
-    "non_argmax_mass", "tiny_wrong_class_fraction", "group_mass", "top_classes", "pick_temperature_examples",
-    "temperature_view", "softmax_by_temperature", "dark_knowledge_bars", "soft_target_matrices",
-    "mass_vs_temperature",
+    "check_params", "entropy_nats", "entropy_vs_temperature", "mean_soft_targets",
+    "non_argmax_mass", "tiny_wrong_class_fraction", "group_mass", "top_classes",
+    "pick_temperature_examples", "temperature_view", "softmax_by_temperature",
+    "dark_knowledge_bars", "soft_target_matrices", "mass_vs_temperature", "TemperatureExplorer",
 ]
 
 
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- parameters
 
-def check_soft_targets_params(*, checkpoint, n_images, T_max) -> None:
+PARAMS = {
+    "checkpoint": Str("a path, or '' for data/teacher.pt"),
+    # the validation split has 5,000 images; fewer than 100 leaves classes with a handful each
+    "n_images": Int(100, 5000),
+    # the lesson compares T = 1 with T = 4, so the slider must reach 4
+    "T_max": Float(4.0, 100.0),
+}
+
+
+def check_params(**parameters) -> dict:
     """Validate notebook 02's parameters before any work starts.
 
     Parameters
@@ -49,17 +64,20 @@ def check_soft_targets_params(*, checkpoint, n_images, T_max) -> None:
         Largest temperature on the slider, in ``[4, 100]`` (the lesson compares
         T = 1 with T = 4, so the slider must reach 4).
 
+    Returns
+    -------
+    dict
+        The parameters, converted (``int``/``float``).
+
     Raises
     ------
     TypeError, ValueError
         Naming the parameter, its value and the allowed range.
     """
-    if not isinstance(checkpoint, str):
-        raise TypeError(f"checkpoint must be a string (a path, or '' for data/teacher.pt), "
-                        f"got {checkpoint!r} ({type(checkpoint).__name__})")
-    check_int("n_images", n_images, low=100, high=5000)
-    check_float("T_max", T_max, low=4.0, high=100.0)
+    return _check_params(parameters, PARAMS)
 
+
+# --------------------------------------------------------------------------- input checks
 
 def _as_logits(name: str, logits, *, dims=(1, 2)) -> torch.Tensor:
     if isinstance(logits, np.ndarray):
@@ -444,13 +462,26 @@ def temperature_view(logits, T: float, classes, *, image=None, label: int | None
 def softmax_by_temperature(logits, temperatures, *, names=None, title: str = "") -> Figure:
     """Grouped bars: ``softmax(logits / T)`` of one logit vector, one colour per temperature.
 
-    ``axes[0].containers[j]`` holds the bars of ``temperatures[j]`` (heights are
-    the probabilities).
+    Parameters
+    ----------
+    logits : torch.Tensor
+        One logit vector, ``(classes,)``.
+    temperatures : sequence of float
+        One bar colour per temperature, each ``> 0``.
+    names : sequence of str, optional
+        Tick labels (default: the logit values).
+    title : str
+
+    Returns
+    -------
+    Figure
+        ``axes[0].containers[j]`` holds the bars of ``temperatures[j]`` (heights
+        are the probabilities).
     """
     z = _as_logits("logits", logits, dims=(1,))
     ts = _temperatures(temperatures)
     names = [f"z={v:g}" for v in z.tolist()] if names is None else _check_classes(names, len(z))
-    fig, ax = _fig(6.4, 3.2)
+    fig, ax = new_figure(6.4, 3.2)
     a = ax[0, 0]
     width = 0.8 / len(ts)
     pos = np.arange(len(z))
@@ -484,6 +515,10 @@ def dark_knowledge_bars(logits, classes, *, temperatures=(1.0, 4.0), titles=None
         Panel titles.
     floor : float
         Lower limit of the log axis (smaller probabilities are drawn at it).
+
+    Returns
+    -------
+    Figure
     """
     z = _as_logits("logits", logits, dims=(2,))
     if not 1 <= len(z) <= 6:
@@ -493,7 +528,7 @@ def dark_knowledge_bars(logits, classes, *, temperatures=(1.0, 4.0), titles=None
     floor = check_float("floor", floor, low=0, high=0.1, low_open=True)
     if titles is not None and len(titles) != len(z):
         raise ValueError(f"titles must have one entry per row ({len(z)}), got {len(titles)}")
-    fig, ax = _fig(3.3 * len(z), 3.4, ncols=len(z))
+    fig, ax = new_figure(3.3 * len(z), 3.4, ncols=len(z))
     pos = np.arange(len(names))
     width = 0.8 / len(ts)
     for i, a in enumerate(ax[0]):
@@ -522,8 +557,11 @@ def soft_target_matrices(matrices: dict, classes) -> Figure:
         ``{1: m1, 4: m4}``; ``axes[i].images[0]`` shows the i-th matrix.
     classes : sequence of str
 
-    The colour scale is a square root of the probability (0 to 1), so that
-    0.01, 0.1 and 0.5 are all told apart; cells of at least 0.01 show their value.
+    Returns
+    -------
+    Figure
+        The colour scale is a square root of the probability (0 to 1), so that
+        0.01, 0.1 and 0.5 are all told apart; cells of at least 0.01 show their value.
     """
     if not isinstance(matrices, dict) or not matrices:
         raise ValueError("matrices must be a non-empty dict {temperature: matrix}")
@@ -533,7 +571,7 @@ def soft_target_matrices(matrices: dict, classes) -> Figure:
         if m.shape != (k, k):
             raise ValueError(f"matrices[{T!r}] must be {k}×{k} (one row and column per class), "
                              f"got shape {m.shape}")
-    fig, ax = _fig(5.6 * len(mats), 5.2, ncols=len(mats))
+    fig, ax = new_figure(5.6 * len(mats), 5.2, ncols=len(mats))
     norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0)
     im = None
     for a, (T, m) in zip(ax[0], mats.items()):
@@ -565,6 +603,11 @@ def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None, m
         Adds the T → ∞ limit ``1 - 1/n_classes`` as a dashed line.
     marks : sequence of float
         Temperatures marked (and labelled with their value) on every curve.
+    title : str
+
+    Returns
+    -------
+    Figure
     """
     ts = _temperatures(temperatures)
     if not isinstance(curves, dict):
@@ -574,7 +617,7 @@ def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None, m
         if v.shape != ts.shape:
             raise ValueError(f"curve {k!r} must have one value per temperature ({ts.size}), "
                              f"got shape {v.shape}")
-    fig, ax = _fig(6.4, 3.6)
+    fig, ax = new_figure(6.4, 3.6)
     a = ax[0, 0]
     for i, (name, m) in enumerate(curves.items()):
         a.plot(ts, m, color=f"C{i}", label=name or None)
@@ -597,3 +640,119 @@ def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None, m
     if a.get_legend_handles_labels()[0]:
         a.legend(fontsize="small", loc="upper left")
     return fig
+
+
+# --------------------------------------------------------------------------- widget
+
+class TemperatureExplorer:
+    """Pick an image, move the temperature slider ``T``: the teacher's softened distribution redraws.
+
+    The figure (from :func:`kdlib.temperature_view`) shows the image, the bars of
+    ``softmax(z / T)`` over the class names (the true class in green) and the entropy
+    of that distribution against T, with a marker at the current T. The teacher's
+    logits are given once and each image's entropy curve is precomputed, so a callback
+    only computes one 10-class softmax and redraws.
+
+    Parameters
+    ----------
+    teacher_logits : torch.Tensor
+        ``(n, classes)`` logits of the ``n`` images offered.
+    images : torch.Tensor
+        ``(n, 1, H, W)`` or ``(n, H, W)``.
+    labels : torch.Tensor
+        ``(n,)`` true classes.
+    classes : sequence of str
+        Class names.
+    names : sequence of str, optional
+        The picker's text for each image (default ``"0: Shirt"`` …).
+    T : float
+        Starting temperature.
+    T_min, T_max, T_step : float
+        The slider's range and step.
+
+    Attributes
+    ----------
+    widget : ipywidgets.VBox
+        Display this (or the explorer itself).
+    t_slider : ipywidgets.FloatSlider
+        Description ``"T"``.
+    image_picker : ipywidgets.Dropdown
+        Its value is the index (0 … n-1) of the image shown.
+    label : ipywidgets.HTML
+        E.g. ``"T = 4.0: entropy 1.23 nats, top class Shirt 0.61"``.
+    probs : torch.Tensor
+        The current softened distribution, ``softmax(z / T)`` of the image shown (float64).
+    figure : matplotlib.figure.Figure
+        The figure last drawn.
+    redraws : int
+        How many times the figure was drawn.
+    """
+
+    def __init__(self, teacher_logits, images, labels, classes, *, names=None, T: float = 1.0,
+                 T_min: float = 0.5, T_max: float = 20.0, T_step: float = 0.5):
+        z = torch.as_tensor(teacher_logits)
+        if z.dim() != 2 or not z.is_floating_point():
+            raise ValueError(f"teacher_logits must be a 2-D floating-point tensor (images, classes), "
+                             f"got shape {tuple(z.shape)} and dtype {z.dtype}")
+        n = len(z)
+        if n < 1:
+            raise ValueError("teacher_logits must hold at least one image's logits, got 0 rows")
+        self.classes = [str(c) for c in classes]
+        if len(self.classes) != z.shape[1]:
+            raise ValueError(f"classes must name all {z.shape[1]} classes of teacher_logits, "
+                             f"got {len(self.classes)} names")
+        self.images = torch.as_tensor(images)
+        self.labels = torch.as_tensor(labels).long()
+        if len(self.images) != n or self.labels.shape != (n,):
+            raise ValueError(f"images and labels must have one entry per row of teacher_logits ({n}), "
+                             f"got {len(self.images)} images and labels of shape {tuple(self.labels.shape)}")
+        names = [f"{i}: {self.classes[int(y)]}" for i, y in enumerate(self.labels)] if names is None \
+            else [str(s) for s in names]
+        if len(names) != n:
+            raise ValueError(f"names must have one entry per image ({n}), got {len(names)}")
+        T_min = check_float("T_min", T_min, low=0, low_open=True)
+        T_max = check_float("T_max", T_max, low=T_min, low_open=True)
+        T_step = check_float("T_step", T_step, low=0, high=T_max - T_min, low_open=True)
+        T = check_float("T", T, low=T_min, high=T_max)
+
+        self.logits = z.detach().double()
+        self.temperatures = np.geomspace(T_min, T_max, 80)
+        self.entropies = entropy_vs_temperature(self.logits, self.temperatures)
+        self.probs = None
+        self.figure = None
+        self.redraws = 0
+
+        self.image_picker = widgets.Dropdown(options=list(zip(names, range(n))), value=0,
+                                             description="image",
+                                             layout=widgets.Layout(width="340px"))
+        self.t_slider = widgets.FloatSlider(value=T, min=T_min, max=T_max, step=T_step,
+                                            description="T", readout_format=".1f",
+                                            continuous_update=False)
+        self.label = widgets.HTML()
+        self.out = widgets.Output()
+        self.widget = widgets.VBox([widgets.HBox([self.image_picker, self.t_slider]), self.label,
+                                    self.out])
+        self.image_picker.observe(self._redraw, names="value")
+        self.t_slider.observe(self._redraw, names="value")
+        self._redraw()
+
+    @property
+    def index(self) -> int:
+        """Index of the image shown."""
+        return int(self.image_picker.value)
+
+    def _redraw(self, change=None) -> None:
+        i, T = self.index, float(self.t_slider.value)
+        self.probs = soft_targets(self.logits[i], T)
+        h = float(entropy_nats(self.probs))
+        top = int(self.probs.argmax())
+        self.label.value = (f"T = {T:.1f}: entropy {h:.2f} nats, top class "
+                            f"{self.classes[top]} {float(self.probs[top]):.2f}")
+        self.figure = temperature_view(self.logits[i], T, self.classes, image=self.images[i],
+                                      label=int(self.labels[i]), temperatures=self.temperatures,
+                                      entropies=self.entropies[i])
+        self.redraws += 1
+        show_in(self.out, self.figure)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,405 @@
+"""Lesson module of ``notebooks/03_student_init.ipynb`` (initialising a smaller student).
+
+It holds everything only notebook 03 uses (the strategies themselves are core:
+:mod:`kdlib.student_init`):
+
+* its parameter check, :func:`check_params`;
+* :func:`load_error_summary`, the shortened, stable form of PyTorch's error when
+  the article's ``load_state_dict`` meets a smaller student;
+* the experiment: :func:`compare_init_strategies` (initialise with each strategy,
+  distil, measure, over seeds), :func:`summarize_comparison`,
+  :func:`comparison_table`, :func:`strategy_gap`, :func:`arch_label`;
+* its figure, :func:`init_comparison`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import re
+
+import numpy as np
+from matplotlib.figure import Figure
+from torch import nn
+
+from kdlib._checks import Float, Int, Str, check_choice, check_float, check_int
+from kdlib._checks import check_params as _check_params
+from kdlib.metrics import accuracy
+from kdlib.models import count_params, predict
+from kdlib.plots import new_figure
+from kdlib.results import mean_sd
+from kdlib.student_init import STRATEGIES, init_student
+from kdlib.train import distill
+
+__all__ = ["check_params", "load_error_summary", "arch_label", "compare_init_strategies",
+           "summarize_comparison", "comparison_table", "strategy_gap", "init_comparison"]
+
+
+# --------------------------------------------------------------------------- parameters
+
+PARAMS = {
+    "checkpoint": Str("a path, or '' for data/teacher.pt"),
+    "n_train": Int(100, 55000),
+    "epochs": Int(1, 100),
+    "long_epochs": Int(1, 100),
+    "seeds": Int(1, 20),
+    "lam": Float(0.0, 1.0),
+    "T": Float(0.0, 100.0, low_open=True),
+    "lr": Float(0.0, 1.0, low_open=True),
+}
+
+
+def check_params(**parameters) -> dict:
+    """Validate notebook 03's parameters before any work starts.
+
+    Parameters
+    ----------
+    checkpoint : str
+        Teacher checkpoint; ``""`` means ``data/teacher.pt``.
+    n_train : int
+        Transfer-set size, in [100, 55000].
+    epochs, long_epochs : int
+        Distillation epochs of the main comparison and of the longer run, in [1, 100].
+    seeds : int
+        Seeds per strategy, in [1, 20].
+    lam : float
+        Weight of the hard-label term, in [0, 1].
+    T : float
+        Temperature, in (0, 100].
+    lr : float
+        Peak learning rate, in (0, 1].
+
+    Returns
+    -------
+    dict
+        The parameters, converted (``int``/``float``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter, its value and the allowed range.
+    """
+    return _check_params(parameters, PARAMS)
+
+
+# --------------------------------------------------------------------------- the article's line
+
+def load_error_summary(error: BaseException, *, shown: int = 2) -> str:
+    """A shortened, stable form of PyTorch's ``load_state_dict`` error.
+
+    PyTorch lists every tensor whose shape differs, one line each. This keeps
+    the first line, the first ``shown`` mismatches verbatim, and names the others.
+
+    Parameters
+    ----------
+    error : BaseException
+        The ``RuntimeError`` raised by ``model.load_state_dict(...)``.
+    shown : int
+        Mismatch lines kept verbatim, ``>= 0``.
+
+    Returns
+    -------
+    str
+        ``"RuntimeError: Error(s) in loading state_dict for Sequential:"``, the
+        kept lines (indented), then ``"... and N more size mismatches: 3.weight, ..."``.
+    """
+    if not isinstance(error, BaseException):
+        raise TypeError(f"error must be an exception, got {error!r} ({type(error).__name__})")
+    shown = check_int("shown", shown, low=0)
+    first, *details = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    lines = [f"{type(error).__name__}: {first}"] + [f"    {d}" for d in details[:shown]]
+    rest = details[shown:]
+    if rest:
+        names = [m.group(1) if (m := re.match(r"size mismatch for (\S+):", d)) else d.split(":")[0]
+                 for d in rest]
+        lines.append(f"    ... and {len(rest)} more size mismatch{'es' * (len(rest) != 1)}: "
+                     + ", ".join(names))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the experiment
+
+def arch_label(model: nn.Module) -> str:
+    """A short name for a kdlib model, e.g. ``"cnn(8,16|32)"`` or ``"mlp(784-64-10)"``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Built by :func:`kdlib.models.mlp` or :func:`kdlib.models.cnn` (any other
+        model is named by its class).
+
+    Returns
+    -------
+    str
+    """
+    arch = getattr(model, "kd_arch", None)
+    if isinstance(arch, dict) and arch.get("kind") == "mlp":
+        return "mlp(" + "-".join(str(s) for s in arch["kwargs"]["sizes"]) + ")"
+    if isinstance(arch, dict) and arch.get("kind") == "cnn":
+        kw = arch["kwargs"]
+        return "cnn(" + ",".join(str(c) for c in kw["channels"]) + f"|{kw['hidden']})"
+    return type(model).__name__
+
+
+def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
+                            strategies=("random", "top-units"), seeds=3, epochs: int = 3,
+                            lam: float = 0.5, T: float = 4.0, lr: float = 3e-3,
+                            batch_size: int = 128, teacher_logits=None, teacher_acc=None,
+                            label: str | None = None) -> list[dict]:
+    """Initialise copies of ``student`` with each strategy, distil them, and measure.
+
+    For every strategy and every seed a fresh deep copy of ``student`` is
+    initialised from ``teacher`` with :func:`kdlib.student_init.init_student`, its validation
+    accuracy is measured (before any training), then it is trained with
+    :func:`kdlib.train.distill` on ``data.train`` for ``epochs`` epochs and
+    measured again. The seed re-draws the random initialisation (strategy
+    ``"random"``: ``init_student(..., seed=s)``) and seeds the batch order and
+    dropout of the training; the other strategies start from the same weights
+    for every seed. Every pair is checked (a trial ``init_student`` per strategy)
+    before the first training starts, so a pair a strategy cannot map raises
+    ``ValueError`` at once.
+
+    Parameters
+    ----------
+    teacher : nn.Module
+        Only read.
+    student : nn.Module
+        A template of the student's architecture; it is never modified.
+    data : kdlib.data.Splits
+        ``train`` is the transfer set, ``val`` the split every accuracy is
+        measured on.
+    strategies : sequence of str
+        Names from :data:`kdlib.student_init.STRATEGIES` (non-empty, no repeats).
+    seeds : int or sequence of int
+        ``n`` means seeds ``0, 1, ..., n - 1``.
+    epochs : int >= 1
+    lam, T, lr, batch_size
+        Passed to :func:`kdlib.train.distill` (Adam with a OneCycle schedule).
+    teacher_logits : Tensor, optional
+        ``kdlib.models.predict(teacher, data.train.x)``, computed here if not given.
+    teacher_acc : float, optional
+        The teacher's validation accuracy, computed here if not given.
+    label : str, optional
+        Name of the student in the rows (default: :func:`arch_label`).
+
+    Returns
+    -------
+    list of dict
+        One row per (strategy, seed), in that order: ``{"student", "params",
+        "teacher", "teacher_acc", "strategy", "seed", "acc_init", "acc_trained"}``;
+        ``params`` is the student's parameter count, accuracies are fractions of
+        the validation split.
+    """
+    for who, model in (("student", student), ("teacher", teacher)):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"{who} must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(strategies, str) or not hasattr(strategies, "__len__") or not len(strategies):
+        raise ValueError(f"strategies must be a non-empty sequence of names from {STRATEGIES}, "
+                         f"got {strategies!r}")
+    strategies = [check_choice("strategies", s, STRATEGIES) for s in strategies]
+    if len(set(strategies)) != len(strategies):
+        raise ValueError(f"strategies={strategies!r} repeats a name")
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        seeds = list(range(check_int("seeds", seeds, low=1)))
+    elif isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__") or not len(seeds):
+        raise ValueError(f"seeds must be a positive integer or a non-empty sequence of seeds, "
+                         f"got {seeds!r}")
+    else:
+        seeds = [check_int(f"seeds[{i}]", s, low=0) for i, s in enumerate(seeds)]
+    epochs = check_int("epochs", epochs, low=1)
+    lam = check_float("lam", lam, low=0.0, high=1.0)
+    T = check_float("T", T, low=0.0, low_open=True)
+    lr = check_float("lr", lr, low=0.0, low_open=True)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    for strategy in strategies:  # fail before any training if a pair cannot be mapped
+        init_student(copy.deepcopy(student), teacher, strategy)
+    if teacher_logits is None:
+        teacher_logits = predict(teacher, data.train.x)
+    if teacher_acc is None:
+        teacher_acc = accuracy(teacher, data.val.x, data.val.y)
+    teacher_acc = check_float("teacher_acc", teacher_acc, low=0.0, high=1.0)
+    label = arch_label(student) if label is None else str(label)
+    t_label, n_params = arch_label(teacher), count_params(student)
+
+    rows = []
+    for strategy in strategies:
+        for seed in seeds:
+            model = copy.deepcopy(student)
+            init_student(model, teacher, strategy, **({"seed": seed} if strategy == "random" else {}))
+            acc_init = accuracy(model, data.val.x, data.val.y)
+            distill(model, teacher, (data.train, None), lam=lam, T=T, epochs=epochs, lr=lr,
+                    batch_size=batch_size, seed=seed, progress=False, teacher_logits=teacher_logits)
+            rows.append({"student": label, "params": n_params, "teacher": t_label,
+                         "teacher_acc": teacher_acc, "strategy": strategy, "seed": seed,
+                         "acc_init": acc_init,
+                         "acc_trained": accuracy(model, data.val.x, data.val.y)})
+    return rows
+
+
+def summarize_comparison(rows) -> list[dict]:
+    """Mean and sample standard deviation over seeds of each (student, strategy) of ``rows``.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`compare_init_strategies` (several calls may be concatenated).
+
+    Returns
+    -------
+    list of dict
+        One per (student, strategy), in order of first appearance: ``{"student",
+        "params", "teacher", "teacher_acc", "strategy", "n", "acc_init_mean",
+        "acc_init_sd", "acc_trained_mean", "acc_trained_sd"}``. The standard
+        deviations are :func:`kdlib.results.sample_sd` (``ddof=1``; ``nan`` for a
+        single seed).
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty: run compare_init_strategies first")
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["student"], r["strategy"]), []).append(r)
+    out = []
+    for (student, strategy), group in groups.items():
+        entry = {"student": student, "params": group[0]["params"], "teacher": group[0]["teacher"],
+                 "teacher_acc": group[0]["teacher_acc"], "strategy": strategy, "n": len(group)}
+        for key in ("acc_init", "acc_trained"):
+            entry[f"{key}_mean"], entry[f"{key}_sd"] = mean_sd([float(r[key]) for r in group])
+        out.append(entry)
+    return out
+
+
+def _pct(mean: float, sd: float) -> str:
+    return f"{100 * mean:.1f}" if math.isnan(sd) else f"{100 * mean:.1f} ± {100 * sd:.1f}"
+
+
+def comparison_table(rows, *, epochs: int | None = None) -> str:
+    """A printable table of :func:`summarize_comparison`: accuracies in %, mean ± sd.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`compare_init_strategies`.
+    epochs : int, optional
+        Named in the header ("after 3 epochs").
+
+    Returns
+    -------
+    str
+        One line per (student, strategy); with a single seed the accuracies are
+        printed without "± sd".
+    """
+    after = "after training" if epochs is None else f"after {epochs} epoch{'s' * (epochs != 1)}"
+    lines = [f"{'student':<22}{'params':>8}  {'strategy':<13}{'n':>2}  {'right after init':>17}"
+             f"  {after:>17}  {'teacher':>7}"]
+    for s in summarize_comparison(rows):
+        init = _pct(s["acc_init_mean"], s["acc_init_sd"])
+        trained = _pct(s["acc_trained_mean"], s["acc_trained_sd"])
+        lines.append(f"{s['student']:<22}{s['params']:>8,}  {s['strategy']:<13}{s['n']:>2}  "
+                     f"{init:>17}  {trained:>17}  {100 * s['teacher_acc']:>7.1f}")
+    return "\n".join(lines)
+
+
+def strategy_gap(rows, student: str, strategy: str, baseline: str = "random", *,
+                 key: str = "acc_trained") -> float:
+    """Mean accuracy of ``strategy`` minus that of ``baseline`` for one ``student`` of ``rows``.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`compare_init_strategies`.
+    student : str
+        The student's label (the ``"student"`` column).
+    strategy, baseline : str
+        The two strategies compared.
+    key : {"acc_trained", "acc_init"}
+        After distillation, or right after initialisation.
+
+    Returns
+    -------
+    float
+        A fraction; positive means ``strategy`` did better on average.
+    """
+    check_choice("key", key, ("acc_trained", "acc_init"))
+    mean = {s["strategy"]: s[f"{key}_mean"] for s in summarize_comparison(rows)
+            if s["student"] == student}
+    if not mean:
+        students = sorted({r["student"] for r in rows})
+        raise ValueError(f"student={student!r} is not in rows; they hold {students}")
+    for name in (strategy, baseline):
+        if name not in mean:
+            raise ValueError(f"rows hold no strategy {name!r} for student {student!r}; they hold "
+                             f"{sorted(mean)}")
+    return mean[strategy] - mean[baseline]
+
+
+# --------------------------------------------------------------------------- figure
+
+def init_comparison(rows, *, epochs: int | None = None, chance: float | None = None,
+                    title: str = "") -> Figure:
+    """Validation accuracy per initialisation strategy, right after init and after training.
+
+    One panel per student (in order of first appearance in ``rows``). In each
+    panel every strategy gets two bars, the mean over seeds right after
+    initialisation and after distillation, with ± one sample standard deviation
+    as error bars (none for a single seed) and every seed's value as a black dot; the teacher's accuracy is
+    a dashed line (its value written above it) and ``chance`` (if given) a dotted
+    one. The legend is the figure's (``fig.legends[0]``), below the panels.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`compare_init_strategies` (several calls
+        concatenated).
+    epochs : int, optional
+        Only used in the legend ("after 3 epochs").
+    chance : float, optional
+        Accuracy of guessing, e.g. 0.1 for ten balanced classes.
+    title : str
+
+    Returns
+    -------
+    Figure
+        ``fig.axes[i].patches`` are panel ``i``'s bars: first the "right after
+        init" bars of every strategy, then the "after training" bars.
+    """
+    table = summarize_comparison(rows)
+    if chance is not None:
+        chance = check_float("chance", chance, low=0.0, high=1.0)
+    rows = list(rows)
+    students = list(dict.fromkeys(s["student"] for s in table))
+    n_max = max(sum(s["student"] == name for s in table) for name in students)
+    fig, ax = new_figure(max(4.0, 1.0 + 1.4 * n_max) * len(students), 3.8, ncols=len(students))
+    after = "after training" if epochs is None else f"after {epochs} epoch{'s' * (epochs != 1)}"
+    width = 0.38
+    for a, name in zip(ax[0], students):
+        entries = [s for s in table if s["student"] == name]
+        pos = np.arange(len(entries))
+        for offset, key, colour, label in ((-width / 2, "acc_init", "C0", "right after init"),
+                                           (width / 2, "acc_trained", "C1", after)):
+            a.bar(pos + offset, [e[f"{key}_mean"] for e in entries], width,
+                  yerr=[np.nan_to_num(e[f"{key}_sd"]) for e in entries],  # no bar for one seed
+                  capsize=3, color=colour, alpha=0.85, label=label)
+            for p, e in zip(pos, entries):
+                values = [r[key] for r in rows if r["student"] == name and r["strategy"] == e["strategy"]]
+                a.plot(np.full(len(values), p + offset), values, "k.", ms=4, zorder=3)
+        t_acc = entries[0]["teacher_acc"]
+        a.axhline(t_acc, ls="--", color="C2", lw=1, label="teacher")
+        a.text(len(entries) - 0.5, t_acc + 0.01, f"teacher {t_acc:.3f}", ha="right", va="bottom",
+               fontsize="x-small", color="C2")
+        if chance is not None:
+            a.axhline(chance, ls=":", color="0.4", lw=1, label=f"chance ({chance:g})")
+        a.set_xticks(pos, [e["strategy"] for e in entries])
+        a.set_xlim(-0.5, len(entries) - 0.5)
+        a.set_ylim(0.0, 1.0)
+        a.set(title=f"{name}\n{entries[0]['params']:,} parameters", ylabel="validation accuracy")
+        a.title.set_fontsize(9)
+    handles, labels = ax[0, 0].get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] in ("teacher",) or
+                   labels[i].startswith("chance"))  # bars first, then the lines
+    handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,49 @@
+"""kdlib._checks: one message format for every parameter check."""
+
+from __future__ import annotations
+
+import pytest
+
+from kdlib._checks import Bool, Float, Int, OneOf, Str, check_params
+
+SPEC = {"epochs": Int(1, 100), "lr": Float(0.0, 1.0, low_open=True), "quick": Bool(),
+        "checkpoint": Str("a path, or '' for data/teacher.pt"), "strategy": OneOf("copy", "random")}
+GOOD = {"epochs": 3, "lr": 0.01, "quick": False, "checkpoint": "", "strategy": "copy"}
+
+
+def test_good_values_come_back_converted():
+    out = check_params({**GOOD, "lr": 1}, SPEC)
+    assert out == {**GOOD, "lr": 1.0} and isinstance(out["lr"], float)
+
+
+@pytest.mark.parametrize("name, value, error, message", [
+    ("epochs", 0, ValueError, r"^epochs=0 is out of range; allowed: \[1, 100\]$"),
+    ("epochs", 2.5, TypeError, r"^epochs must be an integer, got 2.5 \(float\)$"),
+    ("epochs", True, TypeError, "epochs must be an integer"),
+    ("lr", 0.0, ValueError, r"^lr=0.0 is out of range; allowed: \(0.0, 1.0\]$"),
+    ("lr", float("nan"), ValueError, "lr must be a finite number"),
+    ("quick", 1, TypeError, r"^quick must be True or False, got 1 \(int\)$"),
+    ("checkpoint", None, TypeError, r"checkpoint must be a string \(a path, or '' for data/teacher.pt\)"),
+    ("strategy", "top", ValueError, r"strategy='top' is not supported; choose one of 'copy', 'random'"),
+])
+def test_bad_values_name_parameter_value_and_range(name, value, error, message):
+    with pytest.raises(error, match=message):
+        check_params({**GOOD, name: value}, SPEC)
+
+
+def test_unknown_and_missing_names():
+    with pytest.raises(TypeError, match="unknown parameter 'epoch'"):
+        check_params({**GOOD, "epoch": 3}, SPEC)
+    with pytest.raises(TypeError, match="parameter 'quick' is missing"):
+        check_params({k: v for k, v in GOOD.items() if k != "quick"}, SPEC)
+
+
+def test_any_callable_is_a_constraint():
+    def even(name, value):
+        if value % 2:
+            raise ValueError(f"{name}={value!r} is out of range; allowed: even numbers")
+        return value
+
+    assert check_params({"n": 4}, {"n": even}) == {"n": 4}
+    with pytest.raises(ValueError, match="n=3"):
+        check_params({"n": 3}, {"n": even})

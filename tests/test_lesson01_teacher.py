@@ -1,0 +1,115 @@
+"""kdlib.lessons.lesson01_teacher: notebook 01's parameter check, training call and checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kdlib import models
+from kdlib.data import Split, Splits
+from kdlib.lessons import lesson01_teacher as lesson
+from kdlib.train import train_teacher
+
+DEFAULTS = {"checkpoint": "", "epochs": 2, "n_train": 0, "lr": 3e-3, "batch_size": 128, "seed": 0,
+            "channels": [32, 64], "hidden": 128, "label_smoothing": 0.0, "snapshot_epochs": []}
+
+
+def tiny_images(n_train=64, n_val=32, seed=0):
+    """28×28 images whose class is decided by the brightness of one quadrant (learnable in steps)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def split(n):
+        x = torch.rand(n, 1, 28, 28, generator=g)
+        y = torch.randint(0, 4, (n,), generator=g)
+        for c in range(4):
+            r, k = divmod(c, 2)
+            x[y == c, :, 14 * r:14 * r + 14, 14 * k:14 * k + 14] += 1.0
+        return Split(x, y)
+
+    return Splits(split(n_train), split(n_val), split(16), tuple("abcd"), "quadrants")
+
+
+def tiny_params(**kw):
+    return lesson.check_params(**{**DEFAULTS, "epochs": 2, "batch_size": 16, "channels": [4],
+                                  "hidden": 8, **kw})
+
+
+# ------------------------------------------------------------------ parameters
+def test_check_params_accepts_the_notebook_defaults():
+    assert lesson.check_params(**DEFAULTS) == DEFAULTS
+    out = lesson.check_params(**{**DEFAULTS, "channels": (16, 32, 64), "snapshot_epochs": [1, 2],
+                                 "label_smoothing": 0.1, "lr": 1})
+    assert out["channels"] == [16, 32, 64] and out["lr"] == 1.0 and isinstance(out["lr"], float)
+
+
+@pytest.mark.parametrize(("kw", "exc", "match"), [
+    ({"epochs": 0}, ValueError, r"epochs=0 is out of range; allowed: \[1, 100\]"),
+    ({"n_train": -1}, ValueError, r"n_train=-1 is out of range"),
+    ({"lr": 0.0}, ValueError, r"lr=0.0 is out of range; allowed: \(0.0, 1.0\]"),
+    ({"seed": 1.5}, TypeError, r"seed must be an integer"),
+    ({"checkpoint": None}, TypeError, r"checkpoint must be a string"),
+    ({"channels": "[16, 32]"}, TypeError, r"channels must be a list of integers.*-y 'channels: \[32, 64\]'"),
+    ({"channels": []}, ValueError, r"channels=\[\] has 0 entries; allowed: at least 1 and at most 3"),
+    ({"channels": [8, 16, 32, 64]}, ValueError, r"has 4 entries"),
+    ({"channels": [32, 0]}, ValueError, r"channels\[1\]=0 is out of range"),
+    ({"channels": [32, 6.5]}, TypeError, r"channels\[1\] must be an integer"),
+    ({"hidden": 0}, ValueError, r"hidden=0 is out of range"),
+    ({"label_smoothing": 1.0}, ValueError, r"label_smoothing=1.0 is out of range"),
+    ({"snapshot_epochs": [3]}, ValueError, r"snapshot_epochs\[0\]=3 is out of range; allowed: \[1, 2\]"),
+    ({"snapshot_epochs": 1}, TypeError, r"snapshot_epochs must be a list"),
+])
+def test_check_params_names_the_bad_parameter(kw, exc, match):
+    with pytest.raises(exc, match=match):
+        lesson.check_params(**{**DEFAULTS, **kw})
+
+
+def test_check_params_needs_every_parameter_and_no_other():
+    with pytest.raises(TypeError, match="parameter 'hidden' is missing"):
+        lesson.check_params(**{k: v for k, v in DEFAULTS.items() if k != "hidden"})
+    with pytest.raises(TypeError, match="unknown parameter 'dropout'"):
+        lesson.check_params(**DEFAULTS, dropout=0.5)
+
+
+# ------------------------------------------------------------------ training and checkpoints
+def test_checkpoint_meta_records_every_parameter_but_the_path():
+    meta = lesson.checkpoint_meta(DEFAULTS, val_accuracy=0.886, test_accuracy=0.885)
+    assert set(meta) == set(DEFAULTS) - {"checkpoint"} | {"val_accuracy", "test_accuracy"}
+    assert meta["channels"] == [32, 64] and meta["test_accuracy"] == 0.885
+
+
+def test_snapshot_path(tmp_path):
+    assert lesson.snapshot_path(tmp_path / "teacher.pt", 2) == tmp_path / "teacher_epoch2.pt"
+    assert lesson.snapshot_path("my.teacher", 1).name == "my_epoch1.teacher"
+    with pytest.raises(ValueError, match="epoch=0"):
+        lesson.snapshot_path("t.pt", 0)
+
+
+def test_train_with_params_is_train_teacher_with_those_parameters():
+    data, params = tiny_images(), tiny_params(label_smoothing=0.1)
+    teacher, history, snapshots = lesson.train_with_params(data, params, progress=False)
+    assert snapshots == {} and history.epochs == 2
+    direct, _ = train_teacher(data, epochs=2, lr=3e-3, batch_size=16, seed=0, channels=[4], hidden=8,
+                              label_smoothing=0.1, progress=False)
+    for (name, a), b in zip(teacher.state_dict().items(), direct.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert teacher.kd_arch["kwargs"]["channels"] == [4] and teacher.kd_arch["kwargs"]["hidden"] == 8
+
+
+def test_snapshots_are_saved_with_their_epoch_and_validation_accuracy(tmp_path):
+    data, params = tiny_images(), tiny_params(snapshot_epochs=[1, 2])
+    teacher, history, snapshots = lesson.train_with_params(data, params, progress=False)
+    assert sorted(snapshots) == [1, 2]
+    for name, w in teacher.state_dict().items():  # the last epoch's snapshot is the final teacher
+        assert torch.equal(snapshots[2][name], w), name
+    assert not all(torch.equal(snapshots[1][k], w) for k, w in teacher.state_dict().items())
+    ckpt = tmp_path / "t.pt"
+    meta = lesson.checkpoint_meta(params, val_accuracy=0.5, test_accuracy=0.4)
+    paths = lesson.save_snapshots(snapshots, ckpt, meta, history)
+    assert [p.name for p in paths] == ["t_epoch1.pt", "t_epoch2.pt"]
+    first = models.load(paths[0])
+    for name, w in snapshots[1].items():
+        assert torch.equal(first.state_dict()[name], w), name
+    assert first.kd_meta["epoch"] == 1 and first.kd_meta["channels"] == [4]
+    assert first.kd_meta["val_accuracy"] == round(history.val_acc[0], 4)
+    assert "test_accuracy" not in first.kd_meta
+    assert lesson.save_snapshots({}, ckpt, meta, history) == []

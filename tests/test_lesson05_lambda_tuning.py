@@ -1,0 +1,298 @@
+"""kdlib.lessons.lesson05_lambda_tuning: notebook 05's parameter check and settings, results
+table, figures and widgets (headless: set slider values / press the button, check what was
+drawn)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from _toy import HAND_ROWS, make_problem
+
+from kdlib import results, tuning
+from kdlib.lessons import lesson05_lambda_tuning as lesson
+from kdlib.lessons.lesson05_lambda_tuning import GridExplorer, TrainNow
+
+torch.set_num_threads(1)
+FAST = dict(epochs=3, lr=0.05, batch_size=32, hidden=8)
+
+
+@pytest.fixture(scope="module")
+def grid_rows():
+    tuning.clear_cache()
+    data, logits = make_problem()
+    rows = tuning.train_grid(data, logits, lams=[0.1, 0.5, 0.9], Ts=[1.0, 4.0], seeds=[0, 1], **FAST)
+    base = tuning.baseline(data, logits, seeds=[0, 1], **FAST)
+    tuning.clear_cache()
+    return rows, base
+
+
+def expected_rows(rows, lam, T):
+    return [r for r in rows if r["lam"] == lam and r["T"] == T]
+
+
+def test_grid_explorer_sliders_redraw_the_chosen_point(grid_rows):
+    rows, base = grid_rows
+    ex = GridExplorer(rows, teacher_acc=0.95, baseline=base, lam=0.1, T=1.0)
+    assert ex.lam_slider.description == "λ" and ex.T_slider.description == "T"
+    assert list(ex.lam_slider.options) == [("0.1", 0.1), ("0.5", 0.5), ("0.9", 0.9)]
+    assert ex.current == expected_rows(rows, 0.1, 1.0)
+    before = ex.redraws
+    ex.lam_slider.value = 0.9
+    ex.T_slider.value = 4.0
+    assert ex.redraws == before + 2
+    want = expected_rows(rows, 0.9, 4.0)
+    assert ex.current == want and len(want) == 2
+    acc_lines = ex.figure.axes[1].lines
+    for i, r in enumerate(want):
+        np.testing.assert_allclose(acc_lines[i].get_ydata(), r["history"]["val_acc"])
+        np.testing.assert_allclose(ex.figure.axes[0].lines[i].get_ydata(),
+                                   r["history"]["epoch_loss"])
+    # baseline mean curve, then teacher and baseline reference lines
+    np.testing.assert_allclose(acc_lines[2].get_ydata(),
+                               np.mean([b["history"]["val_acc"] for b in base], axis=0))
+    assert acc_lines[3].get_ydata()[0] == pytest.approx(0.95)
+    assert acc_lines[4].get_ydata()[0] == pytest.approx(np.mean([b["val_acc"] for b in base]))
+    # dots: this point's mean val acc and agreement (then the baseline's)
+    acc_means, agree_means = (c.lines[0].get_ydata() for c in ex.figure.axes[2].containers)
+    assert acc_means[0] == pytest.approx(np.mean([r["val_acc"] for r in want]))
+    assert agree_means[0] == pytest.approx(np.mean([r["agreement"] for r in want]))
+    assert not ex.figure.axes[2].patches  # a dot plot, no bars on a zoomed axis
+    assert "λ=0.9, T=4" in ex.label.value
+    assert f"{100 * np.mean([r['val_acc'] for r in want]):.2f}" in ex.label.value
+    assert ex.last_seconds >= 0
+    # a point is drawn once: coming back shows the same figure again
+    shown = ex.figure
+    ex.lam_slider.value = 0.5
+    assert ex.current == expected_rows(rows, 0.5, 4.0) and ex.figure is not shown
+    ex.lam_slider.value = 0.9
+    assert ex.figure is shown and ex.current == want
+
+
+def test_grid_explorer_prerender_draws_every_point_once(grid_rows):
+    rows, base = grid_rows
+    ex = GridExplorer(rows, baseline=base, lam=0.1, T=1.0)
+    assert ex.prerender() == 3 * 2 - 1  # the point shown first was drawn already
+    assert ex.prerender() == 0
+    ex.lam_slider.value, ex.T_slider.value = 0.5, 4.0
+    assert ex.current == expected_rows(rows, 0.5, 4.0)
+    np.testing.assert_allclose(ex.figure.axes[1].lines[0].get_ydata(),
+                               ex.current[0]["history"]["val_acc"])
+
+
+def test_grid_explorer_opens_on_the_best_point_and_baseline_matches_any_T(grid_rows):
+    rows, base = grid_rows
+    ex = GridExplorer(rows + base)
+    best = tuning.select_best(rows + base)
+    assert (ex.lam_slider.value, ex.T_slider.value) == (best["lam"], best["T"])
+    ex.lam_slider.value = 1.0
+    ex.T_slider.value = 4.0  # the baseline rows were trained at T=1; T does not act at λ=1
+    assert ex.current == base
+
+
+def test_grid_explorer_bad_arguments(grid_rows):
+    rows, _ = grid_rows
+    with pytest.raises(ValueError, match="empty"):
+        GridExplorer([])
+    with pytest.raises(ValueError, match="lam=0.3"):
+        GridExplorer(rows, lam=0.3, T=1.0)
+
+
+@pytest.fixture
+def tiny():
+    return make_problem(n_train=90, n_val=45, n_test=30)
+
+
+def test_train_now_button_trains_with_live_curves(tiny, monkeypatch):
+    data, logits = tiny
+    tn = TrainNow(data, logits, lam=0.5, T=2.0, epochs=2, hidden=8, lr=0.05, batch_size=32,
+                  teacher_acc=0.9, baseline_acc=0.7)
+    for s in (tn.lam_slider, tn.T_slider, tn.epochs_slider):
+        assert s.continuous_update is False
+    tn.lam_slider.value, tn.T_slider.value, tn.epochs_slider.value = 0.25, 3.0, 4
+    states = []
+    real = tuning.train_student
+
+    def spy(*args, **kwargs):
+        states.append((tn.button.disabled, kwargs["lam"], kwargs["T"], kwargs["epochs"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "train_student", spy)
+    tn.button.click()
+    assert states == [(True, 0.25, 3.0, 4)]  # disabled while training, with the slider values
+    assert tn.button.disabled is False and tn.running is False
+    assert tn.progress.value == tn.progress.max == 4
+    assert tn.error is None and tn.runs == 1
+    assert len(tn.history.val_acc) == 4
+    np.testing.assert_allclose(tn.figure.axes[1].lines[0].get_ydata(), tn.history.val_acc)
+    np.testing.assert_allclose(tn.figure.axes[0].lines[0].get_ydata(), tn.history.epoch_loss)
+    assert tn.result["val_acc"] == pytest.approx(tn.history.val_acc[-1])
+    assert f"{100 * tn.result['val_acc']:.2f} %" in tn.label.value
+    assert "λ = 0.25, T = 3" in tn.label.value
+    # the same student as tuning.train_student with seed 0 (fully determined by its seed)
+    _, hist = real(data, logits, lam=0.25, T=3.0, seed=0, epochs=4, hidden=8, lr=0.05,
+                   batch_size=32)
+    assert hist.epoch_loss == tn.history.epoch_loss
+
+
+def test_train_now_throttles_the_live_redraws(tiny):
+    data, logits = tiny
+    tn = TrainNow(data, logits, epochs=4, hidden=8)
+    tn.redraw_every = 0.0
+    tn.button.click()
+    assert tn.draws == 4
+    tn.redraw_every = 1e9  # only the first and the last epoch
+    tn.button.click()
+    assert tn.draws == 4 + 2
+    np.testing.assert_allclose(tn.figure.axes[1].lines[0].get_ydata(), tn.history.val_acc)
+
+
+def test_train_now_reenables_the_button_after_an_error(tiny, monkeypatch):
+    data, logits = tiny
+    tn = TrainNow(data, logits, epochs=1, hidden=8)
+
+    def boom(*args, **kwargs):
+        assert tn.button.disabled
+        raise FloatingPointError("the loss became nan")
+
+    monkeypatch.setattr(tuning, "train_student", boom)
+    tn.button.click()
+    assert tn.button.disabled is False and tn.running is False
+    assert isinstance(tn.error, FloatingPointError)
+    assert "training failed" in tn.label.value and "nan" in tn.label.value
+    assert tn.result is None and tn.runs == 1
+
+
+def test_train_now_bad_arguments(tiny):
+    data, logits = tiny
+    with pytest.raises(ValueError, match="epochs=90"):
+        TrainNow(data, logits, epochs=90, max_epochs=60)
+    with pytest.raises(ValueError, match="lam=2"):
+        TrainNow(data, logits, lam=2)
+
+
+# --------------------------------------------------------------------------- results table
+def test_beats_by_spread():
+    ok, margin = lesson.beats_by_spread([0.85, 0.86, 0.87], [0.80, 0.81, 0.82])
+    assert ok and margin == pytest.approx(0.05 / 0.02)
+    ok, margin = lesson.beats_by_spread([0.82, 0.84], [0.80, 0.83])
+    assert not ok
+    ok, margin = lesson.beats_by_spread([0.9], [0.8])
+    assert not ok and math.isnan(margin)
+
+
+def test_results_table_counts_errors_and_gap():
+    table = lesson.results_table(teacher_acc=0.9, baseline_accs=[0.80, 0.82],
+                                 distilled_accs=[0.85, 0.85], n_test=1000)
+    t, b, d = table
+    assert t["errors"] == pytest.approx(100) and math.isnan(t["errors_sd"])
+    assert b["errors"] == pytest.approx(190) and b["acc"] == pytest.approx(0.81)
+    assert b["errors_sd"] == pytest.approx(np.std([200, 180], ddof=1))
+    assert d["gap_closed"] == pytest.approx((0.85 - 0.81) / (0.9 - 0.81))
+    text = lesson.format_results(table)
+    assert "190 ± 14" in text and "44 %" in text
+
+
+# --------------------------------------------------------------------------- parameters
+DEFAULTS = dict(checkpoint="", lam=0.5, T=4.0, quick=False, n_train=2000, epochs=20, seeds=3,
+                k_folds=3, small_teacher_epochs=5, n_labeled=1000, n_transfer=5000)
+
+
+def test_check_params_accepts_the_notebook_defaults_and_converts():
+    assert lesson.check_params(**DEFAULTS) == DEFAULTS
+    assert lesson.check_params(**{**DEFAULTS, "T": 2})["T"] == 2.0
+
+
+@pytest.mark.parametrize(("change", "error", "match"), [
+    ({"lam": 1.5}, ValueError, r"lam=1\.5 is out of range; allowed: \[0\.0, 1\.0\]"),
+    ({"T": 0.0}, ValueError, r"T=0\.0 is out of range; allowed: \(0\.0, 100\.0\]"),
+    ({"seeds": 0}, ValueError, "seeds=0"),
+    ({"k_folds": 1}, ValueError, "k_folds=1"),
+    ({"n_train": 5}, ValueError, "n_train=5"),
+    ({"epochs": 0}, ValueError, "epochs=0"),
+    ({"n_train": 40, "k_folds": 5}, ValueError, "n_train=40 is too small for k_folds=5"),
+    ({"n_labeled": 50000, "n_transfer": 10000}, ValueError, r"n_labeled \+ n_transfer = 60000"),
+    ({"quick": "yes"}, TypeError, "quick must be True or False"),
+    ({"checkpoint": None}, TypeError, "checkpoint must be a string"),
+    ({"epochs": 2.5}, TypeError, "epochs must be an integer"),
+])
+def test_check_params_names_the_parameter(change, error, match):
+    with pytest.raises(error, match=match):
+        lesson.check_params(**{**DEFAULTS, **change})
+
+
+def test_check_params_rejects_unknown_and_missing_names():
+    with pytest.raises(TypeError, match="unknown parameter 'hidden'"):
+        lesson.check_params(**DEFAULTS, hidden=64)
+    with pytest.raises(TypeError, match="'seeds' is missing"):
+        lesson.check_params(**{k: v for k, v in DEFAULTS.items() if k != "seeds"})
+
+
+def test_notebook_settings_quick_and_full():
+    kw = {k: DEFAULTS[k] for k in ("n_train", "epochs", "seeds", "k_folds",
+                                   "small_teacher_epochs", "n_labeled", "n_transfer")}
+    full = lesson.notebook_settings(quick=False, **kw)
+    assert full["lams"] == list(lesson.GRID_LAMS) and full["Ts"] == list(lesson.GRID_TS)
+    assert full["seeds"] == [0, 1, 2] and full["few_epochs"] == 3
+    assert full["n_val"] is None and full["epochs"] == 20
+    quick = lesson.notebook_settings(quick=True, **kw)
+    assert quick["seeds"] == [0] and quick["n_train"] == lesson.QUICK["n_train"]
+    assert quick["lams"] == list(lesson.QUICK["lams"])
+
+
+# --------------------------------------------------------------------------- plots
+def test_heatmap_data_equals_summarize_means():
+    fig = lesson.accuracy_heatmap(HAND_ROWS, chosen={"lam": 0.1, "T": 4.0})
+    img = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan)
+    lams, Ts = [0.1, 0.5, 1.0], [1.0, 2.0, 4.0]
+    expect = np.full((3, 3), np.nan)
+    for s in results.summarize(HAND_ROWS):
+        expect[lams.index(s["lam"]), Ts.index(s["T"])] = s["mean"]
+    np.testing.assert_allclose(img, expect)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "86.00\n±1.41" in texts and "83.00\n±–" in texts
+    rect = fig.axes[0].patches[0]
+    assert rect.get_xy() == (2 - 0.5, 0 - 0.5)  # column T=4, row λ=0.1
+
+
+def test_grid_point_and_learning_curves_plot_the_rows():
+    rows = [{"lam": 0.5, "T": 2.0, "seed": s, "val_acc": 0.8 + s / 100, "agreement": 0.9,
+             "history": {"epoch_loss": [1.0 - s / 10, 0.5], "val_acc": [0.7, 0.8 + s / 100]}}
+            for s in range(2)]
+    base = [{**r, "lam": 1.0, "val_acc": 0.75, "agreement": 0.85,
+             "history": {"epoch_loss": [1.2, 0.6], "val_acc": [0.6, 0.7 + 0.1 * r["seed"]]}}
+            for r in rows]
+    fig = lesson.grid_point(rows, baseline_rows=base, teacher_acc=0.9)
+    acc = fig.axes[1].lines
+    for i, r in enumerate(rows):
+        np.testing.assert_allclose(acc[i].get_ydata(), r["history"]["val_acc"])
+        np.testing.assert_allclose(fig.axes[0].lines[i].get_ydata(), r["history"]["epoch_loss"])
+    np.testing.assert_allclose(acc[2].get_ydata(), [0.6, 0.75])  # baseline mean curve
+    assert acc[3].get_ydata()[0] == pytest.approx(0.9)  # teacher
+    assert acc[4].get_ydata()[0] == pytest.approx(0.75)  # baseline final mean
+    acc_bars, agree_bars = fig.axes[2].containers
+    assert list(acc_bars.lines[0].get_ydata()) == pytest.approx([0.805, 0.75])
+    assert list(agree_bars.lines[0].get_ydata()) == pytest.approx([0.9, 0.85])
+    # error bars: the sample sd over seeds (0.805 ± 0.00707; the baseline's val_acc is constant)
+    low, high = (seg[:, 1] for seg in np.array(acc_bars.lines[2][0].get_segments()).transpose(1, 0, 2))
+    assert list(high - low) == pytest.approx([2 * np.std([0.80, 0.81], ddof=1), 0.0])
+    lc = lesson.learning_curves([rows[0]["history"]], references={"teacher": 0.9})
+    np.testing.assert_allclose(lc.axes[1].lines[0].get_ydata(), [0.7, 0.8])
+
+
+def test_kfold_scores_and_group_dots_plot_their_data(monkeypatch):
+    res = tuning.KFoldResult(
+        candidates=[{"lam": 0.5, "T": 2.0, "scores": [0.8, 0.7], "mean": 0.75, "sd": 0.07},
+                    {"lam": 1.0, "T": 2.0, "scores": [0.6, 0.65], "mean": 0.625, "sd": 0.035}],
+        chosen=None, folds=[], k=2)
+    res.chosen = res.candidates[0]
+    fig = lesson.kfold_scores(res)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.8, 0.6])
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [0.7, 0.65])
+    fig = lesson.group_dots({"a": [0.8, 0.82], "b": [0.9]}, references={"t": 0.95})
+    assert list(fig.axes[0].containers[0].lines[0].get_ydata()) == pytest.approx([0.81, 0.9])
+    assert not fig.axes[0].patches  # a dot plot: its zoomed axis carries no bars
+    seeds = [line.get_ydata().tolist() for line in fig.axes[0].lines if line.get_marker() == "."]
+    assert seeds == [pytest.approx([0.8, 0.82]), pytest.approx([0.9])]

@@ -1,0 +1,46 @@
+"""kdlib.plots: generic figures, checked through the data they draw."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from kdlib import plots
+
+
+def test_new_figure_always_gives_2d_axes():
+    fig, ax = plots.new_figure(3, 2)
+    assert isinstance(fig, Figure) and ax.shape == (1, 1)
+    _, ax = plots.new_figure(ncols=3, nrows=2)
+    assert ax.shape == (2, 3)
+
+
+@pytest.mark.parametrize("window", [1, 3, 20])
+def test_smooth_is_a_trailing_moving_average(window):
+    v = np.arange(10, dtype=float) ** 2
+    expected = [v[max(0, i + 1 - window):i + 1].mean() for i in range(10)]
+    assert np.allclose(plots.smooth(v, window), expected)
+    assert len(plots.smooth([], window)) == 0
+
+
+def test_image_grid_titles_mark_wrong_predictions_red():
+    x = torch.rand(3, 1, 4, 4)
+    fig = plots.image_grid(x, [0, 1, 1], ["a", "b"], predicted=[0, 0, 1], ncols=2)
+    titles = [(a.get_title(), a.title.get_color()) for a in fig.axes if a.get_title()]
+    assert titles == [("a", "black"), ("a\n(true: b)", "red"), ("b", "black")]
+
+
+def test_per_class_bars_draw_every_series():
+    fig = plots.per_class_bars([0.9, 0.5], ["x", "y"], others={"student": [0.8, 0.4]})
+    heights = sorted(round(p.get_height(), 2) for p in fig.axes[0].patches)
+    assert heights == [0.4, 0.5, 0.8, 0.9]
+
+
+def test_confusion_shows_row_normalised_values_and_counts():
+    cm = np.array([[3, 1], [0, 4]])
+    fig = plots.confusion(cm, ["a", "b"])
+    shown = fig.axes[0].images[0].get_array()
+    assert np.allclose(shown, [[0.75, 0.25], [0.0, 1.0]])
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["1", "3", "4"]

@@ -1,0 +1,102 @@
+"""kdlib.results against independent computations (statistics, scipy's paired t-test)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from kdlib import results
+
+floats = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@given(st.lists(floats, min_size=2, max_size=12))
+@settings(max_examples=50, deadline=None)
+def test_sample_sd_is_statistics_stdev(values):
+    assert results.sample_sd(values) == pytest.approx(statistics.stdev(values), abs=1e-12)
+
+
+def test_sd_of_one_value_is_nan_and_printed_without_spread():
+    assert math.isnan(results.sample_sd([0.8]))
+    assert results.mean_sd([0.8])[0] == 0.8
+    assert results.format_pct([0.8]) == "80.00 %"
+    assert results.format_pct([0.8, 0.82]) == "81.00 ± 1.41 %"
+    assert results.format_pct(0.8449, digits=1) == "84.5 %"
+    with pytest.raises(ValueError, match="empty"):
+        results.format_pct([])
+
+
+@given(st.lists(st.tuples(floats, floats), min_size=2, max_size=10),
+       st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+@settings(max_examples=50, deadline=None)
+def test_paired_difference_matches_scipy_ttest_rel(pairs, confidence):
+    a, b = np.array(pairs).T
+    d = results.paired_difference(a, b, confidence=confidence)
+    assert d.mean == pytest.approx(float(np.mean(a - b)), abs=1e-12)
+    if np.std(a - b) == 0:
+        return
+    ci = stats.ttest_rel(a, b).confidence_interval(confidence_level=confidence)
+    assert d.low == pytest.approx(ci.low, abs=1e-9) and d.high == pytest.approx(ci.high, abs=1e-9)
+
+
+def test_paired_difference_formats_and_knows_when_zero_is_excluded():
+    d = results.paired_difference([0.85, 0.86, 0.87], [0.83, 0.835, 0.84])
+    assert d.excludes_zero and d.n == 3
+    assert d.format().startswith("+2.50 points (95 % CI +")
+    one = results.paired_difference([0.9], [0.8])
+    assert math.isnan(one.low) and not one.excludes_zero and "one pair" in str(one)
+    noisy = results.paired_difference([0.9, 0.7, 0.8], [0.8, 0.8, 0.8])
+    assert not noisy.excludes_zero
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"a": [1, 2], "b": [1]}, "pair one value per seed"),
+    ({"a": [], "b": []}, "empty"),
+    ({"a": [1, 2], "b": [1, 2], "confidence": 1.0}, "confidence"),
+    ({"a": [1, 2], "b": [1, 2], "confidence": 0.0}, "confidence"),
+])
+def test_paired_difference_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        results.paired_difference(**kwargs)
+
+
+def test_summarize_groups_in_first_seen_order():
+    rows = [{"lam": 0.5, "T": 2, "acc": 0.8}, {"lam": 1.0, "T": 2, "acc": 0.7},
+            {"lam": 0.5, "T": 2, "acc": 0.9}]
+    s = results.summarize(rows, by=("lam", "T"), metric="acc")
+    assert [(g["lam"], g["n"]) for g in s] == [(0.5, 2), (1.0, 1)]
+    assert s[0]["mean"] == pytest.approx(0.85) and s[0]["sd"] == pytest.approx(statistics.stdev([0.8, 0.9]))
+    assert math.isnan(s[1]["sd"])
+    with pytest.raises(ValueError, match="no column 'acc'"):
+        results.summarize([{"lam": 1}], by="lam", metric="acc")
+
+
+def test_csv_round_trip(tmp_path):
+    rows = [{"run_id": "007", "lam": 0.5, "n": 3, "ok": True, "hist": [1, 2], "note": None,
+             "error": ""},
+            {"run_id": "a", "lam": 1.0, "extra": "x", "error": "boom: 1"}]
+    path = results.write_csv(rows, tmp_path / "sub" / "r.csv")
+    back = results.read_csv(path, text_columns=("run_id", "error"))
+    assert back[0] == {"run_id": "007", "lam": 0.5, "n": 3, "ok": True, "hist": [1, 2], "note": None,
+                       "error": "", "extra": None}
+    assert back[1]["extra"] == "x" and back[1]["error"] == "boom: 1" and back[1]["n"] is None
+    assert [p.name for p in path.parent.iterdir()] == ["r.csv"]  # no temporary file left
+
+
+def test_explicit_columns_keep_their_order(tmp_path):
+    path = results.write_csv([{"b": 1, "a": 2, "c": 3}], tmp_path / "r.csv", columns=["a", "b"])
+    assert path.read_text().splitlines() == ["a,b", "2,1"]
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
+    path = results.atomic_write_text(tmp_path / "f.txt", "old")
+
+    with pytest.raises(TypeError):
+        results.atomic_write_text(path, 12345)  # not text: fails before the rename
+    assert path.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
