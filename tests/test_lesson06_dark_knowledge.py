@@ -3,12 +3,14 @@ targets, the bias rule, the omitted-class summary, the slider, figures, exercise
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
 
 from kdlib import data as kdata
-from kdlib import losses
+from kdlib import losses, models
 from kdlib.lessons import lesson06_dark_knowledge as lesson
 
 DEFAULTS = dict(omitted="Bag", n_train=2000, epochs=10, seeds=3, quick=False)
@@ -204,3 +206,15 @@ def test_teacher_outputs_adds_the_ensemble(monkeypatch):
     key = f"ensemble of {len(lesson.ENSEMBLE)}"
     mean = torch.stack([val_logits[n] for n in lesson.ENSEMBLE]).mean(0)
     assert torch.allclose(val_logits[key], mean) and accs[key] == lesson.accuracy(mean, y)
+
+
+def test_shipped_teachers_are_listed_with_their_sha256_and_parameters():
+    readme = (kdata.REPO_ROOT / "data" / "README.md").read_text()
+    for name, (f, params) in lesson.TEACHERS.items():
+        path = kdata.REPO_ROOT / "data" / f
+        assert path.is_file(), f"{f} ({name}) is missing: run `make teachers`"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in readme, f"{f}: update data/README.md"
+        meta = models.load_checkpoint(path)["meta"]
+        for k, v in params.items():
+            if k not in ("checkpoint", "snapshot_epochs"):
+                assert meta[k] == v, (f, k)
