@@ -171,8 +171,10 @@ def test_teacher_table_and_make_teacher_parameters(monkeypatch, data_dir):
     assert calls[0]["checkpoint"] == str(data_dir / "teacher_e5.pt")
     with pytest.raises(ValueError, match="not a known teacher"):
         lesson.teacher_path("best")
+    (data_dir / "teacher_wide.pt").unlink(missing_ok=True)
     with pytest.raises(FileNotFoundError, match="make teachers"):
         lesson.load_teachers(["10k, wider"], make_missing=False)
+    assert set(lesson.load_teachers(["10k, after 1 epoch"], make_missing=False)) == {"10k, after 1 epoch"}
 
 
 def test_check_exercise():
