@@ -148,8 +148,8 @@ def test_rank_correlation_and_figures():
     assert lesson.rank_correlation(pts) == pytest.approx(1.0)
     flipped = [dict(p, students=[1 - p["teacher"]] * 2) for p in pts]
     assert lesson.rank_correlation(flipped) == pytest.approx(-1.0)
-    fig = lesson.quality_figure(pts)
-    assert len(fig.axes) == 1
+    fig = lesson.quality_figure(pts, baseline=[0.70, 0.72])
+    assert len(fig.axes) == 1 and fig.axes[0].lines[0].get_ydata()[0] == pytest.approx(71.0)
     fig = lesson.controls_figure({"a": [0.8, 0.82], "b": [0.7, 0.75]},
                                  {"a": [0.5, 0.6], "b": [0.0, 0.1]}, "Bag")
     assert all(ax.get_ylim()[0] == 0 for ax in fig.axes)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ipywidgets as W
 import numpy as np
 import torch
 import torch.nn.functional as F
+from IPython.display import display
 from tqdm.auto import tqdm
 
 from kdlib import data as kdata
@@ -161,8 +163,6 @@ def make_teachers(*, force: bool = False, executed_dir=None) -> list:
     list of pathlib.Path
         The checkpoints written.
     """
-    from pathlib import Path
-
     done, written = set(), []
     for _, params in TEACHERS.values():
         if not params or params["checkpoint"] in done:
@@ -537,8 +537,6 @@ class BiasExplorer:
         show_in(self.out, fig)
 
     def _ipython_display_(self):
-        from IPython.display import display  # only inside a kernel
-
         display(self.widget)
 
 
@@ -578,11 +576,15 @@ def controls_figure(full: dict, omitted: dict, omitted_name: str):
     return fig
 
 
-def quality_figure(points: list):
+def quality_figure(points: list, *, baseline=None):
     """Teacher validation accuracy (x) against the test accuracy of the student it produces (y),
-    mean ± sd over seeds. ``points``: dicts with ``name``, ``teacher``, ``students``."""
+    mean ± sd over seeds. ``points``: dicts with ``name``, ``teacher``, ``students``;
+    ``baseline``: the hard-label students' accuracies (a dashed line at their mean)."""
     fig, axes = new_figure(6.4, 4.2)
     ax = axes[0, 0]
+    if baseline is not None:
+        ax.axhline(100 * float(np.mean(baseline)), color="grey", ls="--", lw=1,
+                   label="student on hard labels")
     for i, p in enumerate(points):
         v = 100 * np.asarray(p["students"])
         ax.errorbar(100 * p["teacher"], v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, fmt="o",
