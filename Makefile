@@ -41,11 +41,12 @@ run: $(STAMP)
 		$(BIN)/python -m kdlib.runs "$$nb" --execute "build/$$(basename $$nb)" || exit 1; \
 	done
 
-## notebooks: re-execute the stored notebooks in place (outputs kept in git)
+## notebooks: re-execute the stored notebooks in place (outputs kept in git), with the
+## torch thread count that nbval checks them with (tests/conftest.py: NOTEBOOK_THREADS)
 notebooks: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb"; \
-		$(BIN)/python -m kdlib.runs "$$nb" --in-place || exit 1; \
+		OMP_NUM_THREADS=2 $(BIN)/python -m kdlib.runs "$$nb" --in-place || exit 1; \
 	done
 
 ## sweep: an example lambda x T sweep of notebook 05 with a plot of the summary

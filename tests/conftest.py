@@ -17,6 +17,8 @@ import pytest
 
 from kdlib.data import scratch_data_dir
 
+NOTEBOOK_THREADS = "2"  # the Makefile's `notebooks` target uses the same
+
 # Fixture notebooks are inputs of tests, not lessons for nbval to check.
 collect_ignore_glob = ["fixtures/*", "browser/fixtures/*"]
 
@@ -25,9 +27,10 @@ def pytest_configure(config):
     tmp = Path(tempfile.mkdtemp(prefix="kdlib-test-data-"))
     os.environ["KDLIB_DATA"] = str(scratch_data_dir(tmp))
     os.environ.pop("KDLIB_RUN_DIR", None)
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        # two workers on two cores: one thread each for torch in the kernels they start
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Kernels started by nbval and papermill compute with the thread count that `make
+    # notebooks` stored the outputs with: float sums (and so the last digits of a trained
+    # model's numbers) depend on how a reduction is split across threads.
+    os.environ["OMP_NUM_THREADS"] = NOTEBOOK_THREADS
     config._kdlib_tmp_data = tmp
 
 
