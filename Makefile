@@ -8,7 +8,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 JOBS ?= 2
 
-.PHONY: setup lab test test-fast run notebooks sweep sweep-dask present html clean
+.PHONY: setup lab test test-fast run notebooks sweep sweep-dask present html teachers clean
 
 setup: $(STAMP)
 
@@ -72,6 +72,12 @@ present: $(STAMP)
 ## html: every stored notebook as a static page (plots included), index at build/html/index.html
 html: $(STAMP)
 	$(BIN)/python tools/export_html.py --out build/html
+
+## teachers: the extra teachers notebook 06 compares: papermill runs of notebook 01 writing
+## data/teacher_*.pt (skips existing ones; FORCE=1 reruns them); executed notebooks in build/teachers
+teachers: $(STAMP)
+	$(BIN)/python -c "from kdlib.lessons.lesson06_dark_knowledge import make_teachers; \
+		print(make_teachers(force=$(if $(FORCE),True,False), executed_dir='build/teachers'))"
 
 clean:
 	rm -rf build runs .pytest_cache .ruff_cache test-artifacts

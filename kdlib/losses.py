@@ -53,7 +53,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kdlib._checks import check_choice, check_float
+from kdlib._checks import check_choice, check_float, check_int
 
 __all__ = [
     "CONVENTIONS", "HARD_ONLY_LAM",
@@ -454,3 +454,186 @@ def cosine_feature_loss(student_features: torch.Tensor,
     s, t = _check_features("student_features", student_features, "teacher_features",
                            teacher_features)
     return (1 - F.cosine_similarity(s, t.detach(), dim=1, eps=1e-8)).mean()
+
+
+# --------------------------------- the decoupled parts of the KD term, and control targets
+# (targets that keep the teacher's confidence but not its ranking of the wrong classes)
+
+__all__ += ["dkd_parts", "kd_loss_from_probs", "shuffle_wrong", "uniform_wrong", "smoothed_labels"]
+
+def _target_mask(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    return F.one_hot(labels, n_classes).bool()
+
+
+def dkd_parts(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, *,
+              T: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split the per-example KD term into its target and non-target parts (Zhao et al., 2022).
+
+    With ``p = softmax(teacher_logits / T)``, ``q = softmax(student_logits / T)`` and
+    ``t`` the label of an example::
+
+        KL(p || q) = TCKD + (1 - p_t) * NCKD
+
+    where ``TCKD = KL([p_t, 1 - p_t] || [q_t, 1 - q_t])`` compares the two binary
+    distributions (target class, everything else) and ``NCKD = KL(p̂ || q̂)`` compares the
+    distributions over the non-target classes, each renormalised to sum to 1 (how the
+    model ranks the *wrong* classes: the "dark knowledge"). No ``T**2`` factor is applied.
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : torch.Tensor
+        Shape ``(batch, classes)``, at least 2 classes. The teacher's logits are detached.
+    labels : torch.Tensor
+        Integer class indices, shape ``(batch,)``.
+    T : float
+        Temperature, ``T > 0``.
+
+    Returns
+    -------
+    tckd, nckd, p_t : torch.Tensor
+        Three tensors of shape ``(batch,)``: the two parts and the teacher's probability
+        of the target class at temperature ``T``. ``nckd`` is 0 with two classes.
+    """
+    T = _check_T(T)
+    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    if s.shape[1] < 2:
+        raise ValueError(f"dkd_parts needs at least 2 classes, got shape {tuple(s.shape)}")
+    mask = _target_mask(y, s.shape[1])
+    log_p, log_q = F.log_softmax(t / T, dim=1), F.log_softmax(s / T, dim=1)
+    # log of the probability of "not the target": logsumexp over the other classes
+    other_t = torch.logsumexp((t / T).masked_fill(mask, float("-inf")), dim=1) - torch.logsumexp(t / T, dim=1)
+    other_s = torch.logsumexp((s / T).masked_fill(mask, float("-inf")), dim=1) - torch.logsumexp(s / T, dim=1)
+    lp_t, lq_t = log_p[mask], log_q[mask]
+    p_t = lp_t.exp()
+    tckd = p_t * (lp_t - lq_t) + other_t.exp() * (other_t - other_s)
+    hat_p = F.log_softmax((t / T).masked_fill(mask, float("-inf")), dim=1)
+    hat_q = F.log_softmax((s / T).masked_fill(mask, float("-inf")), dim=1)
+    diff = torch.where(mask, torch.zeros_like(hat_p), hat_p - hat_q)
+    nckd = (hat_p.exp() * diff).sum(dim=1)
+    return tckd, nckd, p_t
+
+
+def kd_loss_from_probs(student_logits: torch.Tensor, target_probs: torch.Tensor, labels: torch.Tensor,
+                       *, lam: float, T: float) -> torch.Tensor:
+    """:func:`kd_loss` with the soft targets given as probabilities instead of teacher logits.
+
+    ``lam * CE(student_logits, labels) + (1 - lam) * T**2 * KL(target_probs || softmax(student / T))``,
+    averaged over the batch. With ``target_probs = soft_targets(teacher_logits, T)`` this is
+    exactly :func:`kd_loss`; with the targets of :func:`shuffle_wrong`, :func:`uniform_wrong` or
+    :func:`smoothed_labels` it trains the controls of notebook-style experiments
+    (label smoothing is ``lam=0, T=1`` with :func:`smoothed_labels`).
+
+    Parameters
+    ----------
+    student_logits : torch.Tensor
+        Shape ``(batch, classes)``.
+    target_probs : torch.Tensor
+        Same shape, rows of probabilities (zeros allowed); detached.
+    labels : torch.Tensor
+        Integer class indices, shape ``(batch,)``.
+    lam : float in [0, 1]
+        Weight of the hard-label cross-entropy.
+    T : float > 0
+        Temperature applied to the student's logits in the soft term.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar.
+    """
+    lam, T = _check_lam(lam), _check_T(T)
+    s = _check_matrix("student_logits", student_logits)
+    q = _check_probs("target_probs", target_probs).detach().to(s.dtype)
+    _check_same_shape("student_logits", s, "target_probs", q)
+    y = _check_labels(labels, s.shape[0], s.shape[1], of="student_logits")
+    log_s = F.log_softmax(s / T, dim=1)
+    kl = (torch.xlogy(q, q) - q * log_s).sum(dim=1).mean()
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * kl
+
+
+def _rows_and_labels(probs, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    p = _check_probs("probs", probs)
+    if p.shape[1] < 2:
+        raise ValueError(f"probs needs at least 2 classes, got shape {tuple(p.shape)}")
+    y = _check_labels(labels, p.shape[0], p.shape[1], of="probs")
+    return p, y
+
+
+def shuffle_wrong(probs: torch.Tensor, labels: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
+    """The "shuffled teacher": keep each row's true-class probability, permute the others.
+
+    Each row's wrong-class probabilities are put in a random order of their own
+    (seeded), so the row keeps its confidence on the label, its entropy and the
+    multiset of its wrong-class values, but loses which wrong classes the teacher
+    found similar.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        Shape ``(batch, classes)``, rows of probabilities (e.g. ``soft_targets(t, T)``).
+    labels : torch.Tensor
+        Integer class indices, shape ``(batch,)``.
+    seed : int
+        Seeds the permutations.
+
+    Returns
+    -------
+    torch.Tensor
+        A new tensor of the same shape.
+    """
+    p, y = _rows_and_labels(probs, labels)
+    seed = check_int("seed", seed, low=0)
+    n, k = p.shape
+    mask = _target_mask(y, k)
+    gen = torch.Generator().manual_seed(seed)
+    keys = torch.rand(n, k, generator=gen).masked_fill(mask, -1.0)
+    shuffled = keys.argsort(dim=1)          # the target first, then the wrong classes at random
+    canonical = torch.arange(k, dtype=torch.float32).expand(n, k).masked_fill(mask, -1.0).argsort(dim=1)
+    return torch.empty_like(p).scatter_(1, canonical, p.gather(1, shuffled))
+
+
+def uniform_wrong(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The "uniform-wrong teacher": keep the true-class probability, spread the rest evenly.
+
+    Row ``i`` becomes ``p_t`` on the label and ``(1 - p_t) / (classes - 1)`` elsewhere:
+    label smoothing with a per-example ε set by the teacher's confidence.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        Shape ``(batch, classes)``, rows of probabilities.
+    labels : torch.Tensor
+        Integer class indices, shape ``(batch,)``.
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    p, y = _rows_and_labels(probs, labels)
+    mask = _target_mask(y, p.shape[1])
+    p_t = p[mask].unsqueeze(1)
+    return torch.where(mask, p_t, (1 - p_t) / (p.shape[1] - 1))
+
+
+def smoothed_labels(labels: torch.Tensor, n_classes: int, eps: float) -> torch.Tensor:
+    """Label-smoothing targets: ``(1 - eps) * one_hot(labels) + eps / n_classes``.
+
+    The convention of ``F.cross_entropy(..., label_smoothing=eps)``.
+
+    Parameters
+    ----------
+    labels : torch.Tensor
+        Integer class indices, shape ``(batch,)``.
+    n_classes : int >= 2
+    eps : float in [0, 1]
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(batch, n_classes)``, float32.
+    """
+    n_classes = check_int("n_classes", n_classes, low=2)
+    eps = check_float("eps", eps, low=0.0, high=1.0)
+    n = labels.shape[0] if isinstance(labels, torch.Tensor) and labels.dim() >= 1 else 0
+    y = _check_labels(labels, n, n_classes, of="the labels")
+    return (1 - eps) * F.one_hot(y, n_classes).float() + eps / n_classes

@@ -305,3 +305,70 @@ def test_init_comparison_bars_equal_the_rows_means():
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["right after init", "after 3 epochs", "teacher", "chance (0.1)"]
     assert [t.get_text() for t in fig.axes[1].texts] == ["teacher 0.870"]
+
+
+# --------------------------------------------------------------------------- the λ = 1 control and exercise checks
+
+def fake_rows(student, values):
+    """values: {strategy: [acc per seed]} -> rows as compare_init_strategies makes them."""
+    return [{"student": student, "params": 1, "teacher": "t", "teacher_acc": 0.9, "strategy": strategy,
+             "seed": seed, "acc_init": 0.1, "acc_trained": acc}
+            for strategy, accs in values.items() for seed, acc in enumerate(accs)]
+
+
+def test_separate_init_from_kd_paired_differences():
+    kd = fake_rows("s", {"random": [0.70, 0.72, 0.71], "top-units": [0.80, 0.81, 0.83]})
+    plain = fake_rows("s", {"random": [0.69, 0.70, 0.70], "top-units": [0.79, 0.80, 0.80]})
+    out = lesson.separate_init_from_kd(kd, plain, "s", "top-units")
+    assert out["init_gain_kd"].mean == pytest.approx(np.mean([0.10, 0.09, 0.12]))
+    assert out["init_gain_plain"].mean == pytest.approx(0.10)
+    assert out["kd_gain_top-units"].mean == pytest.approx(np.mean([0.01, 0.01, 0.03]))
+    assert out["kd_gain_random"].mean == pytest.approx(np.mean([0.01, 0.02, 0.01]))
+    assert out["init_gain_plain"].n == 3
+    with pytest.raises(ValueError, match="strategy 'layer-subset'"):
+        lesson.separate_init_from_kd(kd, plain, "s", "layer-subset")
+
+
+def test_separate_init_from_kd_on_real_runs(teacher, data):
+    kd = run(teacher, small_student(), data, seeds=2, epochs=1, strategies=("random", "top-units"))
+    plain = run(teacher, small_student(), data, seeds=2, epochs=1, strategies=("random", "top-units"),
+                lam=1.0)
+    name = kd[0]["student"]
+    out = lesson.separate_init_from_kd(kd, plain, name, "top-units")
+    assert out["init_gain_plain"].mean == pytest.approx(strategy_gap(plain, name, "top-units"))
+    assert out["init_gain_kd"].mean == pytest.approx(strategy_gap(kd, name, "top-units"))
+
+
+def test_check_exercise_verdicts(capsys, teacher, data):
+    rows = fake_rows("s", {"random": [0.70, 0.72], "top-units": [0.80, 0.81]})
+    assert lesson.check_exercise(1, None) is False
+    assert "set `answer`" in capsys.readouterr().out
+    assert lesson.check_exercise(1, "yes", rows=rows, epochs=10) is True
+    assert lesson.check_exercise(1, "no", rows=rows, epochs=10) is False
+    assert lesson.check_exercise(1, "yes", rows=rows, epochs=3) is True
+    assert "rerun with -p epochs 10" in capsys.readouterr().out
+    assert lesson.check_exercise(3, "top-units") is True and lesson.check_exercise(3, "random") is False
+    plain = fake_rows("mlp(784-64-64-64-10)", {"random": [0.70, 0.72], "top-units": [0.73, 0.75]})
+    kd = fake_rows("mlp(784-64-64-64-10)", {"random": [0.70, 0.72], "top-units": [0.80, 0.81]})
+    assert lesson.check_exercise(4, 3.0, kd_rows=kd, plain_rows=plain) is True
+    assert lesson.check_exercise(4, 9.5, kd_rows=kd, plain_rows=plain) is False
+    with pytest.raises(ValueError, match="exercise 4"):
+        lesson.check_exercise(4, 3.0)
+    with pytest.raises(ValueError):
+        lesson.check_exercise(5, 1)
+    out = capsys.readouterr().out
+    assert "Right:" in out and "Not yet:" in out
+
+
+def test_check_exercise_2_computes_the_incoming_start():
+    torch.manual_seed(0)
+    big = models.cnn()
+    x = torch.randn(50, 1, 28, 28)
+    small = Splits(Split(x, torch.zeros(50, dtype=torch.long)), Split(x, (x.mean((1, 2, 3)) > 0).long()),
+                   None, tuple("ab"), "toy")
+    want = accuracy(init_student(models.cnn(channels=(8, 16), hidden=32), big, "top-units",
+                                 importance="incoming"), small.val.x, small.val.y)
+    assert lesson.check_exercise(2, want, teacher=big, data=small) is True
+    assert lesson.check_exercise(2, want + 0.1, teacher=big, data=small) is False
+    with pytest.raises(ValueError, match="teacher"):
+        lesson.check_exercise(2, 0.5)

@@ -360,13 +360,16 @@ def test_loss_terms_explorer_follows_sliders():
         # independent: NumPy CE and T²·KL
         assert soft == pytest.approx(T * T * np_kl(t.numpy(), s.numpy(), T), rel=1e-4)
         assert w.weighted == pytest.approx((lam * ce, (1 - lam) * soft, lam * ce + (1 - lam) * soft))
-        right = w.figure.axes[1]
-        assert right.patches[0].get_height() == pytest.approx(lam * ce)
-        assert right.patches[1].get_height() == pytest.approx((1 - lam) * soft)
-        left = w.figure.axes[0]
+        a, b, dot = w.grads[T]
+        s_req = s.clone().requires_grad_(True)
+        (g_ce,) = torch.autograd.grad(F.cross_entropy(s_req, y), s_req)
+        assert a == pytest.approx(float(g_ce.norm()), rel=1e-5)
+        left, right = w.figure.axes
         np.testing.assert_allclose(left.lines[3].get_xdata(), [lam, lam])
-        assert left.lines[2].get_ydata()[-1] == pytest.approx(ce)  # λ = 1: the total is the CE
-        assert left.lines[2].get_ydata()[0] == pytest.approx(soft)  # λ = 0: the total is T²·KL
+        assert left.lines[2].get_ydata()[-1] == pytest.approx(a)  # λ = 1: only the CE pulls
+        assert left.lines[2].get_ydata()[0] == pytest.approx(b)  # λ = 0: only the teacher pulls
+        assert w.step_norm == pytest.approx(float(lesson.total_gradient_norm(a, b, dot, lam)))
+        np.testing.assert_allclose(right.lines[2].get_xdata(), [T, T])
         assert f"total = {lam * ce + (1 - lam) * soft:.4f}" in w.label.value
         assert f"T = {T:g}" in w.label.value
 
@@ -383,3 +386,206 @@ def test_loss_terms_explorer_precomputes_and_validates():
         lesson.LossTermsExplorer(s, t, y, Ts=(1.0, 4.0), T=3.0)
     with pytest.raises(ValueError, match="lam"):
         lesson.LossTermsExplorer(s, t, y, Ts=(1.0,), T=1.0, lam=2.0)
+
+
+# --------------------------------------------------------------------------- gradients of the two terms
+
+def test_term_gradients_match_closed_form():
+    s, t, y = batch(n=24, k=6, seed=11, dtype=torch.float64)
+    T = 3.0
+    a, b, dot = lesson.term_gradients(s, t, y, T=T)
+    n = s.shape[0]
+    g_ce = (torch.softmax(s, 1) - F.one_hot(y, 6).double()) / n
+    g_soft = T * (torch.softmax(s / T, 1) - torch.softmax(t / T, 1)) / n   # T² · (1/T) · (q_s − q_t) / n
+    assert a == pytest.approx(float(g_ce.norm()), rel=1e-9)
+    assert b == pytest.approx(float(g_soft.norm()), rel=1e-9)
+    assert dot == pytest.approx(float((g_ce * g_soft).sum()), rel=1e-9)
+    for lam in (0.0, 0.3, 1.0):
+        want = float((lam * g_ce + (1 - lam) * g_soft).norm())
+        assert float(lesson.total_gradient_norm(a, b, dot, lam)) == pytest.approx(want, rel=1e-9)
+
+
+def test_gradient_trade_off_plot_data():
+    grads = {1.0: (0.5, 0.2, 0.01), 4.0: (0.5, 0.3, -0.02)}
+    fig = lesson.gradient_trade_off(grads, lam=0.25, T=4.0, n_points=5)
+    left, right = fig.axes
+    grid = np.linspace(0, 1, 5)
+    np.testing.assert_allclose(left.lines[0].get_ydata(), grid * 0.5)
+    np.testing.assert_allclose(left.lines[1].get_ydata(), (1 - grid) * 0.3)
+    np.testing.assert_allclose(right.lines[1].get_ydata(), [0.2, 0.3])
+    assert left.get_ylim()[0] == 0 and right.get_ylim()[0] == 0
+    with pytest.raises(ValueError, match="T="):
+        lesson.gradient_trade_off(grads, lam=0.5, T=2.0)
+
+
+# --------------------------------------------------------------------------- defect 3 under Adam
+
+def test_compare_lams_by_optimizer_adam_cancels_the_factor():
+    train, val = toy_data()
+    probs = torch.softmax(torch.randn(len(train.y), 3, generator=torch.Generator().manual_seed(1)), 1)
+    sgd, adam_default, adam_tiny = lesson.compare_lams_by_optimizer(
+        toy_student, (train, val), probs, lams=(0.0, 0.5), sgd_lr=0.1, adam_lr=0.01,
+        adam_eps=(1e-8, 1e-20), epochs=2, batch_size=32)
+    assert sgd.optimizer == "sgd" and sgd.max_weight_diff > 1e-3  # λ rescales SGD's steps
+    assert adam_tiny.max_weight_diff == 0.0  # 1 − λ = 0.5 is exact; with ε ≪ every gradient, cancels
+    assert adam_default.max_weight_diff < sgd.max_weight_diff
+    assert adam_tiny.max_weight_change > 0 and "eps 1e-20" in adam_tiny.label
+    with pytest.raises(ValueError, match="lams"):
+        lesson.compare_lams_by_optimizer(toy_student, (train, val), probs, lams=(0.0, 1.0))
+
+
+# --------------------------------------------------------------------------- pitfalls, trained
+
+def test_train_pitfall_students_rows_table_and_plot():
+    train, val = toy_data()
+    test = Split(train.x[:64], train.y[:64])
+    data = (train, val, test)
+    teacher = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3)).eval()
+    logits = teacher(train.x).detach()
+    rows = lesson.train_pitfall_students(toy_student, teacher, data, logits, seeds=2, epochs=1,
+                                         batch_size=32)
+    assert [r["mistake"] for r in rows] == [m for m in lesson.PITFALL_LOSSES for _ in range(2)]
+    assert all(0.0 <= r["test_acc"] <= 1.0 for r in rows)
+    assert not teacher.training  # the train-mode mistake leaves the teacher as found
+    again = lesson.train_pitfall_students(toy_student, teacher, data, logits, seeds=[0], epochs=1,
+                                          batch_size=32, names=["correct kd_loss"])
+    assert again[0]["test_acc"] == rows[0]["test_acc"]  # seeded
+    table = lesson.pitfall_accuracy_table(rows)
+    assert "T² forgotten" in table and "CI" in table and table.count("\n") == len(lesson.PITFALL_LOSSES)
+    fig = lesson.pitfall_accuracy_dots(rows)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(lesson.PITFALL_LOSSES)
+    with pytest.raises(ValueError, match="names"):
+        lesson.train_pitfall_students(toy_student, teacher, data, logits, names=["typo"])
+
+
+# --------------------------------------------------------------------------- write your own KD loss and step
+
+def right_loss(s, t, y, lam, T):
+    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
+
+
+def no_T2(s, t, y, lam, T):
+    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
+    return lam * F.cross_entropy(s, y) + (1 - lam) * soft
+
+
+def mean_reduction(s, t, y, lam, T):
+    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="mean")
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
+
+
+def swapped(s, t, y, lam, T):
+    soft = F.kl_div(F.log_softmax(t / T, dim=1), F.softmax(s / T, dim=1), reduction="batchmean")
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
+
+
+def probs_not_logs(s, t, y, lam, T):
+    soft = F.kl_div(F.softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
+
+
+def test_check_kd_loss_accepts_a_correct_loss(capsys):
+    assert lesson.check_kd_loss(right_loss) is True
+    assert capsys.readouterr().out.startswith("Right:")
+    assert lesson.check_kd_loss(lambda s, t, y, lam, T: L.kd_loss(s, t, y, lam=lam, T=T)) is True
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (no_T2, "T**2"), (mean_reduction, "reduction='mean'"), (swapped, "swapped"),
+    (probs_not_logs, "log-probabilities"),
+])
+def test_check_kd_loss_names_each_mistake(wrong, words):
+    with pytest.raises(AssertionError) as info:
+        lesson.check_kd_loss(wrong)
+    message = str(info.value)
+    assert words in message and "expected" in message and "got" in message
+
+
+def test_check_kd_loss_four_different_messages_and_other_errors():
+    messages = set()
+    for wrong in (no_T2, mean_reduction, swapped, probs_not_logs):
+        with pytest.raises(AssertionError) as info:
+            lesson.check_kd_loss(wrong)
+        messages.add(str(info.value).split(" (at ")[0])
+    assert len(messages) == 4
+    with pytest.raises(AssertionError, match="weights are swapped"):
+        lesson.check_kd_loss(lambda s, t, y, lam, T: right_loss(s, t, y, 1 - lam, T))
+    with pytest.raises(AssertionError, match="no gradient"):
+        lesson.check_kd_loss(lambda s, t, y, lam, T: right_loss(s.detach(), t, y, lam, T))
+    with pytest.raises(AssertionError, match="one-element tensor"):
+        lesson.check_kd_loss(lambda s, t, y, lam, T: 0.5)
+    with pytest.raises(AssertionError, match="none of the classic"):
+        lesson.check_kd_loss(lambda s, t, y, lam, T: 2 * right_loss(s, t, y, lam, T))
+    with pytest.raises(NotImplementedError):
+        lesson.check_kd_loss(lambda s, t, y, lam, T: (_ for _ in ()).throw(NotImplementedError()))
+    with pytest.raises(TypeError, match="fn"):
+        lesson.check_kd_loss(3)
+
+
+def make_step(*, eval_mode=True, no_grad=True, zero_grad=True):
+    def step(student, teacher, optimizer, x, y, lam, T):
+        if eval_mode:
+            teacher.eval()
+        if no_grad:
+            with torch.no_grad():
+                t = teacher(x)
+        else:
+            t = teacher(x)
+        if zero_grad:
+            optimizer.zero_grad()
+        loss = right_loss(student(x), t, y, lam, T)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return step
+
+
+def test_check_training_step_accepts_a_correct_step(capsys):
+    assert lesson.check_training_step(make_step()) is True
+    assert capsys.readouterr().out.startswith("Right:")
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"eval_mode": False}, "teacher.eval()"),
+    ({"no_grad": False}, "torch.no_grad()"),
+    ({"zero_grad": False}, "zero_grad"),
+])
+def test_check_training_step_names_each_mistake(kwargs, words):
+    with pytest.raises(AssertionError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        lesson.check_training_step(make_step(**kwargs))
+
+
+def test_check_training_step_wrong_loss():
+    def step(student, teacher, optimizer, x, y, lam, T):
+        teacher.eval()
+        with torch.no_grad():
+            t = teacher(x)
+        optimizer.zero_grad()
+        no_T2(student(x), t, y, lam, T).backward()
+        optimizer.step()
+    with pytest.raises(AssertionError, match="check_kd_loss"):
+        lesson.check_training_step(step)
+
+
+# --------------------------------------------------------------------------- exercise checks
+
+def test_check_exercise_verdicts(capsys):
+    assert lesson.check_exercise(1, None) is False
+    assert "set `answer`" in capsys.readouterr().out
+    assert lesson.check_exercise(1, (0.25, 1.0)) is True
+    assert lesson.check_exercise(1, (0.25, 0.25)) is False
+    assert "Adam" in capsys.readouterr().out
+    assert lesson.check_exercise(2, 0.4, grads=(0.3, 0.2, 0.0)) is True
+    assert lesson.check_exercise(2, 0.6, grads=(0.3, 0.2, 0.0)) is False
+    with pytest.raises(ValueError, match="grads"):
+        lesson.check_exercise(2, 0.4)
+    ratio = float(P.pitfall_no_T2(*batch(), lam=0.0, T=2.0) / L.kd_loss(*batch(), lam=0.0, T=2.0))
+    assert lesson.check_exercise(3, ratio) is True and lesson.check_exercise(3, 0.5) is False
+    assert lesson.check_exercise(4, "grows") is True and lesson.check_exercise(4, "shrinks") is False
+    assert lesson.check_exercise(5, ["teacher_probs", "labels"]) is True
+    assert lesson.check_exercise(5, ["student_probs", "labels"]) is False
+    out = capsys.readouterr().out
+    assert "Right:" in out and "Not yet:" in out
+    with pytest.raises(ValueError):
+        lesson.check_exercise(6, 1)

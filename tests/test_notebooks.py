@@ -20,11 +20,13 @@ NAMES = [p.stem for p in NOTEBOOKS]
 
 # Tiny parameters per notebook: enough to run every cell in seconds.
 SMOKE = {
-    "01_teacher": {"epochs": 1, "n_train": 2000},
+    "01_teacher": {"epochs": 1, "n_train": 2000, "channels": [8, 16], "hidden": 32,
+                   "snapshot_epochs": [1]},
     "02_soft_targets": {"n_images": 200},
     "03_student_init": {"n_train": 2000, "epochs": 1, "seeds": 1},
     "04_loss_formulas": {"n_train": 2000, "epochs": 1, "student_epochs": 2},
     "05_lambda_tuning": {"quick": True},
+    "06_dark_knowledge": {"quick": True},
     "07_efficiency": {"quick": True},
     "08_fidelity": {"quick": True},
     "09_interpretability": {"quick": True},
@@ -84,6 +86,9 @@ def test_smoke_run(path, tmp_path, data_dir):
     if path.stem == "01_teacher":
         model = kdlib.models.load(params["checkpoint"])
         assert model.kd_meta["epochs"] == 1 and model.kd_meta["n_train"] == 2000
+        assert model.kd_arch["kwargs"]["channels"] == [8, 16] and model.kd_meta["hidden"] == 32
+        snapshot = kdlib.models.load(tmp_path / "teacher_smoke_epoch1.pt")
+        assert snapshot.kd_meta["epoch"] == 1
 
 
 def test_shipped_teacher_matches_notebook_01_defaults():
@@ -92,6 +97,7 @@ def test_shipped_teacher_matches_notebook_01_defaults():
     defaults = {k: json.loads(v["default"].replace("'", '"')) if v["default"][0] not in "'\"" else
                 v["default"].strip("'\"") for k, v in nb.items()}
     payload = kdlib.models.load_checkpoint(REPO / "data" / "teacher.pt")
-    for k in ("epochs", "n_train", "lr", "batch_size", "seed"):
+    for k in ("epochs", "n_train", "lr", "batch_size", "seed", "channels", "hidden", "label_smoothing",
+              "snapshot_epochs"):
         assert payload["meta"][k] == defaults[k], k
     assert payload["meta"]["test_accuracy"] >= 0.88

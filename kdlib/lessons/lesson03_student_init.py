@@ -9,7 +9,10 @@ It holds everything only notebook 03 uses (the strategies themselves are core:
 * the experiment: :func:`compare_init_strategies` (initialise with each strategy,
   distil, measure, over seeds), :func:`summarize_comparison`,
   :func:`comparison_table`, :func:`strategy_gap`, :func:`arch_label`;
-* its figure, :func:`init_comparison`.
+* its figure, :func:`init_comparison`;
+* :func:`separate_init_from_kd` (the λ = 1 control: how much of a teacher-derived
+  start's lead is the start, how much the KD loss);
+* :func:`check_exercise`, the checks of its exercises.
 """
 
 from __future__ import annotations
@@ -26,14 +29,15 @@ from torch import nn
 from kdlib._checks import Float, Int, Str, check_choice, check_float, check_int
 from kdlib._checks import check_params as _check_params
 from kdlib.metrics import accuracy
-from kdlib.models import count_params, predict
+from kdlib.models import cnn, count_params, predict
 from kdlib.plots import new_figure
-from kdlib.results import mean_sd
+from kdlib.results import mean_sd, paired_difference
 from kdlib.student_init import STRATEGIES, init_student
 from kdlib.train import distill
 
 __all__ = ["check_params", "load_error_summary", "arch_label", "compare_init_strategies",
-           "summarize_comparison", "comparison_table", "strategy_gap", "init_comparison"]
+           "summarize_comparison", "comparison_table", "strategy_gap", "init_comparison",
+           "separate_init_from_kd", "check_exercise"]
 
 
 # --------------------------------------------------------------------------- parameters
@@ -403,3 +407,143 @@ def init_comparison(rows, *, epochs: int | None = None, chance: float | None = N
     if title:
         fig.suptitle(title)
     return fig
+
+
+# --------------------------------------------------------------------------- initialisation or distillation?
+
+def _by_seed(rows, student: str, strategy: str) -> dict:
+    return {r["seed"]: float(r["acc_trained"]) for r in rows
+            if r["student"] == student and r["strategy"] == strategy}
+
+
+def separate_init_from_kd(kd_rows, plain_rows, student: str, strategy: str,
+                          baseline: str = "random") -> dict:
+    """Split a teacher-derived start's lead into what the start gives and what the KD loss gives.
+
+    ``kd_rows`` are students distilled with the KD loss (λ < 1), ``plain_rows`` the
+    same students trained on hard labels only (λ = 1, the teacher's logits play no
+    part): a 2 × 2 design, start (``strategy`` or ``baseline``) × loss (KD or plain).
+    The same seeds pair the rows (same batch order; for ``"random"`` the same
+    initial weights).
+
+    Parameters
+    ----------
+    kd_rows, plain_rows : list of dict
+        Rows of :func:`compare_init_strategies` with the KD loss, and with ``lam=1``.
+    student : str
+        The student's label.
+    strategy, baseline : str
+        The teacher-derived strategy and the start it is compared with.
+
+    Returns
+    -------
+    dict
+        ``"init_gain_kd"``, ``"init_gain_plain"``: :class:`kdlib.results.PairedDifference`
+        of ``strategy`` minus ``baseline`` under each loss; ``"kd_gain_<strategy>"``,
+        ``"kd_gain_<baseline>"``: KD minus plain for each start; all fractions.
+    """
+    cells = {}
+    for loss, rows in (("kd", kd_rows), ("plain", plain_rows)):
+        for name in (strategy, baseline):
+            cells[loss, name] = _by_seed(rows, student, name)
+            if not cells[loss, name]:
+                raise ValueError(f"no rows for student {student!r}, strategy {name!r} in the {loss} rows")
+    seeds = sorted(set.intersection(*(set(v) for v in cells.values())))
+    if not seeds:
+        raise ValueError("the four groups share no seed; run them with the same seeds")
+
+    def diff(a, b):
+        return paired_difference([cells[a][s] for s in seeds], [cells[b][s] for s in seeds])
+
+    return {"init_gain_kd": diff(("kd", strategy), ("kd", baseline)),
+            "init_gain_plain": diff(("plain", strategy), ("plain", baseline)),
+            f"kd_gain_{strategy}": diff(("kd", strategy), ("plain", strategy)),
+            f"kd_gain_{baseline}": diff(("kd", baseline), ("plain", baseline))}
+
+
+# --------------------------------------------------------------------------- exercise checks
+
+def _verdict(ok: bool, right: str, hint: str) -> bool:
+    print(f"Right: {right}" if ok else f"Not yet: {hint}")
+    return bool(ok)
+
+
+def check_exercise(n: int, answer, *, rows=None, epochs: int | None = None, teacher=None, data=None,
+                   kd_rows=None, plain_rows=None) -> bool:
+    """Check the answer to exercise ``n`` of notebook 03; prints a verdict, never raises on a wrong answer.
+
+    Parameters
+    ----------
+    n : int
+        1 to 4.
+    answer
+        1: ``"yes"`` or ``"no"``: after ``epochs`` epochs, is top-units (or
+        layer-subset) ahead of random on every student of ``rows``? 2: the
+        validation accuracy (a fraction) of the small CNN right after
+        ``init_student(..., "top-units", importance="incoming")``. 3: the strategy
+        the ``layer-subset`` error message suggests (a str). 4: the narrow MLP's
+        top-units lead over random with hard labels only (λ = 1), in points.
+        ``None`` (the placeholder) prints a prompt.
+    rows, epochs
+        Exercise 1: the notebook's ``rows`` and ``epochs``.
+    teacher, data
+        Exercise 2: the notebook's teacher and data (the check computes the accuracy).
+    kd_rows, plain_rows
+        Exercise 4: the main comparison's rows and the λ = 1 rows.
+
+    Returns
+    -------
+    bool
+    """
+    n = check_int("n", n, low=1, high=4)
+    if answer is None:
+        print(f"Exercise {n}: set `answer` above and run this cell again.")
+        return False
+    if n == 1:
+        if rows is None or epochs is None:
+            raise ValueError("exercise 1 needs rows=rows, epochs=epochs (the notebook's)")
+        word = str(answer).strip().lower()
+        if word not in ("yes", "no"):
+            return _verdict(False, "", "answer 'yes' or 'no'")
+        table = summarize_comparison(rows)
+        students = list(dict.fromkeys(s["student"] for s in table))
+        ahead = all(strategy_gap(rows, name, s["strategy"]) > 0 for name in students
+                    for s in table if s["student"] == name and s["strategy"] != "random")
+        note = "" if epochs >= 10 else (f" (these rows are after {epochs} epochs; rerun with "
+                                        f"-p epochs 10 to answer the question as asked)")
+        return _verdict((word == "yes") == ahead,
+                        f"after {epochs} epochs the teacher-derived start is "
+                        f"{'ahead on every student' if ahead else 'not ahead on every student'}{note}.",
+                        f"compare each student's rows in the table printed by your run{note}")
+    if n == 2:
+        if teacher is None or data is None:
+            raise ValueError("exercise 2 needs teacher=teacher, data=data")
+        student = init_student(_small_cnn(), teacher, "top-units", importance="incoming")
+        want = accuracy(student, data.val.x, data.val.y)
+        default = accuracy(init_student(_small_cnn(), teacher, "top-units"), data.val.x, data.val.y)
+        ok = isinstance(answer, (int, float)) and not isinstance(answer, bool) and abs(answer - want) <= 2e-3
+        better = "better" if want > default else "worse"
+        return _verdict(ok, f"{want:.3f} right after init, {better} than the default 'product' "
+                            f"ranking's {default:.3f}.",
+                        "answer with the accuracy as a fraction (e.g. 0.42), measured with "
+                        "kdlib.metrics.accuracy(student, data.val.x, data.val.y)")
+    if n == 3:
+        return _verdict(str(answer).strip().strip("'\"") == "top-units",
+                        "'top-units': layer-subset keeps the teacher's widths and drops layers, but the "
+                        "small CNN has the teacher's depth and narrower layers.",
+                        "read the end of the ValueError's message: which strategy does it suggest?")
+    if kd_rows is None or plain_rows is None:
+        raise ValueError("exercise 4 needs kd_rows=rows, plain_rows=plain_rows")
+    narrow = "mlp(784-64-64-64-10)"
+    want = 100 * strategy_gap(plain_rows, narrow, "top-units")
+    ok = isinstance(answer, (int, float)) and not isinstance(answer, bool) and abs(answer - want) <= 0.15
+    with_kd = 100 * strategy_gap(kd_rows, narrow, "top-units")
+    return _verdict(ok, f"{want:.1f} points with hard labels only, against {with_kd:.1f} with the KD loss: "
+                        f"the start, not the teacher's soft targets, carries the lead.",
+                    "mean accuracy of top-units minus that of random for the narrow MLP in the λ = 1 "
+                    "table, in points (e.g. 3.2)")
+
+
+def _small_cnn():
+    """The notebook's small CNN student, cnn(channels=(8, 16), hidden=32)."""
+    return cnn(channels=(8, 16), hidden=32)

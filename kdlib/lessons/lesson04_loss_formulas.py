@@ -55,6 +55,7 @@ from kdlib.pitfalls import (
     pitfall_teacher_train_mode,
 )
 from kdlib.plots import new_figure, smooth
+from kdlib.results import format_pct, paired_difference
 from kdlib.train import fit
 from kdlib.widgets import show_in
 
@@ -64,6 +65,9 @@ __all__ = [
     "PitfallRow", "formula_pitfalls", "measure_train_mode", "measure_misaligned_cache", "format_table",
     "scaled_lr_curves", "split_accuracy_bars", "t2_gradient_norms", "loss_terms",
     "LossTermsExplorer",
+    "OptimizerLamRun", "compare_lams_by_optimizer", "PITFALL_LOSSES", "train_pitfall_students",
+    "pitfall_accuracy_table", "pitfall_accuracy_dots", "term_gradients", "total_gradient_norm",
+    "gradient_trade_off", "check_kd_loss", "check_training_step", "check_exercise",
 ]
 
 
@@ -545,14 +549,89 @@ def loss_terms(ce: float, soft: float, *, lam: float, T: float, n_points: int = 
     return fig
 
 
+def term_gradients(student_logits, teacher_logits, labels, *, T: float) -> tuple[float, float, float]:
+    """The gradients of the two KD terms with respect to the student's logits.
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : torch.Tensor
+        Shape ``(batch, classes)``.
+    labels : torch.Tensor
+        Integer class indices.
+    T : float
+
+    Returns
+    -------
+    (norm_ce, norm_soft, dot) : tuple of float
+        ``‖∇CE‖``, ``‖∇ T²·KL‖`` (Frobenius norms over the batch) and their inner
+        product, so that the gradient of ``kd_loss`` at any λ has norm
+        ``sqrt(λ² a² + (1 − λ)² b² + 2 λ (1 − λ) dot)``.
+    """
+    T = _check_T(T)
+    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    s = s.detach().clone().requires_grad_(True)
+    ce, soft = kd_terms(s, t, y, T=T)
+    (g_ce,) = torch.autograd.grad(ce, s)
+    (g_soft,) = torch.autograd.grad(soft, s)
+    return float(g_ce.norm()), float(g_soft.norm()), float((g_ce * g_soft).sum())
+
+
+def total_gradient_norm(norm_ce: float, norm_soft: float, dot: float, lam) -> np.ndarray:
+    """``‖λ ∇CE + (1 − λ) ∇T²KL‖`` from the two norms and their inner product (λ may be an array)."""
+    lam = np.asarray(lam, float)
+    sq = lam ** 2 * norm_ce ** 2 + (1 - lam) ** 2 * norm_soft ** 2 + 2 * lam * (1 - lam) * dot
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+def gradient_trade_off(grads: dict, *, lam: float, T: float, n_points: int = 101) -> Figure:
+    """How λ and T set the pull of each term on the student: gradient norms, two panels.
+
+    ``grads`` maps each temperature to :func:`term_gradients`' ``(norm_ce, norm_soft, dot)``.
+    Left, at ``T``, over λ in [0, 1]: ``λ‖∇CE‖`` (C0), ``(1 − λ)‖∇T²KL‖`` (C1) and
+    the norm of their sum, the step the student actually takes (black; below the
+    sum of the two when the terms pull in different directions), with a vertical
+    line at ``lam``. Right, over the temperatures (log axis): ``‖∇CE‖`` (C0, flat:
+    it has no T) and ``‖∇T²KL‖`` (C1), with a vertical line at ``T``.
+    """
+    lam = check_float("lam", lam, low=0.0, high=1.0)
+    T = check_float("T", T, low=0.0, low_open=True)
+    n_points = check_int("n_points", n_points, low=2)
+    if T not in grads:
+        raise ValueError(f"T={T!r} must be one of the temperatures of grads: {sorted(grads)}")
+    a, b, dot = grads[T]
+    grid = np.linspace(0.0, 1.0, n_points)
+    fig, ax = new_figure(10.0, 3.8, ncols=2)
+    left, right = ax[0]
+    left.plot(grid, grid * a, color="C0", label="λ · ‖∇ CE‖ (hard labels)")
+    left.plot(grid, (1 - grid) * b, color="C1", label="(1 − λ) · ‖∇ T²·KL‖ (teacher)")
+    left.plot(grid, total_gradient_norm(a, b, dot, grid), color="black", lw=2,
+              label="‖∇ kd_loss‖ (the step taken)")
+    left.axvline(lam, color="0.5", ls="--", lw=1)
+    top = 1.1 * max(a, b, 1e-12)
+    left.set(xlabel="λ (weight of the hard-label term)", ylabel="gradient norm (student logits)",
+             ylim=(0, top), title=f"pull of each term at T = {T:g}")
+    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)
+    Ts = sorted(grads)
+    right.semilogx(Ts, [grads[t][0] for t in Ts], "o-", color="C0", label="‖∇ CE‖")
+    right.semilogx(Ts, [grads[t][1] for t in Ts], "s-", color="C1", label="‖∇ T²·KL‖")
+    right.axvline(T, color="0.5", ls="--", lw=1)
+    right.set(xlabel="temperature T", ylabel="gradient norm (student logits)",
+              ylim=(0, 1.1 * max(max(g[0], g[1]) for g in grads.values())),
+              title="each term's pull against T (unweighted)")
+    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)
+    return fig
+
+
 # --------------------------------------------------------------------------- widget
 
 class LossTermsExplorer:
     """A λ slider and a T slider over the two terms of ``kd_loss`` on one batch.
 
-    The unweighted terms ``(CE, T²·KL)`` are computed once per temperature in
-    ``Ts`` (:func:`kdlib.losses.kd_terms`), so moving either slider only redraws
-    :func:`loss_terms`. Display the explorer by putting it last in a cell.
+    The unweighted terms ``(CE, T²·KL)`` and their gradients' norms and inner
+    product (:func:`term_gradients`) are computed once per temperature in ``Ts``,
+    so moving either slider only redraws :func:`gradient_trade_off` (how hard each
+    term pulls the student, and the step they take together). Display the explorer by
+    putting it last in a cell.
 
     Parameters
     ----------
@@ -579,8 +658,12 @@ class LossTermsExplorer:
         ``(ce, soft)`` at the current ``T``.
     weighted : tuple of float
         ``(lam * ce, (1 - lam) * soft, total)`` at the current λ and ``T``.
+    grads : dict
+        ``{T: (norm_ce, norm_soft, dot)}`` for every ``T`` in ``Ts``.
+    step_norm : float
+        ``‖∇ kd_loss‖`` at the current λ and ``T``.
     figure : matplotlib.figure.Figure
-        The figure drawn for the current values.
+        :func:`gradient_trade_off` for the current values.
     label : ipywidgets.HTML
         One line with the current numbers.
     """
@@ -594,10 +677,11 @@ class LossTermsExplorer:
             raise ValueError("Ts must hold at least one temperature > 0, got an empty sequence")
         if T not in Ts:
             raise ValueError(f"T={T!r} must be one of Ts={Ts!r} (the precomputed temperatures)")
-        self.table = {}
+        self.table, self.grads = {}, {}
         for t in Ts:
             ce, soft = kd_terms(student_logits.detach(), teacher_logits, labels, T=t)
             self.table[t] = (float(ce), float(soft))
+            self.grads[t] = term_gradients(student_logits, teacher_logits, labels, T=t)
         self.lam_slider = widgets.FloatSlider(value=lam, min=0.0, max=1.0, step=0.05,
                                               description="λ", readout_format=".2f")
         self.T_slider = widgets.SelectionSlider(options=[(f"{t:g}", t) for t in Ts], value=T,
@@ -616,10 +700,621 @@ class LossTermsExplorer:
         ce, soft = self.table[T]
         self.terms = (ce, soft)
         self.weighted = (lam * ce, (1 - lam) * soft, lam * ce + (1 - lam) * soft)
-        self.figure = loss_terms(ce, soft, lam=lam, T=T)
+        a, b, dot = self.grads[T]
+        self.step_norm = float(total_gradient_norm(a, b, dot, lam))
+        self.figure = gradient_trade_off(self.grads, lam=lam, T=T)
         self.label.value = (f"λ = {lam:.2f}, T = {T:g}: λ·CE = {self.weighted[0]:.4f}, "
-                            f"(1 − λ)·T²·KL = {self.weighted[1]:.4f}, total = {self.weighted[2]:.4f}")
+                            f"(1 − λ)·T²·KL = {self.weighted[1]:.4f}, total = {self.weighted[2]:.4f}; "
+                            f"gradient norms λ·‖∇CE‖ = {lam * a:.4f}, (1 − λ)·‖∇T²KL‖ = {(1 - lam) * b:.4f}, "
+                            f"step ‖∇ kd_loss‖ = {self.step_norm:.4f}")
         show_in(self.out, self.figure)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+# --------------------------------------------------------------------------- defect 3 under Adam
+
+@dataclass
+class OptimizerLamRun:
+    """The article's loss trained at two λ from the same start, with one optimizer.
+
+    Attributes
+    ----------
+    optimizer : str
+        ``"sgd"`` (plain, no momentum) or ``"adam"``.
+    lr : float
+    eps : float or None
+        Adam's ε (None for SGD).
+    lams : tuple of float
+        The two λ compared.
+    max_weight_diff : float
+        ``max |w(λ_0) - w(λ_1)|`` over all final weights.
+    max_weight_change : float
+        ``max |w_final - w_initial|`` of the ``λ_0`` run (the scale to compare with).
+    val_acc : tuple of float
+        Final validation accuracy of the two runs.
+    """
+
+    optimizer: str
+    lr: float
+    eps: float | None
+    lams: tuple
+    max_weight_diff: float
+    max_weight_change: float
+    val_acc: tuple
+
+    @property
+    def label(self) -> str:
+        """``"SGD, lr 0.1"`` or ``"Adam, lr 0.003, eps 1e-08"``."""
+        if self.optimizer == "sgd":
+            return f"SGD, lr {self.lr:g}"
+        return f"Adam, lr {self.lr:g}, eps {self.eps:g}"
+
+
+def _train_article(model, train, probs, *, lam, optimizer, epochs, batch_size, seed):
+    """A plain training loop on the article's loss (no schedule): the steps the optimizer takes."""
+    gen = torch.Generator().manual_seed(seed)
+    loss_fn = ArticleLossFn(probs, lam=lam)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(train.y), generator=gen)
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss_fn(model(train.x[idx]), train.y[idx], idx).backward()
+            optimizer.step()
+    model.eval()
+    return model
+
+
+def compare_lams_by_optimizer(make_student, data, teacher_probs: torch.Tensor, *,
+                              lams=(0.0, 0.5), sgd_lr: float = 0.1, adam_lr: float = 3e-3,
+                              adam_eps=(1e-8, 1e-20), epochs: int = 2, batch_size: int = 128,
+                              seed: int = 0) -> list[OptimizerLamRun]:
+    """Train with the article's loss at two λ: with plain SGD, and with Adam at each ε.
+
+    The article's gradient is ``(1 - λ) ∇CE``. Plain SGD steps ``lr (1 - λ) ∇CE``: λ
+    changes the step size, so the two λ end at different weights. Adam divides
+    each step by a running root-mean-square of the gradient, so the constant
+    ``c = 1 - λ`` cancels: ``c m / (sqrt(c² v) + ε) = m / (sqrt(v) + ε / c)``. Only
+    ``ε`` feels it, on weights whose gradients are as small as ``ε`` (for images,
+    weights of pixels that are almost always 0), and Adam's normalised steps let
+    those tiny differences grow. With ``ε`` far below every gradient (1e-20) and
+    ``1 - λ`` a power of two (λ = 0, 0.5, 0.75: exact in floating point) the two
+    runs end at identical weights.
+
+    Each run is a plain loop (no schedule, no weight decay): both λ of an
+    optimizer start from the same weights (``torch.manual_seed(seed)`` before
+    ``make_student()``) and see the same batches.
+
+    Parameters
+    ----------
+    make_student : callable
+        ``make_student() -> nn.Module``.
+    data : Splits or (train, val) pair
+    teacher_probs : torch.Tensor
+        The teacher's probabilities on ``data.train``, in data-set order.
+    lams : pair of float
+        Two λ in ``[0, 1)`` (λ = 1 has a zero gradient).
+    sgd_lr, adam_lr : float
+        Learning rates, ``> 0``.
+    adam_eps : sequence of float
+        One Adam run pair per ε (> 0).
+    epochs, batch_size, seed : int
+
+    Returns
+    -------
+    list of OptimizerLamRun
+        SGD first, then Adam for each ε.
+    """
+    if not callable(make_student):
+        raise TypeError(f"make_student must be a callable returning an nn.Module, got "
+                        f"{type(make_student).__name__}")
+    lams = tuple(_check_lam(v) for v in lams)
+    if len(lams) != 2 or max(lams) >= 1.0:
+        raise ValueError(f"lams must be two values in [0, 1), got {lams!r}")
+    sgd_lr = check_float("sgd_lr", sgd_lr, low=0.0, low_open=True)
+    adam_lr = check_float("adam_lr", adam_lr, low=0.0, low_open=True)
+    adam_eps = [check_float("adam_eps", e, low=0.0, low_open=True) for e in adam_eps]
+    epochs = check_int("epochs", epochs, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    seed = check_int("seed", seed, low=0)
+    train, val, _ = unpack_splits(data)
+    probs = _check_probs("teacher_probs", teacher_probs).detach()
+    if probs.shape[0] != len(train.y):
+        raise ValueError(f"teacher_probs has {probs.shape[0]} rows but the training split has "
+                         f"{len(train.y)} examples; they must match")
+    configs = [("sgd", sgd_lr, None)] + [("adam", adam_lr, e) for e in adam_eps]
+    out = []
+    for name, lr, eps in configs:
+        models, accs, start = [], [], None
+        for lam in lams:
+            torch.manual_seed(seed)
+            model = make_student()
+            if not isinstance(model, nn.Module):
+                raise TypeError(f"make_student() must return an nn.Module, got {type(model).__name__}")
+            if start is None:
+                start = [p.detach().clone() for p in model.parameters()]
+            opt = (torch.optim.SGD(model.parameters(), lr=lr) if name == "sgd"
+                   else torch.optim.Adam(model.parameters(), lr=lr, eps=eps))
+            _train_article(model, train, probs, lam=lam, optimizer=opt, epochs=epochs,
+                           batch_size=batch_size, seed=seed)
+            models.append(model)
+            if val is None:
+                accs.append(float("nan"))
+            else:
+                with torch.no_grad():
+                    accs.append(float((model(val.x).argmax(-1) == val.y).float().mean()))
+        with torch.no_grad():
+            change = max(float((p - p0).abs().max()) for p, p0 in zip(models[0].parameters(), start))
+        out.append(OptimizerLamRun(name, lr, eps, lams, _max_param_diff(*models), change, tuple(accs)))
+    return out
+
+
+# --------------------------------------------------------------------------- pitfalls, trained
+
+PITFALL_LOSSES = {
+    "correct kd_loss": None,
+    "KLDivLoss(reduction='mean')": pitfall_kldiv_mean,
+    "probabilities as log-probabilities": pitfall_probs_as_log_probs,
+    "T² forgotten": pitfall_no_T2,
+    "KL swapped": pitfall_kl_swapped,
+    "teacher in train mode": "train-mode",
+    "cache looked up by position": "misaligned",
+    "no teacher (λ = 1)": "plain",
+}
+"""The students of :func:`train_pitfall_students`: name → mistake (None: the correct loss)."""
+
+
+def _pitfall_loss_fn(kind, teacher, cache, *, lam, T, batch_size, n_train):
+    n_batches = -(-n_train // batch_size)
+    counter = {"i": 0}
+
+    def loss_fn(logits, y, idx, x):
+        if kind is None:
+            return kd_loss(logits, cache[idx], y, lam=lam, T=T)
+        if kind == "plain":
+            return F.cross_entropy(logits, y)
+        if kind == "train-mode":
+            was = teacher.training
+            teacher.train()
+            with torch.no_grad():
+                t = teacher(x)
+            teacher.train(was)
+            return kd_loss(logits, t, y, lam=lam, T=T)
+        if kind == "misaligned":
+            i = counter["i"] % n_batches
+            counter["i"] += 1
+            return pitfall_misaligned_cache(logits, cache, y, i, lam=lam, T=T, batch_size=batch_size)
+        return kind(logits, cache[idx], y, lam=lam, T=T)
+
+    return loss_fn
+
+
+def train_pitfall_students(make_student, teacher: nn.Module, data, teacher_logits: torch.Tensor, *,
+                           lam: float = 0.5, T: float = 4.0, seeds=(0, 1, 2), epochs: int = 3,
+                           lr: float = 3e-3, batch_size: int = 128, names=None) -> list[dict]:
+    """Train one short student per classic mistake (and the correct loss), per seed.
+
+    Every student is ``make_student()`` built right after ``torch.manual_seed(seed)``
+    and trained with :func:`kdlib.train.fit` (Adam, OneCycle) on ``data.train`` for
+    ``epochs`` epochs, with the same seed for its batch order; only the loss differs
+    (:data:`PITFALL_LOSSES`): the correct :func:`kdlib.losses.kd_loss`, each formula
+    mistake of :mod:`kdlib.pitfalls`, the teacher run in train mode on every batch
+    (dropout on), the cached logits looked up by batch position, and a plain
+    student without the teacher (λ = 1) as the reference "no distillation".
+
+    Parameters
+    ----------
+    make_student : callable
+        ``make_student() -> nn.Module``.
+    teacher : nn.Module
+        Only used by the train-mode mistake (left in the mode it was in).
+    data : kdlib.data.Splits
+        ``train`` is distilled on, ``test`` scores every student.
+    teacher_logits : torch.Tensor
+        Eval-mode teacher logits of ``data.train``, in data-set order.
+    lam, T : float
+    seeds : int or sequence of int
+        ``n`` means ``0 .. n-1``.
+    epochs, batch_size : int
+    lr : float
+    names : sequence of str, optional
+        A subset of :data:`PITFALL_LOSSES` (default: all, in order).
+
+    Returns
+    -------
+    list of dict
+        ``{"mistake", "seed", "test_acc"}`` per (mistake, seed), mistakes in order.
+    """
+    if not callable(make_student):
+        raise TypeError(f"make_student must be a callable returning an nn.Module, got "
+                        f"{type(make_student).__name__}")
+    lam, T = _check_lam(lam), _check_T(T)
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = list(range(check_int("seeds", seeds, low=1)))
+    seeds = [check_int("seeds", s, low=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed, got an empty sequence")
+    epochs = check_int("epochs", epochs, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    lr = check_float("lr", lr, low=0.0, low_open=True)
+    names = list(PITFALL_LOSSES) if names is None else list(names)
+    for name in names:
+        if name not in PITFALL_LOSSES:
+            raise ValueError(f"names: {name!r} is not one of {list(PITFALL_LOSSES)}")
+    train, _, test = unpack_splits(data)
+    if test is None:
+        raise ValueError("data must have a test split: every student is scored on it")
+    cache = _check_matrix("teacher_logits", teacher_logits).detach()
+    if cache.shape[0] != len(train.y):
+        raise ValueError(f"teacher_logits has {cache.shape[0]} rows but the training split has "
+                         f"{len(train.y)} examples; they must match")
+    rows = []
+    for name in names:
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model = make_student()
+            loss_fn = _pitfall_loss_fn(PITFALL_LOSSES[name], teacher, cache, lam=lam, T=T,
+                                       batch_size=batch_size, n_train=len(train.y))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # KLDivLoss 'mean' warns every batch
+                fit(model, (train, None), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                    progress=False, loss_fn=loss_fn)
+            with torch.no_grad():
+                model.eval()
+                acc = float((model(test.x).argmax(-1) == test.y).float().mean())
+            rows.append({"mistake": name, "seed": seed, "test_acc": acc})
+    return rows
+
+
+def pitfall_accuracy_table(rows) -> str:
+    """Test accuracy per mistake, mean ± sd over seeds, and the paired difference to the correct loss.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`train_pitfall_students` (must include ``"correct kd_loss"``).
+
+    Returns
+    -------
+    str
+        One line per mistake: ``mean ± sd %`` and, for every mistake, the paired
+        difference (mistake − correct) with its 95 % confidence interval.
+    """
+    rows = list(rows)
+    by = {}
+    for r in rows:
+        by.setdefault(r["mistake"], {})[r["seed"]] = r["test_acc"]
+    if "correct kd_loss" not in by:
+        raise ValueError("rows must include the 'correct kd_loss' students")
+    ref = by["correct kd_loss"]
+    width = max(len(k) for k in by)
+    lines = [f"{'student trained with':<{width}}  {'test accuracy':>17}  minus the correct loss (paired)"]
+    for name, accs in by.items():
+        seeds = sorted(accs)
+        line = f"{name:<{width}}  {format_pct([accs[s] for s in seeds]):>17}"
+        if name != "correct kd_loss":
+            common = [s for s in seeds if s in ref]
+            line += "  " + paired_difference([accs[s] for s in common], [ref[s] for s in common]).format()
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def pitfall_accuracy_dots(rows, *, title: str = "") -> Figure:
+    """Dot plot: test accuracy per mistake, mean ± sd (error bars) and every seed (small dots).
+
+    The correct loss is drawn in C0 with a dashed vertical line at its mean,
+    the mistakes in C3, the no-teacher reference in grey. One row per mistake
+    (``ax.get_yticklabels()`` are the names, top to bottom in the order of ``rows``).
+    """
+    by = {}
+    for r in rows:
+        by.setdefault(r["mistake"], []).append(r["test_acc"])
+    if not by:
+        raise ValueError("rows is empty: run train_pitfall_students first")
+    names = list(by)
+    fig, ax = new_figure(7.5, 0.45 * len(names) + 1.4)
+    a = ax[0, 0]
+    for i, name in enumerate(names):
+        values = 100 * np.asarray(by[name], float)
+        colour = "C0" if name == "correct kd_loss" else ("0.45" if name.startswith("no teacher") else "C3")
+        sd = values.std(ddof=1) if len(values) > 1 else 0.0
+        a.errorbar(values.mean(), i, xerr=sd, fmt="o", color=colour, capsize=3, ms=6)
+        a.plot(values, np.full(len(values), i), ".", color="k", ms=3, alpha=0.6)
+    if "correct kd_loss" in by:
+        a.axvline(100 * np.mean(by["correct kd_loss"]), color="C0", ls="--", lw=1)
+    a.set_yticks(range(len(names)), names, fontsize=9)
+    a.invert_yaxis()
+    a.set(xlabel="test accuracy (%), mean ± sd over seeds; small dots: single seeds",
+          title=title or "what each mistake costs a trained student")
+    return fig
+
+
+# --------------------------------------------------------------------------- write your own KD loss and step
+
+def _check_settings():
+    """Fixed batches and settings on which a learner's loss is compared with kd_loss."""
+    gen = torch.Generator().manual_seed(1234)
+    s = 2.0 * torch.randn(16, 10, generator=gen)
+    t = 3.0 * torch.randn(16, 10, generator=gen)
+    y = torch.randint(0, 10, (16,), generator=gen)
+    return s, t, y, ((0.3, 4.0), (0.0, 2.0), (1.0, 3.0), (0.5, 1.0))
+
+
+_KD_MISTAKES = (
+    (pitfall_no_T2, "the soft term is T² times too small: did you forget T**2?"),
+    (pitfall_kldiv_mean, "the soft term is n_classes times too small: did you use reduction='mean' "
+                         "(nn.KLDivLoss's default)? KL is summed over classes and averaged over "
+                         "examples: reduction='batchmean'"),
+    (pitfall_kl_swapped, "this is KL(student ‖ teacher): the KL's arguments are swapped. F.kl_div(input, "
+                         "target) takes the student's log-probabilities first and the teacher's "
+                         "probabilities second"),
+    (pitfall_probs_as_log_probs, "F.kl_div's first argument must be log-probabilities: you passed "
+                                 "probabilities (use F.log_softmax(student_logits / T, dim=1))"),
+)
+
+
+def _value(fn, s, t, y, lam, T):
+    out = fn(s.clone(), t.clone(), y.clone(), lam, T)
+    if not isinstance(out, torch.Tensor) or out.numel() != 1:
+        raise AssertionError(f"your function must return the loss as a one-element tensor, got "
+                             f"{type(out).__name__} {getattr(out, 'shape', '')}")
+    return out.reshape(())
+
+
+def check_kd_loss(fn) -> bool:
+    """Check a learner's distillation loss against :func:`kdlib.losses.kd_loss`.
+
+    ``fn(student_logits, teacher_logits, labels, lam, T)`` must return
+    ``lam * CE + (1 - lam) * T**2 * KL(softmax(t/T) || softmax(s/T))`` (batch mean),
+    as a scalar tensor with a gradient for the student's logits. It is run on a
+    fixed batch of 16 examples and 10 classes at four ``(lam, T)`` settings.
+
+    Parameters
+    ----------
+    fn : callable
+
+    Returns
+    -------
+    bool
+        True, after printing ``"Right: ..."``, when every value and the gradient match.
+
+    Raises
+    ------
+    AssertionError
+        For a wrong ``fn``; the message names the mistake when it is one of the
+        four classic ones (T² forgotten, ``reduction='mean'``, the KL's arguments
+        swapped, probabilities passed as log-probabilities; see :mod:`kdlib.pitfalls`)
+        or the λ weights swapped, and gives the expected and the computed value.
+    TypeError
+        If ``fn`` is not callable.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be a function fn(student_logits, teacher_logits, labels, lam, T), "
+                        f"got {type(fn).__name__}")
+    s, t, y, settings = _check_settings()
+    for lam, T in settings:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            got = float(_value(fn, s, t, y, lam, T).detach())
+        want = float(kd_loss(s, t, y, lam=lam, T=T))
+        if abs(got - want) <= 1e-4 * max(1.0, abs(want)):
+            continue
+        where = f"at lam={lam:g}, T={T:g}: expected {want:.6f}, got {got:.6f}"
+        for mistake, message in _KD_MISTAKES:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                if abs(got - float(mistake(s, t, y, lam=lam, T=T))) <= 1e-4 * max(1.0, abs(want)):
+                    raise AssertionError(f"{message} ({where})")
+        swapped = float(kd_loss(s, t, y, lam=1.0 - lam, T=T))
+        if abs(got - swapped) <= 1e-4 * max(1.0, abs(want)):
+            raise AssertionError(f"the weights are swapped: lam weights the HARD-label cross-entropy, "
+                                 f"1 - lam the soft term ({where})")
+        raise AssertionError(f"the value differs from kd_loss and is none of the classic mistakes ({where}); "
+                             f"compare your terms with kdlib.losses.kd_terms")
+    lam, T = 0.3, 4.0
+    s_req = s.clone().requires_grad_(True)
+    out = fn(s_req, t.clone(), y.clone(), lam, T)
+    if not out.requires_grad:
+        raise AssertionError("the loss has no gradient for the student's logits: did you call .detach(), "
+                             ".item() or work under torch.no_grad()?")
+    (got_grad,) = torch.autograd.grad(out.reshape(()), s_req)
+    s_ref = s.clone().requires_grad_(True)
+    (want_grad,) = torch.autograd.grad(kd_loss(s_ref, t, y, lam=lam, T=T), s_ref)
+    err = float((got_grad - want_grad).abs().max())
+    if err > 1e-5:
+        raise AssertionError(f"the values match but the gradient for the student's logits differs by up "
+                             f"to {err:.2e}: is part of the loss computed from detached tensors?")
+    print(f"Right: your loss equals kd_loss at {len(settings)} (λ, T) settings (e.g. λ = 0.3, T = 4: "
+          f"{float(kd_loss(s, t, y, lam=0.3, T=4.0)):.6f}) and so does its gradient.")
+    return True
+
+
+class _SpyTeacher(nn.Module):
+    """A small teacher with dropout that records, on every forward pass, its mode and grad state."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(99)
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(12, 32), nn.ReLU(), nn.Dropout(0.5),
+                                 nn.Linear(32, 5))
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((self.training, torch.is_grad_enabled()))
+        return self.net(x)
+
+
+def _reference_step(student, teacher, optimizer, x, y, lam, T):
+    teacher.eval()
+    with torch.no_grad():
+        t = teacher(x)
+    optimizer.zero_grad()
+    loss = kd_loss(student(x), t, y, lam=lam, T=T)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def check_training_step(step_fn) -> bool:
+    """Check a learner's distillation training step.
+
+    ``step_fn(student, teacher, optimizer, x, y, lam, T)`` must do one step:
+    compute the teacher's logits **in eval mode and under ``torch.no_grad()``**,
+    zero the gradients, compute the KD loss of the student's logits, back-propagate
+    and step the optimizer, and return the loss. It is called twice on a tiny
+    student and a teacher with dropout that is handed over in train mode, and the
+    student's weights are compared with a reference step.
+
+    Parameters
+    ----------
+    step_fn : callable
+
+    Returns
+    -------
+    bool
+        True, after printing ``"Right: ..."``.
+
+    Raises
+    ------
+    AssertionError
+        Naming the mistake: the teacher left in train mode (dropout on), the teacher
+        run outside ``torch.no_grad()`` (a graph is built through it and its
+        weights receive gradients), gradients not zeroed, or weights that differ
+        from the reference step.
+    """
+    if not callable(step_fn):
+        raise TypeError(f"step_fn must be a function step_fn(student, teacher, optimizer, x, y, lam, T), "
+                        f"got {type(step_fn).__name__}")
+    gen = torch.Generator().manual_seed(7)
+    x, y = torch.randn(8, 12, generator=gen), torch.randint(0, 5, (8,), generator=gen)
+    lam, T = 0.3, 4.0
+
+    def make():
+        torch.manual_seed(3)
+        student = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 5))
+        teacher = _SpyTeacher().train()  # handed over in train mode, as after training
+        return student, teacher, torch.optim.SGD(student.parameters(), lr=0.5)
+
+    student, teacher, opt = make()
+    for _ in range(2):
+        step_fn(student, teacher, opt, x, y, lam, T)
+    if not teacher.calls:
+        raise AssertionError("the teacher was never called: the step must compute teacher(x)")
+    if any(training for training, _ in teacher.calls):
+        raise AssertionError("the teacher ran in train mode (dropout on, its targets change every call): "
+                             "call teacher.eval() before teacher(x)")
+    if any(grad for _, grad in teacher.calls) or any(p.grad is not None for p in teacher.parameters()):
+        raise AssertionError("the teacher ran outside torch.no_grad(): autograd builds a graph through it "
+                             "(memory, time, and gradients in the teacher's weights); wrap teacher(x) in "
+                             "`with torch.no_grad():`")
+    ref_student, ref_teacher, ref_opt = make()
+    for _ in range(2):
+        _reference_step(ref_student, ref_teacher, ref_opt, x, y, lam, T)
+    diff = _max_param_diff(student, ref_student)
+    if diff <= 1e-6:
+        print("Right: teacher in eval mode under no_grad, gradients zeroed, and after two steps the "
+              "student's weights equal the reference step's.")
+        return True
+    acc_student, acc_teacher, acc_opt = make()
+    with torch.no_grad():
+        acc_teacher.eval()
+        t = acc_teacher(x)
+    for _ in range(2):  # the reference without zero_grad: gradients accumulate
+        kd_loss(acc_student(x), t, y, lam=lam, T=T).backward()
+        acc_opt.step()
+    if _max_param_diff(student, acc_student) <= 1e-6:
+        raise AssertionError("the gradients accumulate over steps: call optimizer.zero_grad() before "
+                             "loss.backward()")
+    raise AssertionError(f"after two steps the student's weights differ from the reference step's by up "
+                         f"to {diff:.2e}: check the loss with check_kd_loss, and the order zero_grad, "
+                         f"backward, step")
+
+
+# --------------------------------------------------------------------------- exercise checks
+
+def _verdict(ok: bool, right: str, hint: str) -> bool:
+    print(f"Right: {right}" if ok else f"Not yet: {hint}")
+    return bool(ok)
+
+
+def _number(answer):
+    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.floating, np.integer)):
+        return None
+    return float(answer)
+
+
+def check_exercise(n: int, answer, *, grads=None) -> bool:
+    """Check the answer to exercise ``n`` of notebook 04; prints a verdict, never raises on a wrong answer.
+
+    Parameters
+    ----------
+    n : int
+        The exercise, 1 to 5.
+    answer
+        1: a pair ``(sgd_fraction, adam_fraction)``: the learning rate, as a fraction
+        of ``lr``, at which plain training matches the article's loss at λ = 0.75,
+        under plain SGD and under Adam. 2: the λ (a number) at which the two
+        weighted gradient norms are equal at the notebook's ``T``. 3: the ratio
+        ``pitfall_no_T2 / kd_loss`` at λ = 0, T = 2 (a number). 4: ``"grows"``,
+        ``"shrinks"`` or ``"stays"``: the validation-leak gap at 30 epochs against
+        12. 5: the names of ``article_ce``'s arguments (a list of str).
+        ``None`` (the placeholder) prints the question's prompt.
+    grads : tuple, optional
+        Exercise 2 only: ``(norm_ce, norm_soft, dot)`` at the notebook's ``T``
+        (``explorer.grads[T]``).
+
+    Returns
+    -------
+    bool
+        True for a right answer.
+    """
+    n = check_int("n", n, low=1, high=5)
+    if answer is None:
+        print(f"Exercise {n}: set `answer` above and run this cell again.")
+        return False
+    if n == 1:
+        ok = (isinstance(answer, (tuple, list)) and len(answer) == 2
+              and all(_number(a) is not None for a in answer))
+        if not ok:
+            return _verdict(False, "", "answer with a pair of numbers: "
+                                       "(fraction under SGD, fraction under Adam)")
+        sgd, adam = (_number(a) for a in answer)
+        if abs(sgd - 0.25) > 1e-6:
+            return _verdict(False, "", "under SGD the step is lr · (1 − λ) · ∇CE: what is 1 − 0.75?")
+        return _verdict(abs(adam - 1.0) <= 1e-6,
+                        "SGD: lr · 0.25; Adam: the full lr, because Adam divides the step by the "
+                        "gradient's running RMS, and a constant factor cancels (up to ε).",
+                        "SGD is right; under Adam a constant factor on the gradient cancels in "
+                        "m / sqrt(v): look at section 3's Adam rows")
+    if n == 2:
+        if grads is None or len(grads) != 3:
+            raise ValueError("exercise 2 needs grads=(norm_ce, norm_soft, dot), e.g. explorer.grads[T]")
+        a, b, _ = (float(g) for g in grads)
+        want = b / (a + b)
+        x = _number(answer)
+        return _verdict(x is not None and abs(x - want) <= 0.02,
+                        f"λ = {want:.3f}: λ‖∇CE‖ = (1 − λ)‖∇T²KL‖ gives λ = ‖∇T²KL‖ / (‖∇CE‖ + ‖∇T²KL‖).",
+                        "solve λ·a = (1 − λ)·b with a, b the two unweighted norms the explorer's "
+                        "right panel shows at your T (explorer.grads[T][:2]); within 0.02")
+    if n == 3:
+        x = _number(answer)
+        return _verdict(x is not None and abs(x - 0.25) <= 1e-4,
+                        "0.25 = 1/T² at T = 2: the mistake drops the T² factor and nothing else.",
+                        "compute pitfall_no_T2(...) / kd_loss(...) at lam=0.0, T=2.0 (a ratio near 0.25?)")
+    if n == 4:
+        word = str(answer).strip().lower()
+        if word not in ("grows", "shrinks", "stays"):
+            return _verdict(False, "", "answer 'grows', 'shrinks' or 'stays'")
+        return _verdict(word == "grows",
+                        "the student trained on the validation images memorises them further, so its "
+                        "validation accuracy runs further ahead of the test accuracy.",
+                        "compare the gap printed in section 5 with the one your 30-epoch rerun prints")
+    names = answer if isinstance(answer, (list, tuple)) else None
+    ok = names is not None and sorted(map(str, names)) == ["labels", "teacher_probs"]
+    return _verdict(ok, "article_ce(teacher_probs, labels): the student is not an argument, so it "
+                        "cannot get a gradient (defect 1).",
+                    "list the argument names, e.g. "
+                    "list(inspect.signature(kdlib.article.article_ce).parameters)")

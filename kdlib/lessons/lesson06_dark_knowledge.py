@@ -1,0 +1,723 @@
+"""Lesson module of ``notebooks/06_dark_knowledge.ipynb``: is it really dark knowledge?
+
+Everything only notebook 06 uses: its parameter check and settings (``QUICK``), the
+teachers it compares (checkpoints made by notebook 01 through ``make teachers``, or by
+papermill here when one is missing), the student runner and the experiments (the
+omitted-class experiment of Hinton et al. 2015 §3, the controls that keep the teacher's
+confidence but not its ranking of the wrong classes, which teacher teaches best, a
+born-again student), the bias rule and its slider, the figures and the exercise checks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ipywidgets as W
+import numpy as np
+import torch
+import torch.nn.functional as F
+from IPython.display import display
+from tqdm.auto import tqdm
+
+from kdlib import data as kdata
+from kdlib import losses, models, results, runs, train
+from kdlib._checks import Bool, Int, OneOf, check_params
+from kdlib.plots import new_figure
+from kdlib.widgets import show_in
+
+# --------------------------------------------------------------------------- parameters
+PARAMS = {
+    "omitted": OneOf(*kdata.FASHION_CLASSES),
+    "n_train": Int(200, 20000),
+    "epochs": Int(1, 100),
+    "seeds": Int(2, 10),
+    "quick": Bool(),
+}
+
+STUDENT = {"hidden": 128, "lr": 3e-2, "batch_size": 128}
+"""The student of every experiment: ``mlp([784, hidden, 10])``, Adam + OneCycle (as notebook 05)."""
+
+KD_CANDIDATES = [(0.1, 4.0), (0.5, 4.0), (0.1, 8.0), (0.5, 8.0)]
+"""(λ, T) candidates for the real teacher, chosen on the validation split."""
+LS_CANDIDATES = [0.05, 0.1, 0.2, 0.3]
+"""ε candidates for label smoothing: the same budget (4 candidates × 1 seed)."""
+
+N_VAL = 2000
+QUICK = {"n_train": 500, "epochs": 3, "seeds": 2, "n_val": 500,
+         "n_test": 2000, "kd_candidates": KD_CANDIDATES[:2], "ls_candidates": LS_CANDIDATES[:2]}
+
+CONTROLS = ("hard labels", "real teacher", "label smoothing", "shuffled teacher", "uniform-wrong")
+
+
+def check(**values) -> dict:
+    """Validate the notebook's parameters and return its settings.
+
+    Parameters
+    ----------
+    **values
+        ``omitted``, ``n_train``, ``epochs``, ``seeds``, ``quick``.
+
+    Returns
+    -------
+    dict
+        The settings: the parameters (the ``QUICK`` ones when ``quick``), ``n_val``,
+        ``n_test`` (``None``: all 10,000), ``omitted_index``, the candidate lists.
+    """
+    p = check_params(values, PARAMS)
+    s = dict(p, n_val=N_VAL, n_test=None, kd_candidates=KD_CANDIDATES, ls_candidates=LS_CANDIDATES)
+    if p["quick"]:
+        s.update(QUICK)
+    s["omitted_index"] = kdata.FASHION_CLASSES.index(p["omitted"])
+    return s
+
+
+def load_data(S: dict) -> kdata.Splits:
+    """Fashion-MNIST with ``n_train`` training images, ``n_val`` of the validation split
+    (data seed 0, the split notebook 01's default teacher never saw) and the test set."""
+    d = kdata.load("fashion-mnist", n_train=S["n_train"], seed=0)
+    val = kdata.Split(d.val.x[:S["n_val"]], d.val.y[:S["n_val"]])
+    n_test = S["n_test"] or len(d.test.y)
+    test = kdata.Split(d.test.x[:n_test], d.test.y[:n_test])
+    return kdata.Splits(d.train, val, test, d.classes, d.name)
+
+
+# --------------------------------------------------------------------------- teachers
+TEACHER_IMAGES = 10000
+"""Training images of the extra teachers (the default teacher saw all 55,000): ten times
+cheaper to make, and a spread of teacher quality on its own."""
+
+_E5 = {"epochs": 5, "snapshot_epochs": [1, 2], "n_train": TEACHER_IMAGES, "checkpoint": "teacher_e5.pt"}
+TEACHERS = {
+    # name: (checkpoint file, notebook-01 parameters that make it)
+    "default (55k images)": ("teacher.pt", {}),
+    "10k, after 1 epoch": ("teacher_e5_epoch1.pt", _E5),
+    "10k, after 2 epochs": ("teacher_e5_epoch2.pt", _E5),
+    "10k, after 5 epochs": ("teacher_e5.pt", _E5),
+    "10k, wider": ("teacher_wide.pt", {"channels": [64, 128], "hidden": 256, "n_train": TEACHER_IMAGES,
+                                       "checkpoint": "teacher_wide.pt"}),
+    "10k, label smoothing": ("teacher_ls.pt", {"label_smoothing": 0.1, "n_train": TEACHER_IMAGES,
+                                               "checkpoint": "teacher_ls.pt"}),
+}
+"""Every teacher notebook 06 compares: its file in the data folder and the parameters of
+notebook 01 that produce it (``make teachers`` runs exactly these; 2 epochs unless said)."""
+
+ENSEMBLE = ("10k, after 5 epochs", "10k, wider", "10k, label smoothing")
+"""Members of the ensemble teacher (averaged logits, as in Hinton et al. 2015 §4; their
+ensembles are of differently seeded nets, ours reuses three different teachers we have)."""
+
+
+def teacher_path(name: str):
+    """Where the checkpoint of teacher ``name`` lives (``$KDLIB_DATA`` or ``data/``)."""
+    if name not in TEACHERS:
+        raise ValueError(f"name={name!r} is not a known teacher; choose one of {list(TEACHERS)}")
+    return kdata.data_dir() / TEACHERS[name][0]
+
+
+def make_teacher(name: str, *, notebook=None, executed=None):
+    """Produce teacher ``name`` by running notebook 01 through papermill with its parameters.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`TEACHERS` (not the default teacher, which notebook 01 makes with
+        its defaults).
+    notebook : path, optional
+        Notebook 01 (default: ``notebooks/01_teacher.ipynb`` of the repository).
+    executed : path, optional
+        Where to keep the executed notebook (default: a temporary file, deleted).
+
+    Returns
+    -------
+    pathlib.Path
+        The checkpoint written.
+    """
+    path = teacher_path(name)
+    params = dict(TEACHERS[name][1])
+    if not params:
+        raise ValueError(f"{name!r} is notebook 01's default teacher: run notebook 01 itself")
+    params["checkpoint"] = str(kdata.data_dir() / params["checkpoint"])
+    notebook = notebook or kdata.REPO_ROOT / "notebooks" / "01_teacher.ipynb"
+    keep = executed is not None
+    executed = executed or kdata.data_dir() / f".{path.stem}_01_teacher.ipynb"
+    print(f"{path.name}: running notebook 01 with {params} (minutes) ...", flush=True)
+    runs.execute_notebook(notebook, executed, params)
+    if not keep:
+        executed.unlink(missing_ok=True)
+    return path
+
+
+def make_teachers(*, force: bool = False, executed_dir=None) -> list:
+    """Run notebook 01 once per extra checkpoint of :data:`TEACHERS` (what ``make teachers`` does).
+
+    Parameters
+    ----------
+    force : bool
+        Rerun even when the checkpoint exists.
+    executed_dir : path, optional
+        Keep each executed notebook there as ``<checkpoint stem>.ipynb``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The checkpoints written.
+    """
+    done, written = set(), []
+    for _, params in TEACHERS.values():
+        if not params or params["checkpoint"] in done:
+            continue
+        done.add(params["checkpoint"])
+        run_name = next(n for n, (f, _) in TEACHERS.items() if f == params["checkpoint"])
+        if teacher_path(run_name).is_file() and not force:
+            continue
+        executed = None
+        if executed_dir is not None:
+            Path(executed_dir).mkdir(parents=True, exist_ok=True)
+            executed = Path(executed_dir) / (Path(params["checkpoint"]).stem + ".ipynb")
+        written.append(make_teacher(run_name, executed=executed))
+    return written
+
+
+def load_teachers(names=None, *, make_missing: bool = True) -> dict:
+    """Load the teachers (``{name: model}``); produce missing ones with notebook 01.
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        Keys of :data:`TEACHERS` (default: all).
+    make_missing : bool
+        Run notebook 01 for a missing checkpoint; ``False`` raises ``FileNotFoundError``.
+    """
+    names = list(TEACHERS) if names is None else list(names)
+    out = {}
+    for name in tqdm(names, desc="teachers", leave=False):
+        path = teacher_path(name)
+        if not path.is_file():
+            if not make_missing:
+                raise FileNotFoundError(f"no checkpoint {path} for teacher {name!r}; run `make teachers`")
+            make_teacher(name)
+        out[name] = models.load(path)
+    return out
+
+
+def teacher_accuracy(model, split, logits=None) -> float:
+    """Accuracy of a teacher on ``split``: from its logits if given, else computed."""
+    logits = models.predict(model, split.x) if logits is None else logits
+    return float((logits.argmax(1) == split.y).float().mean())
+
+
+def teacher_outputs(teachers: dict, data) -> tuple[dict, dict, dict]:
+    """Every teacher's logits on the training images and its accuracy on the validation split,
+    plus the ensemble's (averaged logits of :data:`ENSEMBLE`).
+
+    Every teacher of :data:`TEACHERS` was trained with data seed 0, so none has seen the
+    validation images: their accuracy there is an honest measure of quality, and costs a
+    fifth of the test set's forward passes.
+
+    Returns
+    -------
+    train_logits, val_accs, val_logits : dict
+        Teacher name (and ``"ensemble of N"``) → logits on the training images / validation
+        accuracy / logits on the validation images.
+    """
+    train_logits, val_logits, accs = {}, {}, {}
+    for name in tqdm(list(teachers), desc="teacher outputs", leave=False):
+        m = teachers[name]
+        train_logits[name] = models.predict(m, data.train.x)
+        val_logits[name] = models.predict(m, data.val.x)
+        accs[name] = accuracy(val_logits[name], data.val.y)
+    members = [n for n in ENSEMBLE if n in teachers]
+    if members:
+        key = f"ensemble of {len(members)}"
+        train_logits[key] = torch.stack([train_logits[n] for n in members]).mean(0)
+        val_logits[key] = torch.stack([val_logits[n] for n in members]).mean(0)
+        accs[key] = accuracy(val_logits[key], data.val.y)
+    return train_logits, accs, val_logits
+
+
+# --------------------------------------------------------------------------- students
+@dataclass
+class Student:
+    """One trained student: its condition, seed, and logits on the validation and test splits."""
+
+    condition: str
+    seed: int
+    val_logits: torch.Tensor
+    test_logits: torch.Tensor
+    meta: dict = field(default_factory=dict)
+
+
+def train_student(train_split, val_x, test_x, *, targets=None, lam: float = 1.0, T: float = 1.0,
+                  seed: int = 0, epochs: int = 10, condition: str = "", keep_train_logits: bool = False
+                  ) -> Student:
+    """Train one student ``mlp([784, 128, 10])`` on ``train_split``; return its logits on
+    ``val_x`` and ``test_x`` (and on the training images with ``keep_train_logits``).
+
+    ``targets`` (rows of probabilities, one per training image, looked up by index) are
+    distilled with ``kd_loss_from_probs(lam=lam, T=T)``; ``None`` trains on hard labels.
+    The initial weights and the batch order come from ``seed``.
+    """
+    torch.manual_seed(seed)
+    model = models.mlp([int(np.prod(train_split.x.shape[1:])), STUDENT["hidden"], 10])
+    loss_fn = None
+    if targets is not None:
+        if len(targets) != len(train_split.y):
+            raise ValueError(f"targets has {len(targets)} rows but the training split has "
+                             f"{len(train_split.y)} images")
+        targets = targets.detach()
+
+        def loss_fn(logits, y, idx, x):
+            return losses.kd_loss_from_probs(logits, targets[idx], y, lam=lam, T=T)
+
+    train.fit(model, (train_split, None), epochs=epochs, lr=STUDENT["lr"],
+              batch_size=STUDENT["batch_size"], seed=seed, loss_fn=loss_fn, progress=False)
+    meta = {"lam": lam, "T": T}
+    if keep_train_logits:
+        meta["train_logits"] = _predict(model, train_split.x)
+    return Student(condition, seed, _predict(model, val_x), _predict(model, test_x), meta)
+
+
+def _predict(model, x):
+    return models.predict(model, x) if len(x) else torch.zeros(0, 10)
+
+
+def control_targets(condition: str, teacher_logits, y, *, lam: float, T: float, eps: float, seed: int):
+    """``(targets, lam, T)`` of one condition of the controls.
+
+    ``"hard labels"``: no targets. ``"real teacher"``: ``soft_targets(teacher, T)``.
+    ``"label smoothing"``: smoothed labels with ``eps`` (``lam=0, T=1``: the usual
+    label-smoothing cross-entropy). ``"shuffled teacher"``: the teacher's soft targets
+    with the wrong classes permuted per image (seeded by ``seed``). ``"uniform-wrong"``:
+    the teacher's target-class probability kept, the rest spread evenly.
+    """
+    if condition == "hard labels":
+        return None, 1.0, 1.0
+    if condition == "label smoothing":
+        return losses.smoothed_labels(y, teacher_logits.shape[1], eps), 0.0, 1.0
+    p = losses.soft_targets(teacher_logits, T)
+    if condition == "real teacher":
+        return p, lam, T
+    if condition == "shuffled teacher":
+        return losses.shuffle_wrong(p, y, seed=seed), lam, T
+    if condition == "uniform-wrong":
+        return losses.uniform_wrong(p, y), lam, T
+    raise ValueError(f"condition={condition!r} is not a control; choose one of {CONTROLS}")
+
+
+def accuracy(logits, y) -> float:
+    return float((logits.argmax(1) == y).float().mean())
+
+
+def select(data, teacher_logits, S: dict) -> dict:
+    """Choose (λ, T) for the real teacher and ε for label smoothing with the same budget:
+    each candidate trained once (seed 0) on the training split, scored on the validation split.
+
+    Returns
+    -------
+    dict
+        ``lam``, ``T``, ``eps`` and ``rows`` (one per candidate with its validation accuracy).
+    """
+    rows = []
+    y = data.train.y
+    for lam, T in tqdm(S["kd_candidates"], desc="choosing λ, T", leave=False):
+        st = train_student(data.train, data.val.x, data.val.x[:0], lam=lam, T=T, seed=0,
+                           epochs=S["epochs"], targets=losses.soft_targets(teacher_logits, T))
+        rows.append({"method": "real teacher", "lam": lam, "T": T, "eps": None,
+                     "val_acc": accuracy(st.val_logits, data.val.y)})
+    for eps in tqdm(S["ls_candidates"], desc="choosing ε", leave=False):
+        st = train_student(data.train, data.val.x, data.val.x[:0], lam=0.0, T=1.0, seed=0,
+                           epochs=S["epochs"], targets=losses.smoothed_labels(y, 10, eps))
+        rows.append({"method": "label smoothing", "lam": None, "T": None, "eps": eps,
+                     "val_acc": accuracy(st.val_logits, data.val.y)})
+    kd = max((r for r in rows if r["method"] == "real teacher"), key=lambda r: r["val_acc"])
+    ls = max((r for r in rows if r["method"] == "label smoothing"), key=lambda r: r["val_acc"])
+    return {"lam": kd["lam"], "T": kd["T"], "eps": ls["eps"], "rows": rows}
+
+
+def selection_table(sel: dict) -> str:
+    """The candidates and their validation accuracy, the chosen ones marked."""
+    lines = []
+    for r in sel["rows"]:
+        if r["method"] == "real teacher":
+            what, chosen = f"λ={r['lam']:g}, T={r['T']:g}", (r["lam"], r["T"]) == (sel["lam"], sel["T"])
+        else:
+            what, chosen = f"ε={r['eps']:g}", r["eps"] == sel["eps"]
+        mark = "  ← chosen" if chosen else ""
+        lines.append(f"{r['method']:16s} {what:14s} {100 * r['val_acc']:6.2f} %{mark}")
+    return "\n".join(lines)
+
+
+def run_controls(train_split, val_x, test_x, teacher_logits, sel: dict, *, seeds: int, epochs: int,
+                 conditions=CONTROLS, desc: str = "controls") -> dict:
+    """Train every condition with seeds ``0 .. seeds-1``: ``{condition: [Student, ...]}``."""
+    out = {c: [] for c in conditions}
+    bar = tqdm(total=len(conditions) * seeds, desc=desc, leave=False)
+    for c in conditions:
+        for seed in range(seeds):
+            targets, lam, T = control_targets(c, teacher_logits, train_split.y, lam=sel["lam"],
+                                              T=sel["T"], eps=sel["eps"], seed=seed)
+            out[c].append(train_student(train_split, val_x, test_x, targets=targets, lam=lam, T=T,
+                                        seed=seed, epochs=epochs, condition=c,
+                                        keep_train_logits=c == "hard labels"))
+            bar.update(1)
+    bar.close()
+    return out
+
+
+def only_class(split, c: int):
+    """The images of class ``c`` only."""
+    keep = split.y == c
+    return kdata.Split(split.x[keep], split.y[keep])
+
+
+def without_class(split, c: int):
+    """The split without any image of class ``c``."""
+    keep = split.y != c
+    return kdata.Split(split.x[keep], split.y[keep])
+
+
+# --------------------------------------------------------------------------- the omitted class
+def class_metrics(logits, y, c: int, bias: float = 0.0) -> tuple[float, float, float]:
+    """``(recall of class c, accuracy on the other classes, overall accuracy)`` after adding
+    ``bias`` to the logit of class ``c``."""
+    z = logits.clone()
+    z[:, c] += bias
+    pred = z.argmax(1)
+    is_c = y == c
+    recall = float((pred[is_c] == c).float().mean()) if bool(is_c.any()) else float("nan")
+    others = float((pred[~is_c] == y[~is_c]).float().mean())
+    return recall, others, float((pred == y).float().mean())
+
+
+def predicted_frequency(logits, c: int, bias: float = 0.0) -> float:
+    """Fraction of the rows whose arg-max is class ``c`` after adding ``bias`` to its logit."""
+    z = logits.clone()
+    z[:, c] += bias
+    return float((z.argmax(1) == c).float().mean())
+
+
+BIAS_GRID = np.round(np.arange(0.0, 20.001, 0.05), 2)
+"""The biases :func:`choose_bias` considers."""
+
+
+def choose_bias(student_val_logits, teacher_val_logits, c: int, grid=BIAS_GRID) -> float:
+    """The bias on class ``c`` chosen without any image of ``c``.
+
+    Both logits are on validation images **of the other classes only**. The teacher,
+    which knows ``c``, predicts ``c`` on a small fraction of them (its false
+    positives); we raise the student's bias for ``c`` as far as the grid allows while
+    the student predicts ``c`` on no larger a fraction of them than the teacher does.
+
+    Parameters
+    ----------
+    student_val_logits, teacher_val_logits : torch.Tensor
+        Logits on the same validation images, none of class ``c``.
+    c : int
+        The omitted class.
+    grid : sequence of float
+        Candidate biases, increasing (default :data:`BIAS_GRID`, 0 to 20 in steps of 0.05).
+
+    Returns
+    -------
+    float
+        The largest bias of ``grid`` whose false-positive rate is at most the teacher's
+        (the first grid value if none is).
+    """
+    target = predicted_frequency(teacher_val_logits, c)
+    best = float(grid[0])
+    for b in grid:
+        if predicted_frequency(student_val_logits, c, float(b)) <= target:
+            best = float(b)
+        else:
+            break
+    return best
+
+
+@dataclass
+class OmittedRow:
+    condition: str
+    recall_before: list
+    recall_after: list
+    others_before: list
+    others_after: list
+    biases: list
+
+
+def omitted_summary(students: dict, teacher_val_logits, val_y, test_y, c: int) -> dict:
+    """Per condition: recall of class ``c`` and accuracy on the others, before and after the
+    bias of :func:`choose_bias` (chosen per student on validation images without ``c``)."""
+    keep = val_y != c
+    t_val = teacher_val_logits[keep]
+    out = {}
+    for cond, sts in students.items():
+        row = OmittedRow(cond, [], [], [], [], [])
+        for st in sts:
+            b = choose_bias(st.val_logits[keep], t_val, c)
+            r0, o0, _ = class_metrics(st.test_logits, test_y, c)
+            r1, o1, _ = class_metrics(st.test_logits, test_y, c, b)
+            row.recall_before.append(r0)
+            row.recall_after.append(r1)
+            row.others_before.append(o0)
+            row.others_after.append(o1)
+            row.biases.append(b)
+        out[cond] = row
+    return out
+
+
+def omitted_table(summary: dict, class_name: str) -> str:
+    """The omitted-class table: recall of the omitted class and accuracy on the others."""
+    head = (f"{'student (no ' + class_name + ' in its training images)':40s} {class_name + ' recall':>22s}  "
+            f"{'after bias':>16s}  {'other classes':>16s}  {'after bias':>16s}  {'bias':>11s}")
+    lines = [head, "-" * len(head)]
+    for cond, r in summary.items():
+        b_mean, b_sd = results.mean_sd(r.biases)
+        lines.append(f"{cond:40s} {results.format_pct(r.recall_before, 1):>22s}  "
+                     f"{results.format_pct(r.recall_after, 1):>16s}  "
+                     f"{results.format_pct(r.others_before, 1):>16s}  "
+                     f"{results.format_pct(r.others_after, 1):>16s}  {b_mean:5.1f} ± {b_sd:3.1f}")
+    return "\n".join(lines)
+
+
+def oracle_bias(students, test_y, c: int, grid) -> tuple[float, float, float]:
+    """Hinton's way: the single bias that maximises the mean overall *test* accuracy of the
+    students (chosen on the test set, so optimistic). Returns ``(bias, recall, others)``."""
+    best = None
+    for b in grid:
+        m = np.mean([class_metrics(st.test_logits, test_y, c, b) for st in students], axis=0)
+        if best is None or m[2] > best[3]:
+            best = (float(b), float(m[0]), float(m[1]), float(m[2]))
+    return best[:3]
+
+
+class BiasExplorer:
+    """A slider over the bias added to the omitted class's logit, for the distilled students.
+
+    The curves (recall of the omitted class and accuracy on the other classes on the
+    test set, mean over seeds) are computed once for a grid of biases; moving the
+    slider moves a marker and rewrites the label. ``label.value``, ``figure``,
+    ``recall`` and ``others`` expose what the last callback produced.
+    """
+
+    def __init__(self, students, test_y, c: int, class_name: str, *, chosen=None, grid=None):
+        self.grid = np.round(np.arange(0.0, 20.01, 0.25), 2) if grid is None else np.asarray(grid)
+        m = np.array([[np.mean([class_metrics(st.test_logits, test_y, c, b)[:2] for st in students], axis=0)]
+                      for b in self.grid])[:, 0]
+        self.recall_curve, self.others_curve = m[:, 0], m[:, 1]
+        self.class_name, self.chosen = class_name, chosen
+        start = float(self.grid[0] if chosen is None else self.grid[np.abs(self.grid - chosen).argmin()])
+        self.slider = W.FloatSlider(value=start, min=float(self.grid[0]), max=float(self.grid[-1]),
+                                    step=float(self.grid[1] - self.grid[0]), description="bias",
+                                    continuous_update=True, readout_format=".2f")
+        self.label = W.HTML()
+        self.out = W.Output()
+        self.figure = None
+        self.slider.observe(lambda change: self.update(change["new"]), names="value")
+        self.update(start)
+        self.widget = W.VBox([self.slider, self.label, self.out])
+
+    def update(self, bias: float):
+        i = int(np.abs(self.grid - bias).argmin())
+        self.recall, self.others = float(self.recall_curve[i]), float(self.others_curve[i])
+        self.label.value = (f"bias +{self.grid[i]:.2f} on <b>{self.class_name}</b>: its recall "
+                            f"<b>{100 * self.recall:.1f} %</b>, the other classes "
+                            f"<b>{100 * self.others:.1f} %</b> (test set, mean over seeds)")
+        fig, ax = new_figure(6.4, 3.4)
+        ax = ax[0, 0]
+        ax.plot(self.grid, 100 * self.recall_curve, label=f"{self.class_name} recall")
+        ax.plot(self.grid, 100 * self.others_curve, label="other classes' accuracy")
+        ax.axvline(self.grid[i], color="k", lw=1)
+        if self.chosen is not None:
+            ax.axvline(self.chosen, color="grey", ls="--", lw=1, label="bias chosen on validation")
+        ax.set_xlabel(f"bias added to the {self.class_name} logit")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.legend(loc="lower left", fontsize=8)
+        self.figure = fig
+        show_in(self.out, fig)
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+
+# --------------------------------------------------------------------------- comparisons
+def test_accs(students, y) -> list:
+    return [accuracy(st.test_logits, y) for st in students]
+
+
+def comparison_lines(values: dict, reference: str, *, digits: int = 2) -> str:
+    """``mean ± sd`` per condition and the paired difference to ``reference`` with its 95 % CI."""
+    lines = []
+    for name, v in values.items():
+        line = f"{name:18s} {results.format_pct(v, digits):>16s}"
+        if name != reference:
+            line += f"   vs {reference}: {results.paired_difference(v, values[reference]).format()}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def controls_figure(full: dict, omitted: dict, omitted_name: str):
+    """Dot plots with error bars (mean ± sd over seeds): test accuracy on the full task, and
+    the omitted class's recall after the bias correction."""
+    fig, axes = new_figure(9.5, 3.4, ncols=2)
+    for ax, vals, title in ((axes[0, 0], full, "full task: test accuracy"),
+                            (axes[0, 1], omitted, f"omitted task: {omitted_name} recall after bias")):
+        names = list(vals)
+        for i, n in enumerate(names):
+            v = 100 * np.asarray(vals[n])
+            ax.plot(np.full(len(v), i), v, "o", color="C0", alpha=0.35, ms=4)
+            ax.errorbar(i, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, fmt="D", color="C3",
+                        capsize=4, ms=6)
+        ax.set_xticks(range(len(names)), [n.replace(" ", "\n", 1) for n in names], fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("%")
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def quality_figure(points: list, *, baseline=None):
+    """Teacher validation accuracy (x) against the test accuracy of the student it produces (y),
+    mean ± sd over seeds. ``points``: dicts with ``name``, ``teacher``, ``students``;
+    ``baseline``: the hard-label students' accuracies (a dashed line at their mean)."""
+    fig, axes = new_figure(6.4, 4.2)
+    ax = axes[0, 0]
+    if baseline is not None:
+        ax.axhline(100 * float(np.mean(baseline)), color="grey", ls="--", lw=1,
+                   label="student on hard labels")
+    for i, p in enumerate(points):
+        v = 100 * np.asarray(p["students"])
+        ax.errorbar(100 * p["teacher"], v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, fmt="o",
+                    capsize=3, color=f"C{i % 10}", label=p["name"])
+    ax.set_xlabel("teacher validation accuracy (%)")
+    ax.set_ylabel("student test accuracy (%)")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def teacher_quality(data, teachers: dict, train_logits: dict, test_accs: dict, sel: dict, *,
+                    seeds: int, epochs: int, reuse: dict | None = None) -> list:
+    """Distil the same student from every teacher at the chosen (λ, T).
+
+    Parameters
+    ----------
+    train_logits : dict
+        Teacher name → its logits on the training images (the ensemble's: averaged).
+    test_accs : dict
+        Teacher name → its accuracy (the notebook passes validation accuracy).
+    reuse : dict, optional
+        Teacher name → test accuracies of students already trained from it (same recipe).
+
+    Returns
+    -------
+    list of dict
+        ``name``, ``teacher`` (test accuracy), ``students`` (test accuracy per seed).
+    """
+    reuse = reuse or {}
+    points = []
+    bar = tqdm(total=len(train_logits) * seeds, desc="teachers → students", leave=False)
+    for name, logits in train_logits.items():
+        if name in reuse:
+            accs = reuse[name]
+            bar.update(seeds)
+        else:
+            accs = []
+            for seed in range(seeds):
+                st = train_student(data.train, data.val.x[:0], data.test.x, seed=seed, epochs=epochs,
+                                   targets=losses.soft_targets(logits, sel["T"]), lam=sel["lam"],
+                                   T=sel["T"], condition=name)
+                accs.append(accuracy(st.test_logits, data.test.y))
+                bar.update(1)
+        points.append({"name": name, "teacher": test_accs[name], "students": accs})
+    bar.close()
+    return points
+
+
+def quality_table(points: list) -> str:
+    lines = [f"{'teacher':26s} {'teacher (val)':>13s}  {'its student (test)':>18s}"]
+    for p in sorted(points, key=lambda p: p["teacher"]):
+        student = results.format_pct(p["students"])
+        lines.append(f"{p['name']:26s} {100 * p['teacher']:11.2f} %  {student:>18s}")
+    return "\n".join(lines)
+
+
+def rank_correlation(points: list) -> float:
+    """Spearman correlation between teacher accuracy and mean student accuracy."""
+    x = np.argsort(np.argsort([p["teacher"] for p in points]))
+    y = np.argsort(np.argsort([np.mean(p["students"]) for p in points]))
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+BORN_AGAIN_SEED = 1000
+"""Offset between a born-again student's seed and its teacher's (different initial weights)."""
+
+
+def born_again(data, teachers: list, sel: dict, *, epochs: int) -> dict:
+    """Born-again students (Furlanello et al. 2018): the teacher's own architecture and data.
+
+    Each teacher is a hard-label student of this notebook (``mlp([784, 128, 10])`` on the
+    training images, kept with its training logits); its born-again student is the same
+    architecture from other random weights (seed + :data:`BORN_AGAIN_SEED`), distilled from
+    it on the same images at the chosen (λ, T).
+
+    Returns
+    -------
+    dict
+        ``{"teacher (hard labels)": [...], "born-again student": [...]}``: test accuracy per
+        seed, paired (student i learned from teacher i).
+    """
+    out = {"teacher (hard labels)": [], "born-again student": []}
+    for t in tqdm(teachers, desc="born-again", leave=False):
+        st = train_student(data.train, data.val.x[:0], data.test.x, seed=t.seed + BORN_AGAIN_SEED,
+                           epochs=epochs, targets=losses.soft_targets(t.meta["train_logits"], sel["T"]),
+                           lam=sel["lam"], T=sel["T"], condition="born-again")
+        out["teacher (hard labels)"].append(accuracy(t.test_logits, data.test.y))
+        out["born-again student"].append(accuracy(st.test_logits, data.test.y))
+    return out
+
+
+# --------------------------------------------------------------------------- decomposition
+def decomposition(student_logits, teacher_logits, y, *, T: float) -> dict:
+    """Means of KL, TCKD and (1 − p_t)·NCKD, and the largest violation of the identity."""
+    tckd, nckd, pt = losses.dkd_parts(student_logits.double(), teacher_logits.double(), y, T=T)
+    lp = F.log_softmax(teacher_logits.double() / T, 1)
+    lq = F.log_softmax(student_logits.double() / T, 1)
+    kl = (lp.exp() * (lp - lq)).sum(1)
+    return {"kl": float(kl.mean()), "tckd": float(tckd.mean()), "nckd": float(nckd.mean()),
+            "nckd_weighted": float(((1 - pt) * nckd).mean()),
+            "max_error": float((kl - tckd - (1 - pt) * nckd).abs().max())}
+
+
+def as_logits(probs, T: float):
+    """Logits whose ``softmax(· / T)`` is ``probs`` (to feed probabilities to ``dkd_parts``)."""
+    return T * probs.double().clamp_min(1e-300).log()
+
+
+# --------------------------------------------------------------------------- exercises
+EXERCISES = {
+    1: ("shuffled teacher", "Which control keeps each image's true-class probability and the set of "
+        "wrong-class values, but not which wrong class gets which value? (the control's name)"),
+    2: (0.2263, "TCKD for one image: teacher p_t = 0.9, student q_t = 0.6 (natural log)"),
+    3: ("nckd", "Which part of the KD term does the shuffled teacher change: 'tckd' or 'nckd'?"),
+}
+
+
+def check_exercise(n: int, answer) -> str:
+    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not."""
+    if n not in EXERCISES:
+        raise ValueError(f"n={n!r} is not an exercise; choose one of {sorted(EXERCISES)}")
+    want = EXERCISES[n][0]
+    if isinstance(want, float):
+        try:
+            ok = math.isclose(float(answer), want, abs_tol=2e-3)
+        except (TypeError, ValueError):
+            ok = False
+        hint = "TCKD = p_t·ln(p_t/q_t) + (1−p_t)·ln((1−p_t)/(1−q_t))"
+    else:
+        ok = isinstance(answer, str) and answer.strip().lower() == want
+        hint = {1: "it is one of the four controls; only one of them keeps the set of wrong-class values",
+                3: "compare the two binary distributions (target, rest) of the real and shuffled teacher"}[n]
+    msg = "right!" if ok else f"not quite ({answer!r}). Hint: {hint}"
+    print(f"exercise {n}: {msg}")
+    return msg
