@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from _toy import HAND_ROWS, make_problem
+from _toy import make_problem
 
 from kdlib import results, tuning
 from kdlib.data import Split, Splits
@@ -352,7 +352,15 @@ def test_check_exercise_prints_a_verdict_and_never_raises(three_methods, capsys)
             "scratch (tuned)": [{"val_acc": v} for v in (0.80, 0.81, 0.81)]}
     assert lesson.check_exercise(3, "helped", regimes=fake) is True
     assert lesson.check_exercise(3, "hurt", regimes=fake) is False
+    fake = {"+ transfer set": [{"val_acc": v} for v in (0.80, 0.84, 0.79)],
+            "distilled": [{"val_acc": v} for v in (0.81, 0.80, 0.82)]}
+    assert lesson.check_exercise(5, "unclear", transfer=fake) is True
     capsys.readouterr()
+    accs = {T: tuning.run_point(data, logits, lam=0.0, T=T, seed=0)["val_acc"] for T in (1.0, 4.0)}
+    right = 1 if accs[1.0] >= accs[4.0] else 4
+    assert lesson.check_exercise(2, right, data=data, logits=logits) is True
+    assert lesson.check_exercise(2, 5 - right, data=data, logits=logits) is False
+    assert "T=1: " in capsys.readouterr().out
     with pytest.raises(ValueError, match="n=6"):
         lesson.check_exercise(6, None)
 
@@ -419,20 +427,6 @@ def test_notebook_settings_quick_and_full():
 
 
 # --------------------------------------------------------------------------- plots
-def test_heatmap_data_equals_summarize_means():
-    fig = lesson.accuracy_heatmap(HAND_ROWS, chosen={"lam": 0.1, "T": 4.0})
-    img = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan)
-    lams, Ts = [0.1, 0.5, 1.0], [1.0, 2.0, 4.0]
-    expect = np.full((3, 3), np.nan)
-    for s in results.summarize(HAND_ROWS):
-        expect[lams.index(s["lam"]), Ts.index(s["T"])] = s["mean"]
-    np.testing.assert_allclose(img, expect)
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "86.00\n±1.41" in texts and "83.00\n±–" in texts
-    rect = fig.axes[0].patches[0]
-    assert rect.get_xy() == (2 - 0.5, 0 - 0.5)  # column T=4, row λ=0.1
-
-
 def test_grid_point_and_learning_curves_plot_the_rows():
     rows = [{"lam": 0.5, "T": 2.0, "seed": s, "val_acc": 0.8 + s / 100, "agreement": 0.9,
              "history": {"epoch_loss": [1.0 - s / 10, 0.5], "val_acc": [0.7, 0.8 + s / 100]}}
@@ -458,15 +452,7 @@ def test_grid_point_and_learning_curves_plot_the_rows():
     np.testing.assert_allclose(lc.axes[1].lines[0].get_ydata(), [0.7, 0.8])
 
 
-def test_kfold_scores_and_group_dots_plot_their_data(monkeypatch):
-    res = tuning.KFoldResult(
-        candidates=[{"lam": 0.5, "T": 2.0, "scores": [0.8, 0.7], "mean": 0.75, "sd": 0.07},
-                    {"lam": 1.0, "T": 2.0, "scores": [0.6, 0.65], "mean": 0.625, "sd": 0.035}],
-        chosen=None, folds=[], k=2)
-    res.chosen = res.candidates[0]
-    fig = lesson.kfold_scores(res)
-    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.8, 0.6])
-    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [0.7, 0.65])
+def test_group_dots_plot_their_data():
     fig = lesson.group_dots({"a": [0.8, 0.82], "b": [0.9]}, references={"t": 0.95})
     assert list(fig.axes[0].containers[0].lines[0].get_ydata()) == pytest.approx([0.81, 0.9])
     assert not fig.axes[0].patches  # a dot plot: its zoomed axis carries no bars

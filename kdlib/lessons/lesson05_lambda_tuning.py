@@ -18,8 +18,7 @@ core module :mod:`kdlib.tuning`, the statistics :mod:`kdlib.results`:
   (:func:`transfer_data`, :func:`transfer_rows`, :func:`equal_step_epochs`);
 * the exercise checks, :func:`check_exercise`;
 * its figures (each returns a new ``Figure``): :func:`cv_figure`, :func:`paired_figure`,
-  :func:`learning_curves`, :func:`grid_point`, :func:`accuracy_heatmap`,
-  :func:`kfold_scores`, :func:`group_dots`;
+  :func:`learning_curves`, :func:`grid_point`, :func:`group_dots`;
 * its widgets: :class:`GridExplorer` (λ and T sliders over precomputed rows) and
   :class:`TrainNow` (train one student now, with live curves).
 """
@@ -36,7 +35,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from kdlib import tuning
 from kdlib._checks import Bool, Float, Int, Str, check_float, check_int
@@ -45,7 +43,7 @@ from kdlib.data import Split, Splits, stratified_split
 from kdlib.losses import HARD_ONLY_LAM, kd_loss
 from kdlib.models import predict
 from kdlib.plots import new_figure
-from kdlib.results import format_pct, paired_difference, sample_sd, summarize
+from kdlib.results import format_pct, paired_difference, sample_sd
 from kdlib.widgets import figure_png, in_kernel, show_in
 
 __all__ = [
@@ -54,7 +52,7 @@ __all__ = [
     "tune_methods", "cv_table", "cv_gaps", "cv_figure", "final_rows", "results_table",
     "format_results", "paired_figure", "small_teacher_logits", "regime_rows", "transfer_data",
     "equal_step_epochs", "transfer_rows", "verdict", "check_exercise", "learning_curves",
-    "grid_point", "accuracy_heatmap", "kfold_scores", "group_dots", "GridExplorer", "TrainNow",
+    "grid_point", "group_dots", "GridExplorer", "TrainNow",
 ]
 
 # --------------------------------------------------------------------------- parameters
@@ -750,8 +748,9 @@ def check_exercise(n: int, answer, **evidence) -> bool:
             ok = tuple(float(v) for v in answer) == best
         except (TypeError, ValueError):
             ok = False
-        return _say(ok, f"λ={best[0]:g}, T={best[1]:g} agrees most ({100 * np.mean(agree[best]):.2f} %)."
-                    if ok else "give (lam, T); move the sliders and read the agreement the label prints.")
+        means = ", ".join(f"λ={p[0]:g}, T={p[1]:g}: {100 * np.mean(v):.2f} %" for p, v in agree.items())
+        return _say(ok, f"λ={best[0]:g}, T={best[1]:g} agrees most ({means})." if ok else
+                    "give (lam, T); move the sliders and read the agreement the label prints.")
     if n == 2:
         accs = {}
         for T in (1.0, 4.0):
@@ -934,96 +933,6 @@ def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
     bars.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     if title:
         fig.suptitle(title)
-    return fig
-
-
-def _grid_matrix(rows, metric):
-    summary = summarize(rows, ("lam", "T"), metric)
-    lams = sorted({s["lam"] for s in summary})
-    Ts = sorted({s["T"] for s in summary})
-    mean = np.full((len(lams), len(Ts)), np.nan)
-    sd = np.full_like(mean, np.nan)
-    for s in summary:
-        i, j = lams.index(s["lam"]), Ts.index(s["T"])
-        mean[i, j], sd[i, j] = s["mean"], s["sd"]
-    return lams, Ts, mean, sd
-
-
-def accuracy_heatmap(rows, *, metric: str = "val_acc", chosen=None, title: str = "",
-                     percent: bool = True) -> Figure:
-    """Heat map of ``metric`` over λ (rows) × T (columns), mean ± sd over seeds.
-
-    Each cell is annotated ``"mean\\n±sd"`` (in percent when ``percent``); the
-    ``chosen`` (λ, T) — a pair or a dict with ``lam`` and ``T`` — is outlined.
-
-    Returns
-    -------
-    Figure
-        ``axes[0].images[0].get_array()`` is the matrix of means (λ ascending
-        down the rows, T ascending along the columns, as in :func:`kdlib.results.summarize`);
-        ``axes[0].texts`` the annotations row by row; the outline is
-        ``axes[0].patches[0]``.
-    """
-    lams, Ts, mean, sd = _grid_matrix(rows, metric)
-    fig, ax = new_figure(1.6 + 1.25 * len(Ts), 1.2 + 0.75 * len(lams))
-    a = ax[0, 0]
-    im = a.imshow(mean, cmap="viridis", aspect="auto")
-    scale = 100 if percent else 1
-    lo, hi = np.nanmin(mean), np.nanmax(mean)
-    for i in range(len(lams)):
-        for j in range(len(Ts)):
-            if math.isnan(mean[i, j]):
-                continue
-            spread = "±–" if math.isnan(sd[i, j]) else f"±{scale * sd[i, j]:.2f}"
-            bright = hi > lo and (mean[i, j] - lo) / (hi - lo) > 0.6
-            a.text(j, i, f"{scale * mean[i, j]:.2f}\n{spread}", ha="center", va="center",
-                   fontsize=8, color="black" if bright else "white")
-    if chosen is not None:
-        lam, T = (chosen["lam"], chosen["T"]) if isinstance(chosen, dict) else chosen
-        if lam in lams and T in Ts:
-            i, j = lams.index(lam), Ts.index(T)
-            a.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2.5))
-    a.set_xticks(range(len(Ts)), [f"{t:g}" for t in Ts])
-    a.set_yticks(range(len(lams)), [f"{v:g}" for v in lams])
-    name = {"val_acc": "validation accuracy", "test_acc": "test accuracy",
-            "agreement": "agreement with the teacher"}.get(metric, metric)
-    a.set(xlabel="temperature T", ylabel="λ (weight of the hard labels)",
-          title=title or f"{name} ({'%, ' if percent else ''}mean ± sd over seeds)")
-    fig.colorbar(im, ax=a, shrink=0.85, label=f"mean {name} (fraction)")
-    return fig
-
-
-def kfold_scores(result, *, title: str = "") -> Figure:
-    """Cross-validation scores of every candidate, fold by fold.
-
-    Thin grey lines join one fold's scores across candidates (folds differ in
-    difficulty, so compare candidates *within* a fold); black error bars are the
-    mean ± sd over folds; the chosen candidate is red.
-
-    Returns
-    -------
-    Figure
-        ``axes[0].lines[f]`` is fold ``f``'s scores (one line per fold, in fold
-        order); ``axes[0].collections`` hold the means.
-    """
-    cands = list(result.candidates)
-    fig, ax = new_figure(max(5.0, 0.62 * len(cands) + 1.5), 3.6)
-    a = ax[0, 0]
-    x = np.arange(len(cands))
-    scores = np.array([c["scores"] for c in cands], float)  # candidates × folds
-    for f in range(scores.shape[1]):
-        a.plot(x, scores[:, f], "-o", color="0.7", ms=3, lw=0.8,
-               label="one fold" if f == 0 else None)
-    means = np.array([c["mean"] for c in cands])
-    sds = np.array([0.0 if math.isnan(c["sd"]) else c["sd"] for c in cands])
-    colours = ["red" if c is result.chosen else "black" for c in cands]
-    a.errorbar(x, means, yerr=sds, fmt="none", ecolor="black", capsize=3, lw=1)
-    a.scatter(x, means, c=colours, zorder=3, s=28, label="mean ± sd (red: chosen)")
-    a.set_xticks(x, [("λ=1" if c["lam"] == HARD_ONLY_LAM else f"λ={c['lam']:g}\nT={c['T']:g}")
-                     for c in cands], fontsize=7)
-    a.set(ylabel="held-out fold accuracy",
-          title=title or f"{result.k}-fold cross-validation on the training split")
-    a.legend(fontsize="x-small", loc="lower right")
     return fig
 
 
