@@ -422,6 +422,7 @@ def test_notebook_settings_quick_and_full():
     quick = lesson.notebook_settings(quick=True, **kw)
     assert quick["seeds"] == [0, 1] and quick["n_train"] == lesson.QUICK["n_train"]
     assert all(len(cs) == 2 for cs in quick["candidates"].values())
+    assert len({c["lam"] for c in quick["candidates"]["distilled"]}) == 2  # the λ slider moves
     assert {c["epochs"] for c in quick["candidates"]["student from scratch"]} <= {2, 3}
     assert lesson.CANDIDATES["student from scratch"][0]["epochs"] == 10  # not mutated
 
