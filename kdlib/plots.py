@@ -105,7 +105,28 @@ def image_grid(x, labels, classes, *, predicted=None, ncols: int = 8, size: floa
 
 def per_class_bars(values, classes, *, ylabel: str = "accuracy", title: str = "",
                    others: dict | None = None) -> Figure:
-    """One bar per class (several series side by side when ``others`` is given)."""
+    """One bar per class (several series side by side when ``others`` is given).
+
+    The value axis starts at 0 (a truncated axis exaggerates differences), and each
+    bar carries its value (two decimals, 8 pt) so small differences stay readable.
+
+    Parameters
+    ----------
+    values : sequence of float
+        One value per class (e.g. accuracies in [0, 1]).
+    classes : sequence of str
+        Class names, the tick labels.
+    ylabel : str
+        Axis label, and the legend name of ``values``.
+    title : str
+    others : dict, optional
+        ``{name: values}`` of further series drawn beside ``values``.
+
+    Returns
+    -------
+    Figure
+        ``axes[0].patches`` are the bars, series after series.
+    """
     series = {ylabel: np.asarray(values, float)}
     series.update({k: np.asarray(v, float) for k, v in (others or {}).items()})
     fig, ax = new_figure(9, 3.4)
@@ -113,32 +134,59 @@ def per_class_bars(values, classes, *, ylabel: str = "accuracy", title: str = ""
     width = 0.8 / len(series)
     pos = np.arange(len(classes))
     for i, (name, v) in enumerate(series.items()):
-        a.bar(pos + (i - (len(series) - 1) / 2) * width, v, width, label=name)
+        bars = a.bar(pos + (i - (len(series) - 1) / 2) * width, v, width, label=name)
+        a.bar_label(bars, fmt="%.2f", fontsize=8, padding=1)
     a.set_xticks(pos, classes, rotation=30, ha="right", fontsize=8)
-    lo = min(float(np.nanmin(v)) for v in series.values())
-    a.set_ylim(max(0.0, lo - 0.1), 1.0)
+    hi = max(float(np.nanmax(v)) for v in series.values())
+    a.set_ylim(0.0, max(1.0, hi) * 1.1)  # from 0; headroom for the value labels
     a.set(ylabel=ylabel, title=title)
     if len(series) > 1:
-        a.legend(fontsize="small")
+        a.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
 def confusion(cm, classes, *, title: str = "confusion matrix (rows: true, columns: predicted)",
               normalize: bool = True) -> Figure:
-    """Heat map of a confusion matrix, row-normalised by default, counts annotated."""
+    """Heat map of a confusion matrix; the cells print the unit the colour bar shows.
+
+    Parameters
+    ----------
+    cm : array-like
+        ``(classes, classes)`` counts, rows the true class, columns the prediction.
+    classes : sequence of str
+        Class names.
+    title : str
+    normalize : bool
+        True (default): colour and cell text are the percentage of the row (of the
+        true class's examples), ``"<1"`` for a non-zero share below 0.5 %; False:
+        raw counts. Empty cells are left blank.
+
+    Returns
+    -------
+    Figure
+        ``axes[0].images[0]`` holds what is shown (percent or counts); the colour
+        bar (``axes[1]``) is labelled with that unit.
+    """
     cm = np.asarray(cm, dtype=float)
-    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
-    fig, ax = new_figure(6.4, 5.6)
+    if normalize:
+        shown = 100 * cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        unit = "% of the true class's examples"
+    else:
+        shown, unit = cm, "count"
+    fig, ax = new_figure(6.8, 6.0)
     a = ax[0, 0]
     im = a.imshow(shown, cmap="Blues", vmin=0)
     k = len(classes)
     a.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
     a.set_yticks(range(k), classes, fontsize=8)
+    a.set(xlabel="predicted class", ylabel="true class")
     for i in range(k):
         for j in range(k):
             if cm[i, j]:
-                a.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=6,
-                       color="white" if shown[i, j] > 0.5 * shown.max() else "black")
-    a.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=a, shrink=0.8)
+                v = shown[i, j]
+                text = ("<1" if v < 0.5 else f"{v:.0f}") if normalize else f"{int(cm[i, j])}"
+                a.text(j, i, text, ha="center", va="center", fontsize=8,
+                       color="white" if v > 0.5 * shown.max() else "black")
+    a.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=a, shrink=0.8, label=unit)
     return fig

@@ -307,9 +307,9 @@ def test_init_comparison_bars_equal_the_rows_means():
     assert [t.get_text() for t in fig.axes[1].texts] == ["teacher 0.870"]
 
 
-# --------------------------------------------------------------------------- the λ = 1 control and exercise checks
+# ------------------------------------------------------------------ the λ = 1 control and exercise checks
 
-def fake_rows(student, values):
+def rows_of(student, values):
     """values: {strategy: [acc per seed]} -> rows as compare_init_strategies makes them."""
     return [{"student": student, "params": 1, "teacher": "t", "teacher_acc": 0.9, "strategy": strategy,
              "seed": seed, "acc_init": 0.1, "acc_trained": acc}
@@ -317,8 +317,8 @@ def fake_rows(student, values):
 
 
 def test_separate_init_from_kd_paired_differences():
-    kd = fake_rows("s", {"random": [0.70, 0.72, 0.71], "top-units": [0.80, 0.81, 0.83]})
-    plain = fake_rows("s", {"random": [0.69, 0.70, 0.70], "top-units": [0.79, 0.80, 0.80]})
+    kd = rows_of("s", {"random": [0.70, 0.72, 0.71], "top-units": [0.80, 0.81, 0.83]})
+    plain = rows_of("s", {"random": [0.69, 0.70, 0.70], "top-units": [0.79, 0.80, 0.80]})
     out = lesson.separate_init_from_kd(kd, plain, "s", "top-units")
     assert out["init_gain_kd"].mean == pytest.approx(np.mean([0.10, 0.09, 0.12]))
     assert out["init_gain_plain"].mean == pytest.approx(0.10)
@@ -340,7 +340,7 @@ def test_separate_init_from_kd_on_real_runs(teacher, data):
 
 
 def test_check_exercise_verdicts(capsys, teacher, data):
-    rows = fake_rows("s", {"random": [0.70, 0.72], "top-units": [0.80, 0.81]})
+    rows = rows_of("s", {"random": [0.70, 0.72], "top-units": [0.80, 0.81]})
     assert lesson.check_exercise(1, None) is False
     assert "set `answer`" in capsys.readouterr().out
     assert lesson.check_exercise(1, "yes", rows=rows, epochs=10) is True
@@ -348,8 +348,8 @@ def test_check_exercise_verdicts(capsys, teacher, data):
     assert lesson.check_exercise(1, "yes", rows=rows, epochs=3) is True
     assert "rerun with -p epochs 10" in capsys.readouterr().out
     assert lesson.check_exercise(3, "top-units") is True and lesson.check_exercise(3, "random") is False
-    plain = fake_rows("mlp(784-64-64-64-10)", {"random": [0.70, 0.72], "top-units": [0.73, 0.75]})
-    kd = fake_rows("mlp(784-64-64-64-10)", {"random": [0.70, 0.72], "top-units": [0.80, 0.81]})
+    plain = rows_of("mlp(784-64-64-64-10)", {"random": [0.70, 0.72], "top-units": [0.73, 0.75]})
+    kd = rows_of("mlp(784-64-64-64-10)", {"random": [0.70, 0.72], "top-units": [0.80, 0.81]})
     assert lesson.check_exercise(4, 3.0, kd_rows=kd, plain_rows=plain) is True
     assert lesson.check_exercise(4, 9.5, kd_rows=kd, plain_rows=plain) is False
     with pytest.raises(ValueError, match="exercise 4"):

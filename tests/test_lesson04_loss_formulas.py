@@ -51,7 +51,7 @@ def np_kl(p_logits, q_logits, T):
 # --------------------------------------------------------------------------- check_params
 
 GOOD = dict(checkpoint="", n_train=5000, epochs=2, lr=0.3, student_epochs=12, hidden=128, T=4.0,
-            lam=0.5, seed=0)
+            lam=0.5, seed=0, pitfall_epochs=3, pitfall_seeds=3)
 
 
 def test_check_params_accepts_defaults_and_converts():

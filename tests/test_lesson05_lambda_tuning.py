@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from _toy import HAND_ROWS, make_problem
+from _toy import make_problem
 
 from kdlib import results, tuning
+from kdlib.data import Split, Splits
 from kdlib.lessons import lesson05_lambda_tuning as lesson
 from kdlib.lessons.lesson05_lambda_tuning import GridExplorer, TrainNow
 
@@ -174,30 +175,209 @@ def test_train_now_bad_arguments(tiny):
 
 
 # --------------------------------------------------------------------------- results table
-def test_beats_by_spread():
-    ok, margin = lesson.beats_by_spread([0.85, 0.86, 0.87], [0.80, 0.81, 0.82])
-    assert ok and margin == pytest.approx(0.05 / 0.02)
-    ok, margin = lesson.beats_by_spread([0.82, 0.84], [0.80, 0.83])
-    assert not ok
-    ok, margin = lesson.beats_by_spread([0.9], [0.8])
-    assert not ok and math.isnan(margin)
-
-
-def test_results_table_counts_errors_and_gap():
-    table = lesson.results_table(teacher_acc=0.9, baseline_accs=[0.80, 0.82],
-                                 distilled_accs=[0.85, 0.85], n_test=1000)
-    t, b, d = table
+def test_results_table_counts_errors_and_pairs_by_seed():
+    accs = {"student from scratch": [0.80, 0.82, 0.81], "label smoothing": [0.81, 0.82, 0.80],
+            "distilled": [0.85, 0.86, 0.84]}
+    table = lesson.results_table(teacher_acc=0.9, accs=accs, n_test=1000)
+    t, b, ls, d = table
     assert t["errors"] == pytest.approx(100) and math.isnan(t["errors_sd"])
     assert b["errors"] == pytest.approx(190) and b["acc"] == pytest.approx(0.81)
-    assert b["errors_sd"] == pytest.approx(np.std([200, 180], ddof=1))
-    assert d["gap_closed"] == pytest.approx((0.85 - 0.81) / (0.9 - 0.81))
+    assert b["errors_sd"] == pytest.approx(np.std([200, 180, 190], ddof=1))
+    assert "diff" not in b and b["model"] == "student from scratch (tuned)"
+    want = results.paired_difference(accs["distilled"], accs["student from scratch"])
+    assert d["diff"] == want
+    assert d["gap_closed"] == pytest.approx(want.mean / (0.9 - 0.81))
+    assert ls["diff"].mean == pytest.approx(0.0, abs=1e-12)
     text = lesson.format_results(table)
-    assert "190 ± 14" in text and "44 %" in text
+    assert "190 ± 10" in text and want.format() in text
+    with pytest.raises(ValueError, match="reference='nope'"):
+        lesson.results_table(teacher_acc=0.9, accs=accs, reference="nope")
+
+
+def test_verdict_reads_the_interval():
+    assert lesson.verdict(results.paired_difference([0.85, 0.86, 0.87], [0.80, 0.81, 0.81])) == "helped"
+    assert lesson.verdict(results.paired_difference([0.75, 0.76, 0.77], [0.80, 0.81, 0.81])) == "hurt"
+    assert lesson.verdict(results.paired_difference([0.80, 0.84, 0.79], [0.81, 0.80, 0.82])) == "unclear"
+    assert lesson.verdict(results.paired_difference([0.9], [0.8])) == "unclear"  # one seed: no CI
+
+
+# --------------------------------------------------------------------------- data per seed
+def _pool(n=400, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 4
+    x = torch.randn(n, 1, 2, 2, generator=g) + y.view(-1, 1, 1, 1).float()
+    val = Split(torch.randn(60, 1, 2, 2, generator=g), torch.arange(60) % 4)
+    test = Split(torch.randn(40, 1, 2, 2, generator=g), torch.arange(40) % 4)
+    return Splits(Split(x, y), val, test, ("a", "b", "c", "d"), "toy")
+
+
+def test_resample_draws_a_new_stratified_subset_per_seed_and_keeps_val_test():
+    pool = _pool()
+    a, a2, b = lesson.resample(pool, 80, 0), lesson.resample(pool, 80, 0), lesson.resample(pool, 80, 1)
+    assert torch.equal(a.train.x, a2.train.x)  # seeded
+    assert not torch.equal(a.train.x, b.train.x)  # another seed, another sample
+    assert torch.bincount(a.train.y).tolist() == [20, 20, 20, 20]
+    assert a.val is pool.val and a.test is pool.test
+    rows = {tuple(r.tolist()) for r in pool.train.x.reshape(len(pool.train.y), -1)}
+    assert all(tuple(r.tolist()) in rows for r in a.train.x.reshape(80, -1))
+    with pytest.raises(ValueError, match="n_train=500"):
+        lesson.resample(pool, 500, 0)
+
+
+def test_transfer_data_uses_the_validation_images_and_a_disjoint_new_val():
+    pool = _pool()
+    data, x_u = lesson.transfer_data(pool, n_labeled=40, seed=0, n_val=100)
+    assert x_u is pool.val.x  # the images the teacher never trained on
+    assert len(data.train.y) == 40 and len(data.val.y) == 100
+    lab = {tuple(r.tolist()) for r in data.train.x.reshape(40, -1)}
+    assert not any(tuple(r.tolist()) in lab for r in data.val.x.reshape(100, -1))
+    assert lesson.equal_step_epochs(20, 1000, 5000) == 3
+    assert lesson.equal_step_epochs(1, 10, 5000) == 1
+
+
+# --------------------------------------------------------------------------- label smoothing
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.4])
+def test_label_smoothing_is_kd_from_a_uniform_teacher(eps):
+    same = lesson.label_smoothing_identity(eps, n_classes=7)
+    assert same["difference"] == pytest.approx(eps * math.log(7), abs=1e-9)
+    assert same["eps_log_k"] == pytest.approx(eps * math.log(7))
+    assert same["same_gradient"]
+    # against an independent NumPy computation of the smoothed cross-entropy
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(64, 7, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 7, (64,), generator=g)
+    logp = s.numpy() - np.log(np.exp(s.numpy()).sum(1, keepdims=True))
+    q = np.full((64, 7), eps / 7)
+    q[np.arange(64), y.numpy()] += 1 - eps
+    assert same["label_smoothing"] == pytest.approx(float(-(q * logp).sum(1).mean()))
+    assert torch.equal(lesson.uniform_teacher(3, 5), torch.zeros(3, 5))
+
+
+def test_run_kwargs_per_method():
+    assert lesson.run_kwargs("label smoothing", {"eps": 0.2}, epochs=7) == {
+        "lam": pytest.approx(0.8), "T": 1.0, "lr": tuning.STUDENT_DEFAULTS["lr"], "epochs": 7,
+        "uniform": True}
+    kw = lesson.run_kwargs("student from scratch", {"lr": 0.01, "epochs": 10}, epochs=20)
+    assert kw["lam"] == 1.0 and kw["lr"] == 0.01 and kw["epochs"] == 10 and not kw["uniform"]
+    kw = lesson.run_kwargs("distilled", {"lam": 0.5, "T": 8.0}, epochs=20)
+    assert (kw["lam"], kw["T"], kw["epochs"], kw["uniform"]) == (0.5, 8.0, 20, False)
+    assert lesson.candidate_label("distilled", {"lam": 0.5, "T": 8.0}) == "λ=0.5, T=8"
+    with pytest.raises(ValueError, match="method='nope'"):
+        lesson.run_kwargs("nope", {}, epochs=1)
+
+
+# --------------------------------------------------------------------------- three methods
+SMALL = {"student from scratch": ({"lr": 0.05, "epochs": 2}, {"lr": 0.05, "epochs": 3}),
+         "label smoothing": ({"eps": 0.1}, {"eps": 0.3}),
+         "distilled": ({"lam": 0.1, "T": 2.0}, {"lam": 0.5, "T": 4.0})}
+
+
+@pytest.fixture(scope="module")
+def three_methods():
+    tuning.clear_cache()
+    data, logits = make_problem(n_train=90, n_val=45, n_test=30)
+    cv = lesson.tune_methods(data.train.x, data.train.y, logits["train"], k=3, epochs=3,
+                             candidates=SMALL)
+    subsets = [data, data]
+    final = lesson.final_rows(subsets, [logits["train"]] * 2, logits["val"], cv, epochs=3)
+    yield data, logits, cv, final
+    tuning.clear_cache()
+
+
+def test_tune_methods_scores_every_candidate_on_the_same_folds(three_methods):
+    data, logits, cv, _ = three_methods
+    assert list(cv) == list(SMALL)
+    for res in cv.values():
+        assert len(res.rows) == 3 * 2 and {r["fold"] for r in res.rows} == {0, 1, 2}
+        for c in res.candidates:
+            assert len(c["scores"]) == 3 and c["mean"] == pytest.approx(np.mean(c["scores"]))
+        assert res.chosen is max(res.candidates, key=lambda c: c["mean"])
+        assert [r["fold"] for r in res.chosen_rows] == [0, 1, 2]
+    # label smoothing trains on the uniform teacher: equal to KD with zero logits, by hand
+    folds = tuning.kfold_indices(data.train.y, 3, seed=0)
+    rest = np.setdiff1d(np.arange(len(data.train.y)), folds[0])
+    split = (Split(data.train.x[rest], data.train.y[rest]),
+             Split(data.train.x[folds[0]], data.train.y[folds[0]]))
+    row = tuning.run_point(split, {"train": torch.zeros(len(rest), 3)}, lam=0.9, T=1.0, seed=0,
+                           epochs=3, cache=False)
+    assert cv["label smoothing"].rows[0]["val_acc"] == pytest.approx(row["val_acc"])
+    text = lesson.cv_table(cv)
+    assert text.count("<- chosen") == 3 and "ε=0.3" in text and "lr=0.05, 3 ep" in text
+    gaps = lesson.cv_gaps(cv)
+    ref = cv["student from scratch"].chosen["scores"]
+    assert gaps["distilled"] == results.paired_difference(cv["distilled"].chosen["scores"], ref)
+
+
+def test_final_rows_train_the_chosen_configuration_per_seed(three_methods):
+    data, logits, cv, final = three_methods
+    for method, rows in final.items():
+        assert [r["seed"] for r in rows] == [0, 1] and all("test_acc" in r for r in rows)
+        kw = lesson.run_kwargs(method, cv[method].chosen["config"], epochs=3)
+        assert rows[0]["lam"] == pytest.approx(kw["lam"]) and rows[0]["epochs"] == kw["epochs"]
+    with pytest.raises(ValueError, match="2 subsets but 1"):
+        lesson.final_rows([data, data], [logits["train"]], logits["val"], cv, epochs=3)
+
+
+def test_cv_figure_and_paired_figure_plot_their_data(three_methods):
+    _, _, cv, _ = three_methods
+    fig = lesson.cv_figure(cv)
+    for a, res in zip(fig.axes, cv.values()):
+        means = a.containers[0].lines[0].get_ydata()
+        np.testing.assert_allclose(means, [100 * c["mean"] for c in res.candidates])
+    diffs = {"a": results.paired_difference([0.9, 0.8, 0.85], [0.8, 0.8, 0.8])}
+    fig = lesson.paired_figure(diffs)
+    assert fig.axes[0].containers[0].lines[0].get_xdata()[0] == pytest.approx(100 * diffs["a"].mean)
+
+
+def test_check_exercise_prints_a_verdict_and_never_raises(three_methods, capsys):
+    data, logits, cv, final = three_methods
+    assert lesson.check_exercise(1, None, cv=cv) is False
+    assert "set `answer`" in capsys.readouterr().out
+    agree = {}
+    for r in cv["distilled"].rows:
+        agree.setdefault((r["lam"], r["T"]), []).append(r["agreement"])
+    best = max(agree, key=lambda p: np.mean(agree[p]))
+    assert lesson.check_exercise(1, best, cv=cv) is True
+    assert capsys.readouterr().out.startswith("Right: ")
+    assert lesson.check_exercise(1, "nonsense", cv=cv) is False
+    assert capsys.readouterr().out.startswith("Not yet: ")
+    accs = {m: [r["test_acc"] for r in rows] for m, rows in final.items()}
+    table = lesson.results_table(teacher_acc=0.99, accs=accs, n_test=30)
+    rows = {r["model"]: r for r in table}
+    ls, kd = rows["label smoothing (tuned)"]["diff"].mean, rows["distilled (tuned)"]["diff"].mean
+    if kd:
+        assert lesson.check_exercise(4, ls / kd + 0.04, table=table) is True
+        assert lesson.check_exercise(4, ls / kd + 0.2, table=table) is False
+    fake = {"born-again teacher": [{"val_acc": v} for v in (0.85, 0.86, 0.87)],
+            "scratch (tuned)": [{"val_acc": v} for v in (0.80, 0.81, 0.81)]}
+    assert lesson.check_exercise(3, "helped", regimes=fake) is True
+    assert lesson.check_exercise(3, "hurt", regimes=fake) is False
+    fake = {"+ transfer set": [{"val_acc": v} for v in (0.80, 0.84, 0.79)],
+            "distilled": [{"val_acc": v} for v in (0.81, 0.80, 0.82)]}
+    assert lesson.check_exercise(5, "unclear", transfer=fake) is True
+    capsys.readouterr()
+    accs = {T: tuning.run_point(data, logits, lam=0.0, T=T, seed=0)["val_acc"] for T in (1.0, 4.0)}
+    right = 1 if accs[1.0] >= accs[4.0] else 4
+    assert lesson.check_exercise(2, right, data=data, logits=logits) is True
+    assert lesson.check_exercise(2, 5 - right, data=data, logits=logits) is False
+    assert "T=1: " in capsys.readouterr().out
+    with pytest.raises(ValueError, match="n=6"):
+        lesson.check_exercise(6, None)
+
+
+def test_grid_explorer_over_folds(three_methods):
+    _, _, cv, _ = three_methods
+    ex = GridExplorer(cv["distilled"].rows, unit="fold", baseline=cv["student from scratch"].chosen_rows)
+    assert "(3 folds)" in ex.label.value
+    labels = [ln.get_label() for ln in ex.figure.axes[1].lines]
+    assert "fold 0" in labels
+    with pytest.raises(ValueError, match="unit='x'"):
+        GridExplorer(cv["distilled"].rows, unit="x")
 
 
 # --------------------------------------------------------------------------- parameters
 DEFAULTS = dict(checkpoint="", lam=0.5, T=4.0, quick=False, n_train=2000, epochs=20, seeds=3,
-                k_folds=3, small_teacher_epochs=5, n_labeled=1000, n_transfer=5000)
+                k_folds=3, small_teacher_epochs=3, n_labeled=1000, n_transfer=5000)
 
 
 def test_check_params_accepts_the_notebook_defaults_and_converts():
@@ -213,7 +393,8 @@ def test_check_params_accepts_the_notebook_defaults_and_converts():
     ({"n_train": 5}, ValueError, "n_train=5"),
     ({"epochs": 0}, ValueError, "epochs=0"),
     ({"n_train": 40, "k_folds": 5}, ValueError, "n_train=40 is too small for k_folds=5"),
-    ({"n_labeled": 50000, "n_transfer": 10000}, ValueError, r"n_labeled \+ n_transfer = 60000"),
+    ({"n_labeled": 50001}, ValueError, r"n_labeled=50001 is out of range"),
+    ({"n_transfer": 5001}, ValueError, r"n_transfer=5001 is out of range"),
     ({"quick": "yes"}, TypeError, "quick must be True or False"),
     ({"checkpoint": None}, TypeError, "checkpoint must be a string"),
     ({"epochs": 2.5}, TypeError, "epochs must be an integer"),
@@ -234,29 +415,19 @@ def test_notebook_settings_quick_and_full():
     kw = {k: DEFAULTS[k] for k in ("n_train", "epochs", "seeds", "k_folds",
                                    "small_teacher_epochs", "n_labeled", "n_transfer")}
     full = lesson.notebook_settings(quick=False, **kw)
-    assert full["lams"] == list(lesson.GRID_LAMS) and full["Ts"] == list(lesson.GRID_TS)
+    assert full["candidates"] == {m: [dict(c) for c in cs] for m, cs in lesson.CANDIDATES.items()}
     assert full["seeds"] == [0, 1, 2] and full["few_epochs"] == 3
     assert full["n_val"] is None and full["epochs"] == 20
+    assert all(len(cs) == 4 for cs in full["candidates"].values())  # one budget for all
     quick = lesson.notebook_settings(quick=True, **kw)
-    assert quick["seeds"] == [0] and quick["n_train"] == lesson.QUICK["n_train"]
-    assert quick["lams"] == list(lesson.QUICK["lams"])
+    assert quick["seeds"] == [0, 1] and quick["n_train"] == lesson.QUICK["n_train"]
+    assert all(len(cs) == 2 for cs in quick["candidates"].values())
+    assert len({c["lam"] for c in quick["candidates"]["distilled"]}) == 2  # the λ slider moves
+    assert {c["epochs"] for c in quick["candidates"]["student from scratch"]} <= {2, 3}
+    assert lesson.CANDIDATES["student from scratch"][0]["epochs"] == 10  # not mutated
 
 
 # --------------------------------------------------------------------------- plots
-def test_heatmap_data_equals_summarize_means():
-    fig = lesson.accuracy_heatmap(HAND_ROWS, chosen={"lam": 0.1, "T": 4.0})
-    img = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan)
-    lams, Ts = [0.1, 0.5, 1.0], [1.0, 2.0, 4.0]
-    expect = np.full((3, 3), np.nan)
-    for s in results.summarize(HAND_ROWS):
-        expect[lams.index(s["lam"]), Ts.index(s["T"])] = s["mean"]
-    np.testing.assert_allclose(img, expect)
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "86.00\n±1.41" in texts and "83.00\n±–" in texts
-    rect = fig.axes[0].patches[0]
-    assert rect.get_xy() == (2 - 0.5, 0 - 0.5)  # column T=4, row λ=0.1
-
-
 def test_grid_point_and_learning_curves_plot_the_rows():
     rows = [{"lam": 0.5, "T": 2.0, "seed": s, "val_acc": 0.8 + s / 100, "agreement": 0.9,
              "history": {"epoch_loss": [1.0 - s / 10, 0.5], "val_acc": [0.7, 0.8 + s / 100]}}
@@ -282,15 +453,7 @@ def test_grid_point_and_learning_curves_plot_the_rows():
     np.testing.assert_allclose(lc.axes[1].lines[0].get_ydata(), [0.7, 0.8])
 
 
-def test_kfold_scores_and_group_dots_plot_their_data(monkeypatch):
-    res = tuning.KFoldResult(
-        candidates=[{"lam": 0.5, "T": 2.0, "scores": [0.8, 0.7], "mean": 0.75, "sd": 0.07},
-                    {"lam": 1.0, "T": 2.0, "scores": [0.6, 0.65], "mean": 0.625, "sd": 0.035}],
-        chosen=None, folds=[], k=2)
-    res.chosen = res.candidates[0]
-    fig = lesson.kfold_scores(res)
-    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.8, 0.6])
-    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [0.7, 0.65])
+def test_group_dots_plot_their_data():
     fig = lesson.group_dots({"a": [0.8, 0.82], "b": [0.9]}, references={"t": 0.95})
     assert list(fig.axes[0].containers[0].lines[0].get_ydata()) == pytest.approx([0.81, 0.9])
     assert not fig.axes[0].patches  # a dot plot: its zoomed axis carries no bars

@@ -38,9 +38,31 @@ def test_per_class_bars_draw_every_series():
     assert heights == [0.4, 0.5, 0.8, 0.9]
 
 
-def test_confusion_shows_row_normalised_values_and_counts():
+def test_per_class_bars_start_at_zero_and_label_values_readably():
+    fig = plots.per_class_bars([0.95, 0.93], ["x", "y"])
+    a = fig.axes[0]
+    assert a.get_ylim()[0] == 0.0 and a.get_ylim()[1] >= 0.95
+    labels = [t for t in a.texts]
+    assert [t.get_text() for t in labels] == ["0.95", "0.93"]
+    assert all(t.get_fontsize() >= 8 for t in labels)
+    assert all(t.get_fontsize() >= 8 for t in a.get_xticklabels())
+
+
+def test_confusion_shows_row_percentages_in_cells_and_colour_bar():
     cm = np.array([[3, 1], [0, 4]])
     fig = plots.confusion(cm, ["a", "b"])
     shown = fig.axes[0].images[0].get_array()
-    assert np.allclose(shown, [[0.75, 0.25], [0.0, 1.0]])
-    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["1", "3", "4"]
+    assert np.allclose(shown, [[75.0, 25.0], [0.0, 100.0]])
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["100", "25", "75"]
+    assert all(t.get_fontsize() >= 8 for t in fig.axes[0].texts)
+    assert "%" in fig.axes[1].get_ylabel()
+
+
+def test_confusion_counts_and_tiny_shares():
+    cm = np.array([[999, 1], [0, 4]])
+    texts = sorted(t.get_text() for t in plots.confusion(cm, ["a", "b"]).axes[0].texts)
+    assert texts == ["100", "100", "<1"]
+    fig = plots.confusion(cm, ["a", "b"], normalize=False)
+    assert np.allclose(fig.axes[0].images[0].get_array(), cm)
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["1", "4", "999"]
+    assert fig.axes[1].get_ylabel() == "count"

@@ -83,6 +83,8 @@ PARAMS = {
     "T": Float(0.0, 100.0, low_open=True),
     "lam": Float(0.0, 1.0),
     "seed": Int(0),
+    "pitfall_epochs": Int(1, 100),
+    "pitfall_seeds": Int(1, 20),
 }
 """Notebook 04's parameters and their allowed values (name → constraint)."""
 
@@ -95,7 +97,8 @@ def check_params(**values) -> dict:
     **values
         Every parameter of the notebook, by name: ``checkpoint`` (str), ``n_train``
         in [500, 55000], ``epochs`` and ``student_epochs`` in [1, 100], ``hidden`` in
-        [1, 4096], ``lr`` in (0, 10], ``T`` in (0, 100], ``lam`` in [0, 1], ``seed`` >= 0.
+        [1, 4096], ``lr`` in (0, 10], ``T`` in (0, 100], ``lam`` in [0, 1], ``seed`` >= 0,
+        ``pitfall_epochs`` in [1, 100], ``pitfall_seeds`` in [1, 20].
 
     Returns
     -------

@@ -1,19 +1,25 @@
-"""Lesson module of ``notebooks/05_lambda_tuning.ipynb`` (tuning λ and T: sliders, grids,
-cross-validation, seeds).
+"""Lesson module of ``notebooks/05_lambda_tuning.ipynb`` (tuning λ and T against fairly tuned
+baselines: cross-validation with one budget, seeds that resample the data, regimes, transfer set).
 
-It holds everything only notebook 05 uses; the grids, the row cache and the k-fold
-selection themselves are the core module :mod:`kdlib.tuning`, the statistics
-:mod:`kdlib.results`:
+It holds everything only notebook 05 uses; the row cache, the folds and the grids are the
+core module :mod:`kdlib.tuning`, the statistics :mod:`kdlib.results`:
 
 * its parameter check, :func:`check_params`, and working settings,
-  :func:`notebook_settings` (the grid :data:`GRID_LAMS` × :data:`GRID_TS`, or the tiny
-  :data:`QUICK` settings of ``quick=True``);
-* the Hinton et al. (2015)-style results table, :func:`results_table` /
-  :func:`format_results`, and the verdict :func:`beats_by_spread`;
-* its figures (each returns a new ``Figure``): :func:`learning_curves`,
-  :func:`grid_point`, :func:`accuracy_heatmap`, :func:`kfold_scores`,
-  :func:`group_dots`;
-* its widgets: :class:`GridExplorer` (λ and T sliders over a precomputed grid) and
+  :func:`notebook_settings` (or the tiny :data:`QUICK` settings of ``quick=True``);
+* data per seed, :func:`resample` (seed ``s`` draws a new training subset), and the
+  uniform teacher behind label smoothing (:func:`uniform_teacher`,
+  :func:`label_smoothing_identity`);
+* the three methods with one cross-validation budget (:data:`CANDIDATES`,
+  :func:`tune_methods`, :func:`cv_table`, :func:`cv_gaps`), their test rows
+  (:func:`final_rows`) and the Hinton et al. (2015)-style results table with paired
+  differences (:func:`results_table`, :func:`format_results`);
+* the regimes (:func:`regime_rows`: weak and born-again same-size teachers, few
+  epochs) and the transfer set held out of the teacher's training data
+  (:func:`transfer_data`, :func:`transfer_rows`, :func:`equal_step_epochs`);
+* the exercise checks, :func:`check_exercise`;
+* its figures (each returns a new ``Figure``): :func:`cv_figure`, :func:`paired_figure`,
+  :func:`learning_curves`, :func:`grid_point`, :func:`group_dots`;
+* its widgets: :class:`GridExplorer` (λ and T sliders over precomputed rows) and
   :class:`TrainNow` (train one student now, with live curves).
 """
 
@@ -22,31 +28,32 @@ from __future__ import annotations
 import html
 import math
 import time
+from dataclasses import dataclass, field
 
 import ipywidgets as widgets
 import numpy as np
+import torch
+import torch.nn.functional as F
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from kdlib import tuning
 from kdlib._checks import Bool, Float, Int, Str, check_float, check_int
 from kdlib._checks import check_params as _check_params
-from kdlib.losses import HARD_ONLY_LAM
+from kdlib.data import Split, Splits, stratified_split
+from kdlib.losses import HARD_ONLY_LAM, kd_loss
+from kdlib.models import predict
 from kdlib.plots import new_figure
-from kdlib.results import format_pct, sample_sd, summarize
+from kdlib.results import format_pct, paired_difference, sample_sd
 from kdlib.widgets import figure_png, in_kernel, show_in
 
 __all__ = [
-    "GRID_LAMS", "GRID_TS", "QUICK", "check_params", "notebook_settings", "results_table",
-    "format_results", "beats_by_spread", "learning_curves", "grid_point", "accuracy_heatmap",
-    "kfold_scores", "group_dots", "GridExplorer", "TrainNow",
+    "QUICK", "CANDIDATES", "METHODS", "check_params", "notebook_settings", "resample",
+    "uniform_teacher", "label_smoothing_identity", "candidate_label", "run_kwargs", "MethodCV",
+    "tune_methods", "cv_table", "cv_gaps", "cv_figure", "final_rows", "results_table",
+    "format_results", "paired_figure", "small_teacher_logits", "regime_rows", "transfer_data",
+    "equal_step_epochs", "transfer_rows", "verdict", "check_exercise", "learning_curves",
+    "grid_point", "group_dots", "GridExplorer", "TrainNow",
 ]
-
-GRID_LAMS = (0.1, 0.5, 0.9)
-"""The λ values of the notebook's grid (the baseline λ = 1 is trained separately)."""
-GRID_TS = (1.0, 2.0, 4.0, 8.0)
-"""The temperatures of the notebook's grid."""
-
 
 # --------------------------------------------------------------------------- parameters
 PARAMS = {
@@ -59,8 +66,8 @@ PARAMS = {
     "seeds": Int(1, 20),
     "k_folds": Int(2, 20),
     "small_teacher_epochs": Int(1, 100),
-    "n_labeled": Int(10, 55000),
-    "n_transfer": Int(0, 54000),
+    "n_labeled": Int(10, 50000),
+    "n_transfer": Int(1, 5000),
 }
 
 
@@ -87,10 +94,12 @@ def check_params(**parameters) -> dict:
         Folds of the cross-validation, in [2, 20]; ``n_train`` must give at
         least 10 images per fold.
     small_teacher_epochs : int
-        Epochs of the weak teacher, in [1, 100].
-    n_labeled, n_transfer : int
-        Sizes of the transfer-set experiment's labelled and unlabelled sets;
-        together at most 55,000 (the training pool).
+        Epochs of the weak same-size teacher, in [1, 100].
+    n_labeled : int
+        Labelled images of the transfer-set experiment, in [10, 50000].
+    n_transfer : int
+        Its unlabelled transfer images, in [1, 5000] (taken from the validation
+        images, which the teacher never saw).
 
     Returns
     -------
@@ -103,19 +112,17 @@ def check_params(**parameters) -> dict:
         Naming the parameter, its value and the allowed range.
     """
     p = _check_params(parameters, PARAMS)
-    if p["n_labeled"] + p["n_transfer"] > 55000:
-        raise ValueError(f"n_labeled + n_transfer = {p['n_labeled'] + p['n_transfer']} is out of "
-                         "range; allowed: <= 55000 (the training pool)")
     if p["n_train"] < p["k_folds"] * 10:
         raise ValueError(f"n_train={p['n_train']} is too small for k_folds={p['k_folds']}; "
                          f"allowed: n_train >= {p['k_folds'] * 10} (10 images per fold)")
     return p
 
 
-QUICK = {"lams": (0.1, 0.5), "Ts": (2.0, 4.0), "seeds": 1, "n_train": 300, "n_val": 500,
-         "n_test": 1000, "epochs": 3, "few_epochs": 1, "k_folds": 2, "small_teacher_epochs": 1,
-         "n_labeled": 200, "n_transfer": 300}
-"""What ``quick=True`` uses (a few seconds in all)."""
+QUICK = {"seeds": 2, "n_train": 300, "n_val": 500, "n_test": 1000, "epochs": 3, "few_epochs": 1,
+         "k_folds": 2, "small_teacher_epochs": 1, "n_labeled": 200, "n_transfer": 300,
+         "candidates": 2}
+"""What ``quick=True`` uses (a few seconds in all; ``candidates: 2``: the first and the last
+of each method's :data:`CANDIDATES`, so that both distillation sliders still move)."""
 
 
 def notebook_settings(*, quick: bool, n_train: int, epochs: int, seeds: int, k_folds: int,
@@ -130,107 +137,653 @@ def notebook_settings(*, quick: bool, n_train: int, epochs: int, seeds: int, k_f
     Returns
     -------
     dict
-        ``lams``, ``Ts`` (the grid, lists), ``seeds`` (a list), ``n_train``,
-        ``n_val`` (``None``: the standard 5,000), ``n_test`` (``None``: all
-        10,000), ``epochs``, ``few_epochs`` (the "too few epochs" regime: 3),
-        ``k_folds``, ``small_teacher_epochs``, ``n_labeled``, ``n_transfer``.
+        ``candidates`` (per method, see :data:`CANDIDATES`; the scratch student's
+        epochs scaled by ``epochs / 20``), ``seeds`` (a list),
+        ``n_train``, ``n_val`` (``None``: the standard 5,000), ``n_test``
+        (``None``: all 10,000), ``epochs``, ``few_epochs`` (the "too few epochs"
+        regime: 3), ``k_folds``, ``small_teacher_epochs``, ``n_labeled``,
+        ``n_transfer``.
     """
-    s = {"lams": GRID_LAMS, "Ts": GRID_TS, "seeds": seeds, "n_train": n_train, "n_val": None,
-         "n_test": None, "epochs": epochs, "few_epochs": min(3, epochs), "k_folds": k_folds,
+    s = {"seeds": seeds, "n_train": n_train, "n_val": None, "n_test": None, "epochs": epochs,
+         "few_epochs": min(3, epochs), "k_folds": k_folds,
          "small_teacher_epochs": small_teacher_epochs, "n_labeled": n_labeled,
-         "n_transfer": n_transfer}
+         "n_transfer": n_transfer, "candidates": None}
     if quick:
         s.update(QUICK)
-    s["lams"], s["Ts"] = list(s["lams"]), list(s["Ts"])
+    keep = s["candidates"]
+    s["candidates"] = {m: [dict(c) for c in (cs if not keep else (cs[0], cs[-1]))]
+                       for m, cs in CANDIDATES.items()}
+    for c in s["candidates"]["student from scratch"]:  # 10 and 20 of 20 epochs: scale with epochs
+        c["epochs"] = max(1, round(c["epochs"] * s["epochs"] / tuning.STUDENT_DEFAULTS["epochs"]))
     s["seeds"] = list(range(s["seeds"]))
     return s
 
 
-# --------------------------------------------------------------------------- results
-def beats_by_spread(better, worse) -> tuple[bool, float]:
-    """Whether ``mean(better) - mean(worse)`` exceeds the seed spread ``sd(better) + sd(worse)``.
+# --------------------------------------------------------------------------- data per seed
+def resample(pool, n_train: int, seed: int):
+    """The student's data for one seed: a fresh stratified ``n_train`` subset of the pool.
+
+    Seed ``s`` draws a different subset of ``pool.train`` (and, in
+    :func:`final_rows`, a different initialisation), so the spread over seeds
+    includes the data-sampling variance. The validation and test splits stay
+    the pool's (the 5,000 images notebook 01 held out, and the test set).
 
     Parameters
     ----------
-    better, worse : sequence of float
-        One value per seed.
+    pool : kdlib.data.Splits
+        All training images (``kdlib.data.load(name, seed=0)``).
+    n_train : int
+        Images in the subset, from 1 to ``len(pool.train.y)``.
+    seed : int
+        Seeds the draw.
 
     Returns
     -------
-    tuple
-        ``(verdict, margin_in_sds)`` where ``margin_in_sds`` is the difference
-        of means divided by that spread (``nan`` with fewer than two values on a
-        side, in which case the verdict is ``False``).
+    kdlib.data.Splits
+        ``train`` is the subset (sorted indices), ``val``/``test`` the pool's.
     """
-    a, b = np.asarray(better, float), np.asarray(worse, float)
-    spread = sample_sd(a) + sample_sd(b)
-    diff = float(a.mean() - b.mean())
-    if math.isnan(spread):
-        return False, float("nan")
-    if spread == 0:
-        return diff > 0, float("inf") if diff > 0 else float("nan")
-    return diff > spread, diff / spread
+    n_train = check_int("n_train", n_train, low=1, high=len(pool.train.y))
+    rng = np.random.default_rng(1000 + check_int("seed", seed, low=0))
+    idx, _ = stratified_split(pool.train.y.numpy(), n_train, rng)
+    idx = np.sort(idx)
+    return Splits(Split(pool.train.x[idx], pool.train.y[idx]), pool.val, pool.test,
+                  pool.classes, pool.name)
 
 
-def results_table(*, teacher_acc: float, baseline_accs, distilled_accs,
+def uniform_teacher(n: int, n_classes: int) -> torch.Tensor:
+    """Logits of a teacher that says nothing: all zeros, i.e. the uniform distribution.
+
+    Distilling from it with ``lam = 1 - eps`` and ``T = 1`` is label smoothing
+    with ``eps`` (see :func:`label_smoothing_identity`).
+
+    Returns
+    -------
+    Tensor of shape ``(n, n_classes)``
+    """
+    return torch.zeros(check_int("n", n, low=0), check_int("n_classes", n_classes, low=1))
+
+
+def label_smoothing_identity(eps: float = 0.1, *, n: int = 64, n_classes: int = 10,
+                             seed: int = 0) -> dict:
+    """Label smoothing ε equals the KD loss with a uniform teacher, λ = 1 − ε, T = 1, up to a constant.
+
+    ``CE(smoothed labels) = (1 − ε)·CE(y) + ε·(KL(u ‖ p) + log K)``, so the two losses
+    differ by exactly ``ε·log K`` on every batch and have the same gradients.
+
+    Parameters
+    ----------
+    eps : float in [0, 1]
+    n, n_classes : int
+        Batch size and classes of the random logits the check uses.
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``label_smoothing`` (torch's ``cross_entropy(label_smoothing=eps)``),
+        ``kd_uniform`` (:func:`kdlib.losses.kd_loss` with the uniform teacher),
+        ``difference`` (their difference), ``eps_log_k`` (``ε·log K``) and
+        ``same_gradient`` (the two gradients agree to 1e-6).
+    """
+    eps = check_float("eps", eps, low=0.0, high=1.0)
+    g = torch.Generator().manual_seed(check_int("seed", seed, low=0))
+    s = torch.randn(n, n_classes, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, n_classes, (n,), generator=g)
+    ls = F.cross_entropy(s, y, label_smoothing=eps)
+    kd = kd_loss(s, uniform_teacher(n, n_classes).double(), y, lam=1 - eps, T=1.0)
+    g_ls, = torch.autograd.grad(ls, s)
+    g_kd, = torch.autograd.grad(kd, s)
+    ls, kd = float(ls.detach()), float(kd.detach())
+    return {"label_smoothing": ls, "kd_uniform": kd, "difference": ls - kd,
+            "eps_log_k": eps * math.log(n_classes),
+            "same_gradient": bool(torch.allclose(g_ls, g_kd, atol=1e-6))}
+
+
+# --------------------------------------------------------------------------- three methods
+METHODS = ("student from scratch", "label smoothing", "distilled")
+"""The three ways of training the student that notebook 05 compares."""
+
+CANDIDATES = {
+    "student from scratch": ({"lr": 0.01, "epochs": 10}, {"lr": 0.01, "epochs": 20},
+                             {"lr": 0.03, "epochs": 10}, {"lr": 0.03, "epochs": 20}),
+    "label smoothing": ({"eps": 0.05}, {"eps": 0.1}, {"eps": 0.2}, {"eps": 0.4}),
+    "distilled": ({"lam": 0.1, "T": 2.0}, {"lam": 0.1, "T": 8.0},
+                  {"lam": 0.5, "T": 2.0}, {"lam": 0.5, "T": 8.0}),
+}
+"""The same budget for every method: four configurations, each scored by k-fold
+cross-validation. The student from scratch tunes its learning rate and epochs,
+label smoothing its ε, distillation its λ and T (both at the default recipe:
+learning rate 0.03, ``epochs`` epochs)."""
+
+
+def candidate_label(method: str, config: dict) -> str:
+    """A short name of one candidate, e.g. ``"lr=0.01, 10 ep"``, ``"ε=0.1"``, ``"λ=0.5, T=8"``."""
+    if method == "student from scratch":
+        return f"lr={config['lr']:g}, {config['epochs']} ep"
+    if method == "label smoothing":
+        return f"ε={config['eps']:g}"
+    if method == "distilled":
+        return f"λ={config['lam']:g}, T={config['T']:g}"
+    raise ValueError(f"method={method!r} is unknown; allowed: {', '.join(METHODS)}")
+
+
+def run_kwargs(method: str, config: dict, *, epochs: int) -> dict:
+    """What :func:`kdlib.tuning.run_point` needs for one candidate of one method.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    config : dict
+        A candidate (see :data:`CANDIDATES`).
+    epochs : int
+        Epochs of the label-smoothing and distilled students.
+
+    Returns
+    -------
+    dict
+        ``lam``, ``T``, ``lr``, ``epochs`` and ``uniform`` (train on the uniform
+        teacher's logits: label smoothing).
+    """
+    candidate_label(method, config)  # validates the method
+    if method == "student from scratch":
+        return {"lam": HARD_ONLY_LAM, "T": 1.0, "lr": float(config["lr"]),
+                "epochs": int(config["epochs"]), "uniform": False}
+    if method == "label smoothing":
+        return {"lam": 1.0 - float(config["eps"]), "T": 1.0,
+                "lr": tuning.STUDENT_DEFAULTS["lr"], "epochs": epochs, "uniform": True}
+    return {"lam": float(config["lam"]), "T": float(config["T"]),
+            "lr": tuning.STUDENT_DEFAULTS["lr"], "epochs": epochs, "uniform": False}
+
+
+def _point(data, logits: dict, kw: dict, *, seed: int, test: bool = False) -> dict:
+    """One student of one method (cached by :func:`kdlib.tuning.run_point`)."""
+    if kw["uniform"]:
+        logits = {**logits, "train": uniform_teacher(*logits["train"].shape)}
+    return tuning.run_point(data, logits, lam=kw["lam"], T=kw["T"], seed=seed, epochs=kw["epochs"],
+                            lr=kw["lr"], test=test)
+
+
+@dataclass
+class MethodCV:
+    """One method's cross-validation: ``candidates`` (dicts with ``label``, ``config``,
+    ``scores`` (one per fold), ``mean``, ``sd``), the ``chosen`` one (highest mean, the
+    first on ties) and every fold's ``rows`` (with ``fold`` and ``label`` columns)."""
+
+    method: str
+    candidates: list
+    chosen: dict
+    rows: list = field(default_factory=list)
+
+    @property
+    def chosen_rows(self) -> list:
+        """The fold rows of the chosen candidate, in fold order."""
+        return [r for r in self.rows if r["label"] == self.chosen["label"]]
+
+
+def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: int = 0,
+                 candidates: dict | None = None) -> dict:
+    """Choose each method's configuration by k-fold cross-validation with the same budget.
+
+    Every candidate of every method trains one student per fold on the other
+    ``k − 1`` folds and is scored on the held-out fold (the same stratified
+    folds for all). Neither the validation nor the test split is touched.
+
+    Parameters
+    ----------
+    x, y : Tensor
+        The training images and labels (one seed's subset).
+    teacher_logits : Tensor
+        The teacher's logits on ``x``.
+    k : int
+        Folds, at least 2.
+    epochs : int
+        Epochs of the label-smoothing and distilled candidates.
+    seed : int
+        Seeds the folds and every student.
+    candidates : dict, optional
+        ``{method: sequence of configs}``; default :data:`CANDIDATES`.
+
+    Returns
+    -------
+    dict
+        ``{method: MethodCV}`` in the order of ``candidates``.
+    """
+    candidates = CANDIDATES if candidates is None else candidates
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    if not (len(x) == len(y) == len(teacher_logits)):
+        raise ValueError(f"x, y and teacher_logits must have the same length; got {len(x)}, "
+                         f"{len(y)} and {len(teacher_logits)}")
+    k = check_int("k", k, low=2, high=len(y))
+    epochs = check_int("epochs", epochs, low=1)
+    folds = tuning.kfold_indices(y, k, seed=seed)
+    everything = np.arange(len(y))
+    out = {}
+    for method, configs in candidates.items():
+        cands = [{"label": candidate_label(method, c), "config": dict(c), "scores": []}
+                 for c in configs]
+        rows = []
+        for i, held in enumerate(folds):
+            rest = np.setdiff1d(everything, held)
+            data = (Split(x[rest], y[rest]), Split(x[held], y[held]))
+            logits = {"train": teacher_logits[rest], "val": teacher_logits[held]}
+            for c in cands:
+                row = _point(data, logits, run_kwargs(method, c["config"], epochs=epochs),
+                             seed=seed)
+                row.update(fold=i, label=c["label"], method=method)
+                rows.append(row)
+                c["scores"].append(row["val_acc"])
+        for c in cands:
+            c["mean"], c["sd"] = float(np.mean(c["scores"])), sample_sd(c["scores"])
+        chosen = cands[int(np.argmax([c["mean"] for c in cands]))]
+        out[method] = MethodCV(method, cands, chosen, rows)
+    return out
+
+
+def cv_table(cv: dict) -> str:
+    """The candidates of every method as aligned text, the chosen ones marked ``<- chosen``."""
+    k = len(next(iter(cv.values())).candidates[0]["scores"])
+    lines = [f"{'method':22s} {'candidate':16s} mean ± sd over {k} folds   fold scores"]
+    for method, res in cv.items():
+        for c in res.candidates:
+            mark = "  <- chosen" if c is res.chosen else ""
+            scores = " ".join(f"{100 * s:.1f}" for s in c["scores"])
+            lines.append(f"{method:22s} {c['label']:16s} {format_pct(c['scores'], 2):>18s}"
+                         f"      {scores}{mark}")
+    return "\n".join(lines)
+
+
+def cv_gaps(cv: dict, reference: str = "student from scratch") -> dict:
+    """Each chosen candidate minus the reference's chosen one, fold by fold (paired by fold).
+
+    Returns
+    -------
+    dict
+        ``{method: kdlib.results.PairedDifference}`` for every method but the reference.
+    """
+    ref = cv[reference].chosen["scores"]
+    return {m: paired_difference(r.chosen["scores"], ref) for m, r in cv.items() if m != reference}
+
+
+def cv_figure(cv: dict) -> Figure:
+    """Every method's candidates, fold by fold, one panel per method (shared y axis, in %).
+
+    Thin grey lines join one fold's scores across a method's candidates (folds differ
+    in difficulty: compare candidates within a fold); black dots with error bars
+    are the mean ± sd over folds; the chosen candidate is red.
+
+    Returns
+    -------
+    Figure
+        ``axes[m]`` is method ``m``; its ``containers[0].lines[0]`` has the means
+        (in %) as ``y`` data, one per candidate.
+    """
+    fig, ax = new_figure(3.6 * len(cv), 3.6, ncols=len(cv))
+    allv = [100 * s for r in cv.values() for c in r.candidates for s in c["scores"]]
+    for a, (method, res) in zip(ax[0], cv.items()):
+        scores = 100 * np.array([c["scores"] for c in res.candidates], float)  # candidates × folds
+        x = np.arange(len(res.candidates))
+        for f in range(scores.shape[1]):
+            a.plot(x, scores[:, f], "-", color="0.75", lw=1, label="one fold" if f == 0 else None)
+        means = scores.mean(axis=1)
+        sds = [_sd0(s) for s in scores]
+        a.errorbar(x, means, yerr=sds, fmt="o", color="black", capsize=4, ms=5,
+                   label="mean ± sd over folds")
+        i = res.candidates.index(res.chosen)
+        a.plot([i], [means[i]], "o", color="C3", ms=9, zorder=4, label="chosen")
+        a.set_xticks(x, [c["label"] for c in res.candidates], rotation=30, ha="right", fontsize=8)
+        a.set_xlim(-0.5, len(x) - 0.5)
+        a.set_ylim(min(allv) - 1.0, max(allv) + 1.0)
+        a.set_title(method, fontsize=10)
+    ax[0, 0].set_ylabel("held-out fold accuracy (%)")
+    ax[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return fig
+
+
+def final_rows(subsets, train_logits, val_logits, cv: dict, *, epochs: int) -> dict:
+    """Train each method's chosen configuration once per seed and score the test set.
+
+    Seed ``s`` trains on ``subsets[s]`` (a different data sample, :func:`resample`)
+    with initial weights and batch order from ``s``; every method sees the same
+    subset for a given seed, so differences pair by seed.
+
+    Parameters
+    ----------
+    subsets : sequence of kdlib.data.Splits
+        One per seed (seed = position).
+    train_logits : sequence of Tensor
+        The teacher's logits on each subset's training images.
+    val_logits : Tensor
+        The teacher's logits on the validation split (agreement column).
+    cv : dict
+        :func:`tune_methods`'s result.
+    epochs : int
+
+    Returns
+    -------
+    dict
+        ``{method: list of rows}``, one row per seed, with ``test_acc``.
+    """
+    if len(subsets) != len(train_logits):
+        raise ValueError(f"{len(subsets)} subsets but {len(train_logits)} logit tensors; "
+                         "give one per seed")
+    out = {}
+    for method, res in cv.items():
+        kw = run_kwargs(method, res.chosen["config"], epochs=epochs)
+        out[method] = [dict(_point(d, {"train": L, "val": val_logits}, kw, seed=s, test=True),
+                            method=method, label=res.chosen["label"])
+                       for s, (d, L) in enumerate(zip(subsets, train_logits))]
+    return out
+
+
+def results_table(*, teacher_acc: float, accs: dict, reference: str = "student from scratch",
                   n_test: int = 10000) -> list[dict]:
-    """Hinton et al. (2015)-style results: test errors out of ``n_test`` and accuracy.
+    """Hinton et al. (2015)-style results: test errors and accuracy, and paired differences.
 
     Parameters
     ----------
     teacher_acc : float
         The teacher's test accuracy.
-    baseline_accs, distilled_accs : sequence of float
-        Test accuracies of the student from scratch and of the distilled
-        student, one per seed.
+    accs : dict
+        ``{method: test accuracies, one per seed (same seed order for all)}``.
+    reference : str
+        The method every other one is compared with (paired by seed).
     n_test : int
         Test images.
 
     Returns
     -------
     list of dict
-        Three rows (teacher, student from scratch, distilled student) with
-        ``model``, ``errors`` / ``errors_sd`` (mean / sd over seeds of the number
-        of wrong test images), ``acc`` / ``acc_sd``, ``n`` (seeds) and, for the
-        distilled student, ``gap_closed``: the fraction of the teacher–baseline
-        accuracy gap it closes.
+        The teacher, then one row per method: ``model``, ``errors`` /
+        ``errors_sd`` (mean / sd over seeds of the wrong test images), ``acc`` /
+        ``acc_sd``, ``n`` (seeds) and, for all but the reference, ``diff``: the
+        :class:`kdlib.results.PairedDifference` of its accuracy minus the
+        reference's, and ``gap_closed``: the fraction of the teacher–reference
+        gap it closes.
     """
     n_test = check_int("n_test", n_test, low=1)
+    if reference not in accs:
+        raise ValueError(f"reference={reference!r} is not one of {list(accs)}")
 
-    def row(name, accs):
-        a = np.asarray(accs, float)
+    def row(name, a):
+        a = np.asarray(a, float)
         return {"model": name, "errors": float(np.mean((1 - a) * n_test)),
                 "errors_sd": sample_sd((1 - a) * n_test), "acc": float(a.mean()),
                 "acc_sd": sample_sd(a), "n": len(a)}
 
-    t = row("teacher (cnn, 55k images)", [teacher_acc])
-    b = row("student from scratch (λ=1)", baseline_accs)
-    d = row("distilled student", distilled_accs)
-    gap = t["acc"] - b["acc"]
-    d["gap_closed"] = (d["acc"] - b["acc"]) / gap if gap > 0 else float("nan")
-    return [t, b, d]
+    table = [row("teacher (cnn, 55k images)", [teacher_acc])]
+    ref = np.asarray(accs[reference], float)
+    gap = float(teacher_acc) - ref.mean()
+    for method, a in accs.items():
+        r = row(f"{method} (tuned)", a)
+        if method != reference:
+            r["diff"] = paired_difference(a, ref)
+            r["gap_closed"] = r["diff"].mean / gap if gap > 0 else float("nan")
+        table.append(r)
+    return table
 
 
 def format_results(table) -> str:
-    """Aligned text of :func:`results_table`'s rows.
-
-    Parameters
-    ----------
-    table : list of dict
-
-    Returns
-    -------
-    str
-    """
-    lines = [f"{'model':30s} {'test errors':>17s} {'accuracy':>17s}  gap closed"]
+    """Aligned text of :func:`results_table`'s rows: errors, accuracy, the fraction of the
+    teacher–scratch gap closed, and the paired difference (in percentage points)."""
+    lines = [f"{'model':30s} {'test errors':>11s} {'accuracy':>15s}  {'gap closed':>10s}   "
+             "minus the tuned scratch student (95 % CI)"]
     for r in table:
         err = f"{r['errors']:.0f}" + ("" if math.isnan(r["errors_sd"]) else f" ± {r['errors_sd']:.0f}")
         acc = f"{100 * r['acc']:.2f} %" + ("" if math.isnan(r["acc_sd"])
                                           else f" ± {100 * r['acc_sd']:.2f}")
         gap = f"{100 * r['gap_closed']:.0f} %" if "gap_closed" in r and not math.isnan(
             r["gap_closed"]) else ""
-        lines.append(f"{r['model']:30s} {err:>17s} {acc:>17s}  {gap}")
+        diff = r["diff"].format() if "diff" in r else ""
+        lines.append(f"{r['model']:30s} {err:>11s} {acc:>15s}  {gap:>10s}   {diff}")
     return "\n".join(lines)
+
+
+def paired_figure(diffs: dict, *, title: str = "", xlabel: str = "") -> Figure:
+    """Paired differences with their confidence intervals, one row each, and a zero line.
+
+    Parameters
+    ----------
+    diffs : dict
+        ``{label: kdlib.results.PairedDifference}`` (fractions; drawn in points).
+
+    Returns
+    -------
+    Figure
+        ``axes[0].containers[0].lines[0]`` has the means (in points) as ``x`` data.
+    """
+    fig, ax = new_figure(7.0, 0.7 + 0.55 * len(diffs))
+    a = ax[0, 0]
+    labels = list(diffs)
+    y = np.arange(len(labels))[::-1]
+    means = np.array([100 * diffs[k].mean for k in labels])
+    lo = np.array([100 * diffs[k].low for k in labels])
+    hi = np.array([100 * diffs[k].high for k in labels])
+    a.errorbar(means, y, xerr=[means - lo, hi - means], fmt="o", color="C0", ecolor="black",
+               capsize=4, label="mean and 95 % CI over seeds")
+    for m, yy in zip(means, y):
+        a.text(m, yy + 0.18, f"{m:+.2f}", ha="center", va="bottom", fontsize=8)
+    a.axvline(0, color="0.4", lw=1, ls="--")
+    a.set_yticks(y, labels, fontsize=9)
+    a.set_ylim(-0.7, len(labels) - 0.3)
+    a.set(xlabel=xlabel or "difference in test accuracy (percentage points)", title=title)
+    return fig
+
+
+# --------------------------------------------------------------------------- regimes
+def small_teacher_logits(data, *, epochs: int, seed: int,
+                         lr: float = tuning.STUDENT_DEFAULTS["lr"]) -> dict:
+    """Train a teacher of the student's own architecture on the student's images.
+
+    The born-again setting (Furlanello et al. 2018): the same ``mlp([784, 128, 10])``
+    as the student, trained from scratch on the same images with labels only,
+    for ``epochs`` epochs with peak learning rate ``lr`` (seeded by ``seed``).
+
+    Returns
+    -------
+    dict
+        ``train``/``val`` logits of that teacher and its ``val_acc``.
+    """
+    train, val, _ = tuning._train_val_test(data)
+    model, _ = tuning.train_student((train, val), {"train": uniform_teacher(len(train.y), 10)},
+                                    lam=HARD_ONLY_LAM, T=1.0, seed=seed, epochs=epochs, lr=lr)
+    v = predict(model, val.x)
+    return {"train": predict(model, train.x), "val": v,
+            "val_acc": float((v.argmax(1) == val.y).float().mean())}
+
+
+def transfer_data(pool, *, n_labeled: int, seed: int, n_val: int = 5000):
+    """Few labels, a transfer set the teacher never saw, and a new validation split.
+
+    The labelled images are a stratified subset of the training pool (a new one
+    per seed); the transfer set is the pool's **validation** images (never in the
+    teacher's training data: notebook 01 held them out); the student's new
+    validation split is ``n_val`` further pool images (outside the labelled set).
+
+    Returns
+    -------
+    data : kdlib.data.Splits
+        ``train`` the labelled images, ``val`` the new validation split.
+    x_transfer : Tensor
+        The transfer images (their labels are never used).
+    """
+    n_labeled = check_int("n_labeled", n_labeled, low=1, high=len(pool.train.y) - n_val)
+    rng = np.random.default_rng(2000 + check_int("seed", seed, low=0))
+    y = pool.train.y.numpy()
+    lab, rest = stratified_split(y, n_labeled, rng)
+    val_pick, _ = stratified_split(y[rest], n_val, rng)
+    lab, val_idx = np.sort(lab), np.sort(rest[val_pick])
+    data = Splits(Split(pool.train.x[lab], pool.train.y[lab]),
+                  Split(pool.train.x[val_idx], pool.train.y[val_idx]), pool.test, pool.classes,
+                  pool.name)
+    return data, pool.val.x
+
+
+def equal_step_epochs(epochs: int, n_labeled: int, n_transfer: int) -> int:
+    """Epochs on labelled + transfer images that take about as many optimisation steps as
+    ``epochs`` epochs on the labelled images alone (at least 1)."""
+    return max(1, round(epochs * n_labeled / (n_labeled + n_transfer)))
+
+
+def regime_rows(subsets, train_logits, val_logits, *, scratch_rows, scratch_config: dict,
+                lam: float, T: float, epochs: int, few_epochs: int,
+                small_teacher_epochs: int) -> tuple[dict, dict]:
+    """When does distillation help? One student per seed in each regime, all paired by seed.
+
+    Per seed ``s`` (its own subset): distilled from the real teacher at
+    (``lam``, ``T``); distilled from a same-size teacher (the student's
+    ``mlp``) trained on the same images for ``small_teacher_epochs`` (weaker
+    than the student) and with the tuned scratch recipe (born-again,
+    Furlanello et al. 2018); and the scratch and distilled students after only
+    ``few_epochs``. ``scratch_rows`` (the tuned scratch student's rows, one per
+    seed) is the reference row.
+
+    Returns
+    -------
+    rows : dict
+        ``{regime: list of rows}`` (keys ``"scratch (tuned)"``, ``"real teacher"``,
+        ``"weak teacher"``, ``"born-again teacher"``, ``"scratch, few epochs"``,
+        ``"real teacher, few epochs"``).
+    teachers : dict
+        ``{"weak teacher": [val acc per seed], "born-again teacher": [...]}``.
+    """
+    rows = {"scratch (tuned)": list(scratch_rows)}
+    rows.update({k: [] for k in ("real teacher", "weak teacher", "born-again teacher",
+                                 "scratch, few epochs", "real teacher, few epochs")})
+    teachers = {"weak teacher": [], "born-again teacher": []}
+    ba = run_kwargs("student from scratch", scratch_config, epochs=epochs)
+    for s, (d, L) in enumerate(zip(subsets, train_logits)):
+        real = {"train": L, "val": val_logits}
+        rows["scratch, few epochs"].append(tuning.run_point(d, real, lam=HARD_ONLY_LAM, T=1.0,
+                                                            seed=s, epochs=few_epochs))
+        for name, ep in (("real teacher", epochs), ("real teacher, few epochs", few_epochs)):
+            rows[name].append(tuning.run_point(d, real, lam=lam, T=T, seed=s, epochs=ep))
+        for name, ep, lr in (("weak teacher", small_teacher_epochs, tuning.STUDENT_DEFAULTS["lr"]),
+                             ("born-again teacher", ba["epochs"], ba["lr"])):
+            small = small_teacher_logits(d, epochs=ep, lr=lr, seed=100 + s)
+            teachers[name].append(small.pop("val_acc"))
+            rows[name].append(tuning.run_point(d, small, lam=lam, T=T, seed=s, epochs=epochs))
+    return rows, teachers
+
+
+def transfer_rows(pool, teacher, val_logits, *, n_labeled: int, n_transfer: int, lam: float,
+                  T: float, epochs: int, seeds) -> dict:
+    """The transfer-set experiment, one student per seed and arm (paired by seed).
+
+    Arms: labels only (λ = 1), distilled on the labelled images, and distilled
+    with ``n_transfer`` of the validation images (never in the teacher's training
+    data) as an unlabelled transfer set, trained for :func:`equal_step_epochs`
+    so that it takes about as many optimisation steps as the other two.
+
+    Returns
+    -------
+    dict
+        ``{"labels only": rows, "distilled": rows, "+ transfer set": rows}`` and
+        ``"epochs"``: the transfer arm's epochs.
+    """
+    n_transfer = check_int("n_transfer", n_transfer, low=1, high=len(pool.val.y))
+    tr_epochs = equal_step_epochs(epochs, n_labeled, n_transfer)
+    out = {"labels only": [], "distilled": [], "+ transfer set": [], "epochs": tr_epochs}
+    for s in tuning._seed_list(seeds):
+        d, x_u = transfer_data(pool, n_labeled=n_labeled, seed=s, n_val=len(pool.val.y))
+        logits = {"train": predict(teacher, d.train.x)}
+        transfer = (x_u[:n_transfer], val_logits[:n_transfer])
+        out["labels only"].append(tuning.run_point(d, logits, lam=HARD_ONLY_LAM, T=1.0, seed=s,
+                                                   epochs=epochs))
+        out["distilled"].append(tuning.run_point(d, logits, lam=lam, T=T, seed=s, epochs=epochs))
+        out["+ transfer set"].append(tuning.run_point(d, logits, lam=lam, T=T, seed=s,
+                                                      epochs=tr_epochs, transfer=transfer))
+    return out
+
+
+# --------------------------------------------------------------------------- exercises
+def verdict(diff) -> str:
+    """``"helped"`` if a paired difference's CI lies above 0, ``"hurt"`` if below, else ``"unclear"``."""
+    if diff.n < 2 or math.isnan(diff.low):
+        return "unclear"
+    return "helped" if diff.low > 0 else "hurt" if diff.high < 0 else "unclear"
+
+
+def _say(ok: bool, text: str) -> bool:
+    print(("Right: " if ok else "Not yet: ") + text)
+    return ok
+
+
+def check_exercise(n: int, answer, **evidence) -> bool:
+    """Check the reader's answer to exercise ``n`` of notebook 05 against this run's numbers.
+
+    Prints ``"Right: ..."`` or ``"Not yet: <hint>"`` and returns True/False; it never
+    raises for a wrong or missing answer (``answer = None`` prints the question).
+
+    Parameters
+    ----------
+    n : int
+        The exercise, 1 to 5.
+    answer :
+        1: the distillation candidate ``(lam, T)`` with the highest mean agreement
+        with the teacher over the folds; 2: the temperature (1 or 4) that scores
+        higher at λ = 0; 3 and 5: ``"helped"``, ``"hurt"`` or ``"unclear"``; 4: a
+        fraction (tolerance 0.05).
+    **evidence :
+        1: ``cv`` (:func:`tune_methods`); 2: ``data``, ``logits`` (trains two
+        students when an answer is given); 3: ``regimes`` (:func:`regime_rows`'s
+        rows); 4: ``table`` (:func:`results_table`); 5: ``transfer``
+        (:func:`transfer_rows`).
+
+    Returns
+    -------
+    bool
+    """
+    n = check_int("n", n, low=1, high=5)
+    if answer is None:
+        print(f"Exercise {n}: set `answer` in this cell and run it again.")
+        return False
+    if n == 1:
+        rows = evidence["cv"]["distilled"].rows
+        agree = {}
+        for r in rows:
+            agree.setdefault((r["lam"], r["T"]), []).append(r["agreement"])
+        best = max(agree, key=lambda p: np.mean(agree[p]))
+        try:
+            ok = tuple(float(v) for v in answer) == best
+        except (TypeError, ValueError):
+            ok = False
+        means = ", ".join(f"λ={p[0]:g}, T={p[1]:g}: {100 * np.mean(v):.2f} %" for p, v in agree.items())
+        return _say(ok, f"λ={best[0]:g}, T={best[1]:g} agrees most ({means})." if ok else
+                    "give (lam, T); move the sliders and read the agreement the label prints.")
+    if n == 2:
+        accs = {}
+        for T in (1.0, 4.0):
+            accs[T] = tuning.run_point(evidence["data"], evidence["logits"], lam=0.0, T=T,
+                                       seed=0)["val_acc"]
+        best = max(accs, key=accs.get)
+        ok = answer in (1, 4) and float(answer) == best
+        return _say(ok, f"T=1: {100 * accs[1.0]:.2f} %, T=4: {100 * accs[4.0]:.2f} %."
+                    if ok else "press train now with λ = 0 at T = 1, then T = 4, and compare the "
+                               "validation accuracies (answer 1 or 4).")
+    if n in (3, 5):
+        if n == 3:
+            r = evidence["regimes"]
+            a, b, what = r["born-again teacher"], r["scratch (tuned)"], "the born-again teacher"
+        else:
+            r = evidence["transfer"]
+            a, b, what = r["+ transfer set"], r["distilled"], "the transfer set"
+        d = paired_difference([x["val_acc"] for x in a], [x["val_acc"] for x in b])
+        right = verdict(d)
+        ok = answer == right
+        return _say(ok, f"{what}: {d.format()}: '{right}'." if ok else
+                    "compute the paired difference (kdlib.results.paired_difference) and look "
+                    "at its CI: above 0 'helped', below 0 'hurt', across 0 'unclear'.")
+    rows = {r["model"]: r for r in evidence["table"]}
+    ls, kd = rows["label smoothing (tuned)"]["diff"].mean, rows["distilled (tuned)"]["diff"].mean
+    frac = ls / kd if kd else float("nan")
+    try:
+        ok = abs(float(answer) - frac) <= 0.05
+    except (TypeError, ValueError):
+        ok = False
+    return _say(ok, f"label smoothing reaches {frac:.2f} of the distilled student's gain." if ok
+                else "divide label smoothing's paired difference by the distilled student's "
+                     "(both in the table's last column).")
 
 
 # --------------------------------------------------------------------------- figures
@@ -306,13 +859,13 @@ def _draw_curves(loss_ax, acc_ax, histories, labels, baseline, references):
         top = max(accs)
         acc_ax.set_ylim(max(0.0, min(top - 0.15, np.nanpercentile(accs, 10))), min(1.0, top + 0.02))
     if any(labels) or baseline:
-        loss_ax.legend(fontsize="x-small", loc="upper right")
+        loss_ax.legend(fontsize=8, loc="upper right")
     if any(labels) or baseline or references:
-        acc_ax.legend(fontsize="x-small", loc="lower right")
+        acc_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 
 def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
-               title: str = "") -> Figure:
+               title: str = "", unit: str = "seed") -> Figure:
     """One (λ, T) point of a grid: its learning curves, accuracy and agreement.
 
     Parameters
@@ -325,6 +878,8 @@ def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
     teacher_acc : float, optional
         The teacher's validation accuracy: a dotted reference line.
     title : str
+    unit : str
+        What one row is: ``"seed"`` or ``"fold"`` (its column names the curves).
 
     Returns
     -------
@@ -346,7 +901,7 @@ def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
         refs["baseline"] = float(np.mean([r["val_acc"] for r in baseline_rows]))
     if rows:
         _draw_curves(ax[0, 0], ax[0, 1], [r["history"] for r in rows],
-                     [f"seed {r['seed']}" for r in rows],
+                     [f"{unit} {r[unit]}" for r in rows],
                      [r["history"] for r in baseline_rows] if baseline_rows else None, refs)
     else:
         for a in ax[0, :2]:
@@ -365,107 +920,19 @@ def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
             bars.plot(np.full(len(g), p + 0.07), [r[metric] for r in g], ".", color="0.35", ms=3)
         for p, m in zip(pos, means):
             if not math.isnan(m):
-                bars.text(p - 0.07, m, f"{m:.3f}", ha="right", va="center", fontsize=7)
-    if teacher_acc is not None:
-        bars.axhline(teacher_acc, ls=":", lw=1.4, color="C2", label=f"teacher {teacher_acc:.3f}")
+                bars.text(p - 0.07, m, f"{m:.3f}", ha="right", va="center", fontsize=8)
+    if teacher_acc is not None:  # a short mark beside the accuracies only (agreement is no accuracy)
+        acc_pos = np.arange(len(groups)) - 0.5 * width
+        bars.hlines(teacher_acc, acc_pos[0] - 0.15, acc_pos[-1] + 0.15, ls=":", lw=1.4, color="C2",
+                    label=f"teacher accuracy {teacher_acc:.3f}")
     bars.set_xticks(np.arange(len(groups)), [g for g, _ in groups], fontsize=8)
     vals = [r[m] for _, g in groups for r in g for m in ("val_acc", "agreement")]
     if vals:
         bars.set_ylim(max(0.0, min(vals) - 0.06), min(1.0, max(vals + [teacher_acc or 0]) + 0.05))
     bars.set(title="after the last epoch")
-    bars.legend(fontsize="x-small", loc="lower right")
+    bars.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     if title:
         fig.suptitle(title)
-    return fig
-
-
-def _grid_matrix(rows, metric):
-    summary = summarize(rows, ("lam", "T"), metric)
-    lams = sorted({s["lam"] for s in summary})
-    Ts = sorted({s["T"] for s in summary})
-    mean = np.full((len(lams), len(Ts)), np.nan)
-    sd = np.full_like(mean, np.nan)
-    for s in summary:
-        i, j = lams.index(s["lam"]), Ts.index(s["T"])
-        mean[i, j], sd[i, j] = s["mean"], s["sd"]
-    return lams, Ts, mean, sd
-
-
-def accuracy_heatmap(rows, *, metric: str = "val_acc", chosen=None, title: str = "",
-                     percent: bool = True) -> Figure:
-    """Heat map of ``metric`` over λ (rows) × T (columns), mean ± sd over seeds.
-
-    Each cell is annotated ``"mean\\n±sd"`` (in percent when ``percent``); the
-    ``chosen`` (λ, T) — a pair or a dict with ``lam`` and ``T`` — is outlined.
-
-    Returns
-    -------
-    Figure
-        ``axes[0].images[0].get_array()`` is the matrix of means (λ ascending
-        down the rows, T ascending along the columns, as in :func:`kdlib.results.summarize`);
-        ``axes[0].texts`` the annotations row by row; the outline is
-        ``axes[0].patches[0]``.
-    """
-    lams, Ts, mean, sd = _grid_matrix(rows, metric)
-    fig, ax = new_figure(1.6 + 1.25 * len(Ts), 1.2 + 0.75 * len(lams))
-    a = ax[0, 0]
-    im = a.imshow(mean, cmap="viridis", aspect="auto")
-    scale = 100 if percent else 1
-    lo, hi = np.nanmin(mean), np.nanmax(mean)
-    for i in range(len(lams)):
-        for j in range(len(Ts)):
-            if math.isnan(mean[i, j]):
-                continue
-            spread = "±–" if math.isnan(sd[i, j]) else f"±{scale * sd[i, j]:.2f}"
-            bright = hi > lo and (mean[i, j] - lo) / (hi - lo) > 0.6
-            a.text(j, i, f"{scale * mean[i, j]:.2f}\n{spread}", ha="center", va="center",
-                   fontsize=8, color="black" if bright else "white")
-    if chosen is not None:
-        lam, T = (chosen["lam"], chosen["T"]) if isinstance(chosen, dict) else chosen
-        if lam in lams and T in Ts:
-            i, j = lams.index(lam), Ts.index(T)
-            a.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2.5))
-    a.set_xticks(range(len(Ts)), [f"{t:g}" for t in Ts])
-    a.set_yticks(range(len(lams)), [f"{v:g}" for v in lams])
-    name = {"val_acc": "validation accuracy", "test_acc": "test accuracy",
-            "agreement": "agreement with the teacher"}.get(metric, metric)
-    a.set(xlabel="temperature T", ylabel="λ (weight of the hard labels)",
-          title=title or f"{name} ({'%, ' if percent else ''}mean ± sd over seeds)")
-    fig.colorbar(im, ax=a, shrink=0.85, label=f"mean {name} (fraction)")
-    return fig
-
-
-def kfold_scores(result, *, title: str = "") -> Figure:
-    """Cross-validation scores of every candidate, fold by fold.
-
-    Thin grey lines join one fold's scores across candidates (folds differ in
-    difficulty, so compare candidates *within* a fold); black error bars are the
-    mean ± sd over folds; the chosen candidate is red.
-
-    Returns
-    -------
-    Figure
-        ``axes[0].lines[f]`` is fold ``f``'s scores (one line per fold, in fold
-        order); ``axes[0].collections`` hold the means.
-    """
-    cands = list(result.candidates)
-    fig, ax = new_figure(max(5.0, 0.62 * len(cands) + 1.5), 3.6)
-    a = ax[0, 0]
-    x = np.arange(len(cands))
-    scores = np.array([c["scores"] for c in cands], float)  # candidates × folds
-    for f in range(scores.shape[1]):
-        a.plot(x, scores[:, f], "-o", color="0.7", ms=3, lw=0.8,
-               label="one fold" if f == 0 else None)
-    means = np.array([c["mean"] for c in cands])
-    sds = np.array([0.0 if math.isnan(c["sd"]) else c["sd"] for c in cands])
-    colours = ["red" if c is result.chosen else "black" for c in cands]
-    a.errorbar(x, means, yerr=sds, fmt="none", ecolor="black", capsize=3, lw=1)
-    a.scatter(x, means, c=colours, zorder=3, s=28, label="mean ± sd (red: chosen)")
-    a.set_xticks(x, [("λ=1" if c["lam"] == HARD_ONLY_LAM else f"λ={c['lam']:g}\nT={c['T']:g}")
-                     for c in cands], fontsize=7)
-    a.set(ylabel="held-out fold accuracy",
-          title=title or f"{result.k}-fold cross-validation on the training split")
-    a.legend(fontsize="x-small", loc="lower right")
     return fig
 
 
@@ -512,7 +979,7 @@ def group_dots(groups: dict, *, references: dict | None = None, ylabel: str = "a
     a.set_xlim(-0.6, len(groups) - 0.4)
     a.set_xticks(x, list(groups), fontsize=8)
     a.set(ylabel=ylabel, title=title)
-    a.legend(fontsize="x-small", loc="lower right")
+    a.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -538,6 +1005,9 @@ class GridExplorer:
         Rows of the baseline student (:func:`kdlib.tuning.baseline`).
     lam, T : float, optional
         The point shown first (default: the best mean validation accuracy).
+    unit : str
+        What the rows of one point are: ``"seed"`` (default) or ``"fold"``
+        (cross-validation rows, with a ``fold`` column).
 
     Attributes
     ----------
@@ -557,8 +1027,11 @@ class GridExplorer:
     """
 
     def __init__(self, rows, *, teacher_acc: float | None = None, baseline=None, lam=None,
-                 T=None):
+                 T=None, unit: str = "seed"):
         self.rows = [r for r in rows]
+        if unit not in ("seed", "fold"):
+            raise ValueError(f"unit={unit!r} is not allowed; use 'seed' or 'fold'")
+        self.unit = unit
         if not self.rows:
             raise ValueError("rows is empty: run kdlib.tuning.train_grid first")
         self.teacher_acc = None if teacher_acc is None else check_float(
@@ -605,13 +1078,13 @@ class GridExplorer:
         if figure is None:
             figure = grid_point(self.current, baseline_rows=self.baseline,
                                       teacher_acc=self.teacher_acc,
-                                      title=f"λ = {lam:g}, T = {T:g}")
+                                      title=f"λ = {lam:g}, T = {T:g}", unit=self.unit)
         self.figure = figure
         if self.current:
             text = (f"<b>λ={lam:g}, T={T:g}</b>: validation accuracy "
                     f"{format_pct([r['val_acc'] for r in self.current])}, agreement with the teacher "
                     f"{format_pct([r['agreement'] for r in self.current])} "
-                    f"({len(self.current)} seed{'s' * (len(self.current) != 1)})")
+                    f"({len(self.current)} {self.unit}{'s' * (len(self.current) != 1)})")
             if self.baseline:
                 text += f"; baseline λ=1: {format_pct([r['val_acc'] for r in self.baseline])}"
             if self.teacher_acc is not None:
@@ -637,7 +1110,7 @@ class GridExplorer:
                 rows = self.rows_at(lam, T)
                 fig = grid_point(rows, baseline_rows=self.baseline,
                                        teacher_acc=self.teacher_acc,
-                                       title=f"λ = {lam:g}, T = {T:g}")
+                                       title=f"λ = {lam:g}, T = {T:g}", unit=self.unit)
                 self._drawn[(lam, T)] = (fig, figure_png(fig) if in_kernel() else None)
                 made += 1
         return made
