@@ -8,7 +8,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 JOBS ?= 2
 
-.PHONY: setup lab test test-fast run notebooks sweep sweep-dask present html teachers clean
+.PHONY: setup lab test test-fast run notebooks notebooks-all sweep sweep-dask present html teachers clean
 
 setup: $(STAMP)
 
@@ -41,13 +41,19 @@ run: $(STAMP)
 		$(BIN)/python -m kdlib.runs "$$nb" --execute "build/$$(basename $$nb)" || exit 1; \
 	done
 
-## notebooks: re-execute the stored notebooks in place (outputs kept in git), with the
-## torch thread count that nbval checks them with (tests/conftest.py: NOTEBOOK_THREADS)
+## notebooks: re-execute the stored notebooks 00 and 02-10 in place (outputs kept in git), with the
+## torch thread count that nbval checks them with (tests/conftest.py: NOTEBOOK_THREADS). Notebook 01
+## is left out: it retrains data/teacher.pt, which differs in its last digits on another CPU (README,
+## Data); `make notebooks-all` re-executes it too.
+REGEN := $(filter-out notebooks/01_%,$(NOTEBOOKS))
 notebooks: $(STAMP)
-	@for nb in $(NOTEBOOKS); do \
+	@for nb in $(REGEN); do \
 		echo "== $$nb"; \
 		OMP_NUM_THREADS=2 $(BIN)/python -m kdlib.runs "$$nb" --in-place || exit 1; \
 	done
+
+notebooks-all: REGEN := $(NOTEBOOKS)
+notebooks-all: notebooks
 
 ## sweep: an example lambda x T sweep of notebook 05 with a plot of the summary
 sweep: $(STAMP)
