@@ -7,7 +7,10 @@
     run on every batch under ``no_grad``.
 Same student, teacher, data, batch size, optimiser and loss. Both are timed in one run,
 several repetitions each, and the median samples/s compared. Before timing, it checks
-that both paths give the same loss on the same batch.
+that both paths give the same loss on the same batch. It also prints the device, and the
+student's training step's achieved GFLOP/s (forward + backward ≈ 3 × the forward FLOPs per
+image) against the float32 matrix-multiply peak measured in the same run
+(``kdlib.metrics.gemm_peak``) with the same number of threads.
 
     python benchmarks/kd_throughput.py [--n-train 10000] [--epochs 2] [--repeats 3]
 """
@@ -22,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import kdlib.data
+import kdlib.metrics
 import kdlib.losses
 import kdlib.models
 import kdlib.train
@@ -83,8 +87,8 @@ def main(argv=None):
     print(f"same batch, cached vs per-batch teacher: |loss difference| = {diff:.2e}")
     if diff > 1e-5:
         raise SystemExit("the two paths disagree on the same batch")
-    print(f"{args.n_train} images x {args.epochs} epochs, batch {args.batch_size}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(f"device {kdlib.models.default_device()}; {args.n_train} images x {args.epochs} epochs, "
+          f"batch {args.batch_size}, torch threads {torch.get_num_threads()}")
     t0 = time.perf_counter()
     cache = kdlib.models.predict(teacher, train.x)
     cache_s = time.perf_counter() - t0
@@ -103,6 +107,12 @@ def main(argv=None):
     print(f"counting the one-off teacher pass for this single student: {with_cache:,.0f} samples/s "
           f"({with_cache / s:.1f}x)")
     print(f"speedup {f / s:.1f}x")
+    peak = kdlib.metrics.gemm_peak(n=512, repeats=10)
+    step_flops = 3 * kdlib.models.flops(student(), (1, 28, 28))  # forward + backward per image
+    achieved = f * step_flops / 1e9
+    print(f"student step: {step_flops:,} FLOPs per image (3 x forward), {achieved:.1f} GFLOP/s achieved; "
+          f"float32 GEMM peak {peak['gflops']:.1f} GFLOP/s ({peak['threads']} threads): "
+          f"{100 * achieved / peak['gflops']:.0f} % of peak")
 
 
 if __name__ == "__main__":
