@@ -25,8 +25,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import kdlib.data
-import kdlib.metrics
 import kdlib.losses
+import kdlib.metrics
 import kdlib.models
 import kdlib.train
 
