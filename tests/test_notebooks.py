@@ -24,7 +24,8 @@ SMOKE = {
                    "snapshot_epochs": [1]},
     "02_soft_targets": {"n_images": 200},
     "03_student_init": {"n_train": 2000, "epochs": 1, "seeds": 1},
-    "04_loss_formulas": {"n_train": 2000, "epochs": 1, "student_epochs": 2},
+    "04_loss_formulas": {"n_train": 2000, "epochs": 1, "student_epochs": 2, "pitfall_epochs": 1,
+                         "pitfall_seeds": 1},
     "05_lambda_tuning": {"quick": True},
 }
 
