@@ -158,7 +158,7 @@ def confusion(cm, classes, *, title: str = "confusion matrix (rows: true, column
     title : str
     normalize : bool
         True (default): colour and cell text are the percentage of the row (of the
-        true class's examples), ``"<1"`` for a non-zero share below 0.5 %; False:
+        true class's examples), ``"<1"`` for a non-zero share below 1 %; False:
         raw counts. Empty cells are left blank.
 
     Returns
@@ -184,7 +184,7 @@ def confusion(cm, classes, *, title: str = "confusion matrix (rows: true, column
         for j in range(k):
             if cm[i, j]:
                 v = shown[i, j]
-                text = ("<1" if v < 0.5 else f"{v:.0f}") if normalize else f"{int(cm[i, j])}"
+                text = ("<1" if v < 1 else f"{v:.0f}") if normalize else f"{int(cm[i, j])}"
                 a.text(j, i, text, ha="center", va="center", fontsize=8,
                        color="white" if v > 0.5 * shown.max() else "black")
     a.set_title(title, fontsize=10)

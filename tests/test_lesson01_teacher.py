@@ -113,3 +113,64 @@ def test_snapshots_are_saved_with_their_epoch_and_validation_accuracy(tmp_path):
     assert first.kd_meta["val_accuracy"] == round(history.val_acc[0], 4)
     assert "test_accuracy" not in first.kd_meta
     assert lesson.save_snapshots({}, ckpt, meta, history) == []
+
+
+# --------------------------------------------------------------------------- exercises
+
+def test_check_exercise_placeholder_prints_a_prompt(capsys):
+    assert lesson.check_exercise(3, None) is False
+    assert "replace None" in capsys.readouterr().out
+
+
+def test_check_exercise_1_accepts_the_measured_accuracies(capsys):
+    runs = lesson.EXERCISE_RUNS
+    assert lesson.check_exercise(1, (runs["epochs=1"] + 0.004, runs["epochs=3"] - 0.004)) is True
+    assert capsys.readouterr().out.startswith("exercise 1: Right:")
+    assert lesson.check_exercise(1, (runs["epochs=3"], runs["epochs=1"] - 0.05)) is False
+    assert "Not yet" in capsys.readouterr().out
+    assert lesson.check_exercise(1, 0.9) is False
+    assert "two validation accuracies" in capsys.readouterr().out
+
+
+def test_check_exercise_2_wants_shirt_and_tshirt_in_any_order(capsys):
+    assert lesson.check_exercise(2, ("T-shirt/top", "Shirt")) is True
+    assert lesson.check_exercise(2, ["shirt", "t-shirt/top"]) is True
+    assert lesson.check_exercise(2, ("Shirt", "Coat")) is False
+    assert lesson.check_exercise(2, "Shirt") is False
+    out = capsys.readouterr().out
+    assert out.count("Right") == 2 and out.count("Not yet") == 2
+
+
+def test_check_exercise_3_wants_the_5000_image_accuracy(capsys):
+    want = lesson.EXERCISE_RUNS["n_train=5000"]
+    assert lesson.check_exercise(3, want + 0.01) is True
+    out = capsys.readouterr().out
+    assert "far below 85 %" in out and f"{lesson.EXERCISE_RUNS['n_train=5000,epochs=22']:.3f}" in out
+    assert lesson.check_exercise(3, 0.886) is False
+    assert "n_train = 5000" in capsys.readouterr().out
+    for bad in ("high", True, 1.5):
+        assert lesson.check_exercise(3, bad) is False
+    assert capsys.readouterr().out.count("as a fraction") == 3
+
+
+def test_check_exercise_rejects_an_unknown_exercise():
+    with pytest.raises(ValueError, match="n"):
+        lesson.check_exercise(4, 0.8)
+
+
+def test_exercise_runs_are_measured_accuracies():
+    assert all(0.5 < v < 1 for v in lesson.EXERCISE_RUNS.values())
+    assert lesson.EXERCISE_RUNS["n_train=5000"] < 0.85 < lesson.EXERCISE_RUNS["epochs=2"]
+
+
+def test_student_sizes_quotes_counts_and_ratios():
+    table = lesson.student_sizes()
+    assert "225,034" in table and "5,262,080" in table
+    cnn_line = next(line for line in table.splitlines() if line.startswith("cnn(8,16|32)"))
+    mlp_line = next(line for line in table.splitlines() if line.startswith("mlp(784-128-10)"))
+    # independent counts: conv 1->8 (80) + 8->16 (1,168) + fc 400->32 (12,832) + 32->10 (330)
+    assert "14,410" in cnn_line and "15.6×" in cnn_line
+    assert "101,770" in mlp_line and "2.2×" in mlp_line
+    # 2 * (784*128 + 128*10) multiply-accumulates = 203,264 FLOPs; 5,262,080 / 203,264 = 25.9
+    assert "203,264" in mlp_line and "25.9×" in mlp_line
+    assert "402,368" in cnn_line and "13.1×" in cnn_line

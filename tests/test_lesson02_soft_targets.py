@@ -261,6 +261,20 @@ def test_dark_knowledge_bars_heights_are_floored_probabilities():
         lesson.dark_knowledge_bars(torch.zeros(7, 10), CLASSES)
 
 
+def test_dark_knowledge_bars_default_floor_clips_nothing_and_legend_is_off_the_panels():
+    z = torch.zeros(2, 10)
+    z[0, 0], z[1, 1] = 30.0, 5.0  # softmax of row 0 at T = 1 has values near 1e-13
+    fig = lesson.dark_knowledge_bars(z, CLASSES, temperatures=(1, 4))
+    for i in range(2):
+        lo = fig.axes[i].get_ylim()[0]
+        for container, T in zip(fig.axes[i].containers, (1, 4)):
+            want = np_softmax(z[i].numpy(), T)
+            assert lo <= want.min()
+            np.testing.assert_allclose([b.get_height() for b in container], want, rtol=1e-6)
+    assert all(a.get_legend() is None for a in fig.axes) and len(fig.legends) == 1
+    assert all(t.get_fontsize() >= 8 for t in fig.axes[0].get_xticklabels())
+
+
 def test_soft_target_matrices_show_the_matrices():
     z, y, _ = fake_set(n=50)
     mats = {T: lesson.mean_soft_targets(z, y, T, 10) for T in (1, 4)}
@@ -270,6 +284,22 @@ def test_soft_target_matrices_show_the_matrices():
     assert fig.axes[1].get_title() == "mean softmax(z / T), T = 4"
     with pytest.raises(ValueError, match=r"matrices\[1\] must be 10×10"):
         lesson.soft_target_matrices({1: np.eye(3)}, CLASSES)
+
+
+def test_soft_target_matrices_annotations_are_readable():
+    z, y, _ = fake_set(n=50)
+    fig = lesson.soft_target_matrices({1: lesson.mean_soft_targets(z, y, 1, 10)}, CLASSES)
+    assert fig.axes[0].texts and all(t.get_fontsize() >= 8 for t in fig.axes[0].texts)
+
+
+def test_mass_vs_temperature_labels_of_close_curves_do_not_overlap():
+    ts = np.geomspace(0.5, 20, 30)
+    curves = {"mean": np.linspace(0.1, 0.8, 30), "median": np.linspace(0.1, 0.8, 30) + 0.02}
+    fig = lesson.mass_vs_temperature(ts, curves, n_classes=10)
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in fig.axes[0].texts]
+    assert len(boxes) == 4
+    assert not any(a.overlaps(b) for k, a in enumerate(boxes) for b in boxes[k + 1:])
 
 
 def test_mass_vs_temperature_plots_the_curves():
@@ -335,3 +365,48 @@ def test_check_params_rejects_unknown_and_missing_names():
         lesson.check_params(checkpoint="", n_images=2000, T_max=20.0, T_min=1.0)
     with pytest.raises(TypeError, match="parameter 'T_max' is missing"):
         lesson.check_params(checkpoint="", n_images=2000)
+
+
+# --------------------------------------------------------------------------- exercises
+
+def test_temperature_where_top_falls_below_solves_the_equation():
+    z = torch.tensor([4.0, 1.0, 0.5, -2.0])
+    T = lesson.temperature_where_top_falls_below(z, 0.5)
+    assert np_softmax(z.numpy(), T).max() == pytest.approx(0.5, abs=1e-5)
+    assert np_softmax(z.numpy(), T * 0.99).max() > 0.5 > np_softmax(z.numpy(), T * 1.01).max()
+    assert lesson.temperature_where_top_falls_below(torch.zeros(4) + torch.tensor([1, 1, 0, 0.]), 0.6) == 0
+    with pytest.raises(ValueError, match="p"):
+        lesson.temperature_where_top_falls_below(z, 0.2)
+
+
+def test_check_exercise_1_and_2(capsys):
+    assert lesson.check_exercise(1, None) is False
+    assert lesson.check_exercise(1, 0.710) is True
+    want = np_softmax(np.array([5.0, 2, 1, -1]), 2)
+    assert want[0] == pytest.approx(0.710, abs=5e-4)
+    assert lesson.check_exercise(1, list(want)) is True
+    assert lesson.check_exercise(1, 0.934) is False  # T = 1 instead of 2
+    assert lesson.check_exercise(2, (True, True)) is True
+    assert lesson.check_exercise(2, (True, False)) is False
+    assert lesson.check_exercise(2, "yes") is False
+    out = capsys.readouterr().out
+    assert "replace None" in out and out.count("Right") == 3 and out.count("Not yet") == 3
+
+
+def test_check_exercise_3_within_a_slider_step(capsys):
+    z = torch.tensor([8.0, 1.0, 0.5, -2.0, 0, 0, 0, 0, 0, 0])
+    T = lesson.temperature_where_top_falls_below(z, 0.5)
+    assert lesson.check_exercise(3, T + 0.4, logits=z) is True
+    assert lesson.check_exercise(3, T - 1, logits=z) is False
+    assert "higher" in capsys.readouterr().out
+    assert lesson.check_exercise(3, None) is False  # the placeholder needs no logits
+    with pytest.raises(ValueError, match="logits"):
+        lesson.check_exercise(3, 2.0)
+
+
+def test_check_exercise_4(capsys):
+    assert lesson.check_exercise(4, "Outside") is True
+    assert lesson.check_exercise(4, "within") is False
+    assert lesson.check_exercise(4, 3) is False
+    with pytest.raises(ValueError):
+        lesson.check_exercise(5, "x")

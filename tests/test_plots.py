@@ -62,6 +62,8 @@ def test_confusion_counts_and_tiny_shares():
     cm = np.array([[999, 1], [0, 4]])
     texts = sorted(t.get_text() for t in plots.confusion(cm, ["a", "b"]).axes[0].texts)
     assert texts == ["100", "100", "<1"]
+    half = np.array([[995, 5], [0, 4]])  # 0.5 %: never printed as "0"
+    assert "0" not in [t.get_text() for t in plots.confusion(half, ["a", "b"]).axes[0].texts]
     fig = plots.confusion(cm, ["a", "b"], normalize=False)
     assert np.allclose(fig.axes[0].images[0].get_array(), cm)
     assert sorted(t.get_text() for t in fig.axes[0].texts) == ["1", "4", "999"]

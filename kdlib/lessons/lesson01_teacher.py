@@ -9,7 +9,11 @@ holds only what is particular to the notebook:
 * :func:`train_with_params`, the notebook's parameters turned into one
   ``train_teacher`` call that always returns the epoch snapshots (empty if none);
 * what the checkpoints record: :func:`checkpoint_meta`, :func:`snapshot_path`
-  and :func:`save_snapshots`.
+  and :func:`save_snapshots`;
+* :func:`student_sizes`, how much smaller the later notebooks' students are (the
+  ratios its prose quotes);
+* the checks of its exercises, :func:`check_exercise` (prints a verdict, returns
+  True/False, never raises on a wrong answer).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from kdlib._checks import check_params as _check_params
 from kdlib.train import train_teacher
 
 __all__ = ["IntList", "PARAMS", "check_params", "train_with_params", "checkpoint_meta",
-           "snapshot_path", "save_snapshots"]
+           "snapshot_path", "save_snapshots", "STUDENTS", "student_sizes",
+           "EXERCISE_RUNS", "check_exercise"]
 
 
 class IntList:
@@ -202,3 +207,138 @@ def save_snapshots(snapshots: dict, checkpoint, meta: dict, history) -> list[Pat
         paths.append(models.save(model, snapshot_path(checkpoint, epoch), **base, epoch=epoch,
                                  val_accuracy=round(float(history.val_acc[epoch - 1]), 4)))
     return paths
+
+
+# --------------------------------------------------------------------------- sizes
+
+#: The students of the later notebooks, as built there.
+STUDENTS = {
+    "cnn(8,16|32) (notebook 03)": lambda: models.cnn(channels=(8, 16), hidden=32),
+    "mlp(784-128-10) (notebooks 04, 05)": lambda: models.mlp([784, 128, 10]),
+}
+
+
+def student_sizes(teacher=None) -> str:
+    """How much smaller than the teacher each later student is, in parameters and FLOPs.
+
+    Parameters
+    ----------
+    teacher : nn.Module, optional
+        Default: ``models.cnn()`` (the default teacher, 225,034 parameters).
+
+    Returns
+    -------
+    str
+        A table, one line per model: parameters, FLOPs per 28×28 image, and the
+        teacher's multiple of each.
+    """
+    teacher = models.cnn() if teacher is None else teacher
+    shape = (1, 28, 28)
+    tp, tf = models.count_params(teacher), models.flops(teacher, shape)
+    lines = [f"{'model':36s} {'parameters':>10s} {'FLOPs/image':>12s}  fewer params  fewer FLOPs",
+             f"{'teacher cnn(32,64|128)':36s} {tp:>10,} {tf:>12,}"]
+    for name, build in STUDENTS.items():
+        m = build()
+        p, f = models.count_params(m), models.flops(m, shape)
+        lines.append(f"{name:36s} {p:>10,} {f:>12,}  {tp / p:>11.1f}×  {tf / f:>10.1f}×")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- exercises
+
+#: Validation accuracy of notebook 01 rerun with other parameters (all else default), measured
+#: on the machine that trained the shipped teacher's successors (2 torch threads); another CPU
+#: gives the last digit or two differently, hence the tolerance of the checks.
+EXERCISE_RUNS = {
+    "epochs=1": 0.864,
+    "epochs=2": 0.886,  # the default run, printed by the notebook
+    "epochs=3": 0.898,
+    "n_train=5000": 0.758,
+    "n_train=5000,epochs=22": 0.873,  # 880 steps, about the default run's 860
+}
+_TOLERANCE = 0.015
+
+
+def _number(answer):
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        return None
+
+
+def _ex1(answer):
+    pair = answer if isinstance(answer, (list, tuple)) and len(answer) == 2 else None
+    got = None if pair is None else [_number(v) for v in pair]
+    if got is None or None in got:
+        return False, ("answer with the two validation accuracies your reruns printed last, as "
+                       "(accuracy_after_1_epoch_run, accuracy_after_3_epoch_run), e.g. (0.85, 0.89)")
+    one, three = EXERCISE_RUNS["epochs=1"], EXERCISE_RUNS["epochs=3"]
+    if abs(got[0] - one) > _TOLERANCE or abs(got[1] - three) > _TOLERANCE:
+        return False, (f"we measured about {one:.3f} (epochs = 1) and {three:.3f} (epochs = 3); "
+                       "did you read the last value of 'validation accuracy by epoch' of each run?")
+    return True, (f"about {one:.3f}, {EXERCISE_RUNS['epochs=2']:.3f} and {three:.3f} for 1, 2 and 3 "
+                  f"epochs: the second epoch buys {100 * (EXERCISE_RUNS['epochs=2'] - one):.1f} points, "
+                  f"the third {100 * (three - EXERCISE_RUNS['epochs=2']):.1f}, for 1.5× the training time")
+
+
+def _ex2(answer):
+    names = ({str(a).strip().lower() for a in answer}
+             if isinstance(answer, (list, tuple, set)) and len(answer) == 2 else None)
+    if names is None:
+        return False, "answer with the two class names, e.g. (\"Coat\", \"Pullover\")"
+    if names == {"shirt", "t-shirt/top"}:
+        return True, ("Shirt and T-shirt/top: 148 shirts predicted as T-shirt/top and 93 "
+                      "T-shirts/tops as Shirt, the two largest off-diagonal cells of the matrix")
+    return False, ("look at the first line printed under 'Per class, and what it confuses' "
+                   "(class names exactly as printed)")
+
+
+def _ex3(answer):
+    got = _number(answer) if not isinstance(answer, bool) else None
+    if got is None or not 0 <= got <= 1:
+        return False, ("answer with the validation accuracy your n_train = 5000 run printed, as a "
+                       "fraction (e.g. 0.8)")
+    want = EXERCISE_RUNS["n_train=5000"]
+    if abs(got - want) > _TOLERANCE:
+        hint = " did the run use n_train = 5000 and the default 2 epochs?" if got > 0.85 else ""
+        return False, f"we measured about {want:.3f} with n_train = 5000 and 2 epochs;{hint}"
+    equal = EXERCISE_RUNS["n_train=5000,epochs=22"]
+    return True, (f"about {want:.3f}: no, far below 85 %. But with 11× fewer images, 2 epochs are also "
+                  f"11× fewer optimisation steps (80 instead of 860); with 22 epochs (880 steps) we "
+                  f"measured {equal:.3f}: most of the loss was the step budget, not the data")
+
+
+_EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3}
+
+
+def check_exercise(n: int, answer) -> bool:
+    """Check the answer to exercise ``n`` of notebook 01 and print the verdict.
+
+    Parameters
+    ----------
+    n : int
+        The exercise, 1 to 3.
+    answer
+        1: ``(val_acc_epochs_1, val_acc_epochs_3)``, the last validation accuracy of
+        each rerun; 2: the two class names confused most often; 3: the validation
+        accuracy of the ``n_train = 5000`` run. ``None`` (the notebook's placeholder)
+        prints what to answer.
+
+    Returns
+    -------
+    bool
+        True for a right answer. A wrong answer prints ``"Not yet: <hint>"`` and
+        returns False; it never raises, so a notebook run with a placeholder passes.
+
+    Raises
+    ------
+    ValueError
+        For an exercise number that does not exist.
+    """
+    n = check_int("n", n, low=1, high=len(_EXERCISES))
+    if answer is None:
+        print(f"exercise {n}: replace None by your answer, then run this again")
+        return False
+    right, message = _EXERCISES[n](answer)
+    print(f"exercise {n}: {'Right' if right else 'Not yet'}: {message}")
+    return right

@@ -11,7 +11,10 @@ It holds everything only notebook 02 uses:
   softened distribution and its entropy against T), :func:`softmax_by_temperature`,
   :func:`dark_knowledge_bars`, :func:`soft_target_matrices`, :func:`mass_vs_temperature`;
 * its widget, :class:`TemperatureExplorer` (a T slider and an image picker on the
-  real teacher's logits).
+  real teacher's logits);
+* its exercise checks, :func:`temperature_where_top_falls_below` and
+  :func:`check_exercise` (prints a verdict, returns True/False, never raises on a
+  wrong answer).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "non_argmax_mass", "tiny_wrong_class_fraction", "group_mass", "top_classes",
     "pick_temperature_examples", "temperature_view", "softmax_by_temperature",
     "dark_knowledge_bars", "soft_target_matrices", "mass_vs_temperature", "TemperatureExplorer",
+    "temperature_where_top_falls_below", "check_exercise",
 ]
 
 
@@ -496,12 +500,12 @@ def softmax_by_temperature(logits, temperatures, *, names=None, title: str = "")
 
 
 def dark_knowledge_bars(logits, classes, *, temperatures=(1.0, 4.0), titles=None,
-                        floor: float = 1e-6) -> Figure:
+                        floor: float | None = None) -> Figure:
     """For a few examples, every class's probability at each temperature, on a log scale.
 
     The log scale shows what a linear one hides: at T = 1 the wrong classes
-    already carry a structure (which ones look alike), but at 1e-3 to 1e-6;
-    a higher T lifts it to a visible size.
+    already carry a structure (which ones look alike), but at 1e-3 to 1e-6 or
+    below; a higher T lifts it to a visible size.
 
     Parameters
     ----------
@@ -513,37 +517,44 @@ def dark_knowledge_bars(logits, classes, *, temperatures=(1.0, 4.0), titles=None
         at ``temperatures[j]``.
     titles : sequence of str, optional
         Panel titles.
-    floor : float
-        Lower limit of the log axis (smaller probabilities are drawn at it).
+    floor : float, optional
+        Lower limit of the log axis. Default: the power of ten below the smallest
+        probability drawn, so that no bar is clipped. An explicit floor draws
+        smaller probabilities at the floor.
 
     Returns
     -------
     Figure
+        The legend sits above the panels, off the data.
     """
     z = _as_logits("logits", logits, dims=(2,))
     if not 1 <= len(z) <= 6:
         raise ValueError(f"logits must have 1 to 6 rows (one panel each), got {len(z)}")
     names = _check_classes(classes, z.shape[1])
     ts = _temperatures(temperatures)
+    probs = [[soft_targets(z[i].double(), float(T)).numpy() for T in ts] for i in range(len(z))]
+    if floor is None:
+        smallest = min(float(p[p > 0].min()) for row in probs for p in row if (p > 0).any())
+        floor = 10.0 ** min(-1, math.floor(math.log10(smallest)) - 1)  # a decade of room
     floor = check_float("floor", floor, low=0, high=0.1, low_open=True)
     if titles is not None and len(titles) != len(z):
         raise ValueError(f"titles must have one entry per row ({len(z)}), got {len(titles)}")
-    fig, ax = new_figure(3.3 * len(z), 3.4, ncols=len(z))
+    fig, ax = new_figure(3.3 * len(z), 3.6, ncols=len(z))
     pos = np.arange(len(names))
     width = 0.8 / len(ts)
     for i, a in enumerate(ax[0]):
         for j, T in enumerate(ts):
-            p = soft_targets(z[i].double(), float(T)).numpy()
-            a.bar(pos + (j - (len(ts) - 1) / 2) * width, np.maximum(p, floor), width,
+            a.bar(pos + (j - (len(ts) - 1) / 2) * width, np.maximum(probs[i][j], floor), width,
                   label=f"T = {T:g}", color=f"C{j}")
         a.set_yscale("log")
         a.set_ylim(floor, 1.5)
-        a.set_xticks(pos, names, rotation=60, ha="right", fontsize=7)
+        a.set_xticks(pos, names, rotation=60, ha="right", fontsize=8)
         if titles is not None:
             a.set_title(str(titles[i]), fontsize=9)
         if i == 0:
             a.set_ylabel("probability (log scale)")
-            a.legend(fontsize="small", loc="lower left")
+    handles, labels = ax[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=len(ts), fontsize="small")
     return fig
 
 
@@ -571,7 +582,7 @@ def soft_target_matrices(matrices: dict, classes) -> Figure:
         if m.shape != (k, k):
             raise ValueError(f"matrices[{T!r}] must be {k}×{k} (one row and column per class), "
                              f"got shape {m.shape}")
-    fig, ax = new_figure(5.6 * len(mats), 5.2, ncols=len(mats))
+    fig, ax = new_figure(6.4 * len(mats), 5.9, ncols=len(mats))
     norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0)
     im = None
     for a, (T, m) in zip(ax[0], mats.items()):
@@ -580,7 +591,7 @@ def soft_target_matrices(matrices: dict, classes) -> Figure:
             for j in range(k):
                 if m[i, j] >= 0.01:
                     a.text(j, i, f"{m[i, j]:.2f}", ha="center",
-                           va="center", fontsize=6, color="black" if m[i, j] > 0.3 else "white")
+                           va="center", fontsize=8, color="black" if m[i, j] > 0.3 else "white")
         a.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
         a.set_yticks(range(k), classes, fontsize=8)
         a.set(xlabel="teacher's probability for class", ylabel="true class",
@@ -625,8 +636,12 @@ def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None, m
         for T in marks:
             v = float(np.interp(T, ts, m))
             a.plot([T], [v], "o", color=f"C{i}", ms=5)
-            a.annotate(f"{v:.2f}", (T, v), textcoords="offset points", xytext=(6, -12 if i == 0 else 4),
-                       fontsize=8)
+            # the first curve's value left of its point, the others' right of theirs: two curves
+            # that nearly meet at a mark (mean 0.47, median 0.50 at T = 4) keep apart labels
+            left = i % 2 == 0
+            a.annotate(f"{v:.2f}", (T, v), textcoords="offset points", xytext=(-7 if left else 7, 0),
+                       ha="right" if left else "left", va="center", fontsize=9, color=f"C{i}",
+                       bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
     if n_classes is not None:
         n_classes = check_int("n_classes", n_classes, low=2)
         a.axhline(1 - 1 / n_classes, ls="--", color="0.5", lw=1,
@@ -756,3 +771,136 @@ class TemperatureExplorer:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+# --------------------------------------------------------------------------- exercises
+
+def temperature_where_top_falls_below(logits, p: float = 0.5, *, T_high: float = 1e4) -> float:
+    """The temperature at which the top probability of ``softmax(z / T)`` falls to ``p``.
+
+    The largest softened probability never rises with T (from 1 at T → 0 to
+    ``1/classes`` at T → ∞), so a bisection on log T finds where it crosses ``p``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        One example's logits, ``(classes,)``.
+    p : float
+        In ``(1/classes, 1)``.
+    T_high : float
+        Upper end of the search.
+
+    Returns
+    -------
+    float
+        ``T`` with ``max softmax(z / T) = p`` (to 1e-6 relative); 0 if the top
+        probability is already below ``p`` at T = 1e-4 (a tie between classes).
+    """
+    z = _as_logits("logits", logits, dims=(1,)).double()
+    p = check_float("p", p, low=1 / len(z), high=1, low_open=True)
+    if p == 1:
+        raise ValueError("p must be < 1 (the top probability is below 1 at every T > 0), got 1")
+
+    def top(T):
+        return float(soft_targets(z, T).max())
+
+    lo, hi = 1e-4, check_float("T_high", T_high, low=1, low_open=True)
+    if top(lo) < p:
+        return 0.0
+    if top(hi) >= p:
+        raise ValueError(f"the top probability stays >= p={p} up to T_high={hi:g}")
+    for _ in range(100):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if top(mid) >= p else (lo, mid)
+        if hi / lo < 1 + 1e-7:
+            break
+    return hi
+
+
+_EX1_WANT = soft_targets(torch.tensor([5.0, 2.0, 1.0, -1.0], dtype=torch.float64), 2.0)
+
+
+def _ex1(answer, **_):
+    try:
+        got = torch.as_tensor(answer, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        got = None
+    if got is None or got.numel() not in (1, 4):
+        return False, "answer with the first probability (a number) or all four, e.g. [0.7, 0.2, 0.07, 0.03]"
+    want = _EX1_WANT[: got.numel()]
+    if not torch.allclose(got, want, atol=0.005):
+        return False, ("divide each logit by T = 2 first: exp(2.5), exp(1), exp(0.5), exp(-0.5), then "
+                       "divide each by their sum")
+    return True, ("softmax([2.5, 1, 0.5, -0.5]) = [" + ", ".join(f"{v:.3f}" for v in _EX1_WANT.tolist())
+                  + "]")
+
+
+def _ex2(answer, **_):
+    pair = answer if isinstance(answer, (list, tuple)) and len(answer) == 2 else None
+    if pair is None or not all(isinstance(v, (bool, np.bool_)) or isinstance(v, torch.Tensor) for v in pair):
+        return False, ("answer with the two results of torch.allclose, as (doubling_vs_halving, "
+                       "shifting_vs_unshifted)")
+    if all(bool(v) for v in pair):
+        return True, ("softmax(2z / T) = softmax(z / (T/2)), and softmax((z + c) / T) = softmax(z / T) "
+                      "because exp(c / T) cancels between numerator and denominator")
+    return False, ("both comparisons should print True: compare soft_targets(2 * z, T) with "
+                   "soft_targets(z, T / 2), and soft_targets(z + 3, T) with soft_targets(z, T)")
+
+
+def _ex3(answer, *, logits=None):
+    if logits is None:
+        raise ValueError("exercise 3 needs logits=: the trouser's teacher logits, "
+                         "logits[picked[names.index('Trouser (typical)')]]")
+    want = temperature_where_top_falls_below(logits, 0.5)
+    got = None if isinstance(answer, bool) else answer
+    try:
+        got = float(got)
+    except (TypeError, ValueError):
+        return False, "answer with a temperature, a number such as 3.5"
+    if abs(got - want) > 0.5:  # the slider moves in steps of 0.5
+        side = "higher" if got < want else "lower"
+        return False, f"look again with the slider: the crossing is {side} than {got:g}"
+    return True, (f"the top probability falls below 0.5 at T = {want:.2f} (on the slider: T = "
+                  f"{math.ceil(want * 2) / 2:g}); an ambiguous image is below 0.5 already at T = 1")
+
+
+def _ex4(answer, **_):
+    if not isinstance(answer, str) or answer.strip().lower() not in ("outside", "within"):
+        return False, 'answer "outside" or "within": where does a footwear row put more mass at T = 10?'
+    if answer.strip().lower() == "outside":
+        return True, ("at T = 10 a footwear row puts more mass on the 7 other classes than on the other "
+                      "footwear: the blocks wash out as T grows, as the Discussion warns")
+    return False, "print lesson.group_mass(m, [5, 7, 9]) for m at T = 10: (within, outside)"
+
+
+_EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4}
+
+
+def check_exercise(n: int, answer, *, logits=None) -> bool:
+    """Check the answer to exercise ``n`` of notebook 02 and print the verdict.
+
+    Parameters
+    ----------
+    n : int
+        The exercise, 1 to 4.
+    answer
+        1: the first probability of ``softmax([5, 2, 1, -1] / 2)`` (or all four);
+        2: the two ``torch.allclose`` results; 3: the temperature at which the
+        typical trouser's top probability falls below 0.5; 4: ``"outside"`` or
+        ``"within"``. ``None`` (the notebook's placeholder) prints what to answer.
+    logits : torch.Tensor, optional
+        Exercise 3 only: the trouser's teacher logits ``(classes,)``.
+
+    Returns
+    -------
+    bool
+        True for a right answer; a wrong one prints ``"Not yet: <hint>"`` and
+        returns False (never raises).
+    """
+    n = check_int("n", n, low=1, high=len(_EXERCISES))
+    if answer is None:
+        print(f"exercise {n}: replace None by your answer, then run this again")
+        return False
+    right, message = _EXERCISES[n](answer, logits=logits)
+    print(f"exercise {n}: {'Right' if right else 'Not yet'}: {message}")
+    return right
