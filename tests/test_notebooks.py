@@ -75,6 +75,7 @@ def test_start_here_has_no_parameters():
     assert not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb["cells"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_smoke_run(path, tmp_path, data_dir):
     params = dict(SMOKE.get(path.stem, {}))
