@@ -175,3 +175,35 @@ def check_params(values: dict, spec: dict) -> dict:
     if missing:
         raise TypeError(f"parameter {missing[0]!r} is missing; the parameters are {sorted(spec)}")
     return {name: spec[name](name, values[name]) for name in spec}
+
+
+# --------------------------------------------------------------------------- exercises
+def check_answer(exercises: dict, n, answer) -> str:
+    """A lesson's exercise check: ``"Exercise n: right"`` or ``"Exercise n: not yet. Hint: ..."``.
+
+    Parameters
+    ----------
+    exercises : dict
+        Exercise number → ``(want, tol, hint)``: a number with an absolute tolerance
+        ``tol``, or (``tol=None``) a short text compared case-insensitively.
+    n : int
+        The exercise.
+    answer : object
+        The reader's answer (a wrong type is simply "not yet", never an error).
+
+    Returns
+    -------
+    str
+    """
+    if n not in exercises:
+        raise ValueError(f"n={n!r} is not an exercise; choose one of {sorted(exercises)}")
+    want, tol, hint = exercises[n]
+    if tol is None:
+        ok = str(answer).strip().lower().strip("()") == want
+    else:
+        try:
+            ok = abs(float(answer) - want) <= tol
+        except (TypeError, ValueError):
+            ok = False
+    msg = f"Exercise {n}: {'right' if ok else 'not yet'}"
+    return msg if ok else f"{msg}. Hint: {hint}"

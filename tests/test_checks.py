@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdlib._checks import Bool, Float, Int, OneOf, Str, check_params
+from kdlib._checks import Bool, Float, Int, OneOf, Str, check_answer, check_params
 
 SPEC = {"epochs": Int(1, 100), "lr": Float(0.0, 1.0, low_open=True), "quick": Bool(),
         "checkpoint": Str("a path, or '' for data/teacher.pt"), "strategy": OneOf("copy", "random")}
@@ -47,3 +47,14 @@ def test_any_callable_is_a_constraint():
     assert check_params({"n": 4}, {"n": even}) == {"n": 4}
     with pytest.raises(ValueError, match="n=3"):
         check_params({"n": 3}, {"n": even})
+
+
+def test_check_answer_numbers_with_tolerance_and_texts():
+    ex = {1: (101_632, 0.5, "count the Linear layers"), 2: ("b", None, "look at batch 1")}
+    assert check_answer(ex, 1, 101_632) == "Exercise 1: right"
+    assert check_answer(ex, 1, "101632.3") == "Exercise 1: right"
+    assert check_answer(ex, 1, 101_634) == "Exercise 1: not yet. Hint: count the Linear layers"
+    assert check_answer(ex, 1, None).startswith("Exercise 1: not yet")  # a placeholder is no error
+    assert check_answer(ex, 2, " (B) ") == "Exercise 2: right"
+    with pytest.raises(ValueError, match="n=3 is not an exercise; choose one of \\[1, 2\\]"):
+        check_answer(ex, 3, "b")

@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from kdlib import metrics, models, plots, results, train
-from kdlib._checks import Bool, Float, Int, check_params
+from kdlib._checks import Bool, Float, Int, check_answer, check_params
 
 INPUT_SHAPE = (1, 28, 28)
 TEACHER_STEPS = 2 * math.ceil(55_000 / 128)  # notebook 01's recipe: 2 epochs of batch 128
@@ -452,18 +452,7 @@ EXERCISES = {
 
 def check_exercise(n: int, answer) -> str:
     """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not."""
-    if n not in EXERCISES:
-        raise ValueError(f"n={n!r} is not an exercise; choose one of {sorted(EXERCISES)}")
-    want, tol, hint = EXERCISES[n]
-    if tol is None:
-        ok = str(answer).strip().lower().strip("()") == want
-    else:
-        try:
-            ok = abs(float(answer) - want) <= tol
-        except (TypeError, ValueError):
-            ok = False
-    msg = f"Exercise {n}: {'right' if ok else 'not yet'}"
-    return msg if ok else f"{msg}. Hint: {hint}"
+    return check_answer(EXERCISES, n, answer)
 
 
 __all__ = ["check_params_07", "family", "train_one", "train_family", "family_summary",

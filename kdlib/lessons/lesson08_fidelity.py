@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import metrics, models, plots, results, train
-from kdlib._checks import Bool, Float, Int, check_params
+from kdlib._checks import Bool, Float, Int, check_answer, check_params
 from kdlib.widgets import show_in
 
 SPEC = {"n_train": Int(100, 55_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
@@ -432,15 +432,4 @@ EXERCISES = {
 
 def check_exercise(n: int, answer) -> str:
     """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not."""
-    if n not in EXERCISES:
-        raise ValueError(f"n={n!r} is not an exercise; choose one of {sorted(EXERCISES)}")
-    want, tol, hint = EXERCISES[n]
-    if tol is None:
-        ok = str(answer).strip().lower().strip("()") == want
-    else:
-        try:
-            ok = abs(float(answer) - want) <= tol
-        except (TypeError, ValueError):
-            ok = False
-    msg = f"Exercise {n}: {'right' if ok else 'not yet'}"
-    return msg if ok else f"{msg}. Hint: {hint}"
+    return check_answer(EXERCISES, n, answer)
