@@ -42,7 +42,7 @@ run: $(STAMP)
 	done
 
 ## notebooks: re-execute the stored notebooks 00 and 02-10 in place (outputs kept in git), with the
-## torch thread count that nbval checks them with (tests/conftest.py: NOTEBOOK_THREADS). Notebook 01
+## torch thread count that nbval checks them with (conftest.py: NOTEBOOK_THREADS). Notebook 01
 ## is left out: it retrains data/teacher.pt, which differs in its last digits on another CPU (README,
 ## Data); `make notebooks-all` re-executes it too.
 REGEN := $(filter-out notebooks/01_%,$(NOTEBOOKS))

@@ -1,4 +1,7 @@
-"""Test-session setup shared by every test (and by the nbval runs of notebooks/).
+"""Test-session setup shared by every test and by the nbval runs of notebooks/.
+
+It sits at the repository root so that it applies to both: a conftest under tests/ would
+not see nbval's items under notebooks/ (nor run at all for `pytest notebooks/...`).
 
 Notebooks save checkpoints into the data folder; tests must never change
 tracked files, so the whole session points ``$KDLIB_DATA`` at a temporary folder
@@ -20,7 +23,7 @@ from kdlib.data import scratch_data_dir
 NOTEBOOK_THREADS = "2"  # the Makefile's `notebooks` target uses the same
 
 # Fixture notebooks are inputs of tests, not lessons for nbval to check.
-collect_ignore_glob = ["fixtures/*", "browser/fixtures/*"]
+collect_ignore_glob = ["tests/fixtures/*", "tests/browser/fixtures/*"]
 
 
 def pytest_configure(config):
@@ -66,7 +69,7 @@ def pytest_runtest_teardown(item, nextitem):
     keeps every later notebook on the shipped teacher, whatever order xdist picks.
     """
     if item.path.name == "01_teacher.ipynb" and "KDLIB_DATA" in os.environ:
-        for ckpt in (Path(__file__).resolve().parent.parent / "data").glob("*.pt"):
+        for ckpt in (Path(__file__).resolve().parent / "data").glob("*.pt"):
             shutil.copy2(ckpt, Path(os.environ["KDLIB_DATA"]) / ckpt.name)
 
 
