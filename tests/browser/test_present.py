@@ -27,7 +27,9 @@ pytestmark = pytest.mark.browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = REPO_ROOT / "apps" / "explorers.ipynb"
-TIMEOUT_MS = 240_000  # the app trains the quick grid on start: generous on 2 shared cores
+# Voilà runs the app (it trains the quick grid) before serving the page: on 2 cores busy with
+# the rest of `make test` that took over 240 s once.
+TIMEOUT_MS = 900_000
 _IMAGES = "() => Array.from(document.querySelectorAll('img')).map(i => i.src)"
 _CHANGED = """(before) => {
   const now = Array.from(document.querySelectorAll('img')).map(i => i.src);
