@@ -25,6 +25,35 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, tampered with or not a kdlib checkpoint."""
 
 
+class MaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d`` with a faster evaluation path for 2×2 windows.
+
+    Without autograd (``predict``, validation, cached teacher logits) a 2×2,
+    stride-2 pool is computed as the element-wise maximum of the window's four
+    strided corners. That gives the same numbers bit for bit, about ten times faster
+    on the CPU than PyTorch's NCHW pooling kernel at batch 256, which made pooling
+    the costliest layer of the teacher's forward pass. With autograd it is
+    ``nn.MaxPool2d`` unchanged, so training, gradients and seeds behave as before.
+    It prints as ``MaxPool2d``: a subclass, not a different layer.
+    """
+
+    def _fast(self) -> bool:
+        return (self.kernel_size in (2, (2, 2)) and self.stride in (2, (2, 2))
+                and self.padding in (0, (0, 0)) and self.dilation in (1, (1, 1))
+                and not self.ceil_mode and not self.return_indices)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pool ``x`` (…×H×W); the strided-maximum path when no gradient is needed."""
+        if (torch.is_grad_enabled() and x.requires_grad) or not self._fast():
+            return super().forward(x)
+        h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+        top = torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2])
+        return torch.maximum(top, torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
+
+    def _get_name(self) -> str:
+        return "MaxPool2d"
+
+
 def _tag(model: nn.Module, kind: str, **kwargs) -> nn.Module:
     model.kd_arch = {"kind": kind, "kwargs": kwargs}
     return model
@@ -95,7 +124,7 @@ def cnn(*, channels=(32, 64), hidden: int = 128, n_classes: int = 10, in_channel
         if (size - 2) // 2 < 1:
             raise ValueError(f"image_size={image_size} is too small for {len(channels)} conv "
                              f"blocks (each shrinks the side by 2 and halves it)")
-        layers += [nn.Conv2d(c_in, c, 3), nn.ReLU(), nn.MaxPool2d(2)]
+        layers += [nn.Conv2d(c_in, c, 3), nn.ReLU(), MaxPool2d(2)]
         size, c_in = (size - 2) // 2, c
     layers += [nn.Flatten(), nn.Linear(c_in * size * size, hidden), nn.ReLU(),
                nn.Dropout(dropout), nn.Linear(hidden, n_classes)]
@@ -273,7 +302,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
+def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 128) -> torch.Tensor:
     """Logits of ``model`` on ``x``, in evaluation mode and in chunks, without gradients.
 
     Each chunk runs on the model's device; the logits come back on ``x``'s device.
@@ -285,7 +314,9 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 1000) -> tor
     x : torch.Tensor
         Inputs, shape ``(N, ...)``.
     batch_size : int
-        Chunk size.
+        Chunk size. 64–128 were the fastest on a 2-core CPU (1000 took 3× as long);
+        there, chunks of 8 or more gave bit-identical logits (a 1-row chunk takes
+        another kernel and can change the last bit).
 
     Returns
     -------
@@ -618,7 +649,7 @@ class FeatureTap:
 
 @torch.no_grad()
 def read_layer(model: nn.Module, x: torch.Tensor, layer: str, *,
-               batch_size: int = 1000) -> torch.Tensor:
+               batch_size: int = 128) -> torch.Tensor:
     """Output of the named ``layer`` of ``model`` on ``x`` (evaluation mode, in chunks).
 
     Parameters
@@ -629,7 +660,9 @@ def read_layer(model: nn.Module, x: torch.Tensor, layer: str, *,
     layer : str
         A name from :func:`layer_names`.
     batch_size : int
-        Chunk size.
+        Chunk size. 64–128 were the fastest on a 2-core CPU (1000 took 3× as long);
+        there, chunks of 8 or more gave bit-identical logits (a 1-row chunk takes
+        another kernel and can change the last bit).
 
     Returns
     -------
