@@ -27,9 +27,14 @@ are :mod:`kdlib.results`'s.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +52,8 @@ from kdlib.results import sample_sd, summarize
 
 __all__ = [
     "STUDENT_DEFAULTS", "clear_cache", "cache_size", "fingerprint", "teacher_outputs",
-    "make_student", "train_student", "evaluate", "run_point", "train_grid", "baseline",
+    "make_student", "train_student", "evaluate", "run_point", "run_points", "default_jobs",
+    "shutdown_pool", "train_grid", "baseline",
     "rows_at", "kfold_indices", "kfold_select", "KFoldResult", "flatness", "select_best",
     "selection_optimism", "shrink", "transfer_split",
 ]
@@ -403,6 +409,20 @@ def run_point(data, teacher_logits, *, lam: float, T: float, seed: int = 0,
     dict
         One row (see the module docstring).
     """
+    key, args = _point_key(data, teacher_logits, lam=lam, T=T, seed=seed, epochs=epochs, lr=lr,
+                           batch_size=batch_size, hidden=hidden, test=test, transfer=transfer,
+                           fingerprints=fingerprints)
+    hit = _cache_get(key, cache, cache_dir)
+    if hit is not None:
+        return _row_copy(hit, T=args["T"])
+    row = _train_row(args)
+    _cache_put(key, json.loads(json.dumps(row)), cache, cache_dir)
+    return row
+
+
+def _point_key(data, teacher_logits, *, lam, T, seed, epochs, lr, batch_size, hidden, test,
+               transfer, fingerprints) -> tuple[str, dict]:
+    """Validate one point; return its cache key and the arguments of :func:`_train_row`."""
     lam = check_float("lam", lam, low=0.0, high=1.0)
     T = check_float("T", T, low=0.0, low_open=True)
     seed = check_int("seed", seed, low=0)
@@ -425,31 +445,166 @@ def run_point(data, teacher_logits, *, lam: float, T: float, seed: int = 0,
     key = json.dumps({"v": _KEY_VERSION, "lam": lam, "T": effective_T(lam, T),
                       "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                       "hidden": hidden, "test": bool(test), **fp}, sort_keys=True)
-    hit = _cache_get(key, cache, cache_dir)
-    if hit is not None:
-        row = json.loads(json.dumps(hit))
-        row["T"] = T
-        return row
-    t0 = time.perf_counter()
-    student, history = train_student(data, logits, lam=lam, T=T, seed=seed, epochs=epochs, lr=lr,
-                                     batch_size=batch_size, hidden=hidden, transfer=transfer)
-    metrics = evaluate(student, data, logits, test=test)
-    row = {"lam": lam, "T": T, "seed": seed, **metrics, "epochs": epochs, "lr": lr,
-           "batch_size": batch_size, "hidden": hidden, "n_train": len(train.y),
-           "n_transfer": 0 if transfer is None else len(transfer[0]),
-           "seconds": round(time.perf_counter() - t0, 4),
-           "history": {"epoch_loss": [float(v) for v in history.epoch_loss],
-                       "val_acc": [float(v) for v in history.val_acc]}}
-    _cache_put(key, json.loads(json.dumps(row)), cache, cache_dir)
+    return key, {"data": data, "logits": logits, "lam": lam, "T": T, "seed": seed,
+                 "epochs": epochs, "lr": lr, "batch_size": batch_size, "hidden": hidden,
+                 "test": bool(test), "transfer": transfer}
+
+
+def _row_copy(row: dict, *, T: float) -> dict:
+    """A deep copy of a cached row, with the ``T`` that was asked for (λ = 1 rows share one run)."""
+    row = json.loads(json.dumps(row))
+    row["T"] = T
     return row
+
+
+def _train_row(args: dict) -> dict:
+    """Train one student from :func:`_point_key`'s arguments and measure it (no cache)."""
+    data, logits, test, transfer = args["data"], args["logits"], args["test"], args["transfer"]
+    train = _train_val_test(data)[0]
+    t0 = time.perf_counter()
+    student, history = train_student(data, logits, lam=args["lam"], T=args["T"], seed=args["seed"],
+                                     epochs=args["epochs"], lr=args["lr"],
+                                     batch_size=args["batch_size"], hidden=args["hidden"],
+                                     transfer=transfer)
+    metrics = evaluate(student, data, logits, test=test)
+    return {"lam": args["lam"], "T": args["T"], "seed": args["seed"], **metrics,
+            "epochs": args["epochs"], "lr": args["lr"], "batch_size": args["batch_size"],
+            "hidden": args["hidden"], "n_train": len(train.y),
+            "n_transfer": 0 if transfer is None else len(transfer[0]),
+            "seconds": round(time.perf_counter() - t0, 4),
+            "history": {"epoch_loss": [float(v) for v in history.epoch_loss],
+                        "val_acc": [float(v) for v in history.val_acc]}}
+
+
+# ------------------------------------------------------------------ parallel students
+_POOL: dict = {}
+
+
+def default_jobs(threads: int | None = None) -> int:
+    """Processes that fit beside each other: free cores // threads per process (≥ 1).
+
+    Parameters
+    ----------
+    threads : int, optional
+        Torch threads of each process (default: this process's).
+
+    Returns
+    -------
+    int
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = torch.get_num_threads() if threads is None else check_int("threads", threads, low=1)
+    return max(1, (cores or 1) // max(1, threads))
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)  # the parent's count: the same kernels, the same numbers
+
+
+def _pool(jobs: int):
+    """A process pool of ``jobs`` spawned workers, kept for the session (start-up ~2 s)."""
+    threads = torch.get_num_threads()
+    if _POOL.get("spec") != (jobs, threads):
+        shutdown_pool()
+        ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pool
+        _POOL["pool"] = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                            initargs=(threads,))
+        _POOL["spec"] = (jobs, threads)
+    return _POOL["pool"]
+
+
+def shutdown_pool() -> None:
+    """Stop the worker processes of :func:`run_points` (they also stop with Python).
+
+    Returns
+    -------
+    None
+    """
+    pool = _POOL.pop("pool", None)
+    _POOL.pop("spec", None)
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_pool)
+
+
+def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
+               progress: bool = False, desc: str = "students") -> list[dict]:
+    """:func:`run_point` for many points, the uncached ones trained in ``jobs`` processes.
+
+    Each student is seeded by its own configuration (see the module docstring), and
+    every worker uses this process's torch thread count, so the rows are the same,
+    bit for bit, whatever ``jobs`` is; only the wall time changes. Cache hits are
+    served here and new rows are cached here, as :func:`run_point` does.
+
+    Parameters
+    ----------
+    calls : sequence of dict
+        Keyword arguments of :func:`run_point`, one dict per student (``data``,
+        ``teacher_logits``, ``lam``, ``T``, ... ; not ``cache``/``cache_dir``).
+    jobs : int
+        Worker processes; 1 trains in this process. :func:`default_jobs` gives
+        one per free core. Workers start once (~2 s) and are reused.
+    cache, cache_dir : see :func:`run_point`
+    progress : bool
+        Show a progress bar.
+    desc : str
+        The progress bar's label.
+
+    Returns
+    -------
+    list of dict
+        One row per call, in the order of ``calls``.
+    """
+    jobs = check_int("jobs", jobs, low=1)
+    defaults = {"seed": 0, "epochs": STUDENT_DEFAULTS["epochs"], "lr": STUDENT_DEFAULTS["lr"],
+                "batch_size": STUDENT_DEFAULTS["batch_size"], "hidden": STUDENT_DEFAULTS["hidden"],
+                "test": False, "transfer": None, "fingerprints": None}
+    rows, todo, waiting = [None] * len(calls), {}, {}
+    for i, call in enumerate(calls):
+        kw = {**defaults, **call}
+        key, args = _point_key(kw.pop("data"), kw.pop("teacher_logits"), **kw)
+        hit = _cache_get(key, cache, cache_dir)
+        if hit is not None:
+            rows[i] = _row_copy(hit, T=args["T"])
+        elif key in todo:  # the same student (λ = 1 at another T): train it once
+            waiting.setdefault(key, []).append((i, args["T"]))
+        else:
+            todo[key] = (i, args)
+    with tqdm(total=len(calls), initial=len(calls) - len(todo), desc=desc, leave=False,
+              disable=not progress) as bar:
+        if jobs == 1 or len(todo) < 2:
+            done = ((key, i, _train_row(args)) for key, (i, args) in todo.items())
+        else:
+            futures = {_pool(jobs).submit(_train_row, args): (key, i)
+                       for key, (i, args) in todo.items()}
+            done = ((*futures[f], _result(f)) for f in as_completed(futures))
+        for key, i, row in done:
+            _cache_put(key, json.loads(json.dumps(row)), cache, cache_dir)
+            rows[i] = row
+            for j, T in waiting.get(key, ()):
+                rows[j] = _row_copy(row, T=T)
+            bar.update(1)
+    return rows
+
+
+def _result(future):
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:
+        shutdown_pool()
+        raise RuntimeError("a worker process of run_points died (out of memory, or killed); "
+                           "rerun, or pass jobs=1 to train in this process") from exc
 
 
 def train_grid(data, teacher_logits, *, lams, Ts, seeds=(0,),
                epochs: int = STUDENT_DEFAULTS["epochs"], lr: float = STUDENT_DEFAULTS["lr"],
                batch_size: int = STUDENT_DEFAULTS["batch_size"],
                hidden: int = STUDENT_DEFAULTS["hidden"], test: bool = False, transfer=None,
-               cache: bool = True, cache_dir=None, progress: bool = False) -> list[dict]:
-    """Train one student per (λ, T, seed) in this process and return their rows (λ-major order).
+               cache: bool = True, cache_dir=None, progress: bool = False,
+               jobs: int = 1) -> list[dict]:
+    """Train one student per (λ, T, seed) and return their rows (λ-major order).
 
     (:func:`kdlib.runs.run_grid` is a different job: it reruns whole notebooks.)
 
@@ -472,6 +627,9 @@ def train_grid(data, teacher_logits, *, lams, Ts, seeds=(0,),
     cache, cache_dir : see :func:`run_point`
     progress : bool
         Show a tqdm bar over the points.
+    jobs : int
+        Processes training the points (see :func:`run_points`); the rows do not
+        depend on it.
 
     Returns
     -------
@@ -489,16 +647,11 @@ def train_grid(data, teacher_logits, *, lams, Ts, seeds=(0,),
                               *((tst.x, tst.y) if test and tst is not None else ())),
           "teacher": fingerprint(*(logits.get(k) for k in ("train", "val", "test"))),
           "transfer": "" if transfer is None else fingerprint(*transfer)}
-    points = [(lam, T, s) for lam in lams for T in Ts for s in seeds]
-    rows = []
-    with tqdm(total=len(points), desc="grid", leave=False, disable=not progress) as bar:
-        for lam, T, s in points:
-            rows.append(run_point(data, logits, lam=lam, T=T, seed=s, epochs=epochs, lr=lr,
-                                  batch_size=batch_size, hidden=hidden, test=test,
-                                  transfer=transfer, cache=cache, cache_dir=cache_dir,
-                                  fingerprints=fp))
-            bar.update(1)
-    return rows
+    calls = [dict(data=data, teacher_logits=logits, lam=lam, T=T, seed=s, epochs=epochs, lr=lr,
+                  batch_size=batch_size, hidden=hidden, test=test, transfer=transfer,
+                  fingerprints=fp) for lam in lams for T in Ts for s in seeds]
+    return run_points(calls, jobs=jobs, cache=cache, cache_dir=cache_dir, progress=progress,
+                      desc="grid")
 
 
 def baseline(data, teacher_logits, *, seeds=(0,), **kwargs) -> list[dict]:

@@ -377,7 +377,7 @@ def test_grid_explorer_over_folds(three_methods):
 
 # --------------------------------------------------------------------------- parameters
 DEFAULTS = dict(checkpoint="", lam=0.5, T=4.0, quick=False, n_train=2000, epochs=20, seeds=3,
-                k_folds=3, small_teacher_epochs=3, n_labeled=1000, n_transfer=5000)
+                k_folds=3, small_teacher_epochs=3, n_labeled=1000, n_transfer=5000, jobs=0)
 
 
 def test_check_params_accepts_the_notebook_defaults_and_converts():
@@ -390,6 +390,7 @@ def test_check_params_accepts_the_notebook_defaults_and_converts():
     ({"T": 0.0}, ValueError, r"T=0\.0 is out of range; allowed: \(0\.0, 100\.0\]"),
     ({"seeds": 0}, ValueError, "seeds=0"),
     ({"k_folds": 1}, ValueError, "k_folds=1"),
+    ({"jobs": -1}, ValueError, r"jobs=-1 is out of range; allowed: \[0, 64\]"),
     ({"n_train": 5}, ValueError, "n_train=5"),
     ({"epochs": 0}, ValueError, "epochs=0"),
     ({"n_train": 40, "k_folds": 5}, ValueError, "n_train=40 is too small for k_folds=5"),
@@ -459,3 +460,11 @@ def test_group_dots_plot_their_data():
     assert not fig.axes[0].patches  # a dot plot: its zoomed axis carries no bars
     seeds = [line.get_ydata().tolist() for line in fig.axes[0].lines if line.get_marker() == "."]
     assert seeds == [pytest.approx([0.8, 0.82]), pytest.approx([0.9])]
+
+
+def test_notebook_settings_resolve_jobs(monkeypatch):
+    monkeypatch.setattr(lesson.tuning, "default_jobs", lambda threads=None: 7 if threads == 1 else 0)
+    kw = {k: v for k, v in DEFAULTS.items() if k not in ("checkpoint", "lam", "T")}
+    assert lesson.notebook_settings(**kw)["jobs"] == 7          # 0: one per core, 1-thread students
+    assert lesson.notebook_settings(**{**kw, "jobs": 3})["jobs"] == 3
+    assert lesson.notebook_settings(**{**kw, "quick": True})["jobs"] == 1

@@ -393,3 +393,37 @@ def test_teacher_outputs_covers_every_split(problem):
         teacher.eval()
         torch.testing.assert_close(out["val"], teacher(data.val.x))
     assert set(tuning.teacher_outputs(teacher, (data.train, data.val))) == {"train", "val"}
+
+
+# ---------------------------------------------------------------- run_points (processes)
+def test_run_points_in_two_processes_gives_the_same_rows_as_in_this_one(problem):
+    data, logits = problem
+    calls = [dict(data=data, teacher_logits=logits, lam=lam, T=T, seed=s, **FAST)
+             for lam, T in ((0.5, 2.0), (1.0, 1.0), (1.0, 4.0), (0.0, 8.0)) for s in (0, 1)]
+    here = tuning.run_points(calls, jobs=1, cache=False)
+    try:
+        there = tuning.run_points(calls, jobs=2)
+    finally:
+        tuning.shutdown_pool()
+    assert strip(there) == strip(here)  # bit for bit: accuracies, losses, histories
+    assert [r["T"] for r in there] == [2.0, 2.0, 1.0, 1.0, 4.0, 4.0, 8.0, 8.0]
+    assert tuning.cache_size() == 6     # the λ = 1 student trained once per seed, cached here
+    counter_free = tuning.run_points(calls, jobs=2)  # all cached: no pool is started
+    assert strip(counter_free) == strip(here) and "pool" not in tuning._POOL
+
+
+def test_run_points_checks_its_arguments_before_starting_processes(problem):
+    data, logits = problem
+    with pytest.raises(ValueError, match="lam"):
+        tuning.run_points([dict(data=data, teacher_logits=logits, lam=1.5, T=2.0)], jobs=2)
+    with pytest.raises(ValueError, match="jobs"):
+        tuning.run_points([], jobs=0)
+    assert "pool" not in tuning._POOL
+
+
+def test_default_jobs_is_cores_over_threads(monkeypatch):
+    monkeypatch.setattr(tuning.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.setattr(tuning.torch, "get_num_threads", lambda: 2)
+    assert tuning.default_jobs() == 2
+    monkeypatch.setattr(tuning.torch, "get_num_threads", lambda: 8)
+    assert tuning.default_jobs() == 1

@@ -65,6 +65,7 @@ PARAMS = {
     "epochs": Int(1, 500),
     "seeds": Int(1, 20),
     "k_folds": Int(2, 20),
+    "jobs": Int(0, 64),
     "small_teacher_epochs": Int(1, 100),
     "n_labeled": Int(10, 50000),
     "n_transfer": Int(1, 5000),
@@ -100,6 +101,9 @@ def check_params(**parameters) -> dict:
     n_transfer : int
         Its unlabelled transfer images, in [1, 5000] (taken from the validation
         images, which the teacher never saw).
+    jobs : int
+        Processes training students side by side, in [0, 64]; 0 means one per
+        core (:func:`notebook_settings`). The numbers do not depend on it.
 
     Returns
     -------
@@ -125,13 +129,19 @@ QUICK = {"seeds": 2, "n_train": 300, "n_val": 500, "n_test": 1000, "epochs": 3, 
 of each method's :data:`CANDIDATES`, so that both distillation sliders still move)."""
 
 
+STUDENT_THREADS = 1
+"""Torch threads of the notebook's students: tiny MLPs gain nothing from a second
+thread; a second process, training another student, nearly halves the wall time."""
+
+
 def notebook_settings(*, quick: bool, n_train: int, epochs: int, seeds: int, k_folds: int,
-                      small_teacher_epochs: int, n_labeled: int, n_transfer: int) -> dict:
+                      small_teacher_epochs: int, n_labeled: int, n_transfer: int,
+                      jobs: int = 0) -> dict:
     """The notebook's working settings: its parameters, or the tiny :data:`QUICK` ones.
 
     Parameters
     ----------
-    quick, n_train, epochs, seeds, k_folds, small_teacher_epochs, n_labeled, n_transfer :
+    quick, n_train, epochs, seeds, k_folds, small_teacher_epochs, n_labeled, n_transfer, jobs :
         The notebook's parameters (see :func:`check_params`).
 
     Returns
@@ -142,7 +152,9 @@ def notebook_settings(*, quick: bool, n_train: int, epochs: int, seeds: int, k_f
         ``n_train``, ``n_val`` (``None``: the standard 5,000), ``n_test``
         (``None``: all 10,000), ``epochs``, ``few_epochs`` (the "too few epochs"
         regime: 3), ``k_folds``, ``small_teacher_epochs``, ``n_labeled``,
-        ``n_transfer``.
+        ``n_transfer``, ``jobs`` (0 becomes one process per core for the
+        one-thread students, or 1 with ``quick``, where starting workers costs
+        more than it saves).
     """
     s = {"seeds": seeds, "n_train": n_train, "n_val": None, "n_test": None, "epochs": epochs,
          "few_epochs": min(3, epochs), "k_folds": k_folds,
@@ -156,6 +168,7 @@ def notebook_settings(*, quick: bool, n_train: int, epochs: int, seeds: int, k_f
     for c in s["candidates"]["student from scratch"]:  # 10 and 20 of 20 epochs: scale with epochs
         c["epochs"] = max(1, round(c["epochs"] * s["epochs"] / tuning.STUDENT_DEFAULTS["epochs"]))
     s["seeds"] = list(range(s["seeds"]))
+    s["jobs"] = jobs or (1 if quick else tuning.default_jobs(threads=STUDENT_THREADS))
     return s
 
 
@@ -297,11 +310,11 @@ def run_kwargs(method: str, config: dict, *, epochs: int) -> dict:
 
 
 def _point(data, logits: dict, kw: dict, *, seed: int, test: bool = False) -> dict:
-    """One student of one method (cached by :func:`kdlib.tuning.run_point`)."""
+    """One student of one method: :func:`kdlib.tuning.run_points`' arguments for it."""
     if kw["uniform"]:
         logits = {**logits, "train": uniform_teacher(*logits["train"].shape)}
-    return tuning.run_point(data, logits, lam=kw["lam"], T=kw["T"], seed=seed, epochs=kw["epochs"],
-                            lr=kw["lr"], test=test)
+    return dict(data=data, teacher_logits=logits, lam=kw["lam"], T=kw["T"], seed=seed,
+                epochs=kw["epochs"], lr=kw["lr"], test=test)
 
 
 @dataclass
@@ -322,7 +335,7 @@ class MethodCV:
 
 
 def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: int = 0,
-                 candidates: dict | None = None) -> dict:
+                 candidates: dict | None = None, jobs: int = 1) -> dict:
     """Choose each method's configuration by k-fold cross-validation with the same budget.
 
     Every candidate of every method trains one student per fold on the other
@@ -343,6 +356,9 @@ def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: in
         Seeds the folds and every student.
     candidates : dict, optional
         ``{method: sequence of configs}``; default :data:`CANDIDATES`.
+    jobs : int
+        Processes training the students (:func:`kdlib.tuning.run_points`); the
+        numbers do not depend on it.
 
     Returns
     -------
@@ -358,25 +374,28 @@ def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: in
     epochs = check_int("epochs", epochs, low=1)
     folds = tuning.kfold_indices(y, k, seed=seed)
     everything = np.arange(len(y))
+    splits = []
+    for held in folds:
+        rest = np.setdiff1d(everything, held)
+        splits.append(((Split(x[rest], y[rest]), Split(x[held], y[held])),
+                       {"train": teacher_logits[rest], "val": teacher_logits[held]}))
+    cands = {method: [{"label": candidate_label(method, c), "config": dict(c), "scores": []}
+                      for c in configs] for method, configs in candidates.items()}
+    plan = [(method, i, c) for method in cands for i in range(len(folds)) for c in cands[method]]
+    trained = tuning.run_points(
+        [_point(*splits[i], run_kwargs(method, c["config"], epochs=epochs), seed=seed)
+         for method, i, c in plan], jobs=jobs)
+    rows = {method: [] for method in cands}
+    for (method, i, c), row in zip(plan, trained):
+        row.update(fold=i, label=c["label"], method=method)
+        rows[method].append(row)
+        c["scores"].append(row["val_acc"])
     out = {}
-    for method, configs in candidates.items():
-        cands = [{"label": candidate_label(method, c), "config": dict(c), "scores": []}
-                 for c in configs]
-        rows = []
-        for i, held in enumerate(folds):
-            rest = np.setdiff1d(everything, held)
-            data = (Split(x[rest], y[rest]), Split(x[held], y[held]))
-            logits = {"train": teacher_logits[rest], "val": teacher_logits[held]}
-            for c in cands:
-                row = _point(data, logits, run_kwargs(method, c["config"], epochs=epochs),
-                             seed=seed)
-                row.update(fold=i, label=c["label"], method=method)
-                rows.append(row)
-                c["scores"].append(row["val_acc"])
-        for c in cands:
+    for method, method_cands in cands.items():
+        for c in method_cands:
             c["mean"], c["sd"] = float(np.mean(c["scores"])), sample_sd(c["scores"])
-        chosen = cands[int(np.argmax([c["mean"] for c in cands]))]
-        out[method] = MethodCV(method, cands, chosen, rows)
+        chosen = method_cands[int(np.argmax([c["mean"] for c in method_cands]))]
+        out[method] = MethodCV(method, method_cands, chosen, rows[method])
     return out
 
 
@@ -440,7 +459,8 @@ def cv_figure(cv: dict) -> Figure:
     return fig
 
 
-def final_rows(subsets, train_logits, val_logits, cv: dict, *, epochs: int) -> dict:
+def final_rows(subsets, train_logits, val_logits, cv: dict, *, epochs: int,
+               jobs: int = 1) -> dict:
     """Train each method's chosen configuration once per seed and score the test set.
 
     Seed ``s`` trains on ``subsets[s]`` (a different data sample, :func:`resample`)
@@ -458,6 +478,8 @@ def final_rows(subsets, train_logits, val_logits, cv: dict, *, epochs: int) -> d
     cv : dict
         :func:`tune_methods`'s result.
     epochs : int
+    jobs : int
+        Processes training the students (the numbers do not depend on it).
 
     Returns
     -------
@@ -467,12 +489,15 @@ def final_rows(subsets, train_logits, val_logits, cv: dict, *, epochs: int) -> d
     if len(subsets) != len(train_logits):
         raise ValueError(f"{len(subsets)} subsets but {len(train_logits)} logit tensors; "
                          "give one per seed")
-    out = {}
-    for method, res in cv.items():
-        kw = run_kwargs(method, res.chosen["config"], epochs=epochs)
-        out[method] = [dict(_point(d, {"train": L, "val": val_logits}, kw, seed=s, test=True),
-                            method=method, label=res.chosen["label"])
-                       for s, (d, L) in enumerate(zip(subsets, train_logits))]
+    plan = [(method, res, s, d, L) for method, res in cv.items()
+            for s, (d, L) in enumerate(zip(subsets, train_logits))]
+    trained = tuning.run_points(
+        [_point(d, {"train": L, "val": val_logits},
+                run_kwargs(method, res.chosen["config"], epochs=epochs), seed=s, test=True)
+         for method, res, s, d, L in plan], jobs=jobs)
+    out = {method: [] for method in cv}
+    for (method, res, *_), row in zip(plan, trained):
+        out[method].append(dict(row, method=method, label=res.chosen["label"]))
     return out
 
 
@@ -627,7 +652,7 @@ def equal_step_epochs(epochs: int, n_labeled: int, n_transfer: int) -> int:
 
 def regime_rows(subsets, train_logits, val_logits, *, scratch_rows, scratch_config: dict,
                 lam: float, T: float, epochs: int, few_epochs: int,
-                small_teacher_epochs: int) -> tuple[dict, dict]:
+                small_teacher_epochs: int, jobs: int = 1) -> tuple[dict, dict]:
     """When does distillation help? One student per seed in each regime, all paired by seed.
 
     Per seed ``s`` (its own subset): distilled from the real teacher at
@@ -652,28 +677,33 @@ def regime_rows(subsets, train_logits, val_logits, *, scratch_rows, scratch_conf
                                  "scratch, few epochs", "real teacher, few epochs")})
     teachers = {"weak teacher": [], "born-again teacher": []}
     ba = run_kwargs("student from scratch", scratch_config, epochs=epochs)
+    plan = []
     for s, (d, L) in enumerate(zip(subsets, train_logits)):
         real = {"train": L, "val": val_logits}
-        rows["scratch, few epochs"].append(tuning.run_point(d, real, lam=HARD_ONLY_LAM, T=1.0,
-                                                            seed=s, epochs=few_epochs))
+        plan.append(("scratch, few epochs", dict(data=d, teacher_logits=real, lam=HARD_ONLY_LAM,
+                                                 T=1.0, seed=s, epochs=few_epochs)))
         for name, ep in (("real teacher", epochs), ("real teacher, few epochs", few_epochs)):
-            rows[name].append(tuning.run_point(d, real, lam=lam, T=T, seed=s, epochs=ep))
+            plan.append((name, dict(data=d, teacher_logits=real, lam=lam, T=T, seed=s, epochs=ep)))
         for name, ep, lr in (("weak teacher", small_teacher_epochs, tuning.STUDENT_DEFAULTS["lr"]),
                              ("born-again teacher", ba["epochs"], ba["lr"])):
             small = small_teacher_logits(d, epochs=ep, lr=lr, seed=100 + s)
             teachers[name].append(small.pop("val_acc"))
-            rows[name].append(tuning.run_point(d, small, lam=lam, T=T, seed=s, epochs=epochs))
+            plan.append((name, dict(data=d, teacher_logits=small, lam=lam, T=T, seed=s,
+                                    epochs=epochs)))
+    for (name, _), row in zip(plan, tuning.run_points([call for _, call in plan], jobs=jobs)):
+        rows[name].append(row)
     return rows, teachers
 
 
 def transfer_rows(pool, teacher, val_logits, *, n_labeled: int, n_transfer: int, lam: float,
-                  T: float, epochs: int, seeds) -> dict:
+                  T: float, epochs: int, seeds, jobs: int = 1) -> dict:
     """The transfer-set experiment, one student per seed and arm (paired by seed).
 
     Arms: labels only (λ = 1), distilled on the labelled images, and distilled
     with ``n_transfer`` of the validation images (never in the teacher's training
     data) as an unlabelled transfer set, trained for :func:`equal_step_epochs`
-    so that it takes about as many optimisation steps as the other two.
+    so that it takes about as many optimisation steps as the other two. ``jobs``
+    processes train the students (the numbers do not depend on it).
 
     Returns
     -------
@@ -684,15 +714,16 @@ def transfer_rows(pool, teacher, val_logits, *, n_labeled: int, n_transfer: int,
     n_transfer = check_int("n_transfer", n_transfer, low=1, high=len(pool.val.y))
     tr_epochs = equal_step_epochs(epochs, n_labeled, n_transfer)
     out = {"labels only": [], "distilled": [], "+ transfer set": [], "epochs": tr_epochs}
+    plan = []
     for s in tuning._seed_list(seeds):
         d, x_u = transfer_data(pool, n_labeled=n_labeled, seed=s, n_val=len(pool.val.y))
-        logits = {"train": predict(teacher, d.train.x)}
-        transfer = (x_u[:n_transfer], val_logits[:n_transfer])
-        out["labels only"].append(tuning.run_point(d, logits, lam=HARD_ONLY_LAM, T=1.0, seed=s,
-                                                   epochs=epochs))
-        out["distilled"].append(tuning.run_point(d, logits, lam=lam, T=T, seed=s, epochs=epochs))
-        out["+ transfer set"].append(tuning.run_point(d, logits, lam=lam, T=T, seed=s,
-                                                      epochs=tr_epochs, transfer=transfer))
+        common = dict(data=d, teacher_logits={"train": predict(teacher, d.train.x)}, seed=s)
+        plan += [("labels only", dict(common, lam=HARD_ONLY_LAM, T=1.0, epochs=epochs)),
+                 ("distilled", dict(common, lam=lam, T=T, epochs=epochs)),
+                 ("+ transfer set", dict(common, lam=lam, T=T, epochs=tr_epochs,
+                                         transfer=(x_u[:n_transfer], val_logits[:n_transfer])))]
+    for (name, _), row in zip(plan, tuning.run_points([call for _, call in plan], jobs=jobs)):
+        out[name].append(row)
     return out
 
 
