@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -427,3 +428,32 @@ def test_default_jobs_is_cores_over_threads(monkeypatch):
     assert tuning.default_jobs() == 2
     monkeypatch.setattr(tuning.torch, "get_num_threads", lambda: 8)
     assert tuning.default_jobs() == 1
+
+
+class _DieWhenUnpickled:
+    """Unpickling this in a worker process ends that process at once (a crash, an OOM kill)."""
+
+    def __reduce__(self):
+        return os._exit, (3,)
+
+
+@pytest.mark.slow
+def test_run_points_reports_a_dead_worker_clearly(problem, monkeypatch):
+    data, logits = problem
+    real = tuning._point_key
+
+    def key_with_bomb(*args, **kwargs):
+        key, point = real(*args, **kwargs)
+        if point["seed"] == 1:
+            point["bomb"] = _DieWhenUnpickled()
+        return key, point
+
+    monkeypatch.setattr(tuning, "_point_key", key_with_bomb)
+    calls = [dict(data=data, teacher_logits=logits, lam=0.5, T=2.0, seed=s, **FAST) for s in range(3)]
+    with pytest.raises(RuntimeError, match="worker process of run_points died.*jobs=1"):
+        tuning.run_points(calls, jobs=2)
+    assert "pool" not in tuning._POOL  # the broken pool is dropped; the next call starts a new one
+    monkeypatch.setattr(tuning, "_point_key", real)
+    rows = tuning.run_points(calls, jobs=2)
+    tuning.shutdown_pool()
+    assert [r["seed"] for r in rows] == [0, 1, 2]
