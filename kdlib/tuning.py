@@ -530,7 +530,7 @@ atexit.register(shutdown_pool)
 
 
 def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
-               progress: bool = False, desc: str = "students") -> list[dict]:
+               progress: bool = False, desc: str = "students", executor=None) -> list[dict]:
     """:func:`run_point` for many points, the uncached ones trained in ``jobs`` processes.
 
     Each student is seeded by its own configuration (see the module docstring), and
@@ -551,6 +551,11 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
         Show a progress bar.
     desc : str
         The progress bar's label.
+    executor : concurrent.futures.Executor, optional
+        Train the uncached students there instead (``jobs`` is then unused), e.g.
+        ``distributed.Client(address).get_executor()`` for a Dask cluster, the engine
+        :mod:`kdlib.runs` uses. Its workers must be processes; the rows are the same bit for
+        bit when their torch thread count is this process's.
 
     Returns
     -------
@@ -558,6 +563,9 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
         One row per call, in the order of ``calls``.
     """
     jobs = check_int("jobs", jobs, low=1)
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise TypeError(f"executor must be a concurrent.futures.Executor (with .submit), got "
+                        f"{executor!r} ({type(executor).__name__})")
     defaults = {"seed": 0, "epochs": STUDENT_DEFAULTS["epochs"], "lr": STUDENT_DEFAULTS["lr"],
                 "batch_size": STUDENT_DEFAULTS["batch_size"], "hidden": STUDENT_DEFAULTS["hidden"],
                 "test": False, "transfer": None, "fingerprints": None}
@@ -574,12 +582,12 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
             todo[key] = (i, args)
     with tqdm(total=len(calls), initial=len(calls) - len(todo), desc=desc, leave=False,
               disable=not progress) as bar:
-        if jobs == 1 or len(todo) < 2:
+        if executor is None and (jobs == 1 or len(todo) < 2):
             done = ((key, i, _train_row(args)) for key, (i, args) in todo.items())
         else:
-            futures = {_pool(jobs).submit(_train_row, args): (key, i)
-                       for key, (i, args) in todo.items()}
-            done = ((*futures[f], _result(f)) for f in as_completed(futures))
+            pool = executor if executor is not None else _pool(jobs)
+            futures = {pool.submit(_train_row, args): (key, i) for key, (i, args) in todo.items()}
+            done = ((*futures[f], _result(f, executor is None)) for f in as_completed(futures))
         for key, i, row in done:
             _cache_put(key, json.loads(json.dumps(row)), cache, cache_dir)
             rows[i] = row
@@ -589,10 +597,12 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
     return rows
 
 
-def _result(future):
+def _result(future, ours: bool):
     try:
         return future.result()
     except BrokenProcessPool as exc:
+        if not ours:  # a caller's executor: theirs to handle
+            raise
         shutdown_pool()
         raise RuntimeError("a worker process of run_points died (out of memory, or killed); "
                            "rerun, or pass jobs=1 to train in this process") from exc

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
@@ -457,3 +459,29 @@ def test_run_points_reports_a_dead_worker_clearly(problem, monkeypatch):
     rows = tuning.run_points(calls, jobs=2)
     tuning.shutdown_pool()
     assert [r["seed"] for r in rows] == [0, 1, 2]
+
+
+def test_run_points_on_a_callers_executor(problem):
+    data, logits = problem
+    calls = [dict(data=data, teacher_logits=logits, lam=0.5, T=T, seed=0, **FAST) for T in (1.0, 4.0)]
+    here = tuning.run_points(calls, cache=False)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as ex:
+        there = tuning.run_points(calls, executor=ex, cache=False)
+    assert strip(there) == strip(here) and "pool" not in tuning._POOL
+    with pytest.raises(TypeError, match="executor must be a concurrent.futures.Executor"):
+        tuning.run_points(calls, executor="dask")
+
+
+@pytest.mark.slow
+def test_run_points_on_a_dask_cluster_executor(problem):
+    from distributed import Client, LocalCluster  # heavy: only this slow test needs it
+
+    data, logits = problem
+    calls = [dict(data=data, teacher_logits=logits, lam=lam, T=2.0, seed=1, **FAST) for lam in (0.0, 0.5)]
+    here = tuning.run_points(calls, cache=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        client.run(torch.set_num_threads, 1)
+        there = tuning.run_points(calls, executor=client.get_executor(), cache=False)
+    assert strip(there) == strip(here)
