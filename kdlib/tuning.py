@@ -582,18 +582,24 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
             todo[key] = (i, args)
     with tqdm(total=len(calls), initial=len(calls) - len(todo), desc=desc, leave=False,
               disable=not progress) as bar:
+        futures = {}
         if executor is None and (jobs == 1 or len(todo) < 2):
             done = ((key, i, _train_row(args)) for key, (i, args) in todo.items())
         else:
             pool = executor if executor is not None else _pool(jobs)
             futures = {pool.submit(_train_row, args): (key, i) for key, (i, args) in todo.items()}
             done = ((*futures[f], _result(f, executor is None)) for f in as_completed(futures))
-        for key, i, row in done:
-            _cache_put(key, json.loads(json.dumps(row)), cache, cache_dir)
-            rows[i] = row
-            for j, T in waiting.get(key, ()):
-                rows[j] = _row_copy(row, T=T)
-            bar.update(1)
+        try:
+            for key, i, row in done:  # each finished row is cached at once: nothing is lost
+                _cache_put(key, json.loads(json.dumps(row)), cache, cache_dir)
+                rows[i] = row
+                for j, T in waiting.get(key, ()):
+                    rows[j] = _row_copy(row, T=T)
+                bar.update(1)
+        except BaseException:  # an error or Ctrl-C: the queued students are not trained after all
+            for f in futures:
+                f.cancel()
+            raise
     return rows
 
 

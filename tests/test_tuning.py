@@ -10,7 +10,7 @@ import json
 import math
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 import pytest
@@ -485,3 +485,24 @@ def test_run_points_on_a_dask_cluster_executor(problem):
         client.run(torch.set_num_threads, 1)
         there = tuning.run_points(calls, executor=client.get_executor(), cache=False)
     assert strip(there) == strip(here)
+
+
+def test_run_points_cancels_the_queued_students_when_interrupted(problem, monkeypatch):
+    data, logits = problem
+    calls = [dict(data=data, teacher_logits=logits, lam=0.5, T=2.0, seed=s, **FAST) for s in range(6)]
+    submitted = []
+
+    class OneAtATime:
+        """A stand-in executor: runs nothing until asked; the first result is a Ctrl-C."""
+
+        def submit(self, fn, args):
+            f = Future()
+            submitted.append(f)
+            if len(submitted) == 1:
+                f.set_exception(KeyboardInterrupt())
+            return f
+
+    with pytest.raises(KeyboardInterrupt):
+        tuning.run_points(calls, executor=OneAtATime())
+    assert len(submitted) == 6 and all(f.cancelled() for f in submitted[1:])
+    assert tuning.cache_size() == 0
