@@ -1,4 +1,4 @@
-"""λ / T tuning in-process: grids over (λ, T, seed) with a row cache, k-fold selection.
+"""λ / T tuning: grids over (λ, T, seed) with a row cache, k-fold selection.
 
 Every point of a grid trains a fresh small student (``kdlib.models.mlp``) with
 :func:`kdlib.train.distill` on **cached** teacher logits, so a student costs a
@@ -8,6 +8,10 @@ right before it is built, and ``fit`` seeds the batch order with the same seed.
 That makes results cacheable: :func:`run_point` keeps every row it produced in an
 in-process dictionary keyed by the full configuration (and, with ``cache_dir``, in
 one JSON file per row), so asking for the same grid again costs nothing.
+
+The same seeding makes students independent of where they train: :func:`run_points`
+trains many in worker processes (or on any ``concurrent.futures`` executor, e.g. Dask's)
+and gets the rows that this process would have computed, bit for bit.
 
 Rows are plain dictionaries ("tidy" data, one per trained student)::
 
