@@ -30,9 +30,10 @@ class MaxPool2d(nn.MaxPool2d):
 
     Without autograd (``predict``, validation, cached teacher logits) a 2×2,
     stride-2 pool is computed as the element-wise maximum of the window's four
-    strided corners. That gives the same numbers bit for bit, about ten times faster
-    on the CPU than PyTorch's NCHW pooling kernel at batch 256, which made pooling
-    the costliest layer of the teacher's forward pass. With autograd it is
+    strided corners. That gives the same numbers bit for bit, 11–12× faster than PyTorch's
+    NCHW CPU kernel on the teacher's first pool at batch 128 and 6× on its second
+    (``benchmarks/pooling.py``, 2 threads); that kernel had made pooling the costliest
+    layer of the teacher's forward pass. With autograd it is
     ``nn.MaxPool2d`` unchanged, so training, gradients and seeds behave as before.
     It prints as ``MaxPool2d``: a subclass, not a different layer.
     """
@@ -660,9 +661,7 @@ def read_layer(model: nn.Module, x: torch.Tensor, layer: str, *,
     layer : str
         A name from :func:`layer_names`.
     batch_size : int
-        Chunk size. 64–128 were the fastest on a 2-core CPU (1000 took 3× as long);
-        there, chunks of 8 or more gave bit-identical logits (a 1-row chunk takes
-        another kernel and can change the last bit).
+        Chunk size (see :func:`predict`).
 
     Returns
     -------
