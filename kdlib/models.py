@@ -315,9 +315,9 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 128) -> torc
     x : torch.Tensor
         Inputs, shape ``(N, ...)``.
     batch_size : int
-        Chunk size. 64–128 were the fastest on a 2-core CPU (1000 took 3× as long);
-        there, chunks of 8 or more gave bit-identical logits (a 1-row chunk takes
-        another kernel and can change the last bit).
+        Chunk size. 64–128 were the fastest on a 2-core CPU; 1000 took 3.5× as long
+        for the teacher (``benchmarks/pooling.py``). There, chunks of 8 or more gave
+        bit-identical logits (a 1-row chunk takes another kernel and can change the last bit).
 
     Returns
     -------
