@@ -316,8 +316,9 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 128) -> torc
         Inputs, shape ``(N, ...)``.
     batch_size : int
         Chunk size. 64–128 were the fastest on a 2-core CPU; 1000 took 3.5× as long
-        for the teacher (``benchmarks/pooling.py``). There, chunks of 8 or more gave
-        bit-identical logits (a 1-row chunk takes another kernel and can change the last bit).
+        for the teacher (``benchmarks/pooling.py``). Logits agree across chunk sizes to
+        float32 rounding; not to the bit, since BLAS may pick another kernel for another
+        shape, and which one depends on the CPU.
 
     Returns
     -------
