@@ -11,7 +11,8 @@ one JSON file per row), so asking for the same grid again costs nothing.
 
 The same seeding makes students independent of where they train: :func:`run_points`
 trains many in worker processes (or on any ``concurrent.futures`` executor, e.g. Dask's)
-and gets the rows that this process would have computed, bit for bit.
+and gets the rows that this process would have computed, bit for bit, as long as the workers
+fit the cores with this process's thread count (:func:`worker_threads` says when they do not).
 
 Rows are plain dictionaries ("tidy" data, one per trained student)::
 
@@ -36,7 +37,9 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -56,7 +59,7 @@ from kdlib.results import sample_sd, summarize
 
 __all__ = [
     "STUDENT_DEFAULTS", "clear_cache", "cache_size", "fingerprint", "teacher_outputs",
-    "make_student", "train_student", "evaluate", "run_point", "run_points", "default_jobs",
+    "make_student", "train_student", "evaluate", "run_point", "run_points", "default_jobs", "worker_threads",
     "shutdown_pool", "train_grid", "baseline",
     "rows_at", "kfold_indices", "kfold_select", "KFoldResult", "flatness", "select_best",
     "selection_optimism", "shrink", "transfer_split",
@@ -484,6 +487,10 @@ def _train_row(args: dict) -> dict:
 _POOL: dict = {}
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_jobs(threads: int | None = None) -> int:
     """Processes that fit beside each other: free cores // threads per process (≥ 1).
 
@@ -496,18 +503,46 @@ def default_jobs(threads: int | None = None) -> int:
     -------
     int
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = torch.get_num_threads() if threads is None else check_int("threads", threads, low=1)
-    return max(1, (cores or 1) // max(1, threads))
+    return max(1, _cores() // max(1, threads))
+
+
+def worker_threads(jobs: int) -> int:
+    """Torch threads each of ``jobs`` worker processes gets: this process's count, capped so
+    that ``jobs × threads`` fits the free cores (≥ 1 each).
+
+    More threads than cores make the workers fight over the cores: 2 workers of 2 threads on
+    2 cores trained 7× slower than one process. When the cap applies, a ``RuntimeWarning``
+    names it: the rows then may differ from ``jobs=1``'s in their last digits (a float sum
+    split over fewer threads rounds differently).
+
+    Parameters
+    ----------
+    jobs : int
+        Worker processes.
+
+    Returns
+    -------
+    int
+    """
+    jobs = check_int("jobs", jobs, low=1)
+    mine, cores = torch.get_num_threads(), _cores()
+    threads = min(mine, max(1, cores // jobs))
+    if threads < mine:
+        warnings.warn(f"run_points: jobs={jobs} workers with this process's {mine} torch threads each "
+                      f"would oversubscribe the {cores} free cores (several times slower), so each "
+                      f"worker uses {threads}; for rows identical to jobs=1 to the last bit, call "
+                      f"torch.set_num_threads({threads}) first", RuntimeWarning, stacklevel=3)
+    return threads
 
 
 def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)  # the parent's count: the same kernels, the same numbers
+    torch.set_num_threads(threads)
 
 
 def _pool(jobs: int):
     """A process pool of ``jobs`` spawned workers, kept for the session (start-up ~2 s)."""
-    threads = torch.get_num_threads()
+    threads = worker_threads(jobs)
     if _POOL.get("spec") != (jobs, threads):
         shutdown_pool()
         ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pool
@@ -538,8 +573,9 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
     """:func:`run_point` for many points, the uncached ones trained in ``jobs`` processes.
 
     Each student is seeded by its own configuration (see the module docstring), and
-    every worker uses this process's torch thread count, so the rows are the same,
-    bit for bit, whatever ``jobs`` is; only the wall time changes. Cache hits are
+    every worker uses this process's torch thread count (capped so that the workers fit the
+    cores: :func:`worker_threads`), so the rows are the same, bit for bit, whatever ``jobs``
+    is, wherever ``jobs × threads`` fits the cores; only the wall time changes. Cache hits are
     served here and new rows are cached here, as :func:`run_point` does.
 
     Parameters
@@ -614,8 +650,12 @@ def _result(future, ours: bool):
         if not ours:  # a caller's executor: theirs to handle
             raise
         shutdown_pool()
-        raise RuntimeError("a worker process of run_points died (out of memory, or killed); "
-                           "rerun, or pass jobs=1 to train in this process") from exc
+        main = getattr(sys.modules.get("__main__"), "__file__", None)
+        hint = (f"; if you called run_points from a script ({Path(main).name}), put that call under "
+                f"'if __name__ == \"__main__\":' — each worker process starts by importing the script, "
+                f"which would start workers of its own" if main else "")
+        raise RuntimeError("a worker process of run_points died (out of memory, killed, or failed to "
+                           f"start){hint}; rerun, or pass jobs=1 to train in this process") from exc
 
 
 def train_grid(data, teacher_logits, *, lams, Ts, seeds=(0,),

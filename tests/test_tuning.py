@@ -10,7 +10,11 @@ import json
 import math
 import multiprocessing
 import os
+import subprocess
+import sys
+import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -430,6 +434,46 @@ def test_default_jobs_is_cores_over_threads(monkeypatch):
     assert tuning.default_jobs() == 2
     monkeypatch.setattr(tuning.torch, "get_num_threads", lambda: 8)
     assert tuning.default_jobs() == 1
+
+
+@pytest.mark.parametrize("cores, mine, jobs, expected",
+                         [(2, 2, 2, 1), (2, 2, 1, 2), (4, 2, 2, 2), (2, 1, 3, 1), (8, 4, 3, 2)])
+def test_worker_threads_never_oversubscribe_the_cores(monkeypatch, cores, mine, jobs, expected):
+    monkeypatch.setattr(tuning.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(tuning.torch, "get_num_threads", lambda: mine)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert tuning.worker_threads(jobs) == expected
+    messages = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    if expected < mine:  # capped: said, with the cause and the way to keep jobs=1's bits
+        assert len(messages) == 1 and f"jobs={jobs} workers" in messages[0]
+        assert f"{mine} torch threads each would oversubscribe the {cores} free cores" in messages[0]
+        assert f"torch.set_num_threads({expected})" in messages[0]
+    else:
+        assert not messages
+
+
+GUARDLESS_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from _toy import make_problem
+from kdlib import tuning
+data, logits = make_problem()
+calls = [dict(data=data, teacher_logits=logits, lam=0.5, T=2.0, seed=s, epochs=1, hidden=4) for s in range(2)]
+tuning.run_points(calls, jobs=2)  # no `if __name__ == "__main__":` around it
+"""
+
+
+@pytest.mark.slow  # spawns worker processes that import torch
+def test_run_points_from_a_script_without_a_main_guard_says_so(tmp_path):
+    script = tmp_path / "sweep.py"
+    script.write_text(GUARDLESS_SCRIPT.format(tests=str(Path(__file__).parent)))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: a worker process of run_points died"), done.stderr[-2000:]
+    assert "script (sweep.py)" in last and "if __name__ == \"__main__\":" in last and "jobs=1" in last
 
 
 class _DieWhenUnpickled:
