@@ -22,16 +22,17 @@ $(STAMP): requirements.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
-## test: ruff + the whole pytest suite (units, papermill smoke runs, nbval, browser)
+## test: ruff + the whole pytest suite (units, nbval over every notebook, Dask, browser); prints the
+## 20 slowest items. A file runs on one worker; the long ones start first (conftest.py: FILE_SECONDS).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-cell-timeout=900 \
+	$(BIN)/pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder --durations=20 --nbval-lax --nbval-cell-timeout=900 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks $(PYTEST_ARGS)
 
 ## test-fast: ruff + every test not marked slow (no training over ~2 s, no notebook or browser runs)
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not slow" tests $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder -m "not slow" tests $(PYTEST_ARGS)
 
 ## run: execute every notebook headless with papermill into build/ (defaults)
 run: $(STAMP)
@@ -41,10 +42,10 @@ run: $(STAMP)
 		$(BIN)/python -m kdlib.runs "$$nb" --execute "build/$$(basename $$nb)" || exit 1; \
 	done
 
-## notebooks: re-execute the stored notebooks 00 and 02-10 in place (outputs kept in git), with the
-## torch thread count that nbval checks them with (conftest.py: NOTEBOOK_THREADS). Notebook 01
-## is left out: it retrains data/teacher.pt, which differs in its last digits on another CPU (README,
-## Data); `make notebooks-all` re-executes it too.
+## notebooks: re-execute the stored notebooks 00 and 02-10 in place (outputs kept in git), with 2
+## torch threads (a trained model's last digits depend on the thread count and the CPU; nbval checks
+## only outputs that do not). Notebook 01 is left out: it retrains data/teacher.pt, which differs in
+## its last digits on another CPU (README, Data); `make notebooks-all` re-executes it too.
 REGEN := $(filter-out notebooks/01_%,$(NOTEBOOKS))
 notebooks: $(STAMP)
 	@for nb in $(REGEN); do \

@@ -529,7 +529,7 @@ def test_dask_cluster_survives_a_killed_worker(dask_cluster, tmp_path):
     """Kill one of two workers (its whole process group) mid-sweep: the summary is complete."""
     address, client, workers = dask_cluster
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "kdlib.runs", str(TOY), "--grid", "sleep=4,4.1,4.2,4.3",
+    cmd = [sys.executable, "-m", "kdlib.runs", str(TOY), "--grid", "sleep=3,3.1,3.2,3.3",
            "--scheduler", address, "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -537,7 +537,7 @@ def test_dask_cluster_survives_a_killed_worker(dask_cluster, tmp_path):
         while victim is None and proc.poll() is None and time.monotonic() < deadline:
             busy = [w for w, keys in client.processing().items() if any("kdlib-run-" in str(k) for k in keys)]
             if busy:
-                time.sleep(2)  # the run is under way on that worker (its kernel starting or sleeping)
+                time.sleep(1)  # the run is under way on that worker (its kernel starting or sleeping 3 s)
                 pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
                 victim = next(w for w in workers if os.getpgid(pid) == w.pid)
             else:
@@ -552,7 +552,7 @@ def test_dask_cluster_survives_a_killed_worker(dask_cluster, tmp_path):
     assert "4 ok, 0 failed, 0 skipped" in output
     rows = runs.read_summary(out / "summary.csv")
     assert [(r["sleep"], r["status"], r["score"], r["shipped_kdlib"]) for r in rows] == [
-        (s, "ok", 0.5, True) for s in (4, 4.1, 4.2, 4.3)]
+        (s, "ok", 0.5, True) for s in (3, 3.1, 3.2, 3.3)]
     assert len(client.scheduler_info()["workers"]) == 1  # the survivor did the rest
     again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "0 ok, 0 failed, 4 skipped" in again.stdout, again.stdout + again.stderr
