@@ -6,7 +6,7 @@ A 32-student grid (8 λ/T/ε points × 4 seeds, ``mlp([784, 128, 10])``, 2,000 i
 sample of their own per seed, batch 128, cached teacher logits, validation after every epoch)
 trained three ways in one run:
 
-(a) one by one in this process with 2 torch threads (``kdlib.tuning.run_points(jobs=1)``);
+(a) one by one in this process with 2 torch threads (``run_points(jobs=1, lockstep=False)``);
 (b) ``run_points`` with two worker processes of 1 thread each (pool start-up included);
 (c) in lockstep: ``kdlib.experiments.train_group``, 2 threads.
 
@@ -57,7 +57,7 @@ def one_by_one(pool, val, logits, rows, *, epochs, jobs, threads):
             calls.append(dict(data=(train, val), teacher_logits={"train": t}, lam=lam, T=T, seed=seed,
                               epochs=epochs))
     t0 = time.perf_counter()
-    out = tuning.run_points(calls, jobs=jobs, cache=False)
+    out = tuning.run_points(calls, jobs=jobs, cache=False, lockstep=False)
     seconds = time.perf_counter() - t0
     tuning.shutdown_pool()
     return out, seconds

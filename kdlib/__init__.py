@@ -21,7 +21,10 @@ Core modules (dependencies run down this list, never up)::
     metrics       accuracy, agreement, fidelity, confusion, calibration (ECE, reliability
                   bins), latency statistics, the GEMM peak, Pareto fronts
     train         fit (one training loop), distill (cached teacher logits), the teacher
-    tuning        λ/T/seed grids with a cache (students in worker processes: run_points), k-fold
+    experiments   many same-shape students trained in lockstep as one batched model
+                  (train_group); the experiment engine grows here
+    tuning        λ/T/seed grids with a cache (students in lockstep or in worker processes:
+                  run_points), k-fold
     runs          papermill reruns over a parameter grid on Dask (local or a cluster),
                   record(), summary.csv, CLI
     _execute      executing one notebook headless (plain papermill); one sweep run on a worker

@@ -166,7 +166,8 @@ def train_group(sizes, pool, students, *, val=None, teacher_logits=None, epochs:
         Every student is ``kdlib.models.mlp(sizes)``.
     pool : kdlib.data.Split
         The images (flattened to ``sizes[0]`` features) and labels the students' ``rows``
-        index into.
+        index into. The group trains on their device (on a GPU, batching removes the
+        kernel-launch overhead that one small student per process pays; untested here).
     students : sequence of GroupStudent
     val : kdlib.data.Split, optional
         Scored after every epoch (each History's ``val_acc``, as ``fit`` does).
@@ -243,27 +244,27 @@ def _train_part(sizes, x_pool, y_pool, students, rows, val, teacher_logits, epoc
 
 def _train_sorted(sizes, x_pool, y_pool, students, rows, val, teacher_logits, epochs, batch_size,
                   progress):
-    S, n = len(students), len(rows[0])
-    inits = [_init_weights(sizes, s.seed) for s in students]
+    S, n, dev = len(students), len(rows[0]), x_pool.device
+    inits = [[w.to(dev) for w in _init_weights(sizes, s.seed)] for s in students]
     params = []
     for j, _ in enumerate(inits[0]):  # nn.Linear keeps (out, in): stack as (S, in, out), (S, 1, out)
         stacked = torch.stack([w[j] for w in inits])
         params.append((stacked.transpose(1, 2) if stacked.ndim == 3 else stacked[:, None, :])
                       .contiguous().requires_grad_(True))
-    lam = torch.tensor([s.lam for s in students])
-    T = torch.tensor([s.T for s in students])
-    eps = torch.tensor([s.eps for s in students])[:, None]
+    lam = torch.tensor([s.lam for s in students], device=dev)
+    T = torch.tensor([s.T for s in students], device=dev)
+    eps = torch.tensor([s.eps for s in students], device=dev)[:, None]
     runs = []  # (start, stop, lr) of the students that share a learning rate
     for k, s in enumerate(students):
         if runs and runs[-1][2] == s.lr:
             runs[-1][1] = k + 1
         else:
             runs.append([k, k + 1, s.lr])
-    steps = [[torch.tensor(0.0) for _ in params] for _ in runs]  # Adam's step count, per tensor
-    rows = torch.stack(rows)                                      # (S, n) pool rows
+    steps = [[torch.tensor(0.0, device=dev) for _ in params] for _ in runs]  # Adam's steps, per tensor
+    rows = torch.stack(rows).to(dev)                              # (S, n) pool rows
     log_q = None
     if teacher_logits is not None and bool((lam < 1).any()):
-        t = teacher_logits.detach().to(torch.float32)[rows]      # (S, n, K)
+        t = teacher_logits.detach().to(dev, torch.float32)[rows]  # (S, n, K)
         log_q = F.log_softmax(t / T[:, None, None], dim=-1)
     gens = [torch.Generator().manual_seed(s.seed) for s in students]
     steps_per_epoch = -(-n // batch_size)
@@ -272,17 +273,19 @@ def _train_sorted(sizes, x_pool, y_pool, students, rows, val, teacher_logits, ep
     m = [torch.zeros_like(p) for p in params]
     v = [torch.zeros_like(p) for p in params]
     hists = [History(steps_per_epoch=steps_per_epoch) for _ in students]
-    x_val = None if val is None else val.x.reshape(len(val.x), -1)
+    x_val = None if val is None else val.x.reshape(len(val.x), -1).to(dev)
+    y_val = None if val is None else val.y.to(dev)
+    students_idx = torch.arange(S, device=dev)[:, None]
     bar = tqdm(total=total, desc=f"{S} students in lockstep", leave=False, disable=not progress)
     step = 0
     for _ in range(epochs):
-        order = torch.stack([torch.randperm(n, generator=g) for g in gens])  # fit's permutations
-        sums = torch.zeros(S, dtype=torch.float64)
+        order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)  # fit's permutations
+        sums = torch.zeros(S, dtype=torch.float64, device=dev)
         for i in range(0, n, batch_size):
             pos = order[:, i:i + batch_size]                                 # (S, B) positions
             idx = rows.gather(1, pos)                                        # (S, B) pool rows
             xb, yb = x_pool[idx], y_pool[idx]
-            lq = None if log_q is None else log_q[torch.arange(S)[:, None], pos]
+            lq = None if log_q is None else log_q[students_idx, pos]
             losses = _group_loss(_forward(params, xb), yb, lq, lam, T, eps)
             grads = torch.autograd.grad(losses.sum(), params)
             step += 1
@@ -300,7 +303,7 @@ def _train_sorted(sizes, x_pool, y_pool, students, rows, val, teacher_logits, ep
         if x_val is not None and len(x_val):
             with torch.no_grad():
                 pred = _forward(params, x_val).argmax(-1)                    # (S, n_val)
-            accs = (pred == val.y).float().mean(1).tolist()  # as kdlib.metrics.accuracy counts
+            accs = (pred == y_val).float().mean(1).tolist()  # as kdlib.metrics.accuracy counts
         for h, total_loss, acc in zip(hists, (sums / n).tolist(), accs):
             h.epoch_loss.append(total_loss)
             h.val_acc.append(acc)
@@ -323,7 +326,7 @@ def _adam_step(params, grads, m, v, runs, steps, lr_factor: float, beta1: float)
 def _unstack(sizes, params, k: int) -> nn.Module:
     """Student ``k`` of the group as an ordinary ``mlp(sizes)`` (evaluation mode)."""
     with torch.random.fork_rng(devices=[]):  # its throwaway initial weights leave the global RNG alone
-        model = mlp(sizes)
+        model = mlp(sizes).to(params[0].device)
     linears = [layer for layer in model if isinstance(layer, nn.Linear)]
     with torch.no_grad():
         for j, layer in enumerate(linears):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -52,6 +53,7 @@ from tqdm.auto import tqdm
 from kdlib import train as _train
 from kdlib._checks import check_float, check_int
 from kdlib.data import Split, Splits, stratified_split, unpack_splits
+from kdlib.experiments import GroupStudent, train_group
 from kdlib.losses import HARD_ONLY_LAM, effective_T, kd_loss, kd_terms, same_setting
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.models import mlp, predict
@@ -467,20 +469,59 @@ def _row_copy(row: dict, *, T: float) -> dict:
 def _train_row(args: dict) -> dict:
     """Train one student from :func:`_point_key`'s arguments and measure it (no cache)."""
     data, logits, test, transfer = args["data"], args["logits"], args["test"], args["transfer"]
-    train = _train_val_test(data)[0]
     t0 = time.perf_counter()
     student, history = train_student(data, logits, lam=args["lam"], T=args["T"], seed=args["seed"],
                                      epochs=args["epochs"], lr=args["lr"],
                                      batch_size=args["batch_size"], hidden=args["hidden"],
                                      transfer=transfer)
-    metrics = evaluate(student, data, logits, test=test)
+    return _row(args, evaluate(student, data, logits, test=test), history, time.perf_counter() - t0)
+
+
+def _row(args: dict, metrics: dict, history, seconds: float) -> dict:
+    """The row of one trained student (see the module docstring)."""
+    transfer = args["transfer"]
     return {"lam": args["lam"], "T": args["T"], "seed": args["seed"], **metrics,
             "epochs": args["epochs"], "lr": args["lr"], "batch_size": args["batch_size"],
-            "hidden": args["hidden"], "n_train": len(train.y),
+            "hidden": args["hidden"], "n_train": len(_train_val_test(args["data"])[0].y),
             "n_transfer": 0 if transfer is None else len(transfer[0]),
-            "seconds": round(time.perf_counter() - t0, 4),
+            "seconds": round(seconds, 4),
             "history": {"epoch_loss": [float(v) for v in history.epoch_loss],
                         "val_acc": [float(v) for v in history.val_acc]}}
+
+
+# ------------------------------------------------------------------ students in lockstep
+def _lockstep_key(args: dict):
+    """What students must share to train in one lockstep group (None: this one cannot)."""
+    if args["transfer"] is not None:
+        return None
+    train, val, _ = _train_val_test(args["data"])
+    return (args["hidden"], args["epochs"], args["batch_size"], len(train.y), tuple(train.x.shape[1:]),
+            int(args["logits"]["train"].shape[1]), id(val.x), id(val.y))
+
+
+def _train_rows_lockstep(points: list[dict]) -> list[dict]:
+    """Rows of students that share a :func:`_lockstep_key`, trained as one group
+    (:func:`kdlib.experiments.train_group`); each keeps its own training split, teacher
+    logits, λ, T, seed and learning rate."""
+    parts, students = {}, []
+    for args in points:  # the pool: every distinct (training split, teacher logits) once
+        train = _train_val_test(args["data"])[0]
+        where = (id(train.x), id(train.y), id(args["logits"]["train"]))
+        if where not in parts:
+            parts[where] = (sum(len(p[1].y) for p in parts.values()), train, args["logits"]["train"])
+        start = parts[where][0]
+        students.append(GroupStudent(seed=args["seed"], lam=args["lam"], T=args["T"], lr=args["lr"],
+                                     rows=tuple(range(start, start + len(train.y)))))
+    pool = Split(torch.cat([p[1].x for p in parts.values()]), torch.cat([p[1].y for p in parts.values()]))
+    logits = torch.cat([p[2] for p in parts.values()])
+    first, val, _ = _train_val_test(points[0]["data"])
+    sizes = [int(np.prod(first.x.shape[1:])), points[0]["hidden"], int(logits.shape[1])]
+    t0 = time.perf_counter()
+    trained = train_group(sizes, pool, students, val=val, teacher_logits=logits,
+                          epochs=points[0]["epochs"], batch_size=points[0]["batch_size"])
+    seconds = (time.perf_counter() - t0) / len(points)
+    return [_row(args, evaluate(model, args["data"], args["logits"], test=args["test"]), history, seconds)
+            for args, (model, history) in zip(points, trained)]
 
 
 # ------------------------------------------------------------------ parallel students
@@ -569,7 +610,8 @@ atexit.register(shutdown_pool)
 
 
 def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
-               progress: bool = False, desc: str = "students", executor=None) -> list[dict]:
+               progress: bool = False, desc: str = "students", executor=None,
+               lockstep: bool = True) -> list[dict]:
     """:func:`run_point` for many points, the uncached ones trained in ``jobs`` processes.
 
     Each student is seeded by its own configuration (see the module docstring), and
@@ -591,6 +633,13 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
         Show a progress bar.
     desc : str
         The progress bar's label.
+    lockstep : bool
+        Train the uncached students that share a width, epochs, batch size, training-set
+        size and validation split together, as one batched model in this process
+        (:func:`kdlib.experiments.train_group`: several times faster than one by one); the
+        rest, one by one. ``False`` trains every student alone (the reference path). A
+        student's numbers then differ from its twin's in the other path only by float
+        rounding (tested), not bit for bit.
     executor : concurrent.futures.Executor, optional
         Train the uncached students there instead (``jobs`` is then unused), e.g.
         ``distributed.Client(address).get_executor()`` for a Dask cluster, the engine
@@ -620,17 +669,28 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
             waiting.setdefault(key, []).append((i, args["T"]))
         else:
             todo[key] = (i, args)
+    groups = {}
+    if lockstep and executor is None:
+        for key, (_, args) in todo.items():
+            group = _lockstep_key(args)
+            if group is not None:
+                groups.setdefault(group, []).append(key)
+        groups = [keys for keys in groups.values() if len(keys) > 1]
+    grouped = {key for keys in groups for key in keys}
+    alone = [key for key in todo if key not in grouped]
     with tqdm(total=len(calls), initial=len(calls) - len(todo), desc=desc, leave=False,
               disable=not progress) as bar:
         futures = {}
-        if executor is None and (jobs == 1 or len(todo) < 2):
-            done = ((key, i, _train_row(args)) for key, (i, args) in todo.items())
+        lockstep_rows = ((key, todo[key][0], row) for keys in groups
+                         for key, row in zip(keys, _train_rows_lockstep([todo[k][1] for k in keys])))
+        if executor is None and (jobs == 1 or len(alone) < 2):
+            one_by_one = ((key, todo[key][0], _train_row(todo[key][1])) for key in alone)
         else:
             pool = executor if executor is not None else _pool(jobs)
-            futures = {pool.submit(_train_row, args): (key, i) for key, (i, args) in todo.items()}
-            done = ((*futures[f], _result(f, executor is None)) for f in as_completed(futures))
+            futures = {pool.submit(_train_row, todo[key][1]): (key, todo[key][0]) for key in alone}
+            one_by_one = ((*futures[f], _result(f, executor is None)) for f in as_completed(futures))
         try:
-            for key, i, row in done:  # each finished row is cached at once: nothing is lost
+            for key, i, row in itertools.chain(lockstep_rows, one_by_one):  # each row is cached at once
                 _cache_put(key, json.loads(json.dumps(row)), cache, cache_dir)
                 rows[i] = row
                 for j, T in waiting.get(key, ()):

@@ -48,17 +48,22 @@ def strip(rows):
 
 
 class CountingDistill:
-    """Wraps kdlib.train.distill and counts the students it trains."""
+    """Wraps kdlib.train.distill and the lockstep trainer; counts the students they train."""
 
     def __init__(self, monkeypatch):
         self.calls = []
-        real = kdlib.train.distill
+        real, real_group = kdlib.train.distill, tuning.train_group
 
         def wrapper(*args, **kwargs):
             self.calls.append((kwargs["lam"], kwargs["T"], kwargs.get("seed")))
             return real(*args, **kwargs)
 
+        def group_wrapper(sizes, pool, students, **kwargs):
+            self.calls += [(s.lam, s.T, s.seed) for s in students]
+            return real_group(sizes, pool, students, **kwargs)
+
         monkeypatch.setattr(kdlib.train, "distill", wrapper)
+        monkeypatch.setattr(tuning, "train_group", group_wrapper)
 
 
 # --------------------------------------------------------------------------- grid, seeds
@@ -407,9 +412,9 @@ def test_run_points_in_two_processes_gives_the_same_rows_as_in_this_one(problem)
     data, logits = problem
     calls = [dict(data=data, teacher_logits=logits, lam=lam, T=T, seed=s, **FAST)
              for lam, T in ((0.5, 2.0), (1.0, 1.0), (1.0, 4.0), (0.0, 8.0)) for s in (0, 1)]
-    here = tuning.run_points(calls, jobs=1, cache=False)
+    here = tuning.run_points(calls, jobs=1, cache=False, lockstep=False)
     try:
-        there = tuning.run_points(calls, jobs=2)
+        there = tuning.run_points(calls, jobs=2, lockstep=False)
     finally:
         tuning.shutdown_pool()
     assert strip(there) == strip(here)  # bit for bit: accuracies, losses, histories
@@ -460,7 +465,7 @@ from _toy import make_problem
 from kdlib import tuning
 data, logits = make_problem()
 calls = [dict(data=data, teacher_logits=logits, lam=0.5, T=2.0, seed=s, epochs=1, hidden=4) for s in range(2)]
-tuning.run_points(calls, jobs=2)  # no `if __name__ == "__main__":` around it
+tuning.run_points(calls, jobs=2, lockstep=False)  # no `if __name__ == "__main__":` around it
 """
 
 
@@ -497,10 +502,10 @@ def test_run_points_reports_a_dead_worker_clearly(problem, monkeypatch):
     monkeypatch.setattr(tuning, "_point_key", key_with_bomb)
     calls = [dict(data=data, teacher_logits=logits, lam=0.5, T=2.0, seed=s, **FAST) for s in range(3)]
     with pytest.raises(RuntimeError, match="worker process of run_points died.*jobs=1"):
-        tuning.run_points(calls, jobs=2)
+        tuning.run_points(calls, jobs=2, lockstep=False)
     assert "pool" not in tuning._POOL  # the broken pool is dropped; the next call starts a new one
     monkeypatch.setattr(tuning, "_point_key", real)
-    rows = tuning.run_points(calls, jobs=2)
+    rows = tuning.run_points(calls, jobs=2, lockstep=False)
     tuning.shutdown_pool()
     assert [r["seed"] for r in rows] == [0, 1, 2]
 
@@ -508,7 +513,7 @@ def test_run_points_reports_a_dead_worker_clearly(problem, monkeypatch):
 def test_run_points_on_a_callers_executor(problem):
     data, logits = problem
     calls = [dict(data=data, teacher_logits=logits, lam=0.5, T=T, seed=0, **FAST) for T in (1.0, 4.0)]
-    here = tuning.run_points(calls, cache=False)
+    here = tuning.run_points(calls, cache=False, lockstep=False)  # an executor trains one by one
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as ex:
         there = tuning.run_points(calls, executor=ex, cache=False)
@@ -523,12 +528,36 @@ def test_run_points_on_a_dask_cluster_executor(problem):
 
     data, logits = problem
     calls = [dict(data=data, teacher_logits=logits, lam=lam, T=2.0, seed=1, **FAST) for lam in (0.0, 0.5)]
-    here = tuning.run_points(calls, cache=False)
+    here = tuning.run_points(calls, cache=False, lockstep=False)  # an executor trains one by one
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         client.run(torch.set_num_threads, 1)
         there = tuning.run_points(calls, executor=client.get_executor(), cache=False)
     assert strip(there) == strip(here)
+
+
+def test_lockstep_rows_match_one_by_one_rows_to_float_rounding(problem, monkeypatch):
+    """The default path trains same-shape students as one group; its rows are those of the
+    students trained one by one, up to float rounding (and one validation image at most)."""
+    data, logits = problem
+    calls = [dict(data=data, teacher_logits=logits, lam=lam, T=T, seed=s, test=True, **FAST)
+             for lam, T in ((0.5, 2.0), (1.0, 1.0), (0.0, 8.0)) for s in (0, 1, 2)]
+    calls.append(dict(data=data, teacher_logits=logits, lam=0.5, T=2.0, seed=0, test=True,
+                      **{**FAST, "hidden": 5}))
+    counted = CountingDistill(monkeypatch)
+    grouped = tuning.run_points(calls, cache=False)
+    assert len(counted.calls) == 10 and counted.calls[-1] == (0.5, 2.0, 0)  # 9 in a group, 1 alone
+    alone = tuning.run_points(calls, cache=False, lockstep=False)
+    n_val = len(data.val.y)
+    for g, a in zip(grouped, alone):
+        assert {k: v for k, v in g.items() if k not in ("seconds", "history", "val_acc", "agreement",
+                                                          "test_acc", "test_agreement")} == \
+            {k: v for k, v in a.items() if k not in ("seconds", "history", "val_acc", "agreement",
+                                                       "test_acc", "test_agreement")}
+        for k in ("val_acc", "agreement", "test_acc", "test_agreement"):
+            assert g[k] == pytest.approx(a[k], abs=1.5 / n_val), k
+        assert g["history"]["epoch_loss"] == pytest.approx(a["history"]["epoch_loss"], rel=1e-4)
+    assert grouped[-1] == {**alone[-1], "seconds": grouped[-1]["seconds"]}  # trained alone both times
 
 
 def test_run_points_cancels_the_queued_students_when_interrupted(problem, monkeypatch):
