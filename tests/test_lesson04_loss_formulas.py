@@ -491,9 +491,69 @@ def test_check_kd_loss_accepts_a_correct_loss(capsys):
     assert lesson.check_kd_loss(lambda s, t, y, lam, T: L.kd_loss(s, t, y, lam=lam, T=T)) is True
 
 
+def kl_log_target(s, t, y, lam, T):
+    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.log_softmax(t / T, dim=1), reduction="batchmean",
+                    log_target=True)
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
+
+
+def kl_by_hand(s, t, y, lam, T):
+    q_t, log_q_s = F.softmax(t / T, dim=1), F.log_softmax(s / T, dim=1)
+    kl = (q_t * (q_t.log() - log_q_s)).sum(1).mean()
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * kl
+
+
+def cross_entropy_form(s, t, y, lam, T):  # Hinton et al.'s objective, the PyTorch tutorial's code
+    soft = -(F.softmax(t / T, dim=1) * F.log_softmax(s / T, dim=1)).sum(1).mean()
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
+
+
+def probability_targets(s, t, y, lam, T):
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * F.cross_entropy(s / T, F.softmax(t / T, dim=1))
+
+
+def detached_teacher(s, t, y, lam, T):
+    return right_loss(s, t.detach(), y, lam, T)
+
+
+@pytest.mark.parametrize("form", [kl_log_target, kl_by_hand, detached_teacher])
+def test_check_kd_loss_accepts_every_kl_form(form, capsys):
+    assert lesson.check_kd_loss(form) is True
+    assert capsys.readouterr().out.startswith("Right: your loss equals kd_loss")
+
+
+@pytest.mark.parametrize("form", [cross_entropy_form, probability_targets])
+def test_check_kd_loss_accepts_the_cross_entropy_form_and_names_the_entropy(form, capsys):
+    assert lesson.check_kd_loss(form) is True
+    out = capsys.readouterr().out
+    assert out.startswith("Right: your loss has kd_loss's gradient") and "teacher's entropy" in out
+    # the number it quotes is (1 − λ)·T²·H(q_t), computed independently here in NumPy
+    s, t, y, settings = lesson._check_settings()
+    lam, T = next((lam, T) for lam, T in settings if lam < 1)
+    q = np.exp(t.double().numpy() / T)
+    q /= q.sum(1, keepdims=True)
+    assert f"{(1 - lam) * T ** 2 * -(q * np.log(q)).sum(1).mean():.6f}" in out
+
+
+def test_check_kd_loss_accepts_a_loss_shifted_by_a_constant(capsys):
+    assert lesson.check_kd_loss(lambda s, t, y, lam, T: right_loss(s, t, y, lam, T) + 5.0) is True
+    assert "a constant that does not depend on the student's logits" in capsys.readouterr().out
+
+
+def cross_entropy_form_no_T2(s, t, y, lam, T):
+    return (cross_entropy_form(s, t, y, lam, T) - lam * F.cross_entropy(s, y)) / T ** 2 + \
+        lam * F.cross_entropy(s, y)
+
+
+def cross_entropy_form_mean(s, t, y, lam, T):  # the classes averaged too, as reduction='mean' does
+    soft = -(F.softmax(t / T, dim=1) * F.log_softmax(s / T, dim=1)).mean()
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
+
+
 @pytest.mark.parametrize("wrong, words", [
     (no_T2, "T**2"), (mean_reduction, "reduction='mean'"), (swapped, "swapped"),
-    (probs_not_logs, "log-probabilities"),
+    (probs_not_logs, "log-probabilities"), (cross_entropy_form_no_T2, "T**2"),
+    (cross_entropy_form_mean, "reduction='mean'"),
 ])
 def test_check_kd_loss_names_each_mistake(wrong, words):
     with pytest.raises(AssertionError) as info:
@@ -523,7 +583,7 @@ def test_check_kd_loss_four_different_messages_and_other_errors():
         lesson.check_kd_loss(3)
 
 
-def make_step(*, eval_mode=True, no_grad=True, zero_grad=True):
+def make_step(*, eval_mode=True, no_grad=True, zero_grad=True, detach=False):
     def step(student, teacher, optimizer, x, y, lam, T):
         if eval_mode:
             teacher.eval()
@@ -531,7 +591,7 @@ def make_step(*, eval_mode=True, no_grad=True, zero_grad=True):
             with torch.no_grad():
                 t = teacher(x)
         else:
-            t = teacher(x)
+            t = teacher(x).detach() if detach else teacher(x)
         if zero_grad:
             optimizer.zero_grad()
         loss = right_loss(student(x), t, y, lam, T)
@@ -554,6 +614,12 @@ def test_check_training_step_accepts_a_correct_step(capsys):
 def test_check_training_step_names_each_mistake(kwargs, words):
     with pytest.raises(AssertionError, match=words.replace("(", r"\(").replace(")", r"\)")):
         lesson.check_training_step(make_step(**kwargs))
+
+
+def test_check_training_step_accepts_a_detached_teacher(capsys):
+    assert lesson.check_training_step(make_step(no_grad=False, detach=True)) is True
+    out = capsys.readouterr().out
+    assert out.startswith("Right: teacher in eval mode, its logits detached") and "torch.no_grad()" in out
 
 
 def test_check_training_step_wrong_loss():

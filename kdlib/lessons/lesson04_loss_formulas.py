@@ -1067,13 +1067,38 @@ def _value(fn, s, t, y, lam, T):
     return out.reshape(())
 
 
+def _gradient(fn, s, t, y, lam, T):
+    """The gradient of ``fn``'s loss for the student's logits (None when it has none)."""
+    s_req = s.clone().requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = fn(s_req, t.clone(), y.clone(), lam, T)
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        return None
+    return torch.autograd.grad(out.reshape(()), s_req, allow_unused=True)[0]
+
+
+def _close(a, b) -> bool:
+    return a is not None and b is not None and float((a - b).abs().max()) <= 1e-5
+
+
+def _teacher_entropy_term(t, lam, T) -> float:
+    """``(1 − λ)·T²·H(softmax(t/T))`` (batch mean): what the cross-entropy form adds to kd_loss."""
+    log_q = torch.log_softmax(t / T, dim=1)
+    return float((1 - lam) * T ** 2 * -(log_q.exp() * log_q).sum(1).mean())
+
+
 def check_kd_loss(fn) -> bool:
     """Check a learner's distillation loss against :func:`kdlib.losses.kd_loss`.
 
     ``fn(student_logits, teacher_logits, labels, lam, T)`` must return
     ``lam * CE + (1 - lam) * T**2 * KL(softmax(t/T) || softmax(s/T))`` (batch mean),
-    as a scalar tensor with a gradient for the student's logits. It is run on a
-    fixed batch of 16 examples and 10 classes at four ``(lam, T)`` settings.
+    as a scalar tensor with a gradient for the student's logits, **or any loss with the
+    same gradient**: the cross-entropy form ``−Σ q_t log q_s`` (Hinton et al.'s objective,
+    the PyTorch tutorial's code, ``F.cross_entropy(s / T, q_t)`` with probability targets)
+    is the KL plus the teacher's entropy, a constant that trains the same student; its
+    value is accepted and the difference named. It is run on a fixed batch of 16 examples
+    and 10 classes at four ``(lam, T)`` settings; values first, then gradients.
 
     Parameters
     ----------
@@ -1082,7 +1107,7 @@ def check_kd_loss(fn) -> bool:
     Returns
     -------
     bool
-        True, after printing ``"Right: ..."``, when every value and the gradient match.
+        True, after printing ``"Right: ..."``, when every value (or every gradient) matches.
 
     Raises
     ------
@@ -1090,7 +1115,8 @@ def check_kd_loss(fn) -> bool:
         For a wrong ``fn``; the message names the mistake when it is one of the
         four classic ones (T² forgotten, ``reduction='mean'``, the KL's arguments
         swapped, probabilities passed as log-probabilities; see :mod:`kdlib.pitfalls`)
-        or the λ weights swapped, and gives the expected and the computed value.
+        or the λ weights swapped, in either form (recognised by value or by gradient),
+        and gives the expected and the computed value.
     TypeError
         If ``fn`` is not callable.
     """
@@ -1098,6 +1124,7 @@ def check_kd_loss(fn) -> bool:
         raise TypeError(f"fn must be a function fn(student_logits, teacher_logits, labels, lam, T), "
                         f"got {type(fn).__name__}")
     s, t, y, settings = _check_settings()
+    offsets = []  # (lam, T, value − kd_loss) where only the gradient matched
     for lam, T in settings:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -1105,33 +1132,51 @@ def check_kd_loss(fn) -> bool:
         want = float(kd_loss(s, t, y, lam=lam, T=T))
         if abs(got - want) <= 1e-4 * max(1.0, abs(want)):
             continue
+        grad = _gradient(fn, s, t, y, lam, T)
+        if _close(grad, _gradient(lambda *a: kd_loss(a[0], a[1], a[2], lam=a[3], T=a[4]), s, t, y, lam, T)):
+            offsets.append((lam, T, got - want))
+            continue
         where = f"at lam={lam:g}, T={T:g}: expected {want:.6f}, got {got:.6f}"
         for mistake, message in _KD_MISTAKES:
+            def wrong(s_, t_, y_, lam_, T_, f=mistake):
+                return f(s_, t_, y_, lam=lam_, T=T_)
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                if abs(got - float(mistake(s, t, y, lam=lam, T=T))) <= 1e-4 * max(1.0, abs(want)):
-                    raise AssertionError(f"{message} ({where})")
+                same_value = abs(got - float(wrong(s, t, y, lam, T))) <= 1e-4 * max(1.0, abs(want))
+            if same_value or _close(grad, _gradient(wrong, s, t, y, lam, T)):
+                raise AssertionError(f"{message} ({where})")
         swapped = float(kd_loss(s, t, y, lam=1.0 - lam, T=T))
-        if abs(got - swapped) <= 1e-4 * max(1.0, abs(want)):
+        if abs(got - swapped) <= 1e-4 * max(1.0, abs(want)) or _close(
+                grad, _gradient(lambda *a: kd_loss(a[0], a[1], a[2], lam=1 - a[3], T=a[4]), s, t, y, lam, T)):
             raise AssertionError(f"the weights are swapped: lam weights the HARD-label cross-entropy, "
                                  f"1 - lam the soft term ({where})")
         raise AssertionError(f"the value differs from kd_loss and is none of the classic mistakes ({where}); "
                              f"compare your terms with kdlib.losses.kd_terms")
     lam, T = 0.3, 4.0
-    s_req = s.clone().requires_grad_(True)
-    out = fn(s_req, t.clone(), y.clone(), lam, T)
-    if not out.requires_grad:
+    got_grad = _gradient(fn, s, t, y, lam, T)
+    if got_grad is None:
         raise AssertionError("the loss has no gradient for the student's logits: did you call .detach(), "
                              ".item() or work under torch.no_grad()?")
-    (got_grad,) = torch.autograd.grad(out.reshape(()), s_req)
     s_ref = s.clone().requires_grad_(True)
     (want_grad,) = torch.autograd.grad(kd_loss(s_ref, t, y, lam=lam, T=T), s_ref)
     err = float((got_grad - want_grad).abs().max())
     if err > 1e-5:
         raise AssertionError(f"the values match but the gradient for the student's logits differs by up "
                              f"to {err:.2e}: is part of the loss computed from detached tensors?")
-    print(f"Right: your loss equals kd_loss at {len(settings)} (λ, T) settings (e.g. λ = 0.3, T = 4: "
-          f"{float(kd_loss(s, t, y, lam=0.3, T=4.0)):.6f}) and so does its gradient.")
+    if not offsets:
+        print(f"Right: your loss equals kd_loss at {len(settings)} (λ, T) settings (e.g. λ = 0.3, T = 4: "
+              f"{float(kd_loss(s, t, y, lam=0.3, T=4.0)):.6f}) and so does its gradient.")
+        return True
+    lam, T, offset = offsets[0]
+    entropy = all(abs(off - _teacher_entropy_term(t, lam_, T_)) <= 1e-4 * max(1.0, abs(off))
+                  for lam_, T_, off in offsets)
+    at = f"at λ = {lam:g}, T = {T:g}"
+    why = (f"the teacher's entropy (1 − λ)·T²·H(q_t) = {offset:.6f} {at}: you wrote the cross-entropy "
+           f"form −Σ q_t log q_s, Hinton et al.'s own objective" if entropy else
+           f"a constant that does not depend on the student's logits ({offset:+.6f} {at})")
+    print(f"Right: your loss has kd_loss's gradient at {len(settings)} (λ, T) settings, so it trains the "
+          f"same student. Its value differs from kd_loss by {why}.")
     return True
 
 
@@ -1184,9 +1229,10 @@ def check_training_step(step_fn) -> bool:
     ------
     AssertionError
         Naming the mistake: the teacher left in train mode (dropout on), the teacher
-        run outside ``torch.no_grad()`` (a graph is built through it and its
-        weights receive gradients), gradients not zeroed, or weights that differ
-        from the reference step.
+        run outside ``torch.no_grad()`` without detaching its logits (its weights
+        receive gradients), gradients not zeroed, or weights that differ from the
+        reference step. A teacher run with gradients on whose logits are
+        ``.detach()``-ed trains the same student: it is accepted, with a note.
     """
     if not callable(step_fn):
         raise TypeError(f"step_fn must be a function step_fn(student, teacher, optimizer, x, y, lam, T), "
@@ -1209,17 +1255,23 @@ def check_training_step(step_fn) -> bool:
     if any(training for training, _ in teacher.calls):
         raise AssertionError("the teacher ran in train mode (dropout on, its targets change every call): "
                              "call teacher.eval() before teacher(x)")
-    if any(grad for _, grad in teacher.calls) or any(p.grad is not None for p in teacher.parameters()):
+    if any(p.grad is not None for p in teacher.parameters()):
         raise AssertionError("the teacher ran outside torch.no_grad(): autograd builds a graph through it "
                              "(memory, time, and gradients in the teacher's weights); wrap teacher(x) in "
                              "`with torch.no_grad():`")
+    detached = any(grad for _, grad in teacher.calls)  # a graph was built, but .detach() cut it
     ref_student, ref_teacher, ref_opt = make()
     for _ in range(2):
         _reference_step(ref_student, ref_teacher, ref_opt, x, y, lam, T)
     diff = _max_param_diff(student, ref_student)
     if diff <= 1e-6:
-        print("Right: teacher in eval mode under no_grad, gradients zeroed, and after two steps the "
-              "student's weights equal the reference step's.")
+        if detached:
+            print("Right: teacher in eval mode, its logits detached, gradients zeroed, and after two steps "
+                  "the student's weights equal the reference step's. (torch.no_grad() around teacher(x) "
+                  "does the same and skips building the graph through the teacher.)")
+        else:
+            print("Right: teacher in eval mode under no_grad, gradients zeroed, and after two steps the "
+                  "student's weights equal the reference step's.")
         return True
     acc_student, acc_teacher, acc_opt = make()
     with torch.no_grad():
