@@ -341,13 +341,12 @@ def test_check_exercise_prints_a_verdict_and_never_raises(three_methods, capsys)
     assert capsys.readouterr().out.startswith("Right: ")
     assert lesson.check_exercise(1, "nonsense", cv=cv) is False
     assert capsys.readouterr().out.startswith("Not yet: ")
-    accs = {m: [r["test_acc"] for r in rows] for m, rows in final.items()}
-    table = lesson.results_table(teacher_acc=0.99, accs=accs, n_test=30)
-    rows = {r["model"]: r for r in table}
-    ls, kd = rows["label smoothing (tuned)"]["diff"].mean, rows["distilled (tuned)"]["diff"].mean
-    if kd:
-        assert lesson.check_exercise(4, ls / kd + 0.04, table=table) is True
-        assert lesson.check_exercise(4, ls / kd + 0.2, table=table) is False
+    d4 = results.paired_difference([r["test_acc"] for r in final["distilled"]],
+                                   [r["test_acc"] for r in final["label smoothing"]])
+    right4 = lesson.verdict(d4)
+    assert lesson.check_exercise(4, right4, final=final) is True
+    assert lesson.check_exercise(4, "hurt" if right4 != "hurt" else "helped", final=final) is False
+    assert lesson.check_exercise(4, 0.5, final=final) is False  # the old question's kind of answer
     fake = {"born-again teacher": [{"val_acc": v} for v in (0.85, 0.86, 0.87)],
             "scratch (tuned)": [{"val_acc": v} for v in (0.80, 0.81, 0.81)]}
     assert lesson.check_exercise(3, "helped", regimes=fake) is True
@@ -356,11 +355,15 @@ def test_check_exercise_prints_a_verdict_and_never_raises(three_methods, capsys)
             "distilled": [{"val_acc": v} for v in (0.81, 0.80, 0.82)]}
     assert lesson.check_exercise(5, "unclear", transfer=fake) is True
     capsys.readouterr()
-    accs = {T: tuning.run_point(data, logits, lam=0.0, T=T, seed=0)["val_acc"] for T in (1.0, 4.0)}
-    right = 1 if accs[1.0] >= accs[4.0] else 4
-    assert lesson.check_exercise(2, right, data=data, logits=logits) is True
-    assert lesson.check_exercise(2, 5 - right, data=data, logits=logits) is False
-    assert "T=1: " in capsys.readouterr().out
+    by_seed = [(data, logits)] * 3  # three seeds on one sample: their own initial weights and batches
+    accs = {(s, T): tuning.run_point(data, logits, lam=0.0, T=T, seed=s)["val_acc"]
+            for s in range(3) for T in (1.0, 4.0)}
+    d2 = results.paired_difference([accs[s, 4.0] for s in range(3)], [accs[s, 1.0] for s in range(3)])
+    right = lesson.verdict(d2)
+    ev = dict(data=[d for d, _ in by_seed], logits=[lg for _, lg in by_seed])
+    assert lesson.check_exercise(2, right, **ev) is True
+    assert "T = 4 against T = 1" in capsys.readouterr().out
+    assert lesson.check_exercise(2, 4, **ev) is False  # a temperature is no verdict
     with pytest.raises(ValueError, match="n=6"):
         lesson.check_exercise(6, None)
 

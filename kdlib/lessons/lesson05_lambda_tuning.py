@@ -752,14 +752,16 @@ def check_exercise(n: int, answer, **evidence) -> bool:
         The exercise, 1 to 5.
     answer :
         1: the distillation candidate ``(lam, T)`` with the highest mean agreement
-        with the teacher over the folds; 2: the temperature (1 or 4) that scores
-        higher at λ = 0; 3 and 5: ``"helped"``, ``"hurt"`` or ``"unclear"``; 4: a
-        fraction (tolerance 0.05).
+        with the teacher over the folds; 2 to 5: ``"helped"``, ``"hurt"`` or
+        ``"unclear"``, the verdict of a paired interval over the seeds (2: T = 4 against
+        T = 1 at λ = 0, on validation; 3: the born-again teacher against the tuned
+        scratch student; 4: the distilled student against the label-smoothing one, on
+        the test set; 5: the transfer set).
     **evidence :
-        1: ``cv`` (:func:`tune_methods`); 2: ``data``, ``logits`` (trains two
-        students when an answer is given); 3: ``regimes`` (:func:`regime_rows`'s
-        rows); 4: ``table`` (:func:`results_table`); 5: ``transfer``
-        (:func:`transfer_rows`).
+        1: ``cv`` (:func:`tune_methods`); 2: ``data``, ``logits``, one per seed
+        (trains two students per seed when an answer is given); 3: ``regimes``
+        (:func:`regime_rows`'s rows); 4: ``final`` (:func:`final_rows`); 5:
+        ``transfer`` (:func:`transfer_rows`).
 
     Returns
     -------
@@ -783,15 +785,15 @@ def check_exercise(n: int, answer, **evidence) -> bool:
         return _say(ok, f"λ={best[0]:g}, T={best[1]:g} agrees most ({means})." if ok else
                     "give (lam, T); move the sliders and read the agreement the label prints.")
     if n == 2:
-        accs = {}
-        for T in (1.0, 4.0):
-            accs[T] = tuning.run_point(evidence["data"], evidence["logits"], lam=0.0, T=T,
-                                       seed=0)["val_acc"]
-        best = max(accs, key=accs.get)
-        ok = answer in (1, 4) and float(answer) == best
-        return _say(ok, f"T=1: {100 * accs[1.0]:.2f} %, T=4: {100 * accs[4.0]:.2f} %."
-                    if ok else "press train now with λ = 0 at T = 1, then T = 4, and compare the "
-                               "validation accuracies (answer 1 or 4).")
+        seeds = list(zip(evidence["data"], evidence["logits"]))
+        rows = tuning.run_points([dict(data=d, teacher_logits=lg, lam=0.0, T=T, seed=seed)
+                                  for seed, (d, lg) in enumerate(seeds) for T in (1.0, 4.0)])
+        d = paired_difference([r["val_acc"] for r in rows[1::2]], [r["val_acc"] for r in rows[::2]])
+        right = verdict(d)
+        return _say(answer == right, f"T = 4 against T = 1 at λ = 0 on validation: {d.format()}: "
+                    f"'{right}'." if answer == right else
+                    "press train now with λ = 0 at T = 1 and at T = 4 for each seed, then compare the "
+                    "paired difference's CI with 0: above 'helped', below 'hurt', across 'unclear'.")
     if n in (3, 5):
         if n == 3:
             r = evidence["regimes"]
@@ -805,16 +807,14 @@ def check_exercise(n: int, answer, **evidence) -> bool:
         return _say(ok, f"{what}: {d.format()}: '{right}'." if ok else
                     "compute the paired difference (kdlib.results.paired_difference) and look "
                     "at its CI: above 0 'helped', below 0 'hurt', across 0 'unclear'.")
-    rows = {r["model"]: r for r in evidence["table"]}
-    ls, kd = rows["label smoothing (tuned)"]["diff"].mean, rows["distilled (tuned)"]["diff"].mean
-    frac = ls / kd if kd else float("nan")
-    try:
-        ok = abs(float(answer) - frac) <= 0.05
-    except (TypeError, ValueError):
-        ok = False
-    return _say(ok, f"label smoothing reaches {frac:.2f} of the distilled student's gain." if ok
-                else "divide label smoothing's paired difference by the distilled student's "
-                     "(both in the table's last column).")
+    final = evidence["final"]
+    d = paired_difference([r["test_acc"] for r in final["distilled"]],
+                          [r["test_acc"] for r in final["label smoothing"]])
+    right = verdict(d)
+    return _say(answer == right, f"distilled against label smoothing on the test set: {d.format()}: "
+                f"'{right}'." if answer == right else
+                "pair the two methods' test accuracies by seed (kdlib.results.paired_difference) "
+                "and compare the CI with 0: above 'helped', below 'hurt', across 'unclear'.")
 
 
 # --------------------------------------------------------------------------- figures
