@@ -404,9 +404,31 @@ def test_check_exercise_3_within_a_slider_step(capsys):
         lesson.check_exercise(3, 2.0)
 
 
-def test_check_exercise_4(capsys):
-    assert lesson.check_exercise(4, "Outside") is True
-    assert lesson.check_exercise(4, "within") is False
-    assert lesson.check_exercise(4, 3) is False
+def _footwear_matrix(each_in, each_out):
+    """A 10-class matrix whose footwear rows put ``each_in`` on each other footwear class and
+    ``each_out`` on each of the 7 others (the rest on the diagonal); other rows one-hot."""
+    m = torch.eye(10, dtype=torch.float64)
+    for r in (5, 7, 9):
+        m[r] = each_out
+        for c in (5, 7, 9):
+            m[r, c] = each_in
+        m[r, r] = 1 - 2 * each_in - 7 * each_out
+    return m
+
+
+def test_check_exercise_4_compares_per_class_means_not_group_totals(capsys):
+    # per class 0.13 against 0.066 (within wins), in total 0.26 against 0.46 (outside would win)
+    m = _footwear_matrix(0.13, 0.066)
+    assert lesson.group_mass(m, [5, 7, 9]) == pytest.approx((0.26, 0.462))
+    assert lesson.check_exercise(4, "Within", matrix=m) is True
+    assert "0.130 on each other footwear class and 0.066 on each class outside" in capsys.readouterr().out
+    assert lesson.check_exercise(4, "outside", matrix=m) is False
+    assert "2 other classes, the rest 7" in capsys.readouterr().out
+    flat = _footwear_matrix(0.05, 0.08)
+    assert lesson.check_exercise(4, "outside", matrix=flat) is True
+    assert lesson.check_exercise(4, 3, matrix=m) is False
+    assert lesson.check_exercise(4, None) is False  # the placeholder needs no matrix
+    with pytest.raises(ValueError, match="matrix"):
+        lesson.check_exercise(4, "within")
     with pytest.raises(ValueError):
         lesson.check_exercise(5, "x")

@@ -847,7 +847,7 @@ def _ex2(answer, **_):
                    "soft_targets(z, T / 2), and soft_targets(z + 3, T) with soft_targets(z, T)")
 
 
-def _ex3(answer, *, logits=None):
+def _ex3(answer, *, logits=None, **_):
     if logits is None:
         raise ValueError("exercise 3 needs logits=: the trouser's teacher logits, "
                          "logits[picked[names.index('Trouser (typical)')]]")
@@ -864,19 +864,34 @@ def _ex3(answer, *, logits=None):
                   f"{math.ceil(want * 2) / 2:g}); an ambiguous image is below 0.5 already at T = 1")
 
 
-def _ex4(answer, **_):
+def _ex4(answer, *, matrix=None, **_):
+    if matrix is None:
+        raise ValueError("exercise 4 needs matrix=: the class-by-class matrix at T = 10, "
+                         "lesson.mean_soft_targets(logits, y, 10, len(classes))")
+    within, outside = group_mass(matrix, FOOTWEAR)
+    n_in, n_out = len(FOOTWEAR) - 1, matrix.shape[0] - len(FOOTWEAR)
+    each_in, each_out = within / n_in, outside / n_out
+    right = "within" if each_in > each_out else "outside"
     if not isinstance(answer, str) or answer.strip().lower() not in ("outside", "within"):
-        return False, 'answer "outside" or "within": where does a footwear row put more mass at T = 10?'
-    if answer.strip().lower() == "outside":
-        return True, ("at T = 10 a footwear row puts more mass on the 7 other classes than on the other "
-                      "footwear: the blocks wash out as T grows, as the Discussion warns")
-    return False, "print lesson.group_mass(m, [5, 7, 9]) for m at T = 10: (within, outside)"
+        return False, ('answer "within" or "outside": per class, where does a footwear row put more '
+                       'mass at T = 10?')
+    if answer.strip().lower() == right:
+        return True, (f"per class, a footwear row puts {each_in:.3f} on each other footwear class and "
+                      f"{each_out:.3f} on each class outside ({within:.2f} in total on the {n_in}, "
+                      f"{outside:.2f} on the {n_out}): compare means, not totals over groups of "
+                      f"different sizes")
+    return False, (f"divide: lesson.group_mass(m, {FOOTWEAR}) gives the totals (within, outside); "
+                   f"the footwear group has {n_in} other classes, the rest {n_out}")
+
+
+FOOTWEAR = [5, 7, 9]
+"""Fashion-MNIST's footwear classes: Sandal, Sneaker, Ankle boot."""
 
 
 _EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4}
 
 
-def check_exercise(n: int, answer, *, logits=None) -> bool:
+def check_exercise(n: int, answer, *, logits=None, matrix=None) -> bool:
     """Check the answer to exercise ``n`` of notebook 02 and print the verdict.
 
     Parameters
@@ -886,10 +901,14 @@ def check_exercise(n: int, answer, *, logits=None) -> bool:
     answer
         1: the first probability of ``softmax([5, 2, 1, -1] / 2)`` (or all four);
         2: the two ``torch.allclose`` results; 3: the temperature at which the
-        typical trouser's top probability falls below 0.5; 4: ``"outside"`` or
-        ``"within"``. ``None`` (the notebook's placeholder) prints what to answer.
+        typical trouser's top probability falls below 0.5; 4: ``"within"`` or
+        ``"outside"``, where a footwear row puts more mass per class at T = 10. ``None`` (the
+        notebook's placeholder) prints what to answer.
     logits : torch.Tensor, optional
         Exercise 3 only: the trouser's teacher logits ``(classes,)``.
+    matrix : torch.Tensor, optional
+        Exercise 4 only: the class-by-class soft-target matrix at T = 10
+        (:func:`mean_soft_targets`).
 
     Returns
     -------
@@ -901,6 +920,6 @@ def check_exercise(n: int, answer, *, logits=None) -> bool:
     if answer is None:
         print(f"exercise {n}: replace None by your answer, then run this again")
         return False
-    right, message = _EXERCISES[n](answer, logits=logits)
+    right, message = _EXERCISES[n](answer, logits=logits, matrix=matrix)
     print(f"exercise {n}: {'Right' if right else 'Not yet'}: {message}")
     return right
