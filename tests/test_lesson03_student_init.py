@@ -9,6 +9,7 @@ import pytest
 import torch
 from matplotlib.container import BarContainer
 
+import kdlib.data
 from kdlib import models
 from kdlib.data import Split, Splits
 from kdlib.lessons import lesson03_student_init as lesson
@@ -372,3 +373,25 @@ def test_check_exercise_2_computes_the_incoming_start():
     assert lesson.check_exercise(2, want + 0.1, teacher=big, data=small) is False
     with pytest.raises(ValueError, match="teacher"):
         lesson.check_exercise(2, 0.5)
+
+
+@pytest.mark.slow  # trains an MLP teacher and 12 students on Fashion-MNIST (~10 s)
+def test_the_notebooks_conclusion_a_teacher_derived_start_leads_random_under_either_loss():
+    """Notebook 03's conclusion, which its cell no longer checks by digits (they differ across
+    CPUs): after a short training, a top-units start leads a random one with the KD loss and
+    with hard labels alone, each by a paired interval above 0 over 3 seeds. Checked here at a
+    smaller scale than the notebook's (10,000 teacher images, 2,000 student images, 1 epoch;
+    here the lead was about +28 points with KD and +22 without, each CI well above 0)."""
+    full = kdlib.data.load("fashion-mnist", n_train=10000, seed=0)
+    small = kdlib.data.load("fashion-mnist", n_train=2000, seed=0)
+    torch.manual_seed(0)
+    mlp_teacher = models.mlp([784, 256, 256, 256, 10])
+    fit(mlp_teacher, full, epochs=1, seed=0, progress=False)
+    template = models.mlp([784, 64, 64, 64, 10])
+    kw = dict(strategies=("random", "top-units"), seeds=3, epochs=1,
+              teacher_logits=models.predict(mlp_teacher, small.train.x))
+    kd = compare_init_strategies(mlp_teacher, template, small, **kw)
+    plain = compare_init_strategies(mlp_teacher, template, small, lam=1.0, **kw)
+    parts = lesson.separate_init_from_kd(kd, plain, kd[0]["student"], "top-units")
+    assert parts["init_gain_kd"].low > 0, parts["init_gain_kd"]
+    assert parts["init_gain_plain"].low > 0, parts["init_gain_plain"]
