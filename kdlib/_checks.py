@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numbers
 
+import torch
+
 
 def check_int(name, value, *, low=None, high=None):
     """Return ``value`` as ``int`` if it is an integer in ``[low, high]``.
@@ -175,6 +177,118 @@ def check_params(values: dict, spec: dict) -> dict:
     if missing:
         raise TypeError(f"parameter {missing[0]!r} is missing; the parameters are {sorted(spec)}")
     return {name: spec[name](name, values[name]) for name in spec}
+
+
+# --------------------------------------------------------------------------- tensors
+def check_lam(lam) -> float:
+    """``lam`` in [0, 1]: the weight of the hard-label term (:func:`kdlib.losses.kd_loss`)."""
+    return check_float("lam", lam, low=0, high=1)
+
+
+def check_temperature(T) -> float:
+    """A temperature ``T > 0``."""
+    return check_float("T", T, low=0, low_open=True)
+
+
+def check_matrix(name: str, x) -> torch.Tensor:
+    """A floating-point ``(batch, classes)`` tensor with at least one class column.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    x : object
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` itself.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be a 2-D tensor (batch, classes), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one class column, got shape {tuple(x.shape)}")
+    return x
+
+
+def check_same_shape(name_a: str, a, name_b: str, b) -> None:
+    """Two tensors of one shape (their names go into the message)."""
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def check_labels(labels, n: int, n_classes: int, *, of: str) -> torch.Tensor:
+    """``n`` integer class indices in ``[0, n_classes - 1]``; returned as int64.
+
+    Parameters
+    ----------
+    labels : object
+    n, n_classes : int
+        The batch size and the number of classes they must fit.
+    of : str
+        What has ``n_classes`` classes, for the message (e.g. ``"student_logits"``).
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor of class indices, got {type(labels).__name__}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"labels must hold integer class indices, got dtype {labels.dtype}")
+    if labels.dim() != 1 or labels.shape[0] != n:
+        raise ValueError(f"labels must be a 1-D tensor of length {n} (the batch size of {of}), "
+                         f"got shape {tuple(labels.shape)}")
+    if n and (int(labels.min()) < 0 or int(labels.max()) > n_classes - 1):
+        raise ValueError(f"labels must be class indices in [0, {n_classes - 1}] ({of} has {n_classes} "
+                         f"classes), got values in [{int(labels.min())}, {int(labels.max())}]")
+    return labels.long()
+
+
+def check_probs(name: str, p, *, rows_sum_to_one: bool = False) -> torch.Tensor:
+    """A ``(batch, classes)`` tensor of probabilities in [0, 1] (rows summing to 1, if asked).
+
+    Parameters
+    ----------
+    name : str
+    p : object
+    rows_sum_to_one : bool
+        Also require every row to sum to 1 (within 1e-3), as a softmax's do.
+
+    Returns
+    -------
+    torch.Tensor
+        ``p`` itself.
+    """
+    p = check_matrix(name, p)
+    if p.numel() and (bool((p < 0).any()) or bool((p > 1).any()) or bool(p.isnan().any())):
+        raise ValueError(f"{name} must hold probabilities in [0, 1], got values in "
+                         f"[{float(p.min()):.4g}, {float(p.max()):.4g}]; pass softmax outputs, not logits")
+    if rows_sum_to_one and len(p) and not torch.allclose(p.sum(1), torch.ones(len(p)).to(p), atol=1e-3):
+        sums = p.sum(1)
+        raise ValueError(f"the rows of {name} must sum to 1, got sums in [{float(sums.min()):.4g}, "
+                         f"{float(sums.max()):.4g}]; pass softmax outputs, e.g. logits.softmax(1)")
+    return p
+
+
+def check_kd_batch(student_logits, teacher_logits, labels):
+    """A distillation batch: two same-shape logit matrices and (unless ``None``) their labels.
+
+    Returns
+    -------
+    tuple
+        ``(student_logits, teacher_logits detached in the student's dtype, labels as int64 or None)``.
+    """
+    s = check_matrix("student_logits", student_logits)
+    t = check_matrix("teacher_logits", teacher_logits)
+    check_same_shape("student_logits", s, "teacher_logits", t)
+    y = None if labels is None else check_labels(labels, s.shape[0], s.shape[1], of="student_logits")
+    return s, t.detach().to(s.dtype), y
 
 
 # --------------------------------------------------------------------------- exercises

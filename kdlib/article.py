@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdlib.losses import _check_labels, _check_lam, _check_matrix, _check_probs, _check_same_shape
+from kdlib._checks import check_labels, check_lam, check_matrix, check_probs, check_same_shape
 
 __all__ = [
     "ARTICLE_SNIPPET",
@@ -65,8 +65,8 @@ def article_ce(teacher_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     torch.Tensor
         A scalar.
     """
-    p = _check_probs("teacher_probs", teacher_probs)
-    y = _check_labels(labels, p.shape[0], p.shape[1], of="teacher_probs")
+    p = check_probs("teacher_probs", teacher_probs)
+    y = check_labels(labels, p.shape[0], p.shape[1], of="teacher_probs")
     onehot = F.one_hot(y, p.shape[1]).to(p.dtype)
     eps = _eps(p.dtype)
     p = p.clamp(eps, 1 - eps)
@@ -102,8 +102,8 @@ def article_adv(student_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tens
         A scalar; it equals ``F.cross_entropy(student_logits, labels)`` when
         ``student_probs = softmax(student_logits)`` (up to the clamp).
     """
-    p = _check_probs("student_probs", student_probs)
-    y = _check_labels(labels, p.shape[0], p.shape[1], of="student_probs")
+    p = check_probs("student_probs", student_probs)
+    y = check_labels(labels, p.shape[0], p.shape[1], of="student_probs")
     onehot = F.one_hot(y, p.shape[1]).to(p.dtype)
     eps = _eps(p.dtype)
     return -(onehot * torch.log(p.clamp(eps, 1 - eps))).sum(dim=1).mean()
@@ -132,10 +132,10 @@ def article_total(teacher_probs: torch.Tensor, student_probs: torch.Tensor, labe
         A scalar, ``lam * article_ce(teacher_probs, labels) + (1 - lam) *
         article_adv(student_probs, labels)``.
     """
-    lam = _check_lam(lam)
-    _check_matrix("teacher_probs", teacher_probs)
-    _check_matrix("student_probs", student_probs)
-    _check_same_shape("teacher_probs", teacher_probs, "student_probs", student_probs)
+    lam = check_lam(lam)
+    check_matrix("teacher_probs", teacher_probs)
+    check_matrix("student_probs", student_probs)
+    check_same_shape("teacher_probs", teacher_probs, "student_probs", student_probs)
     return lam * article_ce(teacher_probs, labels) + (1 - lam) * article_adv(student_probs, labels)
 
 
@@ -257,9 +257,9 @@ def article_snippet_loss(outputs: torch.Tensor, labels: torch.Tensor, lam: float
     torch.Tensor or tuple of torch.Tensor
         The scalar total, or ``(total, loss, adv_loss.mean())`` with ``return_terms``.
     """
-    lam = _check_lam(lam)
-    _check_matrix("outputs", outputs)
-    labels = _check_labels(labels, outputs.shape[0], outputs.shape[1], of="outputs")
+    lam = check_lam(lam)
+    check_matrix("outputs", outputs)
+    labels = check_labels(labels, outputs.shape[0], outputs.shape[1], of="outputs")
     criterion = nn.CrossEntropyLoss()
     loss = criterion(outputs, labels)
     adv_loss = F.cross_entropy(outputs, labels, reduction='none')

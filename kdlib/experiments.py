@@ -31,7 +31,7 @@ from torch import nn
 from torch.optim.adam import adam
 from tqdm.auto import tqdm
 
-from kdlib._checks import check_float, check_int
+from kdlib._checks import check_float, check_int, check_labels
 from kdlib.models import mlp
 from kdlib.train import History
 
@@ -198,9 +198,7 @@ def train_group(sizes, pool, students, *, val=None, teacher_logits=None, epochs:
     x_pool = pool.x.reshape(len(pool.x), -1)
     if x_pool.shape[1] != sizes[0]:
         raise ValueError(f"the pool's images have {x_pool.shape[1]} features but sizes[0] is {sizes[0]}")
-    if len(pool.y) and (int(pool.y.min()) < 0 or int(pool.y.max()) >= sizes[-1]):
-        raise ValueError(f"labels must lie in [0, {sizes[-1] - 1}] for {sizes[-1]} outputs; got "
-                         f"{int(pool.y.min())} to {int(pool.y.max())}")
+    check_labels(pool.y, len(pool.y), sizes[-1], of="the students' last layer")
     rows = [torch.arange(len(pool.y)) if s.rows is None else torch.as_tensor(s.rows, dtype=torch.int64)
             for s in students]
     n_train = len(rows[0])

@@ -53,71 +53,24 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kdlib._checks import check_choice, check_float, check_int
+from kdlib._checks import (
+    check_choice,
+    check_float,
+    check_int,
+    check_kd_batch,
+    check_labels,
+    check_lam,
+    check_matrix,
+    check_probs,
+    check_same_shape,
+    check_temperature,
+)
 
 __all__ = [
     "CONVENTIONS", "HARD_ONLY_LAM",
     "soft_targets", "kd_terms", "kd_loss", "effective_T", "same_setting", "soft_term_grad_norm",
     "to_alpha", "from_alpha",
 ]
-
-
-# --------------------------------------------------------------------------- validation
-
-def _check_T(T) -> float:
-    return check_float("T", T, low=0, low_open=True)
-
-
-def _check_lam(lam) -> float:
-    return check_float("lam", lam, low=0, high=1)
-
-
-def _check_matrix(name: str, x) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 2:
-        raise ValueError(f"{name} must be a 2-D tensor (batch, classes), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one class column, got shape {tuple(x.shape)}")
-    return x
-
-
-def _check_same_shape(name_a: str, a, name_b: str, b) -> None:
-    if a.shape != b.shape:
-        raise ValueError(f"{name_a} and {name_b} must have the same shape, got "
-                         f"{tuple(a.shape)} and {tuple(b.shape)}")
-
-
-def _check_labels(labels, n: int, n_classes: int, *, of: str) -> torch.Tensor:
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor of class indices, got {type(labels).__name__}")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"labels must hold integer class indices, got dtype {labels.dtype}")
-    if labels.dim() != 1 or labels.shape[0] != n:
-        raise ValueError(f"labels must be a 1-D tensor of length {n} (the batch size of {of}), "
-                         f"got shape {tuple(labels.shape)}")
-    if n and (int(labels.min()) < 0 or int(labels.max()) > n_classes - 1):
-        raise ValueError(f"labels must be class indices in [0, {n_classes - 1}] ({of} has {n_classes} "
-                         f"classes), got values in [{int(labels.min())}, {int(labels.max())}]")
-    return labels.long()
-
-
-def _check_batch(student_logits, teacher_logits, labels):
-    s = _check_matrix("student_logits", student_logits)
-    t = _check_matrix("teacher_logits", teacher_logits)
-    _check_same_shape("student_logits", s, "teacher_logits", t)
-    y = None if labels is None else _check_labels(labels, s.shape[0], s.shape[1], of="student_logits")
-    return s, t.detach().to(s.dtype), y
-
-
-def _check_probs(name: str, p) -> torch.Tensor:
-    p = _check_matrix(name, p)
-    if p.numel() and (bool((p < 0).any()) or bool((p > 1).any()) or bool(p.isnan().any())):
-        raise ValueError(f"{name} must hold probabilities in [0, 1], got values in "
-                         f"[{float(p.min()):.4g}, {float(p.max()):.4g}]; pass softmax outputs, not logits")
-    return p
 
 
 # --------------------------------------------------------------------------- the correct loss
@@ -141,7 +94,7 @@ def soft_targets(logits: torch.Tensor, T: float) -> torch.Tensor:
         Probabilities of the same shape as ``logits``; each slice along the last
         dimension sums to 1.
     """
-    T = _check_T(T)
+    T = check_temperature(T)
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
     if not logits.is_floating_point():
@@ -182,8 +135,8 @@ def kd_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels:
     ce, soft : torch.Tensor
         Two scalar tensors.
     """
-    T = _check_T(T)
-    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    T = check_temperature(T)
+    s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     ce = F.cross_entropy(s, y)
     soft = T ** 2 * _kl_batchmean(t, s, T)
     return ce, soft
@@ -226,8 +179,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     >>> round(float(kd_loss(s, t, torch.tensor([0]), lam=1.0, T=4.0)), 4)   # plain CE
     0.1698
     """
-    lam, T = _check_lam(lam), _check_T(T)
-    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    lam, T = check_lam(lam), check_temperature(T)
+    s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     return _kd_loss(s, t, y, lam, T)
 
 
@@ -269,7 +222,7 @@ def effective_T(lam: float, T: float):
     float or None
         ``T``, or ``None`` when ``lam`` is :data:`HARD_ONLY_LAM` (T is irrelevant).
     """
-    lam, T = _check_lam(lam), _check_T(T)
+    lam, T = check_lam(lam), check_temperature(T)
     return None if lam == HARD_ONLY_LAM else T
 
 
@@ -319,8 +272,8 @@ def soft_term_grad_norm(student_logits: torch.Tensor, teacher_logits: torch.Tens
     float
         The Frobenius norm of ``d(soft term) / d(student_logits)``.
     """
-    T = _check_T(T)
-    s, t, _ = _check_batch(student_logits, teacher_logits, None)
+    T = check_temperature(T)
+    s, t, _ = check_kd_batch(student_logits, teacher_logits, None)
     s = s.detach().clone().requires_grad_(True)
     term = _kl_batchmean(t, s, T)
     if scale_T2:
@@ -351,7 +304,7 @@ def to_alpha(lam: float, convention: str = "alpha-on-soft"):
     -------
     float or tuple of float
     """
-    lam = _check_lam(lam)
+    lam = check_lam(lam)
     check_choice("convention", convention, CONVENTIONS)
     if convention == "alpha-on-soft":
         return 1.0 - lam
@@ -494,8 +447,8 @@ def dkd_parts(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels
         Three tensors of shape ``(batch,)``: the two parts and the teacher's probability
         of the target class at temperature ``T``. ``nckd`` is 0 with two classes.
     """
-    T = _check_T(T)
-    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    T = check_temperature(T)
+    s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     if s.shape[1] < 2:
         raise ValueError(f"dkd_parts needs at least 2 classes, got shape {tuple(s.shape)}")
     mask = _target_mask(y, s.shape[1])
@@ -541,21 +494,21 @@ def kd_loss_from_probs(student_logits: torch.Tensor, target_probs: torch.Tensor,
     torch.Tensor
         A scalar.
     """
-    lam, T = _check_lam(lam), _check_T(T)
-    s = _check_matrix("student_logits", student_logits)
-    q = _check_probs("target_probs", target_probs).detach().to(s.dtype)
-    _check_same_shape("student_logits", s, "target_probs", q)
-    y = _check_labels(labels, s.shape[0], s.shape[1], of="student_logits")
+    lam, T = check_lam(lam), check_temperature(T)
+    s = check_matrix("student_logits", student_logits)
+    q = check_probs("target_probs", target_probs).detach().to(s.dtype)
+    check_same_shape("student_logits", s, "target_probs", q)
+    y = check_labels(labels, s.shape[0], s.shape[1], of="student_logits")
     log_s = F.log_softmax(s / T, dim=1)
     kl = (torch.xlogy(q, q) - q * log_s).sum(dim=1).mean()
     return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * kl
 
 
 def _rows_and_labels(probs, labels) -> tuple[torch.Tensor, torch.Tensor]:
-    p = _check_probs("probs", probs)
+    p = check_probs("probs", probs)
     if p.shape[1] < 2:
         raise ValueError(f"probs needs at least 2 classes, got shape {tuple(p.shape)}")
-    y = _check_labels(labels, p.shape[0], p.shape[1], of="probs")
+    y = check_labels(labels, p.shape[0], p.shape[1], of="probs")
     return p, y
 
 
@@ -635,5 +588,5 @@ def smoothed_labels(labels: torch.Tensor, n_classes: int, eps: float) -> torch.T
     n_classes = check_int("n_classes", n_classes, low=2)
     eps = check_float("eps", eps, low=0.0, high=1.0)
     n = labels.shape[0] if isinstance(labels, torch.Tensor) and labels.dim() >= 1 else 0
-    y = _check_labels(labels, n, n_classes, of="the labels")
+    y = check_labels(labels, n, n_classes, of="the labels")
     return (1 - eps) * F.one_hot(y, n_classes).float() + eps / n_classes

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kdlib._checks import check_float, check_int
+from kdlib._checks import check_float, check_int, check_labels, check_probs
 from kdlib.models import predict
 
 
@@ -92,9 +92,8 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> torch.Tens
     _check_xy(y_true, y_pred)
     k = int(max(y_true.max(), y_pred.max())) + 1 if n_classes is None else check_int(
         "n_classes", n_classes, low=1)
-    if len(y_true) and (y_true.max() >= k or y_pred.max() >= k or y_true.min() < 0
-                        or y_pred.min() < 0):
-        raise ValueError(f"labels must lie in [0, {k - 1}] for n_classes={k}")
+    for labels in (y_true, y_pred):
+        check_labels(labels, len(y_true), k, of="the confusion matrix")
     return torch.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
 
 
@@ -275,11 +274,7 @@ def fidelity_per_split(student: nn.Module, teacher: nn.Module, inputs: dict) -> 
 
 def _check_probs(probs, y):
     _check_xy(probs, y)
-    if probs.ndim != 2 or (len(probs) and (
-            probs.min() < 0 or not torch.allclose(probs.sum(1), torch.ones(len(probs)).to(probs),
-                                                  atol=1e-3))):
-        raise ValueError("probs must be an N×classes tensor of probabilities (rows in [0, 1] "
-                         "summing to 1), e.g. logits.softmax(1); got something else (logits?)")
+    check_probs("probs", probs, rows_sum_to_one=True)
 
 
 def reliability_bins(probs: torch.Tensor, y: torch.Tensor, *, n_bins: int = 10) -> dict:

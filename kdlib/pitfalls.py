@@ -22,15 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdlib._checks import check_int
-from kdlib.losses import (
-    _check_batch,
-    _check_lam,
-    _check_matrix,
-    _check_T,
-    _kl_batchmean,
-    kd_loss,
-)
+from kdlib._checks import check_int, check_kd_batch, check_lam, check_matrix, check_temperature
+from kdlib.losses import _kl_batchmean, kd_loss
 
 __all__ = [
     "pitfall_kldiv_mean", "pitfall_probs_as_log_probs", "pitfall_no_T2", "pitfall_kl_swapped",
@@ -67,8 +60,8 @@ def pitfall_kldiv_mean(student_logits, teacher_logits, labels, *, lam: float, T:
     torch.Tensor
         A scalar: what the mistaken code computes in place of ``kd_loss``.
     """
-    lam, T = _check_lam(lam), _check_T(T)
-    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    lam, T = check_lam(lam), check_temperature(T)
+    s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     kl = nn.KLDivLoss(reduction="mean")(F.log_softmax(s / T, dim=-1), F.softmax(t / T, dim=-1))
     return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * kl
 
@@ -100,8 +93,8 @@ def pitfall_probs_as_log_probs(student_logits, teacher_logits, labels, *, lam: f
     torch.Tensor
         A scalar: what the mistaken code computes in place of ``kd_loss``.
     """
-    lam, T = _check_lam(lam), _check_T(T)
-    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    lam, T = check_lam(lam), check_temperature(T)
+    s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     wrong = F.kl_div(F.softmax(s / T, dim=-1), F.softmax(t / T, dim=-1), reduction="batchmean")
     return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * wrong
 
@@ -130,8 +123,8 @@ def pitfall_no_T2(student_logits, teacher_logits, labels, *, lam: float, T: floa
     torch.Tensor
         A scalar: what the mistaken code computes in place of ``kd_loss``.
     """
-    lam, T = _check_lam(lam), _check_T(T)
-    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    lam, T = check_lam(lam), check_temperature(T)
+    s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     return lam * F.cross_entropy(s, y) + (1 - lam) * _kl_batchmean(t, s, T)
 
 
@@ -164,8 +157,8 @@ def pitfall_kl_swapped(student_logits, teacher_logits, labels, *, lam: float, T:
     torch.Tensor
         A scalar: what the mistaken code computes in place of ``kd_loss``.
     """
-    lam, T = _check_lam(lam), _check_T(T)
-    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    lam, T = check_lam(lam), check_temperature(T)
+    s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * _kl_batchmean(s, t, T)
 
 
@@ -260,8 +253,8 @@ def pitfall_misaligned_cache(student_logits, cached_teacher_logits, labels, batc
         A scalar: ``kd_loss`` of this batch against the wrongly looked-up rows
         ``cached_teacher_logits[batch_idx * bs:batch_idx * bs + len(student_logits)]``.
     """
-    s = _check_matrix("student_logits", student_logits)
-    cache = _check_matrix("cached_teacher_logits", cached_teacher_logits)
+    s = check_matrix("student_logits", student_logits)
+    cache = check_matrix("cached_teacher_logits", cached_teacher_logits)
     if cache.shape[1] != s.shape[1]:
         raise ValueError(f"cached_teacher_logits must have {s.shape[1]} classes like student_logits, "
                          f"got shape {tuple(cache.shape)}")

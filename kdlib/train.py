@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import models
-from kdlib._checks import check_choice, check_float, check_int
+from kdlib._checks import check_choice, check_float, check_int, check_labels
 from kdlib.losses import _kd_loss
 from kdlib.metrics import accuracy
 from kdlib.models import cnn
@@ -294,9 +294,7 @@ def _check_labels(y: torch.Tensor, n_classes: int) -> None:
     """Validate the training labels once (the per-batch loss does not re-check them)."""
     if y.dtype != torch.int64:
         raise TypeError(f"labels must be int64 class indices, got dtype {y.dtype}")
-    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
-        raise ValueError(f"labels must lie in [0, {n_classes - 1}] for a teacher with {n_classes} "
-                         f"classes; got labels from {int(y.min())} to {int(y.max())}")
+    check_labels(y, len(y), n_classes, of="the teacher")
 
 
 def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: float,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
+from kdlib import _checks, article, losses, metrics, pitfalls
 from kdlib._checks import Bool, Float, Int, OneOf, Str, check_answer, check_params
 
 SPEC = {"epochs": Int(1, 100), "lr": Float(0.0, 1.0, low_open=True), "quick": Bool(),
@@ -58,3 +60,26 @@ def test_check_answer_numbers_with_tolerance_and_texts():
     assert check_answer(ex, 2, " (B) ") == "Exercise 2: right"
     with pytest.raises(ValueError, match="n=3 is not an exercise; choose one of \\[1, 2\\]"):
         check_answer(ex, 3, "b")
+
+
+def test_tensor_checks_are_one_set_for_every_module():
+    """losses, article, pitfalls, train, metrics and experiments validate tensors with these."""
+    p = torch.tensor([[0.2, 0.8], [0.5, 0.5]])
+    assert _checks.check_probs("p", p, rows_sum_to_one=True) is p
+    with pytest.raises(ValueError, match=r"the rows of p must sum to 1, got sums in \[1\.2, 1\.2\]"):
+        _checks.check_probs("p", p + 0.1, rows_sum_to_one=True)
+    with pytest.raises(ValueError, match=r"p must hold probabilities in \[0, 1\]"):
+        _checks.check_probs("p", p * 2)
+    assert _checks.check_labels(torch.tensor([0, 1], dtype=torch.int32), 2, 2, of="x").dtype == torch.int64
+    with pytest.raises(ValueError, match=r"indices in \[0, 1\] \(x has 2 classes\), got values in \[0, 2\]"):
+        _checks.check_labels(torch.tensor([0, 2]), 2, 2, of="x")
+    with pytest.raises(TypeError, match="integer class indices"):
+        _checks.check_labels(torch.tensor([0.0, 1.0]), 2, 2, of="x")
+    with pytest.raises(ValueError, match="probs must hold probabilities"):
+        metrics.reliability_bins(torch.tensor([[2.0, -1.0]]), torch.tensor([0]))  # logits, not probabilities
+    with pytest.raises(ValueError, match="the rows of probs must sum to 1"):
+        metrics.reliability_bins(torch.tensor([[0.3, 0.3]]), torch.tensor([0]))
+    # no module keeps a private copy of them any more
+    for module in (losses, article, pitfalls, metrics):
+        assert not any(hasattr(module, name) for name in ("_check_matrix", "_check_same_shape", "_check_lam",
+                                                          "_check_T", "_check_batch"))

@@ -155,5 +155,5 @@ def test_load_teacher_refuses_a_missing_explicit_path(tmp_path):
 def test_labels_are_checked_once_against_the_teachers_classes(digits, teacher):
     bad = kdlib.data.Split(digits.train.x, digits.train.y.clone())
     bad.y[3] = 10
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 9\]"):
+    with pytest.raises(ValueError, match=r"labels must be class indices in \[0, 9\] \(the teacher has 10"):
         kdlib.train.distill(student(), teacher, bad, lam=0.5, T=2.0, epochs=1, progress=False)

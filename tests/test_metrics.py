@@ -72,7 +72,8 @@ def test_confusion_matrix_against_a_numpy_loop():
     ([0, 1, 2], [0, -1, 2], 3),  # negative predicted label
 ])
 def test_confusion_matrix_refuses_labels_out_of_range(t, p, k):
-    with pytest.raises(ValueError, match="labels must lie in"):
+    with pytest.raises(ValueError, match=rf"labels must be class indices in \[0, {k - 1}\] \(the confusion "
+                                         rf"matrix has {k} classes\)"):
         metrics.confusion_matrix(torch.tensor(t), torch.tensor(p), n_classes=k)
 
 

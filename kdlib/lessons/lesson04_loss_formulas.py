@@ -31,17 +31,23 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from kdlib import _checks
-from kdlib._checks import Float, Int, Str, check_float, check_int
+from kdlib._checks import (
+    Float,
+    Int,
+    Str,
+    check_float,
+    check_int,
+    check_kd_batch,
+    check_labels,
+    check_lam,
+    check_matrix,
+    check_probs,
+    check_same_shape,
+    check_temperature,
+)
 from kdlib.article import article_total
 from kdlib.data import unpack_splits
 from kdlib.losses import (
-    _check_batch,
-    _check_labels,
-    _check_lam,
-    _check_matrix,
-    _check_probs,
-    _check_same_shape,
-    _check_T,
     kd_loss,
     kd_terms,
     soft_targets,
@@ -141,8 +147,8 @@ class ArticleLossFn:
     """
 
     def __init__(self, teacher_probs: torch.Tensor, *, lam: float):
-        self.teacher_probs = _check_probs("teacher_probs", teacher_probs).detach()
-        self.lam = _check_lam(lam)
+        self.teacher_probs = check_probs("teacher_probs", teacher_probs).detach()
+        self.lam = check_lam(lam)
         self.student_ce: list[float] = []
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, x=None) -> torch.Tensor:
@@ -229,7 +235,7 @@ def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tens
     if not callable(make_student):
         raise TypeError(f"make_student must be a callable returning an nn.Module, got "
                         f"{type(make_student).__name__}")
-    lams = [_check_lam(v) for v in lams]
+    lams = [check_lam(v) for v in lams]
     if not lams:
         raise ValueError("lams must hold at least one value in [0, 1], got an empty sequence")
     lr = check_float("lr", lr, low=0.0, low_open=True)
@@ -237,7 +243,7 @@ def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tens
     batch_size = check_int("batch_size", batch_size, low=1)
     seed = check_int("seed", seed, low=0)
     train, _, _ = unpack_splits(data)
-    probs = _check_probs("teacher_probs", teacher_probs)
+    probs = check_probs("teacher_probs", teacher_probs)
     if probs.shape[0] != len(train.y):
         raise ValueError(f"teacher_probs has {probs.shape[0]} rows but the training split has "
                          f"{len(train.y)} examples; they must match")
@@ -307,8 +313,8 @@ def formula_pitfalls(student_logits, teacher_logits, labels, *, T: float) -> lis
     list of PitfallRow
         KLDivLoss "mean", probabilities as log-probabilities, no T², KL swapped.
     """
-    T = _check_T(T)
-    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    T = check_temperature(T)
+    s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     with torch.no_grad():
         correct = float(kd_loss(s, t, y, lam=0.0, T=T))
         with warnings.catch_warnings(record=True) as caught:
@@ -351,9 +357,9 @@ def measure_train_mode(teacher: nn.Module, x: torch.Tensor, student_logits, labe
         soft term over the passes; ``eval_repeatable``: two eval-mode passes agree
         exactly.
     """
-    T = _check_T(T)
+    T = check_temperature(T)
     eval_logits, train_logits = pitfall_teacher_train_mode(teacher, x, n=n)
-    s, t, y = _check_batch(student_logits, eval_logits, labels)
+    s, t, y = check_kd_batch(student_logits, eval_logits, labels)
     with torch.no_grad():
         again, _ = pitfall_teacher_train_mode(teacher, x, n=1)
         p_eval = soft_targets(t, T)
@@ -388,11 +394,11 @@ def measure_misaligned_cache(student_logits, cached_teacher_logits, labels, *, T
         ``unshuffled_equal``: in data-set order the two lookups give identical
         losses; ``shuffled_wrong`` / ``shuffled_right``: the per-batch values.
     """
-    T = _check_T(T)
-    s = _check_matrix("student_logits", student_logits)
-    cache = _check_matrix("cached_teacher_logits", cached_teacher_logits)
-    _check_same_shape("student_logits", s, "cached_teacher_logits", cache)
-    y = _check_labels(labels, s.shape[0], s.shape[1], of="student_logits")
+    T = check_temperature(T)
+    s = check_matrix("student_logits", student_logits)
+    cache = check_matrix("cached_teacher_logits", cached_teacher_logits)
+    check_same_shape("student_logits", s, "cached_teacher_logits", cache)
+    y = check_labels(labels, s.shape[0], s.shape[1], of="student_logits")
     batch_size = check_int("batch_size", batch_size, low=1)
     seed = check_int("seed", seed, low=0)
     n = s.shape[0]
@@ -570,8 +576,8 @@ def term_gradients(student_logits, teacher_logits, labels, *, T: float) -> tuple
         product, so that the gradient of ``kd_loss`` at any λ has norm
         ``sqrt(λ² a² + (1 − λ)² b² + 2 λ (1 − λ) dot)``.
     """
-    T = _check_T(T)
-    s, t, y = _check_batch(student_logits, teacher_logits, labels)
+    T = check_temperature(T)
+    s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     s = s.detach().clone().requires_grad_(True)
     ce, soft = kd_terms(s, t, y, T=T)
     (g_ce,) = torch.autograd.grad(ce, s)
@@ -814,7 +820,7 @@ def compare_lams_by_optimizer(make_student, data, teacher_probs: torch.Tensor, *
     if not callable(make_student):
         raise TypeError(f"make_student must be a callable returning an nn.Module, got "
                         f"{type(make_student).__name__}")
-    lams = tuple(_check_lam(v) for v in lams)
+    lams = tuple(check_lam(v) for v in lams)
     if len(lams) != 2 or max(lams) >= 1.0:
         raise ValueError(f"lams must be two values in [0, 1), got {lams!r}")
     sgd_lr = check_float("sgd_lr", sgd_lr, low=0.0, low_open=True)
@@ -824,7 +830,7 @@ def compare_lams_by_optimizer(make_student, data, teacher_probs: torch.Tensor, *
     batch_size = check_int("batch_size", batch_size, low=1)
     seed = check_int("seed", seed, low=0)
     train, val, _ = unpack_splits(data)
-    probs = _check_probs("teacher_probs", teacher_probs).detach()
+    probs = check_probs("teacher_probs", teacher_probs).detach()
     if probs.shape[0] != len(train.y):
         raise ValueError(f"teacher_probs has {probs.shape[0]} rows but the training split has "
                          f"{len(train.y)} examples; they must match")
@@ -934,7 +940,7 @@ def train_pitfall_students(make_student, teacher: nn.Module, data, teacher_logit
     if not callable(make_student):
         raise TypeError(f"make_student must be a callable returning an nn.Module, got "
                         f"{type(make_student).__name__}")
-    lam, T = _check_lam(lam), _check_T(T)
+    lam, T = check_lam(lam), check_temperature(T)
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = list(range(check_int("seeds", seeds, low=1)))
     seeds = [check_int("seeds", s, low=0) for s in seeds]
@@ -950,7 +956,7 @@ def train_pitfall_students(make_student, teacher: nn.Module, data, teacher_logit
     train, _, test = unpack_splits(data)
     if test is None:
         raise ValueError("data must have a test split: every student is scored on it")
-    cache = _check_matrix("teacher_logits", teacher_logits).detach()
+    cache = check_matrix("teacher_logits", teacher_logits).detach()
     if cache.shape[0] != len(train.y):
         raise ValueError(f"teacher_logits has {cache.shape[0]} rows but the training split has "
                          f"{len(train.y)} examples; they must match")
