@@ -23,6 +23,7 @@ multiplications instead of S × a few tiny ones (``benchmarks/many_students.py``
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -186,7 +187,8 @@ def train_group(sizes, pool, students, *, val=None, teacher_logits=None, epochs:
     -------
     list of (nn.Module, History)
         In the order of ``students``: ``mlp(sizes)`` with the trained weights (evaluation mode)
-        and its History (``epoch_loss``, ``val_acc``, ``step_loss``, ``epoch_time`` shared).
+        and its History (``epoch_loss``, ``val_acc``, ``step_loss``; ``epoch_time`` is the
+        whole group's time per epoch).
     """
     sizes = [check_int(f"sizes[{i}]", s, low=1) for i, s in enumerate(sizes)]
     students = [_check_student(i, s) for i, s in enumerate(students)]
@@ -201,6 +203,10 @@ def train_group(sizes, pool, students, *, val=None, teacher_logits=None, epochs:
     check_labels(pool.y, len(pool.y), sizes[-1], of="the students' last layer")
     rows = [torch.arange(len(pool.y)) if s.rows is None else torch.as_tensor(s.rows, dtype=torch.int64)
             for s in students]
+    for i, r in enumerate(rows):
+        if len(r) and (int(r.min()) < 0 or int(r.max()) >= len(pool.y)):
+            raise ValueError(f"students[{i}].rows must index the pool's {len(pool.y)} images (0 to "
+                             f"{len(pool.y) - 1}), got values from {int(r.min())} to {int(r.max())}")
     n_train = len(rows[0])
     if any(len(r) != n_train for r in rows):
         raise ValueError("every student of a group needs as many training rows; got "
@@ -277,6 +283,7 @@ def _train_sorted(sizes, x_pool, y_pool, students, rows, val, teacher_logits, ep
     bar = tqdm(total=total, desc=f"{S} students in lockstep", leave=False, disable=not progress)
     step = 0
     for _ in range(epochs):
+        t0 = time.perf_counter()
         order = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)  # fit's permutations
         sums = torch.zeros(S, dtype=torch.float64, device=dev)
         for i in range(0, n, batch_size):
@@ -302,7 +309,9 @@ def _train_sorted(sizes, x_pool, y_pool, students, rows, val, teacher_logits, ep
             with torch.no_grad():
                 pred = _forward(params, x_val).argmax(-1)                    # (S, n_val)
             accs = (pred == y_val).float().mean(1).tolist()  # as kdlib.metrics.accuracy counts
+        seconds = time.perf_counter() - t0
         for h, total_loss, acc in zip(hists, (sums / n).tolist(), accs):
+            h.epoch_time.append(seconds)
             h.epoch_loss.append(total_loss)
             h.val_acc.append(acc)
             h.evals.append((step, acc))

@@ -102,6 +102,7 @@ def test_a_mixed_group_of_several_steps_stays_with_the_students_trained_alone():
         assert max_weight_difference(model, ref) <= 1e-4, student
         assert history.val_acc == pytest.approx(ref_history.val_acc, abs=1 / len(VAL.y) + 1e-9)
         assert len(history.step_loss) == 12 and history.steps_per_epoch == 4
+        assert len(history.epoch_time) == 3 and min(history.epoch_time) > 0
 
 
 @pytest.mark.parametrize("method", ["scratch", "KD"])
@@ -153,6 +154,7 @@ def test_a_group_over_the_memory_budget_trains_in_parts(capsys):
     ([GroupStudent(seed=0, lam=0.5)], {"teacher_logits": torch.zeros(5, 3)}, ValueError,
      r"\(96, 3\), one row per pool image"),
     ([GroupStudent(seed=0)], {"epochs": 0}, ValueError, "epochs"),
+    ([GroupStudent(seed=0, rows=(0, 96))], {}, ValueError, r"students\[0\]\.rows must index the pool's 96"),
 ])
 def test_bad_arguments_name_the_argument(students, kwargs, exc, match):
     with pytest.raises(exc, match=match):
