@@ -3,7 +3,7 @@
     python benchmarks/pooling.py [--batch 128] [--repeats 50]
 
 Prints the median milliseconds of ``torch.nn.functional.max_pool2d`` and of
-``kdlib.models.MaxPool2d`` (the strided-maximum path) on the activations the default
+``kdlib.models.FastMaxPool2d`` (the strided-maximum path) on the activations the default
 teacher pools (N×32×26×26 and N×64×11×11, after a ReLU), their ratio, and whether the
 outputs are equal bit for bit. Then the median seconds of ``kdlib.models.predict`` of the
 shipped teacher on the 10,000 test images for several chunk sizes, and whether the logits
@@ -19,7 +19,7 @@ import time
 import torch
 
 from kdlib.data import load
-from kdlib.models import MaxPool2d, predict
+from kdlib.models import FastMaxPool2d, predict
 from kdlib.train import load_teacher
 
 
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=50)
     args = ap.parse_args(argv)
     gen = torch.Generator().manual_seed(0)
-    pool = MaxPool2d(2)
+    pool = FastMaxPool2d(2)
     print(f"torch threads: {torch.get_num_threads()}, batch {args.batch}")
     print("input             torch (ms)   kdlib (ms)   speed-up   same bits")
     with torch.no_grad():

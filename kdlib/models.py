@@ -25,7 +25,7 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, tampered with or not a kdlib checkpoint."""
 
 
-class MaxPool2d(nn.MaxPool2d):
+class FastMaxPool2d(nn.MaxPool2d):
     """``nn.MaxPool2d`` with a faster evaluation path for 2×2 windows.
 
     Without autograd (``predict``, validation, cached teacher logits) a 2×2,
@@ -35,7 +35,8 @@ class MaxPool2d(nn.MaxPool2d):
     (``benchmarks/pooling.py``, 2 threads); that kernel had made pooling the costliest
     layer of the teacher's forward pass. With autograd it is
     ``nn.MaxPool2d`` unchanged, so training, gradients and seeds behave as before.
-    It prints as ``MaxPool2d``: a subclass, not a different layer.
+    It prints as ``FastMaxPool2d``, so a printed teacher shows that it is not PyTorch's own
+    class (it is a subclass: ``isinstance(layer, nn.MaxPool2d)`` holds).
     """
 
     def _fast(self) -> bool:
@@ -50,9 +51,6 @@ class MaxPool2d(nn.MaxPool2d):
         h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
         top = torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2])
         return torch.maximum(top, torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
-
-    def _get_name(self) -> str:
-        return "MaxPool2d"
 
 
 def _tag(model: nn.Module, kind: str, **kwargs) -> nn.Module:
@@ -125,7 +123,7 @@ def cnn(*, channels=(32, 64), hidden: int = 128, n_classes: int = 10, in_channel
         if (size - 2) // 2 < 1:
             raise ValueError(f"image_size={image_size} is too small for {len(channels)} conv "
                              f"blocks (each shrinks the side by 2 and halves it)")
-        layers += [nn.Conv2d(c_in, c, 3), nn.ReLU(), MaxPool2d(2)]
+        layers += [nn.Conv2d(c_in, c, 3), nn.ReLU(), FastMaxPool2d(2)]
         size, c_in = (size - 2) // 2, c
     layers += [nn.Flatten(), nn.Linear(c_in * size * size, hidden), nn.ReLU(),
                nn.Dropout(dropout), nn.Linear(hidden, n_classes)]

@@ -23,7 +23,7 @@ strategy            the student must be                         what is copied
 ``layer-subset`` and ``top-units`` understand the models of
 :func:`kdlib.models.mlp` and :func:`kdlib.models.cnn` (any ``nn.Sequential`` of
 ``Conv2d`` / ``Linear`` layers with parameter-free layers such as ``ReLU``,
-``MaxPool2d``, ``Flatten`` and ``Dropout`` between them). A pair that a strategy
+``FastMaxPool2d``, ``Flatten`` and ``Dropout`` between them). A pair that a strategy
 cannot map raises ``ValueError`` naming the strategy and the reason; nothing is
 copied half-way in that case, because every check runs before the first copy.
 

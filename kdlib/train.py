@@ -9,7 +9,7 @@ and can never be misaligned with a shuffled batch.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import models
-from kdlib._checks import check_choice, check_float, check_int, check_labels
+from kdlib._checks import Float, Int, OneOf, check_float, check_int, check_labels, check_params
 from kdlib.losses import _kd_loss
 from kdlib.metrics import accuracy
 from kdlib.models import cnn
@@ -136,155 +136,169 @@ def make_schedule(opt, schedule: str | None, *, lr: float, total_steps: int):
     return None
 
 
-class _Evaluator:
-    """Validation accuracy at the end of every epoch and every ``eval_every`` steps."""
+@dataclass(frozen=True)
+class TrainSettings:
+    """How :func:`fit` trains: one settings object instead of a dozen loose arguments.
 
-    def __init__(self, model, val, hist, callback, eval_every):
-        self.model, self.val, self.hist = model, val, hist
-        self.callback, self.eval_every = callback, eval_every
+    Parameters
+    ----------
+    epochs, batch_size : int >= 1
+    lr : float > 0
+        Learning rate (the maximum rate under ``schedule="onecycle"``).
+    optimizer : {"adam", "sgd"}
+    schedule : {None, "onecycle"}
+    weight_decay : float >= 0
+    momentum : float in [0, 1], optional
+        SGD's momentum (default 0.9); an error with Adam.
+    clip_grad : float > 0, optional
+        Clip the global gradient norm to this value (the article's FAQ).
+    seed : int >= 0
+        Seeds the batch order and dropout: the same seed gives the same History.
+    eval_every : int >= 1, optional
+        Also evaluate every this many steps (default: only at the end of each epoch).
+    device : str or torch.device, optional
+        Where to train (default :func:`kdlib.models.default_device`: ``$KDLIB_DEVICE``,
+        else CUDA when available, else CPU).
+    """
 
-    def due(self, step: int) -> bool:
-        """Mid-epoch evaluation due after ``step`` (ends of epochs are handled by ``__call__``)."""
-        return bool(self.eval_every) and step % self.eval_every == 0 and \
-            step % self.hist.steps_per_epoch != 0
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 3e-3
+    optimizer: str = "adam"
+    schedule: str | None = "onecycle"
+    weight_decay: float = 0.0
+    momentum: float | None = None
+    clip_grad: float | None = None
+    seed: int = 0
+    eval_every: int | None = None
+    device: object = None
 
-    def __call__(self, step: int, *, end_of_epoch: bool = False) -> None:
-        val = self.val
-        acc = accuracy(self.model, val.x, val.y) if val is not None and len(val.y) else float("nan")
-        self.hist.evals.append((step, acc))
-        if end_of_epoch:
-            self.hist.val_acc.append(acc)
-        if self.callback is not None:
-            self.callback(self.hist)
+    def __post_init__(self):
+        checked = check_params(
+            {k: getattr(self, k) for k in _SETTINGS_SPEC}, _SETTINGS_SPEC)
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
+    @property
+    def torch_device(self) -> torch.device:
+        """``device`` as a ``torch.device`` (``None``: :func:`kdlib.models.default_device`)."""
+        return models.default_device() if self.device is None else torch.device(self.device)
 
-def _train_epoch(model, train, loss_fn, opt, sched, params, *, batch_size, gen, aug_gen, augment,
-                 clip_grad, step, hist, evaluator, bar) -> int:
-    """One pass over ``train`` in seeded batches; returns the step count after it."""
-    t0, total, count = time.perf_counter(), 0.0, 0
-    model.train()
-    for idx in batches(len(train.y), batch_size, gen):
-        idx = idx.to(train.y.device)
-        xb = train.x[idx] if augment is None else augment(train.x[idx], aug_gen)
-        loss = loss_fn(model(xb), train.y[idx], idx, xb)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss.item()} at step {step + 1}; "
-                                     "lower lr or set clip_grad")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip_grad is not None:
-            nn.utils.clip_grad_norm_(params, clip_grad)
-        opt.step()
-        if sched is not None:
-            sched.step()
-        step += 1
-        value = loss.item()
-        hist.step_loss.append(value)
-        total, count = total + value * len(idx), count + len(idx)
-        if bar is not None:
-            bar.update(1)
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{value:.3f}")
-        if evaluator.due(step):
-            evaluator(step)
-            model.train()
-    hist.epoch_time.append(time.perf_counter() - t0)
-    hist.epoch_loss.append(total / count)
-    return step
+    @classmethod
+    def of(cls, settings=None, **options) -> TrainSettings:
+        """``settings`` (default: the defaults) with ``options`` replacing its fields.
+
+        An unknown option is a ``TypeError`` that lists the fields.
+        """
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            raise TypeError(f"unknown training option {unknown[0]!r}; the options are "
+                            f"{[f.name for f in fields(cls)]} (and fit's loss_fn, progress, "
+                            "callback, desc)")
+        return replace(settings or cls(), **options)
 
 
-def fit(model: nn.Module, data, *, epochs: int = 3, batch_size: int = 128, lr: float = 3e-3,
-        optimizer: str = "adam", schedule: str | None = "onecycle", weight_decay: float = 0.0,
-        momentum: float | None = None, clip_grad: float | None = None, seed: int = 0, loss_fn=None,
-        eval_every: int | None = None, progress: bool = True, callback=None, augment=None,
-        desc: str = "training", device=None) -> History:
-    """Train ``model`` on ``data.train``; evaluate on ``data.val``.
+def _optional(constraint):
+    return lambda name, value: None if value is None else constraint(name, value)
+
+
+_SETTINGS_SPEC = {"epochs": Int(low=1), "batch_size": Int(low=1), "lr": Float(0.0, low_open=True),
+                  "optimizer": OneOf(*OPTIMIZERS), "schedule": OneOf(*SCHEDULES),
+                  "weight_decay": Float(0.0), "momentum": _optional(Float(0.0, 1.0)),
+                  "clip_grad": _optional(Float(0.0, low_open=True)), "seed": Int(low=0),
+                  "eval_every": _optional(Int(low=1))}
+
+
+def _evaluate(model, val, hist, step: int, callback, *, end_of_epoch: bool) -> None:
+    """Validation accuracy into ``hist`` (``nan`` without a val split), then ``callback``."""
+    acc = accuracy(model, val.x, val.y) if val is not None and len(val.y) else float("nan")
+    hist.evals.append((step, acc))
+    if end_of_epoch:
+        hist.val_acc.append(acc)
+    if callback is not None:
+        callback(hist)
+
+
+def _on_device(data, device):
+    """``data``'s train and val splits moved to ``device``."""
+    train, val, _ = kdata.unpack_splits(data)
+    if len(train.y) == 0:
+        raise ValueError("the training split is empty")
+    move = (lambda s: None if s is None else kdata.Split(s.x.to(device), s.y.to(device)))
+    return move(train), move(val)
+
+
+def fit(model: nn.Module, data, *, loss_fn=None, settings: TrainSettings | None = None,
+        progress: bool = True, callback=None, desc: str = "training", **options) -> History:
+    """Train ``model`` on ``data.train``; evaluate on ``data.val`` after every epoch.
 
     Parameters
     ----------
     model : nn.Module
-        Trained in place; left in evaluation mode.
+        Trained in place (on ``settings.device``, where it stays); left in evaluation mode.
     data : Splits, (train, val) pair, or Split
         See :func:`kdlib.data.unpack_splits`.
-    epochs, batch_size : int
-    lr : float
-        Learning rate (the maximum rate under ``schedule="onecycle"``).
-    optimizer : {"adam", "sgd"}
-    schedule : {None, "onecycle"}
-    weight_decay : float
-    momentum : float, optional
-        SGD's momentum (default 0.9); an error with Adam.
-    clip_grad : float, optional
-        Clip the global gradient norm to this value (the article's FAQ).
-    seed : int
-        Seeds the batch order and dropout: the same seed gives the same History.
     loss_fn : callable, optional
-        ``loss_fn(logits, y, idx, x) -> scalar``; ``idx`` are the batch's indices
-        into ``data.train`` and ``x`` the (possibly augmented) inputs the model
-        saw. Default: cross-entropy.
-    eval_every : int, optional
-        Also evaluate every this many steps (default: only at the end of each epoch).
+        ``loss_fn(logits, y, idx, x) -> scalar``; ``idx`` are the batch's indices into
+        ``data.train`` (on the training device) and ``x`` the inputs the model saw.
+        Default: cross-entropy.
+    settings : TrainSettings, optional
+        How to train; ``**options`` (``epochs=``, ``lr=``, ``seed=``, ... the fields of
+        :class:`TrainSettings`) build one or override its fields.
     progress : bool
         Show a tqdm progress bar.
     callback : callable, optional
         ``callback(history)`` after every evaluation (for live plots).
-    augment : callable, optional
-        ``augment(x, generator) -> x`` applied to every training batch (its own
-        seeded generator, so augmenting never changes the batch order).
     desc : str
         The progress bar's label.
-    device : str or torch.device, optional
-        Where to train (default :func:`kdlib.models.default_device`: ``$KDLIB_DEVICE``,
-        else CUDA when available, else CPU). The model stays there afterwards; the
-        batch indices given to ``loss_fn`` live there too.
 
     Returns
     -------
     History
     """
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    check_choice("optimizer", optimizer, OPTIMIZERS)
-    check_choice("schedule", schedule, SCHEDULES)
-    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
-    if momentum is not None:
-        momentum = check_float("momentum", momentum, low=0.0, high=1.0)
-    if clip_grad is not None:
-        clip_grad = check_float("clip_grad", clip_grad, low=0.0, low_open=True)
-    seed = check_int("seed", seed, low=0)
-    if eval_every is not None:
-        eval_every = check_int("eval_every", eval_every, low=1)
-    train, val, _ = kdata.unpack_splits(data)
-    if len(train.y) == 0:
-        raise ValueError("the training split is empty")
-    device = models.default_device() if device is None else torch.device(device)
+    s = TrainSettings.of(settings, **options)
+    device = s.torch_device
+    train, val = _on_device(data, device)
     model.to(device)
-    train = kdata.Split(train.x.to(device), train.y.to(device))
-    if val is not None:
-        val = kdata.Split(val.x.to(device), val.y.to(device))
-
+    loss_fn = loss_fn or cross_entropy_loss
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = make_optimizer(params, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                         momentum=momentum)
-    hist = History(steps_per_epoch=-(-len(train.y) // batch_size))
-    sched = make_schedule(opt, schedule, lr=lr, total_steps=epochs * hist.steps_per_epoch)
-    evaluator = _Evaluator(model, val, hist, callback, eval_every)
-    gen = torch.Generator().manual_seed(seed)
-    aug_gen = torch.Generator().manual_seed(seed + 1)  # augmenting never shifts the batch order
-    torch.manual_seed(seed)  # dropout masks
-    bar = tqdm(total=epochs * hist.steps_per_epoch, desc=desc, leave=False) if progress else None
-    step = 0
+    opt = make_optimizer(params, optimizer=s.optimizer, lr=s.lr, weight_decay=s.weight_decay,
+                         momentum=s.momentum)
+    hist = History(steps_per_epoch=-(-len(train.y) // s.batch_size))
+    sched = make_schedule(opt, s.schedule, lr=s.lr, total_steps=s.epochs * hist.steps_per_epoch)
+    order = torch.Generator().manual_seed(s.seed)  # the batch order
+    torch.manual_seed(s.seed)  # dropout masks
+    bar = tqdm(total=s.epochs * hist.steps_per_epoch, desc=desc, leave=False, disable=not progress)
     try:
-        for _ in range(epochs):
-            step = _train_epoch(model, train, loss_fn or cross_entropy_loss, opt, sched, params,
-                                batch_size=batch_size, gen=gen, aug_gen=aug_gen, augment=augment,
-                                clip_grad=clip_grad, step=step, hist=hist, evaluator=evaluator,
-                                bar=bar)
-            evaluator(step, end_of_epoch=True)
+        for _ in range(s.epochs):
+            model.train()
+            t0, total = time.perf_counter(), 0.0
+            for idx in batches(len(train.y), s.batch_size, order):
+                idx = idx.to(device)
+                x = train.x[idx]
+                loss = loss_fn(model(x), train.y[idx], idx, x)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the loss became {loss.item()} at step "
+                                             f"{len(hist.step_loss) + 1}; lower lr or set clip_grad")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if s.clip_grad is not None:
+                    nn.utils.clip_grad_norm_(params, s.clip_grad)
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                hist.step_loss.append(loss.item())
+                total += hist.step_loss[-1] * len(idx)
+                bar.update(1)
+                step = len(hist.step_loss)
+                if s.eval_every and step % s.eval_every == 0 and step % hist.steps_per_epoch:
+                    _evaluate(model, val, hist, step, callback, end_of_epoch=False)
+                    model.train()
+            hist.epoch_time.append(time.perf_counter() - t0)
+            hist.epoch_loss.append(total / len(train.y))
+            _evaluate(model, val, hist, len(hist.step_loss), callback, end_of_epoch=True)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         model.eval()
     return hist
 
@@ -306,7 +320,8 @@ def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: floa
     default its logits on the whole training split are computed once and cached;
     each batch looks its targets up **by example index**, so shuffling can never
     misalign them. ``teacher_per_batch=True`` runs the teacher on every batch
-    instead (needed with ``augment``, where the inputs change every epoch).
+    instead (what a pipeline whose inputs change every epoch must do; notebook 07
+    measures what it costs).
 
     Parameters
     ----------
@@ -331,9 +346,8 @@ def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: floa
     if "loss_fn" in fit_kwargs:
         raise TypeError("distill builds its own loss_fn; call fit() for a custom loss")
     train, _, _ = kdata.unpack_splits(data)
-    device = models.default_device() if fit_kwargs.get("device") is None else torch.device(
-        fit_kwargs["device"])
-    fit_kwargs["device"] = device
+    device = fit_kwargs.get("device") or (fit_kwargs.get("settings") or TrainSettings()).device
+    device = models.default_device() if device is None else torch.device(device)
     if teacher_per_batch:
         if teacher_logits is not None:
             raise ValueError("pass teacher_logits or teacher_per_batch=True, not both")
@@ -345,9 +359,6 @@ def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: floa
                 t = teacher(x)
             return _kd_loss(logits, t.clone(), y, lam, T)
     else:
-        if fit_kwargs.get("augment") is not None:
-            raise ValueError("augment changes the inputs every epoch, so cached teacher logits would "
-                             "be stale: pass teacher_per_batch=True")
         cache = models.predict(teacher, train.x) if teacher_logits is None else teacher_logits
         if cache.ndim != 2 or cache.shape[0] != len(train.y):
             raise ValueError(f"teacher_logits has shape {tuple(cache.shape)} but the training split "

@@ -112,13 +112,14 @@ def test_bad_arguments(digits, teacher, kwargs, match):
         kdlib.train.distill(student(), teacher, digits, progress=False, **kwargs)
 
 
-def test_augment_requires_per_batch_teacher(digits, teacher):
-    noise = lambda x, g: x + 0.01 * torch.randn(x.shape, generator=g)
-    with pytest.raises(ValueError, match="teacher_per_batch"):
-        kdlib.train.distill(student(), teacher, digits, lam=0.5, T=2.0, augment=noise, progress=False)
-    h = kdlib.train.distill(student(), teacher, digits, lam=0.5, T=2.0, augment=noise, epochs=1,
-                            teacher_per_batch=True, progress=False)
-    assert h.epochs == 1
+def test_distill_takes_a_settings_object(digits, teacher):
+    """distill passes settings= and loose options to fit the same way fit takes them."""
+    s = kdlib.train.TrainSettings(epochs=1, batch_size=32, seed=2)
+    a, b = student(), student()
+    ha = kdlib.train.distill(a, teacher, digits, lam=0.5, T=2.0, settings=s, progress=False)
+    hb = kdlib.train.distill(b, teacher, digits, lam=0.5, T=2.0, epochs=1, batch_size=32, seed=2,
+                             progress=False)
+    assert ha.step_loss == hb.step_loss and torch.equal(params(a), params(b))
 
 
 def test_load_teacher_trains_and_saves_when_missing(tmp_path, monkeypatch):

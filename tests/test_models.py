@@ -41,9 +41,9 @@ def test_cnn_small_configuration_by_hand():
     assert count_params(model) == expected == 3419
     assert model(torch.zeros(4, 2, 12, 12)).shape == (4, 3)
     kinds = [type(m) for m in model]
-    assert kinds == [nn.Conv2d, nn.ReLU, models.MaxPool2d, nn.Flatten, nn.Linear, nn.ReLU,
+    assert kinds == [nn.Conv2d, nn.ReLU, models.FastMaxPool2d, nn.Flatten, nn.Linear, nn.ReLU,
                      nn.Dropout, nn.Linear]
-    assert isinstance(model[2], nn.MaxPool2d) and "MaxPool2d(kernel_size=2" in repr(model)
+    assert isinstance(model[2], nn.MaxPool2d) and "FastMaxPool2d(kernel_size=2" in repr(model)
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 26, 26), (2, 5, 11, 11), (4, 7, 9), (1, 1, 2, 3)])
@@ -53,7 +53,7 @@ def test_fast_max_pool_equals_torch_pooling_bit_for_bit(shape):
     x[..., 0, 0] = x[..., 0, 1]                       # ties between positive values too
     if x.numel() > 20:
         x.view(-1)[7] = float("nan")
-    pool = models.MaxPool2d(2)
+    pool = models.FastMaxPool2d(2)
     with torch.no_grad():
         fast = pool(x)
     expected = nn.functional.max_pool2d(x, 2)
@@ -67,15 +67,15 @@ def test_fast_max_pool_keeps_torch_gradients():
     x = torch.randn(2, 3, 8, 8, generator=gen).relu()
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
     g = torch.randn(2, 3, 4, 4, generator=gen)
-    models.MaxPool2d(2)(a).backward(g)
+    models.FastMaxPool2d(2)(a).backward(g)
     nn.functional.max_pool2d(b, 2).backward(g)
     assert torch.equal(a.grad, b.grad)
 
 
 def test_pools_other_than_2x2_fall_back_to_torch():
     x = torch.randn(1, 2, 9, 9)
-    for pool in (models.MaxPool2d(3), models.MaxPool2d(2, stride=1), models.MaxPool2d(2, padding=1),
-                 models.MaxPool2d(2, ceil_mode=True)):
+    fast = models.FastMaxPool2d
+    for pool in (fast(3), fast(2, stride=1), fast(2, padding=1), fast(2, ceil_mode=True)):
         ref = nn.MaxPool2d(pool.kernel_size, pool.stride, pool.padding, ceil_mode=pool.ceil_mode)
         with torch.no_grad():
             assert torch.equal(pool(x), ref(x))

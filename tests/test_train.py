@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kdlib import data, models
-from kdlib.train import History, batches, fit, make_optimizer, train_teacher
+from kdlib.train import History, TrainSettings, batches, fit, make_optimizer, train_teacher
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +211,26 @@ def test_bad_arguments_name_the_argument(moons, kwargs, error, word):
     with pytest.raises(error, match=word):
         _fit(model, moons, **kwargs)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # nothing trained
+
+
+def test_unknown_option_is_an_error_listing_the_options(moons):
+    with pytest.raises(TypeError, match=r"unknown training option 'augment'.*'epochs'"):
+        _fit(_model([2, 8, 2]), moons, augment=lambda x, g: x)
+
+
+def test_settings_object_and_options_train_the_same(moons):
+    """settings= alone, options alone, and settings= with an override give the same run."""
+    s = TrainSettings(epochs=2, batch_size=16, lr=1e-2, seed=3)
+    runs = []
+    for kw in ({"settings": s}, {"epochs": 2, "batch_size": 16, "lr": 1e-2, "seed": 3},
+               {"settings": TrainSettings(epochs=2, batch_size=16, lr=1e-2), "seed": 3}):
+        model = _model([2, 8, 2])
+        hist = _fit(model, moons, **kw)
+        runs.append((hist.step_loss, torch.cat([p.flatten() for p in model.parameters()])))
+    assert runs[0][0] == runs[1][0] == runs[2][0]
+    assert torch.equal(runs[0][1], runs[1][1]) and torch.equal(runs[0][1], runs[2][1])
+    with pytest.raises(ValueError, match=r"epochs=0 is out of range"):
+        TrainSettings(epochs=0)
 
 
 @pytest.mark.parametrize("bad", [torch.zeros(4, 2), {"train": 1}, "moons", None])
