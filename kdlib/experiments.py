@@ -1,10 +1,26 @@
-"""Many students at once: a group of same-shape MLP students trained in lockstep.
+"""The one way to train and compare students: methods, configurations, tidy rows.
 
+A student is fully described by a :class:`Config`: a model builder, a :class:`Method` (how it
+learns: :func:`scratch`, :func:`label_smoothing`, :func:`kd`, :func:`on_targets` or
+:func:`custom`), a seed, the training settings (:class:`kdlib.train.TrainSettings`) and
+optionally the rows of the training split it sees. :func:`train` trains one configuration;
+:func:`train_students` trains a list of them and returns **one tidy row per student** (a dict:
+the configuration's labels, the method's name and knobs, the seed, what ``evaluate`` measured,
+the seconds it took).
+
+Seeding is explicit: a student's initial weights are those of ``torch.manual_seed(seed);
+build()``, its batch order and dropout those of ``fit(seed=seed)``, and all of it is drawn
+inside ``torch.random.fork_rng``, so training a student never changes the global random
+state, and a configuration alone determines its row (the same bits wherever, and in whatever
+order, it is trained on one machine).
+
+Many students at once
+---------------------
 Students that share an architecture, a batch size and a number of steps can train as **one
-model with a leading "student" dimension**: their weights are stacked (``W`` of shape
-``(S, inputs, outputs)``), every step multiplies all of them at once (``torch.baddbmm``), and
-one Adam over the stacked tensors is S independent Adams (Adam is elementwise). Each student
-keeps everything that makes it itself:
+model with a leading "student" dimension** (:func:`train_group`): their weights are stacked
+(``W`` of shape ``(S, inputs, outputs)``), every step multiplies all of them at once
+(``torch.baddbmm``), and one Adam over the stacked tensors is S independent Adams (Adam is
+elementwise). Each student keeps everything that makes it itself:
 
 - its initial weights: those of ``torch.manual_seed(seed); kdlib.models.mlp(sizes)``, drawn
   without touching the global random state;
@@ -32,11 +48,313 @@ from torch import nn
 from torch.optim.adam import adam
 from tqdm.auto import tqdm
 
-from kdlib._checks import check_float, check_int, check_labels
+from kdlib import data as kdata
+from kdlib import losses, metrics
+from kdlib import train as _train
+from kdlib._checks import Float, check_float, check_int, check_labels, check_params
 from kdlib.models import mlp
-from kdlib.train import History
+from kdlib.train import History, TrainSettings
 
-__all__ = ["GroupStudent", "train_group", "group_memory", "DEFAULT_MEMORY_BUDGET"]
+__all__ = ["Method", "scratch", "label_smoothing", "kd", "on_targets", "custom", "Config", "train",
+           "accuracy_on", "train_students", "GroupStudent", "train_group", "group_memory",
+           "DEFAULT_MEMORY_BUDGET"]
+
+
+# ------------------------------------------------------------------ methods
+@dataclass(frozen=True)
+class Method:
+    """How a student learns; build one with :func:`scratch`, :func:`label_smoothing`,
+    :func:`kd`, :func:`on_targets` or :func:`custom`.
+
+    Parameters
+    ----------
+    name : str
+        The method's label in result rows (``"scratch"``, ``"kd"``, ...).
+    lam : float in [0, 1]
+        Weight of the hard-label term (1: labels only).
+    T : float > 0
+        Temperature of the soft term.
+    eps : float in [0, 1)
+        Label smoothing of the hard-label term.
+    targets : Tensor, optional
+        :func:`on_targets`: one row of probabilities per training example.
+    setup : callable, optional
+        :func:`custom`: ``setup(student, teacher_logits) -> (model, loss_fn, finish)``.
+    """
+
+    name: str = "scratch"
+    lam: float = 1.0
+    T: float = 1.0
+    eps: float = 0.0
+    targets: object = field(default=None, compare=False, repr=False)
+    setup: object = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        check_params({"lam": self.lam, "T": self.T, "eps": self.eps}, _METHOD_SPEC)
+
+    def knobs(self) -> dict:
+        """The method's columns of a result row: ``method``, ``lam``, ``T``, ``eps``."""
+        return {"method": self.name, "lam": self.lam, "T": self.T, "eps": self.eps}
+
+
+_METHOD_SPEC = {"lam": Float(0.0, 1.0), "T": Float(0.0, low_open=True), "eps": Float(0.0, 0.999)}
+
+
+def scratch(name: str = "scratch") -> Method:
+    """Hard labels only: plain cross-entropy (``fit``'s default loss).
+
+    Parameters
+    ----------
+    name : str
+        Its label in result rows.
+
+    Returns
+    -------
+    Method
+    """
+    return Method(name)
+
+
+def label_smoothing(eps: float, name: str = "label smoothing") -> Method:
+    """Cross-entropy with smoothed labels, ``F.cross_entropy(..., label_smoothing=eps)``.
+
+    Parameters
+    ----------
+    eps : float in [0, 1)
+    name : str
+
+    Returns
+    -------
+    Method
+    """
+    return Method(name, eps=eps)
+
+
+def kd(lam: float, T: float, name: str = "kd") -> Method:
+    """Distillation from the teacher's cached logits: :func:`kdlib.losses.kd_loss` (λ, T).
+
+    Parameters
+    ----------
+    lam : float in [0, 1]
+        Weight of the hard-label term.
+    T : float > 0
+    name : str
+
+    Returns
+    -------
+    Method
+    """
+    return Method(name, lam=lam, T=T)
+
+
+def on_targets(targets, *, lam: float = 0.0, T: float = 1.0, name: str = "targets") -> Method:
+    """Distillation towards given probabilities (the controls of notebook 06):
+    :func:`kdlib.losses.kd_loss_from_probs` with one row of ``targets`` per training example.
+
+    Parameters
+    ----------
+    targets : Tensor (n_train, classes)
+        Probabilities, looked up by example index.
+    lam : float in [0, 1]
+    T : float > 0
+    name : str
+
+    Returns
+    -------
+    Method
+    """
+    return Method(name, lam=lam, T=T, targets=targets.detach())
+
+
+def custom(name: str, setup, *, lam: float = 1.0, T: float = 1.0) -> Method:
+    """Any other loss (feature losses, a tree's soft loss).
+
+    Parameters
+    ----------
+    name : str
+    setup : callable
+        ``setup(student, teacher_logits) -> (model, loss_fn, finish)``: the module to train
+        (the student, or a wrapper with extra parts), ``fit``'s ``loss_fn(logits, y, idx, x)``,
+        and ``finish()`` (or ``None``), called after training even when it fails.
+    lam, T : float
+        Recorded in the rows (and available to ``setup``'s loss through closure).
+
+    Returns
+    -------
+    Method
+    """
+    return Method(name, lam=lam, T=T, setup=setup)
+
+
+# ------------------------------------------------------------------ configurations
+@dataclass(frozen=True)
+class Config:
+    """One student to train.
+
+    Parameters
+    ----------
+    build : callable
+        ``build() -> nn.Module``: the student's architecture (called after
+        ``torch.manual_seed(seed)``, inside ``fork_rng``).
+    method : Method
+    seed : int >= 0
+        Seeds the initial weights, the batch order and dropout.
+    settings : TrainSettings
+        Epochs, learning rate, batch size, optimizer, ... (its ``seed`` is replaced by ``seed``).
+    rows : sequence of int, optional
+        The training examples it sees (rows of the training split; default: all).
+    labels : dict
+        Extra columns of its result row (e.g. ``{"model": "mlp-64"}``).
+    init_seed : int >= 0, optional
+        Seeds the initial weights instead of ``seed`` (e.g. a student with the teacher's
+        architecture that must not start from the teacher's own initial weights).
+    """
+
+    build: object
+    method: Method = field(default_factory=Method)
+    seed: int = 0
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    rows: tuple | None = None
+    labels: dict = field(default_factory=dict, compare=False)
+    init_seed: int | None = None
+
+    def __post_init__(self):
+        check_int("seed", self.seed, low=0)
+        if self.init_seed is not None:
+            check_int("init_seed", self.init_seed, low=0)
+
+
+def _loss_fn(method: Method, train_y, teacher_logits, device):
+    """``fit``'s loss for ``method`` (``None``: fit's own cross-entropy)."""
+    if method.targets is not None:
+        if len(method.targets) != len(train_y):
+            raise ValueError(f"targets has {len(method.targets)} rows but the training split has "
+                             f"{len(train_y)} images")
+        targets = method.targets.to(device)
+        return lambda logits, y, idx, x: losses.kd_loss_from_probs(
+            logits, targets[idx], y, lam=method.lam, T=method.T)
+    if method.eps:
+        return lambda logits, y, idx, x: F.cross_entropy(logits, y, label_smoothing=method.eps)
+    return None
+
+
+def train(config: Config, data, *, teacher_logits=None, callback=None, progress: bool = False):
+    """Train one configuration; the global random state is left as it was.
+
+    Parameters
+    ----------
+    config : Config
+    data : Splits, (train, val) pair, or Split
+        The student trains on ``data.train`` (its ``config.rows``) and is evaluated on
+        ``data.val`` after every epoch (see :func:`kdlib.train.fit`).
+    teacher_logits : Tensor, optional
+        The teacher's logits on the whole ``data.train`` (for a KD method, and for
+        :func:`custom` setups that use them).
+    callback : callable, optional
+        ``callback(student, history)`` after every evaluation (e.g. to measure the student
+        after every epoch).
+    progress : bool
+        A progress bar for this one student.
+
+    Returns
+    -------
+    tuple
+        ``(model, history)``: the trained student (in evaluation mode) and its
+        :class:`kdlib.train.History`.
+    """
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a kdlib.experiments.Config, got {type(config).__name__}")
+    m, seed = config.method, config.seed
+    train_split, val, _ = kdata.unpack_splits(data)
+    logits = teacher_logits
+    if config.rows is not None:
+        rows = torch.as_tensor(config.rows, dtype=torch.long)
+        train_split = kdata.Split(train_split.x[rows], train_split.y[rows])
+        logits = None if logits is None else logits[rows]
+        if m.targets is not None:
+            m = Method(m.name, m.lam, m.T, m.eps, m.targets[rows], m.setup)
+    data = (train_split, val)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed if config.init_seed is None else config.init_seed)
+        student = config.build()
+        kw = dict(settings=config.settings, seed=seed, progress=progress,
+                  callback=None if callback is None else (lambda history: callback(student, history)))
+        if m.setup is not None:
+            model, loss_fn, finish = m.setup(student, logits)
+            try:
+                history = _train.fit(model, data, loss_fn=loss_fn, desc=m.name, **kw)
+            finally:
+                if finish is not None:
+                    finish()
+        elif m.lam < 1 and m.targets is None:
+            if m.eps:
+                raise ValueError(f"method {m.name!r}: label smoothing (eps={m.eps:g}) with lam < 1 "
+                                 "trains only in a group (train_group); use eps=0 or lam=1 here")
+            if logits is None:
+                raise ValueError(f"method {m.name!r} (lam={m.lam:g}) distils: pass teacher_logits")
+            history = _train.distill(student, None, data, lam=m.lam, T=m.T, teacher_logits=logits, **kw)
+        else:
+            device = config.settings.torch_device
+            history = _train.fit(student, data, loss_fn=_loss_fn(m, train_split.y, logits, device),
+                                 desc=m.name, **kw)
+    return student, history
+
+
+def accuracy_on(split_name: str = "test"):
+    """An ``evaluate`` for :func:`train_students`: ``{f"{split_name}_acc": accuracy}``.
+
+    Parameters
+    ----------
+    split_name : {"val", "test"}
+
+    Returns
+    -------
+    callable
+        ``evaluate(model, config, data) -> dict``.
+    """
+    def evaluate(model, config, data):
+        split = getattr(data, split_name)
+        return {f"{split_name}_acc": metrics.accuracy(model, split.x, split.y)}
+    return evaluate
+
+
+def train_students(configs, data, *, teacher_logits=None, evaluate=None, keep=None,
+                   progress: bool = True, desc: str = "students") -> list[dict]:
+    """Train every configuration; one tidy row per student, in the order given.
+
+    Parameters
+    ----------
+    configs : sequence of Config
+    data : kdlib.data.Splits
+    teacher_logits : Tensor, optional
+        The teacher's logits on ``data.train`` (needed by KD methods).
+    evaluate : callable, optional
+        ``evaluate(model, config, data) -> dict`` of measurements for the row (default:
+        :func:`accuracy_on` ``"test"``).
+    keep : callable, optional
+        ``keep(config) -> bool``: rows of the configurations it accepts also hold the trained
+        model under ``"student"`` (e.g. to time one of them later).
+    progress : bool
+        One progress bar over the students.
+    desc : str
+        Its label.
+
+    Returns
+    -------
+    list of dict
+        ``{**config.labels, "method", "lam", "T", "eps", "seed", **evaluate(...), "seconds"}``.
+    """
+    evaluate = evaluate or accuracy_on("test")
+    out = []
+    for config in tqdm(list(configs), desc=desc, disable=not progress, leave=False):
+        t0 = time.perf_counter()
+        model, _ = train(config, data, teacher_logits=teacher_logits)
+        row = {**config.labels, **config.method.knobs(), "seed": config.seed,
+               **evaluate(model, config, data), "seconds": time.perf_counter() - t0}
+        if keep is not None and keep(config):
+            row["student"] = model
+        out.append(row)
+    return out
 
 DEFAULT_MEMORY_BUDGET = 2 * 2**30
 """Bytes a group's per-student tensors may take (gathered batches, teacher targets,

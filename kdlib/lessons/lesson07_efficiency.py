@@ -21,9 +21,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from torch import nn
-from tqdm.auto import tqdm
 
-from kdlib import metrics, models, plots, results, train
+from kdlib import experiments, metrics, models, plots, results, train
 from kdlib._checks import Bool, Float, Int, check_answer, check_params
 
 INPUT_SHAPE = (1, 28, 28)
@@ -68,43 +67,59 @@ def family(widths, *, with_cnn: bool = True) -> dict:
     return out
 
 
-def train_one(build, data, teacher_logits, *, method: str, seed: int, epochs: int, lam: float,
-              T: float, lr: float):
-    """One student, trained from scratch (``method="scratch"``: plain cross-entropy) or
-    distilled (``"distilled"``: ``kd_loss`` with ``lam``, ``T`` and cached teacher logits)."""
-    torch.manual_seed(seed)
-    student = build()
-    kw = dict(epochs=epochs, lr=lr, seed=seed, progress=False)
-    if method == "scratch":
-        train.fit(student, data, **kw)
-    else:
-        train.distill(student, None, data, lam=lam, T=T, teacher_logits=teacher_logits, **kw)
-    return student
+def methods(lam: float, T: float) -> dict:
+    """The two ways this lesson trains a student: ``"scratch"`` (cross-entropy) and
+    ``"distilled"`` (``kd_loss`` with ``lam``, ``T`` and cached teacher logits).
+
+    Parameters
+    ----------
+    lam : float in [0, 1]
+    T : float > 0
+
+    Returns
+    -------
+    dict
+        Name → :class:`kdlib.experiments.Method`.
+    """
+    return {"scratch": experiments.scratch(), "distilled": experiments.kd(lam, T, name="distilled")}
+
+
+def _measure(student, config, data) -> dict:
+    return {"test_acc": metrics.accuracy(student, data.test.x, data.test.y),
+            "params": models.count_params(student), "flops": models.flops(student, INPUT_SHAPE)}
 
 
 def train_family(data, teacher_logits, *, widths, with_cnn, seeds, epochs, lam, T, lr,
                  progress: bool = True):
     """Every student of :func:`family`, scratch and distilled, for every seed.
 
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+    teacher_logits : Tensor
+        The teacher's logits on ``data.train``.
+    widths : sequence of int
+    with_cnn : bool
+    seeds, epochs : int
+    lam, T, lr : float
+    progress : bool
+
     Returns
     -------
     tuple
-        ``(rows, trained)``: one row per student (``model``, ``method``, ``seed``,
-        ``test_acc``, ``params``, ``flops``); ``trained[(model, method)]`` is the seed-0
-        model (latency does not depend on the weights).
+        ``(rows, trained)``: one row per student (``model``, ``method``, ``lam``, ``T``,
+        ``eps``, ``seed``, ``test_acc``, ``params``, ``flops``, ``seconds``);
+        ``trained[(model, method)]`` is the seed-0 model (latency does not depend on the
+        weights).
     """
-    builders = family(widths, with_cnn=with_cnn)
-    jobs = [(name, method, seed) for name in builders for method in ("scratch", "distilled")
-            for seed in range(seeds)]
-    rows, trained = [], {}
-    for name, method, seed in tqdm(jobs, desc="students", disable=not progress, leave=False):
-        s = train_one(builders[name], data, teacher_logits, method=method, seed=seed,
-                      epochs=epochs, lam=lam, T=T, lr=lr)
-        rows.append({"model": name, "method": method, "seed": seed,
-                     "T": T if method == "distilled" else None,
-                     "test_acc": metrics.accuracy(s, data.test.x, data.test.y),
-                     "params": models.count_params(s), "flops": models.flops(s, INPUT_SHAPE)})
-        trained.setdefault((name, method), s)
+    settings = train.TrainSettings(epochs=epochs, lr=lr)
+    configs = [experiments.Config(build, m, seed, settings, labels={"model": name})
+               for name, build in family(widths, with_cnn=with_cnn).items()
+               for m in methods(lam, T).values() for seed in range(seeds)]
+    rows = experiments.train_students(configs, data, teacher_logits=teacher_logits,
+                                      evaluate=_measure, keep=lambda c: c.seed == 0,
+                                      progress=progress)
+    trained = {(r["model"], r["method"]): r.pop("student") for r in rows if "student" in r}
     return rows, trained
 
 
@@ -143,19 +158,19 @@ def width_T_grid(data, teacher_logits, *, widths, Ts, seeds, epochs, lam, lr, do
 
     ``done`` holds rows of :func:`train_family` to reuse (same width, the same T).
     """
-    rows = []
-    jobs = [(w, T, seed) for w in widths for T in Ts for seed in range(seeds)]
-    for w, T, seed in tqdm(jobs, desc="width × T", disable=not progress, leave=False):
-        reuse = [r for r in done if r["model"] == f"mlp-{w}" and r["method"] == "distilled"
-                 and r["seed"] == seed and r.get("T") == T]
-        if reuse:
-            acc = reuse[0]["test_acc"]
-        else:
-            s = train_one(lambda w=w: models.mlp([784, w, 10]), data, teacher_logits,
-                          method="distilled", seed=seed, epochs=epochs, lam=lam, T=T, lr=lr)
-            acc = metrics.accuracy(s, data.test.x, data.test.y)
-        rows.append({"width": w, "T": T, "seed": seed, "test_acc": acc})
-    return rows
+    settings = train.TrainSettings(epochs=epochs, lr=lr)
+    done = {(r["model"], r["seed"], r["T"]): r["test_acc"] for r in done if r["method"] == "distilled"}
+    keys = [(w, T, seed) for w in widths for T in Ts for seed in range(seeds)]
+    todo = [experiments.Config(lambda w=w: models.mlp([784, w, 10]),
+                               experiments.kd(lam, T, name="distilled"), seed, settings,
+                               labels={"width": w}) for w, T, seed in keys
+            if (f"mlp-{w}", seed, T) not in done]
+    trained = experiments.train_students(todo, data, teacher_logits=teacher_logits,
+                                         evaluate=experiments.accuracy_on("test"),
+                                         progress=progress, desc="width × T")
+    done.update({(f"mlp-{r['width']}", r["seed"], r["T"]): r["test_acc"] for r in trained})
+    return [{"width": w, "T": T, "seed": seed, "test_acc": done[(f"mlp-{w}", seed, T)]}
+            for w, T, seed in keys]
 
 
 def best_T_per_width(grid_rows) -> dict:
@@ -455,7 +470,7 @@ def check_exercise(n: int, answer) -> str:
     return check_answer(EXERCISES, n, answer)
 
 
-__all__ = ["check_params_07", "family", "train_one", "train_family", "family_summary",
+__all__ = ["check_params_07", "family", "methods", "train_family", "family_summary",
            "format_family", "width_T_grid", "best_T_per_width", "latency_table", "format_latency",
            "speed_ratio", "size_on_disk", "quantize", "try_compile", "cheaper_still",
            "format_cheaper", "teacher_step_time", "teacher_cost", "break_even", "BreakEvenWidget",

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from kdlib import data as kdata
-from kdlib import metrics, models, plots, results, train
+from kdlib import experiments, metrics, models, plots, results, train
 from kdlib._checks import Bool, Float, Int, check_answer, check_params
 from kdlib.widgets import show_in
 
@@ -58,43 +58,30 @@ def subset_test(data, n_test):
 
 
 # ------------------------------------------------------------------ training, with fidelity per epoch
-def train_tracked(build, data, teacher_logits, *, method: str, seed: int, epochs: int, lam: float,
-                  T: float, lr: float, track: dict | None = None, teacher_track: dict | None = None,
-                  track_y: dict | None = None):
-    """Train one student (``"scratch"`` or ``"distilled"``) and, after every epoch, measure its
-    fidelity to the teacher on the inputs of ``track`` (name → x) against the teacher logits of
-    ``teacher_track`` (name → logits), and its accuracy where ``track_y`` (name → labels) has labels.
-
-    Returns
-    -------
-    tuple
-        ``(student, curve)`` with ``curve`` a list of dicts ``epoch``, ``split``,
-        ``agreement``, ``kl``, ``n`` and ``acc`` (``nan`` without labels); empty without ``track``.
-    """
-    torch.manual_seed(seed)
-    student = build()
-    curve = []
-
-    def callback(history):
-        if not track:
-            return
+def _tracker(track: dict, teacher_track: dict, track_y: dict, curve: list):
+    """A :func:`kdlib.experiments.train` callback: after every epoch, the student's fidelity
+    to the teacher (and accuracy where ``track_y`` has labels) on each input set of ``track``."""
+    def callback(student, history):
         for name, x in track.items():
             logits = models.predict(student, x)
             f = metrics.fidelity(teacher_track[name], logits)
-            y = (track_y or {}).get(name)
+            y = track_y.get(name)
             acc = metrics.accuracy_from_logits(logits, y) if y is not None else float("nan")
             curve.append({"epoch": history.epochs, "split": name, **f, "acc": acc})
-
-    kw = dict(epochs=epochs, lr=lr, seed=seed, progress=False, callback=callback)
-    if method == "scratch":
-        train.fit(student, data, **kw)
-    else:
-        train.distill(student, None, data, lam=lam, T=T, teacher_logits=teacher_logits, **kw)
-    return student, curve
+    return callback
 
 
 def mlp_builder(width: int):
-    """The student of this lesson: ``mlp([784, width, 10])``."""
+    """The student of this lesson: ``mlp([784, width, 10])``.
+
+    Parameters
+    ----------
+    width : int
+
+    Returns
+    -------
+    callable
+    """
     return lambda: models.mlp([784, width, 10])
 
 
@@ -105,6 +92,16 @@ def train_students(data, teacher_logits, teacher_test_logits, *, width, seeds, e
     The scratch students and those at the main ``T`` have their fidelity tracked per epoch on
     the training and test images.
 
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+    teacher_logits, teacher_test_logits : Tensor
+        The teacher's logits on ``data.train`` and ``data.test``.
+    width, seeds, epochs : int
+    lam, T, lr : float
+    temperatures : sequence of float
+    progress : bool
+
     Returns
     -------
     tuple
@@ -113,17 +110,18 @@ def train_students(data, teacher_logits, teacher_test_logits, *, width, seeds, e
     """
     track = {"train": data.train.x, "test": data.test.x}
     teacher_track = {"train": teacher_logits, "test": teacher_test_logits}
-    jobs = [("scratch", None, s) for s in range(seeds)] + \
-        [(f"T={t:g}", t, s) for t in temperatures for s in range(seeds)]
+    track_y = {"train": data.train.y, "test": data.test.y}
+    settings = train.TrainSettings(epochs=epochs, lr=lr)
+    jobs = [("scratch", experiments.scratch(), s) for s in range(seeds)] + \
+        [(f"T={t:g}", experiments.kd(lam, t), s) for t in temperatures for s in range(seeds)]
     students, curves = {}, {}
-    for kind, t, seed in tqdm(jobs, desc="students", disable=not progress, leave=False):
-        tracked = kind == "scratch" or t == T
-        s, curve = train_tracked(mlp_builder(width), data, teacher_logits,
-                                 method="scratch" if t is None else "distilled", seed=seed,
-                                 epochs=epochs, lam=lam, T=t or 1.0, lr=lr,
-                                 track=track if tracked else None, teacher_track=teacher_track,
-                                 track_y={"train": data.train.y, "test": data.test.y})
-        students[(kind, seed)] = s
+    for kind, method, seed in tqdm(jobs, desc="students", disable=not progress, leave=False):
+        curve = []
+        tracked = kind == "scratch" or method.T == T
+        callback = _tracker(track, teacher_track, track_y, curve) if tracked else None
+        students[(kind, seed)], _ = experiments.train(
+            experiments.Config(mlp_builder(width), method, seed, settings), data,
+            teacher_logits=teacher_logits, callback=callback)
         curves.setdefault(kind, []).extend({**r, "seed": seed} for r in curve)
     return students, curves
 
@@ -131,16 +129,32 @@ def train_students(data, teacher_logits, teacher_test_logits, *, width, seeds, e
 def train_twins(data, teacher_logits, *, seeds, epochs, lr, progress: bool = True) -> dict:
     """Students with the teacher's own architecture (``kdlib.models.cnn()``), random init,
     trained on the teacher's soft targets only (λ = 0, T = 1: the loss is exactly the KL we
-    measure). ``{("twin", seed): model}``; empty when ``epochs == 0``."""
+    measure).
+
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+    teacher_logits : Tensor
+        The teacher's logits on ``data.train``.
+    seeds, epochs : int
+        ``epochs == 0`` trains none.
+    lr : float
+    progress : bool
+
+    Returns
+    -------
+    dict
+        ``{("twin", seed): model}``; empty when ``epochs == 0``.
+    """
     if epochs == 0:
         return {}
+    settings = train.TrainSettings(epochs=epochs, lr=lr)
     out = {}
     for seed in tqdm(range(seeds), desc="twins", disable=not progress, leave=False):
-        torch.manual_seed(seed + 100)  # a different init from the teacher's (seed 0)
-        twin = models.cnn()
-        train.distill(twin, None, data, lam=0.0, T=1.0, teacher_logits=teacher_logits, epochs=epochs,
-                      lr=lr, seed=seed, progress=False)
-        out[("twin", seed)] = twin
+        # init_seed: a different initialisation from the teacher's own (seed 0)
+        config = experiments.Config(models.cnn, experiments.kd(0.0, 1.0), seed, settings,
+                                    init_seed=seed + 100)
+        out[("twin", seed)], _ = experiments.train(config, data, teacher_logits=teacher_logits)
     return out
 
 

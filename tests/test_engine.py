@@ -1,0 +1,149 @@
+"""kdlib.experiments' engine: methods, configurations, ``train`` and ``train_students``.
+
+Each method is checked against the path a learner would write by hand
+(``torch.manual_seed(seed); model = build(); fit(...)`` or ``distill(...)``), bit for bit on this
+machine (the same operations in the same order), and the engine must leave the global random
+state as it found it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kdlib import experiments as ex
+from kdlib import losses, models, train
+from kdlib.data import Split, Splits
+
+torch.set_num_threads(1)
+G = torch.Generator().manual_seed(0)
+X, Y = torch.randn(180, 12, generator=G), torch.randint(0, 3, (180,), generator=G)
+DATA = Splits(Split(X[:120], Y[:120]), Split(X[120:150], Y[120:150]), Split(X[150:], Y[150:]),
+              ("a", "b", "c"), "toy")
+TEACHER = torch.randn(120, 3, generator=G) * 3
+SETTINGS = train.TrainSettings(epochs=2, batch_size=32, lr=1e-2)
+
+
+def build():
+    return models.mlp([12, 8, 3])
+
+
+def weights(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def by_hand(seed, loss_fn=None, *, lam=None, T=None, data=DATA, teacher=TEACHER):
+    torch.manual_seed(seed)
+    model = build()
+    kw = dict(settings=SETTINGS, seed=seed, progress=False)
+    if lam is not None:
+        train.distill(model, None, data, lam=lam, T=T, teacher_logits=teacher, **kw)
+    else:
+        train.fit(model, data, loss_fn=loss_fn, **kw)
+    return model
+
+
+@pytest.mark.parametrize("method, reference", [
+    (ex.scratch(), lambda: by_hand(3)),
+    (ex.kd(0.3, 4.0), lambda: by_hand(3, lam=0.3, T=4.0)),
+    (ex.label_smoothing(0.2), lambda: by_hand(
+        3, lambda z, y, i, x: F.cross_entropy(z, y, label_smoothing=0.2))),
+    (ex.on_targets(torch.softmax(TEACHER, 1), lam=0.5, T=2.0), lambda: by_hand(
+        3, lambda z, y, i, x: losses.kd_loss_from_probs(z, torch.softmax(TEACHER, 1)[i], y,
+                                                        lam=0.5, T=2.0))),
+])
+def test_each_method_trains_what_a_learner_would_write(method, reference):
+    model, history = ex.train(ex.Config(build, method, 3, SETTINGS), DATA, teacher_logits=TEACHER)
+    assert torch.equal(weights(model), weights(reference()))
+    assert history.epochs == 2 and not model.training
+
+
+def test_the_global_random_state_is_left_alone_and_order_does_not_matter():
+    configs = [ex.Config(build, ex.kd(0.5, 2.0), s, SETTINGS) for s in (0, 1, 2)]
+    before = torch.get_rng_state()
+    forward = [weights(ex.train(c, DATA, teacher_logits=TEACHER)[0]) for c in configs]
+    assert torch.equal(before, torch.get_rng_state())
+    backward = [weights(ex.train(c, DATA, teacher_logits=TEACHER)[0]) for c in reversed(configs)]
+    assert all(torch.equal(a, b) for a, b in zip(forward, reversed(backward)))
+    assert not torch.equal(forward[0], forward[1])  # the seed matters
+
+
+def test_rows_train_on_that_sample_with_its_teacher_logits():
+    rows = tuple(range(0, 120, 2))
+    model, _ = ex.train(ex.Config(build, ex.kd(0.5, 2.0), 1, SETTINGS, rows=rows), DATA,
+                        teacher_logits=TEACHER)
+    idx = torch.tensor(rows)
+    sub = (Split(X[idx], Y[idx]), DATA.val)
+    assert torch.equal(weights(model), weights(by_hand(1, lam=0.5, T=2.0, data=sub, teacher=TEACHER[idx])))
+
+
+def test_init_seed_changes_only_the_initial_weights():
+    a, _ = ex.train(ex.Config(build, ex.scratch(), 1, SETTINGS, init_seed=7), DATA)
+    torch.manual_seed(7)
+    model = build()
+    train.fit(model, DATA, settings=SETTINGS, seed=1, progress=False)
+    assert torch.equal(weights(a), weights(model))
+
+
+def test_custom_setup_trains_its_module_and_always_finishes():
+    calls = []
+
+    def setup(student, teacher_logits):
+        def loss_fn(z, y, idx, x):
+            return F.cross_entropy(z, y) + 0.0 * teacher_logits[idx].sum()
+        return student, loss_fn, lambda: calls.append("finished")
+
+    model, _ = ex.train(ex.Config(build, ex.custom("mine", setup), 2, SETTINGS), DATA,
+                        teacher_logits=TEACHER)
+    assert calls == ["finished"] and torch.equal(weights(model), weights(by_hand(2)))
+
+    def broken(student, teacher_logits):
+        def loss_fn(z, y, idx, x):
+            raise RuntimeError("boom")
+        return student, loss_fn, lambda: calls.append("finished again")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        ex.train(ex.Config(build, ex.custom("broken", broken), 2, SETTINGS), DATA)
+    assert calls[-1] == "finished again"
+
+
+def test_callback_sees_the_student_after_every_epoch():
+    seen = []
+    ex.train(ex.Config(build, ex.scratch(), 0, SETTINGS), DATA,
+             callback=lambda student, h: seen.append((h.epochs, isinstance(student, torch.nn.Module))))
+    assert seen == [(1, True), (2, True)]
+
+
+def test_train_students_returns_one_tidy_row_per_student_in_order():
+    configs = [ex.Config(build, m, s, SETTINGS, labels={"model": "mlp-8"})
+               for m in (ex.scratch(), ex.kd(0.5, 4.0)) for s in (0, 1)]
+    rows = ex.train_students(configs, DATA, teacher_logits=TEACHER, keep=lambda c: c.seed == 0,
+                             progress=False)
+    assert [(r["method"], r["seed"]) for r in rows] == [("scratch", 0), ("scratch", 1), ("kd", 0), ("kd", 1)]
+    assert {"model", "method", "lam", "T", "eps", "seed", "test_acc", "seconds"} <= set(rows[0])
+    assert rows[2]["lam"] == 0.5 and rows[2]["T"] == 4.0 and rows[0]["lam"] == 1.0
+    assert ("student" in rows[0]) and ("student" not in rows[1])
+    from kdlib.metrics import accuracy
+    assert rows[0]["test_acc"] == accuracy(by_hand(0), DATA.test.x, DATA.test.y)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: ex.kd(1.5, 2.0), r"lam=1.5 is out of range"),
+    (lambda: ex.kd(0.5, 0.0), r"T=0.0 is out of range"),
+    (lambda: ex.label_smoothing(1.0), r"eps=1.0 is out of range"),
+    (lambda: ex.Config(build, ex.scratch(), -1), r"seed=-1 is out of range"),
+    (lambda: ex.train(ex.Config(build, ex.kd(0.5, 2.0), 0, SETTINGS), DATA), r"pass teacher_logits"),
+    (lambda: ex.train(ex.Config(build, ex.Method("both", lam=0.5, eps=0.1), 0, SETTINGS), DATA,
+                      teacher_logits=TEACHER), r"label smoothing .* with lam < 1"),
+    (lambda: ex.train(ex.Config(build, ex.on_targets(TEACHER[:10]), 0, SETTINGS), DATA),
+     r"targets has 10 rows but the training split has 120"),
+])
+def test_bad_methods_and_configs_say_what_is_wrong(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_train_wants_a_config():
+    with pytest.raises(TypeError, match="config must be a kdlib.experiments.Config"):
+        ex.train({"seed": 0}, DATA)
