@@ -17,14 +17,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from kdlib import data as kdata
-from kdlib import models
+from kdlib import experiments, models, train
 from kdlib._checks import Bool, Float, Int, Str, check_params
 from kdlib.losses import cosine_feature_loss, hint_loss, kd_loss
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.plots import new_figure
 from kdlib.results import format_pct, paired_difference
 from kdlib.student_init import init_student
-from kdlib.train import distill, fit
 
 PARAMS = {"checkpoint": Str("a path to a teacher checkpoint, or empty for data/teacher.pt"),
           "n_train": Int(200, 50000), "epochs": Int(1, 50), "seeds": Int(1, 10),
@@ -142,58 +141,90 @@ class Context:
         self.teacher_features = models.read_layer(teacher, self.data.train.x, TEACHER_LAYER)
 
 
-def train_one(kind, ctx, teacher, *, seed, epochs, method="labels", lam=0.1, T=2.0,
-              optimizer="adam", clip=None, feature_weight=0.25, record_grads=False):
-    """Train one student; return ``(model, grad_norms or None)``.
+def settings(epochs: int, optimizer: str = "adam", clip: float | None = None) -> train.TrainSettings:
+    """This lesson's training recipe: batch 64, the learning rate of :data:`LR` for ``optimizer``,
+    optional gradient clipping.
 
-    ``method``: ``"labels"`` (cross-entropy), ``"kd"`` (``kd_loss``), ``"hint"`` or
-    ``"cosine"`` (cross-entropy + ``feature_weight`` × feature loss), ``"kd+hint"`` or
-    ``"kd+cosine"`` (``kd_loss`` + ``feature_weight`` × feature loss).
+    Parameters
+    ----------
+    epochs : int
+    optimizer : {"adam", "sgd"}
+    clip : float, optional
+        Clip the global gradient norm to this value.
+
+    Returns
+    -------
+    kdlib.train.TrainSettings
     """
-    torch.manual_seed(seed)
-    model = build(kind)
-    kw = dict(epochs=epochs, lr=LR[optimizer], optimizer=optimizer, clip_grad=clip, seed=seed,
-              batch_size=64, progress=False)
-    recorder = GradNormRecorder(model) if record_grads else None
+    return train.TrainSettings(epochs=epochs, lr=LR[optimizer], optimizer=optimizer, clip_grad=clip,
+                               batch_size=64)
+
+
+def student_method(name: str, ctx, *, lam: float = 0.1, T: float = 2.0, feature_weight: float = 0.25):
+    """One of this lesson's methods as a :class:`kdlib.experiments.Method`.
+
+    ``"labels"`` (cross-entropy), ``"kd"`` (``kd_loss``), ``"hint"`` or ``"cosine"``
+    (cross-entropy + ``feature_weight`` × feature loss), ``"kd+hint"`` or ``"kd+cosine"``
+    (``kd_loss`` + ``feature_weight`` × feature loss).
+
+    Parameters
+    ----------
+    name : str
+    ctx : Context
+        Holds the teacher's hidden features on the training images (feature losses).
+    lam, T, feature_weight : float
+
+    Returns
+    -------
+    kdlib.experiments.Method
+    """
+    if name == "labels":
+        return experiments.scratch("labels")
+    if name == "kd":
+        return experiments.kd(lam, T)
+    base, feature = name.split("+") if "+" in name else ("labels", name)
+    if feature not in ("hint", "cosine") or base not in ("labels", "kd"):
+        raise ValueError(f"method={name!r}; allowed: labels, kd, hint, cosine, kd+hint, kd+cosine")
+    t_feat = ctx.teacher_features
+
+    def setup(student, t_logits):
+        width = student[1].out_features
+        model = HintStudent(student, width, t_feat.shape[1]) if feature == "hint" else student
+        tap = models.FeatureTap(student, STUDENT_LAYER)
+
+        def loss_fn(logits, y, idx, x):
+            s = tap.outputs[STUDENT_LAYER]
+            if feature == "hint":
+                f_loss = hint_loss(model.regressor(s), t_feat[idx])
+            else:
+                f_loss = cosine_feature_loss(s, pool_to(t_feat[idx], s.shape[1]))
+            main = (F.cross_entropy(logits, y) if base == "labels"
+                    else kd_loss(logits, t_logits[idx], y, lam=lam, T=T))
+            return main + feature_weight * f_loss
+
+        return model, loss_fn, tap.remove
+
+    return experiments.custom(name, setup, lam=lam if base == "kd" else 1.0, T=T)
+
+
+def _train(kind: str, ctx, how, *, seed: int, recipe, record_grads: bool = False):
+    """``(student, grad_norms or None)``: ``build(kind)`` trained by the engine with method
+    ``how`` and settings ``recipe`` on ``ctx``'s data."""
+    recorders = []
+
+    def build_student():
+        model = build(kind)
+        if record_grads:
+            recorders.append(GradNormRecorder(model))
+        return model
+
     try:
-        if method == "labels":
-            fit(model, ctx.data, **kw)
-        elif method == "kd":
-            distill(model, teacher, ctx.data, lam=lam, T=T, teacher_logits=ctx.teacher_logits, **kw)
-        else:
-            model = _train_features(model, ctx, method, lam=lam, T=T,
-                                    feature_weight=feature_weight, **kw)
+        model, _ = experiments.train(experiments.Config(build_student, how, seed, recipe), ctx.data,
+                                     teacher_logits=ctx.teacher_logits)
     finally:
-        if recorder is not None:
-            recorder.remove()
-    return model, (recorder.norms if recorder is not None else None)
-
-
-def _train_features(student, ctx, method, *, lam, T, feature_weight, **kw):
-    base, feature = method.split("+") if "+" in method else ("labels", method)
-    if feature not in ("hint", "cosine"):
-        raise ValueError(f"method={method!r}; allowed: labels, kd, hint, cosine, kd+hint, "
-                         "kd+cosine")
-    t_feat, t_logits = ctx.teacher_features, ctx.teacher_logits
-    width = student[1].out_features
-    model = HintStudent(student, width, t_feat.shape[1]) if feature == "hint" else student
-    tap = models.FeatureTap(student, STUDENT_LAYER)
-
-    def loss_fn(logits, y, idx, x):
-        s = tap.outputs[STUDENT_LAYER]
-        if feature == "hint":
-            f_loss = hint_loss(model.regressor(s), t_feat[idx])
-        else:
-            f_loss = cosine_feature_loss(s, pool_to(t_feat[idx], s.shape[1]))
-        main = (F.cross_entropy(logits, y) if base == "labels"
-                else kd_loss(logits, t_logits[idx], y, lam=lam, T=T))
-        return main + feature_weight * f_loss
-
-    try:
-        fit(model, ctx.data, loss_fn=loss_fn, **kw)
-    finally:
-        tap.remove()
-    return student
+        for r in recorders:
+            r.remove()
+    return model, (recorders[0].norms if recorders else None)
 
 
 def run_rnn(teacher, ctxs, *, epochs, lam, T, clip, progress=True):
@@ -210,8 +241,8 @@ def run_rnn(teacher, ctxs, *, epochs, lam, T, clip, progress=True):
     bar = tqdm(total=len(ctxs) * len(configs), desc="RNN students", disable=not progress)
     for seed, ctx in enumerate(ctxs):
         for method, opt, c in configs:
-            model, g = train_one("rnn", ctx, teacher, seed=seed, epochs=epochs, method=method,
-                                 lam=lam, T=T, optimizer=opt, clip=c, record_grads=True)
+            model, g = _train("rnn", ctx, student_method(method, ctx, lam=lam, T=T), seed=seed,
+                              recipe=settings(epochs, opt, c), record_grads=True)
             rows.append(_row(model, ctx.test, ctx.teacher_test, student="rnn", method=method,
                              optimizer=opt, clipped=c is not None, seed=seed,
                              grad_median=float(np.median(g)), grad_max=float(np.max(g)),
@@ -232,8 +263,8 @@ def run_architectures(teacher, ctxs, *, epochs, lam, T, progress=True):
     for seed, ctx in enumerate(ctxs):
         for kind in ("cnn", "mlp-small"):
             for method in ("labels", "kd"):
-                model, _ = train_one(kind, ctx, teacher, seed=seed, epochs=epochs,
-                                     method=method, lam=lam, T=T)
+                model, _ = _train(kind, ctx, student_method(method, ctx, lam=lam, T=T),
+                                  seed=seed, recipe=settings(epochs))
                 rows.append(_row(model, ctx.test, ctx.teacher_test, student=kind,
                                  method=method, seed=seed))
                 bar.update(1)
@@ -253,8 +284,8 @@ def run_features(teacher, ctxs, *, epochs, lam, T, feature_weight, progress=True
                disable=not progress)
     for seed, ctx in enumerate(ctxs):
         for method in FEATURE_METHODS:
-            model, _ = train_one("mlp", ctx, teacher, seed=seed, epochs=epochs, method=method,
-                                 lam=lam, T=T, feature_weight=feature_weight)
+            how = student_method(method, ctx, lam=lam, T=T, feature_weight=feature_weight)
+            model, _ = _train("mlp", ctx, how, seed=seed, recipe=settings(epochs))
             rows.append(_row(model, ctx.test, ctx.teacher_test, student="mlp", method=method,
                              seed=seed))
             bar.update(1)
