@@ -12,6 +12,7 @@ import torch
 from kdlib import data as kdata
 from kdlib import losses, models
 from kdlib.lessons import lesson06_dark_knowledge as lesson
+from kdlib.metrics import accuracy_from_logits
 
 DEFAULTS = dict(omitted="Bag", n_train=2000, epochs=10, seeds=3, quick=False)
 
@@ -109,21 +110,21 @@ def test_bias_explorer_slider_updates_label_and_numbers():
     assert ex.figure.axes[0].get_ylim()[0] == 0
 
 
-def test_train_student_is_deterministic_and_uses_targets():
+def test_measure_student_is_deterministic_and_uses_targets():
     z, y = toy_logits(64)
     x = torch.randn(64, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     split = kdata.Split(x, y)
-    a = lesson.train_student(split, x[:8], x[:4], epochs=1, seed=3)
-    b = lesson.train_student(split, x[:8], x[:4], epochs=1, seed=3)
+    a = lesson.measure_student(split, x[:8], x[:4], epochs=1, seed=3)
+    b = lesson.measure_student(split, x[:8], x[:4], epochs=1, seed=3)
     assert torch.equal(a.val_logits, b.val_logits) and a.test_logits.shape == (4, 10)
-    c = lesson.train_student(split, x[:8], x[:0], epochs=1, seed=3, targets=losses.soft_targets(z, 4.0),
+    c = lesson.measure_student(split, x[:8], x[:0], epochs=1, seed=3, targets=losses.soft_targets(z, 4.0),
                              lam=0.5, T=4.0)
     assert not torch.equal(a.val_logits, c.val_logits) and c.test_logits.shape == (0, 10)
     assert "train_logits" not in a.meta
-    d = lesson.train_student(split, x[:8], x[:4], epochs=1, seed=3, keep_train_logits=True)
+    d = lesson.measure_student(split, x[:8], x[:4], epochs=1, seed=3, keep_train_logits=True)
     assert torch.equal(d.val_logits, a.val_logits) and d.meta["train_logits"].shape == (64, 10)
     with pytest.raises(ValueError, match="targets has 10 rows"):
-        lesson.train_student(split, x[:8], x[:4], epochs=1, targets=torch.full((10, 10), 0.1))
+        lesson.measure_student(split, x[:8], x[:4], epochs=1, targets=torch.full((10, 10), 0.1))
 
 
 def test_comparison_lines_pairs_by_seed():
@@ -191,10 +192,10 @@ def test_born_again_pairs_each_student_with_its_own_teacher():
     x = torch.randn(64, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     split = kdata.Split(x, y)
     d = kdata.Splits(split, split, split, kdata.FASHION_CLASSES)
-    teachers = [lesson.train_student(split, x[:0], x, seed=s, epochs=1, keep_train_logits=True)
+    teachers = [lesson.measure_student(split, x[:0], x, seed=s, epochs=1, keep_train_logits=True)
                 for s in range(2)]
     out = lesson.born_again(d, teachers, {"lam": 0.5, "T": 4.0}, epochs=1)
-    assert out["teacher (hard labels)"] == [lesson.accuracy(t.test_logits, y) for t in teachers]
+    assert out["teacher (hard labels)"] == [accuracy_from_logits(t.test_logits, y) for t in teachers]
     assert len(out["born-again student"]) == 2
 
 
@@ -207,7 +208,7 @@ def test_teacher_outputs_adds_the_ensemble(monkeypatch):
     train_logits, accs, val_logits = lesson.teacher_outputs(nets, d)
     key = f"ensemble of {len(lesson.ENSEMBLE)}"
     mean = torch.stack([val_logits[n] for n in lesson.ENSEMBLE]).mean(0)
-    assert torch.allclose(val_logits[key], mean) and accs[key] == lesson.accuracy(mean, y)
+    assert torch.allclose(val_logits[key], mean) and accs[key] == accuracy_from_logits(mean, y)
 
 
 def test_shipped_teachers_are_listed_with_their_sha256_and_parameters():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import ipywidgets as W
@@ -22,9 +23,11 @@ from IPython.display import display
 from tqdm.auto import tqdm
 
 from kdlib import data as kdata
-from kdlib import losses, models, results, runs, train
+from kdlib import experiments, losses, models, results, runs, train
 from kdlib._checks import Bool, Int, OneOf, check_params
+from kdlib.metrics import accuracy_from_logits
 from kdlib.plots import new_figure
+from kdlib.tuning import STUDENT_DEFAULTS
 from kdlib.widgets import show_in
 
 # --------------------------------------------------------------------------- parameters
@@ -36,7 +39,7 @@ PARAMS = {
     "quick": Bool(),
 }
 
-STUDENT = {"hidden": 128, "lr": 3e-2, "batch_size": 128}
+STUDENT = {k: STUDENT_DEFAULTS[k] for k in ("hidden", "lr", "batch_size")}
 """The student of every experiment: ``mlp([784, hidden, 10])``, Adam + OneCycle (as notebook 05)."""
 
 KD_CANDIDATES = [(0.1, 4.0), (0.5, 4.0), (0.1, 8.0), (0.5, 8.0)]
@@ -226,13 +229,13 @@ def teacher_outputs(teachers: dict, data) -> tuple[dict, dict, dict]:
         m = teachers[name]
         train_logits[name] = models.predict(m, data.train.x)
         val_logits[name] = models.predict(m, data.val.x)
-        accs[name] = accuracy(val_logits[name], data.val.y)
+        accs[name] = accuracy_from_logits(val_logits[name], data.val.y)
     members = [n for n in ENSEMBLE if n in teachers]
     if members:
         key = f"ensemble of {len(members)}"
         train_logits[key] = torch.stack([train_logits[n] for n in members]).mean(0)
         val_logits[key] = torch.stack([val_logits[n] for n in members]).mean(0)
-        accs[key] = accuracy(val_logits[key], data.val.y)
+        accs[key] = accuracy_from_logits(val_logits[key], data.val.y)
     return train_logits, accs, val_logits
 
 
@@ -248,30 +251,37 @@ class Student:
     meta: dict = field(default_factory=dict)
 
 
-def train_student(train_split, val_x, test_x, *, targets=None, lam: float = 1.0, T: float = 1.0,
-                  seed: int = 0, epochs: int = 10, condition: str = "", keep_train_logits: bool = False
-                  ) -> Student:
-    """Train one student ``mlp([784, 128, 10])`` on ``train_split``; return its logits on
-    ``val_x`` and ``test_x`` (and on the training images with ``keep_train_logits``).
+def measure_student(train_split, val_x, test_x, *, targets=None, lam: float = 1.0, T: float = 1.0,
+                    seed: int = 0, epochs: int = 10, condition: str = "",
+                    keep_train_logits: bool = False) -> Student:
+    """One student ``mlp([784, 128, 10])`` trained by the engine on ``train_split``, and its
+    logits on ``val_x`` and ``test_x`` (and on the training images with ``keep_train_logits``).
 
-    ``targets`` (rows of probabilities, one per training image, looked up by index) are
-    distilled with ``kd_loss_from_probs(lam=lam, T=T)``; ``None`` trains on hard labels.
-    The initial weights and the batch order come from ``seed``.
+    Parameters
+    ----------
+    train_split : kdlib.data.Split
+    val_x, test_x : Tensor
+        Images to record the trained student's logits on (either may be empty).
+    targets : Tensor, optional
+        Rows of probabilities, one per training image, distilled with
+        ``kd_loss_from_probs(lam=lam, T=T)`` (:func:`kdlib.experiments.on_targets`);
+        ``None`` trains on hard labels.
+    lam, T : float
+    seed : int
+        Seeds the initial weights and the batch order.
+    epochs : int
+    condition : str
+        Its label.
+    keep_train_logits : bool
+
+    Returns
+    -------
+    Student
     """
-    torch.manual_seed(seed)
-    model = models.mlp([int(np.prod(train_split.x.shape[1:])), STUDENT["hidden"], 10])
-    loss_fn = None
-    if targets is not None:
-        if len(targets) != len(train_split.y):
-            raise ValueError(f"targets has {len(targets)} rows but the training split has "
-                             f"{len(train_split.y)} images")
-        targets = targets.detach()
-
-        def loss_fn(logits, y, idx, x):
-            return losses.kd_loss_from_probs(logits, targets[idx], y, lam=lam, T=T)
-
-    train.fit(model, (train_split, None), epochs=epochs, lr=STUDENT["lr"],
-              batch_size=STUDENT["batch_size"], seed=seed, loss_fn=loss_fn, progress=False)
+    how = experiments.scratch() if targets is None else experiments.on_targets(targets, lam=lam, T=T)
+    build = partial(models.mlp, [int(np.prod(train_split.x.shape[1:])), STUDENT["hidden"], 10])
+    settings = train.TrainSettings(epochs=epochs, lr=STUDENT["lr"], batch_size=STUDENT["batch_size"])
+    model, _ = experiments.train(experiments.Config(build, how, seed, settings), (train_split, None))
     meta = {"lam": lam, "T": T}
     if keep_train_logits:
         meta["train_logits"] = _predict(model, train_split.x)
@@ -305,10 +315,6 @@ def control_targets(condition: str, teacher_logits, y, *, lam: float, T: float, 
     raise ValueError(f"condition={condition!r} is not a control; choose one of {CONTROLS}")
 
 
-def accuracy(logits, y) -> float:
-    return float((logits.argmax(1) == y).float().mean())
-
-
 def select(data, teacher_logits, S: dict) -> dict:
     """Choose (λ, T) for the real teacher and ε for label smoothing with the same budget:
     each candidate trained once (seed 0) on the training split, scored on the validation split.
@@ -321,15 +327,15 @@ def select(data, teacher_logits, S: dict) -> dict:
     rows = []
     y = data.train.y
     for lam, T in tqdm(S["kd_candidates"], desc="choosing λ, T", leave=False):
-        st = train_student(data.train, data.val.x, data.val.x[:0], lam=lam, T=T, seed=0,
+        st = measure_student(data.train, data.val.x, data.val.x[:0], lam=lam, T=T, seed=0,
                            epochs=S["epochs"], targets=losses.soft_targets(teacher_logits, T))
         rows.append({"method": "real teacher", "lam": lam, "T": T, "eps": None,
-                     "val_acc": accuracy(st.val_logits, data.val.y)})
+                     "val_acc": accuracy_from_logits(st.val_logits, data.val.y)})
     for eps in tqdm(S["ls_candidates"], desc="choosing ε", leave=False):
-        st = train_student(data.train, data.val.x, data.val.x[:0], lam=0.0, T=1.0, seed=0,
+        st = measure_student(data.train, data.val.x, data.val.x[:0], lam=0.0, T=1.0, seed=0,
                            epochs=S["epochs"], targets=losses.smoothed_labels(y, 10, eps))
         rows.append({"method": "label smoothing", "lam": None, "T": None, "eps": eps,
-                     "val_acc": accuracy(st.val_logits, data.val.y)})
+                     "val_acc": accuracy_from_logits(st.val_logits, data.val.y)})
     kd = max((r for r in rows if r["method"] == "real teacher"), key=lambda r: r["val_acc"])
     ls = max((r for r in rows if r["method"] == "label smoothing"), key=lambda r: r["val_acc"])
     return {"lam": kd["lam"], "T": kd["T"], "eps": ls["eps"], "rows": rows}
@@ -357,7 +363,7 @@ def run_controls(train_split, val_x, test_x, teacher_logits, sel: dict, *, seeds
         for seed in range(seeds):
             targets, lam, T = control_targets(c, teacher_logits, train_split.y, lam=sel["lam"],
                                               T=sel["T"], eps=sel["eps"], seed=seed)
-            out[c].append(train_student(train_split, val_x, test_x, targets=targets, lam=lam, T=T,
+            out[c].append(measure_student(train_split, val_x, test_x, targets=targets, lam=lam, T=T,
                                         seed=seed, epochs=epochs, condition=c,
                                         keep_train_logits=c == "hard labels"))
             bar.update(1)
@@ -542,7 +548,7 @@ class BiasExplorer:
 
 # --------------------------------------------------------------------------- comparisons
 def test_accs(students, y) -> list:
-    return [accuracy(st.test_logits, y) for st in students]
+    return [accuracy_from_logits(st.test_logits, y) for st in students]
 
 
 def comparison_lines(values: dict, reference: str, *, digits: int = 2) -> str:
@@ -624,10 +630,10 @@ def teacher_quality(data, teachers: dict, train_logits: dict, test_accs: dict, s
         else:
             accs = []
             for seed in range(seeds):
-                st = train_student(data.train, data.val.x[:0], data.test.x, seed=seed, epochs=epochs,
+                st = measure_student(data.train, data.val.x[:0], data.test.x, seed=seed, epochs=epochs,
                                    targets=losses.soft_targets(logits, sel["T"]), lam=sel["lam"],
                                    T=sel["T"], condition=name)
-                accs.append(accuracy(st.test_logits, data.test.y))
+                accs.append(accuracy_from_logits(st.test_logits, data.test.y))
                 bar.update(1)
         points.append({"name": name, "teacher": test_accs[name], "students": accs})
     bar.close()
@@ -669,11 +675,11 @@ def born_again(data, teachers: list, sel: dict, *, epochs: int) -> dict:
     """
     out = {"teacher (hard labels)": [], "born-again student": []}
     for t in tqdm(teachers, desc="born-again", leave=False):
-        st = train_student(data.train, data.val.x[:0], data.test.x, seed=t.seed + BORN_AGAIN_SEED,
+        st = measure_student(data.train, data.val.x[:0], data.test.x, seed=t.seed + BORN_AGAIN_SEED,
                            epochs=epochs, targets=losses.soft_targets(t.meta["train_logits"], sel["T"]),
                            lam=sel["lam"], T=sel["T"], condition="born-again")
-        out["teacher (hard labels)"].append(accuracy(t.test_logits, data.test.y))
-        out["born-again student"].append(accuracy(st.test_logits, data.test.y))
+        out["teacher (hard labels)"].append(accuracy_from_logits(t.test_logits, data.test.y))
+        out["born-again student"].append(accuracy_from_logits(st.test_logits, data.test.y))
     return out
 
 
