@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -19,13 +20,12 @@ import torch.nn.functional as F
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, export_text
 
 from kdlib import data as kdata
-from kdlib import models
+from kdlib import experiments, models, train
 from kdlib._checks import Bool, Float, Int, Str, check_params
 from kdlib.losses import kd_loss, soft_targets
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.plots import new_figure
 from kdlib.results import format_pct, mean_sd, paired_difference
-from kdlib.train import distill, fit
 from kdlib.widgets import show_in
 
 PARAMS = {"checkpoint": Str("a path to a teacher checkpoint, or empty for data/teacher.pt"),
@@ -122,6 +122,29 @@ def _neural_row(model, kind, targets, seed, test, teacher_test):
     return row
 
 
+def student_method(kind: str, targets: str, *, lam: float, T: float):
+    """How a student of this lesson learns, as a :class:`kdlib.experiments.Method`.
+
+    Parameters
+    ----------
+    kind : {"linear", "soft tree"}
+    targets : {"labels", "teacher"}
+        Hard labels, or distilled (``kd_loss`` with ``lam``, ``T`` on cached teacher logits).
+    lam, T : float
+
+    Returns
+    -------
+    kdlib.experiments.Method
+        The soft tree's methods add the balance penalty (:func:`tree_loss`).
+    """
+    if kind == "soft tree":
+        return experiments.custom(
+            f"tree on {targets}",
+            lambda tree, t_logits: (tree, tree_loss(tree, targets, t_logits, lam=lam, T=T), None),
+            lam=lam if targets == "teacher" else 1.0, T=T)
+    return experiments.scratch() if targets == "labels" else experiments.kd(lam, T)
+
+
 def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float, T: float,
                    tree_depth: int, max_depth: int, progress: bool = True) -> Experiment:
     """Train every readable student, on labels and distilled, for ``seeds`` seeds.
@@ -147,16 +170,10 @@ def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float
         teacher_train = models.predict(teacher, data.train.x)
         for kind in STUDENTS:
             for targets in TARGETS:
-                torch.manual_seed(seed)
-                model = build_student(kind, tree_depth)
-                kw = dict(epochs=epochs, lr=LR[kind], batch_size=64, seed=seed, progress=False)
-                if kind == "soft tree":
-                    fit(model, data, loss_fn=tree_loss(model, targets, teacher_train, lam=lam, T=T),
-                        **kw)
-                elif targets == "labels":
-                    fit(model, data, **kw)
-                else:
-                    distill(model, teacher, data, lam=lam, T=T, teacher_logits=teacher_train, **kw)
+                config = experiments.Config(
+                    partial(build_student, kind, tree_depth), student_method(kind, targets, lam=lam, T=T),
+                    seed, train.TrainSettings(epochs=epochs, lr=LR[kind], batch_size=64))
+                model, _ = experiments.train(config, data, teacher_logits=teacher_train)
                 exp.rows.append(_neural_row(model, kind, targets, seed, exp.test,
                                             exp.teacher_test_logits))
                 if seed == 0:
