@@ -13,7 +13,7 @@ from kdlib import losses as L
 from kdlib import pitfalls as P
 from kdlib.data import Split
 from kdlib.lessons import lesson04_loss_formulas as lesson
-from kdlib.train import batches, fit
+from kdlib.train import TrainSettings, batches, fit
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -436,26 +436,26 @@ def test_compare_lams_by_optimizer_adam_cancels_the_factor():
 
 # --------------------------------------------------------------------------- pitfalls, trained
 
-def test_train_pitfall_students_rows_table_and_plot():
+def test_pitfall_students_rows_table_and_plot():
     train, val = toy_data()
     test = Split(train.x[:64], train.y[:64])
     data = (train, val, test)
     teacher = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3)).eval()
     logits = teacher(train.x).detach()
-    rows = lesson.train_pitfall_students(toy_student, teacher, data, logits, seeds=2, epochs=1,
-                                         batch_size=32)
+    small = TrainSettings(batch_size=32)
+    rows = lesson.pitfall_students(toy_student, teacher, data, logits, seeds=2, epochs=1, settings=small)
     assert [r["mistake"] for r in rows] == [m for m in lesson.PITFALL_LOSSES for _ in range(2)]
     assert all(0.0 <= r["test_acc"] <= 1.0 for r in rows)
     assert not teacher.training  # the train-mode mistake leaves the teacher as found
-    again = lesson.train_pitfall_students(toy_student, teacher, data, logits, seeds=[0], epochs=1,
-                                          batch_size=32, names=["correct kd_loss"])
+    again = lesson.pitfall_students(toy_student, teacher, data, logits, seeds=[0], epochs=1,
+                                    settings=small, names=["correct kd_loss"])
     assert again[0]["test_acc"] == rows[0]["test_acc"]  # seeded
     table = lesson.pitfall_accuracy_table(rows)
     assert "T² forgotten" in table and "CI" in table and table.count("\n") == len(lesson.PITFALL_LOSSES)
     fig = lesson.pitfall_accuracy_dots(rows)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(lesson.PITFALL_LOSSES)
     with pytest.raises(ValueError, match="names"):
-        lesson.train_pitfall_students(toy_student, teacher, data, logits, names=["typo"])
+        lesson.pitfall_students(toy_student, teacher, data, logits, names=["typo"])
 
 
 # --------------------------------------------------------------------------- write your own KD loss and step

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from kdlib import _checks
+from kdlib import _checks, experiments
 from kdlib._checks import (
     Float,
     Int,
@@ -62,7 +62,7 @@ from kdlib.pitfalls import (
 )
 from kdlib.plots import new_figure, smooth
 from kdlib.results import format_pct, paired_difference
-from kdlib.train import fit
+from kdlib.train import TrainSettings, fit
 from kdlib.widgets import show_in
 
 __all__ = [
@@ -71,7 +71,7 @@ __all__ = [
     "PitfallRow", "formula_pitfalls", "measure_train_mode", "measure_misaligned_cache", "format_table",
     "scaled_lr_curves", "split_accuracy_bars", "t2_gradient_norms", "loss_terms",
     "LossTermsExplorer",
-    "OptimizerLamRun", "compare_lams_by_optimizer", "PITFALL_LOSSES", "train_pitfall_students",
+    "OptimizerLamRun", "compare_lams_by_optimizer", "PITFALL_LOSSES", "pitfall_students",
     "pitfall_accuracy_table", "pitfall_accuracy_dots", "term_gradients", "total_gradient_norm",
     "gradient_trade_off", "check_kd_loss", "check_training_step", "check_exercise",
 ]
@@ -873,7 +873,7 @@ PITFALL_LOSSES = {
     "cache looked up by position": "misaligned",
     "no teacher (λ = 1)": "plain",
 }
-"""The students of :func:`train_pitfall_students`: name → mistake (None: the correct loss)."""
+"""The students of :func:`pitfall_students`: name → mistake (None: the correct loss)."""
 
 
 def _pitfall_loss_fn(kind, teacher, cache, *, lam, T, batch_size, n_train):
@@ -901,13 +901,13 @@ def _pitfall_loss_fn(kind, teacher, cache, *, lam, T, batch_size, n_train):
     return loss_fn
 
 
-def train_pitfall_students(make_student, teacher: nn.Module, data, teacher_logits: torch.Tensor, *,
-                           lam: float = 0.5, T: float = 4.0, seeds=(0, 1, 2), epochs: int = 3,
-                           lr: float = 3e-3, batch_size: int = 128, names=None) -> list[dict]:
+def pitfall_students(make_student, teacher: nn.Module, data, teacher_logits: torch.Tensor, *,
+                     lam: float = 0.5, T: float = 4.0, seeds=(0, 1, 2), epochs: int = 3, names=None,
+                     settings: TrainSettings | None = None) -> list[dict]:
     """Train one short student per classic mistake (and the correct loss), per seed.
 
     Every student is ``make_student()`` built right after ``torch.manual_seed(seed)``
-    and trained with :func:`kdlib.train.fit` (Adam, OneCycle) on ``data.train`` for
+    and trained by :func:`kdlib.experiments.train` (Adam, OneCycle) on ``data.train`` for
     ``epochs`` epochs, with the same seed for its batch order; only the loss differs
     (:data:`PITFALL_LOSSES`): the correct :func:`kdlib.losses.kd_loss`, each formula
     mistake of :mod:`kdlib.pitfalls`, the teacher run in train mode on every batch
@@ -927,10 +927,12 @@ def train_pitfall_students(make_student, teacher: nn.Module, data, teacher_logit
     lam, T : float
     seeds : int or sequence of int
         ``n`` means ``0 .. n-1``.
-    epochs, batch_size : int
-    lr : float
+    epochs : int
     names : sequence of str, optional
         A subset of :data:`PITFALL_LOSSES` (default: all, in order).
+    settings : kdlib.train.TrainSettings, optional
+        Learning rate and batch size (default: ``lr=3e-3``, batch 128); ``epochs`` replaces
+        its epochs.
 
     Returns
     -------
@@ -946,9 +948,7 @@ def train_pitfall_students(make_student, teacher: nn.Module, data, teacher_logit
     seeds = [check_int("seeds", s, low=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed, got an empty sequence")
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    lr = check_float("lr", lr, low=0.0, low_open=True)
+    settings = TrainSettings.of(settings or TrainSettings(lr=3e-3, batch_size=128), epochs=epochs)
     names = list(PITFALL_LOSSES) if names is None else list(names)
     for name in names:
         if name not in PITFALL_LOSSES:
@@ -960,22 +960,21 @@ def train_pitfall_students(make_student, teacher: nn.Module, data, teacher_logit
     if cache.shape[0] != len(train.y):
         raise ValueError(f"teacher_logits has {cache.shape[0]} rows but the training split has "
                          f"{len(train.y)} examples; they must match")
-    rows = []
-    for name in names:
-        for seed in seeds:
-            torch.manual_seed(seed)
-            model = make_student()
-            loss_fn = _pitfall_loss_fn(PITFALL_LOSSES[name], teacher, cache, lam=lam, T=T,
-                                       batch_size=batch_size, n_train=len(train.y))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # KLDivLoss 'mean' warns every batch
-                fit(model, (train, None), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                    progress=False, loss_fn=loss_fn)
-            with torch.no_grad():
-                model.eval()
-                acc = float((model(test.x).argmax(-1) == test.y).float().mean())
-            rows.append({"mistake": name, "seed": seed, "test_acc": acc})
-    return rows
+    def method(name):
+        loss_fn = _pitfall_loss_fn(PITFALL_LOSSES[name], teacher, cache, lam=lam, T=T,
+                                   batch_size=settings.batch_size, n_train=len(train.y))
+        return experiments.custom(name, lambda student, _: (student, loss_fn, None), lam=lam, T=T)
+
+    def score(model, config, data):
+        with torch.no_grad():
+            return {"test_acc": float((model(test.x).argmax(-1) == test.y).float().mean())}
+
+    configs = [experiments.Config(make_student, method(name), seed, settings, labels={"mistake": name})
+               for name in names for seed in seeds]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # KLDivLoss 'mean' warns every batch
+        rows = experiments.train_students(configs, (train, None, test), evaluate=score, progress=False)
+    return [{k: r[k] for k in ("mistake", "seed", "test_acc")} for r in rows]
 
 
 def pitfall_accuracy_table(rows) -> str:
@@ -984,7 +983,7 @@ def pitfall_accuracy_table(rows) -> str:
     Parameters
     ----------
     rows : list of dict
-        Rows of :func:`train_pitfall_students` (must include ``"correct kd_loss"``).
+        Rows of :func:`pitfall_students` (must include ``"correct kd_loss"``).
 
     Returns
     -------
@@ -1022,7 +1021,7 @@ def pitfall_accuracy_dots(rows, *, title: str = "") -> Figure:
     for r in rows:
         by.setdefault(r["mistake"], []).append(r["test_acc"])
     if not by:
-        raise ValueError("rows is empty: run train_pitfall_students first")
+        raise ValueError("rows is empty: run pitfall_students first")
     names = list(by)
     fig, ax = new_figure(7.5, 0.45 * len(names) + 1.4)
     a = ax[0, 0]
