@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from kdlib import data as kdata
 from kdlib import losses, metrics
 from kdlib import train as _train
-from kdlib._checks import Float, check_float, check_int, check_labels, check_params
+from kdlib._checks import Float, OneOf, check_float, check_int, check_labels, check_params
 from kdlib.models import mlp
 from kdlib.train import History, TrainSettings
 
@@ -70,6 +70,10 @@ class Method:
     ----------
     name : str
         The method's label in result rows (``"scratch"``, ``"kd"``, ...).
+    kind : {"labels", "kd", "targets", "custom"}
+        How it trains: on labels (``fit``, plain or smoothed cross-entropy), by
+        :func:`kdlib.train.distill` on the teacher's cached logits, towards given
+        probabilities, or with its own ``setup``.
     lam : float in [0, 1]
         Weight of the hard-label term (1: labels only).
     T : float > 0
@@ -83,6 +87,7 @@ class Method:
     """
 
     name: str = "scratch"
+    kind: str = "labels"
     lam: float = 1.0
     T: float = 1.0
     eps: float = 0.0
@@ -90,14 +95,22 @@ class Method:
     setup: object = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
-        check_params({"lam": self.lam, "T": self.T, "eps": self.eps}, _METHOD_SPEC)
+        check_params({"kind": self.kind, "lam": self.lam, "T": self.T, "eps": self.eps}, _METHOD_SPEC)
+        if self.kind == "kd" and self.eps:
+            raise ValueError(f"method {self.name!r}: label smoothing (eps={self.eps:g}) with KD trains "
+                             "only in a group (train_group); use eps=0 here")
+        if (self.kind == "targets") != (self.targets is not None) or \
+                (self.kind == "custom") != (self.setup is not None):
+            raise ValueError(f"method {self.name!r} of kind {self.kind!r}: build it with kd(), "
+                             "scratch(), label_smoothing(), on_targets() or custom()")
 
     def knobs(self) -> dict:
         """The method's columns of a result row: ``method``, ``lam``, ``T``, ``eps``."""
         return {"method": self.name, "lam": self.lam, "T": self.T, "eps": self.eps}
 
 
-_METHOD_SPEC = {"lam": Float(0.0, 1.0), "T": Float(0.0, low_open=True), "eps": Float(0.0, 0.999)}
+_METHOD_SPEC = {"kind": OneOf("labels", "kd", "targets", "custom"), "lam": Float(0.0, 1.0),
+                "T": Float(0.0, low_open=True), "eps": Float(0.0, 0.999)}
 
 
 def scratch(name: str = "scratch") -> Method:
@@ -144,7 +157,7 @@ def kd(lam: float, T: float, name: str = "kd") -> Method:
     -------
     Method
     """
-    return Method(name, lam=lam, T=T)
+    return Method(name, "kd", lam=lam, T=T)
 
 
 def on_targets(targets, *, lam: float = 0.0, T: float = 1.0, name: str = "targets") -> Method:
@@ -163,7 +176,7 @@ def on_targets(targets, *, lam: float = 0.0, T: float = 1.0, name: str = "target
     -------
     Method
     """
-    return Method(name, lam=lam, T=T, targets=targets.detach())
+    return Method(name, "targets", lam=lam, T=T, targets=targets.detach())
 
 
 def custom(name: str, setup, *, lam: float = 1.0, T: float = 1.0) -> Method:
@@ -183,7 +196,7 @@ def custom(name: str, setup, *, lam: float = 1.0, T: float = 1.0) -> Method:
     -------
     Method
     """
-    return Method(name, lam=lam, T=T, setup=setup)
+    return Method(name, "custom", lam=lam, T=T, setup=setup)
 
 
 # ------------------------------------------------------------------ configurations
@@ -272,7 +285,7 @@ def train(config: Config, data, *, teacher_logits=None, callback=None, progress:
         train_split = kdata.Split(train_split.x[rows], train_split.y[rows])
         logits = None if logits is None else logits[rows]
         if m.targets is not None:
-            m = Method(m.name, m.lam, m.T, m.eps, m.targets[rows], m.setup)
+            m = replace(m, targets=m.targets[rows])
     data = (train_split, val)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed if config.init_seed is None else config.init_seed)
@@ -286,10 +299,7 @@ def train(config: Config, data, *, teacher_logits=None, callback=None, progress:
             finally:
                 if finish is not None:
                     finish()
-        elif m.lam < 1 and m.targets is None:
-            if m.eps:
-                raise ValueError(f"method {m.name!r}: label smoothing (eps={m.eps:g}) with lam < 1 "
-                                 "trains only in a group (train_group); use eps=0 or lam=1 here")
+        elif m.kind == "kd":
             if logits is None:
                 raise ValueError(f"method {m.name!r} (lam={m.lam:g}) distils: pass teacher_logits")
             history = _train.distill(student, None, data, lam=m.lam, T=m.T, teacher_logits=logits, **kw)

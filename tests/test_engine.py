@@ -134,14 +134,21 @@ def test_train_students_returns_one_tidy_row_per_student_in_order():
     (lambda: ex.label_smoothing(1.0), r"eps=1.0 is out of range"),
     (lambda: ex.Config(build, ex.scratch(), -1), r"seed=-1 is out of range"),
     (lambda: ex.train(ex.Config(build, ex.kd(0.5, 2.0), 0, SETTINGS), DATA), r"pass teacher_logits"),
-    (lambda: ex.train(ex.Config(build, ex.Method("both", lam=0.5, eps=0.1), 0, SETTINGS), DATA,
-                      teacher_logits=TEACHER), r"label smoothing .* with lam < 1"),
+    (lambda: ex.Method("both", "kd", lam=0.5, eps=0.1), r"label smoothing .* with KD"),
+    (lambda: ex.Method("odd", "targets"), r"build it with kd\(\)"),
+    (lambda: ex.Method("odd", "online"), r"kind='online' is not supported"),
     (lambda: ex.train(ex.Config(build, ex.on_targets(TEACHER[:10]), 0, SETTINGS), DATA),
      r"targets has 10 rows but the training split has 120"),
 ])
 def test_bad_methods_and_configs_say_what_is_wrong(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()
+
+
+def test_kd_with_lam_1_still_distils():
+    """kind decides the path: kd(1.0, T) runs distill (as notebook 03's λ = 1 rows always did)."""
+    model, _ = ex.train(ex.Config(build, ex.kd(1.0, 3.0), 4, SETTINGS), DATA, teacher_logits=TEACHER)
+    assert torch.equal(weights(model), weights(by_hand(4, lam=1.0, T=3.0)))
 
 
 def test_train_wants_a_config():

@@ -26,6 +26,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from torch import nn
 
+from kdlib import experiments
 from kdlib._checks import Float, Int, Str, check_choice, check_float, check_int
 from kdlib._checks import check_params as _check_params
 from kdlib.metrics import accuracy
@@ -33,7 +34,7 @@ from kdlib.models import cnn, count_params, predict
 from kdlib.plots import new_figure
 from kdlib.results import mean_sd, paired_difference
 from kdlib.student_init import STRATEGIES, init_student
-from kdlib.train import distill
+from kdlib.train import TrainSettings
 
 __all__ = ["check_params", "load_error_summary", "arch_label", "compare_init_strategies",
            "summarize_comparison", "comparison_table", "strategy_gap", "init_comparison",
@@ -155,8 +156,8 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
 
     For every strategy and every seed a fresh deep copy of ``student`` is
     initialised from ``teacher`` with :func:`kdlib.student_init.init_student`, its validation
-    accuracy is measured (before any training), then it is trained with
-    :func:`kdlib.train.distill` on ``data.train`` for ``epochs`` epochs and
+    accuracy is measured (before any training), then it is distilled by
+    :func:`kdlib.experiments.train` on ``data.train`` for ``epochs`` epochs and
     measured again. The seed re-draws the random initialisation (strategy
     ``"random"``: ``init_student(..., seed=s)``) and seeds the batch order and
     dropout of the training; the other strategies start from the same weights
@@ -179,7 +180,7 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
         ``n`` means seeds ``0, 1, ..., n - 1``.
     epochs : int >= 1
     lam, T, lr, batch_size
-        Passed to :func:`kdlib.train.distill` (Adam with a OneCycle schedule).
+        The distillation (Adam with a OneCycle schedule; :func:`kdlib.experiments.kd`).
     teacher_logits : Tensor, optional
         ``kdlib.models.predict(teacher, data.train.x)``, computed here if not given.
     teacher_acc : float, optional
@@ -226,19 +227,25 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
     label = arch_label(student) if label is None else str(label)
     t_label, n_params = arch_label(teacher), count_params(student)
 
-    rows = []
-    for strategy in strategies:
-        for seed in seeds:
+    settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size)
+    before = {}
+
+    def starting_point(strategy, seed):
+        def build():  # the template, initialised by the strategy, measured before training
             model = copy.deepcopy(student)
             init_student(model, teacher, strategy, **({"seed": seed} if strategy == "random" else {}))
-            acc_init = accuracy(model, data.val.x, data.val.y)
-            distill(model, teacher, (data.train, None), lam=lam, T=T, epochs=epochs, lr=lr,
-                    batch_size=batch_size, seed=seed, progress=False, teacher_logits=teacher_logits)
-            rows.append({"student": label, "params": n_params, "teacher": t_label,
-                         "teacher_acc": teacher_acc, "strategy": strategy, "seed": seed,
-                         "acc_init": acc_init,
-                         "acc_trained": accuracy(model, data.val.x, data.val.y)})
-    return rows
+            before[(strategy, seed)] = accuracy(model, data.val.x, data.val.y)
+            return model
+        return build
+
+    configs = [experiments.Config(starting_point(strategy, seed), experiments.kd(lam, T), seed, settings,
+                                  labels={"strategy": strategy}) for strategy in strategies for seed in seeds]
+    trained = experiments.train_students(
+        configs, (data.train, None), teacher_logits=teacher_logits, progress=False,
+        evaluate=lambda model, config, _: {"acc_trained": accuracy(model, data.val.x, data.val.y)})
+    return [{"student": label, "params": n_params, "teacher": t_label, "teacher_acc": teacher_acc,
+             "strategy": r["strategy"], "seed": r["seed"], "acc_init": before[(r["strategy"], r["seed"])],
+             "acc_trained": r["acc_trained"]} for r in trained]
 
 
 def summarize_comparison(rows) -> list[dict]:
