@@ -154,7 +154,7 @@ class OneOf:
         return check_choice(name, value, self.choices)
 
     def __repr__(self):
-        return f"OneOf{self.choices!r}"
+        return f"OneOf({', '.join(map(repr, self.choices))})"
 
 
 @dataclass(frozen=True)
@@ -185,8 +185,8 @@ def check_params(values: dict, spec: dict) -> dict:
     """Validate every entry of ``values`` against ``spec`` (name → constraint).
 
     The one parameter check every lesson uses (in the spirit of scikit-learn's
-    parameter constraints). Constraints are :class:`Int`, :class:`Float`,
-    :class:`Bool`, :class:`Str`, :class:`OneOf`, or any callable
+    parameter constraints). Constraints are :class:`Int`, :class:`Float`, :class:`Bool`,
+    :class:`Str`, :class:`OneOf`, :class:`Optional`, :class:`Each`, or any callable
     ``constraint(name, value) -> value`` that raises with the same message format.
 
     Parameters
