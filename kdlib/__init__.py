@@ -5,8 +5,8 @@ mention a notebook. **Lesson modules** hold everything that only one notebook us
 
 Core modules (dependencies run down this list, never up)::
 
-    _checks       argument validation: check_int/float/choice and the declarative
-                  check_params(values, spec) every lesson's parameter check uses
+    _checks       argument validation: the @validate_params(name=constraint) decorator of public
+                  functions, check_params(values, spec) for lessons, check_int/float/choice
     results       statistics over seeds (sample sd, mean ± sd, paired difference with a
                   t interval), percent formatting, CSV rows (no torch)
     data          data sets as in-memory tensors (Fashion-MNIST from data/, digits, moons),

@@ -2,11 +2,17 @@
 
 Each check raises ``ValueError`` / ``TypeError`` with a message that names the
 argument, the value it got and what is allowed (DESIGN.md, "Bad arguments").
+Public functions declare their scalar arguments' constraints once with
+:func:`validate_params`; checks that depend on other arguments or on tensors stay
+in the function's body (``check_matrix``, ``check_labels``, ``check_probs``, ...).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
+from dataclasses import dataclass, field
 
 import torch
 
@@ -91,26 +97,31 @@ def _check_range(name, value, low, high, *, low_open):
 
 
 # --------------------------------------------------------------------------- declarative
+# Constraints are callables ``constraint(name, value) -> value``; their repr is their rule.
+@dataclass(frozen=True)
 class Int:
     """An integer in ``[low, high]`` (either bound may be ``None``)."""
 
-    def __init__(self, low=None, high=None):
-        self.low, self.high = low, high
+    low: int | None = None
+    high: int | None = None
 
     def __call__(self, name, value):
         return check_int(name, value, low=self.low, high=self.high)
 
 
+@dataclass(frozen=True)
 class Float:
     """A finite real number in ``[low, high]``; ``low_open=True`` makes it ``(low, high]``."""
 
-    def __init__(self, low=None, high=None, *, low_open=False):
-        self.low, self.high, self.low_open = low, high, low_open
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = field(default=False, kw_only=True)
 
     def __call__(self, name, value):
         return check_float(name, value, low=self.low, high=self.high, low_open=self.low_open)
 
 
+@dataclass(frozen=True)
 class Bool:
     """``True`` or ``False`` (not 0/1, not a string)."""
 
@@ -120,11 +131,11 @@ class Bool:
         return value
 
 
+@dataclass(frozen=True)
 class Str:
     """A string; ``hint`` says what it means (e.g. "a path, or '' for data/teacher.pt")."""
 
-    def __init__(self, hint: str = ""):
-        self.hint = hint
+    hint: str = ""
 
     def __call__(self, name, value):
         if not isinstance(value, str):
@@ -142,13 +153,40 @@ class OneOf:
     def __call__(self, name, value):
         return check_choice(name, value, self.choices)
 
+    def __repr__(self):
+        return f"OneOf({', '.join(map(repr, self.choices))})"
+
+
+@dataclass(frozen=True)
+class Optional:
+    """``None``, or a value that ``constraint`` accepts."""
+
+    constraint: object
+
+    def __call__(self, name, value):
+        return None if value is None else self.constraint(name, value)
+
+
+@dataclass(frozen=True)
+class Each:
+    """A sequence whose items ``constraint`` accepts, as a list; item ``i`` is named ``name[i]``."""
+
+    constraint: object
+
+    def __call__(self, name, value):
+        return [self.constraint(f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+
+LAM = Float(0, 1)  # the weight of the hard-label term (kdlib.losses.kd_loss)
+TEMPERATURE = Float(0, low_open=True)
+
 
 def check_params(values: dict, spec: dict) -> dict:
     """Validate every entry of ``values`` against ``spec`` (name → constraint).
 
     The one parameter check every lesson uses (in the spirit of scikit-learn's
-    parameter constraints). Constraints are :class:`Int`, :class:`Float`,
-    :class:`Bool`, :class:`Str`, :class:`OneOf`, or any callable
+    parameter constraints). Constraints are :class:`Int`, :class:`Float`, :class:`Bool`,
+    :class:`Str`, :class:`OneOf`, :class:`Optional`, :class:`Each`, or any callable
     ``constraint(name, value) -> value`` that raises with the same message format.
 
     Parameters
@@ -179,15 +217,76 @@ def check_params(values: dict, spec: dict) -> dict:
     return {name: spec[name](name, values[name]) for name in spec}
 
 
+def validate_params(**constraints):
+    """Decorator: check the named arguments of every call and pass on the converted values.
+
+    ``@validate_params(epochs=Int(low=1), lam=LAM)`` declares each scalar argument's
+    constraint once (scikit-learn's ``validate_params``). Arguments are checked in the
+    order declared, whether passed by position or keyword; defaults too (once at
+    decoration, where a bad default is an error, and again on each call that omits
+    them). No signature is bound per call, so a per-batch loss may use it. Checks that
+    depend on other arguments or on tensors stay in the function's body.
+
+    Parameters
+    ----------
+    **constraints
+        Parameter name → constraint (:class:`Int`, :class:`Float`, :class:`Bool`,
+        :class:`Str`, :class:`OneOf`, :class:`Optional`, :class:`Each` or any callable
+        ``constraint(name, value) -> value`` with the same message format).
+
+    Returns
+    -------
+    callable
+        The decorator. The decorated function keeps the original's name, docstring and
+        signature (``functools.wraps``, ``__wrapped__``) and shows its rules in ``.constraints``.
+
+    Raises
+    ------
+    TypeError
+        At decoration: a constraint for a parameter the function lacks (or for
+        ``*args``, ``**kwargs`` or a positional-only one).
+    """
+    def decorate(func):
+        params = inspect.signature(func).parameters
+        names = list(params)
+        slots = []
+        for name, check in constraints.items():
+            p = params.get(name)
+            if p is None or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                raise TypeError(f"validate_params: {func.__qualname__}() has no parameter {name!r} "
+                                f"that can be checked; its parameters are {names}")
+            if p.default is not p.empty:
+                check(name, p.default)
+            slots.append((name, check, names.index(name) if p.kind is p.POSITIONAL_OR_KEYWORD else None,
+                          p.default))
+
+        @functools.wraps(func)
+        def checked(*args, **kwargs):
+            args = list(args)
+            for name, check, index, default in slots:
+                if name in kwargs:
+                    kwargs[name] = check(name, kwargs[name])
+                elif index is not None and index < len(args):
+                    args[index] = check(name, args[index])
+                elif default is not inspect.Parameter.empty:
+                    kwargs[name] = check(name, default)
+            return func(*args, **kwargs)
+
+        checked.constraints = dict(constraints)
+        return checked
+
+    return decorate
+
+
 # --------------------------------------------------------------------------- tensors
 def check_lam(lam) -> float:
     """``lam`` in [0, 1]: the weight of the hard-label term (:func:`kdlib.losses.kd_loss`)."""
-    return check_float("lam", lam, low=0, high=1)
+    return LAM("lam", lam)
 
 
 def check_temperature(T) -> float:
     """A temperature ``T > 0``."""
-    return check_float("T", T, low=0, low_open=True)
+    return TEMPERATURE("T", T)
 
 
 def check_matrix(name: str, x) -> torch.Tensor:

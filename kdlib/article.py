@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdlib._checks import check_labels, check_lam, check_matrix, check_probs, check_same_shape
+from kdlib._checks import LAM, check_labels, check_matrix, check_probs, check_same_shape, validate_params
 
 __all__ = [
     "ARTICLE_SNIPPET",
@@ -109,6 +109,7 @@ def article_adv(student_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     return -(onehot * torch.log(p.clamp(eps, 1 - eps))).sum(dim=1).mean()
 
 
+@validate_params(lam=LAM)
 def article_total(teacher_probs: torch.Tensor, student_probs: torch.Tensor, labels: torch.Tensor, *,
                   lam: float) -> torch.Tensor:
     """Formula 3.2.3 of the article: ``L = λ L_ce + (1 - λ) L_adv``.
@@ -132,7 +133,6 @@ def article_total(teacher_probs: torch.Tensor, student_probs: torch.Tensor, labe
         A scalar, ``lam * article_ce(teacher_probs, labels) + (1 - lam) *
         article_adv(student_probs, labels)``.
     """
-    lam = check_lam(lam)
     check_matrix("teacher_probs", teacher_probs)
     check_matrix("student_probs", student_probs)
     check_same_shape("teacher_probs", teacher_probs, "student_probs", student_probs)
@@ -227,6 +227,7 @@ def article_snippet_fixed_syntax() -> SyntaxError | None:
     return snippet_syntax_error(ARTICLE_SNIPPET.replace("    # ...\n", "    pass  # ...\n"))
 
 
+@validate_params(lam=LAM)
 def article_snippet_loss(outputs: torch.Tensor, labels: torch.Tensor, lam: float, *,
                          return_terms: bool = False):
     """The article snippet's loss lines, runnable (``lambda`` renamed to ``lam``).
@@ -257,7 +258,6 @@ def article_snippet_loss(outputs: torch.Tensor, labels: torch.Tensor, lam: float
     torch.Tensor or tuple of torch.Tensor
         The scalar total, or ``(total, loss, adv_loss.mean())`` with ``return_terms``.
     """
-    lam = check_lam(lam)
     check_matrix("outputs", outputs)
     labels = check_labels(labels, outputs.shape[0], outputs.shape[1], of="outputs")
     criterion = nn.CrossEntropyLoss()

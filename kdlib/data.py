@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kdlib._checks import check_choice, check_float, check_int
+from kdlib._checks import Float, Int, OneOf, check_int, validate_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,6 +170,7 @@ def resolve(path: str | os.PathLike | None, default_name: str) -> Path:
     return Path(path).expanduser().resolve()
 
 
+@validate_params(name=OneOf(*NAMES), seed=Int(low=0))
 def load(name: str, *, n_train: int | None = None, n_val: int | None = None,
          seed: int = 0) -> Splits:
     """Load a data set into memory as tensors, split into train / val / test.
@@ -193,8 +194,6 @@ def load(name: str, *, n_train: int | None = None, n_val: int | None = None,
     -------
     Splits
     """
-    check_choice("name", name, NAMES)
-    seed = check_int("seed", seed, low=0)
     x_pool, y_pool, x_test, y_test, classes = _raw(name)
     n_val = DEFAULT_N_VAL[name] if n_val is None else check_int("n_val", n_val, low=0,
                                                                 high=len(y_pool) - 1)
@@ -315,6 +314,7 @@ def _moons():
     return x[pool], y[pool], x[test], y[test], ("upper moon", "lower moon")
 
 
+@validate_params(n=Int(low=2))
 def make_moons(n: int, *, noise: float = 0.2, seed: int = 0):
     """Two interleaving half circles in 2-D, half of the points in each class.
 
@@ -330,7 +330,6 @@ def make_moons(n: int, *, noise: float = 0.2, seed: int = 0):
     tuple
         ``(x, y)``: float32 array ``(n, 2)`` and int64 labels ``(n,)``.
     """
-    n = check_int("n", n, low=2)
     rng = np.random.default_rng(seed)
     n0 = n // 2
     t0 = rng.uniform(0, np.pi, n0)
@@ -347,6 +346,7 @@ def make_moons(n: int, *, noise: float = 0.2, seed: int = 0):
 SHIFTS = ("none", "noise", "rotate", "translate", "contrast")
 
 
+@validate_params(kind=OneOf(*SHIFTS), severity=Float(low=0.0), seed=Int(low=0))
 def shift(x: torch.Tensor, kind: str, severity: float = 0.0, *, seed: int = 0) -> torch.Tensor:
     """A shifted copy of a batch of images ``x`` (N×C×H×W in [0, 1]), the same for the same seed.
 
@@ -371,9 +371,6 @@ def shift(x: torch.Tensor, kind: str, severity: float = 0.0, *, seed: int = 0) -
     torch.Tensor
         Same shape and dtype as ``x``.
     """
-    check_choice("kind", kind, SHIFTS)
-    severity = check_float("severity", severity, low=0.0)
-    seed = check_int("seed", seed, low=0)
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"x must be an N×C×H×W tensor of images, got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")

@@ -54,16 +54,19 @@ import torch
 import torch.nn.functional as F
 
 from kdlib._checks import (
-    check_choice,
+    LAM,
+    TEMPERATURE,
+    Each,
+    Float,
+    Int,
+    OneOf,
     check_float,
-    check_int,
     check_kd_batch,
     check_labels,
-    check_lam,
     check_matrix,
     check_probs,
     check_same_shape,
-    check_temperature,
+    validate_params,
 )
 
 __all__ = [
@@ -75,6 +78,7 @@ __all__ = [
 
 # --------------------------------------------------------------------------- the correct loss
 
+@validate_params(T=TEMPERATURE)
 def soft_targets(logits: torch.Tensor, T: float) -> torch.Tensor:
     """Temperature softmax: ``softmax(logits / T)`` along the last dimension.
 
@@ -94,7 +98,6 @@ def soft_targets(logits: torch.Tensor, T: float) -> torch.Tensor:
         Probabilities of the same shape as ``logits``; each slice along the last
         dimension sums to 1.
     """
-    T = check_temperature(T)
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
     if not logits.is_floating_point():
@@ -112,6 +115,7 @@ def _kl_batchmean(p_logits: torch.Tensor, q_logits: torch.Tensor, T: float) -> t
     return (log_p.exp() * (log_p - log_q)).sum(dim=-1).mean()
 
 
+@validate_params(T=TEMPERATURE)
 def kd_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, *,
              T: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The two unweighted terms of :func:`kd_loss`: ``(ce, soft)``.
@@ -135,13 +139,13 @@ def kd_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels:
     ce, soft : torch.Tensor
         Two scalar tensors.
     """
-    T = check_temperature(T)
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     ce = F.cross_entropy(s, y)
     soft = T ** 2 * _kl_batchmean(t, s, T)
     return ce, soft
 
 
+@validate_params(lam=LAM, T=TEMPERATURE)
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, *,
             lam: float, T: float) -> torch.Tensor:
     """The knowledge-distillation loss of Hinton, Vinyals & Dean (2015).
@@ -179,7 +183,6 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     >>> round(float(kd_loss(s, t, torch.tensor([0]), lam=1.0, T=4.0)), 4)   # plain CE
     0.1698
     """
-    lam, T = check_lam(lam), check_temperature(T)
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     return _kd_loss(s, t, y, lam, T)
 
@@ -203,6 +206,7 @@ HARD_ONLY_LAM = 1.0
 """λ of a student trained on hard labels only: ``kd_loss`` is then plain cross-entropy."""
 
 
+@validate_params(lam=LAM, T=TEMPERATURE)
 def effective_T(lam: float, T: float):
     """The temperature that matters for ``kd_loss(..., lam=lam, T=T)``: ``None`` when ``lam = 1``.
 
@@ -222,7 +226,6 @@ def effective_T(lam: float, T: float):
     float or None
         ``T``, or ``None`` when ``lam`` is :data:`HARD_ONLY_LAM` (T is irrelevant).
     """
-    lam, T = check_lam(lam), check_temperature(T)
     return None if lam == HARD_ONLY_LAM else T
 
 
@@ -244,6 +247,7 @@ def same_setting(lam_a: float, T_a: float, lam_b: float, T_b: float) -> bool:
     return lam_a == lam_b and effective_T(lam_a, T_a) == effective_T(lam_b, T_b)
 
 
+@validate_params(T=TEMPERATURE)
 def soft_term_grad_norm(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float, *,
                         scale_T2: bool = True) -> float:
     """Norm of the gradient of the soft term with respect to the student's logits.
@@ -272,7 +276,6 @@ def soft_term_grad_norm(student_logits: torch.Tensor, teacher_logits: torch.Tens
     float
         The Frobenius norm of ``d(soft term) / d(student_logits)``.
     """
-    T = check_temperature(T)
     s, t, _ = check_kd_batch(student_logits, teacher_logits, None)
     s = s.detach().clone().requires_grad_(True)
     term = _kl_batchmean(t, s, T)
@@ -285,6 +288,7 @@ def soft_term_grad_norm(student_logits: torch.Tensor, teacher_logits: torch.Tens
 CONVENTIONS = ("alpha-on-soft", "alpha-on-hard", "two-weights")
 
 
+@validate_params(lam=LAM, convention=OneOf(*CONVENTIONS))
 def to_alpha(lam: float, convention: str = "alpha-on-soft"):
     """Translate this package's ``lam`` (weight of the hard-label term) to another convention.
 
@@ -304,8 +308,6 @@ def to_alpha(lam: float, convention: str = "alpha-on-soft"):
     -------
     float or tuple of float
     """
-    lam = check_lam(lam)
-    check_choice("convention", convention, CONVENTIONS)
     if convention == "alpha-on-soft":
         return 1.0 - lam
     if convention == "alpha-on-hard":
@@ -313,6 +315,7 @@ def to_alpha(lam: float, convention: str = "alpha-on-soft"):
     return (1.0 - lam, lam)
 
 
+@validate_params(convention=OneOf(*CONVENTIONS))
 def from_alpha(alpha, convention: str = "alpha-on-soft") -> float:
     """Inverse of :func:`to_alpha`: the ``lam`` that gives the same weighting.
 
@@ -333,13 +336,11 @@ def from_alpha(alpha, convention: str = "alpha-on-soft") -> float:
     float
         The weight of the hard-label term, in ``[0, 1]``.
     """
-    check_choice("convention", convention, CONVENTIONS)
     if convention == "two-weights":
         if not isinstance(alpha, (tuple, list)) or len(alpha) != 2:
             raise ValueError(f"alpha must be a pair (soft_target_loss_weight, ce_loss_weight) for "
                              f"convention='two-weights', got {alpha!r}")
-        soft_w = check_float("alpha[0]", alpha[0], low=0)
-        ce_w = check_float("alpha[1]", alpha[1], low=0)
+        soft_w, ce_w = Each(Float(low=0))("alpha", alpha)
         if soft_w + ce_w == 0:
             raise ValueError("alpha=(0, 0) gives both terms zero weight; allowed: weights >= 0, not both 0")
         return ce_w / (soft_w + ce_w)
@@ -418,6 +419,7 @@ def _target_mask(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     return F.one_hot(labels, n_classes).bool()
 
 
+@validate_params(T=TEMPERATURE)
 def dkd_parts(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, *,
               T: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split the per-example KD term into its target and non-target parts (Zhao et al., 2022).
@@ -447,7 +449,6 @@ def dkd_parts(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels
         Three tensors of shape ``(batch,)``: the two parts and the teacher's probability
         of the target class at temperature ``T``. ``nckd`` is 0 with two classes.
     """
-    T = check_temperature(T)
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     if s.shape[1] < 2:
         raise ValueError(f"dkd_parts needs at least 2 classes, got shape {tuple(s.shape)}")
@@ -466,6 +467,7 @@ def dkd_parts(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels
     return tckd, nckd, p_t
 
 
+@validate_params(lam=LAM, T=TEMPERATURE)
 def kd_loss_from_probs(student_logits: torch.Tensor, target_probs: torch.Tensor, labels: torch.Tensor,
                        *, lam: float, T: float) -> torch.Tensor:
     """:func:`kd_loss` with the soft targets given as probabilities instead of teacher logits.
@@ -494,7 +496,6 @@ def kd_loss_from_probs(student_logits: torch.Tensor, target_probs: torch.Tensor,
     torch.Tensor
         A scalar.
     """
-    lam, T = check_lam(lam), check_temperature(T)
     s = check_matrix("student_logits", student_logits)
     q = check_probs("target_probs", target_probs).detach().to(s.dtype)
     check_same_shape("student_logits", s, "target_probs", q)
@@ -512,6 +513,7 @@ def _rows_and_labels(probs, labels) -> tuple[torch.Tensor, torch.Tensor]:
     return p, y
 
 
+@validate_params(seed=Int(low=0))
 def shuffle_wrong(probs: torch.Tensor, labels: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
     """The "shuffled teacher": keep each row's true-class probability, permute the others.
 
@@ -535,7 +537,6 @@ def shuffle_wrong(probs: torch.Tensor, labels: torch.Tensor, *, seed: int = 0) -
         A new tensor of the same shape.
     """
     p, y = _rows_and_labels(probs, labels)
-    seed = check_int("seed", seed, low=0)
     n, k = p.shape
     mask = _target_mask(y, k)
     gen = torch.Generator().manual_seed(seed)
@@ -568,6 +569,7 @@ def uniform_wrong(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.where(mask, p_t, (1 - p_t) / (p.shape[1] - 1))
 
 
+@validate_params(n_classes=Int(low=2), eps=Float(low=0.0, high=1.0))
 def smoothed_labels(labels: torch.Tensor, n_classes: int, eps: float) -> torch.Tensor:
     """Label-smoothing targets: ``(1 - eps) * one_hot(labels) + eps / n_classes``.
 
@@ -585,8 +587,6 @@ def smoothed_labels(labels: torch.Tensor, n_classes: int, eps: float) -> torch.T
     torch.Tensor
         Shape ``(batch, n_classes)``, float32.
     """
-    n_classes = check_int("n_classes", n_classes, low=2)
-    eps = check_float("eps", eps, low=0.0, high=1.0)
     n = labels.shape[0] if isinstance(labels, torch.Tensor) and labels.dim() >= 1 else 0
     y = check_labels(labels, n, n_classes, of="the labels")
     return (1 - eps) * F.one_hot(y, n_classes).float() + eps / n_classes

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kdlib._checks import check_float, check_int, check_labels, check_probs
+from kdlib._checks import Float, Int, Optional, check_labels, check_probs, validate_params
 from kdlib.models import predict
 
 
@@ -74,6 +74,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return accuracy_from_logits(predict(model, x), y)
 
 
+@validate_params(n_classes=Optional(Int(low=1)))
 def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> torch.Tensor:
     """Counts ``C[i, j]`` of examples of true class ``i`` predicted as ``j``.
 
@@ -90,8 +91,7 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> torch.Tens
     """
     y_true, y_pred = torch.as_tensor(y_true), torch.as_tensor(y_pred)
     _check_xy(y_true, y_pred)
-    k = int(max(y_true.max(), y_pred.max())) + 1 if n_classes is None else check_int(
-        "n_classes", n_classes, low=1)
+    k = int(max(y_true.max(), y_pred.max())) + 1 if n_classes is None else n_classes
     for labels in (y_true, y_pred):
         check_labels(labels, len(y_true), k, of="the confusion matrix")
     return torch.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
@@ -184,6 +184,7 @@ def latency(model: nn.Module, input_shape, *, batch_size: int = 1, repeats: int 
     return latency_stats(model, input_shape, batch_size=batch_size, repeats=repeats, warmup=1)["median"]
 
 
+@validate_params(k=Int(low=1))
 def top_confusions(cm, classes, k: int = 5) -> list[tuple[str, str, int]]:
     """The ``k`` largest off-diagonal cells of a confusion matrix.
 
@@ -200,7 +201,6 @@ def top_confusions(cm, classes, k: int = 5) -> list[tuple[str, str, int]]:
         ``(true class, predicted class, count)``, largest first, zero cells left out.
     """
     cm = torch.as_tensor(cm).clone()
-    k = check_int("k", k, low=1)
     cm.fill_diagonal_(0)
     flat = cm.flatten()
     order = torch.argsort(flat, descending=True, stable=True)[:k]
@@ -209,6 +209,7 @@ def top_confusions(cm, classes, k: int = 5) -> list[tuple[str, str, int]]:
 
 
 # --------------------------------- fidelity, reliability bins, latency statistics, GEMM peak
+@validate_params(T=Float(low=0.0, low_open=True))
 def kl_per_example(teacher_logits: torch.Tensor, student_logits: torch.Tensor, *,
                    T: float = 1.0) -> torch.Tensor:
     """``KL(softmax(t/T) ‖ softmax(s/T))`` of every row, in nats.
@@ -225,7 +226,6 @@ def kl_per_example(teacher_logits: torch.Tensor, student_logits: torch.Tensor, *
     torch.Tensor
         Shape ``(N,)``, every entry ``>= 0`` (up to rounding).
     """
-    T = check_float("T", T, low=0.0, low_open=True)
     if teacher_logits.shape != student_logits.shape or teacher_logits.ndim != 2:
         raise ValueError(f"teacher_logits {tuple(teacher_logits.shape)} and student_logits "
                          f"{tuple(student_logits.shape)} must be the same N×classes shape")
@@ -277,6 +277,7 @@ def _check_probs(probs, y):
     check_probs("probs", probs, rows_sum_to_one=True)
 
 
+@validate_params(n_bins=Int(low=1))
 def reliability_bins(probs: torch.Tensor, y: torch.Tensor, *, n_bins: int = 10) -> dict:
     """The numbers behind a reliability diagram: confidence bins against accuracy.
 
@@ -299,8 +300,6 @@ def reliability_bins(probs: torch.Tensor, y: torch.Tensor, *, n_bins: int = 10) 
         bin), ``accuracy`` (fraction correct per bin); empty bins have ``nan`` confidence and
         accuracy. ``ece`` = Σ count/N · |accuracy − confidence| over non-empty bins.
     """
-
-    n_bins = check_int("n_bins", n_bins, low=1)
     _check_probs(probs, y)
     conf, pred = probs.double().max(1)
     correct = (pred == y).double()
@@ -318,6 +317,8 @@ def reliability_bins(probs: torch.Tensor, y: torch.Tensor, *, n_bins: int = 10) 
             "confidence": mean_conf, "accuracy": acc, "ece": ece_value}
 
 
+@validate_params(batch_size=Int(low=1), repeats=Int(low=1), warmup=Int(low=0),
+                 threads=Optional(Int(low=1)))
 def latency_stats(model: nn.Module, input_shape, *, batch_size: int = 1, repeats: int = 30,
                   warmup: int = 5, threads: int | None = None) -> dict:
     """Forward-pass latency of ``model``, measured properly.
@@ -342,13 +343,9 @@ def latency_stats(model: nn.Module, input_shape, *, batch_size: int = 1, repeats
         ``median``, ``q25``, ``q75``, ``min`` (seconds per batch), ``per_example``
         (median / batch_size), ``times`` (all repeats, a list), ``batch_size``, ``threads``.
     """
-
-    batch_size = check_int("batch_size", batch_size, low=1)
-    repeats = check_int("repeats", repeats, low=1)
-    warmup = check_int("warmup", warmup, low=0)
     before = torch.get_num_threads()
     if threads is not None:
-        torch.set_num_threads(check_int("threads", threads, low=1))
+        torch.set_num_threads(threads)
     x = torch.zeros(batch_size, *input_shape)
     was_training = getattr(model, "training", False)  # a frozen TorchScript module has none
     if hasattr(model, "eval"):
@@ -374,6 +371,7 @@ def latency_stats(model: nn.Module, input_shape, *, batch_size: int = 1, repeats
             "batch_size": batch_size, "threads": used}
 
 
+@validate_params(n=Int(low=1), repeats=Int(low=1), threads=Optional(Int(low=1)))
 def gemm_peak(*, n: int = 512, repeats: int = 10, threads: int | None = None) -> dict:
     """Measured float32 matrix-multiply throughput of this machine (GFLOP/s).
 
@@ -391,12 +389,9 @@ def gemm_peak(*, n: int = 512, repeats: int = 10, threads: int | None = None) ->
     dict
         ``gflops`` (median), ``best_gflops`` (fastest repeat), ``n``, ``threads``.
     """
-
-    n = check_int("n", n, low=1)
-    repeats = check_int("repeats", repeats, low=1)
     before = torch.get_num_threads()
     if threads is not None:
-        torch.set_num_threads(check_int("threads", threads, low=1))
+        torch.set_num_threads(threads)
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
     times = []

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kdlib._checks import check_float, check_int
+from kdlib._checks import Each, Float, Int, validate_params
 
 FORMAT = "kdlib-checkpoint-1"
 
@@ -58,6 +58,7 @@ def _tag(model: nn.Module, kind: str, **kwargs) -> nn.Module:
     return model
 
 
+@validate_params(sizes=Each(Int(low=1)), dropout=Float(low=0.0, high=0.99))
 def mlp(sizes, *, dropout: float = 0.0) -> nn.Sequential:
     """A multi-layer perceptron ``Flatten → Linear → ReLU → … → Linear``.
 
@@ -73,10 +74,8 @@ def mlp(sizes, *, dropout: float = 0.0) -> nn.Sequential:
     nn.Sequential
         Tagged with ``kd_arch`` so that :func:`save`/:func:`load` can rebuild it.
     """
-    sizes = [check_int(f"sizes[{i}]", s, low=1) for i, s in enumerate(sizes)]
     if len(sizes) < 2:
         raise ValueError(f"sizes={sizes!r} needs at least an input and an output width")
-    dropout = check_float("dropout", dropout, low=0.0, high=0.99)
     layers: list[nn.Module] = [nn.Flatten()]
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
@@ -87,6 +86,8 @@ def mlp(sizes, *, dropout: float = 0.0) -> nn.Sequential:
     return _tag(nn.Sequential(*layers), "mlp", sizes=sizes, dropout=dropout)
 
 
+@validate_params(channels=Each(Int(low=1)), hidden=Int(low=1), n_classes=Int(low=2),
+                 in_channels=Int(low=1), image_size=Int(low=3), dropout=Float(low=0.0, high=0.99))
 def cnn(*, channels=(32, 64), hidden: int = 128, n_classes: int = 10, in_channels: int = 1,
         image_size: int = 28, dropout: float = 0.25) -> nn.Sequential:
     """The teacher family: (3×3 conv → ReLU → 2×2 max-pool) per entry of ``channels``,
@@ -111,12 +112,6 @@ def cnn(*, channels=(32, 64), hidden: int = 128, n_classes: int = 10, in_channel
     nn.Sequential
         Tagged with ``kd_arch`` so that :func:`save`/:func:`load` can rebuild it.
     """
-    channels = [check_int(f"channels[{i}]", c, low=1) for i, c in enumerate(channels)]
-    hidden = check_int("hidden", hidden, low=1)
-    n_classes = check_int("n_classes", n_classes, low=2)
-    in_channels = check_int("in_channels", in_channels, low=1)
-    image_size = check_int("image_size", image_size, low=3)
-    dropout = check_float("dropout", dropout, low=0.0, high=0.99)
     layers: list[nn.Module] = []
     size, c_in = image_size, in_channels
     for c in channels:
@@ -147,6 +142,7 @@ class RowRNN(nn.Module):
         return self.head(h[-1])
 
 
+@validate_params(row_size=Int(low=1), hidden=Int(low=1), n_classes=Int(low=2))
 def rnn(*, row_size: int = 28, hidden: int = 64, n_classes: int = 10) -> RowRNN:
     """A GRU classifier over image rows (a recurrent student).
 
@@ -163,9 +159,6 @@ def rnn(*, row_size: int = 28, hidden: int = 64, n_classes: int = 10) -> RowRNN:
     RowRNN
         Tagged with ``kd_arch`` for :func:`save`/:func:`load`.
     """
-    row_size = check_int("row_size", row_size, low=1)
-    hidden = check_int("hidden", hidden, low=1)
-    n_classes = check_int("n_classes", n_classes, low=2)
     return _tag(RowRNN(row_size, hidden, n_classes), "rnn", row_size=row_size, hidden=hidden,
                 n_classes=n_classes)
 
@@ -300,6 +293,7 @@ def model_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+@validate_params(batch_size=Int(low=1))
 @torch.inference_mode()
 def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 128) -> torch.Tensor:
     """Logits of ``model`` on ``x``, in evaluation mode and in chunks, without gradients.
@@ -323,7 +317,6 @@ def predict(model: nn.Module, x: torch.Tensor, *, batch_size: int = 128) -> torc
     torch.Tensor
         Shape ``(N, outputs)``.
     """
-    batch_size = check_int("batch_size", batch_size, low=1)
     was_training = model.training
     model.eval()
     try:
@@ -463,6 +456,7 @@ def load(path) -> nn.Module:
 
 
 # --------------------------------- readable students, reading intermediate layers
+@validate_params(n_in=Int(low=1), n_classes=Int(low=2))
 def linear(*, n_in: int = 784, n_classes: int = 10) -> nn.Sequential:
     """A softmax-regression student ``Flatten → Linear(n_in, n_classes)``.
 
@@ -480,8 +474,6 @@ def linear(*, n_in: int = 784, n_classes: int = 10) -> nn.Sequential:
     -------
     nn.Sequential
     """
-    n_in = check_int("n_in", n_in, low=1)
-    n_classes = check_int("n_classes", n_classes, low=2)
     return _tag(nn.Sequential(nn.Flatten(), nn.Linear(n_in, n_classes)), "linear", n_in=n_in,
                 n_classes=n_classes)
 
@@ -562,6 +554,8 @@ class SoftTree(nn.Module):
         return self.leaves.argmax(1)[leaf]
 
 
+@validate_params(depth=Int(low=1, high=10), n_in=Int(low=1), n_classes=Int(low=2),
+                 beta=Float(low=0.0, low_open=True))
 def soft_tree(*, depth: int = 4, n_in: int = 784, n_classes: int = 10,
               beta: float = 1.0) -> SoftTree:
     """A soft decision tree student (see :class:`SoftTree`).
@@ -579,10 +573,6 @@ def soft_tree(*, depth: int = 4, n_in: int = 784, n_classes: int = 10,
     -------
     SoftTree
     """
-    depth = check_int("depth", depth, low=1, high=10)
-    n_in = check_int("n_in", n_in, low=1)
-    n_classes = check_int("n_classes", n_classes, low=2)
-    beta = check_float("beta", beta, low=0.0, low_open=True)
     return _tag(SoftTree(depth, n_in, n_classes, beta), "soft_tree", depth=depth, n_in=n_in,
                 n_classes=n_classes, beta=beta)
 
@@ -647,6 +637,7 @@ class FeatureTap:
         self.remove()
 
 
+@validate_params(batch_size=Int(low=1))
 @torch.no_grad()
 def read_layer(model: nn.Module, x: torch.Tensor, layer: str, *,
                batch_size: int = 128) -> torch.Tensor:
@@ -667,7 +658,6 @@ def read_layer(model: nn.Module, x: torch.Tensor, layer: str, *,
     Tensor
         The layer's outputs for all of ``x``, concatenated along the batch.
     """
-    batch_size = check_int("batch_size", batch_size, low=1)
     was_training = model.training
     model.eval()
     parts = []

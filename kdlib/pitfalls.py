@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdlib._checks import check_int, check_kd_batch, check_lam, check_matrix, check_temperature
+from kdlib._checks import LAM, TEMPERATURE, Int, Optional, check_kd_batch, check_matrix, validate_params
 from kdlib.losses import _kl_batchmean, kd_loss
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 
+@validate_params(lam=LAM, T=TEMPERATURE)
 def pitfall_kldiv_mean(student_logits, teacher_logits, labels, *, lam: float, T: float) -> torch.Tensor:
     """Mistake: ``nn.KLDivLoss(reduction="mean")`` for the soft term.
 
@@ -60,12 +61,12 @@ def pitfall_kldiv_mean(student_logits, teacher_logits, labels, *, lam: float, T:
     torch.Tensor
         A scalar: what the mistaken code computes in place of ``kd_loss``.
     """
-    lam, T = check_lam(lam), check_temperature(T)
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     kl = nn.KLDivLoss(reduction="mean")(F.log_softmax(s / T, dim=-1), F.softmax(t / T, dim=-1))
     return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * kl
 
 
+@validate_params(lam=LAM, T=TEMPERATURE)
 def pitfall_probs_as_log_probs(student_logits, teacher_logits, labels, *, lam: float,
                                T: float) -> torch.Tensor:
     """Mistake: passing softmax *probabilities* where ``KLDivLoss`` expects *log*-probabilities.
@@ -93,12 +94,12 @@ def pitfall_probs_as_log_probs(student_logits, teacher_logits, labels, *, lam: f
     torch.Tensor
         A scalar: what the mistaken code computes in place of ``kd_loss``.
     """
-    lam, T = check_lam(lam), check_temperature(T)
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     wrong = F.kl_div(F.softmax(s / T, dim=-1), F.softmax(t / T, dim=-1), reduction="batchmean")
     return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * wrong
 
 
+@validate_params(lam=LAM, T=TEMPERATURE)
 def pitfall_no_T2(student_logits, teacher_logits, labels, *, lam: float, T: float) -> torch.Tensor:
     """Mistake: forgetting the ``T**2`` factor on the soft term.
 
@@ -123,11 +124,11 @@ def pitfall_no_T2(student_logits, teacher_logits, labels, *, lam: float, T: floa
     torch.Tensor
         A scalar: what the mistaken code computes in place of ``kd_loss``.
     """
-    lam, T = check_lam(lam), check_temperature(T)
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     return lam * F.cross_entropy(s, y) + (1 - lam) * _kl_batchmean(t, s, T)
 
 
+@validate_params(lam=LAM, T=TEMPERATURE)
 def pitfall_kl_swapped(student_logits, teacher_logits, labels, *, lam: float, T: float) -> torch.Tensor:
     """Mistake: ``KL(student || teacher)`` instead of ``KL(teacher || student)``.
 
@@ -157,11 +158,11 @@ def pitfall_kl_swapped(student_logits, teacher_logits, labels, *, lam: float, T:
     torch.Tensor
         A scalar: what the mistaken code computes in place of ``kd_loss``.
     """
-    lam, T = check_lam(lam), check_temperature(T)
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * _kl_batchmean(s, t, T)
 
 
+@validate_params(n=Int(low=1))
 def pitfall_teacher_train_mode(teacher: nn.Module, x: torch.Tensor, n: int = 5):
     """Mistake: computing the teacher's targets with the teacher in *train* mode.
 
@@ -193,7 +194,6 @@ def pitfall_teacher_train_mode(teacher: nn.Module, x: torch.Tensor, n: int = 5):
     """
     if not isinstance(teacher, nn.Module):
         raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
-    n = check_int("n", n, low=1)
     modes = [(m, m.training) for m in teacher.modules()]
     buffers = [(b, b.detach().clone()) for b in teacher.buffers()]
     try:
@@ -211,6 +211,7 @@ def pitfall_teacher_train_mode(teacher: nn.Module, x: torch.Tensor, n: int = 5):
     return eval_logits, train_logits
 
 
+@validate_params(batch_idx=Int(low=0), batch_size=Optional(Int(low=1)))
 def pitfall_misaligned_cache(student_logits, cached_teacher_logits, labels, batch_idx: int, *,
                              lam: float, T: float, batch_size: int | None = None) -> torch.Tensor:
     """Mistake: looking up cached teacher logits by *batch position* instead of by example index.
@@ -258,8 +259,7 @@ def pitfall_misaligned_cache(student_logits, cached_teacher_logits, labels, batc
     if cache.shape[1] != s.shape[1]:
         raise ValueError(f"cached_teacher_logits must have {s.shape[1]} classes like student_logits, "
                          f"got shape {tuple(cache.shape)}")
-    batch_idx = check_int("batch_idx", batch_idx, low=0)
-    bs = s.shape[0] if batch_size is None else check_int("batch_size", batch_size, low=1)
+    bs = s.shape[0] if batch_size is None else batch_size
     start = batch_idx * bs
     if start + s.shape[0] > cache.shape[0]:
         raise ValueError(f"batch_idx={batch_idx} with batch size {bs} needs rows "

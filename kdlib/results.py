@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as _stats
 
-from kdlib._checks import check_float
+from kdlib._checks import Float, validate_params
 
 __all__ = ["sample_sd", "mean_sd", "format_pct", "PairedDifference", "paired_difference",
            "summarize", "write_csv", "read_csv", "parse_cell", "atomic_write_text"]
@@ -133,6 +133,7 @@ class PairedDifference:
         return self.format()
 
 
+@validate_params(confidence=Float(low=0.0, high=1.0, low_open=True))
 def paired_difference(a, b, *, confidence: float = 0.95) -> PairedDifference:
     """The paired difference ``a - b`` of two methods run with the same seeds.
 
@@ -153,7 +154,6 @@ def paired_difference(a, b, *, confidence: float = 0.95) -> PairedDifference:
     a, b = _values("a", a), _values("b", b)
     if a.shape != b.shape:
         raise ValueError(f"a has {a.size} values but b has {b.size}; pair one value per seed")
-    confidence = check_float("confidence", confidence, low=0.0, high=1.0, low_open=True)
     if confidence >= 1.0:
         raise ValueError(f"confidence={confidence!r} is out of range; allowed: (0, 1)")
     d = a - b

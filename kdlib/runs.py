@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kdlib import _execute
-from kdlib._checks import check_int
+from kdlib._checks import Int, Str, validate_params
 from kdlib._execute import RUN_DIR_ENV, execute_in_place, execute_notebook, patch_kernel_client_polling
 from kdlib.results import atomic_write_text, parse_cell, read_csv, sample_sd, write_csv
 
@@ -142,11 +142,19 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9.+\-_]")
 _MAX_ID = 100
 
 
+@validate_params(text=Str())
 def parse_grid_value(text):
-    """One command-line value, read like a CSV cell (:func:`kdlib.results.parse_cell`):
-    ``4`` → int, ``0.5``/``1e-3``/``nan`` → float, ``true``/``false`` → bool, else a string."""
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a string, got {text!r} ({type(text).__name__})")
+    """One command-line value, read like a CSV cell (:func:`kdlib.results.parse_cell`).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    int, float, bool or str
+        ``4`` → int, ``0.5``/``1e-3``/``nan`` → float, ``true``/``false`` → bool, else the string.
+    """
     value = parse_cell(text.strip())
     return value.lower() == "true" if isinstance(value, str) and value.lower() in ("true", "false") else value
 
@@ -296,6 +304,7 @@ def _row_from_folder(run):
     return row, _read_json(run.folder / "metrics.json") or {}
 
 
+@validate_params(jobs=Int(low=1), retries=Int(low=0))
 def run_grid(notebook, grid, *, out, jobs=1, scheduler=None, retries=2, kernel_name="python3",
              extra_params=None, progress=True):
     """Execute ``notebook`` once per point of ``grid`` on Dask and write ``out/summary.csv``.
@@ -329,8 +338,6 @@ def run_grid(notebook, grid, *, out, jobs=1, scheduler=None, retries=2, kernel_n
         ``interrupted``), the rest cancelled, the summary written and KeyboardInterrupt re-raised.
     """
     notebook, names, runs = _plan(notebook, grid, extra_params, kernel_name)
-    jobs = check_int("jobs", jobs, low=1)
-    retries = check_int("retries", retries, low=0)
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out must be a path, got {out!r} ({type(out).__name__})")
     out = Path(out).resolve()

@@ -43,7 +43,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from kdlib._checks import check_choice, check_int
+from kdlib._checks import Each, Int, OneOf, check_choice, check_int, validate_params
 
 STRATEGIES = ("random", "copy", "layer-subset", "top-units")
 IMPORTANCES = ("product", "incoming", "outgoing")
@@ -65,6 +65,7 @@ _DESCRIPTIONS = {
 }
 
 
+@validate_params(strategy=OneOf(*STRATEGIES))
 def describe(strategy: str) -> str:
     """One paragraph saying what ``strategy`` does and what it needs.
 
@@ -77,9 +78,10 @@ def describe(strategy: str) -> str:
     -------
     str
     """
-    return _DESCRIPTIONS[check_choice("strategy", strategy, STRATEGIES)]
+    return _DESCRIPTIONS[strategy]
 
 
+@validate_params(strategy=OneOf(*STRATEGIES))
 @torch.no_grad()
 def init_student(student: nn.Module, teacher: nn.Module, strategy: str, *, seed=None,
                  layers=None, importance=None) -> nn.Module:
@@ -141,7 +143,6 @@ def init_student(student: nn.Module, teacher: nn.Module, strategy: str, *, seed=
     for who, model in (("student", student), ("teacher", teacher)):
         if not isinstance(model, nn.Module):
             raise TypeError(f"{who} must be a torch.nn.Module, got {type(model).__name__}")
-    check_choice("strategy", strategy, STRATEGIES)
     check_recurrent_pair(student, teacher, strategy)
     given = {"seed": seed, "layers": layers, "importance": importance}
     owner = {"seed": "random", "layers": "layer-subset", "importance": "top-units"}
@@ -270,7 +271,7 @@ def _init_layer_subset(student, teacher, layers):
             raise ValueError(f"layers={list(layers)!r} has {len(layers)} entries but the student "
                              f"has {n_s} weight layers; layer-subset needs one teacher index per "
                              f"student layer")
-        chosen = [check_int(f"layers[{i}]", v, low=0, high=n_t - 1) for i, v in enumerate(layers)]
+        chosen = Each(Int(low=0, high=n_t - 1))("layers", layers)
         if any(b <= a for a, b in zip(chosen, chosen[1:])):
             raise ValueError(f"layers={chosen!r} must be strictly increasing (layer-subset keeps "
                              f"the teacher's layers in order)")

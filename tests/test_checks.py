@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+
+import numpy as np
 import pytest
 import torch
 
 from kdlib import _checks, article, losses, metrics, pitfalls
-from kdlib._checks import Bool, Float, Int, OneOf, Str, check_answer, check_params
+from kdlib._checks import Bool, Each, Float, Int, OneOf, Optional, Str, check_answer, check_params
 
 SPEC = {"epochs": Int(1, 100), "lr": Float(0.0, 1.0, low_open=True), "quick": Bool(),
         "checkpoint": Str("a path, or '' for data/teacher.pt"), "strategy": OneOf("copy", "random")}
@@ -83,3 +86,100 @@ def test_tensor_checks_are_one_set_for_every_module():
     for module in (losses, article, pitfalls, metrics):
         assert not any(hasattr(module, name) for name in ("_check_matrix", "_check_same_shape", "_check_lam",
                                                           "_check_T", "_check_batch"))
+
+
+# --------------------------------------------------------------------------- validate_params
+def _train(model, data, *, epochs=3, lr=3e-3, seed=0, optimizer="adam", momentum=None):
+    """A toy public function."""
+    return {"epochs": epochs, "lr": lr, "seed": seed, "optimizer": optimizer, "momentum": momentum}
+
+
+train = _checks.validate_params(epochs=Int(low=1), lr=Float(low=0, low_open=True), seed=Int(low=0),
+                        optimizer=OneOf("adam", "sgd"), momentum=Optional(Float(0, 1)))(_train)
+
+
+def test_decorated_function_gets_converted_values():
+    out = train(None, None, epochs=np.int64(5), lr=1, momentum=0)
+    assert out == {"epochs": 5, "lr": 1.0, "seed": 0, "optimizer": "adam", "momentum": 0.0}
+    assert type(out["epochs"]) is int and type(out["lr"]) is float and type(out["momentum"]) is float
+
+
+def test_defaults_are_checked_and_converted():
+    @_checks.validate_params(T=Float(low=0, low_open=True), n=Optional(Int(low=1)), sizes=Each(Int(low=1)))
+    def f(*, T=1, n=None, sizes=(3, 2)):
+        return T, n, sizes
+
+    T, n, sizes = f()
+    assert (T, n, sizes) == (1.0, None, [3, 2]) and type(T) is float
+    assert f()[2] is not f()[2]  # a default is converted afresh on every call, never shared
+    with pytest.raises(ValueError, match=r"^T=0.0 is out of range; allowed: > 0$"):
+        _checks.validate_params(T=Float(low=0, low_open=True))(lambda T=0.0: T)  # a bad default fails at once
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"epochs": 0}, ValueError, r"^epochs=0 is out of range; allowed: >= 1$"),
+    ({"epochs": 2.5}, TypeError, r"^epochs must be an integer, got 2.5 \(float\)$"),
+    ({"epochs": True}, TypeError, r"^epochs must be an integer, got True \(bool\)$"),
+    ({"lr": 0}, ValueError, r"^lr=0.0 is out of range; allowed: > 0$"),
+    ({"lr": "fast"}, TypeError, r"^lr must be a number, got 'fast' \(str\)$"),
+    ({"lr": float("inf")}, ValueError, r"^lr must be a finite number, got inf$"),
+    ({"seed": -1}, ValueError, r"^seed=-1 is out of range; allowed: >= 0$"),
+    ({"optimizer": "rmsprop"}, ValueError,
+     r"^optimizer='rmsprop' is not supported; choose one of 'adam', 'sgd'$"),
+    ({"momentum": 1.5}, ValueError, r"^momentum=1.5 is out of range; allowed: \[0, 1\]$"),
+])
+def test_decorated_function_raises_the_check_messages(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        train(None, None, **kwargs)
+
+
+def test_each_names_the_item_and_bool_str_keep_their_messages():
+    @_checks.validate_params(sizes=Each(Int(low=1)), quick=Bool(), path=Str("a path"))
+    def f(sizes, quick=False, path=""):
+        return sizes
+
+    assert f((784, np.int64(10))) == [784, 10]
+    with pytest.raises(ValueError, match=r"^sizes\[1\]=0 is out of range; allowed: >= 1$"):
+        f([784, 0])
+    with pytest.raises(TypeError, match=r"^quick must be True or False, got 1 \(int\)$"):
+        f([1], 1)
+    with pytest.raises(TypeError, match=r"^path must be a string \(a path\), got None"):
+        f([1], path=None)
+
+
+def test_positional_and_keyword_arguments_are_both_checked():
+    @_checks.validate_params(a=Int(low=0), b=Float(0, 1))
+    def f(a, b=0.5, *rest, c=None):
+        return a, b, rest
+
+    assert f(1) == (1, 0.5, ())
+    assert f(1, 1) == (1, 1.0, ()) and type(f(1, 1)[1]) is float
+    assert f(b=0, a=2) == (2, 0.0, ())
+    assert f(1, 0.25, "x", "y") == (1, 0.25, ("x", "y"))
+    for call in (lambda: f(-1), lambda: f(a=-1)):
+        with pytest.raises(ValueError, match="^a=-1 is out of range"):
+            call()
+    with pytest.raises(ValueError, match="^b=2.0 is out of range"):
+        f(0, 2)
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'a'"):
+        f()  # a wrong call is Python's own error, as without the decorator
+
+
+def test_a_constraint_for_a_missing_parameter_is_an_error_at_decoration():
+    with pytest.raises(TypeError, match=r"_train\(\) has no parameter 'epoch' that can be checked; its "
+                                        r"parameters are \['model', 'data', 'epochs'"):
+        _checks.validate_params(epoch=Int(low=1))(_train)
+    with pytest.raises(TypeError, match="no parameter 'args'"):
+        _checks.validate_params(args=Int())(lambda *args: args)
+
+
+def test_decorated_function_stays_inspectable():
+    assert inspect.signature(train) == inspect.signature(_train)
+    assert train.__wrapped__ is _train and train.__doc__ == _train.__doc__ and train.__name__ == "_train"
+    assert repr(train.constraints["lr"]) == "Float(low=0, high=None, low_open=True)"
+    assert repr(train.constraints["momentum"]) == "Optional(constraint=Float(low=0, high=1, low_open=False))"
+    assert repr(train.constraints["optimizer"]) == "OneOf('adam', 'sgd')"
+    # kdlib's own: the rule is on the function, the signature is the original's
+    assert losses.kd_loss.constraints == {"lam": _checks.LAM, "T": _checks.TEMPERATURE}
+    assert list(inspect.signature(losses.kd_loss).parameters) == ["student_logits", "teacher_logits",
+                                                                  "labels", "lam", "T"]
