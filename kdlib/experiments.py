@@ -51,7 +51,18 @@ from tqdm.auto import tqdm
 from kdlib import data as kdata
 from kdlib import losses, metrics
 from kdlib import train as _train
-from kdlib._checks import Float, OneOf, check_float, check_int, check_labels, check_params
+from kdlib._checks import (
+    LAM,
+    TEMPERATURE,
+    Each,
+    Float,
+    Int,
+    OneOf,
+    Optional,
+    check_labels,
+    check_params,
+    validate_params,
+)
 from kdlib.models import mlp
 from kdlib.train import History, TrainSettings
 
@@ -109,8 +120,8 @@ class Method:
         return {"method": self.name, "lam": self.lam, "T": self.T, "eps": self.eps}
 
 
-_METHOD_SPEC = {"kind": OneOf("labels", "kd", "targets", "custom"), "lam": Float(0.0, 1.0),
-                "T": Float(0.0, low_open=True), "eps": Float(0.0, 0.999)}
+_METHOD_SPEC = {"kind": OneOf("labels", "kd", "targets", "custom"), "lam": LAM, "T": TEMPERATURE,
+                "eps": Float(0.0, 0.999)}
 
 
 def scratch(name: str = "scratch") -> Method:
@@ -232,9 +243,8 @@ class Config:
     init_seed: int | None = None
 
     def __post_init__(self):
-        check_int("seed", self.seed, low=0)
-        if self.init_seed is not None:
-            check_int("init_seed", self.init_seed, low=0)
+        check_params({"seed": self.seed, "init_seed": self.init_seed},
+                     {"seed": Int(low=0), "init_seed": Optional(Int(low=0))})
 
 
 def _loss_fn(method: Method, train_y, teacher_logits, device):
@@ -405,12 +415,13 @@ class GroupStudent:
 def _check_student(i: int, s) -> GroupStudent:
     if not isinstance(s, GroupStudent):
         raise TypeError(f"students[{i}] must be a GroupStudent, got {type(s).__name__}")
-    check_int(f"students[{i}].seed", s.seed, low=0)
-    check_float(f"students[{i}].lam", s.lam, low=0.0, high=1.0)
-    check_float(f"students[{i}].T", s.T, low=0.0, low_open=True)
-    check_float(f"students[{i}].eps", s.eps, low=0.0, high=0.999)
-    check_float(f"students[{i}].lr", s.lr, low=0.0, low_open=True)
+    for name, rule in _GROUP_STUDENT_SPEC.items():
+        rule(f"students[{i}].{name}", getattr(s, name))
     return s
+
+
+_GROUP_STUDENT_SPEC = {"seed": Int(low=0), "lam": LAM, "T": TEMPERATURE, "eps": Float(0.0, 0.999),
+                       "lr": Float(0.0, low_open=True)}
 
 
 def group_memory(n_students: int, *, n_train: int, batch_size: int, sizes, n_val: int) -> int:
@@ -484,6 +495,8 @@ def _group_loss(out, y, log_q_teacher, lam, T, eps):
     return lam * ce + (1 - lam) * T ** 2 * kl
 
 
+@validate_params(sizes=Each(Int(low=1)), epochs=Int(low=1), batch_size=Int(low=1),
+                 memory_budget=Int(low=1))
 def train_group(sizes, pool, students, *, val=None, teacher_logits=None, epochs: int = 20,
                 batch_size: int = 128, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                 progress: bool = False) -> list[tuple[nn.Module, History]]:
@@ -518,11 +531,7 @@ def train_group(sizes, pool, students, *, val=None, teacher_logits=None, epochs:
         and its History (``epoch_loss``, ``val_acc``, ``step_loss``; ``epoch_time`` is the
         whole group's time per epoch).
     """
-    sizes = [check_int(f"sizes[{i}]", s, low=1) for i, s in enumerate(sizes)]
     students = [_check_student(i, s) for i, s in enumerate(students)]
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    memory_budget = check_int("memory_budget", memory_budget, low=1)
     if not students:
         return []
     x_pool = pool.x.reshape(len(pool.x), -1)

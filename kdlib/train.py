@@ -18,7 +18,18 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import models
-from kdlib._checks import Float, Int, OneOf, check_float, check_int, check_labels, check_params
+from kdlib._checks import (
+    LAM,
+    TEMPERATURE,
+    Float,
+    Int,
+    OneOf,
+    Optional,
+    check_int,
+    check_labels,
+    check_params,
+    validate_params,
+)
 from kdlib.losses import _kd_loss
 from kdlib.metrics import accuracy
 from kdlib.models import cnn
@@ -198,15 +209,11 @@ class TrainSettings:
         return replace(settings or cls(), **options)
 
 
-def _optional(constraint):
-    return lambda name, value: None if value is None else constraint(name, value)
-
-
 _SETTINGS_SPEC = {"epochs": Int(low=1), "batch_size": Int(low=1), "lr": Float(0.0, low_open=True),
                   "optimizer": OneOf(*OPTIMIZERS), "schedule": OneOf(*SCHEDULES),
-                  "weight_decay": Float(0.0), "momentum": _optional(Float(0.0, 1.0)),
-                  "clip_grad": _optional(Float(0.0, low_open=True)), "seed": Int(low=0),
-                  "eval_every": _optional(Int(low=1))}
+                  "weight_decay": Float(0.0), "momentum": Optional(Float(0.0, 1.0)),
+                  "clip_grad": Optional(Float(0.0, low_open=True)), "seed": Int(low=0),
+                  "eval_every": Optional(Int(low=1))}
 
 
 def _evaluate(model, val, hist, step: int, callback, *, end_of_epoch: bool) -> None:
@@ -311,6 +318,7 @@ def _check_labels(y: torch.Tensor, n_classes: int) -> None:
     check_labels(y, len(y), n_classes, of="the teacher")
 
 
+@validate_params(lam=LAM, T=TEMPERATURE)
 def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: float,
             teacher_logits: torch.Tensor | None = None, teacher_per_batch: bool = False,
             **fit_kwargs) -> History:
@@ -341,8 +349,6 @@ def distill(student: nn.Module, teacher: nn.Module, data, *, lam: float, T: floa
     -------
     History
     """
-    lam = check_float("lam", lam, low=0.0, high=1.0)
-    T = check_float("T", T, low=0.0, low_open=True)
     if "loss_fn" in fit_kwargs:
         raise TypeError("distill builds its own loss_fn; call fit() for a custom loss")
     train, _, _ = kdata.unpack_splits(data)
@@ -378,6 +384,7 @@ TEACHER_DEFAULTS = {"epochs": 2, "n_train": None, "lr": 3e-3, "batch_size": 128,
 """Notebook 01's default recipe: what ``data/teacher.pt`` was trained with."""
 
 
+@validate_params(seed=Int(low=0), epochs=Int(low=1), label_smoothing=Float(0.0, 0.99))
 def train_teacher(data, *, epochs: int = 2, lr: float = 3e-3, batch_size: int = 128, seed: int = 0,
                   channels=(32, 64), hidden: int = 128, label_smoothing: float = 0.0,
                   snapshot_epochs=(), **fit_kwargs):
@@ -410,9 +417,6 @@ def train_teacher(data, *, epochs: int = 2, lr: float = 3e-3, batch_size: int = 
         ``(teacher, history)``, or ``(teacher, history, snapshots)`` when
         ``snapshot_epochs`` is given, with ``snapshots`` mapping epoch → state_dict.
     """
-    seed = check_int("seed", seed, low=0)
-    epochs = check_int("epochs", epochs, low=1)
-    label_smoothing = check_float("label_smoothing", label_smoothing, low=0.0, high=0.99)
     snapshot_epochs = sorted({check_int("snapshot_epochs[]", e, low=1, high=epochs)
                               for e in snapshot_epochs})
     torch.manual_seed(seed)
