@@ -28,7 +28,7 @@ import kdlib.data
 import kdlib.metrics
 import kdlib.models
 import kdlib.train
-from kdlib import tuning
+from kdlib import experiments
 from kdlib.experiments import GroupStudent, train_group
 
 POINTS = [(1.0, 1.0, 0.0), (1.0, 1.0, 0.1), (0.5, 2.0, 0.0), (0.5, 4.0, 0.0), (0.1, 2.0, 0.0),
@@ -44,7 +44,7 @@ def samples(pool_size: int, n_train: int, seed: int) -> list[int]:
 def one_by_one(pool, val, logits, rows, *, epochs, jobs, threads):
     """(a) and (b): run_points over the grid (label smoothing as KD with a uniform teacher)."""
     torch.set_num_threads(threads)
-    tuning.clear_cache()
+    experiments.clear_cache()
     calls = []
     for lam, T, eps in POINTS:
         for seed, r in rows.items():
@@ -57,9 +57,9 @@ def one_by_one(pool, val, logits, rows, *, epochs, jobs, threads):
             calls.append(dict(data=(train, val), teacher_logits={"train": t}, lam=lam, T=T, seed=seed,
                               epochs=epochs))
     t0 = time.perf_counter()
-    out = tuning.run_points(calls, jobs=jobs, cache=False, lockstep=False)
+    out = experiments.run_points(calls, jobs=jobs, cache=False, lockstep=False)
     seconds = time.perf_counter() - t0
-    tuning.shutdown_pool()
+    experiments.shutdown_pool()
     return out, seconds
 
 

@@ -20,9 +20,9 @@ import time
 import torch
 
 import kdlib.data
+import kdlib.experiments
 import kdlib.models
 import kdlib.train
-import kdlib.tuning
 from kdlib.lessons import lesson02_soft_targets, lesson04_loss_formulas, lesson05_lambda_tuning
 
 
@@ -62,7 +62,7 @@ def main(argv=None):
                                                        lambda: lt.figure, args.moves)
     digits = kdlib.data.load("digits")
     logits = {"train": torch.randn(len(digits.train), 10), "val": torch.randn(len(digits.val), 10)}
-    rows = kdlib.tuning.train_grid(digits, logits, lams=[0.1, 0.5, 0.9], Ts=[2.0, 4.0],
+    rows = kdlib.experiments.train_grid(digits, logits, lams=[0.1, 0.5, 0.9], Ts=[2.0, 4.0],
                                    seeds=[0, 1], epochs=1, hidden=8)
     gx = lesson05_lambda_tuning.GridExplorer(rows, teacher_acc=0.9)
     gx.prerender()

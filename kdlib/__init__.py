@@ -21,10 +21,11 @@ Core modules (dependencies run down this list, never up)::
     metrics       accuracy, agreement, fidelity, confusion, calibration (ECE, reliability
                   bins), latency statistics, the GEMM peak, Pareto fronts
     train         fit (one training loop), distill (cached teacher logits), the teacher
-    experiments   many same-shape students trained in lockstep as one batched model
-                  (train_group); the experiment engine grows here
-    tuning        λ/T/seed grids with a cache (students in lockstep or in worker processes:
-                  run_points), k-fold
+    experiments   the one way to train and compare students: methods (scratch, label
+                  smoothing, kd, on_targets, custom), Config → train / train_students (tidy
+                  rows, no global RNG); λ/T/seed grids with a row cache, worker processes or
+                  any executor (run_points), k-fold folds; same-shape students in lockstep
+                  as one batched model (train_group)
     runs          papermill reruns over a parameter grid on Dask (local or a cluster),
                   record(), summary.csv, CLI
     _execute      executing one notebook headless (plain papermill); one sweep run on a worker

@@ -11,7 +11,7 @@ import pytest
 import torch
 from _toy import make_problem
 
-from kdlib import results, tuning
+from kdlib import experiments, results
 from kdlib.data import Split, Splits
 from kdlib.lessons import lesson05_lambda_tuning as lesson
 from kdlib.lessons.lesson05_lambda_tuning import GridExplorer, TrainNow
@@ -22,11 +22,11 @@ FAST = dict(epochs=3, lr=0.05, batch_size=32, hidden=8)
 
 @pytest.fixture(scope="module")
 def grid_rows():
-    tuning.clear_cache()
+    experiments.clear_cache()
     data, logits = make_problem()
-    rows = tuning.train_grid(data, logits, lams=[0.1, 0.5, 0.9], Ts=[1.0, 4.0], seeds=[0, 1], **FAST)
-    base = tuning.baseline(data, logits, seeds=[0, 1], **FAST)
-    tuning.clear_cache()
+    rows = experiments.train_grid(data, logits, lams=[0.1, 0.5, 0.9], Ts=[1.0, 4.0], seeds=[0, 1], **FAST)
+    base = experiments.baseline(data, logits, seeds=[0, 1], **FAST)
+    experiments.clear_cache()
     return rows, base
 
 
@@ -86,7 +86,7 @@ def test_grid_explorer_prerender_draws_every_point_once(grid_rows):
 def test_grid_explorer_opens_on_the_best_point_and_baseline_matches_any_T(grid_rows):
     rows, base = grid_rows
     ex = GridExplorer(rows + base)
-    best = tuning.select_best(rows + base)
+    best = experiments.select_best(rows + base)
     assert (ex.lam_slider.value, ex.T_slider.value) == (best["lam"], best["T"])
     ex.lam_slider.value = 1.0
     ex.T_slider.value = 4.0  # the baseline rows were trained at T=1; T does not act at λ=1
@@ -114,13 +114,13 @@ def test_train_now_button_trains_with_live_curves(tiny, monkeypatch):
         assert s.continuous_update is False
     tn.lam_slider.value, tn.T_slider.value, tn.epochs_slider.value = 0.25, 3.0, 4
     states = []
-    real = tuning.train_student
+    real = experiments.distill_mlp
 
     def spy(*args, **kwargs):
         states.append((tn.button.disabled, kwargs["lam"], kwargs["T"], kwargs["epochs"]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tuning, "train_student", spy)
+    monkeypatch.setattr(experiments, "distill_mlp", spy)
     tn.button.click()
     assert states == [(True, 0.25, 3.0, 4)]  # disabled while training, with the slider values
     assert tn.button.disabled is False and tn.running is False
@@ -132,7 +132,7 @@ def test_train_now_button_trains_with_live_curves(tiny, monkeypatch):
     assert tn.result["val_acc"] == pytest.approx(tn.history.val_acc[-1])
     assert f"{100 * tn.result['val_acc']:.2f} %" in tn.label.value
     assert "λ = 0.25, T = 3" in tn.label.value
-    # the same student as tuning.train_student with seed 0 (fully determined by its seed)
+    # the same student as experiments.distill_mlp with seed 0 (fully determined by its seed)
     _, hist = real(data, logits, lam=0.25, T=3.0, seed=0, epochs=4, hidden=8, lr=0.05,
                    batch_size=32)
     assert hist.epoch_loss == tn.history.epoch_loss
@@ -158,7 +158,7 @@ def test_train_now_reenables_the_button_after_an_error(tiny, monkeypatch):
         assert tn.button.disabled
         raise FloatingPointError("the loss became nan")
 
-    monkeypatch.setattr(tuning, "train_student", boom)
+    monkeypatch.setattr(experiments, "distill_mlp", boom)
     tn.button.click()
     assert tn.button.disabled is False and tn.running is False
     assert isinstance(tn.error, FloatingPointError)
@@ -255,7 +255,7 @@ def test_label_smoothing_is_kd_from_a_uniform_teacher(eps):
 
 def test_run_kwargs_per_method():
     assert lesson.run_kwargs("label smoothing", {"eps": 0.2}, epochs=7) == {
-        "lam": pytest.approx(0.8), "T": 1.0, "lr": tuning.STUDENT_DEFAULTS["lr"], "epochs": 7,
+        "lam": pytest.approx(0.8), "T": 1.0, "lr": experiments.STUDENT_DEFAULTS["lr"], "epochs": 7,
         "uniform": True}
     kw = lesson.run_kwargs("student from scratch", {"lr": 0.01, "epochs": 10}, epochs=20)
     assert kw["lam"] == 1.0 and kw["lr"] == 0.01 and kw["epochs"] == 10 and not kw["uniform"]
@@ -274,14 +274,14 @@ SMALL = {"student from scratch": ({"lr": 0.05, "epochs": 2}, {"lr": 0.05, "epoch
 
 @pytest.fixture(scope="module")
 def three_methods():
-    tuning.clear_cache()
+    experiments.clear_cache()
     data, logits = make_problem(n_train=90, n_val=45, n_test=30)
     cv = lesson.tune_methods(data.train.x, data.train.y, logits["train"], k=3, epochs=3,
                              candidates=SMALL)
     subsets = [data, data]
     final = lesson.final_rows(subsets, [logits["train"]] * 2, logits["val"], cv, epochs=3)
     yield data, logits, cv, final
-    tuning.clear_cache()
+    experiments.clear_cache()
 
 
 def test_tune_methods_scores_every_candidate_on_the_same_folds(three_methods):
@@ -294,11 +294,11 @@ def test_tune_methods_scores_every_candidate_on_the_same_folds(three_methods):
         assert res.chosen is max(res.candidates, key=lambda c: c["mean"])
         assert [r["fold"] for r in res.chosen_rows] == [0, 1, 2]
     # label smoothing trains on the uniform teacher: equal to KD with zero logits, by hand
-    folds = tuning.kfold_indices(data.train.y, 3, seed=0)
+    folds = experiments.kfold_indices(data.train.y, 3, seed=0)
     rest = np.setdiff1d(np.arange(len(data.train.y)), folds[0])
     split = (Split(data.train.x[rest], data.train.y[rest]),
              Split(data.train.x[folds[0]], data.train.y[folds[0]]))
-    row = tuning.run_point(split, {"train": torch.zeros(len(rest), 3)}, lam=0.9, T=1.0, seed=0,
+    row = experiments.run_point(split, {"train": torch.zeros(len(rest), 3)}, lam=0.9, T=1.0, seed=0,
                            epochs=3, cache=False)
     assert cv["label smoothing"].rows[0]["val_acc"] == pytest.approx(row["val_acc"])
     text = lesson.cv_table(cv)
@@ -356,7 +356,7 @@ def test_check_exercise_prints_a_verdict_and_never_raises(three_methods, capsys)
     assert lesson.check_exercise(5, "unclear", transfer=fake) is True
     capsys.readouterr()
     by_seed = [(data, logits)] * 3  # three seeds on one sample: their own initial weights and batches
-    accs = {(s, T): tuning.run_point(data, logits, lam=0.0, T=T, seed=s)["val_acc"]
+    accs = {(s, T): experiments.run_point(data, logits, lam=0.0, T=T, seed=s)["val_acc"]
             for s in range(3) for T in (1.0, 4.0)}
     d2 = results.paired_difference([accs[s, 4.0] for s in range(3)], [accs[s, 1.0] for s in range(3)])
     right = lesson.verdict(d2)
@@ -466,7 +466,7 @@ def test_group_dots_plot_their_data():
 
 
 def test_notebook_settings_resolve_jobs(monkeypatch):
-    monkeypatch.setattr(lesson.tuning, "default_jobs", lambda threads=None: 7 if threads == 1 else 0)
+    monkeypatch.setattr(lesson.experiments, "default_jobs", lambda threads=None: 7 if threads == 1 else 0)
     kw = {k: v for k, v in DEFAULTS.items() if k not in ("checkpoint", "lam", "T")}
     assert lesson.notebook_settings(**kw)["jobs"] == 7          # 0: one per core, 1-thread students
     assert lesson.notebook_settings(**{**kw, "jobs": 3})["jobs"] == 3

@@ -2,7 +2,7 @@
 baselines: cross-validation with one budget, seeds that resample the data, regimes, transfer set).
 
 It holds everything only notebook 05 uses; the row cache, the folds and the grids are the
-core module :mod:`kdlib.tuning`, the statistics :mod:`kdlib.results`:
+core module :mod:`kdlib.experiments`, the statistics :mod:`kdlib.results`:
 
 * its parameter check, :func:`check_params`, and working settings,
   :func:`notebook_settings` (or the tiny :data:`QUICK` settings of ``quick=True``);
@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from kdlib import tuning
+from kdlib import experiments
 from kdlib._checks import Bool, Float, Int, Str, check_float, check_int
 from kdlib._checks import check_params as _check_params
 from kdlib.data import Split, Splits, stratified_split
@@ -166,9 +166,9 @@ def notebook_settings(*, quick: bool, n_train: int, epochs: int, seeds: int, k_f
     s["candidates"] = {m: [dict(c) for c in (cs if not keep else (cs[0], cs[-1]))]
                        for m, cs in CANDIDATES.items()}
     for c in s["candidates"]["student from scratch"]:  # 10 and 20 of 20 epochs: scale with epochs
-        c["epochs"] = max(1, round(c["epochs"] * s["epochs"] / tuning.STUDENT_DEFAULTS["epochs"]))
+        c["epochs"] = max(1, round(c["epochs"] * s["epochs"] / experiments.STUDENT_DEFAULTS["epochs"]))
     s["seeds"] = list(range(s["seeds"]))
-    s["jobs"] = jobs or (1 if quick else tuning.default_jobs(threads=STUDENT_THREADS))
+    s["jobs"] = jobs or (1 if quick else experiments.default_jobs(threads=STUDENT_THREADS))
     return s
 
 
@@ -281,7 +281,7 @@ def candidate_label(method: str, config: dict) -> str:
 
 
 def run_kwargs(method: str, config: dict, *, epochs: int) -> dict:
-    """What :func:`kdlib.tuning.run_point` needs for one candidate of one method.
+    """What :func:`kdlib.experiments.run_point` needs for one candidate of one method.
 
     Parameters
     ----------
@@ -304,13 +304,13 @@ def run_kwargs(method: str, config: dict, *, epochs: int) -> dict:
                 "epochs": int(config["epochs"]), "uniform": False}
     if method == "label smoothing":
         return {"lam": 1.0 - float(config["eps"]), "T": 1.0,
-                "lr": tuning.STUDENT_DEFAULTS["lr"], "epochs": epochs, "uniform": True}
+                "lr": experiments.STUDENT_DEFAULTS["lr"], "epochs": epochs, "uniform": True}
     return {"lam": float(config["lam"]), "T": float(config["T"]),
-            "lr": tuning.STUDENT_DEFAULTS["lr"], "epochs": epochs, "uniform": False}
+            "lr": experiments.STUDENT_DEFAULTS["lr"], "epochs": epochs, "uniform": False}
 
 
 def _point(data, logits: dict, kw: dict, *, seed: int, test: bool = False) -> dict:
-    """One student of one method: :func:`kdlib.tuning.run_points`' arguments for it."""
+    """One student of one method: :func:`kdlib.experiments.run_points`' arguments for it."""
     if kw["uniform"]:
         logits = {**logits, "train": uniform_teacher(*logits["train"].shape)}
     return dict(data=data, teacher_logits=logits, lam=kw["lam"], T=kw["T"], seed=seed,
@@ -357,7 +357,7 @@ def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: in
     candidates : dict, optional
         ``{method: sequence of configs}``; default :data:`CANDIDATES`.
     jobs : int
-        Processes training the students (:func:`kdlib.tuning.run_points`); the
+        Processes training the students (:func:`kdlib.experiments.run_points`); the
         numbers do not depend on it.
 
     Returns
@@ -372,7 +372,7 @@ def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: in
                          f"{len(y)} and {len(teacher_logits)}")
     k = check_int("k", k, low=2, high=len(y))
     epochs = check_int("epochs", epochs, low=1)
-    folds = tuning.kfold_indices(y, k, seed=seed)
+    folds = experiments.kfold_indices(y, k, seed=seed)
     everything = np.arange(len(y))
     splits = []
     for held in folds:
@@ -382,7 +382,7 @@ def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: in
     cands = {method: [{"label": candidate_label(method, c), "config": dict(c), "scores": []}
                       for c in configs] for method, configs in candidates.items()}
     plan = [(method, i, c) for method in cands for i in range(len(folds)) for c in cands[method]]
-    trained = tuning.run_points(
+    trained = experiments.run_points(
         [_point(*splits[i], run_kwargs(method, c["config"], epochs=epochs), seed=seed)
          for method, i, c in plan], jobs=jobs)
     rows = {method: [] for method in cands}
@@ -491,7 +491,7 @@ def final_rows(subsets, train_logits, val_logits, cv: dict, *, epochs: int,
                          "give one per seed")
     plan = [(method, res, s, d, L) for method, res in cv.items()
             for s, (d, L) in enumerate(zip(subsets, train_logits))]
-    trained = tuning.run_points(
+    trained = experiments.run_points(
         [_point(d, {"train": L, "val": val_logits},
                 run_kwargs(method, res.chosen["config"], epochs=epochs), seed=s, test=True)
          for method, res, s, d, L in plan], jobs=jobs)
@@ -597,7 +597,7 @@ def paired_figure(diffs: dict, *, title: str = "", xlabel: str = "") -> Figure:
 
 # --------------------------------------------------------------------------- regimes
 def small_teacher_logits(data, *, epochs: int, seed: int,
-                         lr: float = tuning.STUDENT_DEFAULTS["lr"]) -> dict:
+                         lr: float = experiments.STUDENT_DEFAULTS["lr"]) -> dict:
     """Train a teacher of the student's own architecture on the student's images.
 
     The born-again setting (Furlanello et al. 2018): the same ``mlp([784, 128, 10])``
@@ -609,8 +609,8 @@ def small_teacher_logits(data, *, epochs: int, seed: int,
     dict
         ``train``/``val`` logits of that teacher and its ``val_acc``.
     """
-    train, val, _ = tuning._train_val_test(data)
-    model, _ = tuning.train_student((train, val), {"train": uniform_teacher(len(train.y), 10)},
+    train, val, _ = experiments._train_val_test(data)
+    model, _ = experiments.distill_mlp((train, val), {"train": uniform_teacher(len(train.y), 10)},
                                     lam=HARD_ONLY_LAM, T=1.0, seed=seed, epochs=epochs, lr=lr)
     v = predict(model, val.x)
     return {"train": predict(model, train.x), "val": v,
@@ -684,13 +684,13 @@ def regime_rows(subsets, train_logits, val_logits, *, scratch_rows, scratch_conf
                                                  T=1.0, seed=s, epochs=few_epochs)))
         for name, ep in (("real teacher", epochs), ("real teacher, few epochs", few_epochs)):
             plan.append((name, dict(data=d, teacher_logits=real, lam=lam, T=T, seed=s, epochs=ep)))
-        for name, ep, lr in (("weak teacher", small_teacher_epochs, tuning.STUDENT_DEFAULTS["lr"]),
+        for name, ep, lr in (("weak teacher", small_teacher_epochs, experiments.STUDENT_DEFAULTS["lr"]),
                              ("born-again teacher", ba["epochs"], ba["lr"])):
             small = small_teacher_logits(d, epochs=ep, lr=lr, seed=100 + s)
             teachers[name].append(small.pop("val_acc"))
             plan.append((name, dict(data=d, teacher_logits=small, lam=lam, T=T, seed=s,
                                     epochs=epochs)))
-    for (name, _), row in zip(plan, tuning.run_points([call for _, call in plan], jobs=jobs)):
+    for (name, _), row in zip(plan, experiments.run_points([call for _, call in plan], jobs=jobs)):
         rows[name].append(row)
     return rows, teachers
 
@@ -715,14 +715,14 @@ def transfer_rows(pool, teacher, val_logits, *, n_labeled: int, n_transfer: int,
     tr_epochs = equal_step_epochs(epochs, n_labeled, n_transfer)
     out = {"labels only": [], "distilled": [], "+ transfer set": [], "epochs": tr_epochs}
     plan = []
-    for s in tuning._seed_list(seeds):
+    for s in experiments._seed_list(seeds):
         d, x_u = transfer_data(pool, n_labeled=n_labeled, seed=s, n_val=len(pool.val.y))
         common = dict(data=d, teacher_logits={"train": predict(teacher, d.train.x)}, seed=s)
         plan += [("labels only", dict(common, lam=HARD_ONLY_LAM, T=1.0, epochs=epochs)),
                  ("distilled", dict(common, lam=lam, T=T, epochs=epochs)),
                  ("+ transfer set", dict(common, lam=lam, T=T, epochs=tr_epochs,
                                          transfer=(x_u[:n_transfer], val_logits[:n_transfer])))]
-    for (name, _), row in zip(plan, tuning.run_points([call for _, call in plan], jobs=jobs)):
+    for (name, _), row in zip(plan, experiments.run_points([call for _, call in plan], jobs=jobs)):
         out[name].append(row)
     return out
 
@@ -786,7 +786,7 @@ def check_exercise(n: int, answer, **evidence) -> bool:
                     "give (lam, T); move the sliders and read the agreement the label prints.")
     if n == 2:
         seeds = list(zip(evidence["data"], evidence["logits"]))
-        rows = tuning.run_points([dict(data=d, teacher_logits=lg, lam=0.0, T=T, seed=seed)
+        rows = experiments.run_points([dict(data=d, teacher_logits=lg, lam=0.0, T=T, seed=seed)
                                   for seed, (d, lg) in enumerate(seeds) for T in (1.0, 4.0)])
         d = paired_difference([r["val_acc"] for r in rows[1::2]], [r["val_acc"] for r in rows[::2]])
         right = verdict(d)
@@ -1018,7 +1018,7 @@ def group_dots(groups: dict, *, references: dict | None = None, ylabel: str = "a
 class GridExplorer:
     """Sliders ``λ`` and ``T`` over a precomputed grid; the callback only redraws.
 
-    Every student was trained beforehand (:func:`kdlib.tuning.train_grid`), so moving a
+    Every student was trained beforehand (:func:`kdlib.experiments.train_grid`), so moving a
     slider looks the point's rows up and draws :func:`grid_point`:
     learning curves of every seed, the validation accuracy and the agreement with
     the teacher, with the baseline student (λ = 1) and the teacher as references.
@@ -1033,7 +1033,7 @@ class GridExplorer:
     teacher_acc : float, optional
         The teacher's validation accuracy (a reference line).
     baseline : list of dict, optional
-        Rows of the baseline student (:func:`kdlib.tuning.baseline`).
+        Rows of the baseline student (:func:`kdlib.experiments.baseline`).
     lam, T : float, optional
         The point shown first (default: the best mean validation accuracy).
     unit : str
@@ -1064,14 +1064,14 @@ class GridExplorer:
             raise ValueError(f"unit={unit!r} is not allowed; use 'seed' or 'fold'")
         self.unit = unit
         if not self.rows:
-            raise ValueError("rows is empty: run kdlib.tuning.train_grid first")
+            raise ValueError("rows is empty: run kdlib.experiments.train_grid first")
         self.teacher_acc = None if teacher_acc is None else check_float(
             "teacher_acc", teacher_acc, low=0.0, high=1.0)
         self.baseline = list(baseline) if baseline else []
         lams = sorted({float(r["lam"]) for r in self.rows})
         Ts = sorted({float(r["T"]) for r in self.rows})
         if lam is None or T is None:
-            best = tuning.select_best(self.rows)
+            best = experiments.select_best(self.rows)
             lam = best["lam"] if lam is None else lam
             T = best["T"] if T is None else T
         if float(lam) not in lams:
@@ -1099,7 +1099,7 @@ class GridExplorer:
 
     def rows_at(self, lam: float, T: float) -> list:
         """The rows of grid point (λ, T), in their original order."""
-        return tuning.rows_at(self.rows, lam, T)
+        return experiments.rows_at(self.rows, lam, T)
 
     def _redraw(self, change=None) -> None:
         t0 = time.perf_counter()
@@ -1170,7 +1170,7 @@ class TrainNow:
     epochs : int
         Initial epochs (slider from 1 to ``max_epochs``).
     seed, hidden, lr, batch_size :
-        The student recipe (see :func:`kdlib.tuning.train_student`).
+        The student recipe (see :func:`kdlib.experiments.distill_mlp`).
     teacher_acc, baseline_acc : float, optional
         Reference lines (validation accuracy of the teacher and of the baseline).
 
@@ -1187,7 +1187,7 @@ class TrainNow:
     figure : Figure
         The learning curves last drawn.
     history : kdlib.train.History
-        Of the last run; ``result`` the dict from :func:`kdlib.tuning.evaluate`
+        Of the last run; ``result`` the dict from :func:`kdlib.experiments.evaluate`
         plus lam, T, epochs, seconds; ``error`` the exception of a failed run.
     runs : int
         Number of finished or failed runs.
@@ -1197,10 +1197,10 @@ class TrainNow:
     """
 
     def __init__(self, data, teacher_logits, *, lam: float = 0.5, T: float = 4.0,
-                 epochs: int = tuning.STUDENT_DEFAULTS["epochs"], max_epochs: int = 60,
-                 seed: int = 0, hidden: int = tuning.STUDENT_DEFAULTS["hidden"],
-                 lr: float = tuning.STUDENT_DEFAULTS["lr"],
-                 batch_size: int = tuning.STUDENT_DEFAULTS["batch_size"],
+                 epochs: int = experiments.STUDENT_DEFAULTS["epochs"], max_epochs: int = 60,
+                 seed: int = 0, hidden: int = experiments.STUDENT_DEFAULTS["hidden"],
+                 lr: float = experiments.STUDENT_DEFAULTS["lr"],
+                 batch_size: int = experiments.STUDENT_DEFAULTS["batch_size"],
                  teacher_acc: float | None = None, baseline_acc: float | None = None):
         self.data = data
         self.teacher_logits = teacher_logits
@@ -1275,12 +1275,12 @@ class TrainNow:
         t0 = time.perf_counter()
         self._last_draw = -float("inf")
         try:
-            student, history = tuning.train_student(
+            student, history = experiments.distill_mlp(
                 self.data, self.teacher_logits, lam=lam, T=T, seed=self.seed, epochs=epochs,
                 lr=self.lr, batch_size=self.batch_size, hidden=self.hidden,
                 callback=self._on_epoch)
             self.history = history
-            metrics = tuning.evaluate(student, self.data, self.teacher_logits)
+            metrics = experiments.evaluate(student, self.data, self.teacher_logits)
             seconds = time.perf_counter() - t0
             self.result = {"lam": lam, "T": T, "epochs": epochs, **metrics,
                            "seconds": seconds}

@@ -25,9 +25,9 @@ from tqdm.auto import tqdm
 from kdlib import data as kdata
 from kdlib import experiments, losses, models, results, runs, train
 from kdlib._checks import Bool, Int, OneOf, check_params
+from kdlib.experiments import STUDENT_DEFAULTS
 from kdlib.metrics import accuracy_from_logits
 from kdlib.plots import new_figure
-from kdlib.tuning import STUDENT_DEFAULTS
 from kdlib.widgets import show_in
 
 # --------------------------------------------------------------------------- parameters

@@ -1,4 +1,4 @@
-"""kdlib.tuning (core): grids over (λ, T, seed), the row cache, k-fold selection, choosing.
+"""kdlib.experiments (core): grids over (λ, T, seed), the row cache, worker processes, k-fold folds.
 
 Everything runs on a tiny synthetic problem (a few hundred 4-feature points, 3
 classes) so that a student trains in milliseconds.
@@ -23,7 +23,7 @@ from _toy import HAND_ROWS, make_problem
 
 import kdlib.models
 import kdlib.train
-from kdlib import results, tuning
+from kdlib import experiments, results
 from kdlib.data import Split, Splits
 from kdlib.losses import kd_loss
 
@@ -33,9 +33,9 @@ FAST = dict(epochs=3, lr=0.05, batch_size=32, hidden=8)
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    tuning.clear_cache()
+    experiments.clear_cache()
     yield
-    tuning.clear_cache()
+    experiments.clear_cache()
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ class CountingDistill:
 
     def __init__(self, monkeypatch):
         self.calls = []
-        real, real_group = kdlib.train.distill, tuning.train_group
+        real, real_group = kdlib.train.distill, experiments.train_group
 
         def wrapper(*args, **kwargs):
             self.calls.append((kwargs["lam"], kwargs["T"], kwargs.get("seed")))
@@ -63,13 +63,13 @@ class CountingDistill:
             return real_group(sizes, pool, students, **kwargs)
 
         monkeypatch.setattr(kdlib.train, "distill", wrapper)
-        monkeypatch.setattr(tuning, "train_group", group_wrapper)
+        monkeypatch.setattr(experiments, "train_group", group_wrapper)
 
 
 # --------------------------------------------------------------------------- grid, seeds
 def test_grid_rows_are_tidy_and_in_order(problem):
     data, logits = problem
-    rows = tuning.train_grid(data, logits, lams=[0.2, 0.8], Ts=[1.0, 3.0], seeds=[0, 1], test=True,
+    rows = experiments.train_grid(data, logits, lams=[0.2, 0.8], Ts=[1.0, 3.0], seeds=[0, 1], test=True,
                        **FAST)
     assert [(r["lam"], r["T"], r["seed"]) for r in rows] == [
         (lam, T, s) for lam in (0.2, 0.8) for T in (1.0, 3.0) for s in (0, 1)]
@@ -83,7 +83,7 @@ def test_grid_rows_are_tidy_and_in_order(problem):
 
 def test_row_equals_an_independent_run_with_that_seed(problem):
     data, logits = problem
-    row = tuning.run_point(data, logits, lam=0.3, T=2.0, seed=5, test=True, **FAST)
+    row = experiments.run_point(data, logits, lam=0.3, T=2.0, seed=5, test=True, **FAST)
     torch.manual_seed(5)
     student = kdlib.models.mlp([4, FAST["hidden"], 3])
     hist = kdlib.train.distill(student, None, data, lam=0.3, T=2.0, teacher_logits=logits["train"],
@@ -100,8 +100,8 @@ def test_row_equals_an_independent_run_with_that_seed(problem):
 
 def test_grid_is_deterministic_per_seed(problem):
     data, logits = problem
-    a = tuning.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1, 2], cache=False, **FAST)
-    b = tuning.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1, 2], cache=False, **FAST)
+    a = experiments.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1, 2], cache=False, **FAST)
+    b = experiments.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1, 2], cache=False, **FAST)
     assert strip(a) == strip(b)
     # different seeds are different students
     assert len({tuple(r["history"]["epoch_loss"]) for r in a}) == 3
@@ -109,7 +109,7 @@ def test_grid_is_deterministic_per_seed(problem):
 
 def test_seeds_as_int_means_range(problem):
     data, logits = problem
-    rows = tuning.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=2, **FAST)
+    rows = experiments.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=2, **FAST)
     assert [r["seed"] for r in rows] == [0, 1]
 
 
@@ -117,30 +117,30 @@ def test_seeds_as_int_means_range(problem):
 def test_cache_hit_returns_identical_rows_without_training(problem, monkeypatch):
     data, logits = problem
     counter = CountingDistill(monkeypatch)
-    first = tuning.train_grid(data, logits, lams=[0.2, 0.8], Ts=[2.0], seeds=[0, 1], **FAST)
+    first = experiments.train_grid(data, logits, lams=[0.2, 0.8], Ts=[2.0], seeds=[0, 1], **FAST)
     assert len(counter.calls) == 4
-    second = tuning.train_grid(data, logits, lams=[0.2, 0.8], Ts=[2.0], seeds=[0, 1], **FAST)
+    second = experiments.train_grid(data, logits, lams=[0.2, 0.8], Ts=[2.0], seeds=[0, 1], **FAST)
     assert len(counter.calls) == 4
     assert second == first
     second[0]["val_acc"] = -1.0  # callers get copies: the cache is not altered
-    assert tuning.train_grid(data, logits, lams=[0.2], Ts=[2.0], seeds=[0], **FAST)[0] == first[0]
+    assert experiments.train_grid(data, logits, lams=[0.2], Ts=[2.0], seeds=[0], **FAST)[0] == first[0]
 
 
 def test_cache_key_is_the_full_configuration(problem, monkeypatch):
     data, logits = problem
     counter = CountingDistill(monkeypatch)
-    tuning.run_point(data, logits, lam=0.5, T=2.0, seed=0, **FAST)
+    experiments.run_point(data, logits, lam=0.5, T=2.0, seed=0, **FAST)
     for change in ({"epochs": 2}, {"lr": 0.02}, {"batch_size": 16}, {"hidden": 4}, {"seed": 1},
                    {"T": 3.0}, {"lam": 0.4}):
         kw = {**FAST, "lam": 0.5, "T": 2.0, "seed": 0, **change}
-        tuning.run_point(data, logits, **kw)
+        experiments.run_point(data, logits, **kw)
     assert len(counter.calls) == 8
     # other teacher logits, other data: new students
     other = {k: v * 0.5 for k, v in logits.items()}
-    tuning.run_point(data, other, lam=0.5, T=2.0, seed=0, **FAST)
+    experiments.run_point(data, other, lam=0.5, T=2.0, seed=0, **FAST)
     smaller = Splits(Split(data.train.x[:100], data.train.y[:100]), data.val, data.test,
                      data.classes)
-    tuning.run_point(smaller, {**logits, "train": logits["train"][:100]}, lam=0.5, T=2.0, seed=0,
+    experiments.run_point(smaller, {**logits, "train": logits["train"][:100]}, lam=0.5, T=2.0, seed=0,
                      **FAST)
     assert len(counter.calls) == 10
 
@@ -148,24 +148,26 @@ def test_cache_key_is_the_full_configuration(problem, monkeypatch):
 def test_baseline_ignores_T(problem, monkeypatch):
     data, logits = problem
     counter = CountingDistill(monkeypatch)
-    rows = tuning.train_grid(data, logits, lams=[1.0], Ts=[1.0, 2.0, 8.0], seeds=[0], **FAST)
+    rows = experiments.train_grid(data, logits, lams=[1.0], Ts=[1.0, 2.0, 8.0], seeds=[0], **FAST)
     assert len(counter.calls) == 1
     assert [r["T"] for r in rows] == [1.0, 2.0, 8.0]
     assert len({r["val_acc"] for r in rows}) == 1
-    base = tuning.baseline(data, logits, seeds=[0], **FAST)
+    base = experiments.baseline(data, logits, seeds=[0], **FAST)
     assert len(counter.calls) == 1 and base[0]["lam"] == 1.0
 
 
 def test_cache_dir_survives_a_cleared_process_cache(problem, monkeypatch, tmp_path):
     data, logits = problem
     counter = CountingDistill(monkeypatch)
-    first = tuning.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1], cache_dir=tmp_path, **FAST)
+    first = experiments.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1],
+                                   cache_dir=tmp_path, **FAST)
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 2
     assert json.loads(files[0].read_text())["row"]["lam"] == 0.5
-    tuning.clear_cache()
-    assert tuning.cache_size() == 0
-    again = tuning.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1], cache_dir=tmp_path, **FAST)
+    experiments.clear_cache()
+    assert experiments.cache_size() == 0
+    again = experiments.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1],
+                                   cache_dir=tmp_path, **FAST)
     assert again == first and len(counter.calls) == 2
 
 
@@ -173,15 +175,15 @@ def test_cache_false_always_trains(problem, monkeypatch):
     data, logits = problem
     counter = CountingDistill(monkeypatch)
     for _ in range(2):
-        tuning.run_point(data, logits, lam=0.5, T=2.0, cache=False, **FAST)
-    assert len(counter.calls) == 2 and tuning.cache_size() == 0
+        experiments.run_point(data, logits, lam=0.5, T=2.0, cache=False, **FAST)
+    assert len(counter.calls) == 2 and experiments.cache_size() == 0
 
 
 # --------------------------------------------------------------------------- k-fold
 @pytest.mark.parametrize("n,k", [(30, 3), (31, 4), (100, 5), (7, 7)])
 def test_kfold_indices_are_disjoint_cover_and_stratified(n, k):
     y = np.arange(n) % 3
-    folds = tuning.kfold_indices(y, k, seed=1)
+    folds = experiments.kfold_indices(y, k, seed=1)
     assert len(folds) == k
     joined = np.concatenate(folds)
     assert sorted(joined.tolist()) == list(range(n))  # disjoint and covering
@@ -190,66 +192,12 @@ def test_kfold_indices_are_disjoint_cover_and_stratified(n, k):
     for c in range(3):
         per_fold = [int((y[f] == c).sum()) for f in folds]
         assert max(per_fold) - min(per_fold) <= 1
-    assert [f.tolist() for f in tuning.kfold_indices(y, k, seed=1)] == [f.tolist() for f in folds]
-
-
-def test_kfold_select_aggregates_fold_scores(monkeypatch):
-    """With the trainer replaced by a known score function, means, sds and the choice
-    are checked against NumPy."""
-    def score(lam, T, fold):
-        return 0.7 - 0.2 * (lam - 0.5) ** 2 - 0.02 * (T - 2) ** 2 + 0.01 * fold
-
-    seen = []
-
-    def fake_run_point(data, logits, *, lam, T, seed, **kw):
-        train, held = data
-        fold = len(seen) // 5  # folds run in order, 5 candidates each
-        seen.append((len(train.y), len(held.y), lam, T))
-        return {"lam": lam, "T": T, "seed": seed, "val_acc": score(lam, T, fold)}
-
-    monkeypatch.setattr(tuning, "run_point", fake_run_point)
-    x, y = torch.zeros(30, 2), torch.arange(30) % 3
-    res = tuning.kfold_select(x, y, torch.zeros(30, 3), [0.0, 0.5, 1.0], [1.0, 2.0], k=3)
-    pairs = [(c["lam"], c["T"]) for c in res.candidates]
-    assert pairs == [(0.0, 1.0), (0.0, 2.0), (0.5, 1.0), (0.5, 2.0), (1.0, 1.0)]  # λ=1 once
-    assert all(tr == 20 and held == 10 for tr, held, _, _ in seen)
-    for c in res.candidates:
-        expect = np.array([score(c["lam"], c["T"], f) for f in range(3)])
-        assert c["scores"] == pytest.approx(expect.tolist())
-        assert c["mean"] == pytest.approx(expect.mean())
-        assert c["sd"] == pytest.approx(expect.std(ddof=1))
-    assert (res.chosen["lam"], res.chosen["T"]) == (0.5, 2.0)
-    assert "<- chosen" in res.table().splitlines()[4]
-
-
-def test_kfold_select_rejects_a_useless_teacher():
-    """Clean labels, a teacher whose logits are random: cross-validation keeps λ = 1."""
-    data, logits = make_problem(n_train=240, seed=3)
-    noise = torch.randn(240, 3, generator=torch.Generator().manual_seed(9)) * 5
-    res = tuning.kfold_select(data.train.x, data.train.y, noise, [0.0, 1.0], [1.0], k=3,
-                              epochs=8, lr=0.05, batch_size=32, hidden=16)
-    by = {c["lam"]: c["mean"] for c in res.candidates}
-    assert res.chosen["lam"] == 1.0
-    assert by[1.0] > by[0.0] + 0.2
-    assert len(res.folds) == 3 and len(res.rows) == 6
-    # and a perfect teacher with the same labels is at least as good as the labels alone
-    good = tuning.kfold_select(data.train.x, data.train.y, logits["train"], [0.0], [1.0], k=3,
-                               epochs=8, lr=0.05, batch_size=32, hidden=16)
-    assert good.chosen["mean"] > by[0.0] + 0.2
-
-
-def test_kfold_select_checks_lengths():
-    with pytest.raises(ValueError, match="same length"):
-        tuning.kfold_select(torch.zeros(10, 2), torch.zeros(10, dtype=torch.long),
-                            torch.zeros(9, 3), [0.5], [2.0], k=2)
-    with pytest.raises(ValueError, match="k=1"):
-        tuning.kfold_select(torch.zeros(10, 2), torch.zeros(10, dtype=torch.long),
-                            torch.zeros(10, 3), [0.5], [2.0], k=1)
+    assert [f.tolist() for f in experiments.kfold_indices(y, k, seed=1)] == [f.tolist() for f in folds]
 
 
 # --------------------------------------------------------------------------- summaries
 def test_hand_rows_summaries():
-    """The groups select_best / flatness / selection_optimism see (kdlib.results.summarize)."""
+    """The groups select_best sees (kdlib.results.summarize)."""
     s = results.summarize(HAND_ROWS)
     assert [(g["lam"], g["T"], g["n"]) for g in s] == [
         (0.1, 2.0, 2), (0.1, 4.0, 2), (0.5, 2.0, 2), (0.5, 4.0, 1), (1.0, 1.0, 1)]
@@ -266,29 +214,19 @@ def test_hand_rows_summaries():
         results.summarize(HAND_ROWS, metric="nope")
 
 
-def test_select_best_flatness_and_optimism():
-    best = tuning.select_best(HAND_ROWS)
+def test_select_best():
+    best = experiments.select_best(HAND_ROWS)
     assert (best["lam"], best["T"]) == (0.1, 4.0)
-    f = tuning.flatness(HAND_ROWS)
-    means = [0.81, 0.86, 0.84, 0.83, 0.78]
-    assert f["median"] == pytest.approx(np.median(means))
-    assert f["gap_to_median"] == pytest.approx(0.86 - np.median(means))
-    # neighbours of (0.1, 4) on the λ × T grid: (0.1, 2) and (0.5, 4); (1.0, 4) has no run
-    assert sorted(f["neighbours"]) == pytest.approx([0.81, 0.83])
-    assert f["gap_to_neighbours"] == pytest.approx(0.03)
-    assert f["seed_sd"] == pytest.approx(np.median([0.0141421356, 0.0141421356, 0.0]))
-    opt = tuning.selection_optimism(HAND_ROWS, best)
-    assert opt["honest"] == pytest.approx(0.805)
-    assert opt["peeked_point"] == (0.5, 2.0) and opt["peeked"] == pytest.approx(0.85)
-    assert opt["best_run"] == pytest.approx(0.86)
-    with pytest.raises(ValueError, match="not among the rows"):
-        tuning.selection_optimism(HAND_ROWS, (0.9, 2.0))
+    by_lam = results.summarize(HAND_ROWS, by="lam")
+    assert experiments.select_best(HAND_ROWS, by="lam") == max(by_lam, key=lambda g: g["mean"])
+    with pytest.raises(ValueError, match="rows is empty"):
+        experiments.select_best([])
 
 
 # --------------------------------------------------------------------------- CSV
 def test_grid_rows_round_trip_through_results_csv(problem, tmp_path):
     data, logits = problem
-    rows = tuning.train_grid(data, logits, lams=[0.5, 1.0], Ts=[2.0], seeds=[0, 1], test=True, **FAST)
+    rows = experiments.train_grid(data, logits, lams=[0.5, 1.0], Ts=[2.0], seeds=[0, 1], test=True, **FAST)
     rows[0]["note"] = "a, b"  # a text column, present in one row only
     path = results.write_csv(rows, tmp_path / "grid.csv")
     back = results.read_csv(path)
@@ -313,7 +251,7 @@ def test_transfer_loss_is_soft_only_on_unlabelled_images(problem, monkeypatch):
         return real_fit(model, d, **kw)
 
     monkeypatch.setattr(kdlib.train, "fit", spy)
-    tuning.train_student(data, logits, lam=0.3, T=2.0, transfer=(x_u, l_u), **FAST)
+    experiments.distill_mlp(data, logits, lam=0.3, T=2.0, transfer=(x_u, l_u), **FAST)
     n_lab = len(data.train.y)
     assert len(captured["train"].y) == n_lab + 40
     idx = torch.tensor([0, 5, n_lab + 1, n_lab + 7, 3])
@@ -341,70 +279,53 @@ def test_transfer_rows_are_cached_separately(problem, monkeypatch):
     data, logits = problem
     x_u = torch.randn(40, 1, 2, 2, generator=torch.Generator().manual_seed(1))
     transfer = (x_u, x_u.reshape(40, 4)[:, :3] * 3)
-    plain = tuning.run_point(data, logits, lam=0.5, T=2.0, **FAST)
-    with_t = tuning.run_point(data, logits, lam=0.5, T=2.0, transfer=transfer, **FAST)
+    plain = experiments.run_point(data, logits, lam=0.5, T=2.0, **FAST)
+    with_t = experiments.run_point(data, logits, lam=0.5, T=2.0, transfer=transfer, **FAST)
     assert plain["n_transfer"] == 0 and with_t["n_transfer"] == 40
     assert plain["history"] != with_t["history"]
 
 
-def test_transfer_split_and_shrink():
+def test_shrink_keeps_the_first_images():
     data, _ = make_problem(n_train=200)
-    lab, x_u = tuning.transfer_split(data, n_labeled=30, n_transfer=50, seed=0)
-    assert len(lab.train.y) == 30 and len(x_u) == 50
-    assert torch.equal(lab.val.x, data.val.x)
-    # labelled and transfer images are different training images
-    rows = {tuple(r.tolist()) for r in data.train.x.reshape(200, -1)}
-    lab_rows = {tuple(r.tolist()) for r in lab.train.x.reshape(30, -1)}
-    u_rows = {tuple(r.tolist()) for r in x_u.reshape(50, -1)}
-    assert lab_rows <= rows and u_rows <= rows and not lab_rows & u_rows
-    counts = np.bincount(lab.train.y.numpy(), minlength=3)
-    expect = np.bincount(data.train.y.numpy(), minlength=3) * 30 / 200
-    assert np.all(np.abs(counts - expect) < 1)
-    small = tuning.shrink(data, n_val=10, n_test=None)
+    small = experiments.shrink(data, n_val=10, n_test=None)
     assert torch.equal(small.val.x, data.val.x[:10]) and small.test is data.test
-    with pytest.raises(ValueError, match="n_transfer"):
-        tuning.transfer_split(data, n_labeled=150, n_transfer=51)
+    with pytest.raises(ValueError, match="n_val"):
+        experiments.shrink(data, n_val=10**6)
 
 
 def test_bad_arguments():
     data, logits = make_problem()
     with pytest.raises(ValueError, match="lams\\[0\\]"):
-        tuning.train_grid(data, logits, lams=[2.0], Ts=[1.0])
+        experiments.train_grid(data, logits, lams=[2.0], Ts=[1.0])
     with pytest.raises(ValueError, match="Ts\\[1\\]"):
-        tuning.train_grid(data, logits, lams=[0.5], Ts=[1.0, -1.0])
+        experiments.train_grid(data, logits, lams=[0.5], Ts=[1.0, -1.0])
     with pytest.raises(ValueError, match="rows"):
-        tuning.run_point(data, {**logits, "train": logits["train"][:5]}, lam=0.5, T=1.0)
+        experiments.run_point(data, {**logits, "train": logits["train"][:5]}, lam=0.5, T=1.0)
     with pytest.raises(TypeError, match="teacher_logits"):
-        tuning.run_point(data, [1, 2], lam=0.5, T=1.0)
+        experiments.run_point(data, [1, 2], lam=0.5, T=1.0)
     with pytest.raises(ValueError, match="validation split"):
-        tuning.run_point(data.train, logits, lam=0.5, T=1.0)
+        experiments.run_point(data.train, logits, lam=0.5, T=1.0)
 
 
 # --------------------------------------------------------------------------- λ = 1 ignores T
 def test_rows_at_matches_any_T_at_lam_1():
     rows = [{"lam": 0.5, "T": 2.0, "seed": 0}, {"lam": 0.5, "T": 4.0, "seed": 0},
             {"lam": 1.0, "T": 1.0, "seed": 0}, {"lam": 1.0, "T": 1.0, "seed": 1}]
-    assert tuning.rows_at(rows, 0.5, 4.0) == [rows[1]]
-    assert tuning.rows_at(rows, 1.0, 8.0) == rows[2:]
-    assert tuning.rows_at(rows, 0.9, 2.0) == []
-
-
-def test_selection_optimism_finds_the_baseline_at_any_T():
-    # cross-validation may choose λ = 1 with another T than the baseline rows were trained at
-    opt = tuning.selection_optimism(HAND_ROWS, (1.0, 4.0))
-    assert opt["honest"] == pytest.approx(0.77) and opt["honest_point"] == (1.0, 4.0)
+    assert experiments.rows_at(rows, 0.5, 4.0) == [rows[1]]
+    assert experiments.rows_at(rows, 1.0, 8.0) == rows[2:]
+    assert experiments.rows_at(rows, 0.9, 2.0) == []
 
 
 def test_teacher_outputs_covers_every_split(problem):
     data, _ = problem
     torch.manual_seed(0)
     teacher = kdlib.models.mlp([4, 3])
-    out = tuning.teacher_outputs(teacher, data)
+    out = experiments.teacher_outputs(teacher, data)
     assert set(out) == {"train", "val", "test"}
     with torch.no_grad():
         teacher.eval()
         torch.testing.assert_close(out["val"], teacher(data.val.x))
-    assert set(tuning.teacher_outputs(teacher, (data.train, data.val))) == {"train", "val"}
+    assert set(experiments.teacher_outputs(teacher, (data.train, data.val))) == {"train", "val"}
 
 
 # ---------------------------------------------------------------- run_points (processes)
@@ -412,43 +333,43 @@ def test_run_points_in_two_processes_gives_the_same_rows_as_in_this_one(problem)
     data, logits = problem
     calls = [dict(data=data, teacher_logits=logits, lam=lam, T=T, seed=s, **FAST)
              for lam, T in ((0.5, 2.0), (1.0, 1.0), (1.0, 4.0), (0.0, 8.0)) for s in (0, 1)]
-    here = tuning.run_points(calls, jobs=1, cache=False, lockstep=False)
+    here = experiments.run_points(calls, jobs=1, cache=False, lockstep=False)
     try:
-        there = tuning.run_points(calls, jobs=2, lockstep=False)
+        there = experiments.run_points(calls, jobs=2, lockstep=False)
     finally:
-        tuning.shutdown_pool()
+        experiments.shutdown_pool()
     assert strip(there) == strip(here)  # bit for bit: accuracies, losses, histories
     assert [r["T"] for r in there] == [2.0, 2.0, 1.0, 1.0, 4.0, 4.0, 8.0, 8.0]
-    assert tuning.cache_size() == 6     # the λ = 1 student trained once per seed, cached here
-    counter_free = tuning.run_points(calls, jobs=2)  # all cached: no pool is started
-    assert strip(counter_free) == strip(here) and "pool" not in tuning._POOL
+    assert experiments.cache_size() == 6     # the λ = 1 student trained once per seed, cached here
+    counter_free = experiments.run_points(calls, jobs=2)  # all cached: no pool is started
+    assert strip(counter_free) == strip(here) and "pool" not in experiments._POOL
 
 
 def test_run_points_checks_its_arguments_before_starting_processes(problem):
     data, logits = problem
     with pytest.raises(ValueError, match="lam"):
-        tuning.run_points([dict(data=data, teacher_logits=logits, lam=1.5, T=2.0)], jobs=2)
+        experiments.run_points([dict(data=data, teacher_logits=logits, lam=1.5, T=2.0)], jobs=2)
     with pytest.raises(ValueError, match="jobs"):
-        tuning.run_points([], jobs=0)
-    assert "pool" not in tuning._POOL
+        experiments.run_points([], jobs=0)
+    assert "pool" not in experiments._POOL
 
 
 def test_default_jobs_is_cores_over_threads(monkeypatch):
-    monkeypatch.setattr(tuning.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
-    monkeypatch.setattr(tuning.torch, "get_num_threads", lambda: 2)
-    assert tuning.default_jobs() == 2
-    monkeypatch.setattr(tuning.torch, "get_num_threads", lambda: 8)
-    assert tuning.default_jobs() == 1
+    monkeypatch.setattr(experiments.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.setattr(experiments.torch, "get_num_threads", lambda: 2)
+    assert experiments.default_jobs() == 2
+    monkeypatch.setattr(experiments.torch, "get_num_threads", lambda: 8)
+    assert experiments.default_jobs() == 1
 
 
 @pytest.mark.parametrize("cores, mine, jobs, expected",
                          [(2, 2, 2, 1), (2, 2, 1, 2), (4, 2, 2, 2), (2, 1, 3, 1), (8, 4, 3, 2)])
 def test_worker_threads_never_oversubscribe_the_cores(monkeypatch, cores, mine, jobs, expected):
-    monkeypatch.setattr(tuning.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
-    monkeypatch.setattr(tuning.torch, "get_num_threads", lambda: mine)
+    monkeypatch.setattr(experiments.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(experiments.torch, "get_num_threads", lambda: mine)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert tuning.worker_threads(jobs) == expected
+        assert experiments.worker_threads(jobs) == expected
     messages = [str(w.message) for w in caught if w.category is RuntimeWarning]
     if expected < mine:  # capped: said, with the cause and the way to keep jobs=1's bits
         assert len(messages) == 1 and f"jobs={jobs} workers" in messages[0]
@@ -462,10 +383,10 @@ GUARDLESS_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 from _toy import make_problem
-from kdlib import tuning
+from kdlib import experiments
 data, logits = make_problem()
 calls = [dict(data=data, teacher_logits=logits, lam=0.5, T=2.0, seed=s, epochs=1, hidden=4) for s in range(2)]
-tuning.run_points(calls, jobs=2, lockstep=False)  # no `if __name__ == "__main__":` around it
+experiments.run_points(calls, jobs=2, lockstep=False)  # no `if __name__ == "__main__":` around it
 """
 
 
@@ -491,7 +412,7 @@ class _DieWhenUnpickled:
 @pytest.mark.slow
 def test_run_points_reports_a_dead_worker_clearly(problem, monkeypatch):
     data, logits = problem
-    real = tuning._point_key
+    real = experiments._point_key
 
     def key_with_bomb(*args, **kwargs):
         key, point = real(*args, **kwargs)
@@ -499,27 +420,27 @@ def test_run_points_reports_a_dead_worker_clearly(problem, monkeypatch):
             point["bomb"] = _DieWhenUnpickled()
         return key, point
 
-    monkeypatch.setattr(tuning, "_point_key", key_with_bomb)
+    monkeypatch.setattr(experiments, "_point_key", key_with_bomb)
     calls = [dict(data=data, teacher_logits=logits, lam=0.5, T=2.0, seed=s, **FAST) for s in range(3)]
     with pytest.raises(RuntimeError, match="worker process of run_points died.*jobs=1"):
-        tuning.run_points(calls, jobs=2, lockstep=False)
-    assert "pool" not in tuning._POOL  # the broken pool is dropped; the next call starts a new one
-    monkeypatch.setattr(tuning, "_point_key", real)
-    rows = tuning.run_points(calls, jobs=2, lockstep=False)
-    tuning.shutdown_pool()
+        experiments.run_points(calls, jobs=2, lockstep=False)
+    assert "pool" not in experiments._POOL  # the broken pool is dropped; the next call starts a new one
+    monkeypatch.setattr(experiments, "_point_key", real)
+    rows = experiments.run_points(calls, jobs=2, lockstep=False)
+    experiments.shutdown_pool()
     assert [r["seed"] for r in rows] == [0, 1, 2]
 
 
 def test_run_points_on_a_callers_executor(problem):
     data, logits = problem
     calls = [dict(data=data, teacher_logits=logits, lam=0.5, T=T, seed=0, **FAST) for T in (1.0, 4.0)]
-    here = tuning.run_points(calls, cache=False, lockstep=False)  # an executor trains one by one
+    here = experiments.run_points(calls, cache=False, lockstep=False)  # an executor trains one by one
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as ex:
-        there = tuning.run_points(calls, executor=ex, cache=False)
-    assert strip(there) == strip(here) and "pool" not in tuning._POOL
+        there = experiments.run_points(calls, executor=ex, cache=False)
+    assert strip(there) == strip(here) and "pool" not in experiments._POOL
     with pytest.raises(TypeError, match="executor must be a concurrent.futures.Executor"):
-        tuning.run_points(calls, executor="dask")
+        experiments.run_points(calls, executor="dask")
 
 
 @pytest.mark.slow
@@ -528,11 +449,11 @@ def test_run_points_on_a_dask_cluster_executor(problem):
 
     data, logits = problem
     calls = [dict(data=data, teacher_logits=logits, lam=lam, T=2.0, seed=1, **FAST) for lam in (0.0, 0.5)]
-    here = tuning.run_points(calls, cache=False, lockstep=False)  # an executor trains one by one
+    here = experiments.run_points(calls, cache=False, lockstep=False)  # an executor trains one by one
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         client.run(torch.set_num_threads, 1)
-        there = tuning.run_points(calls, executor=client.get_executor(), cache=False)
+        there = experiments.run_points(calls, executor=client.get_executor(), cache=False)
     assert strip(there) == strip(here)
 
 
@@ -545,9 +466,9 @@ def test_lockstep_rows_match_one_by_one_rows_to_float_rounding(problem, monkeypa
     calls.append(dict(data=data, teacher_logits=logits, lam=0.5, T=2.0, seed=0, test=True,
                       **{**FAST, "hidden": 5}))
     counted = CountingDistill(monkeypatch)
-    grouped = tuning.run_points(calls, cache=False)
+    grouped = experiments.run_points(calls, cache=False)
     assert len(counted.calls) == 10 and counted.calls[-1] == (0.5, 2.0, 0)  # 9 in a group, 1 alone
-    alone = tuning.run_points(calls, cache=False, lockstep=False)
+    alone = experiments.run_points(calls, cache=False, lockstep=False)
     n_val = len(data.val.y)
     for g, a in zip(grouped, alone):
         assert {k: v for k, v in g.items() if k not in ("seconds", "history", "val_acc", "agreement",
@@ -576,6 +497,6 @@ def test_run_points_cancels_the_queued_students_when_interrupted(problem, monkey
             return f
 
     with pytest.raises(KeyboardInterrupt):
-        tuning.run_points(calls, executor=OneAtATime())
+        experiments.run_points(calls, executor=OneAtATime())
     assert len(submitted) == 6 and all(f.cancelled() for f in submitted[1:])
-    assert tuning.cache_size() == 0
+    assert experiments.cache_size() == 0
