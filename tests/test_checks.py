@@ -52,7 +52,8 @@ def test_any_callable_is_a_constraint():
 
 
 def test_check_answer_numbers_with_tolerance_and_texts():
-    ex = {1: (101_632, 0.5, "count the Linear layers"), 2: ("b", None, "look at batch 1", "(b), the overhead")}
+    ex = {1: (101_632, 0.5, "count the Linear layers"),
+          2: ("b", None, "look at batch 1", "(b), the overhead")}
     assert check_answer(ex, 1, 101_632) == Verdict(True, "Right: 101632")
     assert check_answer(ex, 1, "101632.3")
     got = check_answer(ex, 1, 101_634)
