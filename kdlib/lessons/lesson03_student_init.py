@@ -37,7 +37,8 @@ from kdlib.student_init import STRATEGIES, init_student
 from kdlib.train import distill
 
 __all__ = ["PARAMS", "Settings", "check_params", "load_error_summary", "arch_label",
-           "compare_init_strategies", "summarize_comparison", "comparison_table", "strategy_gap", "init_comparison",
+           "compare_init_strategies", "summarize_comparison", "comparison_table", "strategy_gap",
+           "init_comparison",
            "separate_init_from_kd", "EXERCISES", "check_exercise"]
 
 
