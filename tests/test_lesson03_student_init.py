@@ -234,7 +234,8 @@ OK = {"checkpoint": "", "n_train": 5000, "epochs": 3, "long_epochs": 12, "seeds"
 
 
 def test_check_params():
-    assert vars(lesson.check_params(**OK)) == OK and isinstance(lesson.check_params(**OK), lesson.Settings)
+    assert vars(lesson.check_params(**OK)) == OK
+    assert isinstance(lesson.check_params(**OK), lesson.Settings)
     for name, bad in [("n_train", 10), ("n_train", 60000), ("epochs", 0), ("long_epochs", 101),
                       ("seeds", 0), ("lam", -0.1), ("T", 0.0), ("lr", 2.0)]:
         with pytest.raises(ValueError, match=f"{name}={bad!r} is out of range"):
