@@ -391,32 +391,97 @@ def check_kd_batch(student_logits, teacher_logits, labels):
 
 
 # --------------------------------------------------------------------------- exercises
-def check_answer(exercises: dict, n, answer) -> str:
-    """A lesson's exercise check: ``"Exercise n: right"`` or ``"Exercise n: not yet. Hint: ..."``.
+class Verdict:
+    """What a lesson's ``check_exercise`` returns: right or not, and the message to show.
+
+    It is truthy exactly when the answer is right (``assert lesson.check_exercise(...)``
+    works in an autograder), and it shows as its message, whether it is a cell's last
+    value (``repr``) or printed (``str``).
+
+    Parameters
+    ----------
+    right : bool
+        Whether the answer is right.
+    message : str
+        ``"Right: ..."`` or ``"Not yet: <hint>"``.
+    """
+
+    __slots__ = ("right", "message")
+
+    def __init__(self, right: bool, message: str):
+        object.__setattr__(self, "right", bool(right))
+        object.__setattr__(self, "message", str(message))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a Verdict is read-only")
+
+    def __eq__(self, other):
+        return (isinstance(other, Verdict) and (self.right, self.message) == (other.right, other.message))
+
+    def __hash__(self):
+        return hash((self.right, self.message))
+
+    def __bool__(self) -> bool:
+        return bool(self.right)
+
+    def __str__(self) -> str:
+        return self.message
+
+    __repr__ = __str__
+
+
+PLACEHOLDER = "replace None by your answer, then run this cell again"
+"""The hint for an unanswered exercise (the notebooks' placeholder ``answer = None``)."""
+
+
+def check_answer(exercises: dict, n, answer, **evidence) -> Verdict:
+    """Grade a lesson's exercise: the one check behind every lesson's ``check_exercise``.
 
     Parameters
     ----------
     exercises : dict
-        Exercise number → ``(want, tol, hint)``: a number with an absolute tolerance
-        ``tol``, or (``tol=None``) a short text compared case-insensitively.
+        The lesson's ``EXERCISES``, exercise number → how to grade it:
+
+        * ``(want, tol, hint)`` or ``(want, tol, hint, right)``: a number with an
+          absolute tolerance ``tol``, or (``tol=None``) a short text compared
+          case-insensitively (surrounding spaces and parentheses ignored); ``right``
+          is what a right answer is told (default: ``want``);
+        * a function ``f(answer, **evidence) -> (right, text)`` for checks that compute
+          the wanted value from the reader's run (``text`` is the explanation when
+          right, the hint when not). It may raise ``ValueError`` for missing evidence.
     n : int
         The exercise.
     answer : object
-        The reader's answer (a wrong type is simply "not yet", never an error).
+        The reader's answer. ``None`` (the notebooks' placeholder) is "not yet", and a
+        wrong type is simply "not yet", never an error.
+    **evidence
+        Whatever a function entry needs from the reader's run (passed on to it).
 
     Returns
     -------
-    str
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``.
+
+    Raises
+    ------
+    ValueError
+        For an exercise number that is not in ``exercises``.
     """
-    if n not in exercises:
+    if isinstance(n, bool) or n not in exercises:
         raise ValueError(f"n={n!r} is not an exercise; choose one of {sorted(exercises)}")
-    want, tol, hint = exercises[n]
-    if tol is None:
-        ok = str(answer).strip().lower().strip("()") == want
+    if answer is None:
+        return Verdict(False, f"Not yet: {PLACEHOLDER}")
+    entry = exercises[n]
+    if callable(entry):
+        ok, text = entry(answer, **evidence)
     else:
-        try:
-            ok = abs(float(answer) - want) <= tol
-        except (TypeError, ValueError):
-            ok = False
-    msg = f"Exercise {n}: {'right' if ok else 'not yet'}"
-    return msg if ok else f"{msg}. Hint: {hint}"
+        want, tol, hint, *right = entry
+        if tol is None:
+            ok = str(answer).strip().lower().strip("()").strip() == want
+        else:
+            try:
+                ok = abs(float(answer) - want) <= tol
+            except (TypeError, ValueError):
+                ok = False
+        text = (right[0] if right else f"{want}") if ok else hint
+    return Verdict(bool(ok), f"{'Right' if ok else 'Not yet'}: {text}")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from kdlib import _checks, article, losses, metrics, pitfalls
-from kdlib._checks import Bool, Each, Float, Int, OneOf, Optional, Str, check_answer, check_params
+from kdlib._checks import Bool, Each, Float, Int, OneOf, Optional, Str, Verdict, check_answer, check_params
 
 SPEC = {"epochs": Int(1, 100), "lr": Float(0.0, 1.0, low_open=True), "quick": Bool(),
         "checkpoint": Str("a path, or '' for data/teacher.pt"), "strategy": OneOf("copy", "random")}
@@ -55,14 +55,27 @@ def test_any_callable_is_a_constraint():
 
 
 def test_check_answer_numbers_with_tolerance_and_texts():
-    ex = {1: (101_632, 0.5, "count the Linear layers"), 2: ("b", None, "look at batch 1")}
-    assert check_answer(ex, 1, 101_632) == "Exercise 1: right"
-    assert check_answer(ex, 1, "101632.3") == "Exercise 1: right"
-    assert check_answer(ex, 1, 101_634) == "Exercise 1: not yet. Hint: count the Linear layers"
-    assert check_answer(ex, 1, None).startswith("Exercise 1: not yet")  # a placeholder is no error
-    assert check_answer(ex, 2, " (B) ") == "Exercise 2: right"
+    ex = {1: (101_632, 0.5, "count the Linear layers"),
+          2: ("b", None, "look at batch 1", "(b), the overhead")}
+    assert check_answer(ex, 1, 101_632) == Verdict(True, "Right: 101632")
+    assert check_answer(ex, 1, "101632.3")
+    got = check_answer(ex, 1, 101_634)
+    assert not got and got.message == "Not yet: count the Linear layers"
+    assert str(got) == repr(got) == "Not yet: count the Linear layers"  # a cell shows the message
+    assert check_answer(ex, 1, None).message.startswith("Not yet: replace None")  # a placeholder is no error
+    assert check_answer(ex, 2, " (B) ").message == "Right: (b), the overhead"
+    assert not check_answer(ex, 2, ["b", "c"])  # a wrong type is "not yet", never an error
     with pytest.raises(ValueError, match="n=3 is not an exercise; choose one of \\[1, 2\\]"):
         check_answer(ex, 3, "b")
+
+
+def test_check_answer_function_entries_get_the_evidence():
+    ex = {1: lambda answer, *, want: (answer == want, f"want {want}")}
+    assert check_answer(ex, 1, 4, want=4).message == "Right: want 4"
+    assert check_answer(ex, 1, 5, want=4).message == "Not yet: want 4"
+    assert check_answer(ex, 1, None).right is False  # the placeholder needs no evidence
+    with pytest.raises(AttributeError):
+        check_answer(ex, 1, 4, want=4).right = False
 
 
 def test_tensor_checks_are_one_set_for_every_module():

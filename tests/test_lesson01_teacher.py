@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from kdlib import models
+from kdlib._checks import Verdict
 from kdlib.data import Split, Splits
 from kdlib.lessons import lesson01_teacher as lesson
 from kdlib.train import train_teacher
@@ -36,10 +37,11 @@ def tiny_params(**kw):
 
 # ------------------------------------------------------------------ parameters
 def test_check_params_accepts_the_notebook_defaults():
-    assert lesson.check_params(**DEFAULTS) == DEFAULTS
+    assert vars(lesson.check_params(**DEFAULTS)) == DEFAULTS
+    assert isinstance(lesson.check_params(**DEFAULTS), lesson.Settings)
     out = lesson.check_params(**{**DEFAULTS, "channels": (16, 32, 64), "snapshot_epochs": [1, 2],
                                  "label_smoothing": 0.1, "lr": 1})
-    assert out["channels"] == [16, 32, 64] and out["lr"] == 1.0 and isinstance(out["lr"], float)
+    assert out.channels == [16, 32, 64] and out.lr == 1.0 and isinstance(out.lr, float)
 
 
 @pytest.mark.parametrize(("kw", "exc", "match"), [
@@ -72,7 +74,7 @@ def test_check_params_needs_every_parameter_and_no_other():
 
 # ------------------------------------------------------------------ training and checkpoints
 def test_checkpoint_meta_records_every_parameter_but_the_path():
-    meta = lesson.checkpoint_meta(DEFAULTS, val_accuracy=0.886, test_accuracy=0.885)
+    meta = lesson.checkpoint_meta(lesson.check_params(**DEFAULTS), val_accuracy=0.886, test_accuracy=0.885)
     assert set(meta) == set(DEFAULTS) - {"checkpoint"} | {"val_accuracy", "test_accuracy"}
     assert meta["channels"] == [32, 64] and meta["test_accuracy"] == 0.885
 
@@ -116,45 +118,51 @@ def test_snapshots_are_saved_with_their_epoch_and_validation_accuracy(tmp_path):
 
 
 # --------------------------------------------------------------------------- exercises
+def check(n, answer):
+    """``lesson.check_exercise`` shown as a notebook's ``print(...)`` shows it; its ``right``."""
+    verdict = lesson.check_exercise(n, answer)
+    assert isinstance(verdict, Verdict)
+    print(verdict)
+    return verdict.right
 
 def test_check_exercise_placeholder_prints_a_prompt(capsys):
-    assert lesson.check_exercise(3, None) is False
+    assert check(3, None) is False
     assert "replace None" in capsys.readouterr().out
 
 
 def test_check_exercise_1_accepts_the_measured_accuracies(capsys):
     runs = lesson.EXERCISE_RUNS
-    assert lesson.check_exercise(1, (runs["epochs=1"] + 0.004, runs["epochs=3"] - 0.004)) is True
-    assert capsys.readouterr().out.startswith("exercise 1: Right:")
-    assert lesson.check_exercise(1, (runs["epochs=3"], runs["epochs=1"] - 0.05)) is False
+    assert check(1, (runs["epochs=1"] + 0.004, runs["epochs=3"] - 0.004)) is True
+    assert capsys.readouterr().out.startswith("Right:")
+    assert check(1, (runs["epochs=3"], runs["epochs=1"] - 0.05)) is False
     assert "Not yet" in capsys.readouterr().out
-    assert lesson.check_exercise(1, 0.9) is False
+    assert check(1, 0.9) is False
     assert "two validation accuracies" in capsys.readouterr().out
 
 
 def test_check_exercise_2_wants_shirt_and_tshirt_in_any_order(capsys):
-    assert lesson.check_exercise(2, ("T-shirt/top", "Shirt")) is True
-    assert lesson.check_exercise(2, ["shirt", "t-shirt/top"]) is True
-    assert lesson.check_exercise(2, ("Shirt", "Coat")) is False
-    assert lesson.check_exercise(2, "Shirt") is False
+    assert check(2, ("T-shirt/top", "Shirt")) is True
+    assert check(2, ["shirt", "t-shirt/top"]) is True
+    assert check(2, ("Shirt", "Coat")) is False
+    assert check(2, "Shirt") is False
     out = capsys.readouterr().out
     assert out.count("Right") == 2 and out.count("Not yet") == 2
 
 
 def test_check_exercise_3_wants_the_5000_image_accuracy(capsys):
     want = lesson.EXERCISE_RUNS["n_train=5000"]
-    assert lesson.check_exercise(3, want + 0.01) is True
+    assert check(3, want + 0.01) is True
     out = capsys.readouterr().out
     assert "far below 85 %" in out and f"{lesson.EXERCISE_RUNS['n_train=5000,epochs=22']:.3f}" in out
-    assert lesson.check_exercise(3, 0.886) is False
+    assert check(3, 0.886) is False
     assert "n_train = 5000" in capsys.readouterr().out
     for bad in ("high", True, 1.5):
-        assert lesson.check_exercise(3, bad) is False
+        assert check(3, bad) is False
     assert capsys.readouterr().out.count("as a fraction") == 3
 
 
 def test_check_exercise_rejects_an_unknown_exercise():
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match="n=4 is not an exercise"):
         lesson.check_exercise(4, 0.8)
 
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from kdlib._checks import Verdict
 from kdlib.lessons import lesson02_soft_targets as lesson
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -379,29 +380,37 @@ def test_temperature_where_top_falls_below_solves_the_equation():
         lesson.temperature_where_top_falls_below(z, 0.2)
 
 
+def check(n, answer, **evidence):
+    """``lesson.check_exercise`` shown as a notebook's ``print(...)`` shows it; its ``right``."""
+    verdict = lesson.check_exercise(n, answer, **evidence)
+    assert isinstance(verdict, Verdict)
+    print(verdict)
+    return verdict.right
+
+
 def test_check_exercise_1_and_2(capsys):
-    assert lesson.check_exercise(1, None) is False
-    assert lesson.check_exercise(1, 0.710) is True
+    assert check(1, None) is False
+    assert check(1, 0.710) is True
     want = np_softmax(np.array([5.0, 2, 1, -1]), 2)
     assert want[0] == pytest.approx(0.710, abs=5e-4)
-    assert lesson.check_exercise(1, list(want)) is True
-    assert lesson.check_exercise(1, 0.934) is False  # T = 1 instead of 2
-    assert lesson.check_exercise(2, (True, True)) is True
-    assert lesson.check_exercise(2, (True, False)) is False
-    assert lesson.check_exercise(2, "yes") is False
+    assert check(1, list(want)) is True
+    assert check(1, 0.934) is False  # T = 1 instead of 2
+    assert check(2, (True, True)) is True
+    assert check(2, (True, False)) is False
+    assert check(2, "yes") is False
     out = capsys.readouterr().out
-    assert "replace None" in out and out.count("Right") == 3 and out.count("Not yet") == 3
+    assert "Not yet: replace None" in out and out.count("Right") == 3 and out.count("Not yet") == 4
 
 
 def test_check_exercise_3_within_a_slider_step(capsys):
     z = torch.tensor([8.0, 1.0, 0.5, -2.0, 0, 0, 0, 0, 0, 0])
     T = lesson.temperature_where_top_falls_below(z, 0.5)
-    assert lesson.check_exercise(3, T + 0.4, logits=z) is True
-    assert lesson.check_exercise(3, T - 1, logits=z) is False
+    assert check(3, T + 0.4, logits=z) is True
+    assert check(3, T - 1, logits=z) is False
     assert "higher" in capsys.readouterr().out
-    assert lesson.check_exercise(3, None) is False  # the placeholder needs no logits
+    assert check(3, None) is False  # the placeholder needs no logits
     with pytest.raises(ValueError, match="logits"):
-        lesson.check_exercise(3, 2.0)
+        check(3, 2.0)
 
 
 def _footwear_matrix(each_in, each_out):
@@ -420,15 +429,15 @@ def test_check_exercise_4_compares_per_class_means_not_group_totals(capsys):
     # per class 0.13 against 0.066 (within wins), in total 0.26 against 0.46 (outside would win)
     m = _footwear_matrix(0.13, 0.066)
     assert lesson.group_mass(m, [5, 7, 9]) == pytest.approx((0.26, 0.462))
-    assert lesson.check_exercise(4, "Within", matrix=m) is True
+    assert check(4, "Within", matrix=m) is True
     assert "0.130 on each other footwear class and 0.066 on each class outside" in capsys.readouterr().out
-    assert lesson.check_exercise(4, "outside", matrix=m) is False
+    assert check(4, "outside", matrix=m) is False
     assert "2 other classes, the rest 7" in capsys.readouterr().out
     flat = _footwear_matrix(0.05, 0.08)
-    assert lesson.check_exercise(4, "outside", matrix=flat) is True
-    assert lesson.check_exercise(4, 3, matrix=m) is False
-    assert lesson.check_exercise(4, None) is False  # the placeholder needs no matrix
+    assert check(4, "outside", matrix=flat) is True
+    assert check(4, 3, matrix=m) is False
+    assert check(4, None) is False  # the placeholder needs no matrix
     with pytest.raises(ValueError, match="matrix"):
-        lesson.check_exercise(4, "within")
+        check(4, "within")
     with pytest.raises(ValueError):
-        lesson.check_exercise(5, "x")
+        check(5, "x")

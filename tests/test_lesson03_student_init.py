@@ -11,6 +11,7 @@ from matplotlib.container import BarContainer
 
 import kdlib.data
 from kdlib import models
+from kdlib._checks import Verdict
 from kdlib.data import Split, Splits
 from kdlib.lessons import lesson03_student_init as lesson
 from kdlib.lessons.lesson03_student_init import (
@@ -233,7 +234,8 @@ OK = {"checkpoint": "", "n_train": 5000, "epochs": 3, "long_epochs": 12, "seeds"
 
 
 def test_check_params():
-    assert lesson.check_params(**OK) == OK
+    assert vars(lesson.check_params(**OK)) == OK
+    assert isinstance(lesson.check_params(**OK), lesson.Settings)
     for name, bad in [("n_train", 10), ("n_train", 60000), ("epochs", 0), ("long_epochs", 101),
                       ("seeds", 0), ("lam", -0.1), ("T", 0.0), ("lr", 2.0)]:
         with pytest.raises(ValueError, match=f"{name}={bad!r} is out of range"):
@@ -340,23 +342,31 @@ def test_separate_init_from_kd_on_real_runs(teacher, data):
     assert out["init_gain_kd"].mean == pytest.approx(strategy_gap(kd, name, "top-units"))
 
 
+def check(n, answer, **evidence):
+    """``lesson.check_exercise`` shown as a notebook's ``print(...)`` shows it; its ``right``."""
+    verdict = lesson.check_exercise(n, answer, **evidence)
+    assert isinstance(verdict, Verdict)
+    print(verdict)
+    return verdict.right
+
+
 def test_check_exercise_verdicts(capsys, teacher, data):
     rows = rows_of("s", {"random": [0.70, 0.72], "top-units": [0.80, 0.81]})
-    assert lesson.check_exercise(1, None) is False
-    assert "set `answer`" in capsys.readouterr().out
-    assert lesson.check_exercise(1, "yes", rows=rows, epochs=10) is True
-    assert lesson.check_exercise(1, "no", rows=rows, epochs=10) is False
-    assert lesson.check_exercise(1, "yes", rows=rows, epochs=3) is True
+    assert check(1, None) is False
+    assert "Not yet: replace None" in capsys.readouterr().out
+    assert check(1, "yes", rows=rows, epochs=10) is True
+    assert check(1, "no", rows=rows, epochs=10) is False
+    assert check(1, "yes", rows=rows, epochs=3) is True
     assert "rerun with -p epochs 10" in capsys.readouterr().out
-    assert lesson.check_exercise(3, "top-units") is True and lesson.check_exercise(3, "random") is False
+    assert check(3, "top-units") is True and check(3, "random") is False
     plain = rows_of("mlp(784-64-64-64-10)", {"random": [0.70, 0.72], "top-units": [0.73, 0.75]})
     kd = rows_of("mlp(784-64-64-64-10)", {"random": [0.70, 0.72], "top-units": [0.80, 0.81]})
-    assert lesson.check_exercise(4, 3.0, kd_rows=kd, plain_rows=plain) is True
-    assert lesson.check_exercise(4, 9.5, kd_rows=kd, plain_rows=plain) is False
+    assert check(4, 3.0, kd_rows=kd, plain_rows=plain) is True
+    assert check(4, 9.5, kd_rows=kd, plain_rows=plain) is False
     with pytest.raises(ValueError, match="exercise 4"):
-        lesson.check_exercise(4, 3.0)
+        check(4, 3.0)
     with pytest.raises(ValueError):
-        lesson.check_exercise(5, 1)
+        check(5, 1)
     out = capsys.readouterr().out
     assert "Right:" in out and "Not yet:" in out
 
@@ -369,10 +379,10 @@ def test_check_exercise_2_computes_the_incoming_start():
                    None, tuple("ab"), "toy")
     want = accuracy(init_student(models.cnn(channels=(8, 16), hidden=32), big, "top-units",
                                  importance="incoming"), small.val.x, small.val.y)
-    assert lesson.check_exercise(2, want, teacher=big, data=small) is True
-    assert lesson.check_exercise(2, want + 0.1, teacher=big, data=small) is False
+    assert check(2, want, teacher=big, data=small) is True
+    assert check(2, want + 0.1, teacher=big, data=small) is False
     with pytest.raises(ValueError, match="teacher"):
-        lesson.check_exercise(2, 0.5)
+        check(2, 0.5)
 
 
 @pytest.mark.slow  # trains an MLP teacher and 12 students on Fashion-MNIST (~10 s)

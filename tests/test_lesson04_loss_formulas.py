@@ -11,6 +11,7 @@ from torch import nn
 
 from kdlib import losses as L
 from kdlib import pitfalls as P
+from kdlib._checks import Verdict
 from kdlib.data import Split
 from kdlib.lessons import lesson04_loss_formulas as lesson
 from kdlib.train import TrainSettings, batches, fit
@@ -55,9 +56,10 @@ GOOD = dict(checkpoint="", n_train=5000, epochs=2, lr=0.3, student_epochs=12, hi
 
 
 def test_check_params_accepts_defaults_and_converts():
-    assert lesson.check_params(**GOOD) == GOOD
+    assert vars(lesson.check_params(**GOOD)) == GOOD
+    assert isinstance(lesson.check_params(**GOOD), lesson.Settings)
     got = lesson.check_params(**{**GOOD, "T": 4, "lam": 1})
-    assert isinstance(got["T"], float) and isinstance(got["lam"], float)
+    assert isinstance(got.T, float) and isinstance(got.lam, float)
 
 
 @pytest.mark.parametrize("name, value", [("n_train", 10), ("epochs", 0), ("student_epochs", 101),
@@ -636,22 +638,31 @@ def test_check_training_step_wrong_loss():
 
 # --------------------------------------------------------------------------- exercise checks
 
+
+def check(n, answer, **evidence):
+    """``lesson.check_exercise`` shown as a notebook's ``print(...)`` shows it; its ``right``."""
+    verdict = lesson.check_exercise(n, answer, **evidence)
+    assert isinstance(verdict, Verdict)
+    print(verdict)
+    return verdict.right
+
+
 def test_check_exercise_verdicts(capsys):
-    assert lesson.check_exercise(1, None) is False
-    assert "set `answer`" in capsys.readouterr().out
-    assert lesson.check_exercise(1, (0.25, 1.0)) is True
-    assert lesson.check_exercise(1, (0.25, 0.25)) is False
+    assert check(1, None) is False
+    assert "Not yet: replace None" in capsys.readouterr().out
+    assert check(1, (0.25, 1.0)) is True
+    assert check(1, (0.25, 0.25)) is False
     assert "Adam" in capsys.readouterr().out
-    assert lesson.check_exercise(2, 0.4, grads=(0.3, 0.2, 0.0)) is True
-    assert lesson.check_exercise(2, 0.6, grads=(0.3, 0.2, 0.0)) is False
+    assert check(2, 0.4, grads=(0.3, 0.2, 0.0)) is True
+    assert check(2, 0.6, grads=(0.3, 0.2, 0.0)) is False
     with pytest.raises(ValueError, match="grads"):
-        lesson.check_exercise(2, 0.4)
+        check(2, 0.4)
     ratio = float(P.pitfall_no_T2(*batch(), lam=0.0, T=2.0) / L.kd_loss(*batch(), lam=0.0, T=2.0))
-    assert lesson.check_exercise(3, ratio) is True and lesson.check_exercise(3, 0.5) is False
-    assert lesson.check_exercise(4, "grows") is True and lesson.check_exercise(4, "shrinks") is False
-    assert lesson.check_exercise(5, ["teacher_probs", "labels"]) is True
-    assert lesson.check_exercise(5, ["student_probs", "labels"]) is False
+    assert check(3, ratio) is True and check(3, 0.5) is False
+    assert check(4, "grows") is True and check(4, "shrinks") is False
+    assert check(5, ["teacher_probs", "labels"]) is True
+    assert check(5, ["student_probs", "labels"]) is False
     out = capsys.readouterr().out
     assert "Right:" in out and "Not yet:" in out
     with pytest.raises(ValueError):
-        lesson.check_exercise(6, 1)
+        check(6, 1)

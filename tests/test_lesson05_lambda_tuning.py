@@ -12,6 +12,7 @@ import torch
 from _toy import make_problem
 
 from kdlib import experiments, results
+from kdlib._checks import Verdict
 from kdlib.data import Split, Splits
 from kdlib.lessons import lesson05_lambda_tuning as lesson
 from kdlib.lessons.lesson05_lambda_tuning import GridExplorer, TrainNow
@@ -329,31 +330,39 @@ def test_cv_figure_and_paired_figure_plot_their_data(three_methods):
     assert fig.axes[0].containers[0].lines[0].get_xdata()[0] == pytest.approx(100 * diffs["a"].mean)
 
 
+def check(n, answer, **evidence):
+    """``lesson.check_exercise`` shown as a notebook's ``print(...)`` shows it; its ``right``."""
+    verdict = lesson.check_exercise(n, answer, **evidence)
+    assert isinstance(verdict, Verdict)
+    print(verdict)
+    return verdict.right
+
+
 def test_check_exercise_prints_a_verdict_and_never_raises(three_methods, capsys):
     data, logits, cv, final = three_methods
-    assert lesson.check_exercise(1, None, cv=cv) is False
-    assert "set `answer`" in capsys.readouterr().out
+    assert check(1, None, cv=cv) is False
+    assert "Not yet: replace None" in capsys.readouterr().out
     agree = {}
     for r in cv["distilled"].rows:
         agree.setdefault((r["lam"], r["T"]), []).append(r["agreement"])
     best = max(agree, key=lambda p: np.mean(agree[p]))
-    assert lesson.check_exercise(1, best, cv=cv) is True
+    assert check(1, best, cv=cv) is True
     assert capsys.readouterr().out.startswith("Right: ")
-    assert lesson.check_exercise(1, "nonsense", cv=cv) is False
+    assert check(1, "nonsense", cv=cv) is False
     assert capsys.readouterr().out.startswith("Not yet: ")
     d4 = results.paired_difference([r["test_acc"] for r in final["distilled"]],
                                    [r["test_acc"] for r in final["label smoothing"]])
     right4 = lesson.verdict(d4)
-    assert lesson.check_exercise(4, right4, final=final) is True
-    assert lesson.check_exercise(4, "hurt" if right4 != "hurt" else "helped", final=final) is False
-    assert lesson.check_exercise(4, 0.5, final=final) is False  # the old question's kind of answer
+    assert check(4, right4, final=final) is True
+    assert check(4, "hurt" if right4 != "hurt" else "helped", final=final) is False
+    assert check(4, 0.5, final=final) is False  # the old question's kind of answer
     fake = {"born-again teacher": [{"val_acc": v} for v in (0.85, 0.86, 0.87)],
             "scratch (tuned)": [{"val_acc": v} for v in (0.80, 0.81, 0.81)]}
-    assert lesson.check_exercise(3, "helped", regimes=fake) is True
-    assert lesson.check_exercise(3, "hurt", regimes=fake) is False
+    assert check(3, "helped", regimes=fake) is True
+    assert check(3, "hurt", regimes=fake) is False
     fake = {"+ transfer set": [{"val_acc": v} for v in (0.80, 0.84, 0.79)],
             "distilled": [{"val_acc": v} for v in (0.81, 0.80, 0.82)]}
-    assert lesson.check_exercise(5, "unclear", transfer=fake) is True
+    assert check(5, "unclear", transfer=fake) is True
     capsys.readouterr()
     by_seed = [(data, logits)] * 3  # three seeds on one sample: their own initial weights and batches
     accs = {(s, T): experiments.run_point(data, logits, lam=0.0, T=T, seed=s)["val_acc"]
@@ -361,11 +370,11 @@ def test_check_exercise_prints_a_verdict_and_never_raises(three_methods, capsys)
     d2 = results.paired_difference([accs[s, 4.0] for s in range(3)], [accs[s, 1.0] for s in range(3)])
     right = lesson.verdict(d2)
     ev = dict(data=[d for d, _ in by_seed], logits=[lg for _, lg in by_seed])
-    assert lesson.check_exercise(2, right, **ev) is True
+    assert check(2, right, **ev) is True
     assert "T = 4 against T = 1" in capsys.readouterr().out
-    assert lesson.check_exercise(2, 4, **ev) is False  # a temperature is no verdict
+    assert check(2, 4, **ev) is False  # a temperature is no verdict
     with pytest.raises(ValueError, match="n=6"):
-        lesson.check_exercise(6, None)
+        check(6, None)
 
 
 def test_grid_explorer_over_folds(three_methods):
@@ -384,8 +393,9 @@ DEFAULTS = dict(checkpoint="", lam=0.5, T=4.0, quick=False, n_train=2000, epochs
 
 
 def test_check_params_accepts_the_notebook_defaults_and_converts():
-    assert lesson.check_params(**DEFAULTS) == DEFAULTS
-    assert lesson.check_params(**{**DEFAULTS, "T": 2})["T"] == 2.0
+    assert vars(lesson.check_params(**DEFAULTS)) == DEFAULTS
+    assert isinstance(lesson.check_params(**DEFAULTS), lesson.Settings)
+    assert lesson.check_params(**{**DEFAULTS, "T": 2}).T == 2.0
 
 
 @pytest.mark.parametrize(("change", "error", "match"), [
@@ -415,19 +425,18 @@ def test_check_params_rejects_unknown_and_missing_names():
         lesson.check_params(**{k: v for k, v in DEFAULTS.items() if k != "seeds"})
 
 
-def test_notebook_settings_quick_and_full():
-    kw = {k: DEFAULTS[k] for k in ("n_train", "epochs", "seeds", "k_folds",
-                                   "small_teacher_epochs", "n_labeled", "n_transfer")}
-    full = lesson.notebook_settings(quick=False, **kw)
-    assert full["candidates"] == {m: [dict(c) for c in cs] for m, cs in lesson.CANDIDATES.items()}
-    assert full["seeds"] == [0, 1, 2] and full["few_epochs"] == 3
-    assert full["n_val"] is None and full["epochs"] == 20
-    assert all(len(cs) == 4 for cs in full["candidates"].values())  # one budget for all
-    quick = lesson.notebook_settings(quick=True, **kw)
-    assert quick["seeds"] == [0, 1] and quick["n_train"] == lesson.QUICK["n_train"]
-    assert all(len(cs) == 2 for cs in quick["candidates"].values())
-    assert len({c["lam"] for c in quick["candidates"]["distilled"]}) == 2  # the λ slider moves
-    assert {c["epochs"] for c in quick["candidates"]["student from scratch"]} <= {2, 3}
+def test_settings_quick_and_full():
+    full = lesson.check_params(**DEFAULTS)
+    assert full.candidates == {m: [dict(c) for c in cs] for m, cs in lesson.CANDIDATES.items()}
+    assert full.seed_list == [0, 1, 2] and full.seeds == 3 and full.few_epochs == 3
+    assert full.n_val is None and full.epochs == 20
+    assert all(len(cs) == 4 for cs in full.candidates.values())  # one budget for all
+    quick = lesson.check_params(**{**DEFAULTS, "quick": True})
+    assert quick.seed_list == [0, 1] and quick.n_train == lesson.QUICK["n_train"]
+    assert quick.n_val == lesson.QUICK["n_val"] and quick.few_epochs == lesson.QUICK["few_epochs"]
+    assert all(len(cs) == 2 for cs in quick.candidates.values())
+    assert len({c["lam"] for c in quick.candidates["distilled"]}) == 2  # the λ slider moves
+    assert {c["epochs"] for c in quick.candidates["student from scratch"]} <= {2, 3}
     assert lesson.CANDIDATES["student from scratch"][0]["epochs"] == 10  # not mutated
 
 
@@ -465,9 +474,9 @@ def test_group_dots_plot_their_data():
     assert seeds == [pytest.approx([0.8, 0.82]), pytest.approx([0.9])]
 
 
-def test_notebook_settings_resolve_jobs(monkeypatch):
+def test_settings_resolve_jobs(monkeypatch):
     monkeypatch.setattr(lesson.experiments, "default_jobs", lambda threads=None: 7 if threads == 1 else 0)
-    kw = {k: v for k, v in DEFAULTS.items() if k not in ("checkpoint", "lam", "T")}
-    assert lesson.notebook_settings(**kw)["jobs"] == 7          # 0: one per core, 1-thread students
-    assert lesson.notebook_settings(**{**kw, "jobs": 3})["jobs"] == 3
-    assert lesson.notebook_settings(**{**kw, "quick": True})["jobs"] == 1
+    assert lesson.check_params(**DEFAULTS).n_jobs == 7          # 0: one per core, 1-thread students
+    assert lesson.check_params(**DEFAULTS).jobs == 0            # the parameter as given
+    assert lesson.check_params(**{**DEFAULTS, "jobs": 3}).n_jobs == 3
+    assert lesson.check_params(**{**DEFAULTS, "quick": True}).n_jobs == 1

@@ -11,6 +11,7 @@ import torch
 
 from kdlib import data as kdata
 from kdlib import losses, models
+from kdlib._checks import Verdict
 from kdlib.lessons import lesson06_dark_knowledge as lesson
 from kdlib.metrics import accuracy_from_logits
 
@@ -25,11 +26,12 @@ def toy_logits(n=300, k=10, seed=0):
 
 
 def test_check_defaults_and_quick():
-    S = lesson.check(**DEFAULTS)
-    assert S["omitted_index"] == kdata.FASHION_CLASSES.index("Bag") == 8
-    assert S["n_test"] is None and S["seeds"] == 3
-    Q = lesson.check(**dict(DEFAULTS, quick=True))
-    assert Q["n_train"] == lesson.QUICK["n_train"] and Q["seeds"] >= 2
+    S = lesson.check_params(**DEFAULTS)
+    assert isinstance(S, lesson.Settings) and vars(S) == DEFAULTS
+    assert S.omitted_index == kdata.FASHION_CLASSES.index("Bag") == 8
+    assert S.n_test is None and S.seeds == 3 and S.n_val == lesson.N_VAL
+    Q = lesson.check_params(**dict(DEFAULTS, quick=True))
+    assert Q.n_train == lesson.QUICK["n_train"] and Q.seeds >= 2 and Q.n_test == lesson.QUICK["n_test"]
 
 
 @pytest.mark.parametrize("name,value,match", [("seeds", 1, "seeds=1"), ("epochs", 0, "epochs=0"),
@@ -37,7 +39,7 @@ def test_check_defaults_and_quick():
                                               ("quick", 1, "quick must be True or False")])
 def test_check_rejects_bad_values_naming_them(name, value, match):
     with pytest.raises((TypeError, ValueError), match=match):
-        lesson.check(**dict(DEFAULTS, **{name: value}))
+        lesson.check_params(**dict(DEFAULTS, **{name: value}))
 
 
 def test_control_targets_keep_what_they_promise():
@@ -179,10 +181,11 @@ def test_teacher_table_and_make_teacher_parameters(monkeypatch, data_dir):
 
 
 def test_check_exercise():
-    assert lesson.check_exercise(1, "Shuffled teacher") == "right!"
-    assert lesson.check_exercise(2, 0.9 * np.log(0.9 / 0.6) + 0.1 * np.log(0.1 / 0.4)) == "right!"
-    assert "Hint" in lesson.check_exercise(2, 0.5)
-    assert "Hint" in lesson.check_exercise(3, "tckd")
+    assert lesson.check_exercise(1, "Shuffled teacher").message == "Right: shuffled teacher"
+    assert lesson.check_exercise(2, 0.9 * np.log(0.9 / 0.6) + 0.1 * np.log(0.1 / 0.4))
+    verdict = lesson.check_exercise(2, 0.5)
+    assert isinstance(verdict, Verdict) and not verdict and verdict.message.startswith("Not yet: TCKD =")
+    assert not lesson.check_exercise(3, "tckd") and lesson.check_exercise(3, "NCKD")
     with pytest.raises(ValueError, match="n=9"):
         lesson.check_exercise(9, "x")
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from kdlib import models
+from kdlib._checks import Verdict
 from kdlib.lessons import lesson09_interpretability as lesson
 from kdlib.train import load_teacher
 
@@ -15,16 +16,17 @@ DEFAULTS = dict(checkpoint="", n_train=5000, epochs=8, seeds=3, lam=0.1, T=2.0, 
 
 
 def test_check_params_accepts_defaults_and_quick_overrides():
-    assert lesson.check_params_09(**DEFAULTS)["n_train"] == 5000
-    quick = lesson.check_params_09(**{**DEFAULTS, "quick": True})
-    assert quick["n_train"] == lesson.QUICK["n_train"] and quick["seeds"] == lesson.QUICK["seeds"]
+    assert isinstance(lesson.check_params(**DEFAULTS), lesson.Settings)
+    assert vars(lesson.check_params(**DEFAULTS)) == DEFAULTS
+    quick = lesson.check_params(**{**DEFAULTS, "quick": True})
+    assert quick.n_train == lesson.QUICK["n_train"] and quick.seeds == lesson.QUICK["seeds"]
 
 
 @pytest.mark.parametrize("name, value", [("seeds", 0), ("lam", 1.5), ("T", 0.0),
                                          ("tree_depth", 9), ("max_depth", 1)])
 def test_check_params_names_the_bad_value(name, value):
     with pytest.raises(ValueError, match=name):
-        lesson.check_params_09(**{**DEFAULTS, name: value})
+        lesson.check_params(**{**DEFAULTS, name: value})
 
 
 def test_leaves_for_mass_against_numpy():
@@ -43,17 +45,17 @@ def test_soft_tree_param_count_matches_the_model(depth):
 
 
 def test_check_exercise_right_and_wrong():
-    assert lesson.check_exercise(1, 11935).endswith("right")
-    assert "Hint" in lesson.check_exercise(1, 15 * 784)
-    assert lesson.check_exercise(2, 64).endswith("right")
-    assert "not answered" in lesson.check_exercise(2, None)
+    assert lesson.check_exercise(1, 11935).message == "Right: 11935"
+    assert not lesson.check_exercise(1, 15 * 784)
+    assert lesson.check_exercise(2, 64)
+    assert lesson.check_exercise(2, None).message.startswith("Not yet: replace None")
     tree = models.soft_tree(depth=3)
     x = torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(2))
     good = lesson.check_exercise(3, lesson.max_leaf_agreement, tree=tree, x=x)
-    assert good.endswith("right")
-    assert "Hint" in lesson.check_exercise(3, lambda t, xx: 2.0, tree=tree, x=x)
-    assert "raised ZeroDivisionError" in lesson.check_exercise(3, lambda t, xx: 1 / 0, tree=tree, x=x)
-    with pytest.raises(ValueError, match="exercises are"):
+    assert isinstance(good, Verdict) and good.right and good.message.startswith("Right: ")
+    assert "you returned 2.0000" in lesson.check_exercise(3, lambda t, xx: 2.0, tree=tree, x=x).message
+    assert "raised ZeroDivisionError" in str(lesson.check_exercise(3, lambda t, xx: 1 / 0, tree=tree, x=x))
+    with pytest.raises(ValueError, match="n=4 is not an exercise"):
         lesson.check_exercise(4, 0)
 
 

@@ -16,10 +16,11 @@ DEFAULTS = dict(checkpoint="", n_train=2000, epochs=3, seeds=3, lam=0.1, T=2.0, 
 
 
 def test_check_params_defaults_quick_and_errors():
-    assert lesson.check_params_10(**DEFAULTS)["seeds"] == 3
-    assert lesson.check_params_10(**{**DEFAULTS, "quick": True})["n_train"] == lesson.QUICK["n_train"]
+    assert isinstance(lesson.check_params(**DEFAULTS), lesson.Settings)
+    assert vars(lesson.check_params(**DEFAULTS)) == DEFAULTS
+    assert lesson.check_params(**{**DEFAULTS, "quick": True}).n_train == lesson.QUICK["n_train"]
     with pytest.raises(ValueError, match="clip"):
-        lesson.check_params_10(**{**DEFAULTS, "clip": 0.0})
+        lesson.check_params(**{**DEFAULTS, "clip": 0.0})
 
 
 def test_cnn_and_small_mlp_students_have_similar_size():
@@ -70,10 +71,10 @@ def test_grad_norms_recorded_through_fit_are_one_per_step():
 
 
 def test_check_exercise():
-    assert lesson.check_exercise(1, "lam").endswith("right")
-    assert "Hint" in lesson.check_exercise(1, "1 - lam")
-    assert lesson.check_exercise(2, 3 * (64 * 28 + 64 * 64 + 2 * 64) + 64 * 10 + 10).endswith("right")
-    with pytest.raises(ValueError, match="exercises are"):
+    assert lesson.check_exercise(1, "lam").message.startswith("Right: ")
+    assert lesson.check_exercise(1, "1 - lam").message.startswith("Not yet: student_loss_weight")
+    assert lesson.check_exercise(2, 3 * (64 * 28 + 64 * 64 + 2 * 64) + 64 * 10 + 10)
+    with pytest.raises(ValueError, match="n=3 is not an exercise"):
         lesson.check_exercise(3, 0)
 
 

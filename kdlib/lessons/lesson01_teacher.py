@@ -4,36 +4,46 @@ Everything else notebook 01 shows is core (``kdlib.train.train_teacher``,
 ``kdlib.metrics``, ``kdlib.plots``, ``kdlib.widgets.LiveCurves``); this module
 holds only what is particular to the notebook:
 
-* its parameter check, :func:`check_params` (with :class:`IntList` for the list
-  parameters ``channels`` and ``snapshot_epochs``);
+* its settings, :class:`Settings`, and their check, :func:`check_params` (with
+  :class:`IntList` for the list parameters ``channels`` and ``snapshot_epochs``);
 * :func:`train_with_params`, the notebook's parameters turned into one
   ``train_teacher`` call that always returns the epoch snapshots (empty if none);
 * what the checkpoints record: :func:`checkpoint_meta`, :func:`snapshot_path`
   and :func:`save_snapshots`;
 * :func:`student_sizes`, how much smaller the later notebooks' students are (the
   ratios its prose quotes);
-* the checks of its exercises, :func:`check_exercise` (prints a verdict, returns
-  True/False, never raises on a wrong answer).
+* its exercises, :data:`EXERCISES`, graded by :func:`check_exercise` (a
+  :class:`kdlib._checks.Verdict`, never an error for a wrong answer).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kdlib import models
-from kdlib._checks import Float, Int, Str, check_int
+from kdlib._checks import Float, Int, Str, Verdict, check_answer, check_int
 from kdlib._checks import check_params as _check_params
 from kdlib.train import train_teacher
 
-__all__ = ["IntList", "PARAMS", "check_params", "train_with_params", "checkpoint_meta",
+__all__ = ["IntList", "PARAMS", "Settings", "check_params", "train_with_params", "checkpoint_meta",
            "snapshot_path", "save_snapshots", "STUDENTS", "student_sizes",
-           "EXERCISE_RUNS", "check_exercise"]
+           "EXERCISE_RUNS", "EXERCISES", "check_exercise"]
 
 
 class IntList:
     """A list of integers, each in ``[low, high]``, with ``min_len`` to ``max_len`` entries.
 
     A constraint for :func:`kdlib._checks.check_params` (same message format).
+
+    Parameters
+    ----------
+    low, high : int, optional
+        Inclusive bounds of every entry.
+    min_len : int
+        The fewest entries allowed.
+    max_len : int, optional
+        The most entries allowed (``None``: no limit).
     """
 
     def __init__(self, low=None, high=None, *, min_len: int = 0, max_len: int | None = None):
@@ -63,37 +73,61 @@ PARAMS = {
     "label_smoothing": Float(0.0, 0.99),
     "snapshot_epochs": IntList(1, 100),
 }
+"""Notebook 01's parameters and their allowed values (name → constraint)."""
 
 
-def check_params(**parameters) -> dict:
-    """Validate notebook 01's parameters before any work starts.
+@dataclass(frozen=True)
+class Settings:
+    """Notebook 01's parameters, validated (made by :func:`check_params`).
 
-    Parameters
+    Attributes
     ----------
     checkpoint : str
         Where to save the teacher; ``""`` means ``data/teacher.pt``.
     epochs : int
-        In [1, 100].
+        Passes over the training images, in [1, 100].
     n_train : int
         Training images, in [0, 55000]; 0 means all 55,000.
     lr : float
-        Peak learning rate, in (0, 1].
+        Peak learning rate of the OneCycle schedule, in (0, 1].
     batch_size : int
-        In [1, 55000].
+        Images per step, in [1, 55000].
     seed : int
-        ``>= 0``.
+        ``>= 0``: the validation split, initial weights, batch order and dropout.
     channels : list of int
         Convolution channels per block: 1 to 3 blocks of 1 to 512 channels.
     hidden : int
         Width of the fully connected layer, in [1, 4096].
     label_smoothing : float
-        In [0, 0.99].
+        In [0, 0.99]; 0 means plain hard labels.
     snapshot_epochs : list of int
         Epochs after which a checkpoint is also saved, each in [1, epochs].
+    """
+
+    checkpoint: str
+    epochs: int
+    n_train: int
+    lr: float
+    batch_size: int
+    seed: int
+    channels: list
+    hidden: int
+    label_smoothing: float
+    snapshot_epochs: list
+
+
+def check_params(**params) -> Settings:
+    """Validate notebook 01's parameters before any work starts.
+
+    Parameters
+    ----------
+    **params
+        Every parameter of the notebook's ``parameters`` cell, by name (see
+        :class:`Settings` for their meaning and allowed values).
 
     Returns
     -------
-    dict
+    Settings
         The parameters, converted (``int``/``float``, lists of ``int``).
 
     Raises
@@ -101,20 +135,20 @@ def check_params(**parameters) -> dict:
     TypeError, ValueError
         Naming the parameter, its value and what is allowed.
     """
-    values = _check_params(parameters, PARAMS)
+    values = _check_params(params, PARAMS)
     for i, e in enumerate(values["snapshot_epochs"]):
         check_int(f"snapshot_epochs[{i}]", e, low=1, high=values["epochs"])
-    return values
+    return Settings(**values)
 
 
-def train_with_params(data, params: dict, **fit_kwargs):
+def train_with_params(data, params: Settings, **fit_kwargs):
     """Train the teacher that ``params`` (from :func:`check_params`) describe.
 
     Parameters
     ----------
     data : kdlib.data.Splits
-        Loaded with ``n_train=params["n_train"] or None`` and ``seed=params["seed"]``.
-    params : dict
+        Loaded with ``n_train=params.n_train or None`` and ``seed=params.seed``.
+    params : Settings
         The notebook's validated parameters.
     **fit_kwargs
         Passed on to :func:`kdlib.train.fit` (``callback``, ``eval_every``, ``progress``).
@@ -124,24 +158,24 @@ def train_with_params(data, params: dict, **fit_kwargs):
     teacher : nn.Module
     history : kdlib.train.History
     snapshots : dict
-        Epoch → ``state_dict`` for every epoch of ``params["snapshot_epochs"]``
+        Epoch → ``state_dict`` for every epoch of ``params.snapshot_epochs``
         (empty when there are none).
     """
-    result = train_teacher(data, epochs=params["epochs"], lr=params["lr"],
-                           batch_size=params["batch_size"], seed=params["seed"],
-                           channels=params["channels"], hidden=params["hidden"],
-                           label_smoothing=params["label_smoothing"],
-                           snapshot_epochs=params["snapshot_epochs"], **fit_kwargs)
+    result = train_teacher(data, epochs=params.epochs, lr=params.lr,
+                           batch_size=params.batch_size, seed=params.seed,
+                           channels=params.channels, hidden=params.hidden,
+                           label_smoothing=params.label_smoothing,
+                           snapshot_epochs=params.snapshot_epochs, **fit_kwargs)
     teacher, history = result[:2]
     return teacher, history, (result[2] if len(result) == 3 else {})
 
 
-def checkpoint_meta(params: dict, **results) -> dict:
+def checkpoint_meta(params: Settings, **results) -> dict:
     """What a teacher checkpoint records: every training parameter, then ``results``.
 
     Parameters
     ----------
-    params : dict
+    params : Settings
         The notebook's validated parameters; ``checkpoint`` (where the file goes)
         is left out, the others are all recorded.
     **results
@@ -152,7 +186,7 @@ def checkpoint_meta(params: dict, **results) -> dict:
     dict
         Keyword arguments for :func:`kdlib.models.save`.
     """
-    meta = {k: v for k, v in params.items() if k != "checkpoint"}
+    meta = {k: v for k, v in asdict(params).items() if k != "checkpoint"}
     meta.update(results)
     return meta
 
@@ -308,11 +342,13 @@ def _ex3(answer):
                   f"measured {equal:.3f}: most of the loss was the step budget, not the data")
 
 
-_EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3}
+EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3}
+"""Exercise number → its check, ``f(answer) -> (right, text)``, graded by
+:func:`kdlib._checks.check_answer`."""
 
 
-def check_exercise(n: int, answer) -> bool:
-    """Check the answer to exercise ``n`` of notebook 01 and print the verdict.
+def check_exercise(n: int, answer) -> Verdict:
+    """Check the answer to exercise ``n`` of notebook 01.
 
     Parameters
     ----------
@@ -322,23 +358,17 @@ def check_exercise(n: int, answer) -> bool:
         1: ``(val_acc_epochs_1, val_acc_epochs_3)``, the last validation accuracy of
         each rerun; 2: the two class names confused most often; 3: the validation
         accuracy of the ``n_train = 5000`` run. ``None`` (the notebook's placeholder)
-        prints what to answer.
+        says what to do.
 
     Returns
     -------
-    bool
-        True for a right answer. A wrong answer prints ``"Not yet: <hint>"`` and
-        returns False; it never raises, so a notebook run with a placeholder passes.
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right. It never raises
+        for a wrong answer, so a notebook run with a placeholder passes.
 
     Raises
     ------
     ValueError
         For an exercise number that does not exist.
     """
-    n = check_int("n", n, low=1, high=len(_EXERCISES))
-    if answer is None:
-        print(f"exercise {n}: replace None by your answer, then run this again")
-        return False
-    right, message = _EXERCISES[n](answer)
-    print(f"exercise {n}: {'Right' if right else 'Not yet'}: {message}")
-    return right
+    return check_answer(EXERCISES, n, answer)

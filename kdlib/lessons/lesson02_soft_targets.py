@@ -2,7 +2,7 @@
 
 It holds everything only notebook 02 uses:
 
-* its parameter check, :func:`check_params`;
+* its settings, :class:`Settings`, and their check, :func:`check_params`;
 * the computations the notebook prints and plots (plain functions, unit-tested):
   :func:`entropy_nats`, :func:`entropy_vs_temperature`, :func:`mean_soft_targets`,
   :func:`non_argmax_mass`, :func:`tiny_wrong_class_fraction`, :func:`group_mass`,
@@ -13,13 +13,14 @@ It holds everything only notebook 02 uses:
 * its widget, :class:`TemperatureExplorer` (a T slider and an image picker on the
   real teacher's logits);
 * its exercise checks, :func:`temperature_where_top_falls_below` and
-  :func:`check_exercise` (prints a verdict, returns True/False, never raises on a
-  wrong answer).
+  :data:`EXERCISES`, graded by :func:`check_exercise` (a
+  :class:`kdlib._checks.Verdict`, never an error for a wrong answer).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
@@ -27,18 +28,18 @@ import torch
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
-from kdlib._checks import Float, Int, Str, check_choice, check_float, check_int
+from kdlib._checks import Float, Int, Str, Verdict, check_answer, check_choice, check_float, check_int
 from kdlib._checks import check_params as _check_params
 from kdlib.losses import soft_targets
 from kdlib.plots import new_figure
 from kdlib.widgets import show_in
 
 __all__ = [
-    "check_params", "entropy_nats", "entropy_vs_temperature", "mean_soft_targets",
+    "PARAMS", "Settings", "check_params", "entropy_nats", "entropy_vs_temperature", "mean_soft_targets",
     "non_argmax_mass", "tiny_wrong_class_fraction", "group_mass", "top_classes",
     "pick_temperature_examples", "temperature_view", "softmax_by_temperature",
     "dark_knowledge_bars", "soft_target_matrices", "mass_vs_temperature", "TemperatureExplorer",
-    "temperature_where_top_falls_below", "check_exercise",
+    "temperature_where_top_falls_below", "EXERCISES", "check_exercise",
 ]
 
 
@@ -53,10 +54,14 @@ PARAMS = {
 }
 
 
-def check_params(**parameters) -> dict:
-    """Validate notebook 02's parameters before any work starts.
+"""Notebook 02's parameters and their allowed values (name → constraint)."""
 
-    Parameters
+
+@dataclass(frozen=True)
+class Settings:
+    """Notebook 02's parameters, validated (made by :func:`check_params`).
+
+    Attributes
     ----------
     checkpoint : str
         Teacher checkpoint path; ``""`` means ``data/teacher.pt``.
@@ -67,10 +72,25 @@ def check_params(**parameters) -> dict:
     T_max : float
         Largest temperature on the slider, in ``[4, 100]`` (the lesson compares
         T = 1 with T = 4, so the slider must reach 4).
+    """
+
+    checkpoint: str
+    n_images: int
+    T_max: float
+
+
+def check_params(**params) -> Settings:
+    """Validate notebook 02's parameters before any work starts.
+
+    Parameters
+    ----------
+    **params
+        Every parameter of the notebook's ``parameters`` cell, by name (see
+        :class:`Settings`).
 
     Returns
     -------
-    dict
+    Settings
         The parameters, converted (``int``/``float``).
 
     Raises
@@ -78,7 +98,7 @@ def check_params(**parameters) -> dict:
     TypeError, ValueError
         Naming the parameter, its value and the allowed range.
     """
-    return _check_params(parameters, PARAMS)
+    return Settings(**_check_params(params, PARAMS))
 
 
 # --------------------------------------------------------------------------- input checks
@@ -888,11 +908,13 @@ FOOTWEAR = [5, 7, 9]
 """Fashion-MNIST's footwear classes: Sandal, Sneaker, Ankle boot."""
 
 
-_EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4}
+EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4}
+"""Exercise number → its check, ``f(answer, **evidence) -> (right, text)``, graded by
+:func:`kdlib._checks.check_answer`."""
 
 
-def check_exercise(n: int, answer, *, logits=None, matrix=None) -> bool:
-    """Check the answer to exercise ``n`` of notebook 02 and print the verdict.
+def check_exercise(n: int, answer, *, logits=None, matrix=None) -> Verdict:
+    """Check the answer to exercise ``n`` of notebook 02.
 
     Parameters
     ----------
@@ -903,7 +925,7 @@ def check_exercise(n: int, answer, *, logits=None, matrix=None) -> bool:
         2: the two ``torch.allclose`` results; 3: the temperature at which the
         typical trouser's top probability falls below 0.5; 4: ``"within"`` or
         ``"outside"``, where a footwear row puts more mass per class at T = 10. ``None`` (the
-        notebook's placeholder) prints what to answer.
+        notebook's placeholder) says what to do.
     logits : torch.Tensor, optional
         Exercise 3 only: the trouser's teacher logits ``(classes,)``.
     matrix : torch.Tensor, optional
@@ -912,14 +934,13 @@ def check_exercise(n: int, answer, *, logits=None, matrix=None) -> bool:
 
     Returns
     -------
-    bool
-        True for a right answer; a wrong one prints ``"Not yet: <hint>"`` and
-        returns False (never raises).
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right (never raises
+        for a wrong answer).
+
+    Raises
+    ------
+    ValueError
+        For an exercise that does not exist, or exercise 3 or 4 without its evidence.
     """
-    n = check_int("n", n, low=1, high=len(_EXERCISES))
-    if answer is None:
-        print(f"exercise {n}: replace None by your answer, then run this again")
-        return False
-    right, message = _EXERCISES[n](answer, logits=logits, matrix=matrix)
-    print(f"exercise {n}: {'Right' if right else 'Not yet'}: {message}")
-    return right
+    return check_answer(EXERCISES, n, answer, logits=logits, matrix=matrix)

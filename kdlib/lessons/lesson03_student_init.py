@@ -3,7 +3,7 @@
 It holds everything only notebook 03 uses (the strategies themselves are core:
 :mod:`kdlib.student_init`):
 
-* its parameter check, :func:`check_params`;
+* its settings, :class:`Settings`, and their check, :func:`check_params`;
 * :func:`load_error_summary`, the shortened, stable form of PyTorch's error when
   the article's ``load_state_dict`` meets a smaller student;
 * the experiment: :func:`compare_init_strategies` (initialise with each strategy,
@@ -12,7 +12,7 @@ It holds everything only notebook 03 uses (the strategies themselves are core:
 * its figure, :func:`init_comparison`;
 * :func:`separate_init_from_kd` (the λ = 1 control: how much of a teacher-derived
   start's lead is the start, how much the KD loss);
-* :func:`check_exercise`, the checks of its exercises.
+* :data:`EXERCISES`, graded by :func:`check_exercise` (a :class:`kdlib._checks.Verdict`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import copy
 import math
 import numbers
 import re
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
 from torch import nn
 
 from kdlib import experiments
-from kdlib._checks import Float, Int, Str, check_choice, check_float, check_int
+from kdlib._checks import Float, Int, Str, Verdict, check_answer, check_choice, check_float, check_int
 from kdlib._checks import check_params as _check_params
 from kdlib.metrics import accuracy
 from kdlib.models import cnn, count_params, predict
@@ -36,9 +37,10 @@ from kdlib.results import mean_sd, paired_difference
 from kdlib.student_init import STRATEGIES, init_student
 from kdlib.train import TrainSettings
 
-__all__ = ["check_params", "load_error_summary", "arch_label", "compare_init_strategies",
-           "summarize_comparison", "comparison_table", "strategy_gap", "init_comparison",
-           "separate_init_from_kd", "check_exercise"]
+__all__ = ["PARAMS", "Settings", "check_params", "load_error_summary", "arch_label",
+           "compare_init_strategies", "summarize_comparison", "comparison_table", "strategy_gap",
+           "init_comparison",
+           "separate_init_from_kd", "EXERCISES", "check_exercise"]
 
 
 # --------------------------------------------------------------------------- parameters
@@ -55,10 +57,14 @@ PARAMS = {
 }
 
 
-def check_params(**parameters) -> dict:
-    """Validate notebook 03's parameters before any work starts.
+"""Notebook 03's parameters and their allowed values (name → constraint)."""
 
-    Parameters
+
+@dataclass(frozen=True)
+class Settings:
+    """Notebook 03's parameters, validated (made by :func:`check_params`).
+
+    Attributes
     ----------
     checkpoint : str
         Teacher checkpoint; ``""`` means ``data/teacher.pt``.
@@ -74,10 +80,30 @@ def check_params(**parameters) -> dict:
         Temperature, in (0, 100].
     lr : float
         Peak learning rate, in (0, 1].
+    """
+
+    checkpoint: str
+    n_train: int
+    epochs: int
+    long_epochs: int
+    seeds: int
+    lam: float
+    T: float
+    lr: float
+
+
+def check_params(**params) -> Settings:
+    """Validate notebook 03's parameters before any work starts.
+
+    Parameters
+    ----------
+    **params
+        Every parameter of the notebook's ``parameters`` cell, by name (see
+        :class:`Settings`).
 
     Returns
     -------
-    dict
+    Settings
         The parameters, converted (``int``/``float``).
 
     Raises
@@ -85,7 +111,7 @@ def check_params(**parameters) -> dict:
     TypeError, ValueError
         Naming the parameter, its value and the allowed range.
     """
-    return _check_params(parameters, PARAMS)
+    return Settings(**_check_params(params, PARAMS))
 
 
 # --------------------------------------------------------------------------- the article's line
@@ -470,14 +496,72 @@ def separate_init_from_kd(kd_rows, plain_rows, student: str, strategy: str,
 
 # --------------------------------------------------------------------------- exercise checks
 
-def _verdict(ok: bool, right: str, hint: str) -> bool:
-    print(f"Right: {right}" if ok else f"Not yet: {hint}")
-    return bool(ok)
+def _verdict(ok: bool, right: str, hint: str) -> tuple[bool, str]:
+    return bool(ok), (right if ok else hint)
+
+
+def _ex1(answer, *, rows=None, epochs=None, **_):
+    if rows is None or epochs is None:
+        raise ValueError("exercise 1 needs rows=rows, epochs=epochs (the notebook's)")
+    word = str(answer).strip().lower()
+    if word not in ("yes", "no"):
+        return _verdict(False, "", "answer 'yes' or 'no'")
+    table = summarize_comparison(rows)
+    students = list(dict.fromkeys(s["student"] for s in table))
+    ahead = all(strategy_gap(rows, name, s["strategy"]) > 0 for name in students
+                for s in table if s["student"] == name and s["strategy"] != "random")
+    note = "" if epochs >= 10 else (f" (these rows are after {epochs} epochs; rerun with "
+                                    f"-p epochs 10 to answer the question as asked)")
+    return _verdict((word == "yes") == ahead,
+                    f"after {epochs} epochs the teacher-derived start is "
+                    f"{'ahead on every student' if ahead else 'not ahead on every student'}{note}.",
+                    f"compare each student's rows in the table printed by your run{note}")
+
+
+def _ex2(answer, *, teacher=None, data=None, **_):
+    if teacher is None or data is None:
+        raise ValueError("exercise 2 needs teacher=teacher, data=data")
+    student = init_student(_small_cnn(), teacher, "top-units", importance="incoming")
+    want = accuracy(student, data.val.x, data.val.y)
+    default = accuracy(init_student(_small_cnn(), teacher, "top-units"), data.val.x, data.val.y)
+    ok = isinstance(answer, (int, float)) and not isinstance(answer, bool) and abs(answer - want) <= 2e-3
+    better = "better" if want > default else "worse"
+    return _verdict(ok, f"{want:.3f} right after init, {better} than the default 'product' "
+                        f"ranking's {default:.3f}.",
+                    "answer with the accuracy as a fraction (e.g. 0.42), measured with "
+                    "kdlib.metrics.accuracy(student, data.val.x, data.val.y)")
+
+
+def _ex3(answer, **_):
+    return _verdict(str(answer).strip().strip("'\"") == "top-units",
+                    "'top-units': layer-subset keeps the teacher's widths and drops layers, but the "
+                    "small CNN has the teacher's depth and narrower layers.",
+                    "read the end of the ValueError's message: which strategy does it suggest?")
+
+
+def _ex4(answer, *, kd_rows=None, plain_rows=None, **_):
+    if kd_rows is None or plain_rows is None:
+        raise ValueError("exercise 4 needs kd_rows=rows, plain_rows=plain_rows")
+    narrow = "mlp(784-64-64-64-10)"
+    want = 100 * strategy_gap(plain_rows, narrow, "top-units")
+    ok = isinstance(answer, (int, float)) and not isinstance(answer, bool) and abs(answer - want) <= 0.15
+    with_kd = 100 * strategy_gap(kd_rows, narrow, "top-units")
+    return _verdict(ok, f"{want:.1f} points with hard labels only, against {with_kd:.1f} with the KD loss: "
+                        f"the start, not the teacher's soft targets, carries the lead.",
+                    "mean accuracy of top-units minus that of random for the narrow MLP in the λ = 1 "
+                    "table, in points (e.g. 3.2)")
+
+
+
+
+EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4}
+"""Exercise number → its check, ``f(answer, **evidence) -> (right, text)``, graded by
+:func:`kdlib._checks.check_answer`."""
 
 
 def check_exercise(n: int, answer, *, rows=None, epochs: int | None = None, teacher=None, data=None,
-                   kd_rows=None, plain_rows=None) -> bool:
-    """Check the answer to exercise ``n`` of notebook 03; prints a verdict, never raises on a wrong answer.
+                   kd_rows=None, plain_rows=None) -> Verdict:
+    """Check the answer to exercise ``n`` of notebook 03; never raises on a wrong answer.
 
     Parameters
     ----------
@@ -490,7 +574,7 @@ def check_exercise(n: int, answer, *, rows=None, epochs: int | None = None, teac
         ``init_student(..., "top-units", importance="incoming")``. 3: the strategy
         the ``layer-subset`` error message suggests (a str). 4: the narrow MLP's
         top-units lead over random with hard labels only (λ = 1), in points.
-        ``None`` (the placeholder) prints a prompt.
+        ``None`` (the placeholder) says what to do.
     rows, epochs
         Exercise 1: the notebook's ``rows`` and ``epochs``.
     teacher, data
@@ -500,55 +584,16 @@ def check_exercise(n: int, answer, *, rows=None, epochs: int | None = None, teac
 
     Returns
     -------
-    bool
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
+
+    Raises
+    ------
+    ValueError
+        For an exercise that does not exist, or one answered without its evidence.
     """
-    n = check_int("n", n, low=1, high=4)
-    if answer is None:
-        print(f"Exercise {n}: set `answer` above and run this cell again.")
-        return False
-    if n == 1:
-        if rows is None or epochs is None:
-            raise ValueError("exercise 1 needs rows=rows, epochs=epochs (the notebook's)")
-        word = str(answer).strip().lower()
-        if word not in ("yes", "no"):
-            return _verdict(False, "", "answer 'yes' or 'no'")
-        table = summarize_comparison(rows)
-        students = list(dict.fromkeys(s["student"] for s in table))
-        ahead = all(strategy_gap(rows, name, s["strategy"]) > 0 for name in students
-                    for s in table if s["student"] == name and s["strategy"] != "random")
-        note = "" if epochs >= 10 else (f" (these rows are after {epochs} epochs; rerun with "
-                                        f"-p epochs 10 to answer the question as asked)")
-        return _verdict((word == "yes") == ahead,
-                        f"after {epochs} epochs the teacher-derived start is "
-                        f"{'ahead on every student' if ahead else 'not ahead on every student'}{note}.",
-                        f"compare each student's rows in the table printed by your run{note}")
-    if n == 2:
-        if teacher is None or data is None:
-            raise ValueError("exercise 2 needs teacher=teacher, data=data")
-        student = init_student(_small_cnn(), teacher, "top-units", importance="incoming")
-        want = accuracy(student, data.val.x, data.val.y)
-        default = accuracy(init_student(_small_cnn(), teacher, "top-units"), data.val.x, data.val.y)
-        ok = isinstance(answer, (int, float)) and not isinstance(answer, bool) and abs(answer - want) <= 2e-3
-        better = "better" if want > default else "worse"
-        return _verdict(ok, f"{want:.3f} right after init, {better} than the default 'product' "
-                            f"ranking's {default:.3f}.",
-                        "answer with the accuracy as a fraction (e.g. 0.42), measured with "
-                        "kdlib.metrics.accuracy(student, data.val.x, data.val.y)")
-    if n == 3:
-        return _verdict(str(answer).strip().strip("'\"") == "top-units",
-                        "'top-units': layer-subset keeps the teacher's widths and drops layers, but the "
-                        "small CNN has the teacher's depth and narrower layers.",
-                        "read the end of the ValueError's message: which strategy does it suggest?")
-    if kd_rows is None or plain_rows is None:
-        raise ValueError("exercise 4 needs kd_rows=rows, plain_rows=plain_rows")
-    narrow = "mlp(784-64-64-64-10)"
-    want = 100 * strategy_gap(plain_rows, narrow, "top-units")
-    ok = isinstance(answer, (int, float)) and not isinstance(answer, bool) and abs(answer - want) <= 0.15
-    with_kd = 100 * strategy_gap(kd_rows, narrow, "top-units")
-    return _verdict(ok, f"{want:.1f} points with hard labels only, against {with_kd:.1f} with the KD loss: "
-                        f"the start, not the teacher's soft targets, carries the lead.",
-                    "mean accuracy of top-units minus that of random for the narrow MLP in the λ = 1 "
-                    "table, in points (e.g. 3.2)")
+    return check_answer(EXERCISES, n, answer, rows=rows, epochs=epochs, teacher=teacher, data=data,
+                        kd_rows=kd_rows, plain_rows=plain_rows)
 
 
 def _small_cnn():

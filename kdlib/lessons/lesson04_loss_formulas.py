@@ -2,7 +2,7 @@
 
 Everything only notebook 04 uses:
 
-* :data:`PARAMS` and :func:`check_params`, the notebook's parameter check;
+* :data:`PARAMS`, :class:`Settings` and :func:`check_params`, the notebook's settings and their check;
 * :class:`ArticleLossFn`, the article's formula 3.2.3 as a ``loss_fn`` for
   :func:`kdlib.train.fit`, and :func:`compare_article_with_scaled_lr` (with
   :class:`ScaledLrRun`), the experiment showing that the article's loss is plain
@@ -35,6 +35,8 @@ from kdlib._checks import (
     Float,
     Int,
     Str,
+    Verdict,
+    check_answer,
     check_float,
     check_int,
     check_kd_batch,
@@ -66,14 +68,14 @@ from kdlib.train import TrainSettings, fit
 from kdlib.widgets import show_in
 
 __all__ = [
-    "PARAMS", "check_params",
+    "PARAMS", "Settings", "check_params",
     "ArticleLossFn", "ScaledLrRun", "compare_article_with_scaled_lr",
     "PitfallRow", "formula_pitfalls", "measure_train_mode", "measure_misaligned_cache", "format_table",
     "scaled_lr_curves", "split_accuracy_bars", "t2_gradient_norms", "loss_terms",
     "LossTermsExplorer",
     "OptimizerLamRun", "compare_lams_by_optimizer", "PITFALL_LOSSES", "pitfall_students",
     "pitfall_accuracy_table", "pitfall_accuracy_dots", "term_gradients", "total_gradient_norm",
-    "gradient_trade_off", "check_kd_loss", "check_training_step", "check_exercise",
+    "gradient_trade_off", "check_kd_loss", "check_training_step", "EXERCISES", "check_exercise",
 ]
 
 
@@ -95,20 +97,63 @@ PARAMS = {
 """Notebook 04's parameters and their allowed values (name → constraint)."""
 
 
-def check_params(**values) -> dict:
+@dataclass(frozen=True)
+class Settings:
+    """Notebook 04's parameters, validated (made by :func:`check_params`).
+
+    Attributes
+    ----------
+    checkpoint : str
+        Teacher checkpoint; ``""`` means ``data/teacher.pt``.
+    n_train : int
+        Training images of the students, in [500, 55000].
+    epochs : int
+        SGD epochs of the article-loss runs, in [1, 100].
+    lr : float
+        SGD learning rate of those runs, in (0, 10].
+    student_epochs : int
+        Epochs of the validation-leak students, in [1, 100].
+    hidden : int
+        Hidden units of the students, in [1, 4096].
+    T : float
+        Temperature of the correct loss, in (0, 100].
+    lam : float
+        Weight of the hard-label term, in [0, 1].
+    seed : int
+        ``>= 0``: the data subset, initial weights and batch order.
+    pitfall_epochs : int
+        Epochs per student of the trained-pitfalls comparison, in [1, 100].
+    pitfall_seeds : int
+        Seeds per student there, in [1, 20].
+    """
+
+    checkpoint: str
+    n_train: int
+    epochs: int
+    lr: float
+    student_epochs: int
+    hidden: int
+    T: float
+    lam: float
+    seed: int
+    pitfall_epochs: int
+    pitfall_seeds: int
+
+
+def check_params(**params) -> Settings:
     """Validate notebook 04's parameters before any work starts.
 
     Parameters
     ----------
-    **values
+    **params
         Every parameter of the notebook, by name: ``checkpoint`` (str), ``n_train``
         in [500, 55000], ``epochs`` and ``student_epochs`` in [1, 100], ``hidden`` in
         [1, 4096], ``lr`` in (0, 10], ``T`` in (0, 100], ``lam`` in [0, 1], ``seed`` >= 0,
-        ``pitfall_epochs`` in [1, 100], ``pitfall_seeds`` in [1, 20].
+        ``pitfall_epochs`` in [1, 100], ``pitfall_seeds`` in [1, 20] (see :class:`Settings`).
 
     Returns
     -------
-    dict
+    Settings
         The values, converted to ``int`` / ``float``.
 
     Raises
@@ -117,7 +162,7 @@ def check_params(**values) -> dict:
         Naming the first bad parameter, its value and the allowed range (an
         unknown or missing name is a ``TypeError``).
     """
-    return _checks.check_params(values, PARAMS)
+    return Settings(**_checks.check_params(params, PARAMS))
 
 
 # --------------------------------------------------------------------------- the article's loss, trained
@@ -1295,9 +1340,9 @@ def check_training_step(step_fn) -> bool:
 
 # --------------------------------------------------------------------------- exercise checks
 
-def _verdict(ok: bool, right: str, hint: str) -> bool:
-    print(f"Right: {right}" if ok else f"Not yet: {hint}")
-    return bool(ok)
+def _verdict(ok: bool, right: str, hint: str) -> tuple[bool, str]:
+    return bool(ok), (right if ok else hint)
+
 
 
 def _number(answer):
@@ -1306,8 +1351,67 @@ def _number(answer):
     return float(answer)
 
 
-def check_exercise(n: int, answer, *, grads=None) -> bool:
-    """Check the answer to exercise ``n`` of notebook 04; prints a verdict, never raises on a wrong answer.
+def _ex1(answer, **_):
+    ok = (isinstance(answer, (tuple, list)) and len(answer) == 2
+          and all(_number(a) is not None for a in answer))
+    if not ok:
+        return _verdict(False, "", "answer with a pair of numbers: "
+                                   "(fraction under SGD, fraction under Adam)")
+    sgd, adam = (_number(a) for a in answer)
+    if abs(sgd - 0.25) > 1e-6:
+        return _verdict(False, "", "under SGD the step is lr · (1 − λ) · ∇CE: what is 1 − 0.75?")
+    return _verdict(abs(adam - 1.0) <= 1e-6,
+                    "SGD: lr · 0.25; Adam: the full lr, because Adam divides the step by the "
+                    "gradient's running RMS, and a constant factor cancels (up to ε).",
+                    "SGD is right; under Adam a constant factor on the gradient cancels in "
+                    "m / sqrt(v): look at section 3's Adam rows")
+
+
+def _ex2(answer, *, grads=None, **_):
+    if grads is None or len(grads) != 3:
+        raise ValueError("exercise 2 needs grads=(norm_ce, norm_soft, dot), e.g. explorer.grads[T]")
+    a, b, _ = (float(g) for g in grads)
+    want = b / (a + b)
+    x = _number(answer)
+    return _verdict(x is not None and abs(x - want) <= 0.02,
+                    f"λ = {want:.3f}: λ‖∇CE‖ = (1 − λ)‖∇T²KL‖ gives λ = ‖∇T²KL‖ / (‖∇CE‖ + ‖∇T²KL‖).",
+                    "solve λ·a = (1 − λ)·b with a, b the two unweighted norms the explorer's "
+                    "right panel shows at your T (explorer.grads[T][:2]); within 0.02")
+
+
+def _ex3(answer, **_):
+    x = _number(answer)
+    return _verdict(x is not None and abs(x - 0.25) <= 1e-4,
+                    "0.25 = 1/T² at T = 2: the mistake drops the T² factor and nothing else.",
+                    "compute pitfall_no_T2(...) / kd_loss(...) at lam=0.0, T=2.0 (a ratio near 0.25?)")
+
+
+def _ex4(answer, **_):
+    word = str(answer).strip().lower()
+    if word not in ("grows", "shrinks", "stays"):
+        return _verdict(False, "", "answer 'grows', 'shrinks' or 'stays'")
+    return _verdict(word == "grows",
+                    "the student trained on the validation images memorises them further, so its "
+                    "validation accuracy runs further ahead of the test accuracy.",
+                    "compare the gap printed in section 5 with the one your 30-epoch rerun prints")
+
+
+def _ex5(answer, **_):
+    names = answer if isinstance(answer, (list, tuple)) else None
+    ok = names is not None and sorted(map(str, names)) == ["labels", "teacher_probs"]
+    return _verdict(ok, "article_ce(teacher_probs, labels): the student is not an argument, so it "
+                        "cannot get a gradient (defect 1).",
+                    "list the argument names, e.g. "
+                    "list(inspect.signature(kdlib.article.article_ce).parameters)")
+
+
+EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4, 5: _ex5}
+"""Exercise number → its check, ``f(answer, **evidence) -> (right, text)``, graded by
+:func:`kdlib._checks.check_answer`."""
+
+
+def check_exercise(n: int, answer, *, grads=None) -> Verdict:
+    """Check the answer to exercise ``n`` of notebook 04; never raises on a wrong answer.
 
     Parameters
     ----------
@@ -1321,60 +1425,19 @@ def check_exercise(n: int, answer, *, grads=None) -> bool:
         ``pitfall_no_T2 / kd_loss`` at λ = 0, T = 2 (a number). 4: ``"grows"``,
         ``"shrinks"`` or ``"stays"``: the validation-leak gap at 30 epochs against
         12. 5: the names of ``article_ce``'s arguments (a list of str).
-        ``None`` (the placeholder) prints the question's prompt.
+        ``None`` (the placeholder) says what to do.
     grads : tuple, optional
         Exercise 2 only: ``(norm_ce, norm_soft, dot)`` at the notebook's ``T``
         (``explorer.grads[T]``).
 
     Returns
     -------
-    bool
-        True for a right answer.
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
+
+    Raises
+    ------
+    ValueError
+        For an exercise that does not exist, or exercise 2 without ``grads``.
     """
-    n = check_int("n", n, low=1, high=5)
-    if answer is None:
-        print(f"Exercise {n}: set `answer` above and run this cell again.")
-        return False
-    if n == 1:
-        ok = (isinstance(answer, (tuple, list)) and len(answer) == 2
-              and all(_number(a) is not None for a in answer))
-        if not ok:
-            return _verdict(False, "", "answer with a pair of numbers: "
-                                       "(fraction under SGD, fraction under Adam)")
-        sgd, adam = (_number(a) for a in answer)
-        if abs(sgd - 0.25) > 1e-6:
-            return _verdict(False, "", "under SGD the step is lr · (1 − λ) · ∇CE: what is 1 − 0.75?")
-        return _verdict(abs(adam - 1.0) <= 1e-6,
-                        "SGD: lr · 0.25; Adam: the full lr, because Adam divides the step by the "
-                        "gradient's running RMS, and a constant factor cancels (up to ε).",
-                        "SGD is right; under Adam a constant factor on the gradient cancels in "
-                        "m / sqrt(v): look at section 3's Adam rows")
-    if n == 2:
-        if grads is None or len(grads) != 3:
-            raise ValueError("exercise 2 needs grads=(norm_ce, norm_soft, dot), e.g. explorer.grads[T]")
-        a, b, _ = (float(g) for g in grads)
-        want = b / (a + b)
-        x = _number(answer)
-        return _verdict(x is not None and abs(x - want) <= 0.02,
-                        f"λ = {want:.3f}: λ‖∇CE‖ = (1 − λ)‖∇T²KL‖ gives λ = ‖∇T²KL‖ / (‖∇CE‖ + ‖∇T²KL‖).",
-                        "solve λ·a = (1 − λ)·b with a, b the two unweighted norms the explorer's "
-                        "right panel shows at your T (explorer.grads[T][:2]); within 0.02")
-    if n == 3:
-        x = _number(answer)
-        return _verdict(x is not None and abs(x - 0.25) <= 1e-4,
-                        "0.25 = 1/T² at T = 2: the mistake drops the T² factor and nothing else.",
-                        "compute pitfall_no_T2(...) / kd_loss(...) at lam=0.0, T=2.0 (a ratio near 0.25?)")
-    if n == 4:
-        word = str(answer).strip().lower()
-        if word not in ("grows", "shrinks", "stays"):
-            return _verdict(False, "", "answer 'grows', 'shrinks' or 'stays'")
-        return _verdict(word == "grows",
-                        "the student trained on the validation images memorises them further, so its "
-                        "validation accuracy runs further ahead of the test accuracy.",
-                        "compare the gap printed in section 5 with the one your 30-epoch rerun prints")
-    names = answer if isinstance(answer, (list, tuple)) else None
-    ok = names is not None and sorted(map(str, names)) == ["labels", "teacher_probs"]
-    return _verdict(ok, "article_ce(teacher_probs, labels): the student is not an argument, so it "
-                        "cannot get a gradient (defect 1).",
-                    "list the argument names, e.g. "
-                    "list(inspect.signature(kdlib.article.article_ce).parameters)")
+    return check_answer(EXERCISES, n, answer, grads=grads)

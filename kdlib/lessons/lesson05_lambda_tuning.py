@@ -4,8 +4,8 @@ baselines: cross-validation with one budget, seeds that resample the data, regim
 It holds everything only notebook 05 uses; the row cache, the folds and the grids are the
 core module :mod:`kdlib.experiments`, the statistics :mod:`kdlib.results`:
 
-* its parameter check, :func:`check_params`, and working settings,
-  :func:`notebook_settings` (or the tiny :data:`QUICK` settings of ``quick=True``);
+* its settings, :class:`Settings` (the parameters, the tiny :data:`QUICK` ones of
+  ``quick=True``, and what derives from them), made by :func:`check_params`;
 * data per seed, :func:`resample` (seed ``s`` draws a new training subset), and the
   uniform teacher behind label smoothing (:func:`uniform_teacher`,
   :func:`label_smoothing_identity`);
@@ -16,7 +16,7 @@ core module :mod:`kdlib.experiments`, the statistics :mod:`kdlib.results`:
 * the regimes (:func:`regime_rows`: weak and born-again same-size teachers, few
   epochs) and the transfer set held out of the teacher's training data
   (:func:`transfer_data`, :func:`transfer_rows`, :func:`equal_step_epochs`);
-* the exercise checks, :func:`check_exercise`;
+* the exercises, :data:`EXERCISES`, graded by :func:`check_exercise` (a :class:`kdlib._checks.Verdict`);
 * its figures (each returns a new ``Figure``): :func:`cv_figure`, :func:`paired_figure`,
   :func:`learning_curves`, :func:`grid_point`, :func:`group_dots`;
 * its widgets: :class:`GridExplorer` (λ and T sliders over precomputed rows) and
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from kdlib import experiments
-from kdlib._checks import Bool, Float, Int, Str, check_float, check_int
+from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, check_float, check_int
 from kdlib._checks import check_params as _check_params
 from kdlib.data import Split, Splits, stratified_split
 from kdlib.losses import HARD_ONLY_LAM, kd_loss
@@ -47,11 +47,11 @@ from kdlib.results import format_pct, paired_difference, sample_sd
 from kdlib.widgets import figure_png, in_kernel, show_in
 
 __all__ = [
-    "QUICK", "CANDIDATES", "METHODS", "check_params", "notebook_settings", "resample",
+    "PARAMS", "QUICK", "Settings", "CANDIDATES", "METHODS", "check_params", "resample",
     "uniform_teacher", "label_smoothing_identity", "candidate_label", "run_kwargs", "MethodCV",
     "tune_methods", "cv_table", "cv_gaps", "cv_figure", "final_rows", "results_table",
     "format_results", "paired_figure", "small_teacher_logits", "regime_rows", "transfer_data",
-    "equal_step_epochs", "transfer_rows", "verdict", "check_exercise", "learning_curves",
+    "equal_step_epochs", "transfer_rows", "verdict", "EXERCISES", "check_exercise", "learning_curves",
     "grid_point", "group_dots", "GridExplorer", "TrainNow",
 ]
 
@@ -72,61 +72,15 @@ PARAMS = {
 }
 
 
-def check_params(**parameters) -> dict:
-    """Validate notebook 05's parameters before any work starts.
-
-    Parameters
-    ----------
-    checkpoint : str
-        Teacher checkpoint path; ``""`` means ``data/teacher.pt``.
-    lam : float
-        λ in [0, 1] of the single point whose metrics are recorded.
-    T : float
-        Its temperature, in (0, 100].
-    quick : bool
-        Tiny settings (:data:`QUICK`).
-    n_train : int
-        Labelled training images of the student, in [20, 55000].
-    epochs : int
-        Student epochs, in [1, 500].
-    seeds : int
-        Seeds per grid point, in [1, 20].
-    k_folds : int
-        Folds of the cross-validation, in [2, 20]; ``n_train`` must give at
-        least 10 images per fold.
-    small_teacher_epochs : int
-        Epochs of the weak same-size teacher, in [1, 100].
-    n_labeled : int
-        Labelled images of the transfer-set experiment, in [10, 50000].
-    n_transfer : int
-        Its unlabelled transfer images, in [1, 5000] (taken from the validation
-        images, which the teacher never saw).
-    jobs : int
-        Processes training students side by side, in [0, 64]; 0 means one per
-        core (:func:`notebook_settings`). The numbers do not depend on it.
-
-    Returns
-    -------
-    dict
-        The parameters, converted (``int``/``float``).
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and the allowed range.
-    """
-    p = _check_params(parameters, PARAMS)
-    if p["n_train"] < p["k_folds"] * 10:
-        raise ValueError(f"n_train={p['n_train']} is too small for k_folds={p['k_folds']}; "
-                         f"allowed: n_train >= {p['k_folds'] * 10} (10 images per fold)")
-    return p
+"""Notebook 05's parameters and their allowed values (name → constraint)."""
 
 
 QUICK = {"seeds": 2, "n_train": 300, "n_val": 500, "n_test": 1000, "epochs": 3, "few_epochs": 1,
          "k_folds": 2, "small_teacher_epochs": 1, "n_labeled": 200, "n_transfer": 300,
          "candidates": 2}
 """What ``quick=True`` uses (a few seconds in all; ``candidates: 2``: the first and the last
-of each method's :data:`CANDIDATES`, so that both distillation sliders still move)."""
+of each method's :data:`CANDIDATES`, so that both distillation sliders still move). Its
+parameter entries replace the parameters; the others are derived settings of :class:`Settings`."""
 
 
 STUDENT_THREADS = 1
@@ -134,42 +88,116 @@ STUDENT_THREADS = 1
 thread; a second process, training another student, nearly halves the wall time."""
 
 
-def notebook_settings(*, quick: bool, n_train: int, epochs: int, seeds: int, k_folds: int,
-                      small_teacher_epochs: int, n_labeled: int, n_transfer: int,
-                      jobs: int = 0) -> dict:
-    """The notebook's working settings: its parameters, or the tiny :data:`QUICK` ones.
+@dataclass(frozen=True)
+class Settings:
+    """Notebook 05's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
+
+    Attributes
+    ----------
+    checkpoint : str
+        Teacher checkpoint path; ``""`` means ``data/teacher.pt``.
+    lam : float
+        λ in [0, 1] of the regime experiments and of the point whose metrics are recorded.
+    T : float
+        Its temperature, in (0, 100].
+    quick : bool
+        Tiny settings (:data:`QUICK`) replace the sizes below.
+    n_train : int
+        Labelled training images of the student, in [20, 55000].
+    epochs : int
+        Student epochs, in [1, 500].
+    seeds : int
+        Seeds (each with its own training sample), in [1, 20].
+    k_folds : int
+        Folds of the cross-validation, in [2, 20].
+    small_teacher_epochs : int
+        Epochs of the weak same-size teacher, in [1, 100].
+    n_labeled : int
+        Labelled images of the transfer-set experiment, in [10, 50000].
+    n_transfer : int
+        Its unlabelled transfer images, in [1, 5000].
+    jobs : int
+        Processes training students side by side, in [0, 64]; 0 means one per core
+        (:attr:`n_jobs`). The numbers do not depend on it.
+    """
+
+    checkpoint: str
+    lam: float
+    T: float
+    quick: bool
+    n_train: int
+    epochs: int
+    seeds: int
+    k_folds: int
+    small_teacher_epochs: int
+    n_labeled: int
+    n_transfer: int
+    jobs: int
+
+    @property
+    def seed_list(self) -> list[int]:
+        """The seeds, ``[0, 1, ..., seeds - 1]``."""
+        return list(range(self.seeds))
+
+    @property
+    def n_val(self) -> int | None:
+        """Validation images (``None``: the standard 5,000)."""
+        return QUICK["n_val"] if self.quick else None
+
+    @property
+    def n_test(self) -> int | None:
+        """Test images (``None``: all 10,000)."""
+        return QUICK["n_test"] if self.quick else None
+
+    @property
+    def few_epochs(self) -> int:
+        """Epochs of the "too few epochs" regime: 3 (at most ``epochs``)."""
+        return QUICK["few_epochs"] if self.quick else min(3, self.epochs)
+
+    @property
+    def candidates(self) -> dict:
+        """Per method, its candidates (:data:`CANDIDATES`; with ``quick`` the first and the
+        last of each), the scratch student's epochs scaled by ``epochs / 20``."""
+        cands = {m: [dict(c) for c in (cs if not self.quick else (cs[0], cs[-1]))]
+                 for m, cs in CANDIDATES.items()}
+        for c in cands["student from scratch"]:  # 10 and 20 of 20 epochs: scale with epochs
+            c["epochs"] = max(1, round(c["epochs"] * self.epochs / experiments.STUDENT_DEFAULTS["epochs"]))
+        return cands
+
+    @property
+    def n_jobs(self) -> int:
+        """Worker processes: ``jobs``, or for 0 one per core for the one-thread students (1 with
+        ``quick``, where starting workers costs more than it saves)."""
+        return self.jobs or (1 if self.quick else experiments.default_jobs(threads=STUDENT_THREADS))
+
+
+def check_params(**params) -> Settings:
+    """Validate notebook 05's parameters before any work starts; apply ``quick``.
 
     Parameters
     ----------
-    quick, n_train, epochs, seeds, k_folds, small_teacher_epochs, n_labeled, n_transfer, jobs :
-        The notebook's parameters (see :func:`check_params`).
+    **params
+        Every parameter of the notebook's ``parameters`` cell, by name (see
+        :class:`Settings`); ``n_train`` must give at least 10 images per fold.
 
     Returns
     -------
-    dict
-        ``candidates`` (per method, see :data:`CANDIDATES`; the scratch student's
-        epochs scaled by ``epochs / 20``), ``seeds`` (a list),
-        ``n_train``, ``n_val`` (``None``: the standard 5,000), ``n_test``
-        (``None``: all 10,000), ``epochs``, ``few_epochs`` (the "too few epochs"
-        regime: 3), ``k_folds``, ``small_teacher_epochs``, ``n_labeled``,
-        ``n_transfer``, ``jobs`` (0 becomes one process per core for the
-        one-thread students, or 1 with ``quick``, where starting workers costs
-        more than it saves).
+    Settings
+        The parameters, converted (``int``/``float``); with ``quick=True`` the sizes
+        of :data:`QUICK`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter, its value and the allowed range.
     """
-    s = {"seeds": seeds, "n_train": n_train, "n_val": None, "n_test": None, "epochs": epochs,
-         "few_epochs": min(3, epochs), "k_folds": k_folds,
-         "small_teacher_epochs": small_teacher_epochs, "n_labeled": n_labeled,
-         "n_transfer": n_transfer, "candidates": None}
-    if quick:
-        s.update(QUICK)
-    keep = s["candidates"]
-    s["candidates"] = {m: [dict(c) for c in (cs if not keep else (cs[0], cs[-1]))]
-                       for m, cs in CANDIDATES.items()}
-    for c in s["candidates"]["student from scratch"]:  # 10 and 20 of 20 epochs: scale with epochs
-        c["epochs"] = max(1, round(c["epochs"] * s["epochs"] / experiments.STUDENT_DEFAULTS["epochs"]))
-    s["seeds"] = list(range(s["seeds"]))
-    s["jobs"] = jobs or (1 if quick else experiments.default_jobs(threads=STUDENT_THREADS))
-    return s
+    p = _check_params(params, PARAMS)
+    if p["n_train"] < p["k_folds"] * 10:
+        raise ValueError(f"n_train={p['n_train']} is too small for k_folds={p['k_folds']}; "
+                         f"allowed: n_train >= {p['k_folds'] * 10} (10 images per fold)")
+    if p["quick"]:
+        p.update({k: v for k, v in QUICK.items() if k in p})
+    return Settings(**p)
 
 
 # --------------------------------------------------------------------------- data per seed
@@ -735,16 +763,72 @@ def verdict(diff) -> str:
     return "helped" if diff.low > 0 else "hurt" if diff.high < 0 else "unclear"
 
 
-def _say(ok: bool, text: str) -> bool:
-    print(("Right: " if ok else "Not yet: ") + text)
-    return ok
+def _ex1(answer, *, cv, **_):
+    rows = cv["distilled"].rows
+    agree = {}
+    for r in rows:
+        agree.setdefault((r["lam"], r["T"]), []).append(r["agreement"])
+    best = max(agree, key=lambda p: np.mean(agree[p]))
+    try:
+        ok = tuple(float(v) for v in answer) == best
+    except (TypeError, ValueError):
+        ok = False
+    means = ", ".join(f"λ={p[0]:g}, T={p[1]:g}: {100 * np.mean(v):.2f} %" for p, v in agree.items())
+    return ok, (f"λ={best[0]:g}, T={best[1]:g} agrees most ({means})." if ok else
+                "give (lam, T); move the sliders and read the agreement the label prints.")
 
 
-def check_exercise(n: int, answer, **evidence) -> bool:
+def _ex2(answer, *, data, logits, **_):
+    seeds = list(zip(data, logits))
+    rows = experiments.run_points([dict(data=d, teacher_logits=lg, lam=0.0, T=T, seed=seed)
+                              for seed, (d, lg) in enumerate(seeds) for T in (1.0, 4.0)])
+    d = paired_difference([r["val_acc"] for r in rows[1::2]], [r["val_acc"] for r in rows[::2]])
+    right = verdict(d)
+    return answer == right, (f"T = 4 against T = 1 at λ = 0 on validation: {d.format()}: "
+                             f"'{right}'." if answer == right else
+                             "press train now with λ = 0 at T = 1 and at T = 4 for each seed, then "
+                             "compare the paired difference's CI with 0: above 'helped', below 'hurt', "
+                             "across 'unclear'.")
+
+
+def _paired(answer, a, b, what):
+    d = paired_difference([x["val_acc"] for x in a], [x["val_acc"] for x in b])
+    right = verdict(d)
+    ok = answer == right
+    return ok, (f"{what}: {d.format()}: '{right}'." if ok else
+                "compute the paired difference (kdlib.results.paired_difference) and look "
+                "at its CI: above 0 'helped', below 0 'hurt', across 0 'unclear'.")
+
+
+def _ex3(answer, *, regimes, **_):
+    return _paired(answer, regimes["born-again teacher"], regimes["scratch (tuned)"],
+                   "the born-again teacher")
+
+
+def _ex4(answer, *, final, **_):
+    d = paired_difference([r["test_acc"] for r in final["distilled"]],
+                          [r["test_acc"] for r in final["label smoothing"]])
+    right = verdict(d)
+    return answer == right, (f"distilled against label smoothing on the test set: {d.format()}: "
+                             f"'{right}'." if answer == right else
+                             "pair the two methods' test accuracies by seed "
+                             "(kdlib.results.paired_difference) and compare the CI with 0: above "
+                             "'helped', below 'hurt', across 'unclear'.")
+
+
+def _ex5(answer, *, transfer, **_):
+    return _paired(answer, transfer["+ transfer set"], transfer["distilled"], "the transfer set")
+
+
+EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4, 5: _ex5}
+"""Exercise number → its check, ``f(answer, **evidence) -> (right, text)``, graded by
+:func:`kdlib._checks.check_answer` against this run's numbers."""
+
+
+def check_exercise(n: int, answer, **evidence) -> Verdict:
     """Check the reader's answer to exercise ``n`` of notebook 05 against this run's numbers.
 
-    Prints ``"Right: ..."`` or ``"Not yet: <hint>"`` and returns True/False; it never
-    raises for a wrong or missing answer (``answer = None`` prints the question).
+    It never raises for a wrong or missing answer (``answer = None`` says what to do).
 
     Parameters
     ----------
@@ -765,56 +849,15 @@ def check_exercise(n: int, answer, **evidence) -> bool:
 
     Returns
     -------
-    bool
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
+
+    Raises
+    ------
+    ValueError
+        For an exercise that does not exist.
     """
-    n = check_int("n", n, low=1, high=5)
-    if answer is None:
-        print(f"Exercise {n}: set `answer` in this cell and run it again.")
-        return False
-    if n == 1:
-        rows = evidence["cv"]["distilled"].rows
-        agree = {}
-        for r in rows:
-            agree.setdefault((r["lam"], r["T"]), []).append(r["agreement"])
-        best = max(agree, key=lambda p: np.mean(agree[p]))
-        try:
-            ok = tuple(float(v) for v in answer) == best
-        except (TypeError, ValueError):
-            ok = False
-        means = ", ".join(f"λ={p[0]:g}, T={p[1]:g}: {100 * np.mean(v):.2f} %" for p, v in agree.items())
-        return _say(ok, f"λ={best[0]:g}, T={best[1]:g} agrees most ({means})." if ok else
-                    "give (lam, T); move the sliders and read the agreement the label prints.")
-    if n == 2:
-        seeds = list(zip(evidence["data"], evidence["logits"]))
-        rows = experiments.run_points([dict(data=d, teacher_logits=lg, lam=0.0, T=T, seed=seed)
-                                  for seed, (d, lg) in enumerate(seeds) for T in (1.0, 4.0)])
-        d = paired_difference([r["val_acc"] for r in rows[1::2]], [r["val_acc"] for r in rows[::2]])
-        right = verdict(d)
-        return _say(answer == right, f"T = 4 against T = 1 at λ = 0 on validation: {d.format()}: "
-                    f"'{right}'." if answer == right else
-                    "press train now with λ = 0 at T = 1 and at T = 4 for each seed, then compare the "
-                    "paired difference's CI with 0: above 'helped', below 'hurt', across 'unclear'.")
-    if n in (3, 5):
-        if n == 3:
-            r = evidence["regimes"]
-            a, b, what = r["born-again teacher"], r["scratch (tuned)"], "the born-again teacher"
-        else:
-            r = evidence["transfer"]
-            a, b, what = r["+ transfer set"], r["distilled"], "the transfer set"
-        d = paired_difference([x["val_acc"] for x in a], [x["val_acc"] for x in b])
-        right = verdict(d)
-        ok = answer == right
-        return _say(ok, f"{what}: {d.format()}: '{right}'." if ok else
-                    "compute the paired difference (kdlib.results.paired_difference) and look "
-                    "at its CI: above 0 'helped', below 0 'hurt', across 0 'unclear'.")
-    final = evidence["final"]
-    d = paired_difference([r["test_acc"] for r in final["distilled"]],
-                          [r["test_acc"] for r in final["label smoothing"]])
-    right = verdict(d)
-    return _say(answer == right, f"distilled against label smoothing on the test set: {d.format()}: "
-                f"'{right}'." if answer == right else
-                "pair the two methods' test accuracies by seed (kdlib.results.paired_difference) "
-                "and compare the CI with 0: above 'helped', below 'hurt', across 'unclear'.")
+    return check_answer(EXERCISES, n, answer, **evidence)
 
 
 # --------------------------------------------------------------------------- figures

@@ -1,16 +1,17 @@
 """Lesson module of ``notebooks/06_dark_knowledge.ipynb``: is it really dark knowledge?
 
-Everything only notebook 06 uses: its parameter check and settings (``QUICK``), the
+Everything only notebook 06 uses: its settings (:class:`Settings`, ``QUICK``) and their
+check (:func:`check_params`), the
 teachers it compares (checkpoints made by notebook 01 through ``make teachers``, or by
 papermill here when one is missing), the student runner and the experiments (the
 omitted-class experiment of Hinton et al. 2015 §3, the controls that keep the teacher's
 confidence but not its ranking of the wrong classes, which teacher teaches best, a
-born-again student), the bias rule and its slider, the figures and the exercise checks.
+born-again student), the bias rule and its slider, the figures and the exercises
+(:data:`EXERCISES`, graded by :func:`check_exercise`, which returns a :class:`kdlib._checks.Verdict`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -24,7 +25,8 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import experiments, losses, models, results, runs, train
-from kdlib._checks import Bool, Int, OneOf, check_params
+from kdlib._checks import Bool, Int, OneOf, Verdict, check_answer
+from kdlib._checks import check_params as _check_params
 from kdlib.experiments import STUDENT_DEFAULTS
 from kdlib.metrics import accuracy_from_logits
 from kdlib.plots import new_figure
@@ -38,6 +40,7 @@ PARAMS = {
     "seeds": Int(2, 10),
     "quick": Bool(),
 }
+"""Notebook 06's parameters and their allowed values (name → constraint)."""
 
 STUDENT = {k: STUDENT_DEFAULTS[k] for k in ("hidden", "lr", "batch_size")}
 """The student of every experiment: ``mlp([784, hidden, 10])``, Adam + OneCycle (as notebook 05)."""
@@ -48,40 +51,94 @@ LS_CANDIDATES = [0.05, 0.1, 0.2, 0.3]
 """ε candidates for label smoothing: the same budget (4 candidates × 1 seed)."""
 
 N_VAL = 2000
+"""Validation images used for selection (the first ones of the standard split)."""
 QUICK = {"n_train": 500, "epochs": 3, "seeds": 2, "n_val": 500,
          "n_test": 2000, "kd_candidates": KD_CANDIDATES[:2], "ls_candidates": LS_CANDIDATES[:2]}
+"""What ``quick=True`` uses: parameters (``n_train``, ``epochs``, ``seeds``) and derived settings."""
 
 CONTROLS = ("hard labels", "real teacher", "label smoothing", "shuffled teacher", "uniform-wrong")
 
 
-def check(**values) -> dict:
-    """Validate the notebook's parameters and return its settings.
+@dataclass(frozen=True)
+class Settings:
+    """Notebook 06's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
+
+    Attributes
+    ----------
+    omitted : str
+        The class left out of the student's training images (a Fashion-MNIST class name).
+    n_train : int
+        Labelled training images of every MLP student, in [200, 20000].
+    epochs : int
+        Epochs of every MLP student, in [1, 100].
+    seeds : int
+        Seeds per condition, in [2, 10]; conditions are paired by seed.
+    quick : bool
+        Tiny settings (:data:`QUICK`) for smoke tests.
+    """
+
+    omitted: str
+    n_train: int
+    epochs: int
+    seeds: int
+    quick: bool
+
+    @property
+    def n_val(self) -> int:
+        """Validation images used for selection."""
+        return QUICK["n_val"] if self.quick else N_VAL
+
+    @property
+    def n_test(self) -> int | None:
+        """Test images (``None``: all 10,000)."""
+        return QUICK["n_test"] if self.quick else None
+
+    @property
+    def kd_candidates(self) -> list:
+        """(λ, T) candidates for the real teacher."""
+        return QUICK["kd_candidates"] if self.quick else KD_CANDIDATES
+
+    @property
+    def ls_candidates(self) -> list:
+        """ε candidates for label smoothing."""
+        return QUICK["ls_candidates"] if self.quick else LS_CANDIDATES
+
+    @property
+    def omitted_index(self) -> int:
+        """The omitted class's index in :data:`kdlib.data.FASHION_CLASSES`."""
+        return kdata.FASHION_CLASSES.index(self.omitted)
+
+
+def check_params(**params) -> Settings:
+    """Validate notebook 06's parameters and return its settings.
 
     Parameters
     ----------
-    **values
-        ``omitted``, ``n_train``, ``epochs``, ``seeds``, ``quick``.
+    **params
+        ``omitted``, ``n_train``, ``epochs``, ``seeds``, ``quick`` (see :class:`Settings`).
 
     Returns
     -------
-    dict
-        The settings: the parameters (the ``QUICK`` ones when ``quick``), ``n_val``,
-        ``n_test`` (``None``: all 10,000), ``omitted_index``, the candidate lists.
+    Settings
+        The parameters (the ``QUICK`` ones when ``quick``) and what derives from them.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter, its value and what is allowed.
     """
-    p = check_params(values, PARAMS)
-    s = dict(p, n_val=N_VAL, n_test=None, kd_candidates=KD_CANDIDATES, ls_candidates=LS_CANDIDATES)
+    p = _check_params(params, PARAMS)
     if p["quick"]:
-        s.update(QUICK)
-    s["omitted_index"] = kdata.FASHION_CLASSES.index(p["omitted"])
-    return s
+        p.update({k: v for k, v in QUICK.items() if k in p})
+    return Settings(**p)
 
 
-def load_data(S: dict) -> kdata.Splits:
+def load_data(S: Settings) -> kdata.Splits:
     """Fashion-MNIST with ``n_train`` training images, ``n_val`` of the validation split
     (data seed 0, the split notebook 01's default teacher never saw) and the test set."""
-    d = kdata.load("fashion-mnist", n_train=S["n_train"], seed=0)
-    val = kdata.Split(d.val.x[:S["n_val"]], d.val.y[:S["n_val"]])
-    n_test = S["n_test"] or len(d.test.y)
+    d = kdata.load("fashion-mnist", n_train=S.n_train, seed=0)
+    val = kdata.Split(d.val.x[:S.n_val], d.val.y[:S.n_val])
+    n_test = S.n_test or len(d.test.y)
     test = kdata.Split(d.test.x[:n_test], d.test.y[:n_test])
     return kdata.Splits(d.train, val, test, d.classes, d.name)
 
@@ -315,7 +372,7 @@ def control_targets(condition: str, teacher_logits, y, *, lam: float, T: float, 
     raise ValueError(f"condition={condition!r} is not a control; choose one of {CONTROLS}")
 
 
-def select(data, teacher_logits, S: dict) -> dict:
+def select(data, teacher_logits, S: Settings) -> dict:
     """Choose (λ, T) for the real teacher and ε for label smoothing with the same budget:
     each candidate trained once (seed 0) on the training split, scored on the validation split.
 
@@ -326,14 +383,14 @@ def select(data, teacher_logits, S: dict) -> dict:
     """
     rows = []
     y = data.train.y
-    for lam, T in tqdm(S["kd_candidates"], desc="choosing λ, T", leave=False):
+    for lam, T in tqdm(S.kd_candidates, desc="choosing λ, T", leave=False):
         st = measure_student(data.train, data.val.x, data.val.x[:0], lam=lam, T=T, seed=0,
-                           epochs=S["epochs"], targets=losses.soft_targets(teacher_logits, T))
+                           epochs=S.epochs, targets=losses.soft_targets(teacher_logits, T))
         rows.append({"method": "real teacher", "lam": lam, "T": T, "eps": None,
                      "val_acc": accuracy_from_logits(st.val_logits, data.val.y)})
-    for eps in tqdm(S["ls_candidates"], desc="choosing ε", leave=False):
+    for eps in tqdm(S.ls_candidates, desc="choosing ε", leave=False):
         st = measure_student(data.train, data.val.x, data.val.x[:0], lam=0.0, T=1.0, seed=0,
-                           epochs=S["epochs"], targets=losses.smoothed_labels(y, 10, eps))
+                           epochs=S.epochs, targets=losses.smoothed_labels(y, 10, eps))
         rows.append({"method": "label smoothing", "lam": None, "T": None, "eps": eps,
                      "val_acc": accuracy_from_logits(st.val_logits, data.val.y)})
     kd = max((r for r in rows if r["method"] == "real teacher"), key=lambda r: r["val_acc"])
@@ -702,28 +759,36 @@ def as_logits(probs, T: float):
 
 # --------------------------------------------------------------------------- exercises
 EXERCISES = {
-    1: ("shuffled teacher", "Which control keeps each image's true-class probability and the set of "
-        "wrong-class values, but not which wrong class gets which value? (the control's name)"),
-    2: (0.2263, "TCKD for one image: teacher p_t = 0.9, student q_t = 0.6 (natural log)"),
-    3: ("nckd", "Which part of the KD term does the shuffled teacher change: 'tckd' or 'nckd'?"),
+    1: ("shuffled teacher", None,
+        "it is one of the four controls; only one of them keeps the set of wrong-class values"),
+    2: (0.2263, 2e-3, "TCKD = p_t·ln(p_t/q_t) + (1−p_t)·ln((1−p_t)/(1−q_t))"),
+    3: ("nckd", None, "compare the two binary distributions (target, rest) of the real and shuffled teacher"),
 }
+"""Exercise number → ``(want, tolerance, hint)`` for :func:`kdlib._checks.check_answer`:
+1, which control keeps each image's true-class probability and the set of wrong-class
+values but not which wrong class gets which value (the control's name); 2, TCKD for one
+image with teacher p_t = 0.9 and student q_t = 0.6 (natural log); 3, which part of the KD
+term the shuffled teacher changes, ``'tckd'`` or ``'nckd'``."""
 
 
-def check_exercise(n: int, answer) -> str:
-    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not."""
-    if n not in EXERCISES:
-        raise ValueError(f"n={n!r} is not an exercise; choose one of {sorted(EXERCISES)}")
-    want = EXERCISES[n][0]
-    if isinstance(want, float):
-        try:
-            ok = math.isclose(float(answer), want, abs_tol=2e-3)
-        except (TypeError, ValueError):
-            ok = False
-        hint = "TCKD = p_t·ln(p_t/q_t) + (1−p_t)·ln((1−p_t)/(1−q_t))"
-    else:
-        ok = isinstance(answer, str) and answer.strip().lower() == want
-        hint = {1: "it is one of the four controls; only one of them keeps the set of wrong-class values",
-                3: "compare the two binary distributions (target, rest) of the real and shuffled teacher"}[n]
-    msg = "right!" if ok else f"not quite ({answer!r}). Hint: {hint}"
-    print(f"exercise {n}: {msg}")
-    return msg
+def check_exercise(n: int, answer) -> Verdict:
+    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
+
+    Parameters
+    ----------
+    n : int
+        The exercise, 1 to 3 (:data:`EXERCISES`).
+    answer
+        A control's name (1), a number (2) or ``"tckd"``/``"nckd"`` (3).
+
+    Returns
+    -------
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
+
+    Raises
+    ------
+    ValueError
+        For an exercise that does not exist.
+    """
+    return check_answer(EXERCISES, n, answer)

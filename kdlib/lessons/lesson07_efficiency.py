@@ -1,11 +1,13 @@
 """Lesson module of ``notebooks/07_efficiency.ipynb``: is the student really cheaper?
 
-Holds what only notebook 07 uses: its parameter check and quick settings; the student
+Holds what only notebook 07 uses: its settings (:class:`Settings`, made by :func:`check_params`,
+with the quick ones); the student
 family (MLPs of growing width and a small CNN) trained from scratch and distilled over
 seeds; the width × temperature grid; the latency table (batch 1 and 256, median and
 quartiles, against the machine's measured matrix-multiply peak); dynamic int8
 quantisation and torch.compile; the teacher's cost and the break-even point; the
-figures, the break-even widget and the exercise checks.
+figures, the break-even widget and the exercises (:data:`EXERCISES`, graded by
+:func:`check_exercise`, a :class:`kdlib._checks.Verdict`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import io
 import math
 import time
 import warnings
+from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
@@ -23,39 +26,112 @@ from matplotlib.ticker import NullFormatter
 from torch import nn
 
 from kdlib import experiments, metrics, models, plots, results, train
-from kdlib._checks import Bool, Float, Int, check_answer, check_params
+from kdlib._checks import Bool, Float, Int, Verdict, check_answer
+from kdlib._checks import check_params as _check_params
 
 INPUT_SHAPE = (1, 28, 28)
 TEACHER_STEPS = 2 * math.ceil(55_000 / 128)  # notebook 01's recipe: 2 epochs of batch 128
 
-SPEC = {"n_train": Int(100, 55_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
+PARAMS = {"n_train": Int(100, 55_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
         "lam": Float(0.0, 1.0), "T": Float(0.0, 100.0, low_open=True), "lr": Float(0.0, 1.0, low_open=True),
         "repeats": Int(3, 1000), "try_compile": Bool(), "quick": Bool()}
+"""Notebook 07's parameters and their allowed values (name → constraint)."""
 
 QUICK = {"n_train": 500, "epochs": 2, "seeds": 1, "repeats": 5, "widths": (8, 64),
          "cnn": False, "grid_widths": (8, 64), "grid_Ts": (1.0, 8.0), "teacher_steps": 3}
+"""What ``quick=True`` uses: parameters (sizes) and derived settings (a smoke run of seconds)."""
 FULL = {"widths": (8, 32, 128, 512), "cnn": True, "grid_widths": (8, 128),
         "grid_Ts": (1.0, 2.0, 4.0, 8.0), "teacher_steps": 10}
+"""The derived settings of a full run."""
 
 
-def check_params_07(**values) -> dict:
+@dataclass(frozen=True)
+class Settings:
+    """Notebook 07's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
+
+    Attributes
+    ----------
+    n_train : int
+        Training images every student learns from, in [100, 55000].
+    epochs : int
+        Training epochs per student, in [1, 100].
+    seeds : int
+        Seeds per student, in [1, 10].
+    lam : float
+        Weight of the hard-label term, in [0, 1].
+    T : float
+        Distillation temperature, in (0, 100].
+    lr : float
+        Peak learning rate, in (0, 1].
+    repeats : int
+        Timed repeats per latency measurement at batch 1, in [3, 1000].
+    try_compile : bool
+        Also try ``torch.compile``.
+    quick : bool
+        A smoke run of seconds (:data:`QUICK`).
+    """
+
+    n_train: int
+    epochs: int
+    seeds: int
+    lam: float
+    T: float
+    lr: float
+    repeats: int
+    try_compile: bool
+    quick: bool
+
+    def _derived(self, name):
+        return (QUICK if self.quick else FULL)[name]
+
+    @property
+    def widths(self) -> tuple:
+        """Hidden widths of the MLP family."""
+        return self._derived("widths")
+
+    @property
+    def cnn(self) -> bool:
+        """Whether the family includes the small CNN."""
+        return self._derived("cnn")
+
+    @property
+    def grid_widths(self) -> tuple:
+        """Widths of the width × temperature grid."""
+        return self._derived("grid_widths")
+
+    @property
+    def grid_Ts(self) -> tuple:
+        """Temperatures of that grid (always containing ``T``)."""
+        return tuple(sorted({*self._derived("grid_Ts"), self.T}))
+
+    @property
+    def teacher_steps(self) -> int:
+        """Teacher training steps timed for the teacher's cost."""
+        return self._derived("teacher_steps")
+
+
+def check_params(**params) -> Settings:
     """Validate notebook 07's parameters; return the settings to run with.
 
-    ``quick=True`` replaces the sizes by :data:`QUICK` (a smoke run of seconds).
+    Parameters
+    ----------
+    **params
+        Every parameter of the notebook's ``parameters`` cell, by name (see
+        :class:`Settings`); ``quick=True`` replaces the sizes by :data:`QUICK`.
 
     Returns
     -------
-    dict
-        The parameters plus ``widths``, ``cnn``, ``grid_widths``, ``grid_Ts``,
-        ``teacher_steps``.
+    Settings
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter, its value and what is allowed.
     """
-    values = check_params(values, SPEC)
-    settings = {**values, **FULL}
-    if values["quick"]:
-        settings.update(QUICK)
-    if settings["T"] not in settings["grid_Ts"]:
-        settings["grid_Ts"] = tuple(sorted({*settings["grid_Ts"], settings["T"]}))
-    return settings
+    p = _check_params(params, PARAMS)
+    if p["quick"]:
+        p.update({k: v for k, v in QUICK.items() if k in p})
+    return Settings(**p)
 
 
 # ------------------------------------------------------------------ the student family
@@ -463,15 +539,31 @@ EXERCISES = {
     2: (20_000, 1.0, "cost / saving per prediction: 30 s / (0.002 s − 0.0005 s)"),
     3: ("b", None, "look at the batch-1 column: what does the tiniest model spend its time on?"),
 }
+"""Exercise number → ``(want, tolerance, hint)`` for :func:`kdlib._checks.check_answer`
+(1: the FLOPs of mlp-64; 2: the break-even number of predictions; 3: the letter of the answer)."""
 
 
-def check_exercise(n: int, answer) -> str:
-    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not."""
+def check_exercise(n: int, answer) -> Verdict:
+    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
+
+    Parameters
+    ----------
+    n : int
+        The exercise, 1 to 3 (:data:`EXERCISES`).
+    answer
+        A number (1, 2) or a letter (3).
+
+    Returns
+    -------
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
+    """
     return check_answer(EXERCISES, n, answer)
 
 
-__all__ = ["check_params_07", "family", "methods", "train_family", "family_summary",
+__all__ = ["PARAMS", "QUICK", "FULL", "Settings", "check_params", "family", "methods", "train_family",
+           "family_summary",
            "format_family", "width_T_grid", "best_T_per_width", "latency_table", "format_latency",
            "speed_ratio", "size_on_disk", "quantize", "try_compile", "cheaper_still",
            "format_cheaper", "teacher_step_time", "teacher_cost", "break_even", "BreakEvenWidget",
-           "pareto_figure", "width_T_figure", "overhead_figure", "check_exercise"]
+           "pareto_figure", "width_T_figure", "overhead_figure", "EXERCISES", "check_exercise"]

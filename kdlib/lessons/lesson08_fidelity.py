@@ -1,14 +1,18 @@
 """Lesson module of ``notebooks/08_fidelity.ipynb``: how faithful is the student, and is it
 better calibrated?
 
-Holds what only notebook 08 uses: its parameter check and quick settings; students trained
+Holds what only notebook 08 uses: its settings (:class:`Settings`, made by :func:`check_params`,
+with the quick ones); students trained
 from scratch, distilled at several temperatures and a teacher-architecture "twin" distilled
 from random initialisation, with agreement / KL to the teacher tracked per epoch; the
 fidelity, disagreement, calibration and shifted-data tables; the figures, the reliability
-widget (a slider over T) and the exercise checks.
+widget (a slider over T) and the exercises (:data:`EXERCISES`, graded by
+:func:`check_exercise`, a :class:`kdlib._checks.Verdict`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
@@ -18,35 +22,95 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import experiments, metrics, models, plots, results, train
-from kdlib._checks import Bool, Float, Int, check_answer, check_params
+from kdlib._checks import Bool, Float, Int, Verdict, check_answer
+from kdlib._checks import check_params as _check_params
 from kdlib.widgets import show_in
 
-SPEC = {"n_train": Int(100, 55_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
+PARAMS = {"n_train": Int(100, 55_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
         "width": Int(2, 2048), "lam": Float(0.0, 1.0), "T": Float(0.0, 100.0, low_open=True),
         "lr": Float(0.0, 1.0, low_open=True), "twin_epochs": Int(0, 50), "n_bins": Int(2, 50),
         "quick": Bool()}
+"""Notebook 08's parameters and their allowed values (name → constraint)."""
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
 N_SHIFT = 2000  # test images evaluated under every shift (the first ones: all classes, balanced enough)
 SHIFTS = (("none", 0.0), ("noise", 0.2), ("contrast", 0.6), ("rotate", 20.0), ("translate", 3.0))
 QUICK = {"n_train": 300, "epochs": 2, "seeds": 1, "twin_epochs": 1, "temperatures": (1.0, 4.0),
          "n_test": 500}
+"""What ``quick=True`` uses: parameters (sizes) and derived settings (a smoke run of seconds)."""
 
 
-def check_params_08(**values) -> dict:
+@dataclass(frozen=True)
+class Settings:
+    """Notebook 08's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
+
+    Attributes
+    ----------
+    n_train : int
+        Training images the students learn from, in [100, 55000].
+    epochs : int
+        Training epochs of every MLP student, in [1, 100].
+    seeds : int
+        Seeds per student, in [1, 10].
+    width : int
+        Hidden width of the MLP student 784-width-10, in [2, 2048].
+    lam : float
+        Weight of the hard-label term, in [0, 1].
+    T : float
+        The main distillation temperature, in (0, 100].
+    lr : float
+        Peak learning rate, in (0, 1].
+    twin_epochs : int
+        Epochs of the teacher-architecture student, in [0, 50] (0 skips it).
+    n_bins : int
+        Confidence bins of the ECE and the reliability diagrams, in [2, 50].
+    quick : bool
+        A smoke run of seconds (:data:`QUICK`).
+    """
+
+    n_train: int
+    epochs: int
+    seeds: int
+    width: int
+    lam: float
+    T: float
+    lr: float
+    twin_epochs: int
+    n_bins: int
+    quick: bool
+
+    @property
+    def temperatures(self) -> tuple:
+        """The temperatures of the calibration study (always containing ``T``)."""
+        return tuple(sorted({*(QUICK["temperatures"] if self.quick else TEMPERATURES), self.T}))
+
+    @property
+    def n_test(self) -> int | None:
+        """Test images used (``None``: all)."""
+        return QUICK["n_test"] if self.quick else None
+
+
+def check_params(**params) -> Settings:
     """Validate notebook 08's parameters; return the settings to run with.
+
+    Parameters
+    ----------
+    **params
+        Every parameter of the notebook's ``parameters`` cell, by name (see
+        :class:`Settings`); ``quick=True`` replaces the sizes by :data:`QUICK`.
 
     Returns
     -------
-    dict
-        The parameters plus ``temperatures`` (always containing ``T``) and ``n_test``
-        (test images used; ``None`` = all).
+    Settings
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter, its value and what is allowed.
     """
-    values = check_params(values, SPEC)
-    settings = {**values, "temperatures": TEMPERATURES, "n_test": None}
-    if values["quick"]:
-        settings.update(QUICK)
-    settings["temperatures"] = tuple(sorted({*settings["temperatures"], settings["T"]}))
-    return settings
+    p = _check_params(params, PARAMS)
+    if p["quick"]:
+        p.update({k: v for k, v in QUICK.items() if k in p})
+    return Settings(**p)
 
 
 def subset_test(data, n_test):
@@ -442,8 +506,23 @@ EXERCISES = {
     3: ("a", None, "agreement on the images the student trained on says how well it fits the "
         "teacher there, not elsewhere"),
 }
+"""Exercise number → ``(want, tolerance, hint)`` for :func:`kdlib._checks.check_answer`
+(1: an agreement; 2: an ECE; 3: the letter of the answer)."""
 
 
-def check_exercise(n: int, answer) -> str:
-    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not."""
+def check_exercise(n: int, answer) -> Verdict:
+    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
+
+    Parameters
+    ----------
+    n : int
+        The exercise, 1 to 3 (:data:`EXERCISES`).
+    answer
+        A number (1, 2) or a letter (3).
+
+    Returns
+    -------
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
+    """
     return check_answer(EXERCISES, n, answer)

@@ -1,11 +1,13 @@
 """Lesson module of ``notebooks/09_interpretability.ipynb`` (can a distilled student be explained?).
 
-Holds everything only that notebook uses: its parameter check and quick settings, the
+Holds everything only that notebook uses: its settings (:class:`Settings`, made by
+:func:`check_params`, with the quick ones), the
 experiment that trains the readable students (a linear softmax regression and a soft
 decision tree, each on hard labels and distilled from the teacher, and scikit-learn
 decision trees fitted to labels or to the teacher's probabilities over a range of
 depths), the verdict table, the figures (class templates, the tree's filters, a path
-drawn as a tree), the explanation widget and the exercise checks.
+drawn as a tree), the explanation widget and the exercises (:data:`EXERCISES`, graded by
+:func:`check_exercise`, a :class:`kdlib._checks.Verdict`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, export_t
 
 from kdlib import data as kdata
 from kdlib import experiments, models, train
-from kdlib._checks import Bool, Float, Int, Str, check_params
+from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer
+from kdlib._checks import check_params as _check_params
 from kdlib.losses import kd_loss, soft_targets
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.plots import new_figure
@@ -32,6 +35,7 @@ PARAMS = {"checkpoint": Str("a path to a teacher checkpoint, or empty for data/t
           "n_train": Int(200, 50000), "epochs": Int(1, 100), "seeds": Int(1, 10),
           "lam": Float(0.0, 1.0), "T": Float(0.0, 20.0, low_open=True),
           "tree_depth": Int(1, 8), "max_depth": Int(2, 14), "quick": Bool()}
+"""Notebook 09's parameters and their allowed values (name → constraint)."""
 
 QUICK = {"n_train": 600, "epochs": 1, "seeds": 2, "tree_depth": 2, "max_depth": 3}
 """What ``quick=True`` overrides: a smoke run of seconds."""
@@ -48,12 +52,66 @@ TREE_T = 1.0
 """Temperature of the probabilities a scikit-learn regression tree is fitted to."""
 
 
-def check_params_09(**values) -> dict:
-    """Validate the notebook's parameters; with ``quick=True`` return the smoke settings."""
-    values = check_params(values, PARAMS)
-    if values["quick"]:
-        values.update(QUICK)
-    return values
+@dataclass(frozen=True)
+class Settings:
+    """Notebook 09's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
+
+    Attributes
+    ----------
+    checkpoint : str
+        Teacher checkpoint; ``""`` means ``data/teacher.pt``.
+    n_train : int
+        Training images per seed, in [200, 50000].
+    epochs : int
+        Epochs of the linear student and the soft tree, in [1, 100].
+    seeds : int
+        Seeds (each its own training subset), in [1, 10].
+    lam : float
+        Weight of the hard-label term of ``kd_loss``, in [0, 1].
+    T : float
+        Temperature of ``kd_loss``, in (0, 20].
+    tree_depth : int
+        Depth of the soft decision tree, in [1, 8].
+    max_depth : int
+        Deepest scikit-learn tree, in [2, 14].
+    quick : bool
+        A smoke run of seconds (:data:`QUICK`).
+    """
+
+    checkpoint: str
+    n_train: int
+    epochs: int
+    seeds: int
+    lam: float
+    T: float
+    tree_depth: int
+    max_depth: int
+    quick: bool
+
+
+def check_params(**params) -> Settings:
+    """Validate notebook 09's parameters; with ``quick=True`` apply the smoke settings.
+
+    Parameters
+    ----------
+    **params
+        Every parameter of the notebook's ``parameters`` cell, by name (see
+        :class:`Settings`).
+
+    Returns
+    -------
+    Settings
+        The parameters, converted; with ``quick=True`` the sizes of :data:`QUICK`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter, its value and what is allowed.
+    """
+    p = _check_params(params, PARAMS)
+    if p["quick"]:
+        p.update(QUICK)
+    return Settings(**p)
 
 
 # ------------------------------------------------------------------ the experiment
@@ -577,35 +635,48 @@ def max_leaf_agreement(tree, x: torch.Tensor) -> float:
         return float((tree.predict_max_leaf(x) == tree(x).argmax(1)).float().mean())
 
 
-def check_exercise(n: int, answer, *, tree=None, x=None) -> str:
+def _ex3(answer, *, tree=None, x=None, **_):
+    if tree is None or x is None:
+        return False, "exercise 3 needs tree= and x= to test your function on"
+    right = max_leaf_agreement(tree, x)
+    try:
+        got = float(answer(tree, x))
+    except Exception as exc:  # the learner's code: report, never crash the check
+        return False, f"your function raised {type(exc).__name__}: {exc}"
+    if abs(got - right) < 1e-6:
+        return True, f"the most probable leaf gives the mixture's class on {got:.4f} of the images"
+    return False, ("compare tree.predict_max_leaf(x) with tree(x).argmax(1) and average the matches; "
+                   f"you returned {got:.4f}")
+
+
+EXERCISES = {
+    1: (soft_tree_param_count(4), 0, "15 inner nodes × (784 weights + 1 bias) + 16 leaves × 10 class scores"),
+    2: (2 ** 6, 0, "soft routing gives every leaf a non-zero path probability"),
+    3: _ex3,
+}
+"""Exercise number → what :func:`kdlib._checks.check_answer` needs: 1, the number of
+parameters of a soft tree of depth 4 on 784 pixels and 10 classes; 2, how many leaves
+contribute to one prediction of a soft tree of depth 6; 3, a check of the reader's function."""
+
+
+def check_exercise(n: int, answer, *, tree=None, x=None) -> Verdict:
     """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
 
-    1: the number of parameters of a soft tree of depth 4 on 784 pixels and 10 classes.
-    2: how many leaves contribute to one prediction of a soft tree of depth 6.
-    3: a function ``f(tree, x) -> float``: the fraction of images on which the most
-       probable leaf gives the same class as the mixture (pass ``tree=`` and ``x=``).
+    Parameters
+    ----------
+    n : int
+        The exercise, 1 to 3 (:data:`EXERCISES`).
+    answer
+        1: the number of parameters of a soft tree of depth 4 on 784 pixels and 10 classes.
+        2: how many leaves contribute to one prediction of a soft tree of depth 6.
+        3: a function ``f(tree, x) -> float``: the fraction of images on which the most
+        probable leaf gives the same class as the mixture (pass ``tree=`` and ``x=``).
+    tree, x : optional
+        Exercise 3 only: the soft tree and the images to test the function on.
+
+    Returns
+    -------
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
     """
-    if answer is None:
-        return f"exercise {n}: not answered yet (replace None with your answer)"
-    if n == 1:
-        right = soft_tree_param_count(4)
-        ok = answer == right
-        hint = "15 inner nodes × (784 weights + 1 bias) + 16 leaves × 10 class scores"
-    elif n == 2:
-        right = 2 ** 6
-        ok = answer == right
-        hint = "soft routing gives every leaf a non-zero path probability"
-    elif n == 3:
-        if tree is None or x is None:
-            return "exercise 3 needs tree= and x= to test your function on"
-        right = max_leaf_agreement(tree, x)
-        try:
-            got = float(answer(tree, x))
-        except Exception as exc:  # the learner's code: report, never crash the check
-            return f"your function raised {type(exc).__name__}: {exc}"
-        ok = abs(got - right) < 1e-6
-        hint = ("compare tree.predict_max_leaf(x) with tree(x).argmax(1) and average the matches; "
-                f"you returned {got:.4f}")
-    else:
-        raise ValueError(f"n={n!r}; exercises are 1, 2, 3")
-    return f"exercise {n}: right" if ok else f"exercise {n}: not yet. Hint: {hint}"
+    return check_answer(EXERCISES, n, answer, tree=tree, x=x)

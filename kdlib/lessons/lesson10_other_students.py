@@ -1,15 +1,18 @@
 """Lesson module of ``notebooks/10_other_students.ipynb`` (CNN and RNN students, distilling features).
 
-Holds everything only that notebook uses: its parameter check and quick settings; the
+Holds everything only that notebook uses: its settings (:class:`Settings`, made by
+:func:`check_params`, with the quick ones); the
 student builders (a row-reading GRU, a small CNN and an MLP of about the same size, an MLP
 with a FitNets regressor); a recorder of gradient norms; the four experiments (RNN scratch
 vs distilled, gradient clipping with SGD and Adam, CNN vs MLP student, logit vs feature
-distillation); their tables and figures; the API-landscape table and the exercise checks.
+distillation); their tables and figures; the API-landscape table and the exercises
+(:data:`EXERCISES`, graded by :func:`check_exercise`, a :class:`kdlib._checks.Verdict`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,7 +21,8 @@ from torch import nn
 
 from kdlib import data as kdata
 from kdlib import experiments, models, train
-from kdlib._checks import Bool, Float, Int, Str, check_params
+from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer
+from kdlib._checks import check_params as _check_params
 from kdlib.losses import cosine_feature_loss, hint_loss, kd_loss
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.plots import new_figure
@@ -30,6 +34,7 @@ PARAMS = {"checkpoint": Str("a path to a teacher checkpoint, or empty for data/t
           "lam": Float(0.0, 1.0), "T": Float(0.0, 20.0, low_open=True),
           "clip": Float(0.0, 100.0, low_open=True), "feature_weight": Float(0.0, 100.0),
           "quick": Bool()}
+"""Notebook 10's parameters and their allowed values (name → constraint)."""
 
 QUICK = {"n_train": 400, "epochs": 1, "seeds": 2}
 """What ``quick=True`` overrides: a smoke run of seconds."""
@@ -41,12 +46,66 @@ STUDENT_LAYER = "2"
 LR = {"adam": 3e-3, "sgd": 0.05}
 
 
-def check_params_10(**values) -> dict:
-    """Validate the notebook's parameters; with ``quick=True`` return the smoke settings."""
-    values = check_params(values, PARAMS)
-    if values["quick"]:
-        values.update(QUICK)
-    return values
+@dataclass(frozen=True)
+class Settings:
+    """Notebook 10's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
+
+    Attributes
+    ----------
+    checkpoint : str
+        Teacher checkpoint; ``""`` means ``data/teacher.pt``.
+    n_train : int
+        Training images per seed, in [200, 50000].
+    epochs : int
+        Epochs of every student, in [1, 50].
+    seeds : int
+        Seeds (each its own training subset), in [1, 10].
+    lam : float
+        Weight of the hard-label term of ``kd_loss``, in [0, 1].
+    T : float
+        Temperature of ``kd_loss``, in (0, 20].
+    clip : float
+        Maximum global gradient norm when clipping, in (0, 100].
+    feature_weight : float
+        Weight of the hint / cosine feature loss, in [0, 100].
+    quick : bool
+        A smoke run of seconds (:data:`QUICK`).
+    """
+
+    checkpoint: str
+    n_train: int
+    epochs: int
+    seeds: int
+    lam: float
+    T: float
+    clip: float
+    feature_weight: float
+    quick: bool
+
+
+def check_params(**params) -> Settings:
+    """Validate notebook 10's parameters; with ``quick=True`` apply the smoke settings.
+
+    Parameters
+    ----------
+    **params
+        Every parameter of the notebook's ``parameters`` cell, by name (see
+        :class:`Settings`).
+
+    Returns
+    -------
+    Settings
+        The parameters, converted; with ``quick=True`` the sizes of :data:`QUICK`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter, its value and what is allowed.
+    """
+    p = _check_params(params, PARAMS)
+    if p["quick"]:
+        p.update(QUICK)
+    return Settings(**p)
 
 
 # ------------------------------------------------------------------ students
@@ -411,25 +470,42 @@ API_TABLE = "\n".join(["| " + " | ".join(API_ROWS[0]) + " |", "|" + " --- |" * l
 
 
 # ------------------------------------------------------------------ exercises
-def check_exercise(n: int, answer) -> str:
+def _ex1(answer, **_):
+    ok = isinstance(answer, str) and answer.replace(" ", "") == "lam"
+    return ok, ("lam weights the hard-label term, as student_loss_weight does" if ok else
+                "student_loss_weight weights the student's supervised (hard-label) loss; which "
+                "term does kd_loss's lam weight?")
+
+
+def _ex2(answer, **_):
+    right = models.count_params(build("rnn"))
+    ok = answer == right
+    return ok, (f"{right}" if ok else
+                "a GRU has 3 gates, each with input weights (64 x 28), recurrent weights "
+                "(64 x 64) and two bias vectors of 64; then the head 64 x 10 + 10")
+
+
+EXERCISES = {1: _ex1, 2: _ex2}
+"""Exercise number → its check, ``f(answer) -> (right, text)``, graded by
+:func:`kdlib._checks.check_answer`: 1, which argument of ``kd_loss`` plays the role of
+Keras's ``student_loss_weight``; 2, the number of parameters of the RNN student."""
+
+
+def check_exercise(n: int, answer) -> Verdict:
     """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
 
-    1: which argument of ``kd_loss`` plays the role of Keras's ``student_loss_weight``
-       (the weight on the hard labels): answer ``"lam"`` or ``"1 - lam"``.
-    2: the number of parameters of the RNN student (GRU over 28-pixel rows, hidden 64, 10
-       classes).
+    Parameters
+    ----------
+    n : int
+        The exercise, 1 or 2 (:data:`EXERCISES`).
+    answer
+        1: which argument of ``kd_loss`` plays the role of Keras's ``student_loss_weight``
+        (the weight on the hard labels): ``"lam"`` or ``"1 - lam"``. 2: the number of
+        parameters of the RNN student (GRU over 28-pixel rows, hidden 64, 10 classes).
+
+    Returns
+    -------
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
     """
-    if answer is None:
-        return f"exercise {n}: not answered yet (replace None with your answer)"
-    if n == 1:
-        ok = isinstance(answer, str) and answer.replace(" ", "") == "lam"
-        hint = ("student_loss_weight weights the student's supervised (hard-label) loss; which "
-                "term does kd_loss's lam weight?")
-    elif n == 2:
-        right = models.count_params(build("rnn"))
-        ok = answer == right
-        hint = ("a GRU has 3 gates, each with input weights (64 x 28), recurrent weights "
-                "(64 x 64) and two bias vectors of 64; then the head 64 x 10 + 10")
-    else:
-        raise ValueError(f"n={n!r}; exercises are 1, 2")
-    return f"exercise {n}: right" if ok else f"exercise {n}: not yet. Hint: {hint}"
+    return check_answer(EXERCISES, n, answer)
