@@ -87,7 +87,8 @@ from kdlib.train import History, TrainSettings
 
 __all__ = ["Method", "scratch", "label_smoothing", "kd", "on_targets", "custom", "Config", "train",
            "accuracy_on", "train_students", "GroupStudent", "train_group", "group_memory",
-           "DEFAULT_MEMORY_BUDGET", "STUDENT_DEFAULTS", "clear_cache", "cache_size", "fingerprint",
+           "DEFAULT_MEMORY_BUDGET", "STUDENT_DEFAULTS", "student_recipe", "clear_cache", "cache_size",
+           "fingerprint",
            "teacher_outputs", "shrink", "distill_mlp", "evaluate", "run_point", "run_points",
            "default_jobs", "worker_threads", "shutdown_pool", "train_grid", "baseline", "rows_at",
            "kfold_indices", "select_best"]
@@ -722,13 +723,42 @@ STUDENT_DEFAULTS = {"hidden": 128, "epochs": 20, "lr": 3e-2, "batch_size": 128}
 """The default student recipe: ``mlp([in, 128, classes])``, 20 epochs of Adam + OneCycle
 (peak learning rate 0.03), batches of 128."""
 
+_RECIPE = {"hidden": Int(low=1), "epochs": Int(low=1), "lr": Float(0.0, low_open=True),
+           "batch_size": Int(low=1)}
+
+
+def student_recipe(**recipe) -> dict:
+    """:data:`STUDENT_DEFAULTS` with ``recipe``'s entries replacing them, validated.
+
+    Parameters
+    ----------
+    **recipe
+        Any of ``hidden``, ``epochs``, ``lr``, ``batch_size``.
+
+    Returns
+    -------
+    dict
+        All four, converted (``int``/``float``).
+
+    Raises
+    ------
+    TypeError
+        For a name that is not part of the recipe.
+    """
+    unknown = sorted(set(recipe) - set(_RECIPE))
+    if unknown:
+        raise TypeError(f"unknown student recipe option {unknown[0]!r}; the recipe is "
+                        f"{sorted(_RECIPE)} (defaults: STUDENT_DEFAULTS)")
+    return check_params({**STUDENT_DEFAULTS, **recipe}, _RECIPE)
+
+
 _CACHE: dict[str, dict] = {}
 _KEY_VERSION = 1
 
 
 # --------------------------------------------------------------------------- cache
 def clear_cache() -> None:
-    """Forget every row cached in this process (files in a ``cache_dir`` stay).
+    """Forget every row cached in this process (files in a ``cache`` folder stay).
 
     Returns
     -------
@@ -775,9 +805,15 @@ def _cache_path(cache_dir, key: str) -> Path:
     return Path(cache_dir) / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.json"
 
 
-def _cache_get(key: str, cache: bool, cache_dir):
-    if not cache:
+def _cache_dir(cache):
+    """The folder of a ``cache`` argument (``True``/``False``: none)."""
+    return None if isinstance(cache, bool) else cache
+
+
+def _cache_get(key: str, cache):
+    if cache is False:
         return None
+    cache_dir = _cache_dir(cache)
     if key in _CACHE:
         return _CACHE[key]
     if cache_dir is not None:
@@ -793,9 +829,10 @@ def _cache_get(key: str, cache: bool, cache_dir):
     return None
 
 
-def _cache_put(key: str, row: dict, cache: bool, cache_dir) -> None:
-    if not cache:
+def _cache_put(key: str, row: dict, cache) -> None:
+    if cache is False:
         return
+    cache_dir = _cache_dir(cache)
     _CACHE[key] = row
     if cache_dir is not None:
         path = _cache_path(cache_dir, key)
@@ -878,12 +915,9 @@ def shrink(data, *, n_val: int | None = None, n_test: int | None = None):
 
 
 # --------------------------------------------------------------------------- one student
-@validate_params(lam=LAM, T=TEMPERATURE, hidden=Int(low=1))
-def distill_mlp(data, teacher_logits, *, lam: float, T: float, seed: int = 0,
-                  epochs: int = STUDENT_DEFAULTS["epochs"], lr: float = STUDENT_DEFAULTS["lr"],
-                  batch_size: int = STUDENT_DEFAULTS["batch_size"],
-                  hidden: int = STUDENT_DEFAULTS["hidden"], transfer=None, n_classes=None,
-                  callback=None):
+@validate_params(lam=LAM, T=TEMPERATURE)
+def distill_mlp(data, teacher_logits, *, lam: float, T: float, seed: int = 0, transfer=None,
+                n_classes=None, callback=None, **recipe):
     """A fresh student ``mlp([inputs, hidden, classes])`` (seeded by ``seed``), distilled by
     :func:`train` (``kd(lam, T)``) on the teacher's cached logits.
 
@@ -896,8 +930,9 @@ def distill_mlp(data, teacher_logits, *, lam: float, T: float, seed: int = 0,
         λ in [0, 1] weights the hard-label CE; ``1 - lam`` weights ``T²·KL``.
     seed : int
         Seeds the initial weights and the batch order.
-    epochs, lr, batch_size, hidden :
-        The student recipe (see :data:`STUDENT_DEFAULTS`).
+    **recipe
+        ``hidden``, ``epochs``, ``lr``, ``batch_size`` (:func:`student_recipe`; defaults
+        :data:`STUDENT_DEFAULTS`).
     transfer : (x, logits), optional
         Extra images without labels and the teacher's logits on them. They are
         appended to the training split and trained on the soft term only
@@ -915,8 +950,9 @@ def distill_mlp(data, teacher_logits, *, lam: float, T: float, seed: int = 0,
     train_split, val, _ = _train_val_test(data)
     logits = _logits_map(teacher_logits)
     _check_rows_match("train", logits["train"], train_split)
-    sizes = [int(np.prod(train_split.x.shape[1:])), hidden, int(n_classes or logits["train"].shape[1])]
-    settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size)
+    r = student_recipe(**recipe)
+    sizes = [int(np.prod(train_split.x.shape[1:])), r["hidden"], int(n_classes or logits["train"].shape[1])]
+    settings = TrainSettings(epochs=r["epochs"], lr=r["lr"], batch_size=r["batch_size"])
     cb = None if callback is None else (lambda student, history: callback(history))
     if transfer is None:
         return train(Config(partial(mlp, sizes), kd(lam, T), seed, settings), (train_split, val),
@@ -980,11 +1016,8 @@ def evaluate(student, data, teacher_logits, *, test: bool = False) -> dict:
     return out
 
 
-def run_point(data, teacher_logits, *, lam: float, T: float, seed: int = 0,
-              epochs: int = STUDENT_DEFAULTS["epochs"], lr: float = STUDENT_DEFAULTS["lr"],
-              batch_size: int = STUDENT_DEFAULTS["batch_size"],
-              hidden: int = STUDENT_DEFAULTS["hidden"], test: bool = False, transfer=None,
-              cache: bool = True, cache_dir=None, fingerprints=None) -> dict:
+def run_point(data, teacher_logits, *, lam: float, T: float, seed: int = 0, test: bool = False,
+              transfer=None, cache=True, **recipe) -> dict:
     """Train (or fetch from the cache) one student and return its row.
 
     The cache key is the full configuration: λ, the effective T
@@ -998,43 +1031,35 @@ def run_point(data, teacher_logits, *, lam: float, T: float, seed: int = 0,
     data, teacher_logits : see :func:`distill_mlp`
         ``teacher_logits`` as a dict with ``"val"`` (and ``"test"``) also gives
         the agreement columns.
-    lam, T, seed, epochs, lr, batch_size, hidden, transfer : see :func:`distill_mlp`
+    lam, T, seed, transfer, **recipe : see :func:`distill_mlp`
     test : bool
         Also measure the test split (``test_acc``, ``test_agreement``).
-    cache : bool
-        Use and fill the in-process cache.
-    cache_dir : path, optional
-        Also keep one JSON file per row there (survives a kernel restart).
-    fingerprints : dict, optional
-        Precomputed ``{"data": ..., "teacher": ..., "transfer": ...}`` (what
-        :func:`train_grid` passes to avoid hashing the same tensors per point).
+    cache : bool or path
+        ``True``: use and fill this process's cache; ``False``: neither; a folder: the
+        process's cache and one JSON file per row there (survives a kernel restart).
 
     Returns
     -------
     dict
         One row (see the module docstring).
     """
-    key, args = _point_key(data, teacher_logits, lam=lam, T=T, seed=seed, epochs=epochs, lr=lr,
-                           batch_size=batch_size, hidden=hidden, test=test, transfer=transfer,
-                           fingerprints=fingerprints)
-    hit = _cache_get(key, cache, cache_dir)
+    key, args = _point_key(data, teacher_logits, lam=lam, T=T, seed=seed, test=test,
+                           transfer=transfer, **recipe)
+    hit = _cache_get(key, cache)
     if hit is not None:
         return _row_copy(hit, T=args["T"])
     row = _train_row(args)
-    _cache_put(key, json.loads(json.dumps(row)), cache, cache_dir)
+    _cache_put(key, json.loads(json.dumps(row)), cache)
     return row
 
 
-def _point_key(data, teacher_logits, *, lam, T, seed, epochs, lr, batch_size, hidden, test,
-               transfer, fingerprints) -> tuple[str, dict]:
+def _point_key(data, teacher_logits, *, lam, T, seed=0, test=False, transfer=None, fingerprints=None,
+               **recipe) -> tuple[str, dict]:
     """Validate one point; return its cache key and the arguments of :func:`_train_row`."""
     lam = check_float("lam", lam, low=0.0, high=1.0)
     T = check_float("T", T, low=0.0, low_open=True)
     seed = check_int("seed", seed, low=0)
-    epochs = check_int("epochs", epochs, low=1)
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    hidden = check_int("hidden", hidden, low=1)
+    r = student_recipe(**recipe)
     train, val, tst = _train_val_test(data)
     logits = _logits_map(teacher_logits)
     for name, split in (("train", train), ("val", val), ("test", tst)):
@@ -1047,11 +1072,9 @@ def _point_key(data, teacher_logits, *, lam, T, seed, epochs, lr, batch_size, hi
         fp["teacher"] = fingerprint(*(logits.get(k) for k in ("train", "val", "test")))
     if "transfer" not in fp:
         fp["transfer"] = "" if transfer is None else fingerprint(*transfer)
-    key = json.dumps({"v": _KEY_VERSION, "lam": lam, "T": effective_T(lam, T),
-                      "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                      "hidden": hidden, "test": bool(test), **fp}, sort_keys=True)
-    return key, {"data": data, "logits": logits, "lam": lam, "T": T, "seed": seed,
-                 "epochs": epochs, "lr": lr, "batch_size": batch_size, "hidden": hidden,
+    key = json.dumps({"v": _KEY_VERSION, "lam": lam, "T": effective_T(lam, T), "seed": seed, **r,
+                      "test": bool(test), **fp}, sort_keys=True)
+    return key, {"data": data, "logits": logits, "lam": lam, "T": T, "seed": seed, **r,
                  "test": bool(test), "transfer": transfer}
 
 
@@ -1066,10 +1089,9 @@ def _train_row(args: dict) -> dict:
     """Train one student from :func:`_point_key`'s arguments and measure it (no cache)."""
     data, logits, test, transfer = args["data"], args["logits"], args["test"], args["transfer"]
     t0 = time.perf_counter()
+    recipe = {k: args[k] for k in _RECIPE}
     student, history = distill_mlp(data, logits, lam=args["lam"], T=args["T"], seed=args["seed"],
-                                     epochs=args["epochs"], lr=args["lr"],
-                                     batch_size=args["batch_size"], hidden=args["hidden"],
-                                     transfer=transfer)
+                                   transfer=transfer, **recipe)
     return _row(args, evaluate(student, data, logits, test=test), history, time.perf_counter() - t0)
 
 
@@ -1205,9 +1227,8 @@ def shutdown_pool() -> None:
 atexit.register(shutdown_pool)
 
 
-def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
-               progress: bool = False, desc: str = "students", executor=None,
-               lockstep: bool = True) -> list[dict]:
+def run_points(calls, *, jobs: int = 1, cache=True, progress: bool = False, desc: str = "students",
+               executor=None, lockstep: bool = True) -> list[dict]:
     """:func:`run_point` for many points, the uncached ones trained in ``jobs`` processes.
 
     Each student is seeded by its own configuration (see the module docstring), and
@@ -1220,11 +1241,14 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
     ----------
     calls : sequence of dict
         Keyword arguments of :func:`run_point`, one dict per student (``data``,
-        ``teacher_logits``, ``lam``, ``T``, ... ; not ``cache``/``cache_dir``).
+        ``teacher_logits``, ``lam``, ``T``, ... ; not ``cache``), and optionally
+        ``fingerprints``: precomputed ``{"data", "teacher", "transfer"}`` hashes (what
+        :func:`train_grid` passes so as not to hash the same tensors for every point).
     jobs : int
         Worker processes; 1 trains in this process. :func:`default_jobs` gives
         one per free core. Workers start once (~2 s) and are reused.
-    cache, cache_dir : see :func:`run_point`
+    cache : bool or path
+        See :func:`run_point`.
     progress : bool
         Show a progress bar.
     desc : str
@@ -1251,14 +1275,11 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError(f"executor must be a concurrent.futures.Executor (with .submit), got "
                         f"{executor!r} ({type(executor).__name__})")
-    defaults = {"seed": 0, "epochs": STUDENT_DEFAULTS["epochs"], "lr": STUDENT_DEFAULTS["lr"],
-                "batch_size": STUDENT_DEFAULTS["batch_size"], "hidden": STUDENT_DEFAULTS["hidden"],
-                "test": False, "transfer": None, "fingerprints": None}
     rows, todo, waiting = [None] * len(calls), {}, {}
     for i, call in enumerate(calls):
-        kw = {**defaults, **call}
+        kw = dict(call)
         key, args = _point_key(kw.pop("data"), kw.pop("teacher_logits"), **kw)
-        hit = _cache_get(key, cache, cache_dir)
+        hit = _cache_get(key, cache)
         if hit is not None:
             rows[i] = _row_copy(hit, T=args["T"])
         elif key in todo:  # the same student (λ = 1 at another T): train it once
@@ -1287,7 +1308,7 @@ def run_points(calls, *, jobs: int = 1, cache: bool = True, cache_dir=None,
             one_by_one = ((*futures[f], _result(f, executor is None)) for f in as_completed(futures))
         try:
             for key, i, row in itertools.chain(lockstep_rows, one_by_one):  # each row is cached at once
-                _cache_put(key, json.loads(json.dumps(row)), cache, cache_dir)
+                _cache_put(key, json.loads(json.dumps(row)), cache)
                 rows[i] = row
                 for j, T in waiting.get(key, ()):
                     rows[j] = _row_copy(row, T=T)
@@ -1314,12 +1335,9 @@ def _result(future, ours: bool):
                            f"start){hint}; rerun, or pass jobs=1 to train in this process") from exc
 
 
-def train_grid(data, teacher_logits, *, lams, Ts, seeds=(0,),
-               epochs: int = STUDENT_DEFAULTS["epochs"], lr: float = STUDENT_DEFAULTS["lr"],
-               batch_size: int = STUDENT_DEFAULTS["batch_size"],
-               hidden: int = STUDENT_DEFAULTS["hidden"], test: bool = False, transfer=None,
-               cache: bool = True, cache_dir=None, progress: bool = False,
-               jobs: int = 1) -> list[dict]:
+@validate_params(lams=Each(LAM), Ts=Each(TEMPERATURE))
+def train_grid(data, teacher_logits, *, lams, Ts, seeds=(0,), test: bool = False, transfer=None,
+               cache=True, progress: bool = False, jobs: int = 1, **recipe) -> list[dict]:
     """Train one student per (λ, T, seed) and return their rows (λ-major order).
 
     (:func:`kdlib.runs.run_grid` is a different job: it reruns whole notebooks.)
@@ -1335,25 +1353,25 @@ def train_grid(data, teacher_logits, *, lams, Ts, seeds=(0,),
         T share one cached run).
     seeds : int or sequence of int
         An int ``n`` means ``range(n)``.
-    epochs, lr, batch_size, hidden : student recipe (see :data:`STUDENT_DEFAULTS`)
     test : bool
         Also measure the test split.
     transfer : (x, logits), optional
         Unlabelled transfer images (see :func:`distill_mlp`).
-    cache, cache_dir : see :func:`run_point`
+    cache : bool or path
+        See :func:`run_point`.
     progress : bool
         Show a tqdm bar over the points.
     jobs : int
         Processes training the points (see :func:`run_points`); the rows do not
         depend on it.
+    **recipe
+        ``hidden``, ``epochs``, ``lr``, ``batch_size`` (:func:`student_recipe`).
 
     Returns
     -------
     list of dict
         One row per student.
     """
-    lams = [check_float(f"lams[{i}]", v, low=0.0, high=1.0) for i, v in enumerate(lams)]
-    Ts = [check_float(f"Ts[{i}]", v, low=0.0, low_open=True) for i, v in enumerate(Ts)]
     if not lams or not Ts:
         raise ValueError(f"lams and Ts must be non-empty; got lams={lams!r}, Ts={Ts!r}")
     seeds = _seed_list(seeds)
@@ -1363,11 +1381,10 @@ def train_grid(data, teacher_logits, *, lams, Ts, seeds=(0,),
                               *((tst.x, tst.y) if test and tst is not None else ())),
           "teacher": fingerprint(*(logits.get(k) for k in ("train", "val", "test"))),
           "transfer": "" if transfer is None else fingerprint(*transfer)}
-    calls = [dict(data=data, teacher_logits=logits, lam=lam, T=T, seed=s, epochs=epochs, lr=lr,
-                  batch_size=batch_size, hidden=hidden, test=test, transfer=transfer,
-                  fingerprints=fp) for lam in lams for T in Ts for s in seeds]
-    return run_points(calls, jobs=jobs, cache=cache, cache_dir=cache_dir, progress=progress,
-                      desc="grid")
+    recipe = student_recipe(**recipe)
+    calls = [dict(data=data, teacher_logits=logits, lam=lam, T=T, seed=s, test=test, transfer=transfer,
+                  fingerprints=fp, **recipe) for lam in lams for T in Ts for s in seeds]
+    return run_points(calls, jobs=jobs, cache=cache, progress=progress, desc="grid")
 
 
 def baseline(data, teacher_logits, *, seeds=(0,), **kwargs) -> list[dict]:

@@ -160,14 +160,14 @@ def test_cache_dir_survives_a_cleared_process_cache(problem, monkeypatch, tmp_pa
     data, logits = problem
     counter = CountingDistill(monkeypatch)
     first = experiments.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1],
-                                   cache_dir=tmp_path, **FAST)
+                                   cache=tmp_path, **FAST)
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 2
     assert json.loads(files[0].read_text())["row"]["lam"] == 0.5
     experiments.clear_cache()
     assert experiments.cache_size() == 0
     again = experiments.train_grid(data, logits, lams=[0.5], Ts=[2.0], seeds=[0, 1],
-                                   cache_dir=tmp_path, **FAST)
+                                   cache=tmp_path, **FAST)
     assert again == first and len(counter.calls) == 2
 
 

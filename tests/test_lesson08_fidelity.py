@@ -4,6 +4,8 @@ figures and the exercise checks."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -46,12 +48,12 @@ def test_subset_test_cuts_only_the_test_split():
 
 
 @pytest.mark.slow
-def test_train_students_tracks_fidelity_per_epoch():
+def test_fidelity_students_tracks_fidelity_per_epoch():
     d = tiny_data()
     g = torch.Generator().manual_seed(3)
     tl, tt = torch.randn(len(d.train), 10, generator=g), torch.randn(len(d.test), 10, generator=g)
-    students, curves = lesson.train_students(d, tl, tt, width=8, seeds=2, epochs=2, lam=0.5, T=4.0,
-                                             temperatures=(1.0, 4.0), lr=3e-2, progress=False)
+    S = SimpleNamespace(width=8, seeds=2, epochs=2, lam=0.5, T=4.0, temperatures=(1.0, 4.0), lr=3e-2)
+    students, curves = lesson.fidelity_students(d, tl, tt, S, progress=False)
     assert lesson.kinds(students) == ["scratch", "T=1", "T=4"] and len(students) == 6
     assert set(curves) == {"scratch", "T=1", "T=4"} and curves["T=1"] == []  # only main T tracked
     rows = curves["T=4"]

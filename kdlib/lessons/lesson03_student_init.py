@@ -173,11 +173,15 @@ def arch_label(model: nn.Module) -> str:
     return type(model).__name__
 
 
+RECIPE = {"seeds": 3, "epochs": 3, "lam": 0.5, "T": 4.0, "lr": 3e-3, "batch_size": 128}
+"""The default distillation of :func:`compare_init_strategies` (Adam with OneCycle)."""
+_RECIPE = {"epochs": Int(low=1), "lam": Float(0.0, 1.0), "T": Float(0.0, low_open=True),
+           "lr": Float(0.0, low_open=True), "batch_size": Int(low=1)}
+
+
 def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
-                            strategies=("random", "top-units"), seeds=3, epochs: int = 3,
-                            lam: float = 0.5, T: float = 4.0, lr: float = 3e-3,
-                            batch_size: int = 128, teacher_logits=None, teacher_acc=None,
-                            label: str | None = None) -> list[dict]:
+                            strategies=("random", "top-units"), teacher_logits=None, teacher_acc=None,
+                            label: str | None = None, **recipe) -> list[dict]:
     """Initialise copies of ``student`` with each strategy, distil them, and measure.
 
     For every strategy and every seed a fresh deep copy of ``student`` is
@@ -202,17 +206,16 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
         measured on.
     strategies : sequence of str
         Names from :data:`kdlib.student_init.STRATEGIES` (non-empty, no repeats).
-    seeds : int or sequence of int
-        ``n`` means seeds ``0, 1, ..., n - 1``.
-    epochs : int >= 1
-    lam, T, lr, batch_size
-        The distillation (Adam with a OneCycle schedule; :func:`kdlib.experiments.kd`).
     teacher_logits : Tensor, optional
         ``kdlib.models.predict(teacher, data.train.x)``, computed here if not given.
     teacher_acc : float, optional
         The teacher's validation accuracy, computed here if not given.
     label : str, optional
         Name of the student in the rows (default: :func:`arch_label`).
+    **recipe
+        Any of :data:`RECIPE`: ``seeds`` (``n`` means ``0, 1, ..., n - 1``, or a sequence),
+        ``epochs`` (>= 1), ``lam``, ``T``, ``lr``, ``batch_size`` of the distillation
+        (:func:`kdlib.experiments.kd`, Adam with a OneCycle schedule).
 
     Returns
     -------
@@ -231,6 +234,11 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
     strategies = [check_choice("strategies", s, STRATEGIES) for s in strategies]
     if len(set(strategies)) != len(strategies):
         raise ValueError(f"strategies={strategies!r} repeats a name")
+    unknown = sorted(set(recipe) - set(RECIPE))
+    if unknown:
+        raise TypeError(f"unknown option {unknown[0]!r}; the recipe is {sorted(RECIPE)}")
+    r = {**RECIPE, **recipe}
+    seeds = r.pop("seeds")
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
         seeds = list(range(check_int("seeds", seeds, low=1)))
     elif isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__") or not len(seeds):
@@ -238,11 +246,7 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
                          f"got {seeds!r}")
     else:
         seeds = [check_int(f"seeds[{i}]", s, low=0) for i, s in enumerate(seeds)]
-    epochs = check_int("epochs", epochs, low=1)
-    lam = check_float("lam", lam, low=0.0, high=1.0)
-    T = check_float("T", T, low=0.0, low_open=True)
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    batch_size = check_int("batch_size", batch_size, low=1)
+    r = _check_params(r, _RECIPE)
     for strategy in strategies:  # fail before any training if a pair cannot be mapped
         init_student(copy.deepcopy(student), teacher, strategy)
     if teacher_logits is None:
@@ -253,7 +257,7 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
     label = arch_label(student) if label is None else str(label)
     t_label, n_params = arch_label(teacher), count_params(student)
 
-    settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size)
+    settings = TrainSettings(epochs=r["epochs"], lr=r["lr"], batch_size=r["batch_size"])
     before = {}
 
     def starting_point(strategy, seed):
@@ -264,7 +268,8 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
             return model
         return build
 
-    configs = [experiments.Config(starting_point(strategy, seed), experiments.kd(lam, T), seed, settings,
+    how = experiments.kd(r["lam"], r["T"])
+    configs = [experiments.Config(starting_point(strategy, seed), how, seed, settings,
                                   labels={"strategy": strategy}) for strategy in strategies for seed in seeds]
     trained = experiments.train_students(
         configs, (data.train, None), teacher_logits=teacher_logits, progress=False,

@@ -679,8 +679,7 @@ def equal_step_epochs(epochs: int, n_labeled: int, n_transfer: int) -> int:
 
 
 def regime_rows(subsets, train_logits, val_logits, *, scratch_rows, scratch_config: dict,
-                lam: float, T: float, epochs: int, few_epochs: int,
-                small_teacher_epochs: int, jobs: int = 1) -> tuple[dict, dict]:
+                lam: float, T: float, settings: Settings) -> tuple[dict, dict]:
     """When does distillation help? One student per seed in each regime, all paired by seed.
 
     Per seed ``s`` (its own subset): distilled from the real teacher at
@@ -690,6 +689,23 @@ def regime_rows(subsets, train_logits, val_logits, *, scratch_rows, scratch_conf
     Furlanello et al. 2018); and the scratch and distilled students after only
     ``few_epochs``. ``scratch_rows`` (the tuned scratch student's rows, one per
     seed) is the reference row.
+
+    Parameters
+    ----------
+    subsets : list of kdlib.data.Splits
+        One training sample per seed.
+    train_logits : list of Tensor
+        The teacher's logits on each subset's training images.
+    val_logits : Tensor
+        The teacher's logits on the validation split.
+    scratch_rows : list of dict
+        The tuned scratch student's rows, one per seed.
+    scratch_config : dict
+        Its chosen configuration (``lr``, ``epochs``): the born-again teacher's recipe.
+    lam, T : float
+    settings : Settings
+        The notebook's settings: ``epochs``, ``few_epochs``, ``small_teacher_epochs`` and
+        ``n_jobs`` (worker processes).
 
     Returns
     -------
@@ -704,6 +720,8 @@ def regime_rows(subsets, train_logits, val_logits, *, scratch_rows, scratch_conf
     rows.update({k: [] for k in ("real teacher", "weak teacher", "born-again teacher",
                                  "scratch, few epochs", "real teacher, few epochs")})
     teachers = {"weak teacher": [], "born-again teacher": []}
+    epochs, few_epochs = settings.epochs, settings.few_epochs
+    small_teacher_epochs, jobs = settings.small_teacher_epochs, settings.n_jobs
     ba = run_kwargs("student from scratch", scratch_config, epochs=epochs)
     plan = []
     for s, (d, L) in enumerate(zip(subsets, train_logits)):
@@ -1212,10 +1230,13 @@ class TrainNow:
         Initial slider values.
     epochs : int
         Initial epochs (slider from 1 to ``max_epochs``).
-    seed, hidden, lr, batch_size :
-        The student recipe (see :func:`kdlib.experiments.distill_mlp`).
+    seed : int
+        Seeds the student.
     teacher_acc, baseline_acc : float, optional
         Reference lines (validation accuracy of the teacher and of the baseline).
+    **recipe
+        ``hidden``, ``lr``, ``batch_size`` of the student
+        (:func:`kdlib.experiments.student_recipe`; epochs come from the slider).
 
     Attributes
     ----------
@@ -1241,16 +1262,15 @@ class TrainNow:
 
     def __init__(self, data, teacher_logits, *, lam: float = 0.5, T: float = 4.0,
                  epochs: int = experiments.STUDENT_DEFAULTS["epochs"], max_epochs: int = 60,
-                 seed: int = 0, hidden: int = experiments.STUDENT_DEFAULTS["hidden"],
-                 lr: float = experiments.STUDENT_DEFAULTS["lr"],
-                 batch_size: int = experiments.STUDENT_DEFAULTS["batch_size"],
-                 teacher_acc: float | None = None, baseline_acc: float | None = None):
+                 seed: int = 0, teacher_acc: float | None = None, baseline_acc: float | None = None,
+                 **recipe):
         self.data = data
         self.teacher_logits = teacher_logits
         self.seed = check_int("seed", seed, low=0)
-        self.hidden = check_int("hidden", hidden, low=1)
-        self.lr = check_float("lr", lr, low=0.0, low_open=True)
-        self.batch_size = check_int("batch_size", batch_size, low=1)
+        if "epochs" in recipe:
+            raise TypeError("epochs is TrainNow's slider: pass epochs=, not in the recipe")
+        self.recipe = experiments.student_recipe(**recipe)
+        del self.recipe["epochs"]
         max_epochs = check_int("max_epochs", max_epochs, low=1)
         epochs = check_int("epochs", epochs, low=1, high=max_epochs)
         lam = check_float("lam", lam, low=0.0, high=1.0)
@@ -1320,7 +1340,7 @@ class TrainNow:
         try:
             student, history = experiments.distill_mlp(
                 self.data, self.teacher_logits, lam=lam, T=T, seed=self.seed, epochs=epochs,
-                lr=self.lr, batch_size=self.batch_size, hidden=self.hidden,
+                **self.recipe,
                 callback=self._on_epoch)
             self.history = history
             metrics = experiments.evaluate(student, self.data, self.teacher_logits)

@@ -149,8 +149,8 @@ def mlp_builder(width: int):
     return lambda: models.mlp([784, width, 10])
 
 
-def train_students(data, teacher_logits, teacher_test_logits, *, width, seeds, epochs, lam, T,
-                   temperatures, lr, progress: bool = True):
+def fidelity_students(data, teacher_logits, teacher_test_logits, settings: Settings, *,
+                      progress: bool = True):
     """Scratch students and students distilled at every temperature, for every seed.
 
     The scratch students and those at the main ``T`` have their fidelity tracked per epoch on
@@ -161,9 +161,9 @@ def train_students(data, teacher_logits, teacher_test_logits, *, width, seeds, e
     data : kdlib.data.Splits
     teacher_logits, teacher_test_logits : Tensor
         The teacher's logits on ``data.train`` and ``data.test``.
-    width, seeds, epochs : int
-    lam, T, lr : float
-    temperatures : sequence of float
+    settings : Settings
+        The notebook's ``width``, ``seeds``, ``epochs``, ``lam``, ``T``, ``lr`` and
+        ``temperatures``.
     progress : bool
 
     Returns
@@ -172,19 +172,21 @@ def train_students(data, teacher_logits, teacher_test_logits, *, width, seeds, e
         ``(students, curves)``: ``students[(kind, seed)]`` with ``kind`` ``"scratch"`` or
         ``"T=4"`` etc.; ``curves[kind]`` a list of per-epoch rows (with ``seed``).
     """
+    S = settings
+    width, seeds, lam, T = S.width, S.seeds, S.lam, S.T
     track = {"train": data.train.x, "test": data.test.x}
     teacher_track = {"train": teacher_logits, "test": teacher_test_logits}
     track_y = {"train": data.train.y, "test": data.test.y}
-    settings = train.TrainSettings(epochs=epochs, lr=lr)
+    recipe = train.TrainSettings(epochs=S.epochs, lr=S.lr)
     jobs = [("scratch", experiments.scratch(), s) for s in range(seeds)] + \
-        [(f"T={t:g}", experiments.kd(lam, t), s) for t in temperatures for s in range(seeds)]
+        [(f"T={t:g}", experiments.kd(lam, t), s) for t in S.temperatures for s in range(seeds)]
     students, curves = {}, {}
     for kind, method, seed in tqdm(jobs, desc="students", disable=not progress, leave=False):
         curve = []
         tracked = kind == "scratch" or method.T == T
         callback = _tracker(track, teacher_track, track_y, curve) if tracked else None
         students[(kind, seed)], _ = experiments.train(
-            experiments.Config(mlp_builder(width), method, seed, settings), data,
+            experiments.Config(mlp_builder(width), method, seed, recipe), data,
             teacher_logits=teacher_logits, callback=callback)
         curves.setdefault(kind, []).extend({**r, "seed": seed} for r in curve)
     return students, curves
