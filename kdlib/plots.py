@@ -7,10 +7,13 @@ only one notebook shows live in its lesson module (``kdlib/lessons/``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["new_figure", "smooth", "training_curves", "image_grid", "per_class_bars", "confusion"]
+__all__ = ["new_figure", "smooth", "training_curves", "image_grid", "per_class_bars", "confusion",
+           "dot_plot"]
 
 
 def new_figure(w: float = 6.4, h: float = 3.6, ncols: int = 1, nrows: int = 1):
@@ -189,4 +192,64 @@ def confusion(cm, classes, *, title: str = "confusion matrix (rows: true, column
                        color="white" if v > 0.5 * shown.max() else "black")
     a.set_title(title, fontsize=10)
     fig.colorbar(im, ax=a, shrink=0.8, label=unit)
+    return fig
+
+
+def dot_plot(table, *, scale: float = 100.0, xlabel: str = "test accuracy (%)", title: str = "",
+             references: dict | None = None) -> Figure:
+    """The collection's one comparison plot, from a :func:`kdlib.results.compare` table.
+
+    Left: one grey dot per run and the group's mean ± sd (black). Right, when the table has
+    a reference: each group's paired difference to it with its confidence interval, and a
+    dashed zero line; an interval that crosses it has shown nothing.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`kdlib.results.compare`'s table (groups in its order, top to bottom).
+    scale : float
+        Multiplies every value (100: fractions → percent and points).
+    xlabel : str
+        The left axis' label; the right one is "difference to <reference> (points)".
+    title : str
+    references : dict, optional
+        ``{label: value}`` drawn as dotted vertical lines on the left (e.g. the teacher).
+
+    Returns
+    -------
+    Figure
+        ``axes[0]`` the runs (its second collection holds the means as ``x`` data), ``axes[1]``
+        the differences when there is a reference.
+    """
+    paired = "diff" in table.columns
+    fig, axes = new_figure(8.0 if paired else 5.5, 0.9 + 0.42 * len(table), ncols=2 if paired else 1)
+    ax = axes[0, 0]
+    y = np.arange(len(table))
+    for i, values in enumerate(table["values"]):
+        ax.scatter(scale * np.asarray(values, dtype=float), np.full(len(values), i), s=14,
+                   color="0.65", zorder=2)
+    sd = [0.0 if math.isnan(v) else scale * v for v in table["sd"]]
+    ax.errorbar(scale * table["mean"].to_numpy(), y, xerr=sd, fmt="o", color="black", capsize=3,
+                ms=5, zorder=3)
+    for label, value in (references or {}).items():
+        ax.axvline(scale * value, color="C3", ls=":", lw=1)
+        ax.text(scale * value, -0.6, label, color="C3", fontsize=8, ha="center", va="bottom")
+    ax.set_yticks(y, [str(g) for g in table.index], fontsize=9)
+    ax.set_ylim(len(table) - 0.4, -0.8)
+    ax.set_xlabel(f"{xlabel}  (grey: runs, black: mean ± sd)", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    if paired:
+        d = axes[0, 1]
+        diff = scale * table["diff"].to_numpy()
+        lo, hi = scale * table["low"].to_numpy(), scale * table["high"].to_numpy()
+        err = np.nan_to_num(np.vstack([diff - lo, hi - diff]))
+        d.errorbar(diff, y, xerr=err, fmt="o", color="C0", ecolor="black", capsize=3, ms=5)
+        d.axvline(0, color="0.4", lw=1, ls="--")
+        d.set_yticks(y, [""] * len(y))
+        d.set_ylim(len(table) - 0.4, -0.8)
+        conf = table.attrs.get("confidence", 0.95)
+        d.set_xlabel(f"− {table.attrs.get('reference')} (points, {100 * conf:g} % CI)", fontsize=9)
+        d.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig

@@ -8,9 +8,13 @@ about KD are measured with seeds"):
 * two methods run with the same seeds are compared by their **paired
   difference** with a Student-t confidence interval;
 * accuracies are printed as ``"84.89 ± 0.18 %"``;
-* rows (one dict per run) are written to and read from CSV with one cell format.
+* rows (one dict per run) become a ``pandas.DataFrame`` (:func:`frame`); a comparison of
+  methods is one table (:func:`compare`): mean ± sd per group and each group's paired
+  difference to a reference with its interval, shown as the DataFrame's own HTML
+  (:func:`styled`) and drawn by :func:`kdlib.plots.dot_plot`;
+* rows are written to and read from CSV with one cell format.
 
-NumPy and SciPy only: no torch, so the command-line tools stay light.
+NumPy, SciPy and pandas only: no torch, so the command-line tools stay light.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import stats as _stats
 
 from kdlib._checks import Float, validate_params
 
 __all__ = ["sample_sd", "mean_sd", "format_pct", "PairedDifference", "paired_difference",
-           "summarize", "write_csv", "read_csv", "parse_cell", "atomic_write_text"]
+           "summarize", "frame", "compare", "styled", "write_csv", "read_csv", "parse_cell",
+           "atomic_write_text"]
 
 
 def _values(name, values) -> np.ndarray:
@@ -108,6 +114,14 @@ class PairedDifference:
     def excludes_zero(self) -> bool:
         """True when the whole interval lies on one side of zero."""
         return not math.isnan(self.low) and (self.low > 0 or self.high < 0)
+
+    @property
+    def verdict(self) -> str:
+        """``"helped"`` (interval above 0), ``"hurt"`` (below 0) or ``"not shown"`` (it
+        contains 0, or there is no interval from one pair)."""
+        if not self.excludes_zero:
+            return "not shown"
+        return "helped" if self.low > 0 else "hurt"
 
     def format(self, scale: float = 100.0, unit: str = " points", digits: int = 2) -> str:
         """``"+1.26 points (95 % CI +0.98 to +1.54, n=3)"``.
@@ -190,6 +204,128 @@ def summarize(rows, by=("lam", "T"), metric: str = "val_acc") -> list[dict]:
         groups.setdefault(tuple(r[c] for c in by), []).append(float(r[metric]))
     return [{**dict(zip(by, key)), "mean": float(np.mean(v)), "sd": sample_sd(v), "n": len(v)}
             for key, v in groups.items()]
+
+
+# --------------------------------------------------------------------------- DataFrames
+def frame(rows) -> pd.DataFrame:
+    """Tidy rows (one dict per trained student) as a DataFrame, one row each.
+
+    Parameters
+    ----------
+    rows : sequence of dict or DataFrame
+        E.g. :func:`kdlib.experiments.train_students`' rows. Columns holding models or
+        histories are kept as objects.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty; nothing to tabulate")
+    return pd.DataFrame.from_records(rows)
+
+
+def compare(rows, *, by, metric: str, reference=None, pair_on: str = "seed",
+            confidence: float = 0.95) -> pd.DataFrame:
+    """One comparison table: per group of ``by``, the mean ± sd of ``metric`` over its runs,
+    and its paired difference to the ``reference`` group with a confidence interval.
+
+    Runs are paired on ``pair_on`` (the seed: same seed, same data sample), as
+    :func:`paired_difference` requires; a group must have one run per value of ``pair_on``
+    that the reference has.
+
+    Parameters
+    ----------
+    rows : sequence of dict or DataFrame
+    by : str
+        The column naming a group (e.g. ``"method"``).
+    metric : str
+        The column compared (e.g. ``"test_acc"``, fractions).
+    reference : object, optional
+        The group every other is compared with (default: no differences).
+    pair_on : str
+    confidence : float in (0, 1)
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by group, in order of first appearance: ``n``, ``mean``, ``sd``, ``values``
+        (the runs, in ``pair_on`` order) and, with a reference, ``diff``, ``low``, ``high``
+        (``nan`` for the reference itself and for single pairs) and ``verdict``.
+    """
+    df = frame(rows)
+    for name in (by, metric, pair_on):
+        if name not in df.columns:
+            raise ValueError(f"no column {name!r}; the columns are {list(df.columns)}")
+    groups = list(dict.fromkeys(df[by]))
+    if reference is not None and reference not in groups:
+        raise ValueError(f"reference={reference!r} is not a group of {by!r}; the groups are {groups}")
+    runs = {g: df[df[by] == g].sort_values(pair_on) for g in groups}
+    table = pd.DataFrame(index=pd.Index(groups, name=by))
+    table["n"] = [len(runs[g]) for g in groups]
+    table["mean"] = [float(runs[g][metric].mean()) for g in groups]
+    table["sd"] = [sample_sd(runs[g][metric]) for g in groups]
+    table["values"] = [runs[g][metric].tolist() for g in groups]
+    if reference is None:
+        return table
+    ref = runs[reference].set_index(pair_on)[metric]
+    diffs = {}
+    for g in groups:
+        if g == reference:
+            continue
+        mine = runs[g].set_index(pair_on)[metric]
+        if not set(ref.index) <= set(mine.index):
+            lacking = sorted(set(ref.index) - set(mine.index))
+            raise ValueError(f"group {g!r} has no run for {pair_on}={lacking} that the reference "
+                             f"{reference!r} has; pair every run")
+        diffs[g] = paired_difference(mine[ref.index].to_numpy(), ref.to_numpy(), confidence=confidence)
+    nan = float("nan")
+    table["diff"] = [diffs[g].mean if g in diffs else nan for g in groups]
+    table["low"] = [diffs[g].low if g in diffs else nan for g in groups]
+    table["high"] = [diffs[g].high if g in diffs else nan for g in groups]
+    table["verdict"] = [diffs[g].verdict if g in diffs else "reference" for g in groups]
+    table.attrs.update(metric=metric, reference=reference, confidence=confidence, pair_on=pair_on)
+    return table
+
+
+def styled(table: pd.DataFrame, *, scale: float = 100.0, digits: int = 2, unit: str = " %"):
+    """A comparison table of :func:`compare` formatted for a notebook (its HTML).
+
+    Means and sds are shown as ``"84.89 ± 0.18 %"``, differences and their interval in
+    points; the ``values`` column is left out.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`compare`.
+    scale : float
+        Multiplies every number (100: fractions → percent and points).
+    digits : int
+    unit : str
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+    """
+    out = pd.DataFrame(index=table.index)
+    out["n"] = table["n"]
+    def pct(m, sd):
+        sd_text = "" if math.isnan(sd) else f" ± {scale * sd:.{digits}f}"
+        return f"{scale * m:.{digits}f}{sd_text}{unit}"
+
+    out[table.attrs.get("metric", "mean")] = [pct(m, sd) for m, sd in zip(table["mean"], table["sd"])]
+    if "diff" in table.columns:
+        ref, conf = table.attrs.get("reference"), table.attrs.get("confidence", 0.95)
+        out[f"− {ref} (points)"] = ["" if math.isnan(d) else f"{scale * d:+.{digits}f}"
+                                   for d in table["diff"]]
+        out[f"{100 * conf:g} % CI"] = ["" if math.isnan(lo) else
+                                      f"{scale * lo:+.{digits}f} to {scale * hi:+.{digits}f}"
+                                      for lo, hi in zip(table["low"], table["high"])]
+        out["verdict"] = table["verdict"]
+    return out.style
 
 
 # --------------------------------------------------------------------------- CSV

@@ -68,3 +68,23 @@ def test_confusion_counts_and_tiny_shares():
     assert np.allclose(fig.axes[0].images[0].get_array(), cm)
     assert sorted(t.get_text() for t in fig.axes[0].texts) == ["1", "4", "999"]
     assert fig.axes[1].get_ylabel() == "count"
+
+
+def test_dot_plot_draws_runs_means_and_paired_intervals():
+    from kdlib import results
+
+    rows = [{"method": m, "seed": s, "acc": a} for s in range(3)
+            for m, a in (("scratch", 0.80 + 0.01 * s), ("kd", 0.83 + 0.012 * s))]
+    table = results.compare(rows, by="method", metric="acc", reference="scratch")
+    fig = plots.dot_plot(table, references={"teacher": 0.88})
+    left, right = fig.axes
+    assert [t.get_text() for t in left.get_yticklabels()] == ["scratch", "kd"]
+    runs = np.vstack([c.get_offsets() for c in left.collections[:2]])
+    assert sorted(runs[:, 0]) == pytest.approx(sorted(100 * np.array([r["acc"] for r in rows])))
+    means = left.containers[0].lines[0].get_xdata()
+    assert means == pytest.approx(100 * table["mean"].to_numpy())
+    diffs = right.containers[0].lines[0].get_xdata()
+    assert np.isnan(diffs[0]) and diffs[1] == pytest.approx(100 * table.loc["kd", "diff"])
+    assert "scratch" in right.get_xlabel() and "95 % CI" in right.get_xlabel()
+    single = plots.dot_plot(results.compare(rows, by="method", metric="acc"))
+    assert len(single.axes) == 1

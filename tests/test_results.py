@@ -100,3 +100,62 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     with pytest.raises(TypeError):
         results.atomic_write_text(path, 12345)  # not text: fails before the rename
     assert path.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+# --------------------------------------------------------------------------- DataFrames
+def _runs():
+    rows = []
+    for seed, (a, b, c) in enumerate([(0.80, 0.82, 0.79), (0.81, 0.84, 0.80), (0.79, 0.83, 0.80),
+                                      (0.82, 0.85, 0.81)]):
+        rows += [{"method": "scratch", "seed": seed, "acc": a}, {"method": "kd", "seed": seed, "acc": b},
+                 {"method": "ls", "seed": seed, "acc": c}]
+    return rows[::-1]  # out of seed order: compare must pair by seed, not by position
+
+
+def test_compare_pairs_by_seed_against_an_independent_t_interval():
+    from scipy import stats
+
+    table = results.compare(_runs(), by="method", metric="acc", reference="scratch")
+    assert list(table.index) == ["ls", "kd", "scratch"]  # order of first appearance
+    scratch = np.array([0.80, 0.81, 0.79, 0.82])
+    kd = np.array([0.82, 0.84, 0.83, 0.85])
+    d = kd - scratch
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    row = table.loc["kd"]
+    assert row["n"] == 4 and row["mean"] == pytest.approx(kd.mean())
+    assert row["sd"] == pytest.approx(kd.std(ddof=1))
+    assert row["diff"] == pytest.approx(d.mean()) and row["low"] == pytest.approx(d.mean() - half)
+    assert row["high"] == pytest.approx(d.mean() + half) and row["verdict"] == "helped"
+    assert row["values"] == pytest.approx(kd.tolist())  # in seed order
+    assert math.isnan(table.loc["scratch", "diff"]) and table.loc["scratch", "verdict"] == "reference"
+    assert table.loc["ls", "verdict"] == "not shown"  # its interval contains 0
+
+
+def test_compare_without_a_reference_and_its_errors():
+    table = results.compare(_runs(), by="method", metric="acc")
+    assert "diff" not in table.columns and table.loc["scratch", "n"] == 4
+    with pytest.raises(ValueError, match="reference='nope' is not a group"):
+        results.compare(_runs(), by="method", metric="acc", reference="nope")
+    with pytest.raises(ValueError, match="no column 'val'"):
+        results.compare(_runs(), by="method", metric="val")
+    unpaired = [r for r in _runs() if not (r["method"] == "kd" and r["seed"] == 2)]
+    with pytest.raises(ValueError, match=r"group 'kd' has no run for seed=\[2\]"):
+        results.compare(unpaired, by="method", metric="acc", reference="scratch")
+    with pytest.raises(ValueError, match="rows is empty"):
+        results.frame([])
+
+
+def test_styled_shows_mean_sd_and_the_interval_in_points():
+    table = results.compare(_runs(), by="method", metric="acc", reference="scratch")
+    html = results.styled(table).to_html()
+    assert "83.50 ± 1.29 %" in html and "+3.00" in html and "95 % CI" in html and "helped" in html
+    one = results.compare([{"m": "a", "seed": 0, "acc": 0.5}], by="m", metric="acc")
+    assert "50.00 %" in results.styled(one).to_html()  # one run: no ± sd
+
+
+def test_verdict_of_a_paired_difference():
+    assert results.paired_difference([2.0, 2.1, 2.2], [1, 1, 1]).verdict == "helped"
+    assert results.paired_difference([1, 1, 1], [2.0, 2.1, 2.2]).verdict == "hurt"
+    assert results.paired_difference([2, 3, 4], [1, 1, 1]).verdict == "not shown"  # t(2) is wide
+    assert results.paired_difference([1, 2, 0], [1, 1, 1]).verdict == "not shown"
+    assert results.paired_difference([2], [1]).verdict == "not shown"  # no interval from one pair
