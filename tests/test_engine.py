@@ -154,3 +154,30 @@ def test_kd_with_lam_1_still_distils():
 def test_train_wants_a_config():
     with pytest.raises(TypeError, match="config must be a kdlib.experiments.Config"):
         ex.train({"seed": 0}, DATA)
+
+
+def test_lockstep_students_match_the_one_by_one_path_to_float_rounding():
+    """mlp_builder students of one shape train as a group; each equals itself trained alone
+    (weights to 1e-5 after two epochs here), rows in the order given, others still alone."""
+    configs = [ex.Config(ex.mlp_builder([12, 8, 3]), m, s, SETTINGS, labels={"i": i})
+               for i, (m, s) in enumerate([(ex.scratch(), 0), (ex.kd(0.3, 4.0), 1),
+                                           (ex.label_smoothing(0.1), 2), (ex.kd(0.5, 2.0), 3)])]
+    configs.insert(2, ex.Config(build, ex.kd(0.5, 2.0), 5, SETTINGS, labels={"i": "alone"}))
+    keep = lambda c: True  # noqa: E731
+    grouped = ex.train_students(configs, DATA, teacher_logits=TEACHER, keep=keep, progress=False)
+    alone = ex.train_students(configs, DATA, teacher_logits=TEACHER, keep=keep, progress=False,
+                              lockstep=False)
+    assert [r["i"] for r in grouped] == [0, 1, "alone", 2, 3]
+    for g, a in zip(grouped, alone):
+        torch.testing.assert_close(weights(g["student"]), weights(a["student"]), rtol=1e-4, atol=1e-5)
+    assert torch.equal(weights(grouped[2]["student"]), weights(alone[2]["student"]))  # not groupable
+
+
+def test_only_the_default_recipe_shape_is_grouped():
+    plain = ex.Config(ex.mlp_builder([12, 8, 3]), ex.scratch(), 0, SETTINGS)
+    assert ex._group_key(plain, 120) == ((12, 8, 3), 2, 32, 120)
+    for other in (ex.Config(build, ex.scratch(), 0, SETTINGS),
+                  ex.Config(ex.mlp_builder([12, 8, 3]), ex.scratch(), 0, SETTINGS, init_seed=3),
+                  ex.Config(ex.mlp_builder([12, 8, 3]), ex.scratch(), 0, train.TrainSettings(clip_grad=1.0)),
+                  ex.Config(ex.mlp_builder([12, 8, 3]), ex.on_targets(torch.ones(120, 3) / 3), 0, SETTINGS)):
+        assert ex._group_key(other, 120) is None
