@@ -143,6 +143,27 @@ class PairedDifference:
         ci = f"{scale * self.low:+.{digits}f} to {scale * self.high:+.{digits}f}"
         return f"{m} ({100 * self.confidence:g} % CI {ci}, n={self.n})"
 
+    def describe(self, what: str = "the difference", **format_kw) -> str:
+        """A sentence for prose that follows the run, e.g. ``"distillation helped: +1.70 points
+        (95 % CI +1.17 to +2.23, n=5)"``, ``"... hurt: ..."`` or ``"a difference in the
+        distillation was not shown: +0.20 points (95 % CI -0.41 to +0.81, n=5)"``.
+
+        Parameters
+        ----------
+        what : str
+            The subject (``"distillation"``, ``"label smoothing"``).
+        **format_kw
+            Passed to :meth:`format` (``scale``, ``unit``, ``digits``).
+
+        Returns
+        -------
+        str
+        """
+        numbers = self.format(**format_kw)
+        if self.verdict == "not shown":
+            return f"a difference from {what} was not shown: {numbers}"
+        return f"{what} {self.verdict}: {numbers}"
+
     def __str__(self) -> str:
         return self.format()
 

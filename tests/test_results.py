@@ -159,3 +159,11 @@ def test_verdict_of_a_paired_difference():
     assert results.paired_difference([2, 3, 4], [1, 1, 1]).verdict == "not shown"  # t(2) is wide
     assert results.paired_difference([1, 2, 0], [1, 1, 1]).verdict == "not shown"
     assert results.paired_difference([2], [1]).verdict == "not shown"  # no interval from one pair
+
+
+def test_describe_says_what_the_interval_shows():
+    up = results.paired_difference([0.82, 0.831, 0.842], [0.80, 0.81, 0.82])
+    assert up.describe("distillation").startswith("distillation helped: +2.10 points (95 % CI +")
+    flat = results.paired_difference([0.80, 0.83, 0.79], [0.81, 0.80, 0.81])
+    assert flat.describe("label smoothing").startswith("a difference from label smoothing was not shown: ")
+    assert "n=3" in flat.describe("x", digits=1)
