@@ -206,3 +206,96 @@ def test_lesson_public_functions_have_numpy_docstrings(name):
     assert not stale, f"remove from DOCSTRINGS_TO_WRITE (no such name any more): {stale}"
     assert not missing, f"{name}: docstrings without a Parameters/Returns section: {missing}"
     assert not written, f"remove from DOCSTRINGS_TO_WRITE (now documented): {written}"
+
+
+# --------------------------------------------------------------------------- one engine, one table, one plot
+def _functions(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+
+
+def test_no_function_takes_more_than_ten_parameters():
+    """More than ten go through a settings object (TrainSettings, a lesson's Settings) or **recipe."""
+    wide = []
+    for path in KDLIB.rglob("*.py"):
+        for fn in _functions(path):
+            a = fn.args
+            names = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs if p.arg not in ("self", "cls")]
+            if len(names) > 10:
+                wide.append(f"{path.relative_to(REPO)}:{fn.lineno} {fn.name} ({len(names)})")
+    assert not wide, f"functions with more than 10 parameters: {wide}"
+
+
+#: Lesson code (top-level functions and classes) that runs a training loop or seeds the global
+#: RNG itself, and why it may. Everything else trains through kdlib.experiments (issue 16).
+OWN_LOOPS = {
+    ("lesson04_loss_formulas", "compare_lams_by_optimizer"): "Adam's ε is the lesson (not in fit)",
+    ("lesson04_loss_formulas", "_train_article"): "the plain SGD/Adam loop of compare_lams_by_optimizer",
+    ("lesson04_loss_formulas", "compare_article_with_scaled_lr"): "two SGD runs whose steps must coincide",
+    ("lesson04_loss_formulas", "_SpyTeacher"): "check_training_step's teacher, seeded for a reference step",
+    ("lesson04_loss_formulas", "_reference_step"): "the one correct step a learner's step is graded against",
+    ("lesson04_loss_formulas", "check_training_step"): "grades the learner's one step",
+    ("lesson07_efficiency", "teacher_step_time"): "times one training step of the teacher",
+    ("lesson07_efficiency", "teacher_cost"): "times distill with cached and with per-batch teacher logits",
+}
+_TRAINING = {"fit", "distill", "train.fit", "train.distill", "torch.manual_seed"}
+
+
+def _top_level(path: Path):
+    """(name, node) of every top-level function and class of a module."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node.name, node
+
+
+def _calls_in(node):
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            f = n.func
+            if isinstance(f, ast.Name):
+                yield f.id, n.lineno
+            elif isinstance(f, ast.Attribute):
+                base = f"{f.value.id}." if isinstance(f.value, ast.Name) else "."
+                yield f"{base}{f.attr}", n.lineno
+
+
+def test_lessons_train_students_only_through_the_engine():
+    found = []
+    for path in LESSONS:
+        for name, node in _top_level(path):
+            if (path.stem, name) in OWN_LOOPS:
+                continue
+            found += [f"{path.stem}.{name}:{line} calls {call}" for call, line in _calls_in(node)
+                      if call in _TRAINING or call.endswith(".backward")]
+    assert not found, f"lesson code training by itself (use kdlib.experiments): {found}"
+    for stem, name in OWN_LOOPS:
+        assert name in dict(_top_level(KDLIB / "lessons" / f"{stem}.py")), \
+            f"OWN_LOOPS names {stem}.{name}, which no longer exists: remove it"
+
+
+#: Lessons not yet moved to results.compare / plots.dot_plot (issue 16, item 2). The list only
+#: shrinks: a lesson that no longer needs its entry fails the test until it is removed.
+OWN_TABLES_AND_DOTS = {"lesson03_student_init", "lesson04_loss_formulas", "lesson05_lambda_tuning",
+                       "lesson06_dark_knowledge", "lesson07_efficiency", "lesson08_fidelity",
+                       "lesson09_interpretability", "lesson10_other_students"}
+
+
+def _own_tables_and_dots(path: Path) -> list[str]:
+    out = [f"{name}:{line}" for name, line in _calls_in(ast.parse(path.read_text()))
+           if name.endswith(".errorbar")]
+    for fn in _functions(path):
+        returns_str = isinstance(fn.returns, ast.Name) and fn.returns.id == "str"
+        if returns_str and (fn.name.startswith("format_") or fn.name.endswith("_table")):
+            out.append(f"{fn.name}:{fn.lineno}")
+    return out
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_lessons_tabulate_and_plot_comparisons_through_core(path):
+    own = _own_tables_and_dots(path)
+    if path.stem in OWN_TABLES_AND_DOTS:
+        assert own, f"{path.stem} has no own tables or errorbars left: remove it from OWN_TABLES_AND_DOTS"
+    else:
+        assert not own, (f"{path.stem}: its own text tables / errorbar plots {own}; use results.compare, "
+                         "results.styled and plots.dot_plot")
