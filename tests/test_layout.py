@@ -232,7 +232,6 @@ def test_no_function_takes_more_than_ten_parameters():
 OWN_LOOPS = {
     ("lesson04_loss_formulas", "compare_lams_by_optimizer"): "Adam's ε is the lesson (not in fit)",
     ("lesson04_loss_formulas", "_train_article"): "the plain SGD/Adam loop of compare_lams_by_optimizer",
-    ("lesson04_loss_formulas", "compare_article_with_scaled_lr"): "two SGD runs whose steps must coincide",
     ("lesson04_loss_formulas", "_SpyTeacher"): "check_training_step's teacher, seeded for a reference step",
     ("lesson04_loss_formulas", "_reference_step"): "the one correct step a learner's step is graded against",
     ("lesson04_loss_formulas", "check_training_step"): "grades the learner's one step",

@@ -64,7 +64,7 @@ from kdlib.pitfalls import (
 )
 from kdlib.plots import new_figure, smooth
 from kdlib.results import format_pct, paired_difference
-from kdlib.train import TrainSettings, fit
+from kdlib.train import TrainSettings
 from kdlib.widgets import show_in
 
 __all__ = [
@@ -293,27 +293,29 @@ def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tens
         raise ValueError(f"teacher_probs has {probs.shape[0]} rows but the training split has "
                          f"{len(train.y)} examples; they must match")
 
-    def new_student():
-        torch.manual_seed(seed)
+    starts = {}
+
+    def checked_student():  # called by the engine after manual_seed(seed): the same start each time
         model = make_student()
         if not isinstance(model, nn.Module):
             raise TypeError(f"make_student() must return an nn.Module, got {type(model).__name__}")
+        starts.setdefault("weights", [p.detach().clone() for p in model.parameters()])
         return model
 
-    sgd = dict(epochs=epochs, batch_size=batch_size, optimizer="sgd", momentum=0.0, schedule=None,
-               weight_decay=0.0, seed=seed, progress=False)
+    def sgd_run(method, step_lr):
+        sgd = TrainSettings(epochs=epochs, batch_size=batch_size, optimizer="sgd", momentum=0.0,
+                            schedule=None, weight_decay=0.0, lr=step_lr)
+        return experiments.train(experiments.Config(checked_student, method, seed, sgd), data)
+
     runs = []
     for lam in lams:
-        article = new_student()
-        start = [p.detach().clone() for p in article.parameters()]
         loss_fn = ArticleLossFn(probs, lam=lam)
-        hist_a = fit(article, data, lr=lr, loss_fn=loss_fn, **sgd)
-        moved = max((float((p.detach() - p0).abs().max()) for p, p0 in zip(article.parameters(), start)),
-                    default=0.0)
+        article, hist_a = sgd_run(experiments.custom("article", lambda s, _, f=loss_fn: (s, f, None)), lr)
+        moved = max((float((p.detach() - p0).abs().max())
+                     for p, p0 in zip(article.parameters(), starts["weights"])), default=0.0)
         scaled = lr * (1.0 - lam)
         if scaled > 0:
-            plain = new_student()
-            hist_p = fit(plain, data, lr=scaled, **sgd)
+            plain, hist_p = sgd_run(experiments.scratch(), scaled)
             plain_ce = list(hist_p.step_loss)
             weight_diff = _max_param_diff(article, plain)
             curve_diff = max(abs(a - b) for a, b in zip(loss_fn.student_ce, plain_ce))
