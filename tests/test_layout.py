@@ -162,6 +162,13 @@ def _public(module):
             yield name, obj
 
 
+def _has_numpy_section(obj) -> bool:
+    import inspect
+
+    doc = inspect.getdoc(obj) or ""
+    return any(f"{h}\n---" in doc for h in ("Parameters", "Returns", "Yields", "Attributes"))
+
+
 @pytest.mark.parametrize("name", LESSON_NAMES)
 def test_lesson_module_follows_the_template(name):
     """Settings (a frozen dataclass) from check_params, EXERCISES, check_exercise -> Verdict."""
@@ -189,13 +196,11 @@ def test_lesson_module_follows_the_template(name):
 @pytest.mark.parametrize("name", LESSON_NAMES)
 def test_lesson_public_functions_have_numpy_docstrings(name):
     import importlib
-    import inspect
 
     lesson = importlib.import_module(f"kdlib.lessons.{name}")
     missing, written = [], []
     for attr, obj in _public(lesson):
-        doc = inspect.getdoc(obj) or ""
-        has = any(f"{h}\n---" in doc for h in ("Parameters", "Returns", "Attributes"))
+        has = _has_numpy_section(obj)
         key = f"{name[:8]}.{attr}"
         if not has and key not in DOCSTRINGS_TO_WRITE:
             missing.append(attr)
@@ -206,3 +211,15 @@ def test_lesson_public_functions_have_numpy_docstrings(name):
     assert not stale, f"remove from DOCSTRINGS_TO_WRITE (no such name any more): {stale}"
     assert not missing, f"{name}: docstrings without a Parameters/Returns section: {missing}"
     assert not written, f"remove from DOCSTRINGS_TO_WRITE (now documented): {written}"
+
+
+CORE_NAMES = sorted(p.stem for p in KDLIB.glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("name", CORE_NAMES)
+def test_core_public_functions_have_numpy_docstrings(name):
+    import importlib
+
+    module = importlib.import_module(f"kdlib.{name}")
+    missing = [attr for attr, obj in _public(module) if not _has_numpy_section(obj)]
+    assert not missing, f"kdlib.{name}: docstrings without a Parameters/Returns section: {missing}"
