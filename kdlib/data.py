@@ -60,7 +60,7 @@ class Split:
     Parameters
     ----------
     x : torch.Tensor
-        Inputs, float32, first dimension the examples (``N×1×28×28`` images, ``N×64`` digits,
+        Inputs, float32, first dimension the examples (``N×1×28×28`` images, ``N×1×8×8`` digits,
         ``N×2`` moons).
     y : torch.Tensor
         Class labels, int64, shape ``(N,)``, in ``[0, classes)``. ``len(split)`` is ``N``.
