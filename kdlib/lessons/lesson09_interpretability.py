@@ -821,6 +821,12 @@ class ExplanationExplorer:
         return steps
 
     def update(self):
+        """Redraw for the test image at ``slider.value``: sets :attr:`figure`, :attr:`text` and the label.
+
+        Returns
+        -------
+        None
+        """
         i = int(self.slider.value)
         classes = self.exp.classes
         x, y = self.exp.test.x[i], int(self.exp.test.y[i])
