@@ -100,7 +100,14 @@ def _check_range(name, value, low, high, *, low_open):
 # Constraints are callables ``constraint(name, value) -> value``; their repr is their rule.
 @dataclass(frozen=True)
 class Int:
-    """An integer in ``[low, high]`` (either bound may be ``None``)."""
+    """An integer in ``[low, high]`` (either bound may be ``None``).
+
+    Parameters
+    ----------
+    low, high : int or None
+        Inclusive bounds; ``None`` leaves that side open. Calling the constraint as
+        ``Int(...)(name, value)`` returns ``value`` as ``int`` (a ``bool`` is refused).
+    """
 
     low: int | None = None
     high: int | None = None
@@ -111,7 +118,16 @@ class Int:
 
 @dataclass(frozen=True)
 class Float:
-    """A finite real number in ``[low, high]``; ``low_open=True`` makes it ``(low, high]``."""
+    """A finite real number in ``[low, high]``; ``low_open=True`` makes it ``(low, high]``.
+
+    Parameters
+    ----------
+    low, high : float or None
+        Bounds (``high`` inclusive); ``None`` leaves that side open. Calling the constraint
+        as ``Float(...)(name, value)`` returns ``value`` as ``float`` (nan, inf and ``bool`` refused).
+    low_open : bool
+        Keyword only: exclude ``low`` itself (for "must be > 0").
+    """
 
     low: float | None = None
     high: float | None = None
@@ -123,7 +139,14 @@ class Float:
 
 @dataclass(frozen=True)
 class Bool:
-    """``True`` or ``False`` (not 0/1, not a string)."""
+    """``True`` or ``False`` (not 0/1, not a string).
+
+    Parameters
+    ----------
+    None
+        The constraint has no settings; ``Bool()(name, value)`` returns ``value`` unchanged
+        or raises ``TypeError``.
+    """
 
     def __call__(self, name, value):
         if not isinstance(value, bool):
@@ -133,7 +156,14 @@ class Bool:
 
 @dataclass(frozen=True)
 class Str:
-    """A string; ``hint`` says what it means (e.g. "a path, or '' for data/teacher.pt")."""
+    """A string; ``hint`` says what it means (e.g. "a path, or '' for data/teacher.pt").
+
+    Parameters
+    ----------
+    hint : str
+        What the string means, added to the ``TypeError`` message; ``""`` for none. Any
+        string passes, ``""`` included; ``Str(...)(name, value)`` returns it unchanged.
+    """
 
     hint: str = ""
 
@@ -145,7 +175,14 @@ class Str:
 
 
 class OneOf:
-    """One of a fixed set of values."""
+    """One of a fixed set of values.
+
+    Parameters
+    ----------
+    *choices : object
+        The allowed values (compared with ``in``, so with ``==``). ``OneOf(...)(name, value)``
+        returns ``value`` or raises ``ValueError`` listing the choices.
+    """
 
     def __init__(self, *choices):
         self.choices = choices
@@ -159,7 +196,13 @@ class OneOf:
 
 @dataclass(frozen=True)
 class Optional:
-    """``None``, or a value that ``constraint`` accepts."""
+    """``None``, or a value that ``constraint`` accepts.
+
+    Parameters
+    ----------
+    constraint : callable
+        ``constraint(name, value) -> value``, applied to anything but ``None``.
+    """
 
     constraint: object
 
@@ -169,7 +212,13 @@ class Optional:
 
 @dataclass(frozen=True)
 class Each:
-    """A sequence whose items ``constraint`` accepts, as a list; item ``i`` is named ``name[i]``."""
+    """A sequence whose items ``constraint`` accepts, as a list; item ``i`` is named ``name[i]``.
+
+    Parameters
+    ----------
+    constraint : callable
+        ``constraint(name, value) -> value``, applied to every item of an iterable value.
+    """
 
     constraint: object
 
@@ -280,12 +329,34 @@ def validate_params(**constraints):
 
 # --------------------------------------------------------------------------- tensors
 def check_lam(lam) -> float:
-    """``lam`` in [0, 1]: the weight of the hard-label term (:func:`kdlib.losses.kd_loss`)."""
+    """``lam`` in [0, 1]: the weight of the hard-label term (:func:`kdlib.losses.kd_loss`).
+
+    Parameters
+    ----------
+    lam : float
+        The value to check; an integer such as 0 or 1 is accepted.
+
+    Returns
+    -------
+    float
+        ``lam`` as ``float``.
+    """
     return LAM("lam", lam)
 
 
 def check_temperature(T) -> float:
-    """A temperature ``T > 0``."""
+    """A temperature ``T > 0``.
+
+    Parameters
+    ----------
+    T : float
+        The value to check; must be finite and ``> 0``.
+
+    Returns
+    -------
+    float
+        ``T`` as ``float``.
+    """
     return TEMPERATURE("T", T)
 
 
@@ -315,7 +386,20 @@ def check_matrix(name: str, x) -> torch.Tensor:
 
 
 def check_same_shape(name_a: str, a, name_b: str, b) -> None:
-    """Two tensors of one shape (their names go into the message)."""
+    """Two tensors of one shape (their names go into the message).
+
+    Parameters
+    ----------
+    name_a, name_b : str
+        The arguments' names, for the message.
+    a, b : torch.Tensor or numpy.ndarray
+        Anything with a ``.shape``; only the shapes are compared.
+
+    Returns
+    -------
+    None
+        Raises ``ValueError`` when the shapes differ.
+    """
     if a.shape != b.shape:
         raise ValueError(f"{name_a} and {name_b} must have the same shape, got "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")

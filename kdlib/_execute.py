@@ -36,6 +36,16 @@ def patch_kernel_client_polling() -> None:
     kernel's reply has arrived, and nbclient hangs with the kernel idle (jupyter/nbclient#312;
     about one run of notebook 00 in ten). Waiting in short slices finds the queued reply;
     timeouts mean what they meant. Idempotent; applied by :func:`execute_notebook`.
+
+    Parameters
+    ----------
+    None
+        It patches ``jupyter_client.channels.AsyncZMQSocketChannel.get_msg`` in place,
+        polling in 0.5 s slices until the caller's timeout.
+
+    Returns
+    -------
+    None
     """
     from queue import Empty
 
@@ -133,7 +143,18 @@ CHILDREN: set = set()  # run processes started by tasks in this process (local c
 
 
 def kdlib_zip() -> bytes:
-    """This ``kdlib`` package (its .py files) as zip bytes, shipped with every run."""
+    """This ``kdlib`` package (its .py files) as zip bytes, shipped with every run.
+
+    Parameters
+    ----------
+    None
+        Every ``*.py`` under this package's folder, stored as ``kdlib/<relative path>``.
+
+    Returns
+    -------
+    bytes
+        A deflated zip archive, for :func:`run_task`'s ``kdlib_bytes``.
+    """
     root = Path(__file__).resolve().parent
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
@@ -153,6 +174,20 @@ def run_task(spec, notebook_bytes, kdlib_bytes) -> dict:
     error, seconds), the executed notebook's text, the files the run wrote into
     ``$KDLIB_RUN_DIR`` (base64) and the process log. Raises RuntimeError when the run failed
     for a reason other than an error in a cell (Dask then retries it).
+
+    Parameters
+    ----------
+    spec : dict
+        ``run_id``, ``name`` (the notebook's file name), ``parameters`` (dict), ``kernel_name``
+        and ``data`` (the client's data folder, used if it exists here and ``$KDLIB_DATA`` is unset).
+    notebook_bytes, kdlib_bytes : bytes
+        The notebook file, and the package as made by :func:`kdlib_zip`.
+
+    Returns
+    -------
+    dict
+        status.json's keys (``status``, ``error``, ``seconds``) plus ``worker`` (host name),
+        ``log`` (str), ``files`` (name → base64 str) and ``notebook`` (str, or None if none was written).
     """
     with tempfile.TemporaryDirectory(prefix=f"kdlib-run-{spec['run_id'][:40]}-") as tmp:
         tmp = Path(tmp)
@@ -192,7 +227,20 @@ def run_task(spec, notebook_bytes, kdlib_bytes) -> dict:
 
 
 def run_main(spec_path) -> int:
-    """The run's own process: execute the notebook of ``spec_path``, write its status.json."""
+    """The run's own process: execute the notebook of ``spec_path``, write its status.json.
+
+    Parameters
+    ----------
+    spec_path : str or Path
+        A JSON file: :func:`run_task`'s spec plus ``input``, ``output``, ``cwd`` and ``status`` paths.
+        The process exits when its parent dies.
+
+    Returns
+    -------
+    int
+        Exit code: 0 if the notebook ran (``status`` "ok"), 1 otherwise ("failed": an error in a
+        cell or an interrupt; "error": anything else, which :func:`run_task` turns into RuntimeError).
+    """
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     parent = os.getppid()

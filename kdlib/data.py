@@ -44,12 +44,27 @@ DEFAULT_N_VAL = {"fashion-mnist": 5000, "digits": 300, "moons": 200}
 
 
 class DataError(RuntimeError):
-    """A data file is missing, truncated or altered."""
+    """A data file is missing, truncated or altered.
+
+    Parameters
+    ----------
+    message : str
+        Names the file and what is wrong with it, and how to restore it (``RESTORE_HINT``).
+    """
 
 
 @dataclass
 class Split:
-    """One split: ``x`` (float32, N×…) and ``y`` (int64, N)."""
+    """One split: ``x`` (float32, N×…) and ``y`` (int64, N).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Inputs, float32, first dimension the examples (``N×1×28×28`` images, ``N×1×8×8`` digits,
+        ``N×2`` moons).
+    y : torch.Tensor
+        Class labels, int64, shape ``(N,)``, in ``[0, classes)``. ``len(split)`` is ``N``.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
@@ -63,7 +78,22 @@ class Split:
 
 @dataclass
 class Splits:
-    """A data set's ``train``, ``val`` and ``test`` splits and its class names."""
+    """A data set's ``train``, ``val`` and ``test`` splits and its class names.
+
+    Parameters
+    ----------
+    train, val, test : Split
+        The three disjoint splits.
+    classes : tuple of str
+        Class names, indexed by label.
+    name : str
+        The data set's name (e.g. ``"fashion-mnist"``), ``""`` if none.
+
+    Attributes
+    ----------
+    n_classes : int
+        ``len(classes)``.
+    """
 
     train: Split
     val: Split
@@ -117,7 +147,13 @@ def unpack_splits(data) -> tuple:
 
 
 def data_dir() -> Path:
-    """The data folder: ``$KDLIB_DATA`` if set, else the repository's ``data/``."""
+    """The data folder: ``$KDLIB_DATA`` if set, else the repository's ``data/``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$KDLIB_DATA`` expanded and resolved, or ``<repository>/data`` (neither is checked to exist).
+    """
     env = os.environ.get("KDLIB_DATA")
     return Path(env).expanduser().resolve() if env else REPO_ROOT / "data"
 

@@ -22,7 +22,13 @@ FORMAT = "kdlib-checkpoint-1"
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable, tampered with or not a kdlib checkpoint."""
+    """A checkpoint is missing, unreadable, tampered with or not a kdlib checkpoint.
+
+    Parameters
+    ----------
+    message : str
+        Names the checkpoint file and what is wrong with it.
+    """
 
 
 class FastMaxPool2d(nn.MaxPool2d):
@@ -37,6 +43,12 @@ class FastMaxPool2d(nn.MaxPool2d):
     ``nn.MaxPool2d`` unchanged, so training, gradients and seeds behave as before.
     It prints as ``FastMaxPool2d``, so a printed teacher shows that it is not PyTorch's own
     class (it is a subclass: ``isinstance(layer, nn.MaxPool2d)`` holds).
+
+    Parameters
+    ----------
+    kernel_size, stride, padding, dilation, return_indices, ceil_mode
+        As for ``nn.MaxPool2d``; the fast path needs ``kernel_size=2``, ``stride=2``, no padding,
+        dilation 1, ``ceil_mode=False`` and ``return_indices=False`` (anything else is PyTorch's path).
     """
 
     def _fast(self) -> bool:
@@ -128,7 +140,18 @@ def cnn(*, channels=(32, 64), hidden: int = 128, n_classes: int = 10, in_channel
 
 
 class RowRNN(nn.Module):
-    """A recurrent classifier that reads an image row by row with a GRU."""
+    """A recurrent classifier that reads an image row by row with a GRU.
+
+    Parameters
+    ----------
+    row_size : int
+        Features per time step (pixels per image row, 28 for Fashion-MNIST); each example is
+        reshaped to ``(-1, row_size)``, one step per row.
+    hidden : int
+        Units of the single-layer GRU.
+    n_classes : int
+        Number of output logits.
+    """
 
     def __init__(self, row_size: int = 28, hidden: int = 64, n_classes: int = 10):
         super().__init__()
@@ -288,7 +311,16 @@ def default_device() -> torch.device:
 
 
 def model_device(model: nn.Module) -> torch.device:
-    """The device of ``model``'s first parameter (CPU for a model without parameters)."""
+    """The device of ``model``'s first parameter (CPU for a model without parameters).
+
+    Parameters
+    ----------
+    model : nn.Module
+
+    Returns
+    -------
+    torch.device
+    """
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
@@ -494,6 +526,26 @@ class SoftTree(nn.Module):
     so cross-entropy and the KD loss apply unchanged. Frosst & Hinton train the expected
     per-leaf log loss and predict with the single most probable leaf; both views are
     available here (:meth:`path_probs`, :meth:`predict_max_leaf`).
+
+    Parameters
+    ----------
+    depth : int
+        Levels of inner nodes: ``2**depth - 1`` inner nodes and ``2**depth`` leaves.
+    n_in : int
+        Input features; each example is flattened (784 for 28×28 images).
+    n_classes : int
+        Classes of each leaf's distribution.
+    beta : float
+        Inverse temperature of the routing sigmoid (larger: harder, more deterministic splits).
+
+    Attributes
+    ----------
+    inner : nn.Linear
+        ``n_in → 2**depth - 1``: row ``i`` is node ``i``'s filter ``w_i``, bias ``b_i``.
+    leaves : nn.Parameter
+        ``phi``, shape ``(2**depth, n_classes)``, initialised ``normal(0, 0.1)``.
+    n_leaves : int
+        ``2**depth``.
     """
 
     def __init__(self, depth: int = 4, n_in: int = 784, n_classes: int = 10, beta: float = 1.0):
@@ -582,7 +634,17 @@ BUILDERS["soft_tree"] = lambda kw: soft_tree(**kw)
 
 
 def layer_names(model: nn.Module) -> list[str]:
-    """Names of the submodules of ``model`` that :class:`FeatureTap` can read."""
+    """Names of the submodules of ``model`` that :class:`FeatureTap` can read.
+
+    Parameters
+    ----------
+    model : nn.Module
+
+    Returns
+    -------
+    list of str
+        Dotted names from ``model.named_modules()``, in definition order, without the root ``""``.
+    """
     return [name for name, _ in model.named_modules() if name]
 
 

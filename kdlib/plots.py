@@ -61,6 +61,21 @@ def training_curves(history, *, title: str = "", references: dict | None = None)
 
     ``references`` maps a label to an accuracy drawn as a dashed horizontal line
     (e.g. ``{"teacher": 0.89}``).
+
+    Parameters
+    ----------
+    history : kdlib.train.History
+        Its ``step_loss`` (left panel, raw and :func:`smooth`-ed) and ``evals`` (right panel),
+        both against epochs (steps / ``steps_per_epoch``).
+    title : str
+        Figure title; ``""`` for none.
+    references : dict of str to float, optional
+        Label → accuracy in [0, 1], each a dashed line in the accuracy panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels side by side, 9 × 3.4 inches (notebooks 01 and 02, :class:`kdlib.widgets.LiveCurves`).
     """
     fig, ax = new_figure(9, 3.4, ncols=2)
     loss_ax, acc_ax = ax[0]
@@ -85,7 +100,27 @@ def training_curves(history, *, title: str = "", references: dict | None = None)
 
 
 def image_grid(x, labels, classes, *, predicted=None, ncols: int = 8, size: float = 1.3) -> Figure:
-    """Images with their label (and prediction, red when wrong) as titles."""
+    """Images with their label (and prediction, red when wrong) as titles.
+
+    Parameters
+    ----------
+    x : array-like
+        Images, shape ``(n, ..., H, W)`` (each reshaped to its last two dimensions), drawn ``gray_r``.
+    labels : sequence of int
+        True class of each image.
+    classes : sequence of str
+        Class names, indexed by label.
+    predicted : sequence of int, optional
+        Predicted classes; the title then shows the prediction and, when wrong, the truth in red.
+    ncols : int
+        Images per row.
+    size : float
+        Width of one image in inches (height ``1.25 * size``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     x = np.asarray(x)
     n = len(x)
     nrows = max(1, -(-n // ncols))

@@ -101,6 +101,21 @@ class PairedDifference:
     """Mean of ``a - b`` over paired runs with a two-sided confidence interval.
 
     ``low``/``high`` are ``nan`` with a single pair (no interval from one run).
+
+    Attributes
+    ----------
+    mean : float
+        Mean of the differences ``a - b``, in the units of ``a`` (fractions for accuracies).
+    sd : float
+        Sample standard deviation (``ddof=1``) of the differences; ``nan`` for one pair.
+    low, high : float
+        The interval's bounds, ``mean ∓ t_{n-1} · sd / √n``.
+    n : int
+        Number of pairs.
+    confidence : float
+        Confidence level of the interval, in (0, 1).
+    excludes_zero : bool
+        True when the interval lies entirely on one side of zero (False without an interval).
     """
 
     mean: float

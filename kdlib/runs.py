@@ -120,7 +120,13 @@ def record(name, value):
 
 
 def recorded():
-    """Return a copy of the metrics recorded in this process, ``{name: value}``."""
+    """Return a copy of the metrics recorded in this process, ``{name: value}``.
+
+    Returns
+    -------
+    dict of str to int, float, bool or str
+        Every :func:`record`-ed name and its last value, in first-recorded order.
+    """
     return dict(_RECORDED)
 
 
@@ -173,6 +179,16 @@ def run_id(params):
     character had to be replaced (anything but letters, digits and ``. + - _``), a value
     contained ``__``, or the id is longer than 100 characters, an 8-character hash of the
     exact values is appended, so different parameters never share an id.
+
+    Parameters
+    ----------
+    params : dict
+        Parameter name → value; floats equal to integers are written as integers (``4.0`` → ``4``).
+
+    Returns
+    -------
+    str
+        At most 100 characters; with a hash the readable part is cut to 90 and ``-h<8 hex>`` appended.
     """
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict, got {type(params).__name__}")
@@ -432,6 +448,18 @@ def write_summary(path, rows):
     """Write summary ``rows`` to the CSV file ``path`` atomically (:func:`kdlib.results.write_csv`).
 
     Columns are the rows' keys in first-seen order, without ``skipped`` and ``notebook``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file to write (replaced atomically).
+    rows : list of dict
+        One per run; with no rows the header is ``FIXED_COLUMNS``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
     """
     columns = list(dict.fromkeys(c for r in rows for c in r if c not in ("skipped", "notebook")))
     return write_csv(rows, path, columns=columns or list(FIXED_COLUMNS))
@@ -439,7 +467,18 @@ def write_summary(path, rows):
 
 def read_summary(path):
     """Read a ``summary.csv`` back: numbers and booleans parsed, empty cells ``None``;
-    ``run_id``, ``status`` and ``error`` stay text (``""`` when empty)."""
+    ``run_id``, ``status`` and ``error`` stay text (``""`` when empty).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``summary.csv`` written by :func:`write_summary`.
+
+    Returns
+    -------
+    list of dict
+        One per row, column → value.
+    """
     return read_csv(path, text_columns=_TEXT_COLUMNS)
 
 
@@ -577,7 +616,19 @@ def _main_plot(parser, args):
 
 
 def main(argv=None):
-    """Command-line entry point; returns the exit status (0 ok, 1 a run failed, 2 usage, 130 Ctrl-C)."""
+    """Command-line entry point; returns the exit status (0 ok, 1 a run failed, 2 usage, 130 Ctrl-C).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments without the program name; ``None`` reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        The exit status. Bad usage exits through ``argparse`` (``SystemExit(2)``); 2 is returned
+        only when ``--scheduler`` cannot be reached.
+    """
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.plot:

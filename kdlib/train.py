@@ -46,6 +46,23 @@ class History:
     ``val_acc[e]`` the validation accuracy after it (``nan`` without a val
     split); ``epoch_time[e]`` its wall time in seconds. ``step_loss`` holds every
     batch's loss, ``evals`` the ``(step, val_acc)`` pairs of every evaluation.
+
+    Attributes
+    ----------
+    epoch_loss : list of float
+        Mean training loss per epoch (weighted by batch size).
+    val_acc : list of float
+        Validation accuracy in [0, 1] after each epoch.
+    epoch_time : list of float
+        Seconds per epoch, without the end-of-epoch evaluation.
+    step_loss : list of float
+        The loss of every optimizer step, in order.
+    evals : list of (int, float)
+        ``(step, val_acc)`` of every evaluation: each ``eval_every`` steps and at every epoch's end.
+    steps_per_epoch : int
+        Batches per epoch, ``ceil(n_train / batch_size)``.
+    epochs : int
+        Number of finished epochs.
     """
 
     epoch_loss: list = field(default_factory=list)

@@ -21,7 +21,13 @@ __all__ = ["in_kernel", "figure_png", "show_in", "LiveCurves"]
 
 
 def in_kernel() -> bool:
-    """True inside an IPython kernel (where displaying makes sense)."""
+    """True inside an IPython kernel (where displaying makes sense).
+
+    Returns
+    -------
+    bool
+        ``IPython.get_ipython() is not None`` (so also True in a terminal IPython session).
+    """
     return IPython.get_ipython() is not None
 
 
@@ -73,6 +79,20 @@ class LiveCurves:
     Use ``live = LiveCurves(); fit(..., callback=live.update)``. The figure is
     shown through an IPython display handle, so the notebook keeps the final
     curves as an ordinary PNG output. Outside IPython it just keeps ``.figure``.
+
+    Parameters
+    ----------
+    title : str
+        Figure title; ``""`` for none.
+    references : dict of str to float, optional
+        Label → accuracy drawn as a dashed line, as for :func:`kdlib.plots.training_curves`.
+
+    Attributes
+    ----------
+    figure : matplotlib.figure.Figure or None
+        The latest figure (None before the first update).
+    updates : int
+        Number of redraws so far.
     """
 
     def __init__(self, *, title: str = "", references: dict | None = None):

@@ -111,46 +111,6 @@ def test_every_lesson_module_opens_with_a_docstring_naming_its_notebook():
 # --------------------------------------------------------------------------- the lesson template
 LESSON_NAMES = sorted(p.stem for p in (REPO / "kdlib" / "lessons").glob("lesson[0-9][0-9]_*.py"))
 
-#: Public functions and classes of the lesson modules whose docstrings still lack a NumPy
-#: "Parameters"/"Returns" section (issue 16, item 3: to be written). The test below fails for
-#: any other name without one, and for a name here that has gained one (remove it then), so
-#: the list only shrinks.
-DOCSTRINGS_TO_WRITE = {
-    "lesson04.PitfallRow", "lesson04.format_table", "lesson04.scaled_lr_curves",
-    "lesson04.split_accuracy_bars", "lesson04.t2_gradient_norms", "lesson04.loss_terms",
-    "lesson04.total_gradient_norm", "lesson04.gradient_trade_off", "lesson04.pitfall_accuracy_dots",
-    "lesson05.candidate_label", "lesson05.MethodCV", "lesson05.cv_table", "lesson05.format_results",
-    "lesson05.equal_step_epochs", "lesson05.verdict", "lesson06.load_data", "lesson06.teacher_path",
-    "lesson06.teacher_accuracy", "lesson06.Student", "lesson06.control_targets",
-    "lesson06.selection_table", "lesson06.run_controls", "lesson06.only_class",
-    "lesson06.without_class", "lesson06.class_metrics", "lesson06.predicted_frequency",
-    "lesson06.OmittedRow", "lesson06.omitted_summary", "lesson06.omitted_table", "lesson06.oracle_bias",
-    "lesson06.BiasExplorer", "lesson06.test_accs", "lesson06.comparison_lines", "lesson06.controls_figure",
-    "lesson06.quality_figure", "lesson06.quality_table", "lesson06.rank_correlation",
-    "lesson06.decomposition", "lesson06.as_logits", "lesson07.family",
-    "lesson07.family_summary", "lesson07.format_family", "lesson07.width_T_grid",
-    "lesson07.best_T_per_width", "lesson07.format_latency", "lesson07.speed_ratio",
-    "lesson07.size_on_disk", "lesson07.quantize", "lesson07.try_compile", "lesson07.cheaper_still",
-    "lesson07.format_cheaper", "lesson07.teacher_step_time", "lesson07.teacher_cost",
-    "lesson07.BreakEvenWidget", "lesson07.pareto_figure", "lesson07.width_T_figure",
-    "lesson07.overhead_figure", "lesson08.subset_test",
-    "lesson08.kinds", "lesson08.logits_of", "lesson08.format_fidelity", "lesson08.fidelity_gap",
-    "lesson08.curves_figure", "lesson08.disagreement_table", "lesson08.format_disagreement",
-    "lesson08.most_disputed", "lesson08.disputed_figure", "lesson08.calibration", "lesson08.ece_table",
-    "lesson08.format_ece", "lesson08.reliability_figure", "lesson08.ReliabilityWidget",
-    "lesson08.shifted_sets", "lesson08.shift_rows", "lesson08.format_shifts", "lesson08.beats_teacher",
-    "lesson08.shift_examples_figure", "lesson09.Experiment", "lesson09.build_student",
-    "lesson09.tree_loss", "lesson09.leaves_for_mass", "lesson09.run_experiment", "lesson09.students_table",
-    "lesson09.soft_tree_table", "lesson09.tree_summary", "lesson09.trees_table", "lesson09.tree_rules",
-    "lesson09.readability", "lesson09.verdict", "lesson09.verdict_metrics", "lesson09.templates_figure",
-    "lesson09.template_similarity", "lesson09.filters_figure", "lesson09.draw_tree_paths",
-    "lesson09.trees_figure", "lesson09.soft_tree_param_count", "lesson09.max_leaf_agreement",
-    "lesson10.build", "lesson10.init_error", "lesson10.HintStudent", "lesson10.pool_to",
-    "lesson10.GradNormRecorder", "lesson10.Context", "lesson10.run_rnn",
-    "lesson10.run_architectures", "lesson10.run_features", "lesson10.contexts", "lesson10.table",
-    "lesson10.clipping_table", "lesson10.grad_norms_figure", "lesson10.dot_plot",
-}
-
 
 def _public(module):
     import inspect
@@ -160,6 +120,13 @@ def _public(module):
             continue
         if inspect.isfunction(obj) or inspect.isclass(obj):
             yield name, obj
+
+
+def _has_numpy_section(obj) -> bool:
+    import inspect
+
+    doc = inspect.getdoc(obj) or ""
+    return any(f"{h}\n---" in doc for h in ("Parameters", "Returns", "Yields", "Attributes"))
 
 
 @pytest.mark.parametrize("name", LESSON_NAMES)
@@ -189,23 +156,22 @@ def test_lesson_module_follows_the_template(name):
 @pytest.mark.parametrize("name", LESSON_NAMES)
 def test_lesson_public_functions_have_numpy_docstrings(name):
     import importlib
-    import inspect
 
     lesson = importlib.import_module(f"kdlib.lessons.{name}")
-    missing, written = [], []
-    for attr, obj in _public(lesson):
-        doc = inspect.getdoc(obj) or ""
-        has = any(f"{h}\n---" in doc for h in ("Parameters", "Returns", "Attributes"))
-        key = f"{name[:8]}.{attr}"
-        if not has and key not in DOCSTRINGS_TO_WRITE:
-            missing.append(attr)
-        if has and key in DOCSTRINGS_TO_WRITE:
-            written.append(key)
-    stale = sorted(k for k in DOCSTRINGS_TO_WRITE if k.startswith(f"{name[:8]}.")
-                   and not hasattr(lesson, k.split(".", 1)[1]))
-    assert not stale, f"remove from DOCSTRINGS_TO_WRITE (no such name any more): {stale}"
+    missing = [attr for attr, obj in _public(lesson) if not _has_numpy_section(obj)]
     assert not missing, f"{name}: docstrings without a Parameters/Returns section: {missing}"
-    assert not written, f"remove from DOCSTRINGS_TO_WRITE (now documented): {written}"
+
+
+CORE_NAMES = sorted(p.stem for p in KDLIB.glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("name", CORE_NAMES)
+def test_core_public_functions_have_numpy_docstrings(name):
+    import importlib
+
+    module = importlib.import_module(f"kdlib.{name}")
+    missing = [attr for attr, obj in _public(module) if not _has_numpy_section(obj)]
+    assert not missing, f"kdlib.{name}: docstrings without a Parameters/Returns section: {missing}"
 
 
 # --------------------------------------------------------------------------- one engine, one table, one plot

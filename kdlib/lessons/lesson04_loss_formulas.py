@@ -332,7 +332,19 @@ def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tens
 
 @dataclass
 class PitfallRow:
-    """One line of the pitfalls table: a mistake's loss value against the correct one."""
+    """One line of the pitfalls table: a mistake's loss value against the correct one.
+
+    Attributes
+    ----------
+    name : str
+        The mistake, as printed in the table.
+    value, correct : float
+        The mistaken loss and the correct :func:`kdlib.losses.kd_loss` on the same batch.
+    note : str
+        One sentence on why the value differs (notebook 04 prints it under the table).
+    ratio : float
+        ``value / correct``; nan when ``correct`` is 0.
+    """
 
     name: str
     value: float
@@ -472,7 +484,18 @@ def measure_misaligned_cache(student_logits, cached_teacher_logits, labels, *, T
 
 
 def format_table(rows) -> str:
-    """Format :class:`PitfallRow` objects as a fixed-width text table (4 decimals)."""
+    """Format :class:`PitfallRow` objects as a fixed-width text table (4 decimals).
+
+    Parameters
+    ----------
+    rows : iterable of PitfallRow
+        In the order to print (notebook 04 passes :func:`formula_pitfalls` plus the two measured rows).
+
+    Returns
+    -------
+    str
+        A header, a rule and one line per row: name, value, correct, ratio.
+    """
     rows = list(rows)
     if not all(isinstance(r, PitfallRow) for r in rows):
         raise TypeError("rows must be PitfallRow objects")
@@ -497,6 +520,20 @@ def scaled_lr_curves(runs, *, window: int = 10, title: str = "") -> Figure:
     (``window`` steps, :func:`kdlib.plots.smooth`), so equal curves stay equal.
 
     Lines are added in order: for each run its solid line, then (if any) its dashed line.
+
+    Parameters
+    ----------
+    runs : sequence of ScaledLrRun
+        From :func:`compare_article_with_scaled_lr`.
+    window : int
+        Moving-average width in steps, ``>= 1``.
+    title : str
+        Axes title; ``""`` for the default.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        10 × 3.8 inches, legend outside on the right.
     """
     window = check_int("window", window, low=1)
     fig, ax = new_figure(10.0, 3.8)
@@ -525,6 +562,17 @@ def split_accuracy_bars(results: dict, *, title: str = "") -> Figure:
     ``{"trained on val": {"validation": 0.93, "test": 0.83}, ...}``. Bars are added
     group by group, in the order of the dictionaries; each is labelled with its
     value. The y-axis runs from 0 to 1.
+
+    Parameters
+    ----------
+    results : dict of str to dict of str to float
+        Protocol → split name → accuracy in [0, 1]; a split missing from a protocol leaves a gap.
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     if not results:
         raise ValueError("results must map at least one protocol to {split: accuracy}")
@@ -552,6 +600,19 @@ def t2_gradient_norms(Ts, with_T2, without_T2, *, title: str = "") -> Figure:
     Log–log axes. Lines, in order: with ``T**2`` (solid, C0), without (solid, C1),
     and a dotted reference ``without_T2[0] * (Ts[0] / T)**2`` showing the
     ``1 / T**2`` slope.
+
+    Parameters
+    ----------
+    Ts : sequence of float
+        Temperatures, ``> 0`` (log axis).
+    with_T2, without_T2 : sequence of float
+        Gradient norms of the soft term at each ``T``, one per entry of ``Ts``, ``> 0`` for the log axis.
+    title : str
+        Axes title; ``""`` for the default.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     Ts = np.asarray(Ts, float)
     with_T2, without_T2 = np.asarray(with_T2, float), np.asarray(without_T2, float)
@@ -579,6 +640,22 @@ def loss_terms(ce: float, soft: float, *, lam: float, T: float, n_points: int = 
     (first patch) with ``(1 − λ)·T²·KL`` (second patch) on top; its height is the
     total. Both panels share the y-limit ``1.1 · max(ce, soft)`` so the scale
     does not jump while a slider moves.
+
+    Parameters
+    ----------
+    ce, soft : float
+        The unweighted terms, ``>= 0``.
+    lam : float
+        The λ marked, in [0, 1].
+    T : float
+        The temperature, only written into the titles (not checked).
+    n_points : int
+        Points of the λ grid, ``>= 2``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels, 9 × 3.6 inches (notebook 04's :class:`LossTermsExplorer` redraws it).
     """
     ce, soft = float(ce), float(soft)
     lam = check_float("lam", lam, low=0.0, high=1.0)
@@ -633,7 +710,22 @@ def term_gradients(student_logits, teacher_logits, labels, *, T: float) -> tuple
 
 
 def total_gradient_norm(norm_ce: float, norm_soft: float, dot: float, lam) -> np.ndarray:
-    """``‖λ ∇CE + (1 − λ) ∇T²KL‖`` from the two norms and their inner product (λ may be an array)."""
+    """``‖λ ∇CE + (1 − λ) ∇T²KL‖`` from the two norms and their inner product (λ may be an array).
+
+    Parameters
+    ----------
+    norm_ce, norm_soft : float
+        ``‖∇CE‖`` and ``‖∇ T²·KL‖``, as from :func:`term_gradients`.
+    dot : float
+        Their inner product.
+    lam : float or array-like
+        λ value(s) in [0, 1] (not checked).
+
+    Returns
+    -------
+    numpy.ndarray
+        The norm for each λ, shape of ``lam`` (0-d for a scalar); rounding below 0 is clipped to 0.
+    """
     lam = np.asarray(lam, float)
     sq = lam ** 2 * norm_ce ** 2 + (1 - lam) ** 2 * norm_soft ** 2 + 2 * lam * (1 - lam) * dot
     return np.sqrt(np.maximum(sq, 0.0))
@@ -648,6 +740,22 @@ def gradient_trade_off(grads: dict, *, lam: float, T: float, n_points: int = 101
     sum of the two when the terms pull in different directions), with a vertical
     line at ``lam``. Right, over the temperatures (log axis): ``‖∇CE‖`` (C0, flat:
     it has no T) and ``‖∇T²KL‖`` (C1), with a vertical line at ``T``.
+
+    Parameters
+    ----------
+    grads : dict of float to (float, float, float)
+        Temperature → :func:`term_gradients` of one batch (notebook 04: ``explorer.grads``).
+    lam : float
+        The λ marked, in [0, 1].
+    T : float
+        The temperature of the left panel; must be a key of ``grads``.
+    n_points : int
+        Points of the λ grid, ``>= 2``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        10 × 3.8 inches.
     """
     lam = check_float("lam", lam, low=0.0, high=1.0)
     T = check_float("T", T, low=0.0, low_open=True)
@@ -1063,6 +1171,18 @@ def pitfall_accuracy_dots(rows, *, title: str = "") -> Figure:
     The correct loss is drawn in C0 with a dashed vertical line at its mean,
     the mistakes in C3, the no-teacher reference in grey. One row per mistake
     (``ax.get_yticklabels()`` are the names, top to bottom in the order of ``rows``).
+
+    Parameters
+    ----------
+    rows : iterable of dict
+        ``{"mistake", "test_acc", ...}`` as from :func:`pitfall_students`; test_acc in [0, 1],
+        drawn in percent. The names ``"correct kd_loss"`` and ``"no teacher..."`` pick the colours.
+    title : str
+        Axes title; ``""`` for the default.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     by = {}
     for r in rows:

@@ -298,7 +298,19 @@ learning rate 0.03, ``epochs`` epochs)."""
 
 
 def candidate_label(method: str, config: dict) -> str:
-    """A short name of one candidate, e.g. ``"lr=0.01, 10 ep"``, ``"ε=0.1"``, ``"λ=0.5, T=8"``."""
+    """A short name of one candidate, e.g. ``"lr=0.01, 10 ep"``, ``"ε=0.1"``, ``"λ=0.5, T=8"``.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`; anything else raises ``ValueError``.
+    config : dict
+        ``lr`` and ``epochs`` (scratch), ``eps`` (label smoothing) or ``lam`` and ``T`` (distilled).
+
+    Returns
+    -------
+    str
+    """
     if method == "student from scratch":
         return f"lr={config['lr']:g}, {config['epochs']} ep"
     if method == "label smoothing":
@@ -349,7 +361,23 @@ def _point(data, logits: dict, kw: dict, *, seed: int, test: bool = False) -> di
 class MethodCV:
     """One method's cross-validation: ``candidates`` (dicts with ``label``, ``config``,
     ``scores`` (one per fold), ``mean``, ``sd``), the ``chosen`` one (highest mean, the
-    first on ties) and every fold's ``rows`` (with ``fold`` and ``label`` columns)."""
+    first on ties) and every fold's ``rows`` (with ``fold`` and ``label`` columns).
+
+    Attributes
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    candidates : list of dict
+        Per configuration: ``label`` (:func:`candidate_label`), ``config``, ``scores`` (validation
+        accuracy in [0, 1] per fold), ``mean`` and ``sd`` (sample sd) of the scores.
+    chosen : dict
+        The entry of ``candidates`` with the highest mean (the same object).
+    rows : list of dict
+        :func:`kdlib.experiments.run_points` rows of every (fold, candidate), plus ``fold``, ``label``
+        and ``method``.
+    chosen_rows : list of dict
+        The chosen candidate's rows (notebook 05 passes the scratch student's as a baseline).
+    """
 
     method: str
     candidates: list
@@ -428,7 +456,18 @@ def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: in
 
 
 def cv_table(cv: dict) -> str:
-    """The candidates of every method as aligned text, the chosen ones marked ``<- chosen``."""
+    """The candidates of every method as aligned text, the chosen ones marked ``<- chosen``.
+
+    Parameters
+    ----------
+    cv : dict of str to MethodCV
+        :func:`tune_methods`' result (not empty; every candidate with the same number of folds).
+
+    Returns
+    -------
+    str
+        One line per candidate: method, label, mean ± sd and every fold's score, in percent.
+    """
     k = len(next(iter(cv.values())).candidates[0]["scores"])
     lines = [f"{'method':22s} {'candidate':16s} mean ± sd over {k} folds   fold scores"]
     for method, res in cv.items():
@@ -578,7 +617,18 @@ def results_table(*, teacher_acc: float, accs: dict, reference: str = "student f
 
 def format_results(table) -> str:
     """Aligned text of :func:`results_table`'s rows: errors, accuracy, the fraction of the
-    teacher–scratch gap closed, and the paired difference (in percentage points)."""
+    teacher–scratch gap closed, and the paired difference (in percentage points).
+
+    Parameters
+    ----------
+    table : list of dict
+        :func:`results_table`'s rows (``gap_closed`` and ``diff`` may be missing: left blank).
+
+    Returns
+    -------
+    str
+        A header and one line per row.
+    """
     lines = [f"{'model':30s} {'test errors':>11s} {'accuracy':>15s}  {'gap closed':>10s}   "
              "minus the tuned scratch student (95 % CI)"]
     for r in table:
@@ -674,7 +724,20 @@ def transfer_data(pool, *, n_labeled: int, seed: int, n_val: int = 5000):
 
 def equal_step_epochs(epochs: int, n_labeled: int, n_transfer: int) -> int:
     """Epochs on labelled + transfer images that take about as many optimisation steps as
-    ``epochs`` epochs on the labelled images alone (at least 1)."""
+    ``epochs`` epochs on the labelled images alone (at least 1).
+
+    Parameters
+    ----------
+    epochs : int
+        Epochs on the labelled images alone.
+    n_labeled, n_transfer : int
+        Labelled and transfer images (``n_labeled + n_transfer > 0``).
+
+    Returns
+    -------
+    int
+        ``max(1, round(epochs * n_labeled / (n_labeled + n_transfer)))``.
+    """
     return max(1, round(epochs * n_labeled / (n_labeled + n_transfer)))
 
 
@@ -775,7 +838,18 @@ def transfer_rows(pool, teacher, val_logits, *, n_labeled: int, n_transfer: int,
 
 # --------------------------------------------------------------------------- exercises
 def verdict(diff) -> str:
-    """``"helped"`` if a paired difference's CI lies above 0, ``"hurt"`` if below, else ``"unclear"``."""
+    """``"helped"`` if a paired difference's CI lies above 0, ``"hurt"`` if below, else ``"unclear"``.
+
+    Parameters
+    ----------
+    diff : kdlib.results.PairedDifference
+        A method minus its reference, e.g. a ``diff`` of :func:`results_table`.
+
+    Returns
+    -------
+    str
+        ``"helped"``, ``"hurt"`` or ``"unclear"`` (also for a single pair, which has no interval).
+    """
     if diff.n < 2 or math.isnan(diff.low):
         return "unclear"
     return "helped" if diff.low > 0 else "hurt" if diff.high < 0 else "unclear"

@@ -135,7 +135,18 @@ def check_params(**params) -> Settings:
 
 def load_data(S: Settings) -> kdata.Splits:
     """Fashion-MNIST with ``n_train`` training images, ``n_val`` of the validation split
-    (data seed 0, the split notebook 01's default teacher never saw) and the test set."""
+    (data seed 0, the split notebook 01's default teacher never saw) and the test set.
+
+    Parameters
+    ----------
+    S : Settings
+        Uses ``n_train``, ``n_val`` and ``n_test`` (``None``: all 10,000 test images).
+
+    Returns
+    -------
+    kdlib.data.Splits
+        ``train`` (``n_train`` images), the first ``n_val`` validation and first ``n_test`` test images.
+    """
     d = kdata.load("fashion-mnist", n_train=S.n_train, seed=0)
     val = kdata.Split(d.val.x[:S.n_val], d.val.y[:S.n_val])
     n_test = S.n_test or len(d.test.y)
@@ -169,7 +180,18 @@ ensembles are of differently seeded nets, ours reuses three different teachers w
 
 
 def teacher_path(name: str):
-    """Where the checkpoint of teacher ``name`` lives (``$KDLIB_DATA`` or ``data/``)."""
+    """Where the checkpoint of teacher ``name`` lives (``$KDLIB_DATA`` or ``data/``).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`TEACHERS`; anything else raises ``ValueError``.
+
+    Returns
+    -------
+    pathlib.Path
+        The checkpoint's path (it need not exist yet).
+    """
     if name not in TEACHERS:
         raise ValueError(f"name={name!r} is not a known teacher; choose one of {list(TEACHERS)}")
     return kdata.data_dir() / TEACHERS[name][0]
@@ -262,7 +284,22 @@ def load_teachers(names=None, *, make_missing: bool = True) -> dict:
 
 
 def teacher_accuracy(model, split, logits=None) -> float:
-    """Accuracy of a teacher on ``split``: from its logits if given, else computed."""
+    """Accuracy of a teacher on ``split``: from its logits if given, else computed.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The teacher (only used when ``logits`` is None).
+    split : kdlib.data.Split
+        Images and labels.
+    logits : torch.Tensor, optional
+        The teacher's logits on ``split.x``, shape ``(N, classes)``.
+
+    Returns
+    -------
+    float
+        Fraction of ``split`` classified correctly, in [0, 1].
+    """
     logits = models.predict(model, split.x) if logits is None else logits
     return float((logits.argmax(1) == split.y).float().mean())
 
@@ -299,7 +336,19 @@ def teacher_outputs(teachers: dict, data) -> tuple[dict, dict, dict]:
 # --------------------------------------------------------------------------- students
 @dataclass
 class Student:
-    """One trained student: its condition, seed, and logits on the validation and test splits."""
+    """One trained student: its condition, seed, and logits on the validation and test splits.
+
+    Attributes
+    ----------
+    condition : str
+        Its label, e.g. one of :data:`CONTROLS` or a teacher's name.
+    seed : int
+        Seed of its initial weights and batch order.
+    val_logits, test_logits : torch.Tensor
+        Shape ``(N, 10)`` on the images it was given (``(0, 10)`` when none).
+    meta : dict
+        ``lam`` and ``T`` of its training, and ``train_logits`` when kept.
+    """
 
     condition: str
     seed: int
@@ -357,6 +406,26 @@ def control_targets(condition: str, teacher_logits, y, *, lam: float, T: float, 
     label-smoothing cross-entropy). ``"shuffled teacher"``: the teacher's soft targets
     with the wrong classes permuted per image (seeded by ``seed``). ``"uniform-wrong"``:
     the teacher's target-class probability kept, the rest spread evenly.
+
+    Parameters
+    ----------
+    condition : str
+        One of :data:`CONTROLS`; anything else raises ``ValueError``.
+    teacher_logits : torch.Tensor
+        The teacher's logits on the training images, shape ``(N, classes)``.
+    y : torch.Tensor
+        Their labels, shape ``(N,)``.
+    lam, T : float
+        Returned for the three teacher-based conditions.
+    eps : float
+        Label-smoothing ε, used by ``"label smoothing"`` only.
+    seed : int
+        Seed of the permutation of ``"shuffled teacher"``.
+
+    Returns
+    -------
+    (targets, lam, T) : (torch.Tensor or None, float, float)
+        Target probabilities ``(N, classes)`` (None for hard labels, with ``lam=1, T=1``).
     """
     if condition == "hard labels":
         return None, 1.0, 1.0
@@ -399,7 +468,18 @@ def select(data, teacher_logits, S: Settings) -> dict:
 
 
 def selection_table(sel: dict) -> str:
-    """The candidates and their validation accuracy, the chosen ones marked."""
+    """The candidates and their validation accuracy, the chosen ones marked.
+
+    Parameters
+    ----------
+    sel : dict
+        :func:`select`'s result.
+
+    Returns
+    -------
+    str
+        One line per candidate with its validation accuracy in percent.
+    """
     lines = []
     for r in sel["rows"]:
         if r["method"] == "real teacher":
@@ -413,7 +493,30 @@ def selection_table(sel: dict) -> str:
 
 def run_controls(train_split, val_x, test_x, teacher_logits, sel: dict, *, seeds: int, epochs: int,
                  conditions=CONTROLS, desc: str = "controls") -> dict:
-    """Train every condition with seeds ``0 .. seeds-1``: ``{condition: [Student, ...]}``."""
+    """Train every condition with seeds ``0 .. seeds-1``: ``{condition: [Student, ...]}``.
+
+    Parameters
+    ----------
+    train_split : kdlib.data.Split
+        The students' training images (notebook 06: all of them, or those without the omitted class).
+    val_x, test_x : torch.Tensor
+        Images to record each student's logits on.
+    teacher_logits : torch.Tensor
+        The teacher's logits on ``train_split.x``.
+    sel : dict
+        :func:`select`'s ``lam``, ``T`` and ``eps``.
+    seeds, epochs : int
+        Seeds per condition, epochs per student.
+    conditions : sequence of str
+        Members of :data:`CONTROLS`.
+    desc : str
+        Progress-bar label.
+
+    Returns
+    -------
+    dict of str to list of Student
+        The hard-label students also keep ``meta["train_logits"]``.
+    """
     out = {c: [] for c in conditions}
     bar = tqdm(total=len(conditions) * seeds, desc=desc, leave=False)
     for c in conditions:
@@ -429,13 +532,35 @@ def run_controls(train_split, val_x, test_x, teacher_logits, sel: dict, *, seeds
 
 
 def only_class(split, c: int):
-    """The images of class ``c`` only."""
+    """The images of class ``c`` only.
+
+    Parameters
+    ----------
+    split : kdlib.data.Split
+    c : int
+        Class index.
+
+    Returns
+    -------
+    kdlib.data.Split
+    """
     keep = split.y == c
     return kdata.Split(split.x[keep], split.y[keep])
 
 
 def without_class(split, c: int):
-    """The split without any image of class ``c``."""
+    """The split without any image of class ``c``.
+
+    Parameters
+    ----------
+    split : kdlib.data.Split
+    c : int
+        Class index.
+
+    Returns
+    -------
+    kdlib.data.Split
+    """
     keep = split.y != c
     return kdata.Split(split.x[keep], split.y[keep])
 
@@ -443,7 +568,24 @@ def without_class(split, c: int):
 # --------------------------------------------------------------------------- the omitted class
 def class_metrics(logits, y, c: int, bias: float = 0.0) -> tuple[float, float, float]:
     """``(recall of class c, accuracy on the other classes, overall accuracy)`` after adding
-    ``bias`` to the logit of class ``c``."""
+    ``bias`` to the logit of class ``c``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        Shape ``(N, classes)``; not modified.
+    y : torch.Tensor
+        Labels, shape ``(N,)``.
+    c : int
+        The class whose logit is shifted.
+    bias : float
+        Added to column ``c``.
+
+    Returns
+    -------
+    (recall, others, overall) : tuple of float
+        Fractions in [0, 1]; ``recall`` is nan when no label is ``c``.
+    """
     z = logits.clone()
     z[:, c] += bias
     pred = z.argmax(1)
@@ -454,7 +596,20 @@ def class_metrics(logits, y, c: int, bias: float = 0.0) -> tuple[float, float, f
 
 
 def predicted_frequency(logits, c: int, bias: float = 0.0) -> float:
-    """Fraction of the rows whose arg-max is class ``c`` after adding ``bias`` to its logit."""
+    """Fraction of the rows whose arg-max is class ``c`` after adding ``bias`` to its logit.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        Shape ``(N, classes)``; not modified.
+    c : int
+    bias : float
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
     z = logits.clone()
     z[:, c] += bias
     return float((z.argmax(1) == c).float().mean())
@@ -499,6 +654,19 @@ def choose_bias(student_val_logits, teacher_val_logits, c: int, grid=BIAS_GRID) 
 
 @dataclass
 class OmittedRow:
+    """One condition of :func:`omitted_summary`: one entry per student (seed) in each list.
+
+    Attributes
+    ----------
+    condition : str
+    recall_before, recall_after : list of float
+        Test recall of the omitted class without and with the chosen bias.
+    others_before, others_after : list of float
+        Test accuracy on the images of the other classes, without and with it.
+    biases : list of float
+        The bias :func:`choose_bias` chose for each student.
+    """
+
     condition: str
     recall_before: list
     recall_after: list
@@ -509,7 +677,23 @@ class OmittedRow:
 
 def omitted_summary(students: dict, teacher_val_logits, val_y, test_y, c: int) -> dict:
     """Per condition: recall of class ``c`` and accuracy on the others, before and after the
-    bias of :func:`choose_bias` (chosen per student on validation images without ``c``)."""
+    bias of :func:`choose_bias` (chosen per student on validation images without ``c``).
+
+    Parameters
+    ----------
+    students : dict of str to list of Student
+        :func:`run_controls`' result.
+    teacher_val_logits : torch.Tensor
+        The teacher's logits on the validation images.
+    val_y, test_y : torch.Tensor
+        Labels of the validation and test images.
+    c : int
+        The omitted class.
+
+    Returns
+    -------
+    dict of str to OmittedRow
+    """
     keep = val_y != c
     t_val = teacher_val_logits[keep]
     out = {}
@@ -529,7 +713,20 @@ def omitted_summary(students: dict, teacher_val_logits, val_y, test_y, c: int) -
 
 
 def omitted_table(summary: dict, class_name: str) -> str:
-    """The omitted-class table: recall of the omitted class and accuracy on the others."""
+    """The omitted-class table: recall of the omitted class and accuracy on the others.
+
+    Parameters
+    ----------
+    summary : dict of str to OmittedRow
+        :func:`omitted_summary`'s result.
+    class_name : str
+        The omitted class's name, for the headers.
+
+    Returns
+    -------
+    str
+        Mean ± sd over seeds, in percent; the bias as mean ± sd.
+    """
     head = (f"{'student (no ' + class_name + ' in its training images)':40s} {class_name + ' recall':>22s}  "
             f"{'after bias':>16s}  {'other classes':>16s}  {'after bias':>16s}  {'bias':>11s}")
     lines = [head, "-" * len(head)]
@@ -544,7 +741,22 @@ def omitted_table(summary: dict, class_name: str) -> str:
 
 def oracle_bias(students, test_y, c: int, grid) -> tuple[float, float, float]:
     """Hinton's way: the single bias that maximises the mean overall *test* accuracy of the
-    students (chosen on the test set, so optimistic). Returns ``(bias, recall, others)``."""
+    students (chosen on the test set, so optimistic). Returns ``(bias, recall, others)``.
+
+    Parameters
+    ----------
+    students : list of Student
+    test_y : torch.Tensor
+        Test labels.
+    c : int
+        The omitted class.
+    grid : iterable of float
+        Biases to try (notebook 06: ``BIAS_GRID[::5]``); the first best wins ties.
+
+    Returns
+    -------
+    (bias, recall, others) : tuple of float
+    """
     best = None
     for b in grid:
         m = np.mean([class_metrics(st.test_logits, test_y, c, b) for st in students], axis=0)
@@ -560,6 +772,30 @@ class BiasExplorer:
     test set, mean over seeds) are computed once for a grid of biases; moving the
     slider moves a marker and rewrites the label. ``label.value``, ``figure``,
     ``recall`` and ``others`` expose what the last callback produced.
+
+    Parameters
+    ----------
+    students : list of Student
+        The distilled students (notebook 06: ``omit["real teacher"]``).
+    test_y : torch.Tensor
+        Test labels.
+    c : int
+        The omitted class.
+    class_name : str
+        Its name, for the label and axes.
+    chosen : float, optional
+        The bias chosen on validation: the slider starts at the nearest grid value, and a dashed line.
+    grid : array-like, optional
+        Biases, evenly spaced (the slider's step is ``grid[1] - grid[0]``); default 0 to 20 by 0.25.
+
+    Attributes
+    ----------
+    recall_curve, others_curve : numpy.ndarray
+        Mean test recall of class ``c`` and accuracy on the other classes, per grid value.
+    recall, others : float
+        Their values at the slider's (nearest grid) bias.
+    slider, label, widget
+        The ``FloatSlider``, the ``HTML`` label and the ``VBox`` displayed.
     """
 
     def __init__(self, students, test_y, c: int, class_name: str, *, chosen=None, grid=None):
@@ -580,6 +816,11 @@ class BiasExplorer:
         self.widget = W.VBox([self.slider, self.label, self.out])
 
     def update(self, bias: float):
+        """Parameters
+        ----------
+        bias : float
+            Snapped to the nearest grid value.
+        """
         i = int(np.abs(self.grid - bias).argmin())
         self.recall, self.others = float(self.recall_curve[i]), float(self.others_curve[i])
         self.label.value = (f"bias +{self.grid[i]:.2f} on <b>{self.class_name}</b>: its recall "
@@ -605,11 +846,39 @@ class BiasExplorer:
 
 # --------------------------------------------------------------------------- comparisons
 def test_accs(students, y) -> list:
+    """Test accuracy of each student.
+
+    Parameters
+    ----------
+    students : list of Student
+    y : torch.Tensor
+        Test labels.
+
+    Returns
+    -------
+    list of float
+        In [0, 1], in the order of ``students``.
+    """
     return [accuracy_from_logits(st.test_logits, y) for st in students]
 
 
 def comparison_lines(values: dict, reference: str, *, digits: int = 2) -> str:
-    """``mean ± sd`` per condition and the paired difference to ``reference`` with its 95 % CI."""
+    """``mean ± sd`` per condition and the paired difference to ``reference`` with its 95 % CI.
+
+    Parameters
+    ----------
+    values : dict of str to sequence of float
+        Condition → one value per seed (paired by seed across conditions), fractions in [0, 1].
+    reference : str
+        A key of ``values``.
+    digits : int
+        Decimals of the percentages.
+
+    Returns
+    -------
+    str
+        One line per condition.
+    """
     lines = []
     for name, v in values.items():
         line = f"{name:18s} {results.format_pct(v, digits):>16s}"
@@ -621,7 +890,19 @@ def comparison_lines(values: dict, reference: str, *, digits: int = 2) -> str:
 
 def controls_figure(full: dict, omitted: dict, omitted_name: str):
     """Dot plots with error bars (mean ± sd over seeds): test accuracy on the full task, and
-    the omitted class's recall after the bias correction."""
+    the omitted class's recall after the bias correction.
+
+    Parameters
+    ----------
+    full, omitted : dict of str to sequence of float
+        Condition → per-seed fractions in [0, 1] (drawn in percent).
+    omitted_name : str
+        The omitted class's name, for the right title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = new_figure(9.5, 3.4, ncols=2)
     for ax, vals, title in ((axes[0, 0], full, "full task: test accuracy"),
                             (axes[0, 1], omitted, f"omitted task: {omitted_name} recall after bias")):
@@ -642,7 +923,18 @@ def controls_figure(full: dict, omitted: dict, omitted_name: str):
 def quality_figure(points: list, *, baseline=None):
     """Teacher validation accuracy (x) against the test accuracy of the student it produces (y),
     mean ± sd over seeds. ``points``: dicts with ``name``, ``teacher``, ``students``;
-    ``baseline``: the hard-label students' accuracies (a dashed line at their mean)."""
+    ``baseline``: the hard-label students' accuracies (a dashed line at their mean).
+
+    Parameters
+    ----------
+    points : list of dict
+        :func:`teacher_quality`'s result; fractions in [0, 1], drawn in percent.
+    baseline : sequence of float, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = new_figure(6.4, 4.2)
     ax = axes[0, 0]
     if baseline is not None:
@@ -698,6 +990,17 @@ def teacher_quality(data, teachers: dict, train_logits: dict, test_accs: dict, s
 
 
 def quality_table(points: list) -> str:
+    """The teachers, weakest first: their accuracy and their students' test accuracy (mean ± sd).
+
+    Parameters
+    ----------
+    points : list of dict
+        :func:`teacher_quality`'s result (``name``, ``teacher``, ``students``).
+
+    Returns
+    -------
+    str
+    """
     lines = [f"{'teacher':26s} {'teacher (val)':>13s}  {'its student (test)':>18s}"]
     for p in sorted(points, key=lambda p: p["teacher"]):
         student = results.format_pct(p["students"])
@@ -706,7 +1009,20 @@ def quality_table(points: list) -> str:
 
 
 def rank_correlation(points: list) -> float:
-    """Spearman correlation between teacher accuracy and mean student accuracy."""
+    """Spearman correlation between teacher accuracy and mean student accuracy.
+
+    Ranks come from a double ``argsort``, so ties get distinct ranks (no average ranks).
+
+    Parameters
+    ----------
+    points : list of dict
+        ``teacher`` and ``students`` of each teacher (:func:`teacher_quality`); at least 2.
+
+    Returns
+    -------
+    float
+        In [-1, 1].
+    """
     x = np.argsort(np.argsort([p["teacher"] for p in points]))
     y = np.argsort(np.argsort([np.mean(p["students"]) for p in points]))
     return float(np.corrcoef(x, y)[0, 1])
@@ -742,7 +1058,25 @@ def born_again(data, teachers: list, sel: dict, *, epochs: int) -> dict:
 
 # --------------------------------------------------------------------------- decomposition
 def decomposition(student_logits, teacher_logits, y, *, T: float) -> dict:
-    """Means of KL, TCKD and (1 − p_t)·NCKD, and the largest violation of the identity."""
+    """Means of KL, TCKD and (1 − p_t)·NCKD, and the largest violation of the identity.
+
+    Computed in float64 with :func:`kdlib.losses.dkd_parts` (no ``T**2``).
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : torch.Tensor
+        Shape ``(N, classes)``.
+    y : torch.Tensor
+        Labels, shape ``(N,)``.
+    T : float
+        Temperature, ``> 0``.
+
+    Returns
+    -------
+    dict
+        ``kl``, ``tckd``, ``nckd``, ``nckd_weighted`` (means over the rows) and ``max_error``,
+        ``max |KL - TCKD - (1 - p_t)·NCKD|`` over the rows.
+    """
     tckd, nckd, pt = losses.dkd_parts(student_logits.double(), teacher_logits.double(), y, T=T)
     lp = F.log_softmax(teacher_logits.double() / T, 1)
     lq = F.log_softmax(student_logits.double() / T, 1)
@@ -753,7 +1087,20 @@ def decomposition(student_logits, teacher_logits, y, *, T: float) -> dict:
 
 
 def as_logits(probs, T: float):
-    """Logits whose ``softmax(· / T)`` is ``probs`` (to feed probabilities to ``dkd_parts``)."""
+    """Logits whose ``softmax(· / T)`` is ``probs`` (to feed probabilities to ``dkd_parts``).
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        Rows of probabilities; zeros are clamped to 1e-300.
+    T : float
+        The temperature they will be read at.
+
+    Returns
+    -------
+    torch.Tensor
+        float64, ``T * log(probs)``.
+    """
     return T * probs.double().clamp_min(1e-300).log()
 
 

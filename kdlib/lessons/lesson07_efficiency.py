@@ -136,7 +136,20 @@ def check_params(**params) -> Settings:
 
 # ------------------------------------------------------------------ the student family
 def family(widths, *, with_cnn: bool = True) -> dict:
-    """Name → builder of every student: ``mlp-W`` (784–W–10) per width, and ``cnn-4-8``."""
+    """Name → builder of every student: ``mlp-W`` (784–W–10) per width, and ``cnn-4-8``.
+
+    Parameters
+    ----------
+    widths : iterable of int
+        Hidden units of the MLP students.
+    with_cnn : bool
+        Add ``cnn-4-8`` (:func:`kdlib.models.cnn` with channels (4, 8), hidden 32).
+
+    Returns
+    -------
+    dict of str to callable
+        Name → zero-argument builder of a fresh, untrained model, MLPs first.
+    """
     out = {f"mlp-{w}": (lambda w=w: models.mlp([784, w, 10])) for w in widths}
     if with_cnn:
         out["cnn-4-8"] = lambda: models.cnn(channels=(4, 8), hidden=32)
@@ -200,7 +213,21 @@ def train_family(data, teacher_logits, *, widths, with_cnn, seeds, epochs, lam, 
 
 
 def family_summary(rows) -> list[dict]:
-    """Per model: params, FLOPs, scratch and distilled accuracy (mean, sd) and the paired gain."""
+    """Per model: params, FLOPs, scratch and distilled accuracy (mean, sd) and the paired gain.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`train_family`'s rows (``model``, ``method`` "scratch"/"distilled", ``seed``,
+        ``test_acc``, ``params``, ``flops``).
+
+    Returns
+    -------
+    list of dict
+        Per model, in first-seen order: ``model``, ``params``, ``flops``, ``scratch`` and
+        ``distilled`` (test accuracies sorted by seed) and ``gain`` (distilled minus scratch,
+        :class:`kdlib.results.PairedDifference`; None with a single scratch seed).
+    """
     out = []
     for name in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == name]
@@ -214,7 +241,22 @@ def family_summary(rows) -> list[dict]:
 
 
 def format_family(summary, teacher_acc: float, teacher_params: int, teacher_flops: int) -> str:
-    """The accuracy / params / FLOPs table with the paired KD gain and its 95 % CI."""
+    """The accuracy / params / FLOPs table with the paired KD gain and its 95 % CI.
+
+    Parameters
+    ----------
+    summary : list of dict
+        :func:`family_summary`'s result.
+    teacher_acc : float
+        The teacher's test accuracy, in [0, 1].
+    teacher_params, teacher_flops : int
+        Its parameters and FLOPs per image.
+
+    Returns
+    -------
+    str
+        One line per student, then the teacher's.
+    """
     lines = [f"{'model':9} {'params':>8} {'FLOPs':>10} {'scratch':>17} {'distilled':>17}   "
              "KD gain (points, 95 % CI)"]
     for s in summary:
@@ -233,6 +275,27 @@ def width_T_grid(data, teacher_logits, *, widths, Ts, seeds, epochs, lam, lr, do
     """Distilled MLP students for every width × temperature × seed (test accuracy).
 
     ``done`` holds rows of :func:`train_family` to reuse (same width, the same T).
+
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+    teacher_logits : torch.Tensor
+        The teacher's logits on ``data.train``.
+    widths, Ts : sequence
+        Hidden units of the ``mlp([784, w, 10])`` students and temperatures.
+    seeds, epochs : int
+        Seeds ``0 .. seeds-1`` per cell, epochs per student.
+    lam, lr : float
+        λ of :func:`kdlib.experiments.kd` and the learning rate (default schedule otherwise).
+    done : iterable of dict
+        Rows keyed by ``model``, ``seed`` and ``T`` only: λ, lr and epochs are not compared.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    list of dict
+        ``width``, ``T``, ``seed``, ``test_acc`` for every width × T × seed, in that order.
     """
     settings = train.TrainSettings(epochs=epochs, lr=lr)
     done = {(r["model"], r["seed"], r["T"]): r["test_acc"] for r in done if r["method"] == "distilled"}
@@ -250,7 +313,18 @@ def width_T_grid(data, teacher_logits, *, widths, Ts, seeds, epochs, lam, lr, do
 
 
 def best_T_per_width(grid_rows) -> dict:
-    """Width → (T with the highest mean accuracy, that mean)."""
+    """Width → (T with the highest mean accuracy, that mean).
+
+    Parameters
+    ----------
+    grid_rows : list of dict
+        :func:`width_T_grid`'s rows.
+
+    Returns
+    -------
+    dict of int to (float, float)
+        Width → (best T, its mean test accuracy); the first T in the rows wins ties.
+    """
     out = {}
     for w in dict.fromkeys(r["width"] for r in grid_rows):
         means = {T: float(np.mean([r["test_acc"] for r in grid_rows if r["width"] == w and r["T"] == T]))
@@ -284,7 +358,20 @@ def latency_table(named_models: dict, *, repeats: int, batch_sizes=(1, 256), thr
 
 
 def format_latency(rows, peak_gflops: float) -> str:
-    """Batch-1 and batch-256 latency (median [q25–q75]) and the share of the GEMM peak."""
+    """Batch-1 and batch-256 latency (median [q25–q75]) and the share of the GEMM peak.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`latency_table`'s rows (batch 1 shown in µs, other batches in ms).
+    peak_gflops : float
+        The machine's measured GEMM peak, GFLOP/s.
+
+    Returns
+    -------
+    str
+        One line per model.
+    """
     lines = [f"{'model':9} {'batch 1 (µs)':>22} {'% peak':>7} {'batch 256 (ms)':>22} {'% peak':>7}"]
     for name in dict.fromkeys(r["model"] for r in rows):
         cells = []
@@ -297,14 +384,39 @@ def format_latency(rows, peak_gflops: float) -> str:
 
 
 def speed_ratio(rows, fast: str, slow: str, batch: int) -> float:
-    """How many times faster ``fast`` is than ``slow`` at ``batch`` (median latencies)."""
+    """How many times faster ``fast`` is than ``slow`` at ``batch`` (median latencies).
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`latency_table`'s rows.
+    fast, slow : str
+        Model names in ``rows``.
+    batch : int
+        A batch size measured for both.
+
+    Returns
+    -------
+    float
+        ``median(slow) / median(fast)``; above 1 when ``fast`` really is faster.
+    """
     get = {(r["model"], r["batch"]): r["median"] for r in rows}
     return get[(slow, batch)] / get[(fast, batch)]
 
 
 # ------------------------------------------------------------------ making it cheaper still
 def size_on_disk(model: nn.Module) -> int:
-    """Bytes of ``torch.save(model.state_dict())`` (what shipping the weights costs)."""
+    """Bytes of ``torch.save(model.state_dict())`` (what shipping the weights costs).
+
+    Parameters
+    ----------
+    model : nn.Module
+
+    Returns
+    -------
+    int
+        Bytes, serialised in memory (no file is written).
+    """
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     return buf.getbuffer().nbytes
@@ -312,7 +424,18 @@ def size_on_disk(model: nn.Module) -> int:
 
 def quantize(model: nn.Module) -> nn.Module:
     """Dynamic int8 quantisation of the ``nn.Linear`` layers (weights int8, activations
-    quantised on the fly), as ``torch.ao.quantization.quantize_dynamic`` does it."""
+    quantised on the fly), as ``torch.ao.quantization.quantize_dynamic`` does it.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A float model; it is not modified.
+
+    Returns
+    -------
+    nn.Module
+        A quantised copy (CPU inference only).
+    """
     # imported here, not at the top: a deprecated API (moving to torchao) that only this step uses
     from torch.ao.quantization import quantize_dynamic
 
@@ -322,7 +445,18 @@ def quantize(model: nn.Module) -> nn.Module:
 
 
 def try_compile(model: nn.Module) -> tuple:
-    """``torch.compile(model)`` run once; ``(compiled or None, message, seconds)``."""
+    """``torch.compile(model)`` run once; ``(compiled or None, message, seconds)``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Called once on a zero batch of shape ``(1, *INPUT_SHAPE)``.
+
+    Returns
+    -------
+    (compiled, message, seconds) : (nn.Module or None, str, float)
+        None and the error's first line (at most 200 characters) when compiling or the call fails.
+    """
     t0 = time.perf_counter()
     try:
         compiled = torch.compile(model)
@@ -337,7 +471,25 @@ def try_compile(model: nn.Module) -> tuple:
 
 def cheaper_still(model: nn.Module, data, *, repeats: int, compile_too: bool) -> list[dict]:
     """Size, batch-1 and batch-256 latency and test accuracy of ``model``, its int8 version
-    and (if ``compile_too``) its compiled version. A failure is a row with its message."""
+    and (if ``compile_too``) its compiled version. A failure is a row with its message.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The float32 student.
+    data : kdlib.data.Splits
+        Its ``test`` split gives the accuracy.
+    repeats : int
+        Timed repeats per latency (:func:`kdlib.metrics.latency_stats`, 3 warm-up calls).
+    compile_too : bool
+        Also try :func:`try_compile`.
+
+    Returns
+    -------
+    list of dict
+        ``variant``, ``bytes`` (the compiled one reports the float model's size), ``lat1`` and
+        ``lat256`` (median seconds per batch), ``test_acc``; or ``variant`` and ``error``.
+    """
     variants = {"float32": model, "int8 dynamic": quantize(model)}
     rows = []
     if compile_too:
@@ -356,6 +508,17 @@ def cheaper_still(model: nn.Module, data, *, repeats: int, compile_too: bool) ->
 
 
 def format_cheaper(rows) -> str:
+    """:func:`cheaper_still`'s rows as a text table: size (kB), latencies and test accuracy.
+
+    Parameters
+    ----------
+    rows : list of dict
+        A row with ``error`` prints its message instead of numbers.
+
+    Returns
+    -------
+    str
+    """
     lines = [f"{'variant':13} {'size (kB)':>9} {'batch 1 (µs)':>12} {'batch 256 (ms)':>14} {'test acc':>9}"]
     for r in rows:
         if "error" in r:
@@ -368,7 +531,22 @@ def format_cheaper(rows) -> str:
 
 # ------------------------------------------------------------------ what the teacher costs
 def teacher_step_time(data, *, steps: int, batch_size: int = 128, seed: int = 0) -> float:
-    """Median seconds of one training step (forward, backward, Adam) of the teacher's CNN."""
+    """Median seconds of one training step (forward, backward, Adam) of the teacher's CNN.
+
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+        Batches are drawn with replacement from ``data.train``.
+    steps : int
+        Steps timed, after one untimed warm-up step; ``>= 1``.
+    batch_size, seed : int
+        Images per step; seed of the fresh ``models.cnn()`` and of the batch draws.
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
     torch.manual_seed(seed)
     net = models.cnn()
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
@@ -395,6 +573,24 @@ def teacher_cost(teacher, data, build, *, epochs: int, lam: float, T: float, lr:
     ``teacher_pass``: one teacher pass over the transfer set (the cached logits);
     ``student_cached`` / ``student_per_batch``: distilling the student built by ``build``
     with cached logits / with the teacher run on every batch.
+
+    Parameters
+    ----------
+    teacher : nn.Module
+        The trained teacher whose logits are cached or computed per batch.
+    data : kdlib.data.Splits
+    build : callable
+        ``build() -> nn.Module``, the student (called after ``torch.manual_seed(0)``).
+    epochs : int
+    lam, T, lr : float
+        Passed to :func:`kdlib.train.distill`.
+    steps : int
+        Steps timed by :func:`teacher_step_time`.
+
+    Returns
+    -------
+    dict of str to float
+        Seconds: ``teacher_step`` (one step) and the four parts above.
     """
     step = teacher_step_time(data, steps=steps)
     t0 = time.perf_counter()
@@ -430,6 +626,22 @@ class BreakEvenWidget:
     """A queries-per-day slider → days until the student has repaid its distillation.
 
     ``.text`` is the label's text; ``.days`` the current answer.
+
+    Parameters
+    ----------
+    predictions_to_break_even : float
+        Predictions after which the student's saving has repaid distillation (:func:`break_even`).
+    description : str
+        Optional HTML shown under the label.
+
+    Attributes
+    ----------
+    slider : ipywidgets.FloatLogSlider
+        Queries per day, 1 to 10**7 (starts at 10**4).
+    days : float
+        ``predictions_to_break_even / queries_per_day``.
+    text : str
+        The answer, in seconds, minutes, hours or days.
     """
 
     def __init__(self, predictions_to_break_even: float, *, description: str = ""):
@@ -462,7 +674,22 @@ def _mean_sd(v):
 
 def pareto_figure(summary, latency_rows, teacher: dict) -> Figure:
     """Test accuracy against parameters, FLOPs and batch-1 latency (log x), scratch and
-    distilled (mean ± sd), the teacher as a star, the Pareto front of all points dashed."""
+    distilled (mean ± sd), the teacher as a star, the Pareto front of all points dashed.
+
+    Parameters
+    ----------
+    summary : list of dict
+        :func:`family_summary`'s result.
+    latency_rows : list of dict
+        :func:`latency_table`'s rows, with a batch-1 row of every model and of ``"teacher"``.
+    teacher : dict
+        ``acc``, ``params`` and ``flops`` of the teacher.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels, 13 × 3.8 inches.
+    """
     lat = {r["model"]: 1e6 * r["median"] for r in latency_rows if r["batch"] == 1}  # µs
     fig, ax = plots.new_figure(13, 3.8, ncols=3)
     for a, key, label in zip(ax[0], ("params", "flops", "latency"),
@@ -495,7 +722,17 @@ def pareto_figure(summary, latency_rows, teacher: dict) -> Figure:
 
 
 def width_T_figure(grid_rows) -> Figure:
-    """Distilled accuracy against T, one line per width (mean ± sd over seeds)."""
+    """Distilled accuracy against T, one line per width (mean ± sd over seeds).
+
+    Parameters
+    ----------
+    grid_rows : list of dict
+        :func:`width_T_grid`'s rows; T on a log-2 axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = plots.new_figure(6.4, 3.8)
     a = ax[0, 0]
     Ts = sorted(dict.fromkeys(r["T"] for r in grid_rows))
@@ -513,7 +750,19 @@ def width_T_figure(grid_rows) -> Figure:
 
 
 def overhead_figure(latency_rows, peak_gflops: float) -> Figure:
-    """Achieved GFLOP/s against FLOPs per batch, batch 1 and 256, with the measured peak."""
+    """Achieved GFLOP/s against FLOPs per batch, batch 1 and 256, with the measured peak.
+
+    Parameters
+    ----------
+    latency_rows : list of dict
+        :func:`latency_table`'s rows; only batches 1 and 256 are drawn.
+    peak_gflops : float
+        The measured GEMM peak, a dashed line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = plots.new_figure(6.4, 3.8)
     a = ax[0, 0]
     for b, marker in ((1, "o"), (256, "s")):

@@ -114,7 +114,19 @@ def check_params(**params) -> Settings:
 
 
 def subset_test(data, n_test):
-    """``data`` with its test split cut to the first ``n_test`` images (``None``: unchanged)."""
+    """``data`` with its test split cut to the first ``n_test`` images (``None``: unchanged).
+
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+    n_test : int or None
+        Test images to keep (notebook 08's quick runs use 500).
+
+    Returns
+    -------
+    kdlib.data.Splits
+        A new object sharing ``train`` and ``val``; ``data`` itself is unchanged.
+    """
     if n_test is None:
         return data
     return kdata.Splits(data.train, data.val, kdata.Split(data.test.x[:n_test], data.test.y[:n_test]),
@@ -225,14 +237,37 @@ def train_twins(data, teacher_logits, *, seeds, epochs, lr, progress: bool = Tru
 
 
 def kinds(students) -> list:
-    """The student kinds in ``students`` (keys ``(kind, seed)``), in insertion order."""
+    """The student kinds in ``students`` (keys ``(kind, seed)``), in insertion order.
+
+    Parameters
+    ----------
+    students : dict
+        ``(kind, seed)`` → model or logits, as from :func:`train_students`.
+
+    Returns
+    -------
+    list of str
+    """
     return list(dict.fromkeys(k for k, _ in students))
 
 
 # ------------------------------------------------------------------ fidelity
 def logits_of(students: dict, x) -> dict:
     """``key → kdlib.models.predict(model, x)`` for every model of ``students``: computed once
-    and shared by the fidelity, calibration and plotting cells (teacher-sized students are slow)."""
+    and shared by the fidelity, calibration and plotting cells (teacher-sized students are slow).
+
+    Parameters
+    ----------
+    students : dict
+        ``(kind, seed)`` → trained model.
+    x : torch.Tensor
+        Inputs, e.g. ``data.test.x``.
+
+    Returns
+    -------
+    dict
+        The same keys → logits, shape ``(len(x), classes)``.
+    """
     return {key: models.predict(s, x) for key, s in students.items()}
 
 
@@ -269,7 +304,21 @@ def _ms(v, scale=100.0, digits=2):
 
 
 def format_fidelity(rows, teacher_acc: float) -> str:
-    """Agreement (%) and KL (nats) on train vs test, and test accuracy, mean ± sd over seeds."""
+    """Agreement (%) and KL (nats) on train vs test, and test accuracy, mean ± sd over seeds.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`fidelity_rows`' rows with ``train`` and ``test`` splits; agreement and accuracy
+        are fractions (printed in percent), KL in nats.
+    teacher_acc : float
+        The teacher's test accuracy, in [0, 1], as the last line.
+
+    Returns
+    -------
+    str
+        One line per kind (a single seed prints no ± sd).
+    """
     lines = [f"{'student':9} {'agree train %':>15} {'agree test %':>15} {'KL train':>15} "
              f"{'KL test':>15} {'test acc %':>15}"]
     for kind in dict.fromkeys(r["kind"] for r in rows):
@@ -284,14 +333,41 @@ def format_fidelity(rows, teacher_acc: float) -> str:
 
 
 def fidelity_gap(rows, kind: str):
-    """Paired (over seeds) agreement on train minus agreement on test for one kind."""
+    """Paired (over seeds) agreement on train minus agreement on test for one kind.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`fidelity_rows`' rows.
+    kind : str
+        A student kind in them, e.g. ``"scratch"`` or ``"T=4"``.
+
+    Returns
+    -------
+    kdlib.results.PairedDifference
+        In fractions (``.format()`` prints percentage points).
+    """
     mine = sorted((r for r in rows if r["kind"] == kind), key=lambda r: r["seed"])
     return results.paired_difference([r["agree_train"] for r in mine], [r["agree_test"] for r in mine])
 
 
 def curves_figure(curves: dict, epochs: int) -> Figure:
     """Agreement with the teacher, KL to it and accuracy (train and test images) against
-    epochs, mean over seeds."""
+    epochs, mean over seeds.
+
+    Parameters
+    ----------
+    curves : dict of str to list of dict
+        :func:`train_students`' curves: per kind, rows with ``epoch``, ``split`` ("train"/"test"),
+        ``agreement``, ``kl`` and ``acc``; a kind with no rows is skipped.
+    epochs : int
+        Epochs 1 .. ``epochs`` on the x axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels, 15 × 3.8 inches.
+    """
     fig, ax = plots.new_figure(15, 3.8, ncols=3)
     for a, metric, label in ((ax[0, 0], "agreement", "top-1 agreement with the teacher"),
                              (ax[0, 1], "kl", "mean KL(teacher ‖ student), nats"),
@@ -311,7 +387,22 @@ def curves_figure(curves: dict, epochs: int) -> Figure:
 # ------------------------------------------------------------------ where they disagree
 def disagreement_table(teacher_pred, student_pred, y, classes) -> list[dict]:
     """Per class (true label): examples the teacher gets right and the student wrong, and the
-    reverse, and how often the two predictions differ."""
+    reverse, and how often the two predictions differ.
+
+    Parameters
+    ----------
+    teacher_pred, student_pred : torch.Tensor
+        Predicted classes, shape ``(N,)``.
+    y : torch.Tensor
+        True labels, shape ``(N,)``.
+    classes : sequence of str
+        Class names, indexed by label.
+
+    Returns
+    -------
+    list of dict
+        Per class: ``class``, ``n`` (examples), ``teacher_only``, ``student_only``, ``differ`` (counts).
+    """
     t_ok, s_ok = teacher_pred == y, student_pred == y
     rows = []
     for c, name in enumerate(classes):
@@ -324,6 +415,17 @@ def disagreement_table(teacher_pred, student_pred, y, classes) -> list[dict]:
 
 
 def format_disagreement(rows) -> str:
+    """:func:`disagreement_table`'s rows as text: per class, who alone is right, with totals.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`disagreement_table`'s rows.
+
+    Returns
+    -------
+    str
+    """
     lines = [f"{'true class':12} {'teacher right, student wrong':>29} {'student right, teacher wrong':>29}"]
     for r in rows:
         lines.append(f"{r['class']:12} {r['teacher_only']:>29} {r['student_only']:>29}")
@@ -334,7 +436,20 @@ def format_disagreement(rows) -> str:
 
 def most_disputed(teacher_logits, student_logits, k: int = 8) -> torch.Tensor:
     """Indices of the ``k`` examples with the largest KL(teacher ‖ student) among those where
-    the two models' top classes differ (largest first)."""
+    the two models' top classes differ (largest first).
+
+    Parameters
+    ----------
+    teacher_logits, student_logits : torch.Tensor
+        Shape ``(N, classes)``, on the same examples.
+    k : int
+        How many at most.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 indices, ``min(k, number of disagreements)`` of them (ties in index order).
+    """
     kl = metrics.kl_per_example(teacher_logits, student_logits)
     differ = teacher_logits.argmax(1) != student_logits.argmax(1)
     kl = torch.where(differ, kl, torch.full_like(kl, -1.0))
@@ -343,7 +458,25 @@ def most_disputed(teacher_logits, student_logits, k: int = 8) -> torch.Tensor:
 
 
 def disputed_figure(x, y, teacher_logits, student_logits, classes, idx) -> Figure:
-    """The disputed images, titled with the label and both models' top class and probability."""
+    """The disputed images, titled with the label and both models' top class and probability.
+
+    Parameters
+    ----------
+    x : array-like
+        Images, ``(N, ..., H, W)``.
+    y : torch.Tensor
+        Labels.
+    teacher_logits, student_logits : torch.Tensor
+        Shape ``(N, classes)``.
+    classes : sequence of str
+        Class names (cut to 9 characters in the titles).
+    idx : torch.Tensor
+        Indices to draw, e.g. from :func:`most_disputed`; 8 per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     n = max(len(idx), 1)
     fig, ax = plots.new_figure(1.9 * min(n, 8), 2.5 * -(-n // 8), ncols=min(n, 8), nrows=-(-n // 8))
     pt, ps = teacher_logits.softmax(1), student_logits.softmax(1)
@@ -359,14 +492,47 @@ def disputed_figure(x, y, teacher_logits, student_logits, classes, idx) -> Figur
 
 # ------------------------------------------------------------------ calibration
 def calibration(logits_by_model: dict, y, *, n_bins: int) -> dict:
-    """``name → reliability_bins`` of softmax(logits) (T = 1: what a deployed model outputs)."""
+    """``name → reliability_bins`` of softmax(logits) (T = 1: what a deployed model outputs).
+
+    Parameters
+    ----------
+    logits_by_model : dict
+        Name → logits, shape ``(N, classes)``.
+    y : torch.Tensor
+        Labels, shape ``(N,)``.
+    n_bins : int
+        Equal-width confidence bins on [0, 1].
+
+    Returns
+    -------
+    dict
+        Name → :func:`kdlib.metrics.reliability_bins` (``edges``, ``count``, ``confidence``,
+        ``accuracy``, ``ece``).
+    """
     return {name: metrics.reliability_bins(lg.softmax(1), y, n_bins=n_bins)
             for name, lg in logits_by_model.items()}
 
 
 def ece_table(test_logits: dict, teacher_test_logits, y_test, *, n_bins: int) -> list[dict]:
     """ECE of the teacher and of every student (``(kind, seed)`` → test logits), one row per
-    model (kind, seed, ece, acc, mean confidence)."""
+    model (kind, seed, ece, acc, mean confidence).
+
+    Parameters
+    ----------
+    test_logits : dict
+        ``(kind, seed)`` → a student's test logits.
+    teacher_test_logits : torch.Tensor
+        The teacher's test logits (its row has ``kind="teacher"``, ``seed=0``, first).
+    y_test : torch.Tensor
+        Test labels.
+    n_bins : int
+        Confidence bins of the ECE.
+
+    Returns
+    -------
+    list of dict
+        ``kind``, ``seed``, ``ece``, ``acc`` and ``confidence`` (mean top probability), all in [0, 1].
+    """
     rows = []
     for (kind, seed), logits in [(("teacher", 0), teacher_test_logits), *test_logits.items()]:
         p = logits.softmax(1)
@@ -378,6 +544,17 @@ def ece_table(test_logits: dict, teacher_test_logits, y_test, *, n_bins: int) ->
 
 
 def format_ece(rows) -> str:
+    """:func:`ece_table`'s rows as text: ECE, mean confidence and accuracy per kind, mean ± sd in %.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`ece_table`'s rows.
+
+    Returns
+    -------
+    str
+    """
     lines = [f"{'model':9} {'ECE %':>13} {'mean confidence %':>18} {'accuracy %':>13}"]
     for kind in dict.fromkeys(r["kind"] for r in rows):
         mine = [r for r in rows if r["kind"] == kind]
@@ -388,7 +565,19 @@ def format_ece(rows) -> str:
 
 def reliability_figure(bins: dict, title: str = "") -> Figure:
     """Reliability diagram: accuracy per confidence bin (bars, starting at 0) against the
-    diagonal of perfect calibration, with the count of every bin written on it."""
+    diagonal of perfect calibration, with the count of every bin written on it.
+
+    Parameters
+    ----------
+    bins : dict
+        One entry of :func:`calibration` (:func:`kdlib.metrics.reliability_bins`).
+    title : str
+        Axes title; ``""`` gives the ECE.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = plots.new_figure(5.2, 4.2)
     a = ax[0, 0]
     edges = bins["edges"]
@@ -411,7 +600,22 @@ def reliability_figure(bins: dict, title: str = "") -> Figure:
 
 class ReliabilityWidget:
     """A slider over the models (teacher, scratch, T = …) that redraws the reliability diagram
-    from precomputed bins. ``.figure`` is the current figure, ``.text`` its ECE line."""
+    from precomputed bins. ``.figure`` is the current figure, ``.text`` its ECE line.
+
+    Parameters
+    ----------
+    bins_by_model : dict
+        Name → reliability bins (:func:`calibration`); the slider starts at the second name.
+
+    Attributes
+    ----------
+    slider : ipywidgets.SelectionSlider
+        Over the names, in order.
+    figure : matplotlib.figure.Figure
+        The current reliability diagram (:func:`reliability_figure`).
+    text : str
+        ``"<name>: ECE ... % over <n> test images"``.
+    """
 
     def __init__(self, bins_by_model: dict):
         self.bins = bins_by_model
@@ -438,13 +642,44 @@ class ReliabilityWidget:
 
 # ------------------------------------------------------------------ shifted data
 def shifted_sets(x, shifts=SHIFTS, *, seed: int = 0) -> dict:
-    """``"kind severity"`` → shifted copy of ``x`` (:func:`kdlib.data.shift`, seeded)."""
+    """``"kind severity"`` → shifted copy of ``x`` (:func:`kdlib.data.shift`, seeded).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images ``(N, C, H, W)`` in [0, 1]; not modified.
+    shifts : sequence of (str, float)
+        ``(kind, severity)`` pairs; default :data:`SHIFTS`.
+    seed : int
+        Seed of :func:`kdlib.data.shift`'s random parts.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Keys like ``"none"`` or ``"rotate 20"``, in the order of ``shifts``.
+    """
     return {(k if k == "none" else f"{k} {s:g}"): kdata.shift(x, k, s, seed=seed) for k, s in shifts}
 
 
 def shift_rows(teacher, students, shifted: dict, y) -> list[dict]:
     """Accuracy of the teacher and every student, and each student's agreement with the
-    teacher, on every shifted set."""
+    teacher, on every shifted set.
+
+    Parameters
+    ----------
+    teacher : nn.Module
+    students : dict
+        ``(kind, seed)`` → trained model.
+    shifted : dict of str to torch.Tensor
+        :func:`shifted_sets`' result.
+    y : torch.Tensor
+        Labels of the (unshifted) images, the same for every set.
+
+    Returns
+    -------
+    list of dict
+        ``shift``, ``kind``, ``seed``, ``acc`` and ``agree`` (1.0 for the teacher), fractions.
+    """
     rows = []
     for name, x in shifted.items():
         t_logits = models.predict(teacher, x)
@@ -460,7 +695,18 @@ def shift_rows(teacher, students, shifted: dict, y) -> list[dict]:
 
 def format_shifts(rows) -> str:
     """Accuracy % per shift (rows) and model (columns), mean ± sd; the agreement with the
-    teacher in brackets."""
+    teacher in brackets.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`shift_rows`' rows.
+
+    Returns
+    -------
+    str
+        Agreement is the mean over seeds, in percent, without decimals.
+    """
     ks = list(dict.fromkeys(r["kind"] for r in rows))
     lines = [f"{'shift':13} " + " ".join(f"{k:>22}" for k in ks)]
     for name in dict.fromkeys(r["shift"] for r in rows):
@@ -476,7 +722,18 @@ def format_shifts(rows) -> str:
 
 def beats_teacher(rows) -> list[tuple]:
     """``(shift, kind, mean student accuracy − teacher accuracy)`` where a student kind's mean
-    accuracy exceeds the teacher's on that shift."""
+    accuracy exceeds the teacher's on that shift.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`shift_rows`' rows (one teacher row per shift).
+
+    Returns
+    -------
+    list of (str, str, float)
+        Empty when no student kind beats the teacher anywhere; the gain is a fraction.
+    """
     out = []
     for name in dict.fromkeys(r["shift"] for r in rows):
         t = [r["acc"] for r in rows if r["shift"] == name and r["kind"] == "teacher"][0]
@@ -488,7 +745,19 @@ def beats_teacher(rows) -> list[tuple]:
 
 
 def shift_examples_figure(shifted: dict, n: int = 6) -> Figure:
-    """The first ``n`` test images under every shift (one row per shift)."""
+    """The first ``n`` test images under every shift (one row per shift).
+
+    Parameters
+    ----------
+    shifted : dict of str to torch.Tensor
+        :func:`shifted_sets`' result; each set needs at least ``n`` images.
+    n : int
+        Images per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = plots.new_figure(1.2 * n, 1.3 * len(shifted), ncols=n, nrows=len(shifted))
     for r, (name, x) in enumerate(shifted.items()):
         for c in range(n):

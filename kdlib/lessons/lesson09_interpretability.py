@@ -125,6 +125,27 @@ class Experiment:
     image's path probability). ``tree_rows`` one dict per (depth, targets, seed) for the
     scikit-learn trees, with ``leaves``. ``models`` keeps the seed-0 students for the
     figures and the widget, ``trees`` the seed-0 scikit-learn trees by (depth, targets).
+
+    Attributes
+    ----------
+    rows : list of dict
+        ``student``, ``targets``, ``seed``, ``acc``, ``fidelity`` (and the soft-tree keys), fractions.
+    tree_rows : list of dict
+        ``depth``, ``targets``, ``seed``, ``acc``, ``fidelity``, ``leaves``.
+    teacher_acc : float
+        The teacher's test accuracy, in [0, 1].
+    models : dict
+        ``(student, targets)`` → the seed-0 trained model.
+    trees : dict
+        ``(depth, targets)`` → the seed-0 fitted scikit-learn tree.
+    test : kdlib.data.Split
+        The test set.
+    teacher_test_logits : torch.Tensor
+        The teacher's logits on it, ``(10000, 10)``.
+    classes : tuple of str
+        Class names.
+    depths : tuple of int
+        The :data:`TREE_DEPTHS` fitted (those ``<= max_depth``).
     """
 
     rows: list
@@ -139,7 +160,20 @@ class Experiment:
 
 
 def build_student(kind: str, tree_depth: int):
-    """A fresh student: ``"linear"`` (softmax regression) or ``"soft tree"`` of ``tree_depth``."""
+    """A fresh student: ``"linear"`` (softmax regression) or ``"soft tree"`` of ``tree_depth``.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`STUDENTS`; anything else raises ``ValueError``.
+    tree_depth : int
+        Depth of the soft tree (ignored for ``"linear"``).
+
+    Returns
+    -------
+    nn.Module
+        :func:`kdlib.models.linear` or :func:`kdlib.models.soft_tree`, untrained.
+    """
     if kind == "linear":
         return models.linear()
     if kind == "soft tree":
@@ -150,7 +184,24 @@ def build_student(kind: str, tree_depth: int):
 def tree_loss(tree, targets: str, teacher_logits, *, lam: float, T: float):
     """The soft tree's training loss: cross-entropy (``targets="labels"``) or ``kd_loss``
     (``"teacher"``, on cached teacher logits looked up by index), plus ``TREE_PENALTY`` times
-    Frosst & Hinton's balance penalty (:meth:`kdlib.models.SoftTree.balance_penalty`)."""
+    Frosst & Hinton's balance penalty (:meth:`kdlib.models.SoftTree.balance_penalty`).
+
+    Parameters
+    ----------
+    tree : kdlib.models.SoftTree
+        The student being trained (its penalty is computed on the batch's inputs).
+    targets : str
+        ``"labels"``, or anything else for distillation.
+    teacher_logits : torch.Tensor
+        Cached teacher logits on the training images, in data-set order (unused for labels).
+    lam, T : float
+        Passed to :func:`kdlib.losses.kd_loss`.
+
+    Returns
+    -------
+    callable
+        ``loss_fn(logits, y, idx, x) -> scalar tensor``, as :func:`kdlib.train.fit` calls it.
+    """
     def loss_fn(logits, y, idx, x):
         main = (F.cross_entropy(logits, y) if targets == "labels"
                 else kd_loss(logits, teacher_logits[idx], y, lam=lam, T=T))
@@ -159,7 +210,20 @@ def tree_loss(tree, targets: str, teacher_logits, *, lam: float, T: float):
 
 
 def leaves_for_mass(path_probs: torch.Tensor, mass: float = 0.9) -> torch.Tensor:
-    """Per row, the smallest number of leaves whose path probabilities sum to ``mass``."""
+    """Per row, the smallest number of leaves whose path probabilities sum to ``mass``.
+
+    Parameters
+    ----------
+    path_probs : torch.Tensor
+        Shape ``(N, leaves)``, rows summing to 1 (:meth:`kdlib.models.SoftTree.path_probs`).
+    mass : float
+        The probability mass to cover, in (0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        int64, shape ``(N,)``, each in ``[1, leaves]``.
+    """
     p = path_probs.sort(dim=1, descending=True).values.cumsum(1)
     return (p < mass - 1e-9).sum(1) + 1
 
@@ -213,6 +277,29 @@ def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float
     scikit-learn trees of the ``TREE_DEPTHS`` up to ``max_depth`` are fitted either to the labels
     (classification) or to the teacher's probabilities at ``TREE_T`` (multi-output
     regression, prediction = argmax).
+
+    Parameters
+    ----------
+    teacher : nn.Module
+        The trained teacher (notebook 01's checkpoint).
+    n_train : int
+        Training images per seed.
+    epochs : int
+        Epochs of the neural students (Adam via :class:`kdlib.train.TrainSettings`, batch 64, :data:`LR`).
+    seeds : int
+        Seeds ``0 .. seeds-1``.
+    lam, T : float
+        λ and temperature of the distilled neural students.
+    tree_depth : int
+        Depth of the soft tree.
+    max_depth : int
+        Largest scikit-learn tree depth fitted.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Experiment
     """
     from tqdm.auto import tqdm  # progress bar only
 
@@ -265,7 +352,18 @@ def _values(rows, key, **match):
 
 
 def students_table(exp: Experiment) -> str:
-    """Accuracy and fidelity of the neural students, labels vs distilled (mean ± sd)."""
+    """Accuracy and fidelity of the neural students, labels vs distilled (mean ± sd).
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    str
+        The teacher's accuracy, one line per (student, targets), then the paired differences
+        distilled − labels of accuracy and fidelity per student.
+    """
     lines = [f"teacher test accuracy: {exp.teacher_acc * 100:.2f} %",
              f"{'student':<10} {'trained on':<10} {'accuracy':>18} {'fidelity':>18}"]
     for kind in STUDENTS:
@@ -289,7 +387,17 @@ def _pp(d) -> str:
 
 
 def soft_tree_table(exp: Experiment) -> str:
-    """The soft tree read as Frosst & Hinton read it: by its single most probable leaf."""
+    """The soft tree read as Frosst & Hinton read it: by its single most probable leaf.
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    str
+        Per targets: mixture and max-leaf accuracy, max-leaf fidelity and the leaves for 90 %.
+    """
     lines = [f"{'trained on':<10} {'mixture acc':>16} {'max-leaf acc':>16} {'max-leaf fid':>16}"
              f" {'leaves for 90%':>15}"]
     n_leaves = exp.models[("soft tree", "labels")].n_leaves
@@ -304,7 +412,18 @@ def soft_tree_table(exp: Experiment) -> str:
 
 
 def tree_summary(exp: Experiment) -> list[dict]:
-    """Per (depth, targets): mean and sd of accuracy and fidelity, mean number of leaves."""
+    """Per (depth, targets): mean and sd of accuracy and fidelity, mean number of leaves.
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    list of dict
+        ``depth``, ``targets``, ``acc``, ``acc_sd``, ``fidelity``, ``fidelity_sd`` (fractions;
+        sd nan for one seed) and ``leaves``.
+    """
     out = []
     for depth in exp.depths:
         for targets in TARGETS:
@@ -318,7 +437,17 @@ def tree_summary(exp: Experiment) -> list[dict]:
 
 
 def trees_table(exp: Experiment) -> str:
-    """Hard decision trees: accuracy and fidelity against depth, labels vs teacher."""
+    """Hard decision trees: accuracy and fidelity against depth, labels vs teacher.
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    str
+        One line per (depth, targets).
+    """
     lines = [f"{'depth':>5} {'fitted to':<9} {'accuracy':>18} {'fidelity':>18} {'leaves':>7}"]
     for depth in exp.depths:
         for targets in TARGETS:
@@ -331,7 +460,21 @@ def trees_table(exp: Experiment) -> str:
 
 
 def tree_rules(exp: Experiment, depth: int = 3, targets: str = "teacher") -> str:
-    """The seed-0 scikit-learn tree's rules, pixels named ``px(row,col)``, leaves by class."""
+    """The seed-0 scikit-learn tree's rules, pixels named ``px(row,col)``, leaves by class.
+
+    Parameters
+    ----------
+    exp : Experiment
+    depth : int
+        One of ``exp.depths``.
+    targets : str
+        ``"labels"`` or ``"teacher"``; a teacher-fitted leaf is named by its top class and probability.
+
+    Returns
+    -------
+    str
+        :func:`sklearn.tree.export_text`'s text.
+    """
     if (depth, targets) not in exp.trees:
         raise ValueError(f"no tree of depth={depth} fitted to {targets!r}; depths run "
                          f"{exp.depths[0]} … {exp.depths[-1]}, targets {TARGETS}")
@@ -355,7 +498,20 @@ def tree_rules(exp: Experiment, depth: int = 3, targets: str = "teacher") -> str
 
 
 def readability(exp: Experiment, tree_depth: int) -> list[dict]:
-    """How much a person must inspect to follow one prediction, per student."""
+    """How much a person must inspect to follow one prediction, per student.
+
+    Parameters
+    ----------
+    exp : Experiment
+    tree_depth : int
+        The soft tree's depth, for its label.
+
+    Returns
+    -------
+    list of dict
+        ``student``, ``parameters`` (int; a hard tree counts two numbers per split, one per leaf)
+        and ``per prediction`` (str); hard trees of depth 3 and ``exp.depths[-1]`` where fitted.
+    """
     soft = exp.models[("soft tree", "labels")]
     n_soft = models.count_params(soft)
     l90 = mean_sd(_values(exp.rows, "leaves_90", student="soft tree", targets="teacher"))[0]
@@ -375,7 +531,20 @@ def readability(exp: Experiment, tree_depth: int) -> list[dict]:
 
 
 def verdict(exp: Experiment, tree_depth: int) -> str:
-    """Where the article's "the simpler student is easier to explain" holds and fails."""
+    """Where the article's "the simpler student is easier to explain" holds and fails.
+
+    Parameters
+    ----------
+    exp : Experiment
+    tree_depth : int
+        Unused (kept for the notebook's call).
+
+    Returns
+    -------
+    str
+        One line each: teacher, neural students, soft tree's max leaf, hard trees of the smallest,
+        3 and the largest depth (those fitted).
+    """
     s = {(r["student"], r["targets"]): r for r in _student_means(exp)}
     t = {(r["depth"], r["targets"]): r for r in tree_summary(exp)}
     lines = [f"teacher: {exp.teacher_acc * 100:.1f} % accuracy"]
@@ -399,7 +568,18 @@ def verdict(exp: Experiment, tree_depth: int) -> str:
 
 
 def verdict_metrics(exp: Experiment) -> dict:
-    """Mean test accuracy / fidelity per student and target, as flat names for kdlib.runs.record."""
+    """Mean test accuracy / fidelity per student and target, as flat names for kdlib.runs.record.
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    dict of str to float
+        ``<student>_<targets>_acc`` / ``_fidelity`` (e.g. ``soft_tree_teacher_acc``) and
+        ``tree3_<targets>_acc`` / ``_fidelity`` when depth 3 was fitted.
+    """
     out = {}
     for row in _student_means(exp):
         name = row["student"].replace(" ", "_") + "_" + row["targets"]
@@ -428,7 +608,17 @@ def _student_means(exp):
 
 # ------------------------------------------------------------------ figures
 def templates_figure(exp: Experiment):
-    """The linear students' ten weight vectors as 28 × 28 images: labels row, distilled row."""
+    """The linear students' ten weight vectors as 28 × 28 images: labels row, distilled row.
+
+    Parameters
+    ----------
+    exp : Experiment
+        Uses the seed-0 linear students; each image has its own symmetric colour scale.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = new_figure(11, 2.8, ncols=10, nrows=2)
     for r, targets in enumerate(TARGETS):
         w = exp.models[("linear", targets)][1].weight.detach()
@@ -448,7 +638,17 @@ def templates_figure(exp: Experiment):
 
 
 def template_similarity(exp: Experiment) -> dict:
-    """Mean cosine similarity of the seed-0 linear templates: labels vs distilled, per class."""
+    """Mean cosine similarity of the seed-0 linear templates: labels vs distilled, per class.
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    dict
+        ``mean`` and ``min`` (float, in [-1, 1]) over the ten classes, ``least_similar`` (class name).
+    """
     a = exp.models[("linear", "labels")][1].weight.detach()
     b = exp.models[("linear", "teacher")][1].weight.detach()
     cos = torch.nn.functional.cosine_similarity(a, b, dim=1)
@@ -457,7 +657,17 @@ def template_similarity(exp: Experiment) -> dict:
 
 
 def filters_figure(tree):
-    """The soft tree's inner-node filters as 28 × 28 images, laid out level by level."""
+    """The soft tree's inner-node filters as 28 × 28 images, laid out level by level.
+
+    Parameters
+    ----------
+    tree : kdlib.models.SoftTree
+        On 784 inputs (28 × 28); each filter has its own symmetric colour scale.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     depth = tree.depth
     width = 2 ** (depth - 1)
     fig, axes = new_figure(min(1.3 * width, 12), 1.4 * depth, ncols=width, nrows=depth)
@@ -482,6 +692,20 @@ def draw_tree_paths(ax, tree, x, classes) -> np.ndarray:
     """Draw ``tree`` on ``ax`` with edge widths = probability of reaching each node for image ``x``.
 
     Returns the leaves' path probabilities.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    tree : kdlib.models.SoftTree
+    x : torch.Tensor
+        One image (any shape with ``n_in`` elements).
+    classes : sequence of str
+        Class names; each leaf is labelled with its top class (grey when reached with p <= 0.05).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(2**depth,)``, summing to 1.
     """
     with torch.no_grad():
         z = torch.sigmoid(tree.beta * tree.inner(x.reshape(1, -1)))[0].numpy()
@@ -515,7 +739,17 @@ def draw_tree_paths(ax, tree, x, classes) -> np.ndarray:
 
 
 def trees_figure(exp: Experiment):
-    """Hard trees: accuracy and fidelity against depth, labels vs teacher (mean ± sd)."""
+    """Hard trees: accuracy and fidelity against depth, labels vs teacher (mean ± sd).
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels (accuracy, fidelity) in percent, the teacher's accuracy dashed.
+    """
     fig, axes = new_figure(9, 3.2, ncols=2)
     summary = tree_summary(exp)
     for ax, key in zip(axes[0], ("acc", "fidelity")):
@@ -587,6 +821,12 @@ class ExplanationExplorer:
         return steps
 
     def update(self):
+        """Redraw for the test image at ``slider.value``: sets :attr:`figure`, :attr:`text` and the label.
+
+        Returns
+        -------
+        None
+        """
         i = int(self.slider.value)
         classes = self.exp.classes
         x, y = self.exp.test.x[i], int(self.exp.test.y[i])
@@ -625,12 +865,36 @@ class ExplanationExplorer:
 
 # ------------------------------------------------------------------ exercises
 def soft_tree_param_count(depth: int, n_in: int = 784, n_classes: int = 10) -> int:
-    """Parameters of a soft tree: a filter and a bias per inner node, a distribution per leaf."""
+    """Parameters of a soft tree: a filter and a bias per inner node, a distribution per leaf.
+
+    Parameters
+    ----------
+    depth : int
+    n_in, n_classes : int
+        Input features and classes.
+
+    Returns
+    -------
+    int
+        ``(2**depth - 1) * (n_in + 1) + 2**depth * n_classes``, as :class:`kdlib.models.SoftTree` has.
+    """
     return (2 ** depth - 1) * (n_in + 1) + 2 ** depth * n_classes
 
 
 def max_leaf_agreement(tree, x: torch.Tensor) -> float:
-    """Fraction of ``x`` on which the most probable leaf predicts what the full mixture does."""
+    """Fraction of ``x`` on which the most probable leaf predicts what the full mixture does.
+
+    Parameters
+    ----------
+    tree : kdlib.models.SoftTree
+    x : torch.Tensor
+        Inputs, ``(N, ...)``.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
     with torch.no_grad():
         return float((tree.predict_max_leaf(x) == tree(x).argmax(1)).float().mean())
 

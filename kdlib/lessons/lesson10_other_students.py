@@ -111,7 +111,18 @@ def check_params(**params) -> Settings:
 # ------------------------------------------------------------------ students
 def build(kind: str) -> nn.Module:
     """A fresh student: ``"rnn"`` (GRU over rows, hidden 64), ``"cnn"`` (conv8-conv16-fc32),
-    ``"mlp-small"`` (784-18-10, about the CNN's size) or ``"mlp"`` (784-64-10)."""
+    ``"mlp-small"`` (784-18-10, about the CNN's size) or ``"mlp"`` (784-64-10).
+
+    Parameters
+    ----------
+    kind : str
+        ``"rnn"``, ``"cnn"``, ``"mlp-small"`` or ``"mlp"``; anything else raises ``ValueError``.
+
+    Returns
+    -------
+    nn.Module
+        Untrained, mapping 28 × 28 images to 10 logits.
+    """
     if kind == "rnn":
         return models.rnn(hidden=64)
     if kind == "cnn":
@@ -124,7 +135,20 @@ def build(kind: str) -> nn.Module:
 
 
 def init_error(student: nn.Module, teacher: nn.Module, strategy: str = "copy") -> str:
-    """The message ``init_student`` gives for this pair (or "ok" when it succeeds)."""
+    """The message ``init_student`` gives for this pair (or "ok" when it succeeds).
+
+    Parameters
+    ----------
+    student, teacher : nn.Module
+        The pair to initialise; ``student`` is modified when it succeeds.
+    strategy : str
+        A strategy of :func:`kdlib.student_init.init_student`, e.g. ``"copy"``.
+
+    Returns
+    -------
+    str
+        The ``ValueError``'s message, or ``"ok"`` (other exceptions propagate).
+    """
     try:
         init_student(student, teacher, strategy)
     except ValueError as exc:
@@ -136,6 +160,20 @@ class HintStudent(nn.Module):
     """A student plus the FitNets regressor that maps its hidden layer to the teacher's width.
 
     ``forward`` is the student's; training this wrapper trains the regressor too.
+
+    Parameters
+    ----------
+    student : nn.Module
+        The student proper.
+    student_width, teacher_width : int
+        Units of the student's and the teacher's hint layers.
+
+    Attributes
+    ----------
+    student : nn.Module
+    regressor : nn.Linear
+        ``student_width → teacher_width``; the hint loss compares ``regressor(student features)``
+        with the teacher's features.
     """
 
     def __init__(self, student: nn.Module, student_width: int, teacher_width: int):
@@ -149,7 +187,20 @@ class HintStudent(nn.Module):
 
 def pool_to(features: torch.Tensor, width: int) -> torch.Tensor:
     """Average-pool ``(batch, n)`` features to ``(batch, width)`` (the tutorial's way to
-    compare a wide teacher layer with a narrower student layer); ``n`` must be a multiple."""
+    compare a wide teacher layer with a narrower student layer); ``n`` must be a multiple.
+
+    Parameters
+    ----------
+    features : torch.Tensor
+        Shape ``(batch, n)``.
+    width : int
+        Output width; ``n % width == 0``, else ``ValueError``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(batch, width)``: means of consecutive groups of ``n // width`` features.
+    """
     n = features.shape[1]
     if n % width:
         raise ValueError(f"cannot pool {n} features to width={width}: {n} is not a multiple")
@@ -162,6 +213,19 @@ class GradNormRecorder:
     Uses ``register_post_accumulate_grad_hook`` on every trainable parameter: when the last
     parameter's gradient of a step has arrived, the norm over all of them is stored in
     ``norms``. ``fit`` clips afterwards, so clipping does not change what is recorded.
+
+    A step whose backward leaves some parameter without a gradient is not completed, and its
+    partial sum carries over into the next step's norm.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The hooks go on its parameters with ``requires_grad``.
+
+    Attributes
+    ----------
+    norms : list of float
+        The L2 norm over all those gradients, one per backward pass, in order.
     """
 
     def __init__(self, model: nn.Module):
@@ -178,6 +242,11 @@ class GradNormRecorder:
             self._sq, self._seen = 0.0, 0
 
     def remove(self):
+        """Returns
+        -------
+        None
+            Removes the hooks; ``norms`` stays.
+        """
         for h in self._handles:
             h.remove()
         self._handles = []
@@ -191,7 +260,30 @@ def _row(model, test, teacher_test, **info) -> dict:
 
 
 class Context:
-    """Per seed: the data split and the teacher's cached logits / hidden features."""
+    """Per seed: the data split and the teacher's cached logits / hidden features.
+
+    The :attr:`teacher_test` logits that the ``run_*`` functions read are set by :func:`contexts`.
+
+    Parameters
+    ----------
+    teacher : nn.Module
+        Notebook 01's teacher.
+    n_train : int
+        Training images (``kdlib.data.load("fashion-mnist", n_train=n_train, seed=seed)``).
+    seed : int
+        Seed of the training subset.
+    test : kdlib.data.Split, optional
+        Test set to use instead of ``data.test``.
+
+    Attributes
+    ----------
+    data : kdlib.data.Splits
+    test : kdlib.data.Split
+    teacher_logits : torch.Tensor
+        The teacher's logits on ``data.train``, ``(n_train, 10)``.
+    teacher_features : torch.Tensor
+        The teacher's :data:`TEACHER_LAYER` activations on ``data.train``, ``(n_train, 128)``.
+    """
 
     def __init__(self, teacher, n_train: int, seed: int, test=None):
         self.data = kdata.load("fashion-mnist", n_train=n_train, seed=seed)
@@ -291,6 +383,26 @@ def run_rnn(teacher, ctxs, *, epochs, lam, T, clip, progress=True):
 
     Returns ``(rows, grad_norms)``; ``grad_norms[(optimizer, clipped)]`` is seed 0's per-step
     gradient norms.
+
+    Parameters
+    ----------
+    teacher : nn.Module
+        Unused; the contexts hold its logits.
+    ctxs : list of Context
+        One per seed (:func:`contexts`); seed ``i`` trains with ``ctxs[i]``.
+    epochs : int
+    lam, T : float
+        λ and temperature of the distilled runs.
+    clip : float
+        Gradient-norm clipping threshold, ``> 0`` (also the threshold of ``clipped_frac``).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    (rows, grad_norms) : (list of dict, dict)
+        Rows with ``student``, ``method``, ``optimizer``, ``clipped``, ``seed``, ``acc``, ``fidelity``,
+        ``grad_median``, ``grad_max``, ``clipped_frac`` (steps with a norm above ``clip``).
     """
     from tqdm.auto import tqdm  # progress bar only
 
@@ -314,7 +426,24 @@ def run_rnn(teacher, ctxs, *, epochs, lam, T, clip, progress=True):
 
 
 def run_architectures(teacher, ctxs, *, epochs, lam, T, progress=True):
-    """A small CNN and an MLP of about the same size, each on labels and distilled."""
+    """A small CNN and an MLP of about the same size, each on labels and distilled.
+
+    Parameters
+    ----------
+    teacher : nn.Module
+        Unused; the contexts hold its logits.
+    ctxs : list of Context
+        One per seed.
+    epochs : int
+    lam, T : float
+        λ and temperature of the distilled runs.
+    progress : bool
+
+    Returns
+    -------
+    list of dict
+        ``student`` ("cnn"/"mlp-small"), ``method`` ("labels"/"kd"), ``seed``, ``acc``, ``fidelity``.
+    """
     from tqdm.auto import tqdm  # progress bar only
 
     rows = []
@@ -335,7 +464,26 @@ FEATURE_METHODS = ("labels", "kd", "hint", "cosine", "kd+hint", "kd+cosine")
 
 
 def run_features(teacher, ctxs, *, epochs, lam, T, feature_weight, progress=True):
-    """MLP 784-64-10 student: every method of ``FEATURE_METHODS``."""
+    """MLP 784-64-10 student: every method of ``FEATURE_METHODS``.
+
+    Parameters
+    ----------
+    teacher : nn.Module
+        Unused; the contexts hold its logits and features.
+    ctxs : list of Context
+        One per seed.
+    epochs : int
+    lam, T : float
+        λ and temperature of the KD term.
+    feature_weight : float
+        Weight of the hint / cosine term.
+    progress : bool
+
+    Returns
+    -------
+    list of dict
+        ``student`` ("mlp"), ``method``, ``seed``, ``acc``, ``fidelity``.
+    """
     from tqdm.auto import tqdm  # progress bar only
 
     rows = []
@@ -353,7 +501,19 @@ def run_features(teacher, ctxs, *, epochs, lam, T, feature_weight, progress=True
 
 
 def contexts(teacher, *, n_train: int, seeds: int) -> list:
-    """One :class:`Context` per seed, sharing the test set and the teacher's test logits."""
+    """One :class:`Context` per seed, sharing the test set and the teacher's test logits.
+
+    Parameters
+    ----------
+    teacher : nn.Module
+    n_train, seeds : int
+        Training images per seed; seeds ``0 .. seeds-1``.
+
+    Returns
+    -------
+    list of Context
+        Each with ``teacher_test``, the teacher's logits on the shared test set.
+    """
     ctxs = []
     for seed in range(seeds):
         ctx = Context(teacher, n_train, seed, test=ctxs[0].test if ctxs else None)
@@ -376,7 +536,23 @@ def _pp(d) -> str:
 
 def table(rows, groups, *, baseline=None, label=lambda g: str(g)) -> str:
     """Accuracy and fidelity per group (mean ± sd over seeds); paired differences against
-    ``baseline`` (a group) when given. A group is a dict of column values."""
+    ``baseline`` (a group) when given. A group is a dict of column values.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of the ``run_*`` functions.
+    groups : sequence of dict
+        Column → value filters, e.g. ``{"student": "cnn", "method": "kd"}``.
+    baseline : dict, optional
+        One of ``groups``; accuracy differences are paired by seed.
+    label : callable
+        ``label(group) -> str`` for the row names.
+
+    Returns
+    -------
+    str
+    """
     lines = [f"{'':<26} {'accuracy':>18} {'fidelity':>18}"]
     for g in groups:
         lines.append(f"{label(g):<26} {format_pct(_vals(rows, 'acc', **g)):>18} "
@@ -391,7 +567,20 @@ def table(rows, groups, *, baseline=None, label=lambda g: str(g)) -> str:
 
 
 def clipping_table(rows, clip: float) -> str:
-    """The distilled RNN under Adam/SGD with and without clipping: accuracy and gradient norms."""
+    """The distilled RNN under Adam/SGD with and without clipping: accuracy and gradient norms.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`run_rnn`'s rows.
+    clip : float
+        The clipping threshold, for the column.
+
+    Returns
+    -------
+    str
+        Means over seeds, then the paired clipped − unclipped accuracy per optimizer.
+    """
     lines = [f"{'optimizer':<9} {'clip':>5} {'accuracy':>18} {'median |g|':>11} {'max |g|':>9} "
              f"{'steps |g| > clip':>17}"]
     for opt in ("adam", "sgd"):
@@ -410,7 +599,20 @@ def clipping_table(rows, clip: float) -> str:
 
 
 def grad_norms_figure(norms: dict, clip: float):
-    """Per-step gradient norms of the distilled RNN (seed 0), one panel per optimizer."""
+    """Per-step gradient norms of the distilled RNN (seed 0), one panel per optimizer.
+
+    Parameters
+    ----------
+    norms : dict
+        :func:`run_rnn`'s ``grad_norms``, ``(optimizer, clipped)`` → per-step norms.
+    clip : float
+        The threshold, a dashed line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels (Adam, SGD), log y axis.
+    """
     fig, axes = new_figure(10, 3.2, ncols=2)
     for ax, opt in zip(axes[0], ("adam", "sgd")):
         for clipped, color in ((False, "tab:grey"), (True, "tab:red")):
@@ -428,7 +630,22 @@ def grad_norms_figure(norms: dict, clip: float):
 
 
 def dot_plot(rows, groups, *, label=lambda g: str(g), title=""):
-    """Test accuracy per group: one dot per seed, the mean ± sd as a bar with error bars."""
+    """Test accuracy per group: one dot per seed, the mean ± sd as a bar with error bars.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows with ``acc`` (fraction; drawn in percent).
+    groups : sequence of dict
+        Column → value filters, one line each, top to bottom.
+    label : callable
+        ``label(group) -> str``.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = new_figure(7, 0.45 * len(groups) + 1.2)
     ax = axes[0, 0]
     for i, g in enumerate(groups):
