@@ -1,13 +1,13 @@
 """kdlib.lessons.lesson03_student_init: notebook 03's parameter check, the shortened
 load_state_dict error, the strategy comparison (compare_init_strategies,
-summarize_comparison, comparison_table, strategy_gap, arch_label) and its figure."""
+summarize_comparison, comparison_frame, strategy_gap, arch_label), the primary comparison
+and the rendered prose."""
 
 import copy
 
 import numpy as np
 import pytest
 import torch
-from matplotlib.container import BarContainer
 
 import kdlib.data
 from kdlib import models
@@ -17,8 +17,7 @@ from kdlib.lessons import lesson03_student_init as lesson
 from kdlib.lessons.lesson03_student_init import (
     arch_label,
     compare_init_strategies,
-    comparison_table,
-    init_comparison,
+    comparison_frame,
     strategy_gap,
     summarize_comparison,
 )
@@ -202,17 +201,14 @@ def test_summarize_comparison_matches_numpy():
         summarize_comparison([])
 
 
-def test_comparison_table_prints_means_and_sds_in_percent():
-    table = comparison_table(fake_rows(), epochs=3).splitlines()
-    assert "after 3 epochs" in table[0] and "right after init" in table[0]
-    assert len(table) == 4
+def test_comparison_frame_shows_means_and_sds_in_percent():
+    html = comparison_frame(fake_rows(), epochs=3).to_html()
+    assert "after 3 epochs (%)" in html and "right after init (%)" in html
     # s1/random: init mean 10.0, sd 2.0; trained mean 72.0, sd 2.0; teacher 88.0
-    assert "10.0 ± 2.0" in table[1] and "72.0 ± 2.0" in table[1] and table[1].endswith("88.0")
-    assert "46.0 ± 0.0" in table[2] and "81.3 ± 1.5" in table[2]
-    # s2/random has one seed: no "± sd"
-    assert "±" not in table[3] and "9.0" in table[3] and "80.0" in table[3]
-    assert "after training" in comparison_table(fake_rows()).splitlines()[0]
-    assert "after 1 epoch " in comparison_table(fake_rows(), epochs=1).splitlines()[0] + " "
+    assert "10.0 ± 2.0" in html and "72.0 ± 2.0" in html and "88.0" in html
+    assert "46.0 ± 0.0" in html and "81.3 ± 1.5" in html
+    assert ">9.0<" in html and ">80.0<" in html  # s2/random: one seed, no "± sd"
+    assert "after training (%)" in comparison_frame(fake_rows()).to_html()
 
 
 def test_strategy_gap():
@@ -277,37 +273,45 @@ def test_arch_label():
     assert arch_label(torch.nn.Linear(2, 2)) == "Linear"
 
 
-# ------------------------------------------------------------------ the figure
-def test_init_comparison_bars_equal_the_rows_means():
-    rows = fake_rows()
-    summary = summarize_comparison(rows)
-    fig = init_comparison(rows, epochs=3, chance=0.1)
-    assert len(fig.axes) == 2  # one panel per student
-    for ax, student in zip(fig.axes, ("s1", "s2")):
-        entries = [s for s in summary if s["student"] == student]
-        heights = [p.get_height() for p in ax.patches]
-        expected = [e["acc_init_mean"] for e in entries] + [e["acc_trained_mean"] for e in entries]
-        np.testing.assert_allclose(heights, expected, atol=1e-12)
-        assert [t.get_text() for t in ax.get_xticklabels()] == [e["strategy"] for e in entries]
-        flat = [ln for ln in ax.lines if len(ln.get_ydata()) == 2 and ln.get_linestyle() != "None"]
-        levels = sorted(float(ln.get_ydata()[0]) for ln in flat)
-        assert levels == pytest.approx(sorted([0.1, entries[0]["teacher_acc"]]))
-        # every seed appears as a dot
-        dots = np.concatenate([ln.get_ydata() for ln in ax.lines if ln.get_marker() == "."])
-        own = [r for r in rows if r["student"] == student]
-        assert sorted(dots) == pytest.approx(sorted([r["acc_init"] for r in own]
-                                                    + [r["acc_trained"] for r in own]))
-    # error bars: the sd of s1/top-units after training
-    sd = np.std([0.81, 0.80, 0.83], ddof=1)
-    bars = [c for c in fig.axes[0].containers if isinstance(c, BarContainer)]
-    assert len(bars) == 2  # right after init, after training
-    caps = bars[1].errorbar.lines[1]  # (lower caps, upper caps), one per bar
-    ys = sorted(np.concatenate([c.get_ydata() for c in caps]))
-    assert ys == pytest.approx(sorted([0.72 - 0.02, 0.72 + 0.02, 0.81333333 - sd, 0.81333333 + sd]),
-                               abs=1e-6)
-    legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend == ["right after init", "after 3 epochs", "teacher", "chance (0.1)"]
-    assert [t.get_text() for t in fig.axes[1].texts] == ["teacher 0.870"]
+# ------------------------------------------------------------------ the primary comparison, what we saw
+def test_primary_comparison_pairs_top_units_with_random_by_seed():
+    rows = rows_of("cnn(8,16|32)", {"random": [0.70, 0.72, 0.71], "top-units": [0.80, 0.81, 0.83]})
+    table = lesson.primary_comparison(rows)
+    d = np.array([0.80, 0.81, 0.83]) - np.array([0.70, 0.72, 0.71])
+    assert table.loc["top-units", "diff"] == pytest.approx(d.mean())
+    assert table.loc["top-units", "verdict"] == "helped"
+    with pytest.raises(ValueError, match="no student"):
+        lesson.primary_comparison(rows_of("other", {"random": [0.1]}))
+
+
+def test_say_functions_follow_the_intervals():
+    helped = rows_of("cnn(8,16|32)", {"random": [0.70, 0.72, 0.71], "top-units": [0.80, 0.81, 0.83]})
+    text = lesson.say_starts(helped, epochs=3, n_train=2000).data
+    assert "3-epoch students on 2,000 images" in text and "the top-units start helped: +10.3" in text
+    noise = rows_of("cnn(8,16|32)", {"random": [0.70, 0.75, 0.71], "top-units": [0.72, 0.71, 0.74]})
+    assert "a difference from the top-units start was not shown" in lesson.say_starts(
+        noise, epochs=3, n_train=2000).data
+    mlp = rows_of("m", {"random": [0.70, 0.72, 0.71], "top-units": [0.80, 0.81, 0.83]})
+    plain = rows_of("m", {"random": [0.69, 0.72, 0.70], "top-units": [0.79, 0.81, 0.82]})
+    said = lesson.say_start_or_loss(mlp, plain, [("m", "top-units")], lam=0.5, epochs=3).data
+    assert "the start carries the lead" in said
+    assert "without the teacher in the loss (λ = 1) the start helped" in said
+    longer = rows_of("m", {"random": [0.80, 0.81, 0.80], "top-units": [0.82, 0.83, 0.83]})
+    said = lesson.say_longer(mlp, longer, student="m", strategy="top-units", epochs=3, long_epochs=12).data
+    assert "it shrank, and it is still there" in said
+    summary = lesson.say_summary(helped + mlp, plain, longer, [("m", "top-units")], epochs=3,
+                                 long_epochs=12).data
+    assert "the top-units start of the small CNN helped" in summary
+    assert "carries the MLP students' leads" in summary
+
+
+def test_each_seed_distils_on_its_own_sample():
+    assert lesson._sample(torch.arange(100) % 10, None, 0) is None
+    a, b = lesson._sample(torch.arange(100) % 10, 20, 0), lesson._sample(torch.arange(100) % 10, 20, 1)
+    assert len(a) == len(set(a)) == 20 and a != b
+    assert np.bincount(np.array(a) % 10).tolist() == [2] * 10  # stratified
+    with pytest.raises(ValueError, match="n_train=200 is out of range"):
+        lesson._sample(torch.arange(100) % 10, 200, 0)
 
 
 # ------------------------------------------------------------------ the λ = 1 control and exercise checks

@@ -7,9 +7,10 @@ It holds everything only notebook 03 uses (the strategies themselves are core:
 * :func:`load_error_summary`, the shortened, stable form of PyTorch's error when
   the article's ``load_state_dict`` meets a smaller student;
 * the experiment: :func:`compare_init_strategies` (initialise with each strategy,
-  distil, measure, over seeds), :func:`summarize_comparison`,
-  :func:`comparison_table`, :func:`strategy_gap`, :func:`arch_label`;
-* its figure, :func:`init_comparison`;
+  distil, measure, over seeds, each seed its own sample), :func:`summarize_comparison`,
+  :func:`comparison_frame`, :func:`strategy_gap`, :func:`arch_label`;
+* the primary comparison, :func:`primary_comparison` (drawn by :func:`kdlib.plots.dot_plot`),
+  and the "what we saw" sentences rendered from the run (``say_*``);
 * :func:`separate_init_from_kd` (the λ = 1 control: how much of a teacher-derived
   start's lead is the start, how much the KD loss);
 * :data:`EXERCISES`, graded by :func:`check_exercise` (a :class:`kdlib._checks.Verdict`).
@@ -24,22 +25,24 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.figure import Figure
+import pandas as pd
+from IPython.display import Markdown
 from torch import nn
 
-from kdlib import experiments
+from kdlib import experiments, results
 from kdlib._checks import Float, Int, Str, Verdict, check_answer, check_choice, check_float, check_int
 from kdlib._checks import check_params as _check_params
+from kdlib.data import stratified_split
 from kdlib.metrics import accuracy
 from kdlib.models import cnn, count_params, predict
-from kdlib.plots import new_figure
 from kdlib.results import mean_sd, paired_difference
 from kdlib.student_init import STRATEGIES, init_student
 from kdlib.train import TrainSettings
 
 __all__ = ["PARAMS", "Settings", "check_params", "load_error_summary", "arch_label",
-           "compare_init_strategies", "summarize_comparison", "comparison_table", "strategy_gap",
-           "init_comparison",
+           "compare_init_strategies", "summarize_comparison", "comparison_frame", "strategy_gap",
+           "PRIMARY", "primary_comparison", "say_starts", "say_start_or_loss", "say_longer",
+           "say_summary",
            "separate_init_from_kd", "EXERCISES", "check_exercise"]
 
 
@@ -173,10 +176,11 @@ def arch_label(model: nn.Module) -> str:
     return type(model).__name__
 
 
-RECIPE = {"seeds": 3, "epochs": 3, "lam": 0.5, "T": 4.0, "lr": 3e-3, "batch_size": 128}
+RECIPE = {"seeds": 3, "epochs": 3, "lam": 0.5, "T": 4.0, "lr": 3e-3, "batch_size": 128, "n_train": None}
 """The default distillation of :func:`compare_init_strategies` (Adam with OneCycle)."""
 _RECIPE = {"epochs": Int(low=1), "lam": Float(0.0, 1.0), "T": Float(0.0, low_open=True),
-           "lr": Float(0.0, low_open=True), "batch_size": Int(low=1)}
+           "lr": Float(0.0, low_open=True), "batch_size": Int(low=1),
+           "n_train": lambda name, v: None if v is None else check_int(name, v, low=1)}
 
 
 def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
@@ -215,7 +219,9 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
     **recipe
         Any of :data:`RECIPE`: ``seeds`` (``n`` means ``0, 1, ..., n - 1``, or a sequence),
         ``epochs`` (>= 1), ``lam``, ``T``, ``lr``, ``batch_size`` of the distillation
-        (:func:`kdlib.experiments.kd`, Adam with a OneCycle schedule).
+        (:func:`kdlib.experiments.kd`, Adam with a OneCycle schedule), and ``n_train``: each
+        seed ``s`` distils on its own stratified sample of that many images of ``data.train``
+        (drawn with ``s``; ``None``: all of them, the same for every seed).
 
     Returns
     -------
@@ -269,7 +275,8 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
         return build
 
     how = experiments.kd(r["lam"], r["T"])
-    configs = [experiments.Config(starting_point(strategy, seed), how, seed, settings,
+    sample = {seed: _sample(data.train.y, r["n_train"], seed) for seed in seeds}
+    configs = [experiments.Config(starting_point(strategy, seed), how, seed, settings, rows=sample[seed],
                                   labels={"strategy": strategy}) for strategy in strategies for seed in seeds]
     trained = experiments.train_students(
         configs, (data.train, None), teacher_logits=teacher_logits, progress=False,
@@ -277,6 +284,16 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
     return [{"student": label, "params": n_params, "teacher": t_label, "teacher_acc": teacher_acc,
              "strategy": r["strategy"], "seed": r["seed"], "acc_init": before[(r["strategy"], r["seed"])],
              "acc_trained": r["acc_trained"]} for r in trained]
+
+
+def _sample(y, n: int | None, seed: int):
+    """Seed ``seed``'s stratified sample of ``n`` training rows (``None``: all rows)."""
+    if n is None:
+        return None
+    if n > len(y):
+        raise ValueError(f"n_train={n} is out of range; allowed: [1, {len(y)}] (the training split's size)")
+    keep, _ = stratified_split(y.numpy(), n, np.random.default_rng(seed))
+    return tuple(int(i) for i in np.sort(keep))
 
 
 def summarize_comparison(rows) -> list[dict]:
@@ -312,12 +329,8 @@ def summarize_comparison(rows) -> list[dict]:
     return out
 
 
-def _pct(mean: float, sd: float) -> str:
-    return f"{100 * mean:.1f}" if math.isnan(sd) else f"{100 * mean:.1f} ± {100 * sd:.1f}"
-
-
-def comparison_table(rows, *, epochs: int | None = None) -> str:
-    """A printable table of :func:`summarize_comparison`: accuracies in %, mean ± sd.
+def comparison_frame(rows, *, epochs: int | None = None):
+    """The table of :func:`summarize_comparison`, accuracies in % (mean ± sd over seeds).
 
     Parameters
     ----------
@@ -328,19 +341,20 @@ def comparison_table(rows, *, epochs: int | None = None) -> str:
 
     Returns
     -------
-    str
-        One line per (student, strategy); with a single seed the accuracies are
-        printed without "± sd".
+    pandas.io.formats.style.Styler
+        One row per (student, strategy); shows as an HTML table in the notebook.
     """
     after = "after training" if epochs is None else f"after {epochs} epoch{'s' * (epochs != 1)}"
-    lines = [f"{'student':<22}{'params':>8}  {'strategy':<13}{'n':>2}  {'right after init':>17}"
-             f"  {after:>17}  {'teacher':>7}"]
-    for s in summarize_comparison(rows):
-        init = _pct(s["acc_init_mean"], s["acc_init_sd"])
-        trained = _pct(s["acc_trained_mean"], s["acc_trained_sd"])
-        lines.append(f"{s['student']:<22}{s['params']:>8,}  {s['strategy']:<13}{s['n']:>2}  "
-                     f"{init:>17}  {trained:>17}  {100 * s['teacher_acc']:>7.1f}")
-    return "\n".join(lines)
+
+    def pct(mean, sd):
+        return f"{100 * mean:.1f}" if math.isnan(sd) else f"{100 * mean:.1f} ± {100 * sd:.1f}"
+
+    table = pd.DataFrame([{"student": x["student"], "params": f"{x['params']:,}", "strategy": x["strategy"],
+                           "n": x["n"], "right after init (%)": pct(x["acc_init_mean"], x["acc_init_sd"]),
+                           f"{after} (%)": pct(x["acc_trained_mean"], x["acc_trained_sd"]),
+                           "teacher (%)": f"{100 * x['teacher_acc']:.1f}"}
+                          for x in summarize_comparison(rows)])
+    return table.style.hide(axis="index")
 
 
 def strategy_gap(rows, student: str, strategy: str, baseline: str = "random", *,
@@ -376,82 +390,191 @@ def strategy_gap(rows, student: str, strategy: str, baseline: str = "random", *,
     return mean[strategy] - mean[baseline]
 
 
-# --------------------------------------------------------------------------- figure
+# --------------------------------------------------------------------------- the primary comparison
+PRIMARY = ("cnn(8,16|32)", "top-units", "random")
+"""The notebook's primary comparison: (student, strategy, baseline), after distillation."""
 
-def init_comparison(rows, *, epochs: int | None = None, chance: float | None = None,
-                    title: str = "") -> Figure:
-    """Validation accuracy per initialisation strategy, right after init and after training.
 
-    One panel per student (in order of first appearance in ``rows``). In each
-    panel every strategy gets two bars, the mean over seeds right after
-    initialisation and after distillation, with ± one sample standard deviation
-    as error bars (none for a single seed) and every seed's value as a black dot; the teacher's accuracy is
-    a dashed line (its value written above it) and ``chance`` (if given) a dotted
-    one. The legend is the figure's (``fig.legends[0]``), below the panels.
+def primary_comparison(rows, *, student: str = PRIMARY[0], strategy: str = PRIMARY[1],
+                       baseline: str = PRIMARY[2]):
+    """Validation accuracy after distillation of ``strategy`` against ``baseline`` for one student,
+    paired by seed (:func:`kdlib.results.compare`).
 
     Parameters
     ----------
     rows : list of dict
-        Rows of :func:`compare_init_strategies` (several calls
-        concatenated).
-    epochs : int, optional
-        Only used in the legend ("after 3 epochs").
-    chance : float, optional
-        Accuracy of guessing, e.g. 0.1 for ten balanced classes.
-    title : str
+        Rows of :func:`compare_init_strategies`.
+    student, strategy, baseline : str
 
     Returns
     -------
-    Figure
-        ``fig.axes[i].patches`` are panel ``i``'s bars: first the "right after
-        init" bars of every strategy, then the "after training" bars.
+    pandas.DataFrame
+        The comparison table (draw it with :func:`kdlib.plots.dot_plot`).
     """
-    table = summarize_comparison(rows)
-    if chance is not None:
-        chance = check_float("chance", chance, low=0.0, high=1.0)
-    rows = list(rows)
-    students = list(dict.fromkeys(s["student"] for s in table))
-    n_max = max(sum(s["student"] == name for s in table) for name in students)
-    fig, ax = new_figure(max(4.0, 1.0 + 1.4 * n_max) * len(students), 3.8, ncols=len(students))
-    after = "after training" if epochs is None else f"after {epochs} epoch{'s' * (epochs != 1)}"
-    width = 0.38
-    for a, name in zip(ax[0], students):
-        entries = [s for s in table if s["student"] == name]
-        pos = np.arange(len(entries))
-        for offset, key, colour, label in ((-width / 2, "acc_init", "C0", "right after init"),
-                                           (width / 2, "acc_trained", "C1", after)):
-            a.bar(pos + offset, [e[f"{key}_mean"] for e in entries], width,
-                  yerr=[np.nan_to_num(e[f"{key}_sd"]) for e in entries],  # no bar for one seed
-                  capsize=3, color=colour, alpha=0.85, label=label)
-            for p, e in zip(pos, entries):
-                values = [r[key] for r in rows if r["student"] == name and r["strategy"] == e["strategy"]]
-                a.plot(np.full(len(values), p + offset), values, "k.", ms=4, zorder=3)
-        t_acc = entries[0]["teacher_acc"]
-        a.axhline(t_acc, ls="--", color="C2", lw=1, label="teacher")
-        a.text(len(entries) - 0.5, t_acc + 0.01, f"teacher {t_acc:.3f}", ha="right", va="bottom",
-               fontsize="x-small", color="C2")
-        if chance is not None:
-            a.axhline(chance, ls=":", color="0.4", lw=1, label=f"chance ({chance:g})")
-        a.set_xticks(pos, [e["strategy"] for e in entries])
-        a.set_xlim(-0.5, len(entries) - 0.5)
-        a.set_ylim(0.0, 1.0)
-        a.set(title=f"{name}\n{entries[0]['params']:,} parameters", ylabel="validation accuracy")
-        a.title.set_fontsize(9)
-    handles, labels = ax[0, 0].get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda i: labels[i] in ("teacher",) or
-                   labels[i].startswith("chance"))  # bars first, then the lines
-    handles, labels = [handles[i] for i in order], [labels[i] for i in order]
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize="small")
-    if title:
-        fig.suptitle(title)
-    return fig
+    mine = [r for r in rows if r["student"] == student and r["strategy"] in (strategy, baseline)]
+    if not mine:
+        held = sorted({r["student"] for r in rows})
+        raise ValueError(f"rows hold no student {student!r}; they hold {held}")
+    return results.compare(mine, by="strategy", metric="acc_trained", reference=baseline)
 
 
-# --------------------------------------------------------------------------- initialisation or distillation?
+# --------------------------------------------------------------------------- what we saw
+def _gain(rows, student, strategy, key="acc_trained", baseline="random"):
+    a, b = _by_seed(rows, student, strategy, key), _by_seed(rows, student, baseline, key)
+    seeds = sorted(set(a) & set(b))
+    return paired_difference([a[s] for s in seeds], [b[s] for s in seeds])
 
-def _by_seed(rows, student: str, strategy: str) -> dict:
-    return {r["seed"]: float(r["acc_trained"]) for r in rows
-            if r["student"] == student and r["strategy"] == strategy}
+
+def say_starts(rows, *, epochs: int, n_train: int, chance: float = 0.1) -> Markdown:
+    """What the first tables showed: each start right after initialisation, each lead after
+    ``epochs`` epochs of distillation (paired intervals), the primary comparison's verdict.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`compare_init_strategies` (all students).
+    epochs, n_train : int
+        The budget of the run (named in the text).
+    chance : float
+        Accuracy of guessing.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    summary = summarize_comparison(rows)
+    seeds = max(x["n"] for x in summary)
+    start = {(x["student"], x["strategy"]): x for x in summary}
+    randoms = ", ".join(f"{100 * x['acc_init_mean']:.1f} %" for x in summary if x["strategy"] == "random")
+    derived = [x for x in summary if x["strategy"] != "random"]
+    lines = [f"What we saw, with the budget first: **{epochs}-epoch students on {n_train:,} images**, "
+             f"{seeds} seeds (each seed its own sample of images). A short budget is where a head start "
+             "matters most; the next sections ask how much of it survives longer training, and how much "
+             "of it is the start rather than the distillation loss.", "",
+             f"**Right after initialisation** the random students score {randoms} (chance: "
+             f"{100 * chance:.0f} %). " + "; ".join(
+                 f"{x['strategy']} starts `{x['student']}` at **{100 * x['acc_init_mean']:.1f} %**"
+                 for x in derived) + ", with no training at all."]
+    broken = [x for x in derived if x["strategy"] == "layer-subset" and x["acc_init_mean"] < chance + 0.05]
+    if broken:
+        lines.append("Layer-subset starts no better than chance: with a layer dropped, a kept layer now "
+                     "reads the output of another layer than the one it was trained on, so the network's "
+                     "function is broken although every kept weight is the teacher's.")
+    lines += ["", f"**After {epochs} epochs of distillation** (validation accuracy, paired by seed):", ""]
+    for x in derived:
+        d = _gain(rows, x["student"], x["strategy"]).describe("the " + x["strategy"] + " start")
+        ref = start[(x["student"], "random")]
+        lines.append(f"* `{x['student']}`: {x['strategy']} {100 * x['acc_trained_mean']:.1f} % against "
+                     f"random {100 * ref['acc_trained_mean']:.1f} %; {d}.")
+    p = _gain(rows, PRIMARY[0], PRIMARY[1])
+    lines += ["", f"**The primary comparison** (`{PRIMARY[0]}`, {PRIMARY[1]} − {PRIMARY[2]}): "
+              f"{p.describe(f'the {PRIMARY[1]} start')}."]
+    late = [x for x in derived if x["acc_init_mean"] < chance + 0.05
+            and _gain(rows, x["student"], x["strategy"]).verdict == "helped"]
+    if late:
+        lines.append("Accuracy right after init is a poor guide to accuracy after training: "
+                     + ", ".join(f"{x['strategy']} (`{x['student']}`)" for x in late)
+                     + " started at chance and still ended ahead of random.")
+    return Markdown("\n".join(lines))
+
+
+def say_start_or_loss(kd_rows, plain_rows, pairs, *, lam: float, epochs: int) -> Markdown:
+    """What the λ = 1 control showed: the start's lead without the teacher in the loss, and
+    what the KD loss adds to each start (paired intervals).
+
+    Parameters
+    ----------
+    kd_rows, plain_rows : list of dict
+        Rows with the KD loss and with ``lam=1``.
+    pairs : sequence of (student, strategy)
+    lam : float
+        The KD rows' λ.
+    epochs : int
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    lines, carried = [], []
+    for student, strategy in pairs:
+        parts = separate_init_from_kd(kd_rows, plain_rows, student, strategy)
+        plain, kd, own = parts["init_gain_plain"], parts["init_gain_kd"], parts[f"kd_gain_{strategy}"]
+        carried.append(plain.verdict == "helped")
+        lines.append(f"* `{student}`, {strategy} − random: without the teacher in the loss (λ = 1) "
+                     f"{plain.describe('the start')}; with the KD loss (λ = {lam:g}) "
+                     f"{kd.format(digits=1)}. What the KD loss adds: to the {strategy} start "
+                     f"{own.format(digits=1)} ({own.verdict}), "
+                     f"to the random start {parts['kd_gain_random'].format(digits=1)} "
+                     f"({parts['kd_gain_random'].verdict}).")
+    if all(carried):
+        head = (f"What we saw: **the start carries the lead** after {epochs} epochs: it stays without the "
+                "teacher in the loss, so it is the teacher's weights in the start, not distillation.")
+    else:
+        head = ("What we saw: the λ = 1 control did not show the lead for every start without the teacher "
+                "in the loss; read each line's interval.")
+    return Markdown("\n".join([head, ""] + lines + ["", "(Whether the KD loss helps a student, and at "
+                                                    "which λ and T, is the subject of notebook 05.)"]))
+
+
+def say_longer(rows, long_rows, *, student: str, strategy: str, epochs: int, long_epochs: int) -> Markdown:
+    """What the longer run showed: each start's accuracy, and the lead after ``epochs`` and after
+    ``long_epochs`` epochs with its interval.
+
+    Parameters
+    ----------
+    rows, long_rows : list of dict
+        The short and the long run's rows.
+    student, strategy : str
+    epochs, long_epochs : int
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    s = {x["strategy"]: x for x in summarize_comparison(long_rows) if x["student"] == student}
+    short, long = _gain(rows, student, strategy), _gain(long_rows, student, strategy)
+    rand, mine = 100 * s["random"]["acc_trained_mean"], 100 * s[strategy]["acc_trained_mean"]
+    text = (f"What we saw: after {long_epochs} epochs the random `{student}` reaches {rand:.1f} % and "
+            f"{strategy} {mine:.1f} % (its teacher: {100 * s['random']['teacher_acc']:.1f} %). The lead was "
+            f"{short.format(digits=1)} after {epochs} epochs and is {long.format(digits=1)} after "
+            f"{long_epochs}: " + ("it shrank" if long.mean < short.mean else "it did not shrink")
+            + (", and it is still there." if long.verdict == "helped" else ", and a lead is no longer shown.")
+            )
+    return Markdown(text)
+
+
+def say_summary(rows, plain_rows, long_rows, pairs, *, epochs: int, long_epochs: int) -> Markdown:
+    """The notebook's three-line summary, its claims read off this run's intervals.
+
+    Parameters
+    ----------
+    rows, plain_rows, long_rows : list of dict
+        The KD rows, the λ = 1 rows and the longer run's rows.
+    pairs : sequence of (student, strategy)
+        The MLP pairs of the λ = 1 control; the last one is the longer run's.
+    epochs, long_epochs : int
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    primary = _gain(rows, PRIMARY[0], PRIMARY[1])
+    carried = all(separate_init_from_kd(rows, plain_rows, s, k)["init_gain_plain"].verdict == "helped"
+                  for s, k in pairs)
+    student, strategy = pairs[-1]
+    short, long = _gain(rows, student, strategy), _gain(long_rows, student, strategy)
+    first = ("* The article's `load_state_dict` copies a teacher into a twin of itself; a smaller student "
+             "needs a rule for which weights go where (top-units, layer-subset).")
+    second = (f"* After {epochs} epochs, {primary.describe('the top-units start of the small CNN')}; "
+              + ("the λ = 1 control shows that the start, not the KD loss, carries the MLP students' leads."
+                 if carried else "the λ = 1 control did not show the start's lead for every MLP student."))
+    third = (f"* With {long_epochs} epochs the narrow MLP's lead went from {short.format(digits=1)} to "
+             f"{long.format(digits=1)}: quote a start's benefit with its budget, and measure it over seeds.")
+    return Markdown("\n".join([first, second, third]))
+
+
+def _by_seed(rows, student: str, strategy: str, key: str = "acc_trained") -> dict:
+    return {r["seed"]: float(r[key]) for r in rows if r["student"] == student and r["strategy"] == strategy}
 
 
 def separate_init_from_kd(kd_rows, plain_rows, student: str, strategy: str,
