@@ -452,12 +452,12 @@ def say_starts(rows, *, epochs: int, n_train: int, chance: float = 0.1) -> Markd
              "matters most; the next sections ask how much of it survives longer training, and how much "
              "of it is the start rather than the distillation loss.", "",
              f"**Right after initialisation** the random students score {randoms} (chance: "
-             f"{100 * chance:.0f} %). " + "; ".join(
+             f"{100 * chance:.0f} %). With no training at all, " + "; ".join(
                  f"{x['strategy']} starts `{x['student']}` at **{100 * x['acc_init_mean']:.1f} %**"
-                 for x in derived) + ", with no training at all."]
+                 for x in derived) + "."]
     broken = [x for x in derived if x["strategy"] == "layer-subset" and x["acc_init_mean"] < chance + 0.05]
     if broken:
-        lines.append("Layer-subset starts no better than chance: with a layer dropped, a kept layer now "
+        lines.append("Layer-subset starts close to chance: with a layer dropped, a kept layer now "
                      "reads the output of another layer than the one it was trained on, so the network's "
                      "function is broken although every kept weight is the teacher's.")
     lines += ["", f"**After {epochs} epochs of distillation** (validation accuracy, paired by seed):", ""]
@@ -474,7 +474,7 @@ def say_starts(rows, *, epochs: int, n_train: int, chance: float = 0.1) -> Markd
     if late:
         lines.append("Accuracy right after init is a poor guide to accuracy after training: "
                      + ", ".join(f"{x['strategy']} (`{x['student']}`)" for x in late)
-                     + " started at chance and still ended ahead of random.")
+                     + " started close to chance and still ended ahead of random.")
     return Markdown("\n".join(lines))
 
 
