@@ -42,7 +42,8 @@ LS_EPS = 0.1  # label smoothing of the calibration control (Szegedy et al. 2016'
 POOL = 3  # the pool of training images is POOL × n_train; every seed draws its n_train from it
 N_VAL = 2000  # validation images: they choose lr and T, and fit the temperature scaling
 TRACK_SEEDS = 2  # seeds of the students whose fidelity is measured after every epoch
-N_SHIFT = 2000  # test images evaluated under every shift (the first ones: all classes, balanced enough)
+N_SHIFT = 1000  # test images evaluated under every shift (the first ones: all classes, balanced enough)
+N_TRACK = 2000  # test images the tracked students are measured on after every epoch (the first ones)
 SHIFTS = (("none", 0.0), ("noise", 0.2), ("contrast", 0.6), ("rotate", 20.0), ("translate", 3.0))
 QUICK = {"n_train": 300, "epochs": 2, "seeds": 2, "twin_epochs": 1, "n_test": 500}
 """What ``quick=True`` uses: parameters (sizes) and derived settings (a smoke run of seconds)."""
@@ -208,10 +209,10 @@ def student_configs(settings: Settings, rows: list) -> list:
             for seed in range(S.seeds) for lr in S.lrs for m in methods]
 
 
-def fidelity_evaluator(data, teacher: dict):
-    """An ``evaluate`` for :func:`kdlib.experiments.train_students`: agreement with the teacher
-    and KL to it on the student's own training images, the validation and the test images;
-    accuracy and ECE (10 bins) on validation and test.
+def fidelity_evaluator(data, teacher: dict, splits=("train", "val", "test")):
+    """An ``evaluate`` for :func:`kdlib.experiments.train_students`: agreement with the teacher,
+    KL to it and accuracy on the student's own training images (``"train"``), the validation
+    and the test images.
 
     Parameters
     ----------
@@ -219,6 +220,8 @@ def fidelity_evaluator(data, teacher: dict):
         ``train`` is the pool the configurations' ``rows`` index.
     teacher : dict
         The teacher's logits, ``{"train": on the pool, "val": ..., "test": ...}``.
+    splits : sequence of str
+        Which of them to measure.
 
     Returns
     -------
@@ -228,9 +231,11 @@ def fidelity_evaluator(data, teacher: dict):
     def evaluate(model, config, _data):
         rows = torch.as_tensor(config.rows)
         out = {}
-        for name, x, y, t in (("train", data.train.x[rows], data.train.y[rows], teacher["train"][rows]),
-                              ("val", data.val.x, data.val.y, teacher["val"]),
-                              ("test", data.test.x, data.test.y, teacher["test"])):
+        sets = {"train": (data.train.x[rows], data.train.y[rows], teacher["train"][rows]),
+                "val": (data.val.x, data.val.y, teacher["val"]),
+                "test": (data.test.x, data.test.y, teacher["test"])}
+        for name in splits:
+            x, y, t = sets[name]
             logits = models.predict(model, x)
             f = metrics.fidelity(t, logits)
             out |= {f"agree_{name}": f["agreement"], f"kl_{name}": f["kl"],
@@ -363,7 +368,7 @@ def tracked_students(data, teacher: dict, settings: Settings, rows: list, select
                      progress: bool = True) -> dict:
     """The selected scratch and KD students of the first ``track_seeds`` seeds, trained again
     one by one (:func:`kdlib.experiments.train`) to measure their fidelity after every epoch
-    on their training images and on the test images.
+    on their training images and on the first :data:`N_TRACK` test images.
 
     Parameters
     ----------
@@ -389,10 +394,11 @@ def tracked_students(data, teacher: dict, settings: Settings, rows: list, select
         sel = selection[m]
         method = experiments.scratch() if m == "scratch" else experiments.kd(S.lam, sel["T"])
         idx = torch.as_tensor(rows[seed])
-        track = {"train": data.train.x[idx], "test": data.test.x}
+        test = slice(0, N_TRACK)
+        track = {"train": data.train.x[idx], "test": data.test.x[test]}
         curve = []
-        callback = _tracker(track, {"train": teacher["train"][idx], "test": teacher["test"]},
-                            {"train": data.train.y[idx], "test": data.test.y}, curve)
+        callback = _tracker(track, {"train": teacher["train"][idx], "test": teacher["test"][test]},
+                            {"train": data.train.y[idx], "test": data.test.y[test]}, curve)
         config = experiments.Config(experiments.mlp_builder([784, S.width, 10]), method, seed,
                                     train.TrainSettings(epochs=S.epochs, lr=sel["lr"]), rows=rows[seed])
         experiments.train(config, data.train, teacher_logits=teacher["train"], callback=callback)
@@ -480,7 +486,7 @@ def twin_rows(twins: dict, data, teacher: dict, rows: list) -> list[dict]:
         config = experiments.Config(models.cnn, seed=seed, rows=rows[seed])
         out.append({"method": "twin", "seed": seed, "student": model,
                     "epoch_loss": list(history.epoch_loss),
-                    **fidelity_evaluator(data, teacher)(model, config, data)})
+                    **fidelity_evaluator(data, teacher, ("train", "test"))(model, config, data)})
     return out
 
 
