@@ -941,7 +941,7 @@ def say_fidelity(rows, teacher_acc: float) -> Markdown:
     twins = [r for r in rows if r["method"] == "twin"]
     if twins:
         out.append(_say_twin(twins))
-    return Markdown("\n\n".join(out))
+    return Markdown("What we saw (exploratory): " + "\n\n".join(out))
 
 
 def _gap_words(gap: results.PairedDifference) -> str:
