@@ -432,3 +432,31 @@ def pareto_front(cost, score) -> list[int]:
     front = [i for i in range(len(c))
              if not np.any((c <= c[i]) & (s >= s[i]) & ((c < c[i]) | (s > s[i])))]
     return sorted(front, key=lambda i: (c[i], -s[i]))
+
+
+def fit_temperature(logits, y, *, steps: int = 100) -> float:
+    """Post-hoc temperature scaling (Guo et al. 2017): the one scalar ``T`` that minimises the
+    cross-entropy of ``softmax(logits / T)`` on held-out data (fit it on the validation split).
+
+    Parameters
+    ----------
+    logits : Tensor (N, classes)
+    y : Tensor (N,)
+    steps : int
+        L-BFGS iterations over ``log T``.
+
+    Returns
+    -------
+    float
+    """
+    logits, y = logits.detach().double(), torch.as_tensor(y)
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), y)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    return float(log_t.detach().exp())

@@ -23,6 +23,13 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 FOLLOWS_THE_RUN: dict[str, set[str]] = {
     # notebook stem: numbers allowed in its static markdown (literature values, instructions)
     "03_student_init": {"10 %"},  # chance with ten balanced classes
+    "08_fidelity": {
+        "0.1",  # label smoothing's ε (Szegedy et al. 2016), a setting
+        "99 %", "80 %",  # the predict-then-reveal prompt; the definition of calibration
+        "0.2", "60 %",  # the shifts' settings (noise σ, contrast reduction)
+        # exercises 1-3: the numbers of their questions and worked solutions
+        "0.4", "0.5", "0.6", "0.6s", "0.75", "0.9", "0.9s", "85 %",
+    },
 }
 
 #: Allowed in every notebook: the confidence level of the collection's intervals.

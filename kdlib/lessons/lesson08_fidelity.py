@@ -2,12 +2,15 @@
 better calibrated?
 
 Holds what only notebook 08 uses: its settings (:class:`Settings`, made by :func:`check_params`,
-with the quick ones); students trained
-from scratch, distilled at several temperatures and a teacher-architecture "twin" distilled
-from random initialisation, with agreement / KL to the teacher tracked per epoch; the
-fidelity, disagreement, calibration and shifted-data tables; the figures, the reliability
-widget (a slider over T) and the exercises (:data:`EXERCISES`, graded by
-:func:`check_exercise`, a :class:`kdlib._checks.Verdict`).
+with the quick ones); the students of its primary comparison (scratch, label smoothing and
+distillation, each tuned on the validation split with the same learning-rate candidates, every
+seed on its own sample of training images, trained in lockstep through
+:func:`kdlib.experiments.train_students`); the tracked students (fidelity per epoch, through
+:func:`kdlib.experiments.train`'s callback) and the teacher-architecture "twin"; post-hoc
+temperature scaling; the fidelity, disagreement, calibration and shifted-data tables
+(DataFrames, comparisons through :func:`kdlib.results.compare`); the figures, the reliability
+widget; the ``say_*`` sentences of the notebook's "What we saw" cells; and the exercises
+(:data:`EXERCISES`, graded by :func:`check_exercise`, a :class:`kdlib._checks.Verdict`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
+import pandas as pd
 import torch
+from IPython.display import Markdown
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
@@ -26,17 +31,24 @@ from kdlib._checks import Bool, Float, Int, Verdict, check_answer
 from kdlib._checks import check_params as _check_params
 from kdlib.widgets import show_in
 
-PARAMS = {"n_train": Int(100, 55_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
-        "width": Int(2, 2048), "lam": Float(0.0, 1.0), "T": Float(0.0, 100.0, low_open=True),
-        "lr": Float(0.0, 1.0, low_open=True), "twin_epochs": Int(0, 50), "n_bins": Int(2, 50),
-        "quick": Bool()}
+PARAMS = {"n_train": Int(100, 19_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
+          "width": Int(2, 2048), "lam": Float(0.0, 1.0), "T": Float(0.0, 100.0, low_open=True),
+          "lr": Float(0.0, 1.0, low_open=True), "twin_epochs": Int(0, 50), "n_bins": Int(2, 50),
+          "quick": Bool()}
 """Notebook 08's parameters and their allowed values (name → constraint)."""
-TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
-N_SHIFT = 2000  # test images evaluated under every shift (the first ones: all classes, balanced enough)
+LR_FACTORS = (1 / 3, 1.0)
+"""Every method's learning-rate candidates, as multiples of the ``lr`` parameter."""
+LS_EPS = 0.1  # label smoothing of the calibration control (Szegedy et al. 2016's value)
+POOL = 3  # the pool of training images is POOL × n_train; every seed draws its n_train from it
+N_VAL = 2000  # validation images: they choose lr and T, and fit the temperature scaling
+TRACK_SEEDS = 2  # seeds of the students whose fidelity is measured after every epoch
+N_SHIFT = 1000  # test images evaluated under every shift (the first ones: all classes, balanced enough)
+N_TRACK = 2000  # test images the tracked students are measured on after every epoch (the first ones)
 SHIFTS = (("none", 0.0), ("noise", 0.2), ("contrast", 0.6), ("rotate", 20.0), ("translate", 3.0))
-QUICK = {"n_train": 300, "epochs": 2, "seeds": 1, "twin_epochs": 1, "temperatures": (1.0, 4.0),
-         "n_test": 500}
+QUICK = {"n_train": 300, "epochs": 2, "seeds": 2, "twin_epochs": 1, "n_test": 500}
 """What ``quick=True`` uses: parameters (sizes) and derived settings (a smoke run of seconds)."""
+METHODS = ("scratch", "label smoothing", "kd")
+"""The methods of the comparison, by their names in result rows (``"scratch"`` is the reference)."""
 
 
 @dataclass(frozen=True)
@@ -46,19 +58,20 @@ class Settings:
     Attributes
     ----------
     n_train : int
-        Training images the students learn from, in [100, 55000].
+        Training images every student learns from (each seed its own sample), in [100, 19000].
     epochs : int
         Training epochs of every MLP student, in [1, 100].
     seeds : int
-        Seeds per student, in [1, 10].
+        Seeds per student (each resamples the training images), in [1, 10].
     width : int
         Hidden width of the MLP student 784-width-10, in [2, 2048].
     lam : float
-        Weight of the hard-label term, in [0, 1].
+        Weight of the hard-label term of the distilled students, in [0, 1].
     T : float
-        The main distillation temperature, in (0, 100].
+        The largest distillation temperature tried (KD chooses between 1 and ``T`` on the
+        validation split), in (0, 100].
     lr : float
-        Peak learning rate, in (0, 1].
+        The largest peak learning rate tried (every method also tries ``lr / 3``), in (0, 1].
     twin_epochs : int
         Epochs of the teacher-architecture student, in [0, 50] (0 skips it).
     n_bins : int
@@ -80,13 +93,28 @@ class Settings:
 
     @property
     def temperatures(self) -> tuple:
-        """The temperatures of the calibration study (always containing ``T``)."""
-        return tuple(sorted({*(QUICK["temperatures"] if self.quick else TEMPERATURES), self.T}))
+        """KD's temperature candidates: 1 and ``T``."""
+        return tuple(sorted({1.0, self.T}))
+
+    @property
+    def lrs(self) -> tuple:
+        """Every method's learning-rate candidates (:data:`LR_FACTORS` × ``lr``)."""
+        return tuple(f * self.lr for f in LR_FACTORS)
+
+    @property
+    def n_pool(self) -> int:
+        """Training images in the pool the seeds sample from."""
+        return POOL * self.n_train
 
     @property
     def n_test(self) -> int | None:
         """Test images used (``None``: all)."""
         return QUICK["n_test"] if self.quick else None
+
+    @property
+    def track_seeds(self) -> int:
+        """Seeds of the tracked students (fidelity per epoch)."""
+        return min(self.seeds, 1 if self.quick else TRACK_SEEDS)
 
 
 def check_params(**params) -> Settings:
@@ -113,6 +141,22 @@ def check_params(**params) -> Settings:
     return Settings(**p)
 
 
+def load_data(settings: Settings):
+    """The pool of training images, the validation and the test split (cut to ``n_test``).
+
+    Parameters
+    ----------
+    settings : Settings
+
+    Returns
+    -------
+    kdlib.data.Splits
+        ``train`` is the pool of ``settings.n_pool`` images; ``val`` has :data:`N_VAL`.
+    """
+    data = kdata.load("fashion-mnist", n_train=settings.n_pool, n_val=N_VAL, seed=0)
+    return subset_test(data, settings.n_test)
+
+
 def subset_test(data, n_test):
     """``data`` with its test split cut to the first ``n_test`` images (``None``: unchanged).
 
@@ -133,7 +177,192 @@ def subset_test(data, n_test):
                         data.classes, data.name)
 
 
-# ------------------------------------------------------------------ training, with fidelity per epoch
+def sample_rows(y_pool, n_train: int, seeds: int) -> list[tuple]:
+    """Each seed's training images: a stratified sample of ``n_train`` rows of the pool.
+
+    Parameters
+    ----------
+    y_pool : Tensor
+        The pool's labels.
+    n_train, seeds : int
+
+    Returns
+    -------
+    list of tuple
+        ``rows[seed]``: sorted pool indices (seed ``s`` draws with ``numpy`` seed ``1000 + s``).
+    """
+    y = np.asarray(y_pool)
+    return [tuple(np.sort(kdata.stratified_split(y, n_train, np.random.default_rng(1000 + s))[0]).tolist())
+            for s in range(seeds)]
+
+
+# ------------------------------------------------------------------ the students of the comparison
+def student_configs(settings: Settings, rows: list) -> list:
+    """Every candidate of every method for every seed: scratch, label smoothing (ε =
+    :data:`LS_EPS`) and KD (λ = ``lam``, T in ``temperatures``), each at every ``lrs``.
+
+    Parameters
+    ----------
+    settings : Settings
+    rows : list of tuple
+        From :func:`sample_rows`: seed ``s`` trains on ``rows[s]``.
+
+    Returns
+    -------
+    list of kdlib.experiments.Config
+        Labelled with ``lr``; built by :func:`kdlib.experiments.mlp_builder` (lockstep).
+    """
+    S = settings
+    build = experiments.mlp_builder([784, S.width, 10])
+    methods = [experiments.scratch(), experiments.label_smoothing(LS_EPS)] + \
+        [experiments.kd(S.lam, t) for t in S.temperatures]
+    return [experiments.Config(build, m, seed, train.TrainSettings(epochs=S.epochs, lr=lr),
+                               rows=rows[seed], labels={"lr": lr})
+            for seed in range(S.seeds) for lr in S.lrs for m in methods]
+
+
+def fidelity_evaluator(data, teacher: dict, splits=("train", "val", "test")):
+    """An ``evaluate`` for :func:`kdlib.experiments.train_students`: agreement with the teacher,
+    KL to it and accuracy on the student's own training images (``"train"``), the validation
+    and the test images.
+
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+        ``train`` is the pool the configurations' ``rows`` index.
+    teacher : dict
+        The teacher's logits, ``{"train": on the pool, "val": ..., "test": ...}``.
+    splits : sequence of str
+        Which of them to measure.
+
+    Returns
+    -------
+    callable
+        ``evaluate(model, config, data) -> dict``.
+    """
+    def evaluate(model, config, _data):
+        rows = torch.as_tensor(config.rows)
+        out = {}
+        sets = {"train": (data.train.x[rows], data.train.y[rows], teacher["train"][rows]),
+                "val": (data.val.x, data.val.y, teacher["val"]),
+                "test": (data.test.x, data.test.y, teacher["test"])}
+        for name in splits:
+            x, y, t = sets[name]
+            logits = models.predict(model, x)
+            f = metrics.fidelity(t, logits)
+            out |= {f"agree_{name}": f["agreement"], f"kl_{name}": f["kl"],
+                    f"{name}_acc": metrics.accuracy_from_logits(logits, y)}
+        return out
+    return evaluate
+
+
+def train_comparison(data, teacher: dict, settings: Settings, rows: list, *,
+                     progress: bool = True) -> list[dict]:
+    """Train every candidate of :func:`student_configs` (in lockstep); one tidy row each.
+
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+    teacher : dict
+        The teacher's logits on ``"train"`` (the pool), ``"val"`` and ``"test"``.
+    settings : Settings
+    rows : list of tuple
+    progress : bool
+
+    Returns
+    -------
+    list of dict
+        :func:`kdlib.experiments.train_students` rows (``method``, ``lr``, ``T``, ``seed``,
+        ``agree_*``, ``kl_*``, ``*_acc``), each with its model under ``"student"``.
+    """
+    # the students train on the pool alone: selection and the fidelity rows are measured by
+    # the evaluator, so no validation pass after every epoch
+    return experiments.train_students(student_configs(settings, rows), data.train,
+                                      teacher_logits=teacher["train"],
+                                      evaluate=fidelity_evaluator(data, teacher),
+                                      keep=lambda c: True, progress=progress)
+
+
+def select(rows, metric: str = "agree_val") -> dict:
+    """Each method's candidate (``lr``, ``T``) with the highest mean ``metric`` over seeds.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`train_comparison`.
+    metric : str
+        A validation column (the test split never chooses).
+
+    Returns
+    -------
+    dict
+        ``method → {"lr", "T", "mean", ...}`` (:func:`kdlib.experiments.select_best`).
+    """
+    return {m: experiments.select_best([r for r in rows if r["method"] == m], metric=metric,
+                                       by=("lr", "T")) for m in dict.fromkeys(r["method"] for r in rows)}
+
+
+def chosen(rows, selection: dict) -> list[dict]:
+    """The rows of every method's selected candidate (one per seed).
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`train_comparison`.
+    selection : dict
+        From :func:`select`.
+
+    Returns
+    -------
+    list of dict
+    """
+    return [r for r in rows if r["lr"] == selection[r["method"]]["lr"]
+            and r["T"] == selection[r["method"]]["T"]]
+
+
+def selection_frame(selection: dict) -> pd.DataFrame:
+    """What the validation split chose: per method, ``lr``, ``T`` and the mean validation
+    agreement with the teacher (%).
+
+    Parameters
+    ----------
+    selection : dict
+        From :func:`select`.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    return pd.DataFrame({"lr": [s["lr"] for s in selection.values()],
+                         "T (KD only)": [f"{s['T']:g}" if m == "kd" else "—"
+                                         for m, s in selection.items()],
+                         "val agreement (%)": [round(100 * s["mean"], 2) for s in selection.values()]},
+                        index=pd.Index(list(selection), name="method"))
+
+
+def primary_table(rows) -> pd.DataFrame:
+    """The primary comparison: test agreement with the teacher, KD against scratch, paired by
+    seed (:func:`kdlib.results.compare`).
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`chosen` rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    return results.compare([r for r in rows if r["method"] in ("scratch", "kd")], by="method",
+                           metric="agree_test", reference="scratch")
+
+
+def _difference(table: pd.DataFrame, group, reference=None) -> results.PairedDifference:
+    reference = table.attrs["reference"] if reference is None else reference
+    return results.paired_difference(table.loc[group, "values"], table.loc[reference, "values"])
+
+
+# ------------------------------------------------------------------ tracked students, the twin
 def _tracker(track: dict, teacher_track: dict, track_y: dict, curve: list):
     """A :func:`kdlib.experiments.train` callback: after every epoch, the student's fidelity
     to the teacher (and accuracy where ``track_y`` has labels) on each input set of ``track``."""
@@ -147,208 +376,46 @@ def _tracker(track: dict, teacher_track: dict, track_y: dict, curve: list):
     return callback
 
 
-def mlp_builder(width: int):
-    """The student of this lesson: ``mlp([784, width, 10])``.
-
-    Parameters
-    ----------
-    width : int
-
-    Returns
-    -------
-    callable
-    """
-    return lambda: models.mlp([784, width, 10])
-
-
-def fidelity_students(data, teacher_logits, teacher_test_logits, settings: Settings, *,
-                      progress: bool = True):
-    """Scratch students and students distilled at every temperature, for every seed.
-
-    The scratch students and those at the main ``T`` have their fidelity tracked per epoch on
-    the training and test images.
+def tracked_students(data, teacher: dict, settings: Settings, rows: list, selection: dict, *,
+                     progress: bool = True) -> dict:
+    """The selected scratch and KD students of the first ``track_seeds`` seeds, trained again
+    one by one (:func:`kdlib.experiments.train`) to measure their fidelity after every epoch
+    on their training images and on the first :data:`N_TRACK` test images.
 
     Parameters
     ----------
     data : kdlib.data.Splits
-    teacher_logits, teacher_test_logits : Tensor
-        The teacher's logits on ``data.train`` and ``data.test``.
+    teacher : dict
+        The teacher's logits on ``"train"`` (the pool) and ``"test"``.
     settings : Settings
-        The notebook's ``width``, ``seeds``, ``epochs``, ``lam``, ``T``, ``lr`` and
-        ``temperatures``.
+    rows : list of tuple
+    selection : dict
+        From :func:`select`.
     progress : bool
 
     Returns
     -------
-    tuple
-        ``(students, curves)``: ``students[(kind, seed)]`` with ``kind`` ``"scratch"`` or
-        ``"T=4"`` etc.; ``curves[kind]`` a list of per-epoch rows (with ``seed``).
+    dict
+        ``curves[method]``: per-epoch rows (``epoch``, ``split``, ``agreement``, ``kl``,
+        ``acc``, ``seed``).
     """
     S = settings
-    width, seeds, lam, T = S.width, S.seeds, S.lam, S.T
-    track = {"train": data.train.x, "test": data.test.x}
-    teacher_track = {"train": teacher_logits, "test": teacher_test_logits}
-    track_y = {"train": data.train.y, "test": data.test.y}
-    recipe = train.TrainSettings(epochs=S.epochs, lr=S.lr)
-    jobs = [("scratch", experiments.scratch(), s) for s in range(seeds)] + \
-        [(f"T={t:g}", experiments.kd(lam, t), s) for t in S.temperatures for s in range(seeds)]
-    students, curves = {}, {}
-    for kind, method, seed in tqdm(jobs, desc="students", disable=not progress, leave=False):
+    curves = {}
+    jobs = [(m, s) for m in ("scratch", "kd") for s in range(S.track_seeds)]
+    for m, seed in tqdm(jobs, desc="tracked students", disable=not progress, leave=False):
+        sel = selection[m]
+        method = experiments.scratch() if m == "scratch" else experiments.kd(S.lam, sel["T"])
+        idx = torch.as_tensor(rows[seed])
+        test = slice(0, N_TRACK)
+        track = {"train": data.train.x[idx], "test": data.test.x[test]}
         curve = []
-        tracked = kind == "scratch" or method.T == T
-        callback = _tracker(track, teacher_track, track_y, curve) if tracked else None
-        students[(kind, seed)], _ = experiments.train(
-            experiments.Config(mlp_builder(width), method, seed, recipe), data,
-            teacher_logits=teacher_logits, callback=callback)
-        curves.setdefault(kind, []).extend({**r, "seed": seed} for r in curve)
-    return students, curves
-
-
-def train_twins(data, teacher_logits, *, seeds, epochs, lr, progress: bool = True) -> dict:
-    """Students with the teacher's own architecture (``kdlib.models.cnn()``), random init,
-    trained on the teacher's soft targets only (λ = 0, T = 1: the loss is exactly the KL we
-    measure).
-
-    Parameters
-    ----------
-    data : kdlib.data.Splits
-    teacher_logits : Tensor
-        The teacher's logits on ``data.train``.
-    seeds, epochs : int
-        ``epochs == 0`` trains none.
-    lr : float
-    progress : bool
-
-    Returns
-    -------
-    dict
-        ``{("twin", seed): model}``; empty when ``epochs == 0``.
-    """
-    if epochs == 0:
-        return {}
-    settings = train.TrainSettings(epochs=epochs, lr=lr)
-    out = {}
-    for seed in tqdm(range(seeds), desc="twins", disable=not progress, leave=False):
-        # init_seed: a different initialisation from the teacher's own (seed 0)
-        config = experiments.Config(models.cnn, experiments.kd(0.0, 1.0), seed, settings,
-                                    init_seed=seed + 100)
-        out[("twin", seed)], _ = experiments.train(config, data, teacher_logits=teacher_logits)
-    return out
-
-
-def kinds(students) -> list:
-    """The student kinds in ``students`` (keys ``(kind, seed)``), in insertion order.
-
-    Parameters
-    ----------
-    students : dict
-        ``(kind, seed)`` → model or logits, as from :func:`train_students`.
-
-    Returns
-    -------
-    list of str
-    """
-    return list(dict.fromkeys(k for k, _ in students))
-
-
-# ------------------------------------------------------------------ fidelity
-def logits_of(students: dict, x) -> dict:
-    """``key → kdlib.models.predict(model, x)`` for every model of ``students``: computed once
-    and shared by the fidelity, calibration and plotting cells (teacher-sized students are slow).
-
-    Parameters
-    ----------
-    students : dict
-        ``(kind, seed)`` → trained model.
-    x : torch.Tensor
-        Inputs, e.g. ``data.test.x``.
-
-    Returns
-    -------
-    dict
-        The same keys → logits, shape ``(len(x), classes)``.
-    """
-    return {key: models.predict(s, x) for key, s in students.items()}
-
-
-def fidelity_rows(logits_by_split: dict, teacher_logits_by_split: dict, y_test) -> list:
-    """One row per student: agreement and KL on every split, and test accuracy.
-
-    Parameters
-    ----------
-    logits_by_split : dict
-        Split name → (``(kind, seed)`` → the student's logits on that split), e.g. from
-        :func:`logits_of`; every split must hold the same students.
-    teacher_logits_by_split : dict
-        Split name → the teacher's logits on it.
-    y_test : Tensor
-        Labels of the ``"test"`` split.
-    """
-    splits = list(logits_by_split)
-    rows = []
-    for kind, seed in logits_by_split[splits[0]]:
-        row = {"kind": kind, "seed": seed}
-        for name in splits:
-            logits = logits_by_split[name][(kind, seed)]
-            f = metrics.fidelity(teacher_logits_by_split[name], logits)
-            row[f"agree_{name}"], row[f"kl_{name}"] = f["agreement"], f["kl"]
-            if name == "test":
-                row["test_acc"] = metrics.accuracy_from_logits(logits, y_test)
-        rows.append(row)
-    return rows
-
-
-def _ms(v, scale=100.0, digits=2):
-    m, s = results.mean_sd(v) if len(v) > 1 else (float(v[0]), float("nan"))
-    return f"{scale * m:.{digits}f} ± {scale * s:.{digits}f}" if len(v) > 1 else f"{scale * m:.{digits}f}"
-
-
-def format_fidelity(rows, teacher_acc: float) -> str:
-    """Agreement (%) and KL (nats) on train vs test, and test accuracy, mean ± sd over seeds.
-
-    Parameters
-    ----------
-    rows : list of dict
-        :func:`fidelity_rows`' rows with ``train`` and ``test`` splits; agreement and accuracy
-        are fractions (printed in percent), KL in nats.
-    teacher_acc : float
-        The teacher's test accuracy, in [0, 1], as the last line.
-
-    Returns
-    -------
-    str
-        One line per kind (a single seed prints no ± sd).
-    """
-    lines = [f"{'student':9} {'agree train %':>15} {'agree test %':>15} {'KL train':>15} "
-             f"{'KL test':>15} {'test acc %':>15}"]
-    for kind in dict.fromkeys(r["kind"] for r in rows):
-        mine = [r for r in rows if r["kind"] == kind]
-        col = {k: [r[k] for r in mine] for k in ("agree_train", "agree_test", "kl_train", "kl_test",
-                                                 "test_acc")}
-        lines.append(f"{kind:9} {_ms(col['agree_train']):>15} {_ms(col['agree_test']):>15} "
-                     f"{_ms(col['kl_train'], 1, 3):>15} {_ms(col['kl_test'], 1, 3):>15} "
-                     f"{_ms(col['test_acc']):>15}")
-    lines.append(f"{'teacher':9} {'':>15} {'':>15} {'':>15} {'':>15} {100 * teacher_acc:>15.2f}")
-    return "\n".join(lines)
-
-
-def fidelity_gap(rows, kind: str):
-    """Paired (over seeds) agreement on train minus agreement on test for one kind.
-
-    Parameters
-    ----------
-    rows : list of dict
-        :func:`fidelity_rows`' rows.
-    kind : str
-        A student kind in them, e.g. ``"scratch"`` or ``"T=4"``.
-
-    Returns
-    -------
-    kdlib.results.PairedDifference
-        In fractions (``.format()`` prints percentage points).
-    """
-    mine = sorted((r for r in rows if r["kind"] == kind), key=lambda r: r["seed"])
-    return results.paired_difference([r["agree_train"] for r in mine], [r["agree_test"] for r in mine])
+        callback = _tracker(track, {"train": teacher["train"][idx], "test": teacher["test"][test]},
+                            {"train": data.train.y[idx], "test": data.test.y[test]}, curve)
+        config = experiments.Config(experiments.mlp_builder([784, S.width, 10]), method, seed,
+                                    train.TrainSettings(epochs=S.epochs, lr=sel["lr"]), rows=rows[seed])
+        experiments.train(config, data.train, teacher_logits=teacher["train"], callback=callback)
+        curves.setdefault(m, []).extend({**r, "seed": seed} for r in curve)
+    return curves
 
 
 def curves_figure(curves: dict, epochs: int) -> Figure:
@@ -384,54 +451,151 @@ def curves_figure(curves: dict, epochs: int) -> Figure:
     return fig
 
 
-# ------------------------------------------------------------------ where they disagree
-def disagreement_table(teacher_pred, student_pred, y, classes) -> list[dict]:
-    """Per class (true label): examples the teacher gets right and the student wrong, and the
-    reverse, and how often the two predictions differ.
+def _curve_at(curves: dict, kind: str, epoch: int, split: str, metric: str = "agreement") -> float:
+    return float(np.mean([r[metric] for r in curves[kind] if r["epoch"] == epoch and r["split"] == split]))
+
+
+def train_twins(data, teacher_logits, *, seeds, epochs, lr, rows=None, progress: bool = True) -> dict:
+    """Students with the teacher's own architecture (``kdlib.models.cnn()``), random init,
+    trained on the teacher's soft targets only (λ = 0, T = 1: the loss is exactly the KL we
+    measure).
 
     Parameters
     ----------
-    teacher_pred, student_pred : torch.Tensor
-        Predicted classes, shape ``(N,)``.
-    y : torch.Tensor
-        True labels, shape ``(N,)``.
-    classes : sequence of str
-        Class names, indexed by label.
+    data : kdlib.data.Splits
+    teacher_logits : Tensor
+        The teacher's logits on ``data.train``.
+    seeds, epochs : int
+        ``epochs == 0`` trains none.
+    lr : float
+    rows : list of tuple, optional
+        Seed ``s`` trains on ``rows[s]`` of ``data.train`` (default: all of it).
+    progress : bool
+
+    Returns
+    -------
+    dict
+        ``{("twin", seed): (model, history)}``; empty when ``epochs == 0``.
+    """
+    if epochs == 0:
+        return {}
+    settings = train.TrainSettings(epochs=epochs, lr=lr)
+    out = {}
+    for seed in tqdm(range(seeds), desc="twins", disable=not progress, leave=False):
+        # init_seed: a different initialisation from the teacher's own (seed 0)
+        config = experiments.Config(models.cnn, experiments.kd(0.0, 1.0), seed, settings,
+                                    rows=None if rows is None else rows[seed], init_seed=seed + 100)
+        out[("twin", seed)] = experiments.train(config, data.train, teacher_logits=teacher_logits)
+    return out
+
+
+def twin_rows(twins: dict, data, teacher: dict, rows: list) -> list[dict]:
+    """The twins' fidelity rows (the columns of :func:`fidelity_evaluator`'s), with
+    ``method="twin"`` and the training loss of every epoch (``epoch_loss``).
+
+    Parameters
+    ----------
+    twins : dict
+        From :func:`train_twins`.
+    data : kdlib.data.Splits
+    teacher : dict
+        The teacher's logits on ``"train"`` (the pool), ``"val"`` and ``"test"``.
+    rows : list of tuple
+        The seeds' training rows (:func:`sample_rows`).
 
     Returns
     -------
     list of dict
-        Per class: ``class``, ``n`` (examples), ``teacher_only``, ``student_only``, ``differ`` (counts).
     """
-    t_ok, s_ok = teacher_pred == y, student_pred == y
-    rows = []
-    for c, name in enumerate(classes):
-        m = y == c
-        rows.append({"class": name, "n": int(m.sum()),
-                     "teacher_only": int((m & t_ok & ~s_ok).sum()),
-                     "student_only": int((m & s_ok & ~t_ok).sum()),
-                     "differ": int((m & (teacher_pred != student_pred)).sum())})
-    return rows
+    out = []
+    for (_, seed), (model, history) in twins.items():
+        config = experiments.Config(models.cnn, seed=seed, rows=rows[seed])
+        out.append({"method": "twin", "seed": seed, "student": model,
+                    "epoch_loss": list(history.epoch_loss),
+                    **fidelity_evaluator(data, teacher, ("train", "test"))(model, config, data)})
+    return out
 
 
-def format_disagreement(rows) -> str:
-    """:func:`disagreement_table`'s rows as text: per class, who alone is right, with totals.
+# ------------------------------------------------------------------ fidelity
+def _mean_sd(values, scale: float = 100.0, digits: int = 2) -> str:
+    m, s = results.mean_sd(values) if len(values) > 1 else (float(values[0]), float("nan"))
+    return f"{scale * m:.{digits}f}" + ("" if np.isnan(s) else f" ± {scale * s:.{digits}f}")
+
+
+def fidelity_frame(rows, teacher_acc: float) -> pd.DataFrame:
+    """Agreement (%) and KL (nats) on the students' training images and on the test images,
+    and test accuracy (%), mean ± sd over seeds, one row per method (and the teacher).
 
     Parameters
     ----------
     rows : list of dict
-        :func:`disagreement_table`'s rows.
+        Rows with ``method``, ``agree_train``, ``agree_test``, ``kl_train``, ``kl_test``,
+        ``test_acc`` (:func:`chosen` rows, :func:`twin_rows`).
+    teacher_acc : float
 
     Returns
     -------
-    str
+    pandas.DataFrame
     """
-    lines = [f"{'true class':12} {'teacher right, student wrong':>29} {'student right, teacher wrong':>29}"]
-    for r in rows:
-        lines.append(f"{r['class']:12} {r['teacher_only']:>29} {r['student_only']:>29}")
-    lines.append(f"{'total':12} {sum(r['teacher_only'] for r in rows):>29} "
-                 f"{sum(r['student_only'] for r in rows):>29}")
-    return "\n".join(lines)
+    cols = {"agreement, train images (%)": ("agree_train", 100, 2),
+            "agreement, test images (%)": ("agree_test", 100, 2),
+            "KL, train images (nats)": ("kl_train", 1, 3), "KL, test images (nats)": ("kl_test", 1, 3),
+            "test accuracy (%)": ("test_acc", 100, 2)}
+    kinds = list(dict.fromkeys(r["method"] for r in rows))
+    table = {name: [_mean_sd([r[key] for r in rows if r["method"] == k], scale, d) for k in kinds]
+             for name, (key, scale, d) in cols.items()}
+    frame = pd.DataFrame(table, index=pd.Index(kinds, name="student"))
+    frame.loc["teacher"] = ["", "", "", "", f"{100 * teacher_acc:.2f}"]
+    return frame
+
+
+def fidelity_gap(rows, kind: str) -> results.PairedDifference:
+    """Paired (over seeds) agreement on train minus agreement on test for one kind.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`fidelity_rows`' rows.
+    kind : str
+        A student kind in them, e.g. ``"scratch"`` or ``"T=4"``.
+
+    Returns
+    -------
+    kdlib.results.PairedDifference
+        In fractions (``.format()`` prints percentage points).
+    """
+    mine = sorted((r for r in rows if r["method"] == kind), key=lambda r: r["seed"])
+    return results.paired_difference([r["agree_train"] for r in mine], [r["agree_test"] for r in mine])
+
+
+# ------------------------------------------------------------------ where they disagree
+def disagreement_table(teacher_pred, student_pred, y, classes) -> pd.DataFrame:
+    """Per true class: test images the teacher gets right and the student wrong, the reverse,
+    and how often the two predictions differ; a last row of totals.
+
+    Parameters
+    ----------
+    teacher_pred, student_pred, y : Tensor
+        Predicted and true classes.
+    classes : sequence of str
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by class (and ``"total"``): ``n``, ``teacher right, student wrong``,
+        ``student right, teacher wrong``, ``differ``.
+    """
+    t_ok, s_ok = teacher_pred == y, student_pred == y
+    rows = []
+    for c in range(len(classes)):
+        m = y == c
+        rows.append([int(m.sum()), int((m & t_ok & ~s_ok).sum()), int((m & s_ok & ~t_ok).sum()),
+                     int((m & (teacher_pred != student_pred)).sum())])
+    table = pd.DataFrame(rows, index=pd.Index(list(classes), name="true class"),
+                         columns=["n", "teacher right, student wrong", "student right, teacher wrong",
+                                  "differ"])
+    table.loc["total"] = table.sum()
+    return table
 
 
 def most_disputed(teacher_logits, student_logits, k: int = 8) -> torch.Tensor:
@@ -491,6 +655,98 @@ def disputed_figure(x, y, teacher_logits, student_logits, classes, idx) -> Figur
 
 
 # ------------------------------------------------------------------ calibration
+def ece_rows(rows, data, *, n_bins: int) -> list[dict]:
+    """ECE, mean confidence and accuracy on the test images of every student of ``rows`` (its
+    model under ``"student"``), and of the scratch students after temperature scaling fitted
+    on the validation split (method ``"scratch + temperature scaling"``, with its ``T_fit``).
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`chosen` rows.
+    data : kdlib.data.Splits
+    n_bins : int
+
+    Returns
+    -------
+    list of dict
+        ``method``, ``seed``, ``ece``, ``confidence``, ``acc`` (and ``T_fit``).
+    """
+    out = []
+    for r in rows:
+        logits = models.predict(r["student"], data.test.x)
+        variants = [(r["method"], 1.0)]
+        if r["method"] == "scratch":
+            t_fit = metrics.fit_temperature(models.predict(r["student"], data.val.x), data.val.y)
+            variants.append(("scratch + temperature scaling", t_fit))
+        for name, t in variants:
+            out.append({"method": name, "seed": r["seed"], "T_fit": t,
+                        **calibration_summary(logits / t, data.test.y, n_bins)})
+    order = {m: i for i, m in enumerate(("scratch", "scratch + temperature scaling", *METHODS[1:]))}
+    return sorted(out, key=lambda r: (order.get(r["method"], len(order)), r["seed"]))
+
+
+def calibration_summary(logits, y, n_bins: int) -> dict:
+    """ECE, mean confidence and accuracy of ``softmax(logits)`` against ``y``.
+
+    Parameters
+    ----------
+    logits : Tensor (N, classes)
+    y : Tensor (N,)
+    n_bins : int
+
+    Returns
+    -------
+    dict
+        ``ece``, ``confidence``, ``acc`` (fractions).
+    """
+    p = logits.softmax(1)
+    return {"ece": metrics.reliability_bins(p, y, n_bins=n_bins)["ece"],
+            "confidence": float(p.max(1).values.mean()), "acc": metrics.accuracy_from_logits(logits, y)}
+
+
+def ece_table(rows) -> pd.DataFrame:
+    """ECE of every method against scratch, paired by seed (:func:`kdlib.results.compare`);
+    lower is better, so ``verdict`` says ``"lower ECE"``, ``"higher ECE"`` or ``"not shown"``.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`ece_rows`.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    table = results.compare(rows, by="method", metric="ece", reference="scratch")
+    table["verdict"] = table["verdict"].map(
+        {"helped": "higher ECE", "hurt": "lower ECE"}).fillna(table["verdict"])
+    return table
+
+
+def confidence_frame(rows, teacher_row: dict) -> pd.DataFrame:
+    """ECE, mean confidence and accuracy (%) per method, mean ± sd over seeds, and the teacher's.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`ece_rows`.
+    teacher_row : dict
+        :func:`calibration_summary` of the teacher.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    kinds = list(dict.fromkeys(r["method"] for r in rows))
+    frame = pd.DataFrame({c: [_mean_sd([r[key] for r in rows if r["method"] == k]) for k in kinds]
+                          for c, key in (("ECE (%)", "ece"), ("mean confidence (%)", "confidence"),
+                                         ("test accuracy (%)", "acc"))},
+                         index=pd.Index(kinds, name="model"))
+    frame.loc["teacher"] = [f"{100 * teacher_row[k]:.2f}" for k in ("ece", "confidence", "acc")]
+    return frame
+
+
 def calibration(logits_by_model: dict, y, *, n_bins: int) -> dict:
     """``name → reliability_bins`` of softmax(logits) (T = 1: what a deployed model outputs).
 
@@ -511,56 +767,6 @@ def calibration(logits_by_model: dict, y, *, n_bins: int) -> dict:
     """
     return {name: metrics.reliability_bins(lg.softmax(1), y, n_bins=n_bins)
             for name, lg in logits_by_model.items()}
-
-
-def ece_table(test_logits: dict, teacher_test_logits, y_test, *, n_bins: int) -> list[dict]:
-    """ECE of the teacher and of every student (``(kind, seed)`` → test logits), one row per
-    model (kind, seed, ece, acc, mean confidence).
-
-    Parameters
-    ----------
-    test_logits : dict
-        ``(kind, seed)`` → a student's test logits.
-    teacher_test_logits : torch.Tensor
-        The teacher's test logits (its row has ``kind="teacher"``, ``seed=0``, first).
-    y_test : torch.Tensor
-        Test labels.
-    n_bins : int
-        Confidence bins of the ECE.
-
-    Returns
-    -------
-    list of dict
-        ``kind``, ``seed``, ``ece``, ``acc`` and ``confidence`` (mean top probability), all in [0, 1].
-    """
-    rows = []
-    for (kind, seed), logits in [(("teacher", 0), teacher_test_logits), *test_logits.items()]:
-        p = logits.softmax(1)
-        rows.append({"kind": kind, "seed": seed,
-                     "ece": metrics.reliability_bins(p, y_test, n_bins=n_bins)["ece"],
-                     "acc": metrics.accuracy_from_logits(logits, y_test),
-                     "confidence": float(p.max(1).values.mean())})
-    return rows
-
-
-def format_ece(rows) -> str:
-    """:func:`ece_table`'s rows as text: ECE, mean confidence and accuracy per kind, mean ± sd in %.
-
-    Parameters
-    ----------
-    rows : list of dict
-        :func:`ece_table`'s rows.
-
-    Returns
-    -------
-    str
-    """
-    lines = [f"{'model':9} {'ECE %':>13} {'mean confidence %':>18} {'accuracy %':>13}"]
-    for kind in dict.fromkeys(r["kind"] for r in rows):
-        mine = [r for r in rows if r["kind"] == kind]
-        lines.append(f"{kind:9} {_ms([r['ece'] for r in mine]):>13} "
-                     f"{_ms([r['confidence'] for r in mine]):>18} {_ms([r['acc'] for r in mine]):>13}")
-    return "\n".join(lines)
 
 
 def reliability_figure(bins: dict, title: str = "") -> Figure:
@@ -658,7 +864,7 @@ def shifted_sets(x, shifts=SHIFTS, *, seed: int = 0) -> dict:
     dict of str to torch.Tensor
         Keys like ``"none"`` or ``"rotate 20"``, in the order of ``shifts``.
     """
-    return {(k if k == "none" else f"{k} {s:g}"): kdata.shift(x, k, s, seed=seed) for k, s in shifts}
+    return {("no shift" if k == "none" else f"{k} {s:g}"): kdata.shift(x, k, s, seed=seed) for k, s in shifts}
 
 
 def shift_rows(teacher, students, shifted: dict, y) -> list[dict]:
@@ -669,16 +875,15 @@ def shift_rows(teacher, students, shifted: dict, y) -> list[dict]:
     ----------
     teacher : nn.Module
     students : dict
-        ``(kind, seed)`` → trained model.
-    shifted : dict of str to torch.Tensor
-        :func:`shifted_sets`' result.
-    y : torch.Tensor
-        Labels of the (unshifted) images, the same for every set.
+        ``(kind, seed) → model``.
+    shifted : dict
+        From :func:`shifted_sets`.
+    y : Tensor
 
     Returns
     -------
     list of dict
-        ``shift``, ``kind``, ``seed``, ``acc`` and ``agree`` (1.0 for the teacher), fractions.
+        ``shift``, ``kind``, ``seed``, ``acc``, ``agree``.
     """
     rows = []
     for name, x in shifted.items():
@@ -693,55 +898,56 @@ def shift_rows(teacher, students, shifted: dict, y) -> list[dict]:
     return rows
 
 
-def format_shifts(rows) -> str:
-    """Accuracy % per shift (rows) and model (columns), mean ± sd; the agreement with the
-    teacher in brackets.
+def shift_frame(rows) -> pd.DataFrame:
+    """Accuracy % per shift (rows) and model (columns), mean ± sd over seeds, with the
+    student's agreement with the teacher (%) in brackets.
 
     Parameters
     ----------
     rows : list of dict
-        :func:`shift_rows`' rows.
+        From :func:`shift_rows`.
 
     Returns
     -------
-    str
-        Agreement is the mean over seeds, in percent, without decimals.
+    pandas.DataFrame
     """
-    ks = list(dict.fromkeys(r["kind"] for r in rows))
-    lines = [f"{'shift':13} " + " ".join(f"{k:>22}" for k in ks)]
-    for name in dict.fromkeys(r["shift"] for r in rows):
-        cells = []
-        for k in ks:
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    shifts = list(dict.fromkeys(r["shift"] for r in rows))
+    cells = {}
+    for k in kinds:
+        col = []
+        for name in shifts:
             mine = [r for r in rows if r["shift"] == name and r["kind"] == k]
-            acc = _ms([r["acc"] for r in mine], digits=1)
-            cells.append(f"{acc} [{100 * np.mean([r['agree'] for r in mine]):.0f}]"
-                         if k != "teacher" else f"{acc}")
-        lines.append(f"{name:13} " + " ".join(f"{c:>22}" for c in cells))
-    return "\n".join(lines)
+            acc = _mean_sd([r["acc"] for r in mine], digits=1)
+            col.append(acc if k == "teacher" else f"{acc} [{100 * np.mean([r['agree'] for r in mine]):.0f}]")
+        cells[k] = col
+    return pd.DataFrame(cells, index=pd.Index(shifts, name="shift"))
 
 
-def beats_teacher(rows) -> list[tuple]:
-    """``(shift, kind, mean student accuracy − teacher accuracy)`` where a student kind's mean
-    accuracy exceeds the teacher's on that shift.
+def shift_comparison(rows, group: str = "kd", reference: str = "scratch") -> pd.DataFrame:
+    """Per shift, ``group``'s accuracy minus ``reference``'s, paired by seed, with its 95 %
+    interval and verdict (one :func:`kdlib.results.compare` per shift).
 
     Parameters
     ----------
     rows : list of dict
-        :func:`shift_rows`' rows (one teacher row per shift).
+        From :func:`shift_rows`.
+    group, reference : str
+        Student kinds.
 
     Returns
     -------
-    list of (str, str, float)
-        Empty when no student kind beats the teacher anywhere; the gain is a fraction.
+    pandas.DataFrame
+        Indexed by shift: ``diff (points)``, ``low``, ``high``, ``verdict``.
     """
     out = []
     for name in dict.fromkeys(r["shift"] for r in rows):
-        t = [r["acc"] for r in rows if r["shift"] == name and r["kind"] == "teacher"][0]
-        for k in dict.fromkeys(r["kind"] for r in rows if r["kind"] != "teacher"):
-            m = float(np.mean([r["acc"] for r in rows if r["shift"] == name and r["kind"] == k]))
-            if m > t:
-                out.append((name, k, m - t))
-    return out
+        mine = [r for r in rows if r["shift"] == name and r["kind"] in (group, reference)]
+        t = results.compare(mine, by="kind", metric="acc", reference=reference).loc[group]
+        out.append({"shift": name, "diff (points)": round(100 * t["diff"], 2),
+                    "low": round(100 * t["low"], 2), "high": round(100 * t["high"], 2),
+                    "verdict": t["verdict"]})
+    return pd.DataFrame(out).set_index("shift")
 
 
 def shift_examples_figure(shifted: dict, n: int = 6) -> Figure:
@@ -767,6 +973,374 @@ def shift_examples_figure(shifted: dict, n: int = 6) -> Figure:
             a.set_yticks([])
         ax[r, 0].set_ylabel(name, fontsize=7)
     return fig
+
+
+# ------------------------------------------------------------------ what we saw
+def _pct(v: float, digits: int = 2) -> str:
+    return f"{100 * v:.{digits}f} %"
+
+
+def _mean(rows, method: str, key: str) -> float:
+    return float(np.mean([r[key] for r in rows if r["method"] == method]))
+
+
+def say_selection(selection: dict) -> Markdown:
+    """What the validation split chose for every method (learning rate; KD's T).
+
+    Parameters
+    ----------
+    selection : dict
+        From :func:`select`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    parts = [f"{m}: lr = {s['lr']:.3g}" + (f", T = {s['T']:g}" if m == "kd" else "")
+             for m, s in selection.items()]
+    return Markdown("Chosen on the validation split (mean agreement with the teacher over the seeds): "
+                    + "; ".join(parts) + ". The test images played no part in these choices.")
+
+
+def say_primary(table: pd.DataFrame) -> Markdown:
+    """The primary comparison in one sentence, its conclusion following the interval.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`primary_table` (``kd`` against ``scratch``).
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    d = _difference(table, "kd")
+    n = int(table.loc["kd", "n"])
+    return Markdown(
+        f"**Primary result** ({n} seeds, each its own sample of training images): the distilled "
+        f"student agreed with the teacher on {_pct(table.loc['kd', 'mean'])} of the test images, the "
+        f"scratch student on {_pct(table.loc['scratch', 'mean'])}; paired by seed, "
+        f"{d.describe('distillation')}.")
+
+
+def say_fidelity(rows, teacher_acc: float) -> Markdown:
+    """What the fidelity table showed: agreement on training vs test images, agreement vs
+    accuracy, and what the twin's training reached.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`chosen` rows and :func:`twin_rows` (``method``, ``seed``, ``agree_*``, ``kl_*``,
+        ``test_acc``; the twins' ``epoch_loss``).
+    teacher_acc : float
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    out = []
+    for m, name in (("kd", "The distilled student"), ("scratch", "The scratch student")):
+        gap = fidelity_gap(rows, m)
+        out.append(f"{name} agreed with the teacher on {_pct(_mean(rows, m, 'agree_train'))} of its own "
+                   f"training images and {_pct(_mean(rows, m, 'agree_test'))} of the test images "
+                   f"(KL {_mean(rows, m, 'kl_train'):.3f} and {_mean(rows, m, 'kl_test'):.3f} nats); "
+                   f"training minus test agreement: {_gap_words(gap)}.")
+    kd = sorted((r for r in rows if r["method"] == "kd"), key=lambda r: r["seed"])
+    d = results.paired_difference([r["agree_test"] for r in kd], [r["test_acc"] for r in kd])
+    out.append(f"On the test images the distilled student's agreement with the teacher minus its "
+               f"accuracy: {d.format()} ({_agreement_vs_accuracy(d)}); the teacher's accuracy is "
+               f"{_pct(teacher_acc)}.")
+    twins = [r for r in rows if r["method"] == "twin"]
+    if twins:
+        out.append(_say_twin(twins))
+    return Markdown("What we saw (exploratory): " + "\n\n".join(out))
+
+
+def _gap_words(gap: results.PairedDifference) -> str:
+    if gap.verdict == "not shown":
+        return f"a gap was not shown, {gap.format()}"
+    return f"{'higher' if gap.verdict == 'helped' else 'lower'} on the training images, {gap.format()}"
+
+
+def _agreement_vs_accuracy(d: results.PairedDifference) -> str:
+    if d.verdict == "helped":
+        return "it agrees with the teacher more often than it is right: agreement counts shared mistakes too"
+    if d.verdict == "hurt":
+        return "it is right more often than it agrees with the teacher"
+    return "no difference between the two was shown"
+
+
+def _say_twin(twins) -> str:
+    loss = np.mean([r["epoch_loss"] for r in twins], axis=0)
+    epochs = len(loss)
+    trend = ""
+    if epochs > 1:
+        falling = loss[-1] < 0.95 * loss[-2]
+        trend = (f", {loss[0]:.3f} after the first; " +
+                 ("it was still falling by more than 5 % an epoch" if falling else
+                  "it fell by less than 5 % in the last epoch"))
+    n = len(twins)
+    return (f"The **twin** ({n} seed{'s' if n > 1 else ''}, {epochs} epoch{'s' if epochs > 1 else ''}) "
+            f"agreed with the teacher on {_pct(np.mean([r['agree_train'] for r in twins]))} of its "
+            f"training images and {_pct(np.mean([r['agree_test'] for r in twins]))} of the test images, "
+            f"with {_pct(np.mean([r['test_acc'] for r in twins]))} accuracy. Its training loss (the KL "
+            f"it minimises) was {loss[-1]:.3f} nats after the last epoch{trend}. It was not trained to "
+            "convergence, so this says only what this budget reached, not whether a converged "
+            "twin would match the teacher (the question Stanton et al. 2021 answer).")
+
+
+def say_curves(curves: dict, epochs: int) -> Markdown:
+    """What the per-epoch curves showed: agreement after the first and the last epoch, and the
+    gap between training and test images at the end (mean over the tracked seeds).
+
+    Parameters
+    ----------
+    curves : dict
+        From :func:`tracked_students`.
+    epochs : int
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    names = {"kd": "distilled", "scratch": "scratch"}
+    seeds = len({r["seed"] for rows in curves.values() for r in rows})
+    out = []
+    for k in curves:
+        a1, an = _curve_at(curves, k, 1, "test"), _curve_at(curves, k, epochs, "test")
+        tr = _curve_at(curves, k, epochs, "train")
+        out.append(f"{names.get(k, k)}: test agreement {_pct(a1)} after epoch 1 and {_pct(an)} after "
+                   f"epoch {epochs} ({'up' if an > a1 else 'not up'}); at the end "
+                   f"{100 * (tr - an):+.2f} points higher on its training images than on test images")
+    if {"kd", "scratch"} <= set(curves):
+        kl = {k: _curve_at(curves, k, epochs, "test", "kl") for k in ("kd", "scratch")}
+        out.append(f"final test KL to the teacher {kl['kd']:.3f} nats (distilled) against "
+                   f"{kl['scratch']:.3f} (scratch)")
+    return Markdown(f"What we saw (mean of {seeds} tracked seed{'s' if seeds > 1 else ''}, exploratory): "
+                    + "; ".join(out) + ".")
+
+
+def say_disagreement(table: pd.DataFrame) -> Markdown:
+    """The disagreement table in words: the totals and the classes that cost the most.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`disagreement_table`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    t_col, s_col = "teacher right, student wrong", "student right, teacher wrong"
+    per_class = table.drop(index="total")
+    worst = per_class[t_col].sort_values(ascending=False, kind="stable").head(3)
+    best = per_class[s_col].sort_values(ascending=False, kind="stable").head(2)
+    total = table.loc["total"]
+    return Markdown(
+        f"What we saw: on the {int(total['n'])} test images the teacher is right where the student is "
+        f"wrong {int(total[t_col])} times, and the reverse {int(total[s_col])} times. The most "
+        "teacher-only successes are on " + ", ".join(f"{c} ({int(v)})" for c, v in worst.items())
+        + "; the student's own successes are most often on "
+        + " and ".join(f"{c} ({int(v)})" for c, v in best.items()) + ".")
+
+
+def say_disputed(idx, teacher_logits, student_logits, *, confident: float = 0.8) -> Markdown:
+    """How confident both models are on the most disputed images.
+
+    Parameters
+    ----------
+    idx : Tensor
+        From :func:`most_disputed`.
+    teacher_logits, student_logits : Tensor
+    confident : float
+        The top probability that counts as confident.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    if len(idx) == 0:
+        return Markdown("What we saw: the two models agree on every image.")
+    pt = teacher_logits[idx].softmax(1).max(1).values
+    ps = student_logits[idx].softmax(1).max(1).values
+    both = int(((pt >= confident) & (ps >= confident)).sum())
+    return Markdown(
+        f"What we saw: on these {len(idx)} images the teacher's top probability averages "
+        f"{pt.mean():.2f} and the student's {ps.mean():.2f}; on {both} of them both exceed "
+        f"{confident:g}: confident and different answers, not hesitations near the teacher's.")
+
+
+def say_calibration(rows, teacher_row: dict) -> Markdown:
+    """The calibration comparison in words: every method's ECE against scratch (paired by
+    seed) and distillation against post-hoc temperature scaling; conclusions follow the
+    intervals.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`ece_rows`.
+    teacher_row : dict
+        The teacher's ``ece``, ``confidence``, ``acc``.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    def values(m):
+        return [r["ece"] for r in sorted((r for r in rows if r["method"] == m), key=lambda r: r["seed"])]
+
+    def confidence(m):
+        conf = np.mean([r["confidence"] for r in rows if r["method"] == m])
+        acc = np.mean([r["acc"] for r in rows if r["method"] == m])
+        return (f"mean confidence {_pct(conf)} for {_pct(acc)} accuracy, "
+                f"{'over' if conf > acc else 'under'}-confident on average")
+
+    out = [f"The teacher's ECE is {_pct(teacher_row['ece'])} (mean confidence "
+           f"{_pct(teacher_row['confidence'])} for {_pct(teacher_row['acc'])} accuracy). The scratch "
+           f"student's ECE is {_pct(_mean(rows, 'scratch', 'ece'))} ({confidence('scratch')})."]
+    for m in dict.fromkeys(r["method"] for r in rows):
+        if m != "scratch":
+            d = results.paired_difference(values("scratch"), values(m))
+            out.append(f"**{m}** ({confidence(m)}): {_ece_words(d)} against scratch.")
+    if {"kd", "scratch + temperature scaling"} <= {r["method"] for r in rows}:
+        d = results.paired_difference(values("scratch + temperature scaling"), values("kd"))
+        t_fit = np.mean([r["T_fit"] for r in rows if r["method"] == "scratch + temperature scaling"])
+        out.append(f"Against the post-hoc control (the scratch student's logits divided by one T fitted "
+                   f"on the validation split, mean T = {t_fit:.2f}), distillation: {_ece_words(d)}.")
+    return Markdown("What we saw (exploratory): " + " ".join(out))
+
+
+def _ece_words(reduction: results.PairedDifference) -> str:
+    """``reduction`` = reference ECE minus the method's, in words that follow its interval."""
+    numbers = reduction.format()
+    if reduction.verdict == "helped":
+        return f"lowered the ECE by {numbers}"
+    if reduction.verdict == "hurt":
+        return f"raised the ECE (reduction {numbers})"
+    return f"a change in ECE was not shown (reduction {numbers})"
+
+
+def say_reliability(bins_by_model: dict) -> Markdown:
+    """For every model of the widget, its most populated confidence bin: accuracy against
+    mean confidence there.
+
+    Parameters
+    ----------
+    bins_by_model : dict
+        ``name → kdlib.metrics.reliability_bins`` (:func:`calibration`).
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    out = []
+    for name, b in bins_by_model.items():
+        i = int(np.argmax(b["count"]))
+        lo, hi = b["edges"][i], b["edges"][i + 1]
+        acc, conf = float(b["accuracy"][i]), float(b["confidence"][i])
+        share = float(b["count"][i] / b["count"].sum())
+        out.append(f"{name}: {_pct(share, 0)} of its images in the bin [{lo:.1f}, {hi:.1f}], accuracy "
+                   f"{_pct(acc, 1)} for confidence {_pct(conf, 1)} "
+                   f"({'over' if conf > acc else 'under'}-confident there)")
+    return Markdown("What we saw (seed 0): " + "; ".join(out) + ".")
+
+
+def say_shifts(rows, comparison: pd.DataFrame) -> Markdown:
+    """The shifted-data results in words: the teacher's and the students' accuracy under every
+    shift, where distillation's paired interval excludes 0, and the twin against the teacher.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`shift_rows`.
+    comparison : pandas.DataFrame
+        From :func:`shift_comparison`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    def acc(name, kind):
+        return float(np.mean([r["acc"] for r in rows if r["shift"] == name and r["kind"] == kind]))
+
+    shifts = list(dict.fromkeys(r["shift"] for r in rows))
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    lines = [f"{s}: teacher {_pct(acc(s, 'teacher'), 1)}, "
+             + ", ".join(f"{k} {_pct(acc(s, k), 1)}" for k in kinds if k != "teacher") for s in shifts]
+    helped = [s for s in comparison.index if comparison.loc[s, "verdict"] == "helped"]
+    hurt = [s for s in comparison.index if comparison.loc[s, "verdict"] == "hurt"]
+    def listed(names):
+        return f" ({', '.join(names)})" if names else ""
+    verdict = (f"Distillation's accuracy minus scratch's, paired by seed, excludes 0 upwards under "
+               f"{len(helped)} of the {len(comparison)} conditions{listed(helped)} and downwards under "
+               f"{len(hurt)}{listed(hurt)}.")
+    twin = ""
+    if "twin" in kinds:
+        above = [s for s in shifts if acc(s, "twin") > acc(s, "teacher")]
+        twin = (f" The twin (no interval: one run against one teacher) is above the teacher's accuracy "
+                f"under {len(above)} of the {len(shifts)} conditions"
+                + (f" ({', '.join(above)})" if above else "") + ".")
+    return Markdown("What we saw (exploratory; accuracy, mean over seeds):\n\n"
+                    + "\n".join(f"* {line}" for line in lines) + "\n\n" + verdict + twin)
+
+
+def say_summary(primary: pd.DataFrame, calibration_rows, shift_rows_: list,
+                shift_cmp: pd.DataFrame) -> Markdown:
+    """The three-line summary, from the primary table, the calibration rows and the shifts.
+
+    Parameters
+    ----------
+    primary : pandas.DataFrame
+        From :func:`primary_table`.
+    calibration_rows : list of dict
+        From :func:`ece_rows`.
+    shift_rows_ : list of dict
+        From :func:`shift_rows`.
+    shift_cmp : pandas.DataFrame
+        From :func:`shift_comparison`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    d = _difference(primary, "kd")
+    scratch = [r["ece"] for r in sorted((r for r in calibration_rows if r["method"] == "scratch"),
+                                        key=lambda r: r["seed"])]
+    lines = [f"* **Fidelity (primary)**: {d.describe('distillation')} in top-1 agreement with the "
+             f"teacher on test images ({_pct(primary.loc['kd', 'mean'])} against "
+             f"{_pct(primary.loc['scratch', 'mean'])})."]
+    cal = []
+    for m in ("kd", "scratch + temperature scaling", "label smoothing"):
+        mine = [r["ece"] for r in sorted((r for r in calibration_rows if r["method"] == m),
+                                         key=lambda r: r["seed"])]
+        if mine:
+            verdict = results.paired_difference(scratch, mine).verdict
+            cal.append(f"{m}: " + {"helped": "lower", "hurt": "higher"}.get(verdict, "a change not shown"))
+    lines.append("* **Calibration (exploratory)**, ECE against scratch's: " + "; ".join(cal) + ".")
+    helped = int((shift_cmp["verdict"] == "helped").sum())
+
+    def acc(name, kind):
+        return float(np.mean([r["acc"] for r in shift_rows_ if r["shift"] == name and r["kind"] == kind]))
+    below = sum(acc(s, "kd") < acc(s, "teacher") for s in shift_cmp.index)
+    lines.append(f"* **Shifted images (exploratory)**: distillation's accuracy gain over scratch was "
+                 f"shown under {helped} of the {len(shift_cmp)} conditions; the distilled MLP's mean "
+                 f"accuracy was below the teacher's under {below} of them.")
+    return Markdown("\n".join(lines))
+
+
+def say_runtime(seconds: float) -> Markdown:
+    """The run's wall time, for the header's promise.
+
+    Parameters
+    ----------
+    seconds : float
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    return Markdown(f"This run took {seconds:.0f} s from the parameters cell to here.")
 
 
 # ------------------------------------------------------------------ exercises
