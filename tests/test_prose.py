@@ -30,6 +30,8 @@ FOLLOWS_THE_RUN: dict[str, set[str]] = {
         # exercises 1-3: the numbers of their questions and worked solutions
         "0.4", "0.5", "0.6", "0.6s", "0.75", "0.9", "0.9s", "85 %",
     },
+    # 06: Hinton et al. 2015 §3 (the bias of 3.5 on the 3 output, 98.6 % of the threes right)
+    "06_dark_knowledge": {"3.5", "98.6 %"},
 }
 
 #: Allowed in every notebook: the confidence level of the collection's intervals.

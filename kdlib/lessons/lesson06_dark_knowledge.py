@@ -1,26 +1,27 @@
 """Lesson module of ``notebooks/06_dark_knowledge.ipynb``: is it really dark knowledge?
 
 Everything only notebook 06 uses: its settings (:class:`Settings`, ``QUICK``) and their
-check (:func:`check_params`), the
-teachers it compares (checkpoints made by notebook 01 through ``make teachers``, or by
-papermill here when one is missing), the student runner and the experiments (the
-omitted-class experiment of Hinton et al. 2015 §3, the controls that keep the teacher's
-confidence but not its ranking of the wrong classes, which teacher teaches best, a
-born-again student), the bias rule and its slider, the figures and the exercises
-(:data:`EXERCISES`, graded by :func:`check_exercise`, which returns a :class:`kdlib._checks.Verdict`).
+check (:func:`check_params`), the teachers it compares (checkpoints made by notebook 01
+through ``make teachers``, or by papermill here when one is missing), the experiments on
+:mod:`kdlib.experiments` (the selection with one budget for every condition, the controls
+that keep the teacher's confidence but not its ranking of the wrong classes, the
+omitted-class experiment of Hinton et al. 2015 §3, which teacher teaches best, a born-again
+student), the bias rule and its slider, the ``say_*`` sentences that follow the run, and the
+exercises (:data:`EXERCISES`, graded by :func:`check_exercise`, which returns a
+:class:`kdlib._checks.Verdict`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 
 import ipywidgets as W
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
-from IPython.display import display
+from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
 from kdlib import data as kdata
@@ -42,21 +43,33 @@ PARAMS = {
 }
 """Notebook 06's parameters and their allowed values (name → constraint)."""
 
-STUDENT = {k: STUDENT_DEFAULTS[k] for k in ("hidden", "lr", "batch_size")}
-"""The student of every experiment: ``mlp([784, hidden, 10])``, Adam + OneCycle (as notebook 05)."""
+STUDENT = {k: STUDENT_DEFAULTS[k] for k in ("hidden", "batch_size")}
+"""The student of every experiment: ``mlp([784, hidden, 10])``, Adam + OneCycle, batches of 128."""
 
-KD_CANDIDATES = [(0.1, 4.0), (0.5, 4.0), (0.1, 8.0), (0.5, 8.0)]
-"""(λ, T) candidates for the real teacher, chosen on the validation split."""
-LS_CANDIDATES = [0.05, 0.1, 0.2, 0.3]
-"""ε candidates for label smoothing: the same budget (4 candidates × 1 seed)."""
+LR_CANDIDATES = (0.01, 0.03)
+"""Peak learning rates every condition chooses from (on the validation split)."""
+KD_CANDIDATES = ((0.1, 4.0), (0.5, 4.0), (0.1, 8.0), (0.5, 8.0))
+"""(λ, T) candidates of every teacher-like condition (real, shuffled, uniform-wrong)."""
+LS_CANDIDATES = (0.05, 0.1, 0.2, 0.3)
+"""ε candidates for label smoothing: as many as the (λ, T) candidates."""
 
+POOL_FACTOR = 2
+"""The pool the seeds draw from holds ``POOL_FACTOR × n_train`` training images."""
 N_VAL = 2000
 """Validation images used for selection (the first ones of the standard split)."""
-QUICK = {"n_train": 500, "epochs": 3, "seeds": 2, "n_val": 500,
-         "n_test": 2000, "kd_candidates": KD_CANDIDATES[:2], "ls_candidates": LS_CANDIDATES[:2]}
+QUICK = {"n_train": 500, "epochs": 3, "seeds": 2, "n_val": 500, "n_test": 2000,
+         "kd_candidates": KD_CANDIDATES[:2], "ls_candidates": LS_CANDIDATES[:2]}
 """What ``quick=True`` uses: parameters (``n_train``, ``epochs``, ``seeds``) and derived settings."""
 
-CONTROLS = ("hard labels", "real teacher", "label smoothing", "shuffled teacher", "uniform-wrong")
+CONTROLS = ("hard labels", "label smoothing", "uniform-wrong", "real teacher", "shuffled teacher")
+"""The conditions of the controls, in the order of the tables; ``"uniform-wrong"`` (the
+teacher's per-image confidence, no ranking of the wrong classes) is the reference."""
+REFERENCE = "uniform-wrong"
+"""The primary comparison is ``"real teacher"`` against this condition."""
+PRIMARY = "the ranking of the wrong classes (real teacher − uniform-wrong)"
+"""The primary comparison, as the sentences name it."""
+TEACHER_LIKE = ("real teacher", "shuffled teacher", "uniform-wrong")
+"""Conditions that learn from (possibly altered) teacher targets, with a λ and a T."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +81,13 @@ class Settings:
     omitted : str
         The class left out of the student's training images (a Fashion-MNIST class name).
     n_train : int
-        Labelled training images of every MLP student, in [200, 20000].
+        Labelled training images of every MLP student, in [200, 20000]; each seed draws its
+        own from a pool of ``POOL_FACTOR × n_train``.
     epochs : int
         Epochs of every MLP student, in [1, 100].
     seeds : int
-        Seeds per condition, in [2, 10]; conditions are paired by seed.
+        Seeds per condition, in [2, 10]; seed ``s`` draws training sample ``s``, starts the
+        weights and orders the batches, and conditions are paired by it.
     quick : bool
         Tiny settings (:data:`QUICK`) for smoke tests.
     """
@@ -82,6 +97,11 @@ class Settings:
     epochs: int
     seeds: int
     quick: bool
+
+    @property
+    def n_pool(self) -> int:
+        """Training images the seeds' samples are drawn from."""
+        return POOL_FACTOR * self.n_train
 
     @property
     def n_val(self) -> int:
@@ -94,14 +114,19 @@ class Settings:
         return QUICK["n_test"] if self.quick else None
 
     @property
-    def kd_candidates(self) -> list:
-        """(λ, T) candidates for the real teacher."""
+    def kd_candidates(self) -> tuple:
+        """(λ, T) candidates of the teacher-like conditions."""
         return QUICK["kd_candidates"] if self.quick else KD_CANDIDATES
 
     @property
-    def ls_candidates(self) -> list:
+    def ls_candidates(self) -> tuple:
         """ε candidates for label smoothing."""
         return QUICK["ls_candidates"] if self.quick else LS_CANDIDATES
+
+    @property
+    def lr_candidates(self) -> tuple:
+        """Peak learning rates every condition chooses from."""
+        return LR_CANDIDATES
 
     @property
     def omitted_index(self) -> int:
@@ -134,24 +159,81 @@ def check_params(**params) -> Settings:
 
 
 def load_data(S: Settings) -> kdata.Splits:
-    """Fashion-MNIST with ``n_train`` training images, ``n_val`` of the validation split
-    (data seed 0, the split notebook 01's default teacher never saw) and the test set.
+    """Fashion-MNIST: the pool of training images, validation and test images.
 
     Parameters
     ----------
     S : Settings
-        Uses ``n_train``, ``n_val`` and ``n_test`` (``None``: all 10,000 test images).
 
     Returns
     -------
     kdlib.data.Splits
-        ``train`` (``n_train`` images), the first ``n_val`` validation and first ``n_test`` test images.
+        ``train``: a stratified pool of :attr:`Settings.n_pool` images of data seed 0's
+        training split (the split every teacher of :data:`TEACHERS` trained on); ``val``: the
+        first :attr:`Settings.n_val` images of its validation split (no teacher saw them);
+        ``test``: the test set (its first :attr:`Settings.n_test` images in quick mode).
     """
-    d = kdata.load("fashion-mnist", n_train=S.n_train, seed=0)
+    d = kdata.load("fashion-mnist", n_train=S.n_pool, seed=0)
     val = kdata.Split(d.val.x[:S.n_val], d.val.y[:S.n_val])
     n_test = S.n_test or len(d.test.y)
     test = kdata.Split(d.test.x[:n_test], d.test.y[:n_test])
     return kdata.Splits(d.train, val, test, d.classes, d.name)
+
+
+def draw_samples(y, n: int, seeds: int) -> dict:
+    """Each seed's training sample: ``n`` rows of the pool, stratified by class.
+
+    Parameters
+    ----------
+    y : Tensor
+        The pool's labels.
+    n : int
+        Images per sample.
+    seeds : int
+        Samples ``0 .. seeds - 1``, each drawn with ``numpy.random.default_rng(seed)``.
+
+    Returns
+    -------
+    dict
+        Seed → sorted tuple of pool rows (every sample has the same count per class).
+    """
+    y = np.asarray(y)
+    return {s: tuple(np.sort(kdata.stratified_split(y, n, np.random.default_rng(s))[0]).tolist())
+            for s in range(seeds)}
+
+
+def without_class(rows, y, c: int) -> tuple:
+    """The rows of ``rows`` whose label ``y[row]`` is not class ``c``.
+
+    Parameters
+    ----------
+    rows : sequence of int
+    y : Tensor
+        Labels of the pool the rows index.
+    c : int
+
+    Returns
+    -------
+    tuple of int
+    """
+    y = np.asarray(y)
+    return tuple(r for r in rows if y[r] != c)
+
+
+def only_class(split, c: int):
+    """The images of class ``c`` only.
+
+    Parameters
+    ----------
+    split : kdlib.data.Split
+    c : int
+
+    Returns
+    -------
+    kdlib.data.Split
+    """
+    keep = split.y == c
+    return kdata.Split(split.x[keep], split.y[keep])
 
 
 # --------------------------------------------------------------------------- teachers
@@ -185,12 +267,11 @@ def teacher_path(name: str):
     Parameters
     ----------
     name : str
-        A key of :data:`TEACHERS`; anything else raises ``ValueError``.
+        A key of :data:`TEACHERS`.
 
     Returns
     -------
     pathlib.Path
-        The checkpoint's path (it need not exist yet).
     """
     if name not in TEACHERS:
         raise ValueError(f"name={name!r} is not a known teacher; choose one of {list(TEACHERS)}")
@@ -289,16 +370,13 @@ def teacher_accuracy(model, split, logits=None) -> float:
     Parameters
     ----------
     model : nn.Module
-        The teacher (only used when ``logits`` is None).
     split : kdlib.data.Split
-        Images and labels.
-    logits : torch.Tensor, optional
-        The teacher's logits on ``split.x``, shape ``(N, classes)``.
+    logits : Tensor, optional
+        The model's logits on ``split`` (saves the forward pass).
 
     Returns
     -------
     float
-        Fraction of ``split`` classified correctly, in [0, 1].
     """
     logits = models.predict(model, split.x) if logits is None else logits
     return float((logits.argmax(1) == split.y).float().mean())
@@ -333,229 +411,292 @@ def teacher_outputs(teachers: dict, data) -> tuple[dict, dict, dict]:
     return train_logits, accs, val_logits
 
 
-# --------------------------------------------------------------------------- students
-@dataclass
-class Student:
-    """One trained student: its condition, seed, and logits on the validation and test splits.
+# --------------------------------------------------------------------------- targets and students
+def as_logits(probs, T: float):
+    """Logits whose ``softmax(· / T)`` is ``probs`` (to hand targets to a KD loss as a teacher).
+
+    Parameters
+    ----------
+    probs : Tensor
+        Rows of probabilities.
+    T : float
+
+    Returns
+    -------
+    Tensor
+        ``T · log(probs)`` in float64.
+    """
+    return T * probs.double().clamp_min(1e-300).log()
+
+
+def control_logits(condition: str, teacher_logits, y, *, T: float, seed: int = 0):
+    """The targets of a teacher-like condition, as logits at temperature ``T``.
+
+    ``"real teacher"``: the teacher's logits (any ``T``). ``"shuffled teacher"``: its soft
+    targets ``softmax(z / T)`` with the wrong classes permuted per image (seeded by
+    ``seed``). ``"uniform-wrong"``: the teacher's target-class probability kept, the rest
+    spread evenly. A student at temperature ``T`` that distils these logits learns exactly
+    those targets.
+
+    Parameters
+    ----------
+    condition : {"real teacher", "shuffled teacher", "uniform-wrong"}
+    teacher_logits : Tensor (n, classes)
+    y : Tensor (n,)
+        The labels.
+    T : float
+    seed : int
+
+    Returns
+    -------
+    Tensor (n, classes), float32
+    """
+    if condition == "real teacher":
+        return teacher_logits
+    if condition not in TEACHER_LIKE:
+        raise ValueError(f"condition={condition!r} is not a teacher-like condition; choose one of "
+                         f"{TEACHER_LIKE}")
+    p = losses.soft_targets(teacher_logits, T)
+    if condition == "shuffled teacher":
+        q = losses.shuffle_wrong(p, y, seed=seed)
+    else:
+        q = losses.uniform_wrong(p, y)
+    return as_logits(q, T).float()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """How one student learns.
 
     Attributes
     ----------
     condition : str
-        Its label, e.g. one of :data:`CONTROLS` or a teacher's name.
-    seed : int
-        Seed of its initial weights and batch order.
-    val_logits, test_logits : torch.Tensor
-        Shape ``(N, 10)`` on the images it was given (``(0, 10)`` when none).
-    meta : dict
-        ``lam`` and ``T`` of its training, and ``train_logits`` when kept.
+        Its condition (the row's ``method``).
+    lr : float
+        Peak learning rate.
+    lam, T, eps : float
+        λ (1: labels only), temperature and label smoothing ε.
+    targets : object
+        The set of targets it distils (a key of the ``targets`` given to
+        :func:`train_conditions`; ``None`` for labels only).
     """
 
     condition: str
-    seed: int
-    val_logits: torch.Tensor
-    test_logits: torch.Tensor
-    meta: dict = field(default_factory=dict)
+    lr: float
+    lam: float = 1.0
+    T: float = 1.0
+    eps: float = 0.0
+    targets: object = None
+
+    def method(self) -> experiments.Method:
+        """The engine's method: ``scratch``, ``label_smoothing`` or ``kd``, named by the condition."""
+        if self.lam < 1:
+            return experiments.kd(self.lam, self.T, name=self.condition)
+        if self.eps:
+            return experiments.label_smoothing(self.eps, name=self.condition)
+        return experiments.scratch(self.condition)
+
+    def knobs(self) -> str:
+        """``"λ=0.5, T=8, lr=0.03"`` and the like."""
+        parts = ([f"λ={self.lam:g}", f"T={self.T:g}"] if self.lam < 1 else []) + \
+            ([f"ε={self.eps:g}"] if self.eps else []) + [f"lr={self.lr:g}"]
+        return ", ".join(parts)
 
 
-def measure_student(train_split, val_x, test_x, *, targets=None, lam: float = 1.0, T: float = 1.0,
-                    seed: int = 0, epochs: int = 10, condition: str = "",
-                    keep_train_logits: bool = False) -> Student:
-    """One student ``mlp([784, 128, 10])`` trained by the engine on ``train_split``, and its
-    logits on ``val_x`` and ``test_x`` (and on the training images with ``keep_train_logits``).
-
-    Parameters
-    ----------
-    train_split : kdlib.data.Split
-    val_x, test_x : Tensor
-        Images to record the trained student's logits on (either may be empty).
-    targets : Tensor, optional
-        Rows of probabilities, one per training image, distilled with
-        ``kd_loss_from_probs(lam=lam, T=T)`` (:func:`kdlib.experiments.on_targets`);
-        ``None`` trains on hard labels.
-    lam, T : float
-    seed : int
-        Seeds the initial weights and the batch order.
-    epochs : int
-    condition : str
-        Its label.
-    keep_train_logits : bool
-
-    Returns
-    -------
-    Student
-    """
-    how = experiments.scratch() if targets is None else experiments.on_targets(targets, lam=lam, T=T)
-    build = partial(models.mlp, [int(np.prod(train_split.x.shape[1:])), STUDENT["hidden"], 10])
-    settings = train.TrainSettings(epochs=epochs, lr=STUDENT["lr"], batch_size=STUDENT["batch_size"])
-    model, _ = experiments.train(experiments.Config(build, how, seed, settings), (train_split, None))
-    meta = {"lam": lam, "T": T}
-    if keep_train_logits:
-        meta["train_logits"] = _predict(model, train_split.x)
-    return Student(condition, seed, _predict(model, val_x), _predict(model, test_x), meta)
-
-
-def _predict(model, x):
-    return models.predict(model, x) if len(x) else torch.zeros(0, 10)
-
-
-def control_targets(condition: str, teacher_logits, y, *, lam: float, T: float, eps: float, seed: int):
-    """``(targets, lam, T)`` of one condition of the controls.
-
-    ``"hard labels"``: no targets. ``"real teacher"``: ``soft_targets(teacher, T)``.
-    ``"label smoothing"``: smoothed labels with ``eps`` (``lam=0, T=1``: the usual
-    label-smoothing cross-entropy). ``"shuffled teacher"``: the teacher's soft targets
-    with the wrong classes permuted per image (seeded by ``seed``). ``"uniform-wrong"``:
-    the teacher's target-class probability kept, the rest spread evenly.
+def target_key(condition: str, T: float):
+    """The set of targets a teacher-like condition at temperature ``T`` distils (the real
+    teacher's logits serve every T; the altered targets depend on it).
 
     Parameters
     ----------
     condition : str
-        One of :data:`CONTROLS`; anything else raises ``ValueError``.
-    teacher_logits : torch.Tensor
-        The teacher's logits on the training images, shape ``(N, classes)``.
-    y : torch.Tensor
-        Their labels, shape ``(N,)``.
-    lam, T : float
-        Returned for the three teacher-based conditions.
-    eps : float
-        Label-smoothing ε, used by ``"label smoothing"`` only.
-    seed : int
-        Seed of the permutation of ``"shuffled teacher"``.
+    T : float
 
     Returns
     -------
-    (targets, lam, T) : (torch.Tensor or None, float, float)
-        Target probabilities ``(N, classes)`` (None for hard labels, with ``lam=1, T=1``).
+    str or tuple
+        ``"real teacher"`` or ``(condition, T)``.
     """
-    if condition == "hard labels":
-        return None, 1.0, 1.0
-    if condition == "label smoothing":
-        return losses.smoothed_labels(y, teacher_logits.shape[1], eps), 0.0, 1.0
-    p = losses.soft_targets(teacher_logits, T)
-    if condition == "real teacher":
-        return p, lam, T
-    if condition == "shuffled teacher":
-        return losses.shuffle_wrong(p, y, seed=seed), lam, T
-    if condition == "uniform-wrong":
-        return losses.uniform_wrong(p, y), lam, T
-    raise ValueError(f"condition={condition!r} is not a control; choose one of {CONTROLS}")
+    return condition if condition == "real teacher" else (condition, float(T))
 
 
-def select(data, teacher_logits, S: Settings) -> dict:
-    """Choose (λ, T) for the real teacher and ε for label smoothing with the same budget:
-    each candidate trained once (seed 0) on the training split, scored on the validation split.
-
-    Returns
-    -------
-    dict
-        ``lam``, ``T``, ``eps`` and ``rows`` (one per candidate with its validation accuracy).
-    """
-    rows = []
-    y = data.train.y
-    for lam, T in tqdm(S.kd_candidates, desc="choosing λ, T", leave=False):
-        st = measure_student(data.train, data.val.x, data.val.x[:0], lam=lam, T=T, seed=0,
-                           epochs=S.epochs, targets=losses.soft_targets(teacher_logits, T))
-        rows.append({"method": "real teacher", "lam": lam, "T": T, "eps": None,
-                     "val_acc": accuracy_from_logits(st.val_logits, data.val.y)})
-    for eps in tqdm(S.ls_candidates, desc="choosing ε", leave=False):
-        st = measure_student(data.train, data.val.x, data.val.x[:0], lam=0.0, T=1.0, seed=0,
-                           epochs=S.epochs, targets=losses.smoothed_labels(y, 10, eps))
-        rows.append({"method": "label smoothing", "lam": None, "T": None, "eps": eps,
-                     "val_acc": accuracy_from_logits(st.val_logits, data.val.y)})
-    kd = max((r for r in rows if r["method"] == "real teacher"), key=lambda r: r["val_acc"])
-    ls = max((r for r in rows if r["method"] == "label smoothing"), key=lambda r: r["val_acc"])
-    return {"lam": kd["lam"], "T": kd["T"], "eps": ls["eps"], "rows": rows}
-
-
-def selection_table(sel: dict) -> str:
-    """The candidates and their validation accuracy, the chosen ones marked.
+def candidates(S: Settings) -> list:
+    """Every condition's candidates, one budget: each chooses its learning rate from
+    :attr:`Settings.lr_candidates`; label smoothing its ε, the teacher-like conditions their
+    (λ, T) from as many candidates.
 
     Parameters
     ----------
-    sel : dict
-        :func:`select`'s result.
+    S : Settings
 
     Returns
     -------
-    str
-        One line per candidate with its validation accuracy in percent.
+    list of Candidate
     """
-    lines = []
-    for r in sel["rows"]:
-        if r["method"] == "real teacher":
-            what, chosen = f"λ={r['lam']:g}, T={r['T']:g}", (r["lam"], r["T"]) == (sel["lam"], sel["T"])
-        else:
-            what, chosen = f"ε={r['eps']:g}", r["eps"] == sel["eps"]
-        mark = "  ← chosen" if chosen else ""
-        lines.append(f"{r['method']:16s} {what:14s} {100 * r['val_acc']:6.2f} %{mark}")
-    return "\n".join(lines)
-
-
-def run_controls(train_split, val_x, test_x, teacher_logits, sel: dict, *, seeds: int, epochs: int,
-                 conditions=CONTROLS, desc: str = "controls") -> dict:
-    """Train every condition with seeds ``0 .. seeds-1``: ``{condition: [Student, ...]}``.
-
-    Parameters
-    ----------
-    train_split : kdlib.data.Split
-        The students' training images (notebook 06: all of them, or those without the omitted class).
-    val_x, test_x : torch.Tensor
-        Images to record each student's logits on.
-    teacher_logits : torch.Tensor
-        The teacher's logits on ``train_split.x``.
-    sel : dict
-        :func:`select`'s ``lam``, ``T`` and ``eps``.
-    seeds, epochs : int
-        Seeds per condition, epochs per student.
-    conditions : sequence of str
-        Members of :data:`CONTROLS`.
-    desc : str
-        Progress-bar label.
-
-    Returns
-    -------
-    dict of str to list of Student
-        The hard-label students also keep ``meta["train_logits"]``.
-    """
-    out = {c: [] for c in conditions}
-    bar = tqdm(total=len(conditions) * seeds, desc=desc, leave=False)
-    for c in conditions:
-        for seed in range(seeds):
-            targets, lam, T = control_targets(c, teacher_logits, train_split.y, lam=sel["lam"],
-                                              T=sel["T"], eps=sel["eps"], seed=seed)
-            out[c].append(measure_student(train_split, val_x, test_x, targets=targets, lam=lam, T=T,
-                                        seed=seed, epochs=epochs, condition=c,
-                                        keep_train_logits=c == "hard labels"))
-            bar.update(1)
-    bar.close()
+    out = []
+    for lr in S.lr_candidates:
+        out.append(Candidate("hard labels", lr))
+        out += [Candidate("label smoothing", lr, eps=eps) for eps in S.ls_candidates]
+        for cond in TEACHER_LIKE:
+            out += [Candidate(cond, lr, lam=lam, T=T, targets=target_key(cond, T))
+                    for lam, T in S.kd_candidates]
     return out
 
 
-def only_class(split, c: int):
-    """The images of class ``c`` only.
+def stack_targets(pool, targets: dict, keys) -> tuple:
+    """One pool holding a copy of the images per set of targets, so that students that
+    distil different targets still train together in lockstep (one group of
+    :func:`kdlib.experiments.train_students`, one ``teacher_logits``).
+
+    Parameters
+    ----------
+    pool : kdlib.data.Split
+    targets : dict
+        Key → logits on the pool's images.
+    keys : sequence
+        The keys needed, in order (``None`` entries, labels only, need none).
+
+    Returns
+    -------
+    tuple
+        ``(split, logits, offsets)``: the stacked images and labels, the stacked logits
+        (``None`` when no key is needed) and key → the offset of its copy.
+    """
+    keys = [k for k in dict.fromkeys(keys) if k is not None]
+    if not keys:
+        return pool, None, {}
+    n = len(pool.y)
+    split = kdata.Split(torch.cat([pool.x] * len(keys)), pool.y.repeat(len(keys)))
+    logits = torch.cat([targets[k].float() for k in keys])
+    return split, logits, {k: i * n for i, k in enumerate(keys)}
+
+
+def train_conditions(pool, jobs, S: Settings, *, targets=None, evaluate=None, keep=None,
+                     desc: str = "students") -> list:
+    """Train one student per job on the engine, all in lockstep where they can be.
+
+    Parameters
+    ----------
+    pool : kdlib.data.Split
+        The images the jobs' rows index.
+    jobs : sequence of tuple
+        ``(candidate, sample, rows, init_seed)``: a :class:`Candidate`, the training sample's
+        seed (the row's ``sample``, what conditions are paired on), its rows of the pool and
+        the seed of the student's weights and batch order.
+    S : Settings
+        Its ``epochs``.
+    targets : dict, optional
+        Key → logits on the pool (the keys the candidates' ``targets`` name).
+    evaluate : callable, optional
+        ``evaluate(model) -> dict`` of measurements for the row.
+    keep : callable, optional
+        ``keep(candidate) -> bool``: those rows also hold the trained model (``"student"``).
+    desc : str
+
+    Returns
+    -------
+    list of dict
+        One row per job: ``method`` (the condition), ``lam``, ``T``, ``eps``, ``lr``,
+        ``knobs``, ``sample``, ``seed`` and what ``evaluate`` measured.
+    """
+    jobs = list(jobs)
+    split, logits, offsets = stack_targets(pool, targets or {}, [j[0].targets for j in jobs])
+    build = experiments.mlp_builder([int(np.prod(pool.x.shape[1:])), STUDENT["hidden"], 10])
+    configs = []
+    for cand, sample, rows, seed in jobs:
+        off = offsets.get(cand.targets, 0)
+        settings = train.TrainSettings(epochs=S.epochs, lr=cand.lr, batch_size=STUDENT["batch_size"])
+        configs.append(experiments.Config(build, cand.method(), seed, settings,
+                                          rows=tuple(off + r for r in rows),
+                                          labels={"lr": cand.lr, "knobs": cand.knobs(), "sample": sample,
+                                                  "candidate": cand}))
+    rows = experiments.train_students(
+        configs, (split, None), teacher_logits=logits, desc=desc,
+        evaluate=lambda model, config, data: {} if evaluate is None else evaluate(model),
+        keep=None if keep is None else (lambda config: keep(config.labels["candidate"])))
+    return rows
+
+
+def logits_on(*splits):
+    """An ``evaluate`` for :func:`train_conditions`: the student's logits on each split
+    (``"logits_0"``, ``"logits_1"``, ...).
+
+    Parameters
+    ----------
+    *splits : kdlib.data.Split
+
+    Returns
+    -------
+    callable
+    """
+    def evaluate(model):
+        return {f"logits_{i}": models.predict(model, s.x) for i, s in enumerate(splits)}
+    return evaluate
+
+
+def accuracy_of(split):
+    """An ``evaluate`` for :func:`train_conditions`: ``{"acc": accuracy on split}``.
 
     Parameters
     ----------
     split : kdlib.data.Split
-    c : int
-        Class index.
 
     Returns
     -------
-    kdlib.data.Split
+    callable
     """
-    keep = split.y == c
-    return kdata.Split(split.x[keep], split.y[keep])
+    def evaluate(model):
+        return {"acc": accuracy_from_logits(models.predict(model, split.x), split.y)}
+    return evaluate
 
 
-def without_class(split, c: int):
+# --------------------------------------------------------------------------- selection
+def select(data, samples: dict, targets: dict, S: Settings) -> tuple:
+    """Choose every condition's candidate with one budget, **without the omitted class**.
+
+    Each candidate of :func:`candidates` trains once on sample 0 with the omitted class
+    removed and is scored on the validation images of the other classes; the best one
+    (validation accuracy) is the condition's choice for both tasks. No image of the
+    omitted class and no test image takes part.
+
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+    samples : dict
+        :func:`draw_samples`' samples (sample 0 is used).
+    targets : dict
+        Key → logits on the pool (see :func:`control_targets_on_pool`).
+    S : Settings
+
+    Returns
+    -------
+    tuple
+        ``(rows, chosen)``: one row per candidate (``val_acc`` on the other classes' validation
+        images) and condition → the chosen :class:`Candidate`.
+    """
+    c = S.omitted_index
+    rows0 = without_class(samples[0], data.train.y, c)
+    val = only_other_classes(data.val, c)
+    cands = candidates(S)
+    rows = train_conditions(data.train, [(k, 0, rows0, 0) for k in cands], S, targets=targets,
+                            evaluate=accuracy_of(val), desc="choosing on validation")
+    for r in rows:
+        r["val_acc"] = r.pop("acc")
+    chosen = {}
+    for r in rows:
+        best = chosen.get(r["method"])
+        if best is None or r["val_acc"] > best["val_acc"]:
+            chosen[r["method"]] = r
+    return rows, {m: r["candidate"] for m, r in chosen.items()}
+
+
+def only_other_classes(split, c: int):
     """The split without any image of class ``c``.
 
     Parameters
     ----------
     split : kdlib.data.Split
     c : int
-        Class index.
 
     Returns
     -------
@@ -565,26 +706,150 @@ def without_class(split, c: int):
     return kdata.Split(split.x[keep], split.y[keep])
 
 
-# --------------------------------------------------------------------------- the omitted class
-def class_metrics(logits, y, c: int, bias: float = 0.0) -> tuple[float, float, float]:
-    """``(recall of class c, accuracy on the other classes, overall accuracy)`` after adding
-    ``bias`` to the logit of class ``c``.
+def control_targets_on_pool(teacher_logits, y, S: Settings) -> dict:
+    """Every set of targets the candidates distil: the real teacher's logits, and the
+    shuffled and uniform-wrong targets at each candidate temperature (as logits).
 
     Parameters
     ----------
-    logits : torch.Tensor
-        Shape ``(N, classes)``; not modified.
-    y : torch.Tensor
-        Labels, shape ``(N,)``.
-    c : int
-        The class whose logit is shifted.
-    bias : float
-        Added to column ``c``.
+    teacher_logits : Tensor
+        The teacher's logits on the pool.
+    y : Tensor
+        The pool's labels.
+    S : Settings
 
     Returns
     -------
-    (recall, others, overall) : tuple of float
-        Fractions in [0, 1]; ``recall`` is nan when no label is ``c``.
+    dict
+        :func:`target_key` → logits on the pool.
+    """
+    out = {"real teacher": teacher_logits}
+    for T in sorted({T for _, T in S.kd_candidates}):
+        for cond in ("shuffled teacher", "uniform-wrong"):
+            out[target_key(cond, T)] = control_logits(cond, teacher_logits, y, T=T)
+    return out
+
+
+def selection_table(rows, chosen: dict) -> pd.DataFrame:
+    """Per condition: how many candidates it tried, the chosen one and its validation
+    accuracy, and the worst candidate's.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`select`'s rows.
+    chosen : dict
+        Condition → chosen :class:`Candidate`.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    df = results.frame(rows)
+    out = []
+    for cond in CONTROLS:
+        mine = df[df["method"] == cond]
+        best = mine.loc[mine["val_acc"].idxmax()]
+        out.append({"condition": cond, "candidates": len(mine), "chosen": chosen[cond].knobs(),
+                    "validation accuracy (chosen)": f"{100 * best['val_acc']:.2f} %",
+                    "worst candidate": f"{100 * mine['val_acc'].min():.2f} %"})
+    return pd.DataFrame(out).set_index("condition")
+
+
+# --------------------------------------------------------------------------- the two tasks
+def run_controls(data, samples: dict, targets: dict, chosen: dict, S: Settings, *, omit: bool = False,
+                 keep_hard: bool = False) -> list:
+    """Every condition of :data:`CONTROLS` at its chosen candidate, once per seed.
+
+    Student ``s`` trains on sample ``s`` (without the omitted class when ``omit``), from
+    weights and batch order of seed ``s``.
+
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+    samples : dict
+        Seed → rows of the pool.
+    targets : dict
+        Key → logits on the pool.
+    chosen : dict
+        Condition → :class:`Candidate`.
+    S : Settings
+    omit : bool
+        Train without the omitted class (the omitted-class task); the rows then hold
+        ``val_logits`` (validation images of the other classes) and ``test_logits``.
+    keep_hard : bool
+        Keep the hard-label students' models (``"student"``).
+
+    Returns
+    -------
+    list of dict
+        The full task's rows hold ``test_acc``.
+    """
+    c = S.omitted_index
+    jobs = [(chosen[cond], s, without_class(rows, data.train.y, c) if omit else rows, s)
+            for cond in CONTROLS for s, rows in samples.items()]
+    keep = (lambda cand: cand.condition == "hard labels") if keep_hard else None
+    if omit:
+        rows = train_conditions(data.train, jobs, S, targets=targets, keep=keep, desc="omitted task",
+                                evaluate=logits_on(only_other_classes(data.val, c), data.test))
+        for r in rows:
+            r["val_logits"], r["test_logits"] = r.pop("logits_0"), r.pop("logits_1")
+        return rows
+    rows = train_conditions(data.train, jobs, S, targets=targets, keep=keep, desc="full task",
+                            evaluate=accuracy_of(data.test))
+    for r in rows:
+        r["test_acc"] = r.pop("acc")
+    return rows
+
+
+def compare_controls(rows, metric: str = "test_acc") -> pd.DataFrame:
+    """The controls' comparison table (:func:`kdlib.results.compare`), each condition
+    against :data:`REFERENCE`, paired by sample.
+
+    Parameters
+    ----------
+    rows : list of dict
+    metric : str
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    return results.compare(rows, by="method", metric=metric, reference=REFERENCE, pair_on="sample")
+
+
+def paired(table: pd.DataFrame, a: str, b: str) -> results.PairedDifference:
+    """The paired difference ``a − b`` of two groups of a :func:`kdlib.results.compare` table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    a, b : str
+        Groups (index entries) of the table.
+
+    Returns
+    -------
+    kdlib.results.PairedDifference
+    """
+    return results.paired_difference(table.loc[a, "values"], table.loc[b, "values"])
+
+
+# --------------------------------------------------------------------------- the omitted class
+def class_metrics(logits, y, c: int, bias: float = 0.0) -> tuple[float, float, float]:
+    """Recall of class ``c`` and accuracy on the others after adding ``bias`` to its logit.
+
+    Parameters
+    ----------
+    logits : Tensor (n, classes)
+    y : Tensor (n,)
+    c : int
+    bias : float
+
+    Returns
+    -------
+    tuple of float
+        ``(recall of c, accuracy on the other classes, overall accuracy)``; the recall is
+        ``nan`` when no image is of class ``c``.
     """
     z = logits.clone()
     z[:, c] += bias
@@ -600,15 +865,13 @@ def predicted_frequency(logits, c: int, bias: float = 0.0) -> float:
 
     Parameters
     ----------
-    logits : torch.Tensor
-        Shape ``(N, classes)``; not modified.
+    logits : Tensor (n, classes)
     c : int
     bias : float
 
     Returns
     -------
     float
-        In [0, 1].
     """
     z = logits.clone()
     z[:, c] += bias
@@ -652,114 +915,90 @@ def choose_bias(student_val_logits, teacher_val_logits, c: int, grid=BIAS_GRID) 
     return best
 
 
-@dataclass
-class OmittedRow:
-    """One condition of :func:`omitted_summary`: one entry per student (seed) in each list.
 
-    Attributes
-    ----------
-    condition : str
-    recall_before, recall_after : list of float
-        Test recall of the omitted class without and with the chosen bias.
-    others_before, others_after : list of float
-        Test accuracy on the images of the other classes, without and with it.
-    biases : list of float
-        The bias :func:`choose_bias` chose for each student.
-    """
+def omitted_rows(rows, teacher_val_logits, val_y, test_y, c: int) -> list:
+    """Each omitted-task student's recall of class ``c`` and accuracy on the others, on the
+    test set, before and after the bias of :func:`choose_bias`.
 
-    condition: str
-    recall_before: list
-    recall_after: list
-    others_before: list
-    others_after: list
-    biases: list
-
-
-def omitted_summary(students: dict, teacher_val_logits, val_y, test_y, c: int) -> dict:
-    """Per condition: recall of class ``c`` and accuracy on the others, before and after the
-    bias of :func:`choose_bias` (chosen per student on validation images without ``c``).
+    The bias is chosen per student on the validation images of the other classes (its
+    ``val_logits``), against the teacher's false-positive rate there.
 
     Parameters
     ----------
-    students : dict of str to list of Student
-        :func:`run_controls`' result.
-    teacher_val_logits : torch.Tensor
-        The teacher's logits on the validation images.
-    val_y, test_y : torch.Tensor
-        Labels of the validation and test images.
+    rows : list of dict
+        :func:`run_controls` rows of the omitted task (``val_logits``, ``test_logits``).
+    teacher_val_logits : Tensor
+        The teacher's logits on the whole validation split.
+    val_y, test_y : Tensor
+        Labels of the validation split and the test set.
     c : int
-        The omitted class.
 
     Returns
     -------
-    dict of str to OmittedRow
+    list of dict
+        The rows with ``recall``, ``recall_after``, ``others``, ``others_after`` and ``bias``.
     """
-    keep = val_y != c
-    t_val = teacher_val_logits[keep]
-    out = {}
-    for cond, sts in students.items():
-        row = OmittedRow(cond, [], [], [], [], [])
-        for st in sts:
-            b = choose_bias(st.val_logits[keep], t_val, c)
-            r0, o0, _ = class_metrics(st.test_logits, test_y, c)
-            r1, o1, _ = class_metrics(st.test_logits, test_y, c, b)
-            row.recall_before.append(r0)
-            row.recall_after.append(r1)
-            row.others_before.append(o0)
-            row.others_after.append(o1)
-            row.biases.append(b)
-        out[cond] = row
+    t_val = teacher_val_logits[val_y != c]
+    out = []
+    for r in rows:
+        b = choose_bias(r["val_logits"], t_val, c)
+        r0, o0, _ = class_metrics(r["test_logits"], test_y, c)
+        r1, o1, _ = class_metrics(r["test_logits"], test_y, c, b)
+        out.append({**r, "recall": r0, "recall_after": r1, "others": o0, "others_after": o1, "bias": b})
     return out
 
 
-def omitted_table(summary: dict, class_name: str) -> str:
-    """The omitted-class table: recall of the omitted class and accuracy on the others.
+def omitted_table(rows, class_name: str) -> pd.DataFrame:
+    """The omitted-class table, mean ± sd over the seeds per condition.
 
     Parameters
     ----------
-    summary : dict of str to OmittedRow
-        :func:`omitted_summary`'s result.
+    rows : list of dict
+        :func:`omitted_rows`' rows.
     class_name : str
-        The omitted class's name, for the headers.
 
     Returns
     -------
-    str
-        Mean ± sd over seeds, in percent; the bias as mean ± sd.
+    pandas.DataFrame
+        Recall of the omitted class and accuracy on the others (test set), before and after
+        the bias, and the bias.
     """
-    head = (f"{'student (no ' + class_name + ' in its training images)':40s} {class_name + ' recall':>22s}  "
-            f"{'after bias':>16s}  {'other classes':>16s}  {'after bias':>16s}  {'bias':>11s}")
-    lines = [head, "-" * len(head)]
-    for cond, r in summary.items():
-        b_mean, b_sd = results.mean_sd(r.biases)
-        lines.append(f"{cond:40s} {results.format_pct(r.recall_before, 1):>22s}  "
-                     f"{results.format_pct(r.recall_after, 1):>16s}  "
-                     f"{results.format_pct(r.others_before, 1):>16s}  "
-                     f"{results.format_pct(r.others_after, 1):>16s}  {b_mean:5.1f} ± {b_sd:3.1f}")
-    return "\n".join(lines)
+    df = results.frame(rows)
+    cols = {"recall": f"{class_name} recall", "recall_after": "after the bias",
+            "others": "other classes", "others_after": "other classes after the bias"}
+    out = []
+    for cond in dict.fromkeys(df["method"]):
+        mine = df[df["method"] == cond]
+        row = {"student (never saw a " + class_name + ")": cond}
+        row.update({label: results.format_pct(mine[k], 1) for k, label in cols.items()})
+        m, sd = results.mean_sd(mine["bias"])
+        row["bias"] = f"{m:+.1f} ± {sd:.1f}"
+        out.append(row)
+    return pd.DataFrame(out).set_index("student (never saw a " + class_name + ")")
 
 
-def oracle_bias(students, test_y, c: int, grid) -> tuple[float, float, float]:
+def oracle_bias(test_logits, test_y, c: int, grid) -> tuple[float, float, float]:
     """Hinton's way: the single bias that maximises the mean overall *test* accuracy of the
-    students (chosen on the test set, so optimistic). Returns ``(bias, recall, others)``.
+    students (chosen on the test set, so optimistic).
 
     Parameters
     ----------
-    students : list of Student
-    test_y : torch.Tensor
-        Test labels.
+    test_logits : sequence of Tensor
+        Each student's logits on the test images.
+    test_y : Tensor
     c : int
         The omitted class.
-    grid : iterable of float
-        Biases to try (notebook 06: ``BIAS_GRID[::5]``); the first best wins ties.
+    grid : sequence of float
+        Candidate biases.
 
     Returns
     -------
-    (bias, recall, others) : tuple of float
+    tuple of float
+        ``(bias, recall of c, accuracy on the other classes)``, means over the students.
     """
     best = None
     for b in grid:
-        m = np.mean([class_metrics(st.test_logits, test_y, c, b) for st in students], axis=0)
+        m = np.mean([class_metrics(z, test_y, c, b) for z in test_logits], axis=0)
         if best is None or m[2] > best[3]:
             best = (float(b), float(m[0]), float(m[1]), float(m[2]))
     return best[:3]
@@ -775,32 +1014,21 @@ class BiasExplorer:
 
     Parameters
     ----------
-    students : list of Student
-        The distilled students (notebook 06: ``omit["real teacher"]``).
-    test_y : torch.Tensor
-        Test labels.
+    test_logits : sequence of Tensor
+        Each student's logits on the test images.
+    test_y : Tensor
     c : int
         The omitted class.
     class_name : str
-        Its name, for the label and axes.
     chosen : float, optional
-        The bias chosen on validation: the slider starts at the nearest grid value, and a dashed line.
-    grid : array-like, optional
-        Biases, evenly spaced (the slider's step is ``grid[1] - grid[0]``); default 0 to 20 by 0.25.
-
-    Attributes
-    ----------
-    recall_curve, others_curve : numpy.ndarray
-        Mean test recall of class ``c`` and accuracy on the other classes, per grid value.
-    recall, others : float
-        Their values at the slider's (nearest grid) bias.
-    slider, label, widget
-        The ``FloatSlider``, the ``HTML`` label and the ``VBox`` displayed.
+        The bias the rule chose (a dashed line), where the slider starts.
+    grid : sequence of float, optional
+        The biases the slider offers (default 0 to 20 in steps of 0.25).
     """
 
-    def __init__(self, students, test_y, c: int, class_name: str, *, chosen=None, grid=None):
+    def __init__(self, test_logits, test_y, c: int, class_name: str, *, chosen=None, grid=None):
         self.grid = np.round(np.arange(0.0, 20.01, 0.25), 2) if grid is None else np.asarray(grid)
-        m = np.array([[np.mean([class_metrics(st.test_logits, test_y, c, b)[:2] for st in students], axis=0)]
+        m = np.array([[np.mean([class_metrics(z, test_y, c, b)[:2] for z in test_logits], axis=0)]
                       for b in self.grid])[:, 0]
         self.recall_curve, self.others_curve = m[:, 0], m[:, 1]
         self.class_name, self.chosen = class_name, chosen
@@ -816,11 +1044,6 @@ class BiasExplorer:
         self.widget = W.VBox([self.slider, self.label, self.out])
 
     def update(self, bias: float):
-        """Parameters
-        ----------
-        bias : float
-            Snapped to the nearest grid value.
-        """
         i = int(np.abs(self.grid - bias).argmin())
         self.recall, self.others = float(self.recall_curve[i]), float(self.others_curve[i])
         self.label.value = (f"bias +{self.grid[i]:.2f} on <b>{self.class_name}</b>: its recall "
@@ -844,187 +1067,83 @@ class BiasExplorer:
         display(self.widget)
 
 
-# --------------------------------------------------------------------------- comparisons
-def test_accs(students, y) -> list:
-    """Test accuracy of each student.
+# --------------------------------------------------------------------------- which teacher
+def quality_rows(data, samples: dict, train_logits: dict, chosen: Candidate, S: Settings, *,
+                 skip=()) -> list:
+    """The same student distilled from every teacher: the real teacher's chosen (λ, T, lr),
+    the same samples and seeds.
 
     Parameters
     ----------
-    students : list of Student
-    y : torch.Tensor
-        Test labels.
-
-    Returns
-    -------
-    list of float
-        In [0, 1], in the order of ``students``.
-    """
-    return [accuracy_from_logits(st.test_logits, y) for st in students]
-
-
-def comparison_lines(values: dict, reference: str, *, digits: int = 2) -> str:
-    """``mean ± sd`` per condition and the paired difference to ``reference`` with its 95 % CI.
-
-    Parameters
-    ----------
-    values : dict of str to sequence of float
-        Condition → one value per seed (paired by seed across conditions), fractions in [0, 1].
-    reference : str
-        A key of ``values``.
-    digits : int
-        Decimals of the percentages.
-
-    Returns
-    -------
-    str
-        One line per condition.
-    """
-    lines = []
-    for name, v in values.items():
-        line = f"{name:18s} {results.format_pct(v, digits):>16s}"
-        if name != reference:
-            line += f"   vs {reference}: {results.paired_difference(v, values[reference]).format()}"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def controls_figure(full: dict, omitted: dict, omitted_name: str):
-    """Dot plots with error bars (mean ± sd over seeds): test accuracy on the full task, and
-    the omitted class's recall after the bias correction.
-
-    Parameters
-    ----------
-    full, omitted : dict of str to sequence of float
-        Condition → per-seed fractions in [0, 1] (drawn in percent).
-    omitted_name : str
-        The omitted class's name, for the right title.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    fig, axes = new_figure(9.5, 3.4, ncols=2)
-    for ax, vals, title in ((axes[0, 0], full, "full task: test accuracy"),
-                            (axes[0, 1], omitted, f"omitted task: {omitted_name} recall after bias")):
-        names = list(vals)
-        for i, n in enumerate(names):
-            v = 100 * np.asarray(vals[n])
-            ax.plot(np.full(len(v), i), v, "o", color="C0", alpha=0.35, ms=4)
-            ax.errorbar(i, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, fmt="D", color="C3",
-                        capsize=4, ms=6)
-        ax.set_xticks(range(len(names)), [n.replace(" ", "\n", 1) for n in names], fontsize=8)
-        ax.set_ylim(0, 100)
-        ax.set_ylabel("%")
-        ax.set_title(title, fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-    return fig
-
-
-def quality_figure(points: list, *, baseline=None):
-    """Teacher validation accuracy (x) against the test accuracy of the student it produces (y),
-    mean ± sd over seeds. ``points``: dicts with ``name``, ``teacher``, ``students``;
-    ``baseline``: the hard-label students' accuracies (a dashed line at their mean).
-
-    Parameters
-    ----------
-    points : list of dict
-        :func:`teacher_quality`'s result; fractions in [0, 1], drawn in percent.
-    baseline : sequence of float, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    fig, axes = new_figure(6.4, 4.2)
-    ax = axes[0, 0]
-    if baseline is not None:
-        ax.axhline(100 * float(np.mean(baseline)), color="grey", ls="--", lw=1,
-                   label="student on hard labels")
-    for i, p in enumerate(points):
-        v = 100 * np.asarray(p["students"])
-        ax.errorbar(100 * p["teacher"], v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0, fmt="o",
-                    capsize=3, color=f"C{i % 10}", label=p["name"])
-    ax.set_xlabel("teacher validation accuracy (%)")
-    ax.set_ylabel("student test accuracy (%)")
-    ax.legend(fontsize=7, loc="best")
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def teacher_quality(data, teachers: dict, train_logits: dict, test_accs: dict, sel: dict, *,
-                    seeds: int, epochs: int, reuse: dict | None = None) -> list:
-    """Distil the same student from every teacher at the chosen (λ, T).
-
-    Parameters
-    ----------
+    data : kdlib.data.Splits
+    samples : dict
+        Seed → rows of the pool.
     train_logits : dict
-        Teacher name → its logits on the training images (the ensemble's: averaged).
-    test_accs : dict
-        Teacher name → its accuracy (the notebook passes validation accuracy).
-    reuse : dict, optional
-        Teacher name → test accuracies of students already trained from it (same recipe).
+        Teacher name → its logits on the pool.
+    chosen : Candidate
+        The real teacher's choice.
+    S : Settings
+    skip : sequence of str
+        Teachers whose students exist already (the default teacher's: the real teacher's).
 
     Returns
     -------
     list of dict
-        ``name``, ``teacher`` (test accuracy), ``students`` (test accuracy per seed).
+        ``method`` is the teacher's name; ``test_acc`` per student.
     """
-    reuse = reuse or {}
-    points = []
-    bar = tqdm(total=len(train_logits) * seeds, desc="teachers → students", leave=False)
-    for name, logits in train_logits.items():
-        if name in reuse:
-            accs = reuse[name]
-            bar.update(seeds)
-        else:
-            accs = []
-            for seed in range(seeds):
-                st = measure_student(data.train, data.val.x[:0], data.test.x, seed=seed, epochs=epochs,
-                                   targets=losses.soft_targets(logits, sel["T"]), lam=sel["lam"],
-                                   T=sel["T"], condition=name)
-                accs.append(accuracy_from_logits(st.test_logits, data.test.y))
-                bar.update(1)
-        points.append({"name": name, "teacher": test_accs[name], "students": accs})
-    bar.close()
-    return points
+    jobs = [(Candidate(name, chosen.lr, lam=chosen.lam, T=chosen.T, targets=name), s, rows, s)
+            for name in train_logits if name not in skip for s, rows in samples.items()]
+    rows = train_conditions(data.train, jobs, S, targets=train_logits, evaluate=accuracy_of(data.test),
+                            desc="teachers → students")
+    for r in rows:
+        r["test_acc"] = r.pop("acc")
+    return rows
 
 
-def quality_table(points: list) -> str:
-    """The teachers, weakest first: their accuracy and their students' test accuracy (mean ± sd).
+def quality_table(rows, teacher_accs: dict) -> pd.DataFrame:
+    """Every teacher's students against the hard-label students (:func:`kdlib.results.compare`),
+    the teachers in order of their validation accuracy, each named with it.
 
     Parameters
     ----------
-    points : list of dict
-        :func:`teacher_quality`'s result (``name``, ``teacher``, ``students``).
+    rows : list of dict
+        Rows of ``method`` ``"hard labels"`` and of each teacher (``test_acc``).
+    teacher_accs : dict
+        Teacher name → its validation accuracy.
 
     Returns
     -------
-    str
+    pandas.DataFrame
+        Indexed by ``"name (teacher xx.x %)"``; ``attrs["teacher_accs"]`` holds the accuracies
+        in the table's order.
     """
-    lines = [f"{'teacher':26s} {'teacher (val)':>13s}  {'its student (test)':>18s}"]
-    for p in sorted(points, key=lambda p: p["teacher"]):
-        student = results.format_pct(p["students"])
-        lines.append(f"{p['name']:26s} {100 * p['teacher']:11.2f} %  {student:>18s}")
-    return "\n".join(lines)
+    order = sorted(teacher_accs, key=teacher_accs.get)
+    label = {n: f"{n} (teacher {100 * teacher_accs[n]:.1f} %)" for n in order}
+    named = [dict(r, method=label.get(r["method"], r["method"])) for r in rows
+             if r["method"] in label or r["method"] == "hard labels"]
+    named.sort(key=lambda r: -1 if r["method"] == "hard labels" else
+               [label[n] for n in order].index(r["method"]))
+    table = results.compare(named, by="method", metric="test_acc", reference="hard labels",
+                            pair_on="sample")
+    table.attrs["teacher_accs"] = [teacher_accs[n] for n in order]
+    return table
 
 
-def rank_correlation(points: list) -> float:
+def rank_correlation(teacher_accs, student_accs) -> float:
     """Spearman correlation between teacher accuracy and mean student accuracy.
-
-    Ranks come from a double ``argsort``, so ties get distinct ranks (no average ranks).
 
     Parameters
     ----------
-    points : list of dict
-        ``teacher`` and ``students`` of each teacher (:func:`teacher_quality`); at least 2.
+    teacher_accs, student_accs : sequence of float
+        One value per teacher, in the same order.
 
     Returns
     -------
     float
-        In [-1, 1].
+        In [-1, 1] (ties broken by order).
     """
-    x = np.argsort(np.argsort([p["teacher"] for p in points]))
-    y = np.argsort(np.argsort([np.mean(p["students"]) for p in points]))
+    x = np.argsort(np.argsort(np.asarray(teacher_accs, dtype=float)))
+    y = np.argsort(np.argsort(np.asarray(student_accs, dtype=float)))
     return float(np.corrcoef(x, y)[0, 1])
 
 
@@ -1032,50 +1151,345 @@ BORN_AGAIN_SEED = 1000
 """Offset between a born-again student's seed and its teacher's (different initial weights)."""
 
 
-def born_again(data, teachers: list, sel: dict, *, epochs: int) -> dict:
+def born_again(data, hard_rows, samples: dict, chosen: Candidate, S: Settings) -> list:
     """Born-again students (Furlanello et al. 2018): the teacher's own architecture and data.
 
-    Each teacher is a hard-label student of this notebook (``mlp([784, 128, 10])`` on the
-    training images, kept with its training logits); its born-again student is the same
-    architecture from other random weights (seed + :data:`BORN_AGAIN_SEED`), distilled from
-    it on the same images at the chosen (λ, T).
+    Each teacher is a hard-label student of the full task (``mlp([784, 128, 10])`` on sample
+    ``s``); its born-again student is the same architecture from other random weights (seed
+    ``s +`` :data:`BORN_AGAIN_SEED`), distilled from it on the same images at the real
+    teacher's chosen (λ, T, lr).
+
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+    hard_rows : list of dict
+        The hard-label rows of :func:`run_controls` (with ``student`` and ``test_acc``).
+    samples : dict
+    chosen : Candidate
+    S : Settings
 
     Returns
     -------
-    dict
-        ``{"teacher (hard labels)": [...], "born-again student": [...]}``: test accuracy per
-        seed, paired (student i learned from teacher i).
+    list of dict
+        ``method`` ``"teacher (hard labels)"`` and ``"born-again student"``, paired by
+        ``sample`` (student ``s`` learned from teacher ``s``), ``test_acc``.
     """
-    out = {"teacher (hard labels)": [], "born-again student": []}
-    for t in tqdm(teachers, desc="born-again", leave=False):
-        st = measure_student(data.train, data.val.x[:0], data.test.x, seed=t.seed + BORN_AGAIN_SEED,
-                           epochs=epochs, targets=losses.soft_targets(t.meta["train_logits"], sel["T"]),
-                           lam=sel["lam"], T=sel["T"], condition="born-again")
-        out["teacher (hard labels)"].append(accuracy_from_logits(t.test_logits, data.test.y))
-        out["born-again student"].append(accuracy_from_logits(st.test_logits, data.test.y))
-    return out
+    logits = {("born-again", r["sample"]): models.predict(r["student"], data.train.x) for r in hard_rows}
+    jobs = [(Candidate("born-again student", chosen.lr, lam=chosen.lam, T=chosen.T,
+                       targets=("born-again", s)), s, samples[s], s + BORN_AGAIN_SEED) for s in samples]
+    rows = train_conditions(data.train, jobs, S, targets=logits, evaluate=accuracy_of(data.test),
+                            desc="born-again")
+    for r in rows:
+        r["test_acc"] = r.pop("acc")
+    teachers = [{"method": "teacher (hard labels)", "sample": r["sample"], "test_acc": r["test_acc"]}
+                for r in hard_rows]
+    return teachers + rows
+
+
+# --------------------------------------------------------------------------- what we saw
+def _pct(table: pd.DataFrame, group: str, digits: int = 2) -> str:
+    return results.format_pct(table.loc[group, "values"], digits)
+
+
+def say_selection(chosen: dict, S: Settings) -> Markdown:
+    """What each condition chose on the validation split.
+
+    Parameters
+    ----------
+    chosen : dict
+        Condition → :class:`Candidate` (:func:`select`).
+    S : Settings
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    items = "; ".join(f"{cond}: {chosen[cond].knobs()}" for cond in CONTROLS)
+    return Markdown(f"**Chosen** on the validation images of the classes other than {S.omitted} "
+                    f"(sample 0 without {S.omitted}, seed 0), the test set unseen: {items}. "
+                    "Both tasks below use these choices.")
+
+
+def say_full(table: pd.DataFrame) -> Markdown:
+    """The full task: the primary comparison's verdict, then the exploratory ones.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`compare_controls` of the full task (test accuracy).
+
+    Returns
+    -------
+    IPython.display.Markdown
+        The verdicts follow the intervals ("helped", "hurt", "not shown").
+    """
+    d = paired(table, "real teacher", REFERENCE)
+    n = int(table.loc["real teacher", "n"])
+    meaning = {
+        "helped": "on the full task, the teacher's ranking of the wrong classes adds to what its "
+                  "per-image confidence gives: dark knowledge, measured.",
+        "hurt": "the teacher that keeps only its per-image confidence did better: on the full task, "
+                "the ranking of the wrong classes hurt.",
+        "not shown": f"with {n} samples we cannot tell the real teacher from a teacher that keeps only "
+                     "its per-image confidence. On the full task this run does not show that the ranking "
+                     "of the wrong classes adds anything (nor that it adds nothing: the interval says how "
+                     "large a difference is still possible).",
+    }[d.verdict]
+    primary = (f"**Primary comparison.** Real teacher {_pct(table, 'real teacher')}, uniform-wrong "
+               f"teacher {_pct(table, REFERENCE)}: "
+               f"{d.describe(PRIMARY)}. So {meaning}")
+    explore = [
+        paired(table, "real teacher", "hard labels").describe("the real teacher (against hard labels)"),
+        paired(table, REFERENCE, "hard labels").describe(
+            "the teacher's per-image confidence alone (uniform-wrong against hard labels)"),
+        paired(table, "label smoothing", "hard labels").describe("label smoothing (against hard labels)"),
+        paired(table, "shuffled teacher", REFERENCE).describe(
+            "a scrambled ranking (shuffled teacher against uniform-wrong)"),
+    ]
+    return Markdown(primary + "\n\n**Exploratory**, each a paired difference over the same samples:\n\n"
+                    + "\n".join(f"* {s};" for s in explore))
+
+
+def say_omitted(table: pd.DataFrame, rows, oracle: tuple, S: Settings, *, n_test_c: int,
+                teacher_recall: float) -> Markdown:
+    """The omitted-class experiment: recall of the never-seen class, and the verdicts.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`compare_controls` of the omitted task on ``recall_after``.
+    rows : list of dict
+        :func:`omitted_rows`' rows.
+    oracle : tuple
+        :func:`oracle_bias`' ``(bias, recall, others)`` for the real teacher's students.
+    S : Settings
+    n_test_c : int
+        Test images of the omitted class.
+    teacher_recall : float
+        The teacher's recall of it.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    df = results.frame(rows)
+    real = df[df["method"] == "real teacher"]
+    hard = df[df["method"] == "hard labels"]
+    c = S.omitted
+    never = "predict no " + c + " at all" if float(hard["recall"].max()) == 0 else \
+        f"recognise {results.format_pct(hard['recall'], 1)} of them"
+    first = (f"The real teacher's students never saw a {c}, yet recognise "
+             f"{results.format_pct(real['recall'], 1)} of the {n_test_c} test images of it with no "
+             f"correction, and **{results.format_pct(real['recall_after'], 1)}** after the bias our rule "
+             f"chose ({results.mean_sd(real['bias'])[0]:+.1f} on average); their accuracy on the other "
+             f"classes goes from {results.format_pct(real['others'], 1)} to "
+             f"{results.format_pct(real['others_after'], 1)}. The teacher itself recognises "
+             f"{100 * teacher_recall:.1f} %. The hard-label students {never}.")
+    name = {"uniform-wrong": "the uniform-wrong teacher", "shuffled teacher": "the shuffled teacher"}
+    vs = [paired(table, "real teacher", cond).describe(f"the real teacher against {name.get(cond, cond)}",
+                                                        digits=1)
+          for cond in CONTROLS if cond != "real teacher"]
+    b, rec, oth = oracle
+    mine = float(real["recall_after"].mean())
+    oracle_text = (f"One bias chosen on the **test** set, as Hinton et al. did (optimistic: it uses the "
+                   f"answers), is {b:+.2f}: {100 * rec:.1f} % of the {c} images, the other classes at "
+                   f"{100 * oth:.1f} %; " + ("our rule, which sees no " + c + ", is more conservative."
+                                             if rec > mine else "our rule, which sees no " + c
+                                             + ", finds as many."))
+    return Markdown(first + "\n\nRecall of the " + c + " images after the bias, paired by sample "
+                    "(exploratory):\n\n" + "\n".join(f"* {s};" for s in vs) + "\n\n" + oracle_text)
+
+
+def say_decomposition(d: dict, shuffled: dict, uniform: dict, *, T: float, n: int) -> Markdown:
+    """The decomposition's numbers: the identity, and what the controls change.
+
+    Parameters
+    ----------
+    d : dict
+        :func:`decomposition` of a hard-label student against the teacher.
+    shuffled, uniform : dict
+        :func:`decomposition` of the real teacher against the shuffled / uniform-wrong targets.
+    T : float
+    n : int
+        Images it was computed on.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    holds = (f"The identity holds to machine precision on the {n} validation images (largest error "
+             f"{d['max_error']:.1e})." if d["max_error"] < 1e-6 else
+             f"The identity is off by up to {d['max_error']:.1e} on the {n} validation images.")
+    order = "smaller" if uniform["nckd"] < shuffled["nckd"] else "larger"
+    share = d["nckd_weighted"] / d["kl"] if d["kl"] > 0 else float("nan")
+    return Markdown(
+        f"{holds} Against the real teacher, the shuffled teacher has TCKD = {shuffled['tckd']:.3f} (it "
+        f"keeps p_t) and NCKD = {shuffled['nckd']:.2f}: it changes only the non-target part, the "
+        f"ranking. The uniform-wrong teacher also has TCKD = {uniform['tckd']:.3f} and NCKD = "
+        f"{uniform['nckd']:.2f}, {order} than the shuffled teacher's: flattening the ranking is a "
+        f"{order} change than scrambling it. For the hard-label student at T = {T:g}, "
+        f"(1 − p_t)·NCKD = {d['nckd_weighted']:.4f} of a KL of {d['kl']:.4f} (TCKD {d['tckd']:.4f}): "
+        f"{100 * share:.0f} % of its distance to the teacher is non-target.")
+
+
+def say_quality(table: pd.DataFrame, rho: float) -> Markdown:
+    """Which teacher teaches best: the rank correlation and each teacher's verdict.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`quality_table`.
+    rho : float
+        :func:`rank_correlation` of teacher and student accuracy.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    teachers = [g for g in table.index if g != "hard labels"]
+    means = table.loc[teachers, "mean"]
+    accs = table.attrs["teacher_accs"]
+    groups = {v: [g for g in teachers if table.loc[g, "verdict"] == v]
+              for v in ("helped", "hurt", "not shown")}
+    span = (f"The students span {100 * (means.max() - means.min()):.2f} points (from "
+            f"{_pct(table, means.idxmin())} to {_pct(table, means.idxmax())}) for "
+            f"{100 * (max(accs) - min(accs)):.1f} points of teacher accuracy; the hard-label students "
+            f"reach {_pct(table, 'hard labels')}.")
+    verdicts = []
+    for v, what in (("helped", "taught better than the labels alone (interval above 0)"),
+                    ("hurt", "made the student worse than the labels alone (interval below 0)"),
+                    ("not shown", "a difference from the labels alone was not shown (interval contains 0)")):
+        if groups[v]:
+            verdicts.append(f"* {len(groups[v])} of {len(teachers)}: {what}: " + "; ".join(groups[v]) + ".")
+    n_small = sum(1 for g in teachers if not g.startswith("default"))
+    small_hurt = sum(1 for g in groups["hurt"] if not g.startswith("default"))
+    which = f"teachers other than the default one (trained on {TEACHER_IMAGES:,} images, or their ensemble)"
+    small = (f"Of the {n_small} {which}, {small_hurt} made the student measurably worse than the labels "
+             "alone; for the others the interval does not say so." if small_hurt < n_small else
+             f"Every one of the {n_small} {which} made the student measurably worse than the labels alone.")
+    direction = "a better teacher mostly is a better teacher" if rho > 0.5 else \
+        "teacher accuracy says little about the student" if rho > -0.5 else "better teachers taught worse"
+    return Markdown(f"Rank correlation of teacher (validation) and student (test) accuracy: "
+                    f"**{rho:+.2f}** over {len(teachers)} teachers: here {direction}. {span}\n\n"
+                    "Against the hard-label students, paired by sample (exploratory):\n\n"
+                    + "\n".join(verdicts) + f"\n\n{small}")
+
+
+def say_born_again(table: pd.DataFrame) -> Markdown:
+    """The born-again student against its own teacher.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`kdlib.results.compare` of :func:`born_again`'s rows, reference
+        ``"teacher (hard labels)"``.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    d = paired(table, "born-again student", "teacher (hard labels)")
+    meaning = {"helped": "at this scale too, a student beat a teacher of its own architecture, as "
+                         "Furlanello et al. found.",
+               "hurt": "at this scale, a teacher that knows nothing the student could not learn from the "
+                       "labels passes on its own errors rather than extra knowledge.",
+               "not shown": "at this scale the born-again student neither measurably beat nor measurably "
+                            "lost to its teacher."}[d.verdict]
+    return Markdown(f"Born-again students {_pct(table, 'born-again student')}, their teachers "
+                    f"{_pct(table, 'teacher (hard labels)')}: "
+                    f"{d.describe('the born-again student (against its teacher)')}. So {meaning}")
+
+
+def say_multiplicity(n_intervals: int) -> Markdown:
+    """What chance alone produces among the exploratory intervals.
+
+    Parameters
+    ----------
+    n_intervals : int
+        Exploratory 95 % intervals the notebook printed.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    return Markdown(f"**Many intervals.** Besides the primary comparison this notebook printed "
+                    f"{n_intervals} exploratory 95 % intervals. Where a method does nothing, 1 interval "
+                    f"in 20 still excludes 0 by chance, so about {n_intervals / 20:.1f} of them may do so "
+                    "by chance alone: a single exploratory \"helped\" or \"hurt\" near the edge of its "
+                    "interval is a lead to test with its own primary comparison, not a finding.")
+
+
+def summary_table(full: pd.DataFrame, omitted: pd.DataFrame, chosen: dict, class_name: str) -> pd.DataFrame:
+    """The closing note's table: each condition's choice, full-task accuracy and omitted-class
+    recall after the bias (mean ± sd over the samples).
+
+    Parameters
+    ----------
+    full, omitted : pandas.DataFrame
+        :func:`compare_controls` of the two tasks.
+    chosen : dict
+        Condition → :class:`Candidate`.
+    class_name : str
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    return pd.DataFrame([{"condition": c, "chosen": chosen[c].knobs(),
+                          "full task: test accuracy": _pct(full, c),
+                          f"omitted task: {class_name} recall after the bias": _pct(omitted, c, 1)}
+                         for c in CONTROLS]).set_index("condition")
+
+
+def say_summary(full: pd.DataFrame, omitted: pd.DataFrame, quality: pd.DataFrame, ba: pd.DataFrame,
+                S: Settings) -> Markdown:
+    """The summary's sentences that state results.
+
+    Parameters
+    ----------
+    full, omitted : pandas.DataFrame
+        :func:`compare_controls` of the two tasks.
+    quality : pandas.DataFrame
+        :func:`quality_table`.
+    ba : pandas.DataFrame
+        The born-again comparison.
+    S : Settings
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    d = paired(full, "real teacher", REFERENCE)
+    o = paired(omitted, "real teacher", REFERENCE)
+    best_control = max((c for c in CONTROLS if c != "real teacher"), key=lambda c: omitted.loc[c, "mean"])
+    helped = [g for g in quality.index if quality.loc[g, "verdict"] == "helped"]
+    b = paired(ba, "born-again student", "teacher (hard labels)")
+    return Markdown(
+        f"* Omitted class (exploratory): the real teacher's students recognise "
+        f"{_pct(omitted, 'real teacher', 1)} of the {S.omitted} images they never saw, the best control "
+        f"({best_control}) {_pct(omitted, best_control, 1)}; "
+        f"{o.describe('the ranking (real − uniform-wrong)', digits=1)}.\n"
+        f"* Full task (primary, {int(full.loc['real teacher', 'n'])} samples): "
+        f"{d.describe(PRIMARY)}.\n"
+        f"* Which teacher (exploratory): {len(helped)} of {len(quality) - 1} teachers' students measurably "
+        f"beat the hard-label students; the born-again student: {b.verdict} against its teacher.")
 
 
 # --------------------------------------------------------------------------- decomposition
 def decomposition(student_logits, teacher_logits, y, *, T: float) -> dict:
     """Means of KL, TCKD and (1 − p_t)·NCKD, and the largest violation of the identity.
 
-    Computed in float64 with :func:`kdlib.losses.dkd_parts` (no ``T**2``).
-
     Parameters
     ----------
-    student_logits, teacher_logits : torch.Tensor
-        Shape ``(N, classes)``.
-    y : torch.Tensor
-        Labels, shape ``(N,)``.
+    student_logits, teacher_logits : Tensor (n, classes)
+    y : Tensor (n,)
     T : float
-        Temperature, ``> 0``.
 
     Returns
     -------
     dict
-        ``kl``, ``tckd``, ``nckd``, ``nckd_weighted`` (means over the rows) and ``max_error``,
-        ``max |KL - TCKD - (1 - p_t)·NCKD|`` over the rows.
+        ``kl``, ``tckd``, ``nckd``, ``nckd_weighted`` (means over the images) and ``max_error``
+        (the largest ``|KL − TCKD − (1 − p_t)·NCKD|``).
     """
     tckd, nckd, pt = losses.dkd_parts(student_logits.double(), teacher_logits.double(), y, T=T)
     lp = F.log_softmax(teacher_logits.double() / T, 1)
@@ -1084,24 +1498,6 @@ def decomposition(student_logits, teacher_logits, y, *, T: float) -> dict:
     return {"kl": float(kl.mean()), "tckd": float(tckd.mean()), "nckd": float(nckd.mean()),
             "nckd_weighted": float(((1 - pt) * nckd).mean()),
             "max_error": float((kl - tckd - (1 - pt) * nckd).abs().max())}
-
-
-def as_logits(probs, T: float):
-    """Logits whose ``softmax(· / T)`` is ``probs`` (to feed probabilities to ``dkd_parts``).
-
-    Parameters
-    ----------
-    probs : torch.Tensor
-        Rows of probabilities; zeros are clamped to 1e-300.
-    T : float
-        The temperature they will be read at.
-
-    Returns
-    -------
-    torch.Tensor
-        float64, ``T * log(probs)``.
-    """
-    return T * probs.double().clamp_min(1e-300).log()
 
 
 # --------------------------------------------------------------------------- exercises
