@@ -127,7 +127,7 @@ DOCSTRINGS_TO_WRITE = {
     "lesson06.OmittedRow", "lesson06.omitted_summary", "lesson06.omitted_table", "lesson06.oracle_bias",
     "lesson06.BiasExplorer", "lesson06.test_accs", "lesson06.comparison_lines", "lesson06.controls_figure",
     "lesson06.quality_figure", "lesson06.quality_table", "lesson06.rank_correlation",
-    "lesson06.decomposition", "lesson06.as_logits", "lesson07.speed_ratio",
+    "lesson06.decomposition", "lesson06.as_logits",
     "lesson07.size_on_disk", "lesson07.quantize", "lesson07.try_compile",
     "lesson07.teacher_step_time", "lesson07.teacher_cost", "lesson07.BreakEvenWidget",
     "lesson08.subset_test",

@@ -113,7 +113,7 @@ def test_say_primary_and_family_follow_the_interval(diffs, verdict):
     assert "was not shown" in one and "smoke run" in one  # one seed: no interval, nothing shown
 
 
-def test_latency_table_frame_and_ratio():
+def test_latency_table_and_frame():
     models = {"a": kdlib.models.mlp([784, 8, 10]), "b": kdlib.models.mlp([784, 64, 10])}
     rows = lesson.latency_table(models, repeats=4, batch_sizes=(1, 256))
     assert [(r["model"], r["batch"]) for r in rows] == [("a", 1), ("a", 256), ("b", 1), ("b", 256)]
@@ -121,7 +121,6 @@ def test_latency_table_frame_and_ratio():
         assert r["q25"] <= r["median"] <= r["q75"]
         assert r["gflops"] == pytest.approx(r["flops"] * r["batch"] / r["median"] / 1e9)
     get = {(r["model"], r["batch"]): r["median"] for r in rows}
-    assert lesson.speed_ratio(rows, "a", "b", 256) == pytest.approx(get[("b", 256)] / get[("a", 256)])
     frame = lesson.latency_frame(rows, peak_gflops=10.0)
     assert list(frame.index) == ["a", "b"] and "batch 256 % peak" in frame.columns
     assert frame.loc["a", "batch 1 median (µs)"] == pytest.approx(1e6 * get[("a", 1)], abs=0.06)

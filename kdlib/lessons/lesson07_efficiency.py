@@ -448,12 +448,6 @@ def latency_frame(rows, peak_gflops: float) -> pd.DataFrame:
     return pd.DataFrame.from_dict(out, orient="index").rename_axis("model")
 
 
-def speed_ratio(rows, fast: str, slow: str, batch: int) -> float:
-    """How many times faster ``fast`` is than ``slow`` at ``batch`` (median latencies)."""
-    get = {(r["model"], r["batch"]): r["median"] for r in rows}
-    return get[(slow, batch)] / get[(fast, batch)]
-
-
 # ------------------------------------------------------------------ making it cheaper still
 def size_on_disk(model: nn.Module) -> int:
     """Bytes of ``torch.save(model.state_dict())`` (what shipping the weights costs)."""
@@ -1149,7 +1143,7 @@ def check_exercise(n: int, answer) -> Verdict:
 
 __all__ = ["PARAMS", "QUICK", "FULL", "PRIMARY", "Settings", "check_params", "seed_rows", "student_data",
            "family", "architecture_table", "train_family", "selection", "primary_table", "gain_by_width",
-           "show_gains", "seed_split", "latency_table", "latency_frame", "speed_ratio", "size_on_disk",
+           "show_gains", "seed_split", "latency_table", "latency_frame", "size_on_disk",
            "quantize", "try_compile", "cheaper_still", "teacher_step_time", "teacher_cost", "break_even",
            "BreakEvenWidget", "pareto_points", "pareto_figure", "width_T_figure", "overhead_figure",
            "say_selection", "say_primary", "say_family", "say_latency", "say_overhead", "say_pareto",
