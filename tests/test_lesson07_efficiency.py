@@ -189,7 +189,7 @@ def test_figures_and_pareto_points():
     sel = lesson.selection(grid)
     assert sel.loc[("mlp-8", "distilled"), "T"] == 4.0
     assert len(lesson.width_T_figure(grid, sel).axes) == 1
-    assert "T = 4 (inside that range" in lesson.say_temperature(sel, grid).data
+    assert "T = 4 (inside Hinton et al.'s 2.5 to 4" in lesson.say_temperature(sel, grid).data
     ov = lesson.overhead_figure(lat, 50.0)
     assert any(ln.get_ydata()[0] == 50.0 for ln in ov.axes[0].lines)
     text = lesson.say_latency(lat, pd.DataFrame({"FLOPs": [20, 200, 5000], "params": [10, 100, 1000]},

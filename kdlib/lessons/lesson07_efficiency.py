@@ -962,13 +962,13 @@ def say_temperature(chosen_setting: pd.DataFrame, grid: pd.DataFrame) -> Markdow
     for model in dict.fromkeys(grid["model"]):
         c = chosen_setting.loc[(model, "distilled")]
         g = grid[(grid["model"] == model) & (grid["method"] == "distilled") & (grid["lr"] == c["lr"])]
-        m = g.groupby("T")["val_acc"].mean()
+        m, sd = g.groupby("T")["val_acc"].mean(), g.groupby("T")["val_acc"].std().mean()
         where = "inside" if lo <= c["T"] <= hi else "below" if c["T"] < lo else "above"
-        parts.append(f"`{model}` T = {c['T']:g} ({where} that range; the candidates' means at its lr "
-                     f"span {100 * (m.max() - m.min()):.2f} points)")
+        spread = "" if math.isnan(sd) else f", against a seed-to-seed sd of about {100 * sd:.2f}"
+        parts.append(f"`{model}` T = {c['T']:g} ({where} Hinton et al.'s {lo:g} to {hi:g}; the "
+                     f"candidates' means at its lr span {100 * (m.max() - m.min()):.2f} points{spread})")
     return Markdown("Chosen on the validation split: " + "; ".join(parts) + ". These are selections "
-                    "(the best mean of a few candidates), not tested differences; a span of a few tenths "
-                    "of a point is within the seed-to-seed spread.")
+                    "(the best mean of a few candidates), not tested differences.")
 
 
 def say_cheaper(table: pd.DataFrame) -> Markdown:
