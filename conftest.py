@@ -41,7 +41,7 @@ TEST_PARAMS = {
     "03_student_init": {"n_train": 2000, "epochs": 1, "seeds": 2, "long_epochs": 2},
     "04_loss_formulas": {"epochs": 1, "student_epochs": 2, "pitfall_epochs": 1, "pitfall_seeds": 2},
     "06_dark_knowledge": {"n_train": 500, "epochs": 3, "seeds": 2},
-    "07_efficiency": {"n_train": 500, "epochs": 2, "seeds": 1, "repeats": 5},
+    "07_efficiency": {"n_train": 500, "epochs": 2, "seeds": 2, "repeats": 5},
     "08_fidelity": {"quick": True},
     "09_interpretability": {"quick": True},
     "10_other_students": {"quick": True},

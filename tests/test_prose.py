@@ -32,6 +32,8 @@ FOLLOWS_THE_RUN: dict[str, set[str]] = {
     },
     # 06: Hinton et al. 2015 §3 (the bias of 3.5 on the 3 output, 98.6 % of the threes right)
     "06_dark_knowledge": {"3.5", "98.6 %"},
+    # Hinton et al. 2015, §3: T from 2.5 to 4 for 30-unit students; exercise 2's given numbers
+    "07_efficiency": {"2.5", "30 s", "0.5"},
 }
 
 #: Allowed in every notebook: the confidence level of the collection's intervals.
