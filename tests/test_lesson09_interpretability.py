@@ -11,8 +11,8 @@ from kdlib._checks import Verdict
 from kdlib.lessons import lesson09_interpretability as lesson
 from kdlib.train import load_teacher
 
-DEFAULTS = dict(checkpoint="", n_train=5000, epochs=8, seeds=3, lam=0.1, T=2.0, tree_depth=4,
-                max_depth=10, quick=False)
+DEFAULTS = dict(checkpoint="", n_train=1000, epochs=4, seeds=5, lam=0.1, T=1.0, tree_depth=4,
+                max_depth=8, quick=False)
 
 
 def test_check_params_accepts_defaults_and_quick_overrides():
@@ -90,12 +90,20 @@ def test_run_experiment_rows_tables_and_verdict(tiny_experiment):
     row0 = next(r for r in exp.rows if r["student"] == "soft tree" and r["targets"] == "teacher"
                 and r["seed"] == 0)
     assert row0["fidelity"] == pytest.approx(float(agree.float().mean()))
-    assert "distilled - labels" in lesson.students_table(exp)
-    assert "leaves for 90%" in lesson.soft_tree_table(exp)
+    assert set(exp.lr) == set(lesson.TARGETS) and all(lr in lesson.LINEAR_LRS for lr in exp.lr.values())
+    assert len(exp.tuning) == 2 * 2 * len(lesson.LINEAR_LRS)
+    primary = lesson.comparison(exp)
+    assert list(primary.index) == ["labels", "distilled"] and primary.attrs["metric"] == "fidelity"
+    assert list(lesson.exploratory_frame(exp)["student"]) == ["linear", "soft tree", "soft tree"]
+    assert "leaves for 90 % (of 4)" in lesson.soft_tree_frame(exp).columns
+    assert len(lesson.trees_frame(exp)) == 2 * 2 and len(lesson.tuning_frame(exp)) == len(lesson.LINEAR_LRS)
     assert "class:" in lesson.tree_rules(exp, depth=3, targets="teacher")
     with pytest.raises(ValueError, match="depth=7"):
         lesson.tree_rules(exp, depth=7)
-    assert "hard tree depth 3" in lesson.verdict(exp, tree_depth=2)
+    for say in (lesson.say_students(exp), lesson.say_soft_tree(exp), lesson.say_trees(exp),
+                lesson.say_rules(exp), lesson.say_verdict(exp), lesson.say_summary(exp),
+                lesson.say_templates(exp, lesson.template_similarity(exp))):
+        assert say.data.startswith(("What we saw", "* With"))
     assert [r["student"] for r in lesson.readability(exp, 2)][:2] == ["linear", "soft tree depth 2"]
     for fig in (lesson.templates_figure(exp), lesson.filters_figure(soft), lesson.trees_figure(exp)):
         assert fig.axes
@@ -128,3 +136,66 @@ def test_tree_loss_adds_the_balance_penalty_to_ce_or_kd():
     got = float(lesson.tree_loss(tree, "teacher", teacher_logits, lam=0.1, T=2.0)(logits, y, idx, x)
                 .detach())
     assert got == pytest.approx(kd + lesson.TREE_PENALTY * penalty, rel=1e-6)
+
+
+def _fake_experiment(fidelity_gain, acc_gain=(0.0, 0.004, -0.004, 0.002, -0.002)):
+    """An Experiment with made-up rows: the distilled linear student's fidelity is the labels
+    one's plus ``fidelity_gain[seed]`` (so the primary verdict is known in advance)."""
+    rows, tree_rows, tuning = [], [], []
+    for seed, (g, a) in enumerate(zip(fidelity_gain, acc_gain)):
+        base = 0.80 + 0.01 * seed
+        for targets, fid, acc in (("labels", base, base - 0.02), ("teacher", base + g, base - 0.02 + a)):
+            tuning.append({"student": "linear", "targets": targets, "lr": 1e-2, "seed": seed,
+                           "val_acc": acc, "val_fidelity": fid, "acc": acc, "fidelity": fid})
+            rows.append({"student": "linear", "targets": targets, "seed": seed, "acc": acc, "fidelity": fid})
+            rows.append({"student": "soft tree", "targets": targets, "seed": seed, "acc": acc - 0.05,
+                         "fidelity": fid - 0.05, "acc_max_leaf": acc - 0.06,
+                         "fidelity_max_leaf": fid - 0.06, "leaves_90": 1.2})
+        for depth in (2, 3):
+            for targets in lesson.TARGETS:
+                tree_rows.append({"depth": depth, "targets": targets, "seed": seed,
+                                  "acc": 0.3 + 0.1 * depth + a, "fidelity": 0.31 + 0.1 * depth,
+                                  "leaves": 2 ** depth})
+    soft = models.soft_tree(depth=2)
+    test = type("Split", (), {"x": torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(0))})
+    return lesson.Experiment(rows=rows, tree_rows=tree_rows, teacher_acc=0.88, depths=(2, 3),
+                             models={("soft tree", "labels"): soft, ("soft tree", "teacher"): soft},
+                             test=test, tuning=tuning, lr={"labels": 1e-2, "teacher": 1e-2},
+                             n_train=1000, epochs=4, lam=0.1, T=1.0, tree_depth=2)
+
+
+@pytest.mark.parametrize("gain, verdict", [((0.010, 0.012, 0.011, 0.009, 0.010), "distillation helped"),
+                                           ((-0.010, -0.012, -0.011, -0.009, -0.010), "distillation hurt"),
+                                           ((0.02, -0.02, 0.01, -0.015, 0.004), "was not shown")])
+def test_say_functions_follow_the_primary_interval(gain, verdict):
+    exp = _fake_experiment(gain)
+    d = lesson.paired_difference([0.80 + 0.01 * s + g for s, g in enumerate(gain)],
+                                 [0.80 + 0.01 * s for s in range(5)])
+    students = lesson.say_students(exp).data
+    assert "**The primary comparison** (linear student, fidelity on the test set)" in students
+    assert d.describe("distillation") in students and verdict in students.split("Exploratory")[0]
+    assert "4 epochs on 1,000 images" in students and "5 seeds" in students
+    assert "one 95 % interval in 20" in students
+    verdict_text = lesson.say_verdict(exp).data
+    assert d.describe("distillation") in verdict_text
+    head = "**The claim holds for fidelity**" if verdict == "distillation helped" else \
+        "**The claim is not shown for fidelity**"
+    assert head in verdict_text
+    assert d.describe("distillation") in lesson.say_summary(exp).data
+
+
+def test_exploratory_frame_and_say_trees_read_their_own_intervals():
+    exp = _fake_experiment((0.01, 0.012, 0.011, 0.009, 0.010))
+    frame = lesson.exploratory_frame(exp)
+    assert list(frame["verdict"]) == ["not shown", "not shown", "helped"]
+    trees = lesson.say_trees(exp).data
+    assert "depth 3: accuracy: a difference from fitting the teacher was not shown" in trees
+    assert lesson.choose_lr(exp.tuning) == {"labels": 1e-2, "teacher": 1e-2}
+
+
+def test_choose_lr_uses_validation_fidelity_only():
+    rows = [{"targets": "labels", "lr": lr, "seed": s, "val_fidelity": v, "fidelity": 1 - v}
+            for lr, v in ((1e-3, 0.5), (1e-2, 0.7), (1e-1, 0.6)) for s in range(2)]
+    rows += [{"targets": "teacher", "lr": lr, "seed": s, "val_fidelity": v, "fidelity": 1 - v}
+             for lr, v in ((1e-3, 0.8), (1e-2, 0.7), (1e-1, 0.6)) for s in range(2)]
+    assert lesson.choose_lr(rows) == {"labels": 1e-2, "teacher": 1e-3}

@@ -34,6 +34,9 @@ FOLLOWS_THE_RUN: dict[str, set[str]] = {
     "06_dark_knowledge": {"3.5", "98.6 %"},
     # Hinton et al. 2015, §3: T from 2.5 to 4 for 30-unit students; exercise 2's given numbers
     "07_efficiency": {"2.5", "30 s", "0.5"},
+    # Frosst & Hinton 2017 (MNIST): soft tree on labels, distilled, and the net it was distilled from
+    # and the path mass the soft-tree table counts leaves for (lesson09.leaves_for_mass)
+    "09_interpretability": {"94.45 %", "96.76 %", "99.21 %", "90 %"},
 }
 
 #: Allowed in every notebook: the confidence level of the collection's intervals.

@@ -17,18 +17,20 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, export_text
 
 from kdlib import data as kdata
-from kdlib import experiments, models, train
+from kdlib import experiments, models, results, train
 from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer
 from kdlib._checks import check_params as _check_params
 from kdlib.losses import kd_loss, soft_targets
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.plots import new_figure
-from kdlib.results import format_pct, mean_sd, paired_difference
+from kdlib.results import mean_sd, paired_difference
 from kdlib.widgets import show_in
 
 PARAMS = {"checkpoint": Str("a path to a teacher checkpoint, or empty for data/teacher.pt"),
@@ -42,7 +44,13 @@ QUICK = {"n_train": 600, "epochs": 1, "seeds": 2, "tree_depth": 2, "max_depth": 
 
 STUDENTS = ("linear", "soft tree")
 TARGETS = ("labels", "teacher")
-LR = {"linear": 1e-2, "soft tree": 5e-2}
+LINEAR_LRS = (1e-2, 3e-2, 1e-1)
+"""Learning rates tried for the linear student, on labels and distilled alike; each keeps the
+one with the best validation fidelity (:func:`choose_lr`)."""
+TREE_LR = 5e-2
+"""Learning rate of the soft tree (fixed: the soft tree's comparisons are exploratory)."""
+N_VAL = 2000
+"""Validation images per seed (carved from the training pool, never from the test set)."""
 TREE_DEPTHS = (2, 3, 4, 6, 8, 10, 12, 14)
 """Depths of the scikit-learn trees (those up to ``max_depth``)."""
 TREE_PENALTY = 0.1
@@ -120,11 +128,13 @@ class Experiment:
     """Everything the notebook shows, computed once by :func:`run_experiment`.
 
     ``rows`` holds one dict per (student, targets, seed) with ``acc`` and ``fidelity``
-    (agreement with the teacher) on the test set; soft-tree rows add ``acc_max_leaf``,
-    ``fidelity_max_leaf`` and ``leaves_90`` (mean number of leaves that carry 90 % of an
-    image's path probability). ``tree_rows`` one dict per (depth, targets, seed) for the
-    scikit-learn trees, with ``leaves``. ``models`` keeps the seed-0 students for the
-    figures and the widget, ``trees`` the seed-0 scikit-learn trees by (depth, targets).
+    (agreement with the teacher) on the test set, the linear students at their chosen
+    learning rate (``tuning`` holds every learning rate's row, with the validation scores);
+    soft-tree rows add ``acc_max_leaf``, ``fidelity_max_leaf`` and ``leaves_90`` (mean
+    number of leaves that carry 90 % of an image's path probability). ``tree_rows`` one dict
+    per (depth, targets, seed) for the scikit-learn trees, with ``leaves``. ``models`` keeps
+    the seed-0 students for the figures and the widget, ``trees`` the seed-0 scikit-learn
+    trees by (depth, targets).
 
     Attributes
     ----------
@@ -146,6 +156,15 @@ class Experiment:
         Class names.
     depths : tuple of int
         The :data:`TREE_DEPTHS` fitted (those ``<= max_depth``).
+    tuning : list of dict
+        One per linear student trained: ``targets``, ``lr``, ``seed``, ``val_acc``,
+        ``val_fidelity``, ``acc``, ``fidelity``.
+    lr : dict
+        ``targets`` → the learning rate chosen on the validation split.
+    n_train, epochs, tree_depth : int
+        The budget of the run.
+    lam, T : float
+        The distilled students' λ and temperature.
     """
 
     rows: list
@@ -157,6 +176,13 @@ class Experiment:
     teacher_test_logits: torch.Tensor | None = None
     classes: tuple = ()
     depths: tuple = ()
+    tuning: list = field(default_factory=list)
+    lr: dict = field(default_factory=dict)
+    n_train: int = 0
+    epochs: int = 0
+    lam: float = 0.0
+    T: float = 1.0
+    tree_depth: int = 0
 
 
 def build_student(kind: str, tree_depth: int):
@@ -228,20 +254,18 @@ def leaves_for_mass(path_probs: torch.Tensor, mass: float = 0.9) -> torch.Tensor
     return (p < mass - 1e-9).sum(1) + 1
 
 
-def _neural_row(model, kind, targets, seed, test, teacher_test):
+def _soft_tree_row(model, targets, seed, test, teacher_test):
     logits = models.predict(model, test.x)
-    row = {"student": kind, "targets": targets, "seed": seed,
-           "acc": accuracy_from_logits(logits, test.y),
-           "fidelity": agreement_from_logits(logits, teacher_test)}
-    if kind == "soft tree":
-        model.eval()
-        with torch.no_grad():
-            leaf_pred = model.predict_max_leaf(test.x)
-            paths = model.path_probs(test.x)
-        row["acc_max_leaf"] = float((leaf_pred == test.y).float().mean())
-        row["fidelity_max_leaf"] = float((leaf_pred == teacher_test.argmax(1)).float().mean())
-        row["leaves_90"] = float(leaves_for_mass(paths).float().mean())
-    return row
+    model.eval()
+    with torch.no_grad():
+        leaf_pred = model.predict_max_leaf(test.x)
+        paths = model.path_probs(test.x)
+    return {"student": "soft tree", "targets": targets, "seed": seed,
+            "acc": accuracy_from_logits(logits, test.y),
+            "fidelity": agreement_from_logits(logits, teacher_test),
+            "acc_max_leaf": float((leaf_pred == test.y).float().mean()),
+            "fidelity_max_leaf": float((leaf_pred == teacher_test.argmax(1)).float().mean()),
+            "leaves_90": float(leaves_for_mass(paths).float().mean())}
 
 
 def student_method(kind: str, targets: str, *, lam: float, T: float):
@@ -267,16 +291,51 @@ def student_method(kind: str, targets: str, *, lam: float, T: float):
     return experiments.scratch() if targets == "labels" else experiments.kd(lam, T)
 
 
+def _linear_evaluate(teacher_val, teacher_test):
+    def evaluate(model, config, data):
+        val, test = models.predict(model, data.val.x), models.predict(model, data.test.x)
+        return {"val_acc": accuracy_from_logits(val, data.val.y),
+                "val_fidelity": agreement_from_logits(val, teacher_val),
+                "acc": accuracy_from_logits(test, data.test.y),
+                "fidelity": agreement_from_logits(test, teacher_test)}
+    return evaluate
+
+
+def choose_lr(tuning_rows) -> dict:
+    """Per targets, the learning rate of :data:`LINEAR_LRS` with the highest mean validation
+    fidelity over seeds (the same candidates and the same criterion for both targets).
+
+    Parameters
+    ----------
+    tuning_rows : list of dict
+        ``targets``, ``lr``, ``seed``, ``val_fidelity`` (one per linear student trained).
+
+    Returns
+    -------
+    dict
+        ``targets`` → the chosen learning rate (float).
+    """
+    out = {}
+    for targets in dict.fromkeys(r["targets"] for r in tuning_rows):
+        means = {lr: np.mean(_values(tuning_rows, "val_fidelity", targets=targets, lr=lr))
+                 for lr in dict.fromkeys(r["lr"] for r in tuning_rows if r["targets"] == targets)}
+        out[targets] = max(means, key=means.get)
+    return out
+
+
 def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float, T: float,
                    tree_depth: int, max_depth: int, progress: bool = True) -> Experiment:
     """Train every readable student, on labels and distilled, for ``seeds`` seeds.
 
-    Seed ``s`` draws the training subset (``kdlib.data.load(seed=s)``), the students'
-    initialisation and batch order; the test set (10,000 images) is the same for all.
-    Distilled students use ``kd_loss`` with ``lam``/``T`` on cached teacher logits; the
-    scikit-learn trees of the ``TREE_DEPTHS`` up to ``max_depth`` are fitted either to the labels
-    (classification) or to the teacher's probabilities at ``TREE_T`` (multi-output
-    regression, prediction = argmax).
+    Seed ``s`` draws the training images and the validation split
+    (``kdlib.data.load(seed=s)``), the students' initialisation and batch order; the test set
+    (10,000 images) is the same for all. The linear students train in lockstep
+    (:func:`kdlib.experiments.mlp_builder` ``[784, 10]``) at every learning rate of
+    :data:`LINEAR_LRS`, on labels and distilled alike; :func:`choose_lr` keeps, per targets, the
+    one with the best validation fidelity. Distilled students use ``kd_loss`` with ``lam``/``T``
+    on cached teacher logits; the soft tree trains at :data:`TREE_LR`; the scikit-learn trees of
+    the ``TREE_DEPTHS`` up to ``max_depth`` are fitted either to the labels (classification) or
+    to the teacher's probabilities at ``TREE_T`` (multi-output regression, prediction = argmax).
 
     Parameters
     ----------
@@ -285,7 +344,7 @@ def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float
     n_train : int
         Training images per seed.
     epochs : int
-        Epochs of the neural students (Adam via :class:`kdlib.train.TrainSettings`, batch 64, :data:`LR`).
+        Epochs of the neural students (Adam with OneCycle, batch 64).
     seeds : int
         Seeds ``0 .. seeds-1``.
     lam, T : float
@@ -304,55 +363,128 @@ def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float
     from tqdm.auto import tqdm  # progress bar only
 
     depths = tuple(d for d in TREE_DEPTHS if d <= max_depth)
-    exp = Experiment(rows=[], tree_rows=[], teacher_acc=0.0, depths=depths)
-    bar = tqdm(total=seeds * (4 + 2 * len(depths)), desc="students", disable=not progress)
+    exp = Experiment(rows=[], tree_rows=[], teacher_acc=0.0, depths=depths,
+                     n_train=n_train, epochs=epochs, lam=lam, T=T, tree_depth=tree_depth)
+    kept = {}
+    bar = tqdm(total=seeds, desc="seeds", disable=not progress)
     for seed in range(seeds):
-        data = kdata.load("fashion-mnist", n_train=n_train, seed=seed)
+        data = kdata.load("fashion-mnist", n_train=n_train, n_val=N_VAL, seed=seed)
         if seed == 0:
             exp.test, exp.classes = data.test, data.classes
             exp.teacher_test_logits = models.predict(teacher, data.test.x)
             exp.teacher_acc = accuracy_from_logits(exp.teacher_test_logits, data.test.y)
         teacher_train = models.predict(teacher, data.train.x)
-        for kind in STUDENTS:
-            for targets in TARGETS:
-                config = experiments.Config(
-                    partial(build_student, kind, tree_depth), student_method(kind, targets, lam=lam, T=T),
-                    seed, train.TrainSettings(epochs=epochs, lr=LR[kind], batch_size=64))
-                model, _ = experiments.train(config, data, teacher_logits=teacher_train)
-                exp.rows.append(_neural_row(model, kind, targets, seed, exp.test,
-                                            exp.teacher_test_logits))
-                if seed == 0:
-                    exp.models[(kind, targets)] = model
-                bar.update(1)
-        x = data.train.x.reshape(len(data.train.y), -1).numpy()
-        x_test = exp.test.x.reshape(len(exp.test.y), -1).numpy()
-        probs = soft_targets(teacher_train, TREE_T).numpy()
-        teacher_pred = exp.teacher_test_logits.argmax(1).numpy()
-        for depth in depths:
-            for targets in TARGETS:
-                if targets == "labels":
-                    tree = DecisionTreeClassifier(max_depth=depth, random_state=seed)
-                    pred = tree.fit(x, data.train.y.numpy()).predict(x_test)
-                else:
-                    tree = DecisionTreeRegressor(max_depth=depth, random_state=seed)
-                    pred = tree.fit(x, probs).predict(x_test).argmax(1)
-                exp.tree_rows.append({"depth": depth, "targets": targets, "seed": seed,
-                                      "acc": float((pred == exp.test.y.numpy()).mean()),
-                                      "fidelity": float((pred == teacher_pred).mean()),
-                                      "leaves": int(tree.get_n_leaves())})
-                if seed == 0:
-                    exp.trees[(depth, targets)] = tree
-                bar.update(1)
+        configs = [experiments.Config(experiments.mlp_builder([784, 10]),
+                                      student_method("linear", targets, lam=lam, T=T), seed,
+                                      train.TrainSettings(epochs=epochs, lr=lr, batch_size=64),
+                                      labels={"targets": targets, "lr": lr})
+                   for lr in LINEAR_LRS for targets in TARGETS]
+        for row in experiments.train_students(
+                configs, data, teacher_logits=teacher_train, progress=False,
+                evaluate=_linear_evaluate(models.predict(teacher, data.val.x), exp.teacher_test_logits),
+                keep=lambda c: c.seed == 0):
+            model = row.pop("student", None)  # kept for seed 0 only
+            exp.tuning.append({"student": "linear", **{k: row[k] for k in (
+                "targets", "lr", "seed", "val_acc", "val_fidelity", "acc", "fidelity")}})
+            if model is not None:
+                kept[(row["targets"], row["lr"])] = model
+        for targets in TARGETS:
+            config = experiments.Config(
+                partial(build_student, "soft tree", tree_depth),
+                student_method("soft tree", targets, lam=lam, T=T), seed,
+                train.TrainSettings(epochs=epochs, lr=TREE_LR, batch_size=64))
+            model, _ = experiments.train(config, data, teacher_logits=teacher_train)
+            exp.rows.append(_soft_tree_row(model, targets, seed, exp.test, exp.teacher_test_logits))
+            if seed == 0:
+                exp.models[("soft tree", targets)] = model
+        _fit_hard_trees(exp, data, teacher_train, seed)
+        bar.update(1)
     bar.close()
+    exp.lr = choose_lr(exp.tuning)
+    exp.rows = [{"student": "linear", **{k: r[k] for k in ("targets", "seed", "acc", "fidelity")}}
+                for r in exp.tuning if r["lr"] == exp.lr[r["targets"]]] + exp.rows
+    for targets in TARGETS:
+        exp.models[("linear", targets)] = kept[(targets, exp.lr[targets])]
     return exp
+
+
+def _fit_hard_trees(exp, data, teacher_train, seed):
+    x = data.train.x.reshape(len(data.train.y), -1).numpy()
+    x_test = exp.test.x.reshape(len(exp.test.y), -1).numpy()
+    probs = soft_targets(teacher_train, TREE_T).numpy()
+    teacher_pred = exp.teacher_test_logits.argmax(1).numpy()
+    for depth in exp.depths:
+        for targets in TARGETS:
+            if targets == "labels":
+                tree = DecisionTreeClassifier(max_depth=depth, random_state=seed)
+                pred = tree.fit(x, data.train.y.numpy()).predict(x_test)
+            else:
+                tree = DecisionTreeRegressor(max_depth=depth, random_state=seed)
+                pred = tree.fit(x, probs).predict(x_test).argmax(1)
+            exp.tree_rows.append({"depth": depth, "targets": targets, "seed": seed,
+                                  "acc": float((pred == exp.test.y.numpy()).mean()),
+                                  "fidelity": float((pred == teacher_pred).mean()),
+                                  "leaves": int(tree.get_n_leaves())})
+            if seed == 0:
+                exp.trees[(depth, targets)] = tree
 
 
 def _values(rows, key, **match):
     return [r[key] for r in rows if all(r[k] == v for k, v in match.items())]
 
 
-def students_table(exp: Experiment) -> str:
-    """Accuracy and fidelity of the neural students, labels vs distilled (mean ± sd).
+# ------------------------------------------------------------------ comparisons and tables
+PRIMARY = ("linear", "fidelity")
+"""The primary comparison: the linear student's fidelity on the test set, distilled − labels."""
+
+
+def comparison(exp: Experiment, student: str = PRIMARY[0], metric: str = PRIMARY[1]):
+    """One student's ``metric``, distilled − labels, paired by seed (:func:`kdlib.results.compare`).
+
+    Parameters
+    ----------
+    exp : Experiment
+    student : {"linear", "soft tree"}
+        The default, with ``metric="fidelity"``, is the primary comparison (:data:`PRIMARY`).
+    metric : {"acc", "fidelity", "acc_max_leaf", "fidelity_max_leaf"}
+        On the test set (fractions).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Groups ``labels`` (the reference) and ``distilled``; draw it with :func:`kdlib.plots.dot_plot`.
+    """
+    mine = sorted(({**r, "trained on": "labels" if r["targets"] == "labels" else "distilled"}
+                   for r in exp.rows if r["student"] == student and metric in r),
+                  key=lambda r: r["targets"] != "labels")  # the reference first
+    if not mine:
+        raise ValueError(f"no {student!r} rows with {metric!r}; students: {STUDENTS}")
+    return results.compare(mine, by="trained on", metric=metric, reference="labels")
+
+
+def tree_comparison(exp: Experiment, depth: int, metric: str = "acc"):
+    """The scikit-learn tree of ``depth``: fitted to the teacher − fitted to labels, paired by seed.
+
+    Parameters
+    ----------
+    exp : Experiment
+    depth : int
+        One of ``exp.depths``.
+    metric : {"acc", "fidelity"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`kdlib.results.compare`'s table.
+    """
+    mine = [r for r in exp.tree_rows if r["depth"] == depth]
+    if not mine:
+        raise ValueError(f"no tree of depth={depth}; depths fitted: {exp.depths}")
+    return results.compare(mine, by="targets", metric=metric, reference="labels")
+
+
+def exploratory_frame(exp: Experiment):
+    """The exploratory comparisons of the neural students, one row each (test set, distilled − labels).
 
     Parameters
     ----------
@@ -360,33 +492,61 @@ def students_table(exp: Experiment) -> str:
 
     Returns
     -------
-    str
-        The teacher's accuracy, one line per (student, targets), then the paired differences
-        distilled − labels of accuracy and fidelity per student.
+    pandas.DataFrame
+        ``student``, ``metric``, ``labels``/``distilled`` (mean ± sd, %), ``difference (points)``,
+        ``95 % CI`` and ``verdict``; the primary comparison is left out.
     """
-    lines = [f"teacher test accuracy: {exp.teacher_acc * 100:.2f} %",
-             f"{'student':<10} {'trained on':<10} {'accuracy':>18} {'fidelity':>18}"]
-    for kind in STUDENTS:
+    out = []
+    for student, metric in _EXPLORATORY:
+        t = comparison(exp, student, metric)
+        lab, dis = t.loc["labels"], t.loc["distilled"]
+        out.append({"student": student, "metric": _METRIC_NAMES[metric],
+                    "labels (%)": _pm(lab["mean"], lab["sd"]),
+                    "distilled (%)": _pm(dis["mean"], dis["sd"]),
+                    "difference (points)": f"{100 * dis['diff']:+.2f}",
+                    "95 % CI": _ci(dis["low"], dis["high"]), "verdict": dis["verdict"]})
+    return pd.DataFrame(out)
+
+
+_EXPLORATORY = (("linear", "acc"), ("soft tree", "acc"), ("soft tree", "fidelity"))
+_METRIC_NAMES = {"acc": "accuracy", "fidelity": "fidelity"}
+
+
+def _pm(mean, sd, digits=2):
+    text = f"{100 * mean:.{digits}f}"
+    return text if math.isnan(sd) else f"{text} ± {100 * sd:.{digits}f}"
+
+
+def _ci(low, high):
+    return "no interval" if math.isnan(low) else f"{100 * low:+.2f} to {100 * high:+.2f}"
+
+
+def tuning_frame(exp: Experiment):
+    """The learning-rate choice of the linear students: mean validation fidelity per candidate.
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per learning rate; a column per targets (validation fidelity, %, mean over
+        seeds) and the chosen one marked.
+    """
+    rows = []
+    for lr in LINEAR_LRS:
+        row = {"learning rate": f"{lr:g}"}
         for targets in TARGETS:
-            acc = _values(exp.rows, "acc", student=kind, targets=targets)
-            fid = _values(exp.rows, "fidelity", student=kind, targets=targets)
-            lines.append(f"{kind:<10} {targets:<10} {format_pct(acc):>18} {format_pct(fid):>18}")
-    for kind in STUDENTS:
-        for key in ("acc", "fidelity"):
-            d = paired_difference(_values(exp.rows, key, student=kind, targets="teacher"),
-                                  _values(exp.rows, key, student=kind, targets="labels"))
-            lines.append(f"{kind}: distilled - labels, {key}: {_pp(d)}")
-    return "\n".join(lines)
+            name = "labels" if targets == "labels" else "distilled"
+            v = np.mean(_values(exp.tuning, "val_fidelity", targets=targets, lr=lr))
+            mark = " ◀ chosen" if exp.lr[targets] == lr else ""
+            row[f"{name}: val fidelity (%)"] = f"{100 * v:.2f}{mark}"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def _pp(d) -> str:
-    """A paired difference in percentage points (CI needs ≥ 2 seeds)."""
-    if d.n < 2 or math.isnan(d.low):
-        return f"{d.mean * 100:+.2f} pp (n={d.n}, no CI)"
-    return f"{d.mean * 100:+.2f} pp, 95% CI [{d.low * 100:+.2f}, {d.high * 100:+.2f}] (n={d.n})"
-
-
-def soft_tree_table(exp: Experiment) -> str:
+def soft_tree_frame(exp: Experiment):
     """The soft tree read as Frosst & Hinton read it: by its single most probable leaf.
 
     Parameters
@@ -395,20 +555,22 @@ def soft_tree_table(exp: Experiment) -> str:
 
     Returns
     -------
-    str
-        Per targets: mixture and max-leaf accuracy, max-leaf fidelity and the leaves for 90 %.
+    pandas.DataFrame
+        Per targets: mixture and max-leaf accuracy, max-leaf fidelity (mean ± sd, %) and the
+        leaves that carry 90 % of an image's path probability (mean ± sd, of the tree's leaves).
     """
-    lines = [f"{'trained on':<10} {'mixture acc':>16} {'max-leaf acc':>16} {'max-leaf fid':>16}"
-             f" {'leaves for 90%':>15}"]
     n_leaves = exp.models[("soft tree", "labels")].n_leaves
+    out = []
     for targets in TARGETS:
         m = dict(student="soft tree", targets=targets)
         l90, sd = mean_sd(_values(exp.rows, "leaves_90", **m))
-        lines.append(f"{targets:<10} {format_pct(_values(exp.rows, 'acc', **m)):>16} "
-                     f"{format_pct(_values(exp.rows, 'acc_max_leaf', **m)):>16} "
-                     f"{format_pct(_values(exp.rows, 'fidelity_max_leaf', **m)):>16} "
-                     f"{l90:>8.1f} ± {sd:.1f} of {n_leaves}")
-    return "\n".join(lines)
+        out.append({"trained on": "labels" if targets == "labels" else "distilled",
+                    "mixture accuracy (%)": _pm(*mean_sd(_values(exp.rows, "acc", **m))),
+                    "max-leaf accuracy (%)": _pm(*mean_sd(_values(exp.rows, "acc_max_leaf", **m))),
+                    "max-leaf fidelity (%)": _pm(*mean_sd(_values(exp.rows, "fidelity_max_leaf", **m))),
+                    f"leaves for 90 % (of {n_leaves})":
+                        f"{l90:.1f}" if math.isnan(sd) else f"{l90:.1f} ± {sd:.1f}"})
+    return pd.DataFrame(out)
 
 
 def tree_summary(exp: Experiment) -> list[dict]:
@@ -436,8 +598,8 @@ def tree_summary(exp: Experiment) -> list[dict]:
     return out
 
 
-def trees_table(exp: Experiment) -> str:
-    """Hard decision trees: accuracy and fidelity against depth, labels vs teacher.
+def trees_frame(exp: Experiment):
+    """Hard decision trees: accuracy and fidelity against depth, labels vs teacher (mean ± sd).
 
     Parameters
     ----------
@@ -445,18 +607,13 @@ def trees_table(exp: Experiment) -> str:
 
     Returns
     -------
-    str
-        One line per (depth, targets).
+    pandas.DataFrame
+        One row per (depth, targets): accuracy and fidelity (%), mean number of leaves.
     """
-    lines = [f"{'depth':>5} {'fitted to':<9} {'accuracy':>18} {'fidelity':>18} {'leaves':>7}"]
-    for depth in exp.depths:
-        for targets in TARGETS:
-            m = dict(depth=depth, targets=targets)
-            lines.append(f"{depth:>5} {targets:<9} "
-                         f"{format_pct(_values(exp.tree_rows, 'acc', **m)):>18} "
-                         f"{format_pct(_values(exp.tree_rows, 'fidelity', **m)):>18} "
-                         f"{np.mean(_values(exp.tree_rows, 'leaves', **m)):>7.0f}")
-    return "\n".join(lines)
+    return pd.DataFrame([{"depth": r["depth"], "fitted to": r["targets"],
+                          "accuracy (%)": _pm(r["acc"], r["acc_sd"]),
+                          "fidelity (%)": _pm(r["fidelity"], r["fidelity_sd"]),
+                          "leaves": round(r["leaves"])} for r in tree_summary(exp)])
 
 
 def tree_rules(exp: Experiment, depth: int = 3, targets: str = "teacher") -> str:
@@ -528,43 +685,6 @@ def readability(exp: Experiment, tree_depth: int) -> list[dict]:
                          "per prediction": f"at most {depth} pixel thresholds (one path to one of "
                                            f"{leaves:.0f} leaves)"})
     return rows
-
-
-def verdict(exp: Experiment, tree_depth: int) -> str:
-    """Where the article's "the simpler student is easier to explain" holds and fails.
-
-    Parameters
-    ----------
-    exp : Experiment
-    tree_depth : int
-        Unused (kept for the notebook's call).
-
-    Returns
-    -------
-    str
-        One line each: teacher, neural students, soft tree's max leaf, hard trees of the smallest,
-        3 and the largest depth (those fitted).
-    """
-    s = {(r["student"], r["targets"]): r for r in _student_means(exp)}
-    t = {(r["depth"], r["targets"]): r for r in tree_summary(exp)}
-    lines = [f"teacher: {exp.teacher_acc * 100:.1f} % accuracy"]
-    for kind in STUDENTS:
-        a, b = s[(kind, "labels")], s[(kind, "teacher")]
-        lines.append(f"{kind}: accuracy {a['acc'] * 100:.1f} % (labels) vs {b['acc'] * 100:.1f} % "
-                     f"(distilled), fidelity {a['fidelity'] * 100:.1f} % vs "
-                     f"{b['fidelity'] * 100:.1f} %")
-    soft = s[("soft tree", "teacher")]
-    lines.append(f"soft tree: one readable path (most probable leaf) gives "
-                 f"{soft['acc_max_leaf'] * 100:.1f} % accuracy against {soft['acc'] * 100:.1f} % "
-                 f"for the full mixture; {soft['leaves_90']:.1f} leaves are needed for 90 % of "
-                 "a prediction")
-    small, big = min(exp.depths), max(exp.depths)
-    for depth in sorted({small, 3, big} & set(exp.depths)):
-        a, b = t[(depth, "labels")], t[(depth, "teacher")]
-        lines.append(f"hard tree depth {depth} ({b['leaves']:.0f} leaves): accuracy "
-                     f"{a['acc'] * 100:.1f} % (labels) vs {b['acc'] * 100:.1f} % (teacher), "
-                     f"fidelity {a['fidelity'] * 100:.1f} % vs {b['fidelity'] * 100:.1f} %")
-    return "\n".join(lines)
 
 
 def verdict_metrics(exp: Experiment) -> dict:
@@ -739,7 +859,7 @@ def draw_tree_paths(ax, tree, x, classes) -> np.ndarray:
 
 
 def trees_figure(exp: Experiment):
-    """Hard trees: accuracy and fidelity against depth, labels vs teacher (mean ± sd).
+    """Hard trees: accuracy and fidelity against depth, labels vs teacher (mean line, per-seed dots).
 
     Parameters
     ----------
@@ -753,13 +873,14 @@ def trees_figure(exp: Experiment):
     fig, axes = new_figure(9, 3.2, ncols=2)
     summary = tree_summary(exp)
     for ax, key in zip(axes[0], ("acc", "fidelity")):
-        for targets, color in zip(TARGETS, ("tab:grey", "tab:red")):
+        for targets, color, dx in zip(TARGETS, ("tab:grey", "tab:red"), (-0.12, 0.12)):
             rows = [r for r in summary if r["targets"] == targets]
-            ax.errorbar([r["depth"] for r in rows], [r[key] * 100 for r in rows],
-                        yerr=[r[key + "_sd"] * 100 if not math.isnan(r[key + "_sd"]) else 0
-                              for r in rows], marker="o", capsize=3, color=color,
-                        label="fitted to labels" if targets == "labels" else
-                        "fitted to teacher's probabilities")
+            ax.plot([r["depth"] for r in rows], [r[key] * 100 for r in rows], marker="o", color=color,
+                    label="fitted to labels" if targets == "labels" else
+                    "fitted to teacher's probabilities")
+            runs = [r for r in exp.tree_rows if r["targets"] == targets]
+            ax.scatter([r["depth"] + dx for r in runs], [r[key] * 100 for r in runs], s=8,
+                       color=color, alpha=0.45)
         if key == "acc":
             ax.axhline(exp.teacher_acc * 100, ls="--", color="black", lw=0.8, label="teacher")
         ax.set_xlabel("tree depth")
@@ -861,6 +982,258 @@ class ExplanationExplorer:
         from IPython.display import display
 
         display(self.widget)
+
+
+# ------------------------------------------------------------------ what we saw
+def _diff(exp, student, metric):
+    t = comparison(exp, student, metric)
+    a, b = t.loc["distilled", "values"], t.loc["labels", "values"]
+    return paired_difference(a, b)
+
+
+def _tree_diff(exp, depth, metric):
+    t = tree_comparison(exp, depth, metric)
+    return paired_difference(t.loc["teacher", "values"], t.loc["labels", "values"])
+
+
+def _mean(rows, key, **match):
+    return float(np.mean(_values(rows, key, **match)))
+
+
+def _epochs(n):
+    return f"{n} epoch{'s' * (n != 1)}"
+
+
+def _seeds(exp):
+    return len({r["seed"] for r in exp.rows})
+
+
+def say_students(exp: Experiment) -> Markdown:
+    """What the students' comparisons showed: the budget, the learning rates chosen on the
+    validation split, the primary comparison's verdict and the exploratory ones with a
+    multiplicity note.
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    t = comparison(exp)
+    lab, dis = t.loc["labels"], t.loc["distilled"]
+    primary = _diff(exp, *PRIMARY)
+    where = ("On the budget map (KD's gain against epochs and labelled data) this is the corner of few "
+             "epochs on few images, where soft targets are expected to matter most."
+             if exp.epochs <= 10 and exp.n_train <= 5000 else
+             "This is a larger budget than the notebook's default.")
+    lines = [f"What we saw, with the budget first: **{_epochs(exp.epochs)} on {exp.n_train:,} images** per "
+             f"student, {_seeds(exp)} seeds (each its own sample of training and validation images), "
+             f"λ = {exp.lam:g}, T = {exp.T:g}; the teacher reaches {100 * exp.teacher_acc:.2f} % on the "
+             f"test set. {where}", "",
+             f"The validation split chose the linear student's learning rate: {exp.lr['labels']:g} on "
+             f"labels, {exp.lr['teacher']:g} distilled (the same candidates for both).", "",
+             f"**The primary comparison** (linear student, fidelity on the test set): "
+             f"{_pm(lab['mean'], lab['sd'])} % on labels, {_pm(dis['mean'], dis['sd'])} % distilled; "
+             f"{primary.describe('distillation')}.", "",
+             "Exploratory (distilled − labels, test set):", ""]
+    for student, metric in _EXPLORATORY:
+        d = _diff(exp, student, metric)
+        lines.append(f"* {student}, {_METRIC_NAMES[metric]}: {d.describe('distillation')}.")
+    k = len(_EXPLORATORY)
+    lines += ["", f"These {k} intervals are exploratory: with no effect at all, one 95 % interval in 20 "
+              f"still excludes zero by chance, so across {k} intervals a single \"helped\" or \"hurt\" "
+              "is weak evidence on its own."]
+    return Markdown("\n".join(lines))
+
+
+def say_templates(exp: Experiment, sim: dict) -> Markdown:
+    """What the template figure showed: how alike the two linear students' templates are.
+
+    Parameters
+    ----------
+    exp : Experiment
+    sim : dict
+        :func:`template_similarity`'s result.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    alike = "close" if sim["mean"] >= 0.8 else "clearly different"
+    return Markdown(
+        f"What we saw: labels vs distilled, the seed-0 templates are {alike}: cosine similarity "
+        f"{sim['mean']:.2f} on average, lowest {sim['min']:.2f} ({sim['least_similar']}). Whatever "
+        f"distillation changed in the fidelity ({_diff(exp, *PRIMARY).format()}), it is hard to read off "
+        "the templates by eye.")
+
+
+def say_soft_tree(exp: Experiment) -> Markdown:
+    """What the soft-tree table showed: how many leaves carry a prediction, and what reading
+    the tree by its most probable leaf costs (paired by seed).
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    n_leaves = exp.models[("soft tree", "labels")].n_leaves
+    parts = []
+    for targets in TARGETS:
+        m = dict(student="soft tree", targets=targets)
+        cost = paired_difference(_values(exp.rows, "acc_max_leaf", **m), _values(exp.rows, "acc", **m))
+        name = "on labels" if targets == "labels" else "distilled"
+        parts.append(f"{name}, {_mean(exp.rows, 'leaves_90', **m):.1f} of its {n_leaves} leaves carry 90 % "
+                     f"of an image's path probability, and predicting by the most probable leaf alone "
+                     f"changes accuracy by {cost.format()}")
+    m = dict(student="soft tree", targets="teacher")
+    return Markdown(
+        "What we saw: " + "; ".join(parts) + ". " +
+        f"By its top leaf the distilled tree agrees with the teacher on "
+        f"{100 * _mean(exp.rows, 'fidelity_max_leaf', **m):.2f} % of the test images. The fewer leaves "
+        "carry a prediction, the closer Frosst & Hinton's one-path reading is to the tree itself.")
+
+
+def say_trees(exp: Experiment) -> Markdown:
+    """What the depth curve showed: accuracy against depth, and where fitting the teacher's
+    probabilities helped or hurt (paired by seed, exploratory).
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    s = {(r["depth"], r["targets"]): r for r in tree_summary(exp)}
+    small, big = min(exp.depths), max(exp.depths)
+    shown = sorted({small, 3, big} & set(exp.depths))
+    lab = [f"{100 * s[(d, 'labels')]['acc']:.1f} % at depth {d}" for d in shown]
+    gap = 100 * (exp.teacher_acc - s[(big, "labels")]["acc"])
+    lines = [f"What we saw: fitted to labels, accuracy goes {', '.join(lab)}, still {gap:.1f} points "
+             "below the teacher. Fitting the teacher's probabilities instead (exploratory, paired by "
+             "seed):", ""]
+    for d in sorted({3, big} & set(exp.depths)):
+        lines.append(f"* depth {d}: accuracy: {_tree_diff(exp, d, 'acc').describe('fitting the teacher')}; "
+                     f"fidelity: {_tree_diff(exp, d, 'fidelity').describe('fitting the teacher')}.")
+    big_t, big_l = s[(big, "teacher")]["leaves"], s[(big, "labels")]["leaves"]
+    lines += ["", f"At depth {big} the tree fitted to the teacher grows {big_t:.0f} leaves against "
+              f"{big_l:.0f} for labels. These intervals are exploratory too; read them with the "
+              "multiplicity note above."]
+    return Markdown("\n".join(lines))
+
+
+def say_rules(exp: Experiment, depth: int = 3) -> Markdown:
+    """What the printed rules showed: how many leaves are unsure, and how often the tree is right.
+
+    Parameters
+    ----------
+    exp : Experiment
+    depth : int
+        The tree printed (fitted to the teacher, seed 0).
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    if (depth, "teacher") not in exp.trees:
+        depth = exp.depths[0]
+    tree = exp.trees[(depth, "teacher")].tree_
+    leaves = [i for i in range(tree.node_count) if tree.children_left[i] < 0]
+    unsure = [f"{exp.classes[int(tree.value[i, :, 0].argmax())]} {tree.value[i, :, 0].max():.2f}"
+              for i in leaves if tree.value[i, :, 0].max() < 0.5]
+    acc = _values(exp.tree_rows, "acc", depth=depth, targets="teacher", seed=0)[0]
+    weak = (f"{len(unsure)} of its {len(leaves)} leaves have a top class with a teacher probability "
+            f"below 0.5 ({', '.join(unsure)})" if unsure else f"every one of its {len(leaves)} leaves has a "
+            "top class with a teacher probability of at least 0.5")
+    return Markdown(f"What we saw: the whole tree fits on a screen, and a few questions pick a class. Its "
+                    f"leaves also show what it cannot do: {weak}, and this tree is right on "
+                    f"{100 * acc:.2f} % of the test images.")
+
+
+def say_verdict(exp: Experiment) -> Markdown:
+    """The verdict on "a simpler student is easier to explain", each claim read off an interval.
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    primary = _diff(exp, *PRIMARY)
+    big = max(exp.depths)
+    s = {(r["student"], r["targets"]): r for r in _student_means(exp)}
+    t = {(r["depth"], r["targets"]): r for r in tree_summary(exp)}
+    small = min(exp.depths)
+    readable = [s[("linear", "teacher")]["acc"], t[(small, "labels")]["acc"]]
+    gaps = sorted(100 * (exp.teacher_acc - a) for a in readable)
+    fid = ("**The claim holds for fidelity**" if primary.verdict == "helped" else
+           "**The claim is not shown for fidelity**")
+    acc_verdicts = {_diff(exp, "linear", "acc").verdict, _diff(exp, "soft tree", "acc").verdict}
+    acc_head = ("**Accuracy at readable sizes did not measurably improve**" if acc_verdicts == {"not shown"}
+                else "**Accuracy at readable sizes moved in places**")
+    soft = exp.models[("soft tree", "teacher")]
+    l90 = _mean(exp.rows, "leaves_90", student="soft tree", targets="teacher")
+    agree = max_leaf_agreement(soft, exp.test.x)
+    lines = [
+        "What we saw, the verdict:", "",
+        f"* {fid} (primary comparison, linear student): {primary.describe('distillation')}. Exploratory: "
+        f"soft tree, {_diff(exp, 'soft tree', 'fidelity').describe('distillation')}; depth-{big} tree, "
+        f"{_tree_diff(exp, big, 'fidelity').describe('fitting the teacher')}.",
+        f"* {acc_head} (exploratory): linear, {_diff(exp, 'linear', 'acc').describe('distillation')}; soft "
+        f"tree, {_diff(exp, 'soft tree', 'acc').describe('distillation')}. The readable students stay "
+        f"{gaps[0]:.1f} to {gaps[-1]:.1f} points below the teacher ({100 * exp.teacher_acc:.1f} %).",
+        f"* **\"Simpler\" is not \"readable\"**: the linear student has "
+        f"{models.count_params(models.linear()):,} numbers and every prediction uses all of them; the soft "
+        f"tree of depth {soft.depth} has {models.count_params(soft):,}. A depth-3 tree is readable but right "
+        f"on {100 * t[(3, 'labels')]['acc'] if (3, 'labels') in t else float('nan'):.1f} % of the images "
+        f"(labels); the depth-{big} tree reaches {100 * t[(big, 'teacher')]['acc']:.1f} % with "
+        f"{t[(big, 'teacher')]['leaves']:.0f} leaves" + (", which nobody reads." if big > 4
+                                                         else "."),
+        f"* **Soft routing**: every leaf contributes in principle; after training {l90:.1f} leaves carry "
+        f"90 % and the top leaf agrees with the mixture on {100 * agree:.1f} % of "
+        f"the test images, so one path of {soft.depth} filters "
+        + ("explains the tree." if agree >= 0.9 else "is only a rough account of the tree."), "",
+        "Distillation does not make a student readable: the student's architecture does that, at a cost in "
+        "accuracy. " + ("What distillation added here is fidelity: a readable student that agrees more often "
+                        "with the teacher explains the teacher better." if primary.verdict == "helped" else
+                        "A gain in fidelity from distillation was not shown at this budget.")]
+    return Markdown("\n".join(lines))
+
+
+def say_summary(exp: Experiment) -> Markdown:
+    """The notebook's three-line summary, its claims read off this run's intervals.
+
+    Parameters
+    ----------
+    exp : Experiment
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    primary = _diff(exp, *PRIMARY)
+    acc = _diff(exp, "linear", "acc")
+    t = {(r["depth"], r["targets"]): r for r in tree_summary(exp)}
+    d3 = (f"a depth-3 tree is readable at {100 * t[(3, 'labels')]['acc']:.0f} %"
+          if (3, "labels") in t else "a shallow tree is readable but weak")
+    soft = _mean(exp.rows, "acc", student="soft tree", targets="teacher")
+    return Markdown("\n".join([
+        f"* With {_epochs(exp.epochs)} on {exp.n_train:,} images and {_seeds(exp)} seeds, for the linear "
+        f"student's fidelity {primary.describe('distillation')}; for its accuracy "
+        f"{acc.describe('distillation')} (exploratory).",
+        f"* Readability comes from the architecture, not from distillation: {d3}, the distilled soft tree "
+        f"(one path of {exp.tree_depth} filters) reaches {100 * soft:.0f} %, the teacher "
+        f"{100 * exp.teacher_acc:.1f} %.",
+        "* Measure fidelity next to accuracy before calling a student an explanation, and count what a "
+        "person must read (leaves, paths, templates), not just the parameters."]))
 
 
 # ------------------------------------------------------------------ exercises
