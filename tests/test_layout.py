@@ -146,9 +146,7 @@ DOCSTRINGS_TO_WRITE = {
     "lesson09.template_similarity", "lesson09.filters_figure", "lesson09.draw_tree_paths",
     "lesson09.trees_figure", "lesson09.soft_tree_param_count", "lesson09.max_leaf_agreement",
     "lesson10.build", "lesson10.init_error", "lesson10.HintStudent", "lesson10.pool_to",
-    "lesson10.GradNormRecorder", "lesson10.Context", "lesson10.run_rnn",
-    "lesson10.run_architectures", "lesson10.run_features", "lesson10.contexts", "lesson10.table",
-    "lesson10.clipping_table", "lesson10.grad_norms_figure", "lesson10.dot_plot",
+    "lesson10.GradNormRecorder", "lesson10.grad_norms_figure",
 }
 
 
