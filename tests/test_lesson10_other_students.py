@@ -109,8 +109,10 @@ def test_say_primary_and_rnn_follow_the_interval(b, verdict):
     assert verdict in lesson.say_rnn(table).data
 
 
-def test_say_rnn_with_one_seed_shows_nothing():
+def test_say_rnn_with_one_seed_shows_nothing_and_flags_an_under_trained_gru():
     assert "not shown" in lesson.say_rnn(_table((0.5,), (0.9,))).data
+    assert "far from trained" in lesson.say_rnn(_table((0.5,), (0.9,)), mlp_acc=0.8).data
+    assert "far from trained" not in lesson.say_rnn(_table((0.75,), (0.7,)), mlp_acc=0.8).data
 
 
 def test_say_architectures_and_features_follow_their_intervals():

@@ -618,19 +618,31 @@ def say_primary(table, choice: dict, teacher_acc: float) -> Markdown:
         f"{int(table.loc['labels', 'n'])} seeds: **{d.describe('distillation')}**.")
 
 
-def say_rnn(table) -> Markdown:
+def say_rnn(table, mlp_acc: float | None = None) -> Markdown:
     """The GRU's labels-vs-distilled result (exploratory).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``results.compare(rnn_rows(...), by="method", metric="test_acc", reference="labels")``.
+    mlp_acc : float, optional
+        The primary MLP's accuracy on labels; a GRU more than 10 points below it is called
+        under-trained.
 
     Returns
     -------
     IPython.display.Markdown
     """
     d = _diff(table, "distilled")
+    gap = "" if mlp_acc is None or table.loc["labels", "mean"] > mlp_acc - 0.10 else (
+        f" Both GRUs are more than 10 points below the MLP on labels ({100 * mlp_acc:.2f} %): "
+        "at this budget they are still far from trained, so this says little about distilling "
+        "a trained GRU; rerun with more `rnn_epochs` to see it.")
     return Markdown(
         f"What we saw (exploratory, {d.n} seed{'s' if d.n != 1 else ''}): the GRU on labels reached "
         f"{_pct(table, 'labels')}, the distilled GRU {_pct(table, 'distilled')}; "
         f"{d.describe('distillation')}. The loss runs for a recurrent student; whether it helps "
-        "is a measurement, and this many seeds can show only a large effect.")
+        f"is a measurement, and this many seeds can show only a large effect.{gap}")
 
 
 def say_clipping(frame: pd.DataFrame, clip: float) -> Markdown:
