@@ -37,6 +37,7 @@ FOLLOWS_THE_RUN: dict[str, set[str]] = {
     # Frosst & Hinton 2017 (MNIST): soft tree on labels, distilled, and the net it was distilled from
     # and the path mass the soft-tree table counts leaves for (lesson09.leaves_for_mass)
     "09_interpretability": {"94.45 %", "96.76 %", "99.21 %", "90 %"},
+    "10_other_students": set(),
 }
 
 #: Allowed in every notebook: the confidence level of the collection's intervals.

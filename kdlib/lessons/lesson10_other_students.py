@@ -1,22 +1,26 @@
 """Lesson module of ``notebooks/10_other_students.ipynb`` (CNN and RNN students, distilling features).
 
 Holds everything only that notebook uses: its settings (:class:`Settings`, made by
-:func:`check_params`, with the quick ones); the
-student builders (a row-reading GRU, a small CNN and an MLP of about the same size, an MLP
-with a FitNets regressor); a recorder of gradient norms; the four experiments (RNN scratch
-vs distilled, gradient clipping with SGD and Adam, CNN vs MLP student, logit vs feature
-distillation); their tables and figures; the API-landscape table and the exercises
-(:data:`EXERCISES`, graded by :func:`check_exercise`, a :class:`kdlib._checks.Verdict`).
+:func:`check_params`, with the quick ones); the student builders (a row-reading GRU, a small
+CNN and an MLP of about the same size, an MLP with a hint regressor); a recorder of gradient
+norms; the experiments on :mod:`kdlib.experiments` (the primary comparison: an MLP student on
+labels vs distilled, both tuned on the validation split; exploratory: the GRU, clipping and
+SGD, CNN vs MLP, feature losses added to KD); its figure of gradient norms; the ``say_*``
+sentences that follow the run; the API-landscape table and the exercises (:data:`EXERCISES`,
+graded by :func:`check_exercise`, a :class:`kdlib._checks.Verdict`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown
 from torch import nn
 
 from kdlib import data as kdata
@@ -30,20 +34,30 @@ from kdlib.results import format_pct, paired_difference
 from kdlib.student_init import init_student
 
 PARAMS = {"checkpoint": Str("a path to a teacher checkpoint, or empty for data/teacher.pt"),
-          "n_train": Int(200, 50000), "epochs": Int(1, 50), "seeds": Int(1, 10),
+          "n_train": Int(100, 10000), "epochs": Int(1, 50), "rnn_epochs": Int(1, 50), "seeds": Int(1, 10),
+          "explore_seeds": Int(1, 10),
           "lam": Float(0.0, 1.0), "T": Float(0.0, 20.0, low_open=True),
           "clip": Float(0.0, 100.0, low_open=True), "feature_weight": Float(0.0, 100.0),
           "quick": Bool()}
 """Notebook 10's parameters and their allowed values (name → constraint)."""
 
-QUICK = {"n_train": 400, "epochs": 1, "seeds": 2}
+QUICK = {"n_train": 300, "epochs": 1, "rnn_epochs": 1, "seeds": 2, "explore_seeds": 1}
 """What ``quick=True`` overrides: a smoke run of seconds."""
 
 TEACHER_LAYER = "8"
 """The teacher's 128-unit hidden layer (the ReLU after its first ``Linear``)."""
 STUDENT_LAYER = "2"
 """The MLP student's hidden layer (the ReLU after its first ``Linear``)."""
-LR = {"adam": 3e-3, "sgd": 0.05}
+LR = {"adam": 1e-2, "sgd": 0.05}
+"""Peak learning rate of the exploratory GRU, CNN and small-MLP students (not tuned here)."""
+LRS = (1e-2, 3e-2, 1e-1)
+"""The primary comparison's learning-rate candidates, the same for both methods."""
+KD_GRID = ((0.1, 2.0), (0.5, 2.0), (0.1, 4.0), (0.5, 4.0))
+"""The primary comparison's (λ, T) candidates for the distilled student."""
+PRIMARY_SIZES = (784, 64, 10)
+"""The primary comparison's student, ``mlp([784, 64, 10])``."""
+BATCH = 128
+"""Batch size of every student."""
 
 
 @dataclass(frozen=True)
@@ -55,15 +69,20 @@ class Settings:
     checkpoint : str
         Teacher checkpoint; ``""`` means ``data/teacher.pt``.
     n_train : int
-        Training images per seed, in [200, 50000].
+        Training images per seed, in [100, 10000].
     epochs : int
-        Epochs of every student, in [1, 50].
+        Epochs of every student but the GRUs, in [1, 50].
+    rnn_epochs : int
+        Epochs of the GRU students (the slowest: each trains alone), in [1, 50].
     seeds : int
-        Seeds (each its own training subset), in [1, 10].
+        Seeds of the primary comparison (each its own training sample), in [1, 10].
+    explore_seeds : int
+        Seeds of the exploratory GRU and CNN students (the first samples), in [1, seeds].
     lam : float
-        Weight of the hard-label term of ``kd_loss``, in [0, 1].
+        Weight of the hard-label term of ``kd_loss`` for the exploratory GRU and CNN students,
+        in [0, 1].
     T : float
-        Temperature of ``kd_loss``, in (0, 20].
+        Temperature of ``kd_loss`` for them, in (0, 20].
     clip : float
         Maximum global gradient norm when clipping, in (0, 100].
     feature_weight : float
@@ -75,7 +94,9 @@ class Settings:
     checkpoint: str
     n_train: int
     epochs: int
+    rnn_epochs: int
     seeds: int
+    explore_seeds: int
     lam: float
     T: float
     clip: float
@@ -105,6 +126,12 @@ def check_params(**params) -> Settings:
     p = _check_params(params, PARAMS)
     if p["quick"]:
         p.update(QUICK)
+    if p["explore_seeds"] > p["seeds"]:
+        raise ValueError(f"explore_seeds={p['explore_seeds']} is more than seeds={p['seeds']}; "
+                         "allowed: 1 to seeds (the exploratory students reuse the first samples)")
+    if p["n_train"] * p["seeds"] > 50000:
+        raise ValueError(f"n_train × seeds = {p['n_train'] * p['seeds']} training images; allowed: "
+                         "at most 50000 (each seed has its own sample of the training split)")
     return Settings(**p)
 
 
@@ -242,63 +269,100 @@ class GradNormRecorder:
             self._sq, self._seen = 0.0, 0
 
     def remove(self):
-        """Returns
-        -------
-        None
-            Removes the hooks; ``norms`` stays.
-        """
         for h in self._handles:
             h.remove()
         self._handles = []
 
 
-# ------------------------------------------------------------------ experiments
-def _row(model, test, teacher_test, **info) -> dict:
-    logits = models.predict(model, test.x)
-    return {**info, "acc": accuracy_from_logits(logits, test.y),
-            "fidelity": agreement_from_logits(logits, teacher_test)}
-
-
-class Context:
-    """Per seed: the data split and the teacher's cached logits / hidden features.
-
-    The :attr:`teacher_test` logits that the ``run_*`` functions read are set by :func:`contexts`.
-
-    Parameters
-    ----------
-    teacher : nn.Module
-        Notebook 01's teacher.
-    n_train : int
-        Training images (``kdlib.data.load("fashion-mnist", n_train=n_train, seed=seed)``).
-    seed : int
-        Seed of the training subset.
-    test : kdlib.data.Split, optional
-        Test set to use instead of ``data.test``.
+# ------------------------------------------------------------------ data: one pool, a sample per seed
+@dataclass(frozen=True)
+class Pool:
+    """The training pool, the teacher's outputs on it, and each seed's sample of it.
 
     Attributes
     ----------
     data : kdlib.data.Splits
-    test : kdlib.data.Split
-    teacher_logits : torch.Tensor
-        The teacher's logits on ``data.train``, ``(n_train, 10)``.
-    teacher_features : torch.Tensor
-        The teacher's :data:`TEACHER_LAYER` activations on ``data.train``, ``(n_train, 128)``.
+        ``train`` holds ``n_train × seeds`` images; ``val`` (chooses) and ``test`` (reports).
+    teacher_logits, teacher_features : Tensor
+        The teacher's logits and hidden features (layer :data:`TEACHER_LAYER`) on ``data.train``.
+    teacher_test : Tensor
+        The teacher's logits on ``data.test`` (fidelity).
+    rows : tuple of tuple of int
+        ``rows[s]``: seed ``s``'s own ``n_train`` training images (disjoint samples).
     """
 
-    def __init__(self, teacher, n_train: int, seed: int, test=None):
-        self.data = kdata.load("fashion-mnist", n_train=n_train, seed=seed)
-        self.test = self.data.test if test is None else test
-        self.teacher_logits = models.predict(teacher, self.data.train.x)
-        self.teacher_features = models.read_layer(teacher, self.data.train.x, TEACHER_LAYER)
+    data: object
+    teacher_logits: torch.Tensor
+    teacher_features: torch.Tensor
+    teacher_test: torch.Tensor
+    rows: tuple
 
 
-def settings(epochs: int, optimizer: str = "adam", clip: float | None = None) -> train.TrainSettings:
-    """This lesson's training recipe: batch 64, the learning rate of :data:`LR` for ``optimizer``,
-    optional gradient clipping.
+def make_pool(teacher: nn.Module, *, n_train: int, seeds: int) -> Pool:
+    """Load ``n_train × seeds`` training images and give each seed its own ``n_train`` of them.
+
+    Parameters
+    ----------
+    teacher : nn.Module
+    n_train : int
+        Training images per seed.
+    seeds : int
+        Number of seeds (disjoint samples of the pool).
+
+    Returns
+    -------
+    Pool
+    """
+    data = kdata.load("fashion-mnist", n_train=n_train * seeds, seed=0)
+    with models.FeatureTap(teacher, TEACHER_LAYER) as tap:
+        logits, feats = [], []
+        with torch.no_grad():
+            was = teacher.training
+            teacher.eval()
+            for chunk in data.train.x.split(128):
+                logits.append(teacher(chunk))
+                feats.append(tap.outputs[TEACHER_LAYER])
+            teacher.train(was)
+    order = np.random.default_rng(0).permutation(len(data.train.y))
+    rows = tuple(tuple(int(i) for i in np.sort(order[s * n_train:(s + 1) * n_train]))
+                 for s in range(seeds))
+    return Pool(data, torch.cat(logits), torch.cat(feats), models.predict(teacher, data.test.x), rows)
+
+
+def teacher_accuracy(pool: Pool) -> float:
+    """The teacher's test accuracy (the reference line of the plots).
+
+    Returns
+    -------
+    float
+    """
+    return accuracy_from_logits(pool.teacher_test, pool.data.test.y)
+
+
+def _evaluate(pool: Pool, *, val: bool = False, test: bool = True):
+    def evaluate(model, config, data):
+        row = {}
+        if val:
+            row["val_acc"] = accuracy_from_logits(models.predict(model, data.val.x, batch_size=1024),
+                                                  data.val.y)
+        if test:
+            logits = models.predict(model, data.test.x)
+            row.update(test_acc=accuracy_from_logits(logits, data.test.y),
+                       fidelity=agreement_from_logits(logits, pool.teacher_test))
+        return row
+    return evaluate
+
+
+def recipe(epochs: int, lr: float = LR["adam"], optimizer: str = "adam",
+           clip: float | None = None) -> train.TrainSettings:
+    """This lesson's training recipe: batches of :data:`BATCH`, OneCycle to ``lr``, optional
+    gradient clipping.
 
     Parameters
     ----------
     epochs : int
+    lr : float
+        Peak learning rate.
     optimizer : {"adam", "sgd"}
     clip : float, optional
         Clip the global gradient norm to this value.
@@ -307,60 +371,69 @@ def settings(epochs: int, optimizer: str = "adam", clip: float | None = None) ->
     -------
     kdlib.train.TrainSettings
     """
-    return train.TrainSettings(epochs=epochs, lr=LR[optimizer], optimizer=optimizer, clip_grad=clip,
-                               batch_size=64)
+    return train.TrainSettings(epochs=epochs, lr=lr, optimizer=optimizer, clip_grad=clip,
+                               batch_size=BATCH)
 
 
-def student_method(name: str, ctx, *, lam: float = 0.1, T: float = 2.0, feature_weight: float = 0.25):
-    """One of this lesson's methods as a :class:`kdlib.experiments.Method`.
-
-    ``"labels"`` (cross-entropy), ``"kd"`` (``kd_loss``), ``"hint"`` or ``"cosine"``
-    (cross-entropy + ``feature_weight`` × feature loss), ``"kd+hint"`` or ``"kd+cosine"``
-    (``kd_loss`` + ``feature_weight`` × feature loss).
-
-    Parameters
-    ----------
-    name : str
-    ctx : Context
-        Holds the teacher's hidden features on the training images (feature losses).
-    lam, T, feature_weight : float
+# ------------------------------------------------------------------ the primary comparison
+def run_primary(pool: Pool, *, epochs: int, progress: bool = True) -> list[dict]:
+    """The MLP 784-64-10 student on labels (every :data:`LRS`) and by KD (every :data:`LRS` ×
+    :data:`KD_GRID`), every seed on its own sample; the MLPs train in lockstep.
 
     Returns
     -------
-    kdlib.experiments.Method
+    list of dict
+        One row per student: ``method`` (``"labels"``/``"kd"``), ``lam``, ``T``, ``lr``,
+        ``seed``, ``val_acc`` and the trained ``student`` (the test set is read later, by
+        :func:`chosen`, for the chosen settings only).
     """
-    if name == "labels":
-        return experiments.scratch("labels")
-    if name == "kd":
-        return experiments.kd(lam, T)
-    base, feature = name.split("+") if "+" in name else ("labels", name)
-    if feature not in ("hint", "cosine") or base not in ("labels", "kd"):
-        raise ValueError(f"method={name!r}; allowed: labels, kd, hint, cosine, kd+hint, kd+cosine")
-    t_feat = ctx.teacher_features
-
-    def setup(student, t_logits):
-        width = student[1].out_features
-        model = HintStudent(student, width, t_feat.shape[1]) if feature == "hint" else student
-        tap = models.FeatureTap(student, STUDENT_LAYER)
-
-        def loss_fn(logits, y, idx, x):
-            s = tap.outputs[STUDENT_LAYER]
-            if feature == "hint":
-                f_loss = hint_loss(model.regressor(s), t_feat[idx])
-            else:
-                f_loss = cosine_feature_loss(s, pool_to(t_feat[idx], s.shape[1]))
-            main = (F.cross_entropy(logits, y) if base == "labels"
-                    else kd_loss(logits, t_logits[idx], y, lam=lam, T=T))
-            return main + feature_weight * f_loss
-
-        return model, loss_fn, tap.remove
-
-    return experiments.custom(name, setup, lam=lam if base == "kd" else 1.0, T=T)
+    build = experiments.mlp_builder(PRIMARY_SIZES)
+    configs = []
+    for seed, rows in enumerate(pool.rows):
+        for lr in LRS:
+            methods = [experiments.scratch("labels")] + [experiments.kd(lam, T) for lam, T in KD_GRID]
+            configs += [experiments.Config(build, m, seed, recipe(epochs, lr), rows=rows,
+                                           labels={"lr": lr}) for m in methods]
+    return experiments.train_students(configs, pool.data, teacher_logits=pool.teacher_logits,
+                                      evaluate=_evaluate(pool, val=True, test=False),
+                                      keep=lambda c: True, progress=progress, desc="MLP students")
 
 
-def _train(kind: str, ctx, how, *, seed: int, recipe, record_grads: bool = False):
-    """``(student, grad_norms or None)``: ``build(kind)`` trained by the engine with method
-    ``how`` and settings ``recipe`` on ``ctx``'s data."""
+def choose(rows: list[dict]) -> dict:
+    """Per method, the setting with the best mean validation accuracy over the seeds.
+
+    Returns
+    -------
+    dict
+        ``{"labels": {"lr", "lam", "T", "mean"}, "kd": {...}}`` (``mean``: its validation
+        accuracy).
+    """
+    return {m: experiments.select_best([r for r in rows if r["method"] == m], metric="val_acc",
+                                       by=("lr", "lam", "T")) for m in ("labels", "kd")}
+
+
+def chosen(pool: Pool, rows: list[dict], choice: dict) -> list[dict]:
+    """The students of the chosen settings, measured on the test set; KD's renamed ``"distilled"``.
+
+    Returns
+    -------
+    list of dict
+        The chosen rows with ``test_acc`` and ``fidelity``, without the models.
+    """
+    out, evaluate = [], _evaluate(pool)
+    for r in rows:
+        c = choice[r["method"]]
+        if (r["lr"], r["lam"], r["T"]) == (c["lr"], c["lam"], c["T"]):
+            row = {k: v for k, v in r.items() if k != "student"}
+            out.append({**row, **evaluate(r["student"], None, pool.data),
+                        "method": "distilled" if r["method"] == "kd" else "labels"})
+    return out
+
+
+# ------------------------------------------------------------------ exploratory: RNN, CNN, features
+def _train(kind: str, pool: Pool, method, *, seed: int, settings, record_grads: bool = False):
+    """``(student, grad_norms or None)``: ``build(kind)`` trained alone by the engine on seed
+    ``seed``'s sample."""
     recorders = []
 
     def build_student():
@@ -370,234 +443,180 @@ def _train(kind: str, ctx, how, *, seed: int, recipe, record_grads: bool = False
         return model
 
     try:
-        model, _ = experiments.train(experiments.Config(build_student, how, seed, recipe), ctx.data,
-                                     teacher_logits=ctx.teacher_logits)
+        model, _ = experiments.train(experiments.Config(build_student, method, seed, settings,
+                                                        rows=pool.rows[seed]),
+                                     pool.data, teacher_logits=pool.teacher_logits)
     finally:
         for r in recorders:
             r.remove()
     return model, (recorders[0].norms if recorders else None)
 
 
-def run_rnn(teacher, ctxs, *, epochs, lam, T, clip, progress=True):
-    """RNN student: scratch vs distilled (Adam), then distilled with/without clipping, SGD/Adam.
+RNN_RUNS = (("labels", "adam", False), ("kd", "adam", False))
+"""The GRU runs of every exploratory seed: (method, optimizer, clipped)."""
+CLIP_RUNS = (("kd", "adam", True), ("kd", "sgd", True))
+"""The extra distilled GRU runs of seed 0 (gradient clipping, SGD)."""
 
-    Returns ``(rows, grad_norms)``; ``grad_norms[(optimizer, clipped)]`` is seed 0's per-step
-    gradient norms.
+
+def run_rnn(pool: Pool, *, epochs: int, lam: float, T: float, clip: float, seeds: int,
+            progress: bool = True):
+    """The GRU student, one by one: labels vs distilled (Adam) on ``seeds`` seeds, and on seed 0
+    also distilled with clipping (Adam, SGD); every step's gradient norm is recorded.
 
     Parameters
     ----------
-    teacher : nn.Module
-        Unused; the contexts hold its logits.
-    ctxs : list of Context
-        One per seed (:func:`contexts`); seed ``i`` trains with ``ctxs[i]``.
+    pool : Pool
     epochs : int
     lam, T : float
-        λ and temperature of the distilled runs.
+        ``kd_loss``'s weight of the hard labels and temperature.
     clip : float
-        Gradient-norm clipping threshold, ``> 0`` (also the threshold of ``clipped_frac``).
+        The maximum global gradient norm of the clipped runs.
+    seeds : int
+        Exploratory seeds (the first ``seeds`` samples of the pool).
     progress : bool
-        Show a progress bar.
 
     Returns
     -------
-    (rows, grad_norms) : (list of dict, dict)
-        Rows with ``student``, ``method``, ``optimizer``, ``clipped``, ``seed``, ``acc``, ``fidelity``,
-        ``grad_median``, ``grad_max``, ``clipped_frac`` (steps with a norm above ``clip``).
+    tuple
+        ``(rows, grad_norms)``: one row per run (``method``, ``optimizer``, ``clipped``,
+        ``seed``, accuracies, ``grad_median``, ``grad_max``, ``clipped_frac``: the share of
+        steps whose norm exceeded ``clip``); ``grad_norms[(optimizer, clipped)]`` is seed 0's
+        per-step norms of the distilled runs.
     """
     from tqdm.auto import tqdm  # progress bar only
 
-    configs = [("labels", "adam", None), ("kd", "adam", None), ("kd", "adam", clip),
-               ("kd", "sgd", None), ("kd", "sgd", clip)]
-    rows, norms = [], {}
-    bar = tqdm(total=len(ctxs) * len(configs), desc="RNN students", disable=not progress)
-    for seed, ctx in enumerate(ctxs):
-        for method, opt, c in configs:
-            model, g = _train("rnn", ctx, student_method(method, ctx, lam=lam, T=T), seed=seed,
-                              recipe=settings(epochs, opt, c), record_grads=True)
-            rows.append(_row(model, ctx.test, ctx.teacher_test, student="rnn", method=method,
-                             optimizer=opt, clipped=c is not None, seed=seed,
-                             grad_median=float(np.median(g)), grad_max=float(np.max(g)),
-                             clipped_frac=float(np.mean(np.array(g) > clip))))
-            if seed == 0 and method == "kd":
-                norms[(opt, c is not None)] = g
-            bar.update(1)
-    bar.close()
+    runs = [(s, *r) for s in range(seeds) for r in RNN_RUNS] + [(0, *r) for r in CLIP_RUNS]
+    rows, norms, evaluate = [], {}, _evaluate(pool)
+    for seed, method, opt, clipped in tqdm(runs, desc="GRU students", disable=not progress,
+                                           leave=False):
+        how = experiments.scratch("labels") if method == "labels" else experiments.kd(lam, T)
+        settings = recipe(epochs, LR[opt], opt, clip if clipped else None)
+        model, g = _train("rnn", pool, how, seed=seed, settings=settings, record_grads=True)
+        g = np.asarray(g)
+        rows.append({"student": "rnn", "method": "distilled" if method == "kd" else "labels",
+                     "optimizer": opt, "clipped": clipped, "seed": seed,
+                     **evaluate(model, None, pool.data), "grad_median": float(np.median(g)),
+                     "grad_max": float(g.max()), "clipped_frac": float(np.mean(g > clip))})
+        if seed == 0 and method == "kd":
+            norms[(opt, clipped)] = g.tolist()
     return rows, norms
 
 
-def run_architectures(teacher, ctxs, *, epochs, lam, T, progress=True):
-    """A small CNN and an MLP of about the same size, each on labels and distilled.
-
-    Parameters
-    ----------
-    teacher : nn.Module
-        Unused; the contexts hold its logits.
-    ctxs : list of Context
-        One per seed.
-    epochs : int
-    lam, T : float
-        λ and temperature of the distilled runs.
-    progress : bool
+def rnn_rows(rows: list[dict]) -> list[dict]:
+    """The labels and distilled GRUs trained with Adam, unclipped (one pair per seed).
 
     Returns
     -------
     list of dict
-        ``student`` ("cnn"/"mlp-small"), ``method`` ("labels"/"kd"), ``seed``, ``acc``, ``fidelity``.
     """
-    from tqdm.auto import tqdm  # progress bar only
-
-    rows = []
-    bar = tqdm(total=len(ctxs) * 4, desc="CNN vs MLP", disable=not progress)
-    for seed, ctx in enumerate(ctxs):
-        for kind in ("cnn", "mlp-small"):
-            for method in ("labels", "kd"):
-                model, _ = _train(kind, ctx, student_method(method, ctx, lam=lam, T=T),
-                                  seed=seed, recipe=settings(epochs))
-                rows.append(_row(model, ctx.test, ctx.teacher_test, student=kind,
-                                 method=method, seed=seed))
-                bar.update(1)
-    bar.close()
-    return rows
+    return [r for r in rows if r["optimizer"] == "adam" and not r["clipped"]]
 
 
-FEATURE_METHODS = ("labels", "kd", "hint", "cosine", "kd+hint", "kd+cosine")
+def clipping_frame(rows: list[dict], clip: float) -> pd.DataFrame:
+    """Seed 0's distilled GRUs: optimizer, clipping, test accuracy and gradient norms.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    runs = [r for r in rows if r["seed"] == 0 and r["method"] == "distilled"]
+    return pd.DataFrame({
+        "optimizer": [r["optimizer"] for r in runs],
+        "clip": [f"{clip:g}" if r["clipped"] else "none" for r in runs],
+        "test accuracy (%)": [round(100 * r["test_acc"], 2) for r in runs],
+        "median |g|": [round(r["grad_median"], 3) for r in runs],
+        "max |g|": [round(r["grad_max"], 2) for r in runs],
+        f"steps with |g| > {clip:g} (%)": [round(100 * r["clipped_frac"], 1) for r in runs],
+    })
 
 
-def run_features(teacher, ctxs, *, epochs, lam, T, feature_weight, progress=True):
-    """MLP 784-64-10 student: every method of ``FEATURE_METHODS``.
-
-    Parameters
-    ----------
-    teacher : nn.Module
-        Unused; the contexts hold its logits and features.
-    ctxs : list of Context
-        One per seed.
-    epochs : int
-    lam, T : float
-        λ and temperature of the KD term.
-    feature_weight : float
-        Weight of the hint / cosine term.
-    progress : bool
+def run_architectures(pool: Pool, *, epochs: int, lam: float, T: float, seeds: int,
+                      progress: bool = True) -> list[dict]:
+    """A small CNN (alone) and an MLP of about its size (lockstep), each on labels and distilled.
 
     Returns
     -------
     list of dict
-        ``student`` ("mlp"), ``method``, ``seed``, ``acc``, ``fidelity``.
+        One row per student; ``group`` is ``"<student>, <labels|distilled>"``.
     """
-    from tqdm.auto import tqdm  # progress bar only
-
-    rows = []
-    bar = tqdm(total=len(ctxs) * len(FEATURE_METHODS), desc="feature losses",
-               disable=not progress)
-    for seed, ctx in enumerate(ctxs):
-        for method in FEATURE_METHODS:
-            how = student_method(method, ctx, lam=lam, T=T, feature_weight=feature_weight)
-            model, _ = _train("mlp", ctx, how, seed=seed, recipe=settings(epochs))
-            rows.append(_row(model, ctx.test, ctx.teacher_test, student="mlp", method=method,
-                             seed=seed))
-            bar.update(1)
-    bar.close()
-    return rows
-
-
-def contexts(teacher, *, n_train: int, seeds: int) -> list:
-    """One :class:`Context` per seed, sharing the test set and the teacher's test logits.
-
-    Parameters
-    ----------
-    teacher : nn.Module
-    n_train, seeds : int
-        Training images per seed; seeds ``0 .. seeds-1``.
-
-    Returns
-    -------
-    list of Context
-        Each with ``teacher_test``, the teacher's logits on the shared test set.
-    """
-    ctxs = []
+    configs = []
     for seed in range(seeds):
-        ctx = Context(teacher, n_train, seed, test=ctxs[0].test if ctxs else None)
-        ctx.teacher_test = (ctxs[0].teacher_test if ctxs
-                            else models.predict(teacher, ctx.test.x))
-        ctxs.append(ctx)
-    return ctxs
+        for kind in ("cnn", "mlp-small"):
+            b = experiments.mlp_builder([784, 18, 10]) if kind == "mlp-small" else partial(build, kind)
+            for name, m in (("labels", experiments.scratch("labels")), ("distilled", experiments.kd(lam, T))):
+                configs.append(experiments.Config(b, m, seed, recipe(epochs), rows=pool.rows[seed],
+                                                  labels={"group": f"{kind}, {name}"}))
+    return experiments.train_students(configs, pool.data, teacher_logits=pool.teacher_logits,
+                                      evaluate=_evaluate(pool), progress=progress,
+                                      desc="CNN and MLP students")
 
 
-# ------------------------------------------------------------------ tables and figures
-def _vals(rows, key, **match):
-    return [r[key] for r in rows if all(r[k] == v for k, v in match.items())]
+def feature_method(feature: str, teacher_features: torch.Tensor, *, lam: float, T: float,
+                   weight: float):
+    """Distillation plus a feature loss, in one stage, as a :class:`kdlib.experiments.Method`.
 
-
-def _pp(d) -> str:
-    if d.n < 2 or math.isnan(d.low):
-        return f"{d.mean * 100:+.2f} pp (n={d.n}, no CI)"
-    return f"{d.mean * 100:+.2f} pp, 95% CI [{d.low * 100:+.2f}, {d.high * 100:+.2f}] (n={d.n})"
-
-
-def table(rows, groups, *, baseline=None, label=lambda g: str(g)) -> str:
-    """Accuracy and fidelity per group (mean ± sd over seeds); paired differences against
-    ``baseline`` (a group) when given. A group is a dict of column values.
+    ``"hint"``: a regressor maps the student's hidden layer to the teacher's, and their mean
+    squared error is added (FitNets' hint loss, trained together with KD instead of in
+    FitNets' separate first stage); ``"cosine"``: ``1 - cos`` between the student's hidden
+    layer and the teacher's, average-pooled to its width (the PyTorch tutorial's loss).
 
     Parameters
     ----------
-    rows : list of dict
-        Rows of the ``run_*`` functions.
-    groups : sequence of dict
-        Column → value filters, e.g. ``{"student": "cnn", "method": "kd"}``.
-    baseline : dict, optional
-        One of ``groups``; accuracy differences are paired by seed.
-    label : callable
-        ``label(group) -> str`` for the row names.
+    feature : {"hint", "cosine"}
+    teacher_features : Tensor
+        The teacher's hidden features on the student's own training images (row ``i`` for
+        example ``i``).
+    lam, T : float
+        ``kd_loss``'s knobs.
+    weight : float
+        Weight of the feature loss.
 
     Returns
     -------
-    str
+    kdlib.experiments.Method
+        Named ``"distilled + hint"`` or ``"distilled + cosine"``.
     """
-    lines = [f"{'':<26} {'accuracy':>18} {'fidelity':>18}"]
-    for g in groups:
-        lines.append(f"{label(g):<26} {format_pct(_vals(rows, 'acc', **g)):>18} "
-                     f"{format_pct(_vals(rows, 'fidelity', **g)):>18}")
-    if baseline is not None:
-        base = _vals(rows, "acc", **baseline)
-        for g in groups:
-            if g != baseline:
-                d = paired_difference(_vals(rows, "acc", **g), base)
-                lines.append(f"{label(g)} - {label(baseline)}, accuracy: {_pp(d)}")
-    return "\n".join(lines)
+    if feature not in ("hint", "cosine"):
+        raise ValueError(f"feature={feature!r}; allowed: 'hint', 'cosine'")
+
+    def setup(student, t_logits):
+        width = student[1].out_features
+        model = HintStudent(student, width, teacher_features.shape[1]) if feature == "hint" else student
+        tap = models.FeatureTap(student, STUDENT_LAYER)
+
+        def loss_fn(logits, y, idx, x):
+            s, t = tap.outputs[STUDENT_LAYER], teacher_features[idx]
+            f_loss = (hint_loss(model.regressor(s), t) if feature == "hint"
+                      else cosine_feature_loss(s, pool_to(t, s.shape[1])))
+            return kd_loss(logits, t_logits[idx], y, lam=lam, T=T) + weight * f_loss
+
+        return model, loss_fn, tap.remove
+
+    return experiments.custom(f"distilled + {feature}", setup, lam=lam, T=T)
 
 
-def clipping_table(rows, clip: float) -> str:
-    """The distilled RNN under Adam/SGD with and without clipping: accuracy and gradient norms.
-
-    Parameters
-    ----------
-    rows : list of dict
-        :func:`run_rnn`'s rows.
-    clip : float
-        The clipping threshold, for the column.
+def run_features(pool: Pool, choice: dict, *, epochs: int, feature_weight: float,
+                 progress: bool = True) -> list[dict]:
+    """The primary's distilled MLP (its chosen lr, λ, T) plus a hint or a cosine feature loss,
+    every seed, one by one.
 
     Returns
     -------
-    str
-        Means over seeds, then the paired clipped − unclipped accuracy per optimizer.
+    list of dict
+        One row per student (``method``: ``"distilled + hint"`` / ``"distilled + cosine"``).
     """
-    lines = [f"{'optimizer':<9} {'clip':>5} {'accuracy':>18} {'median |g|':>11} {'max |g|':>9} "
-             f"{'steps |g| > clip':>17}"]
-    for opt in ("adam", "sgd"):
-        for clipped in (False, True):
-            m = dict(method="kd", optimizer=opt, clipped=clipped)
-            lines.append(f"{opt:<9} {clip if clipped else '-':>5} "
-                         f"{format_pct(_vals(rows, 'acc', **m)):>18} "
-                         f"{np.mean(_vals(rows, 'grad_median', **m)):>11.3f} "
-                         f"{np.mean(_vals(rows, 'grad_max', **m)):>9.2f} "
-                         f"{np.mean(_vals(rows, 'clipped_frac', **m)) * 100:>16.1f}%")
-    for opt in ("adam", "sgd"):
-        d = paired_difference(_vals(rows, "acc", method="kd", optimizer=opt, clipped=True),
-                              _vals(rows, "acc", method="kd", optimizer=opt, clipped=False))
-        lines.append(f"{opt}: clipped - unclipped, accuracy: {_pp(d)}")
-    return "\n".join(lines)
+    c = choice["kd"]
+    configs = [experiments.Config(experiments.mlp_builder(PRIMARY_SIZES),
+                                  feature_method(f, pool.teacher_features[torch.as_tensor(rows)],
+                                                 lam=c["lam"], T=c["T"], weight=feature_weight),
+                                  seed, recipe(epochs, c["lr"]), rows=rows, labels={"lr": c["lr"]})
+               for seed, rows in enumerate(pool.rows) for f in ("hint", "cosine")]
+    return experiments.train_students(configs, pool.data, teacher_logits=pool.teacher_logits,
+                                      evaluate=_evaluate(pool, val=True), progress=progress,
+                                      desc="feature losses")
 
 
+# ------------------------------------------------------------------ figures
 def grad_norms_figure(norms: dict, clip: float):
     """Per-step gradient norms of the distilled RNN (seed 0), one panel per optimizer.
 
@@ -629,40 +648,157 @@ def grad_norms_figure(norms: dict, clip: float):
     return fig
 
 
-def dot_plot(rows, groups, *, label=lambda g: str(g), title=""):
-    """Test accuracy per group: one dot per seed, the mean ± sd as a bar with error bars.
+# ------------------------------------------------------------------ prose that follows the run
+def _pct(table, group) -> str:
+    return format_pct(table.loc[group, "values"])
 
-    Parameters
-    ----------
-    rows : list of dict
-        Rows with ``acc`` (fraction; drawn in percent).
-    groups : sequence of dict
-        Column → value filters, one line each, top to bottom.
-    label : callable
-        ``label(group) -> str``.
-    title : str
+
+def _diff(table, group):
+    """The paired difference of ``group`` to the table's reference."""
+    return paired_difference(table.loc[group, "values"], table.loc[table.attrs["reference"], "values"])
+
+
+def _lr(v: float) -> str:
+    return f"{v:g}"
+
+
+def say_setting(settings: Settings) -> Markdown:
+    """Where this notebook's default run sits: images per seed, epochs, seeds.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    IPython.display.Markdown
     """
-    fig, axes = new_figure(7, 0.45 * len(groups) + 1.2)
-    ax = axes[0, 0]
-    for i, g in enumerate(groups):
-        v = np.array(_vals(rows, "acc", **g)) * 100
-        ax.scatter(v, np.full(len(v), i), color="tab:grey", s=14, zorder=3)
-        sd = v.std(ddof=1) if len(v) > 1 else 0.0
-        ax.errorbar(v.mean(), i, xerr=sd, fmt="o", color="tab:red", capsize=4, zorder=4)
-    ax.set_yticks(range(len(groups)), [label(g) for g in groups])
-    ax.invert_yaxis()
-    ax.set_xlabel("test accuracy (%)  (grey: seeds, red: mean ± sd)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(axis="x", alpha=0.3)
-    return fig
+    return Markdown(
+        f"This run: **{settings.n_train:,} training images per seed, {settings.epochs} "
+        f"epoch{'s' if settings.epochs != 1 else ''}** ({settings.rnn_epochs} for the GRUs), "
+        f"{settings.seeds} seeds for the primary comparison and {settings.explore_seeds} for the "
+        "exploratory students. On the budget map (KD's gain against epochs and labelled data) "
+        "that is the corner of **few epochs on few images**, where a student is still far from "
+        "what it could reach; rerun with larger `n_train` and `epochs` to move away from it.")
+
+
+def say_primary(table, choice: dict, teacher_acc: float) -> Markdown:
+    """The primary comparison's result: what validation chose and what the test set says.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    lab, kd = choice["labels"], choice["kd"]
+    d = _diff(table, "distilled")
+    return Markdown(
+        f"What we saw: the validation split chose lr = {_lr(lab['lr'])} for the student on labels "
+        f"and lr = {_lr(kd['lr'])}, λ = {kd['lam']:g}, T = {kd['T']:g} for the distilled one. "
+        f"On the test set the MLP on labels reached {_pct(table, 'labels')}, the distilled MLP "
+        f"{_pct(table, 'distilled')} (teacher: {100 * teacher_acc:.2f} %), over "
+        f"{int(table.loc['labels', 'n'])} seeds: **{d.describe('distillation')}**.")
+
+
+def say_rnn(table, mlp_acc: float | None = None) -> Markdown:
+    """The GRU's labels-vs-distilled result (exploratory).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``results.compare(rnn_rows(...), by="method", metric="test_acc", reference="labels")``.
+    mlp_acc : float, optional
+        The primary MLP's accuracy on labels; a GRU more than 10 points below it is called
+        under-trained.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    d = _diff(table, "distilled")
+    gap = "" if mlp_acc is None or table.loc["labels", "mean"] > mlp_acc - 0.10 else (
+        f" Both GRUs are more than 10 points below the MLP on labels ({100 * mlp_acc:.2f} %): "
+        "at this budget they are still far from trained, so this says little about distilling "
+        "a trained GRU; rerun with more `rnn_epochs` to see it.")
+    return Markdown(
+        f"What we saw (exploratory, {d.n} seed{'s' if d.n != 1 else ''}): the GRU on labels reached "
+        f"{_pct(table, 'labels')}, the distilled GRU {_pct(table, 'distilled')}; "
+        f"{d.describe('distillation')}. The loss runs for a recurrent student; whether it helps "
+        f"is a measurement, and this many seeds can show only a large effect.{gap}")
+
+
+def say_clipping(frame: pd.DataFrame, clip: float) -> Markdown:
+    """What the gradient norms of seed 0's distilled GRUs did, and clipping's share of steps.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    share = frame.columns[-1]
+    parts = [f"{r['optimizer']} ({'clip ' + r['clip'] if r['clip'] != 'none' else 'no clipping'}): "
+             f"median norm {r['median |g|']:.3g}, largest {r['max |g|']:.3g}, {r[share]:.1f} % of "
+             f"steps above {clip:g}, test accuracy {r['test accuracy (%)']:.2f} %"
+             for _, r in frame.iterrows()]
+    exploded = frame["max |g|"].max() > 100 * clip
+    return Markdown(
+        "What we saw (seed 0, one run each, so no difference between them is shown): "
+        + "; ".join(parts) + ". "
+        + ("Some step's gradient norm exceeded a hundred times `clip`: here clipping guards "
+           "against a real explosion." if exploded else
+           "No norm exceeded a hundred times `clip`: nothing exploded, and clipping only "
+           "rescaled ordinary steps (in an unclipped run, the share above `clip` is what "
+           "clipping would have rescaled)."))
+
+
+def say_architectures(table) -> Markdown:
+    """The CNN-vs-MLP result (exploratory).
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    arch, kd_mlp, kd_cnn = (_diff(table, "cnn, labels"), _diff(table, "mlp-small, distilled"),
+                           paired_difference(table.loc["cnn, distilled", "values"],
+                                             table.loc["cnn, labels", "values"]))
+    return Markdown(
+        f"What we saw (exploratory, {arch.n} seed{'s' if arch.n != 1 else ''}): on labels the CNN "
+        f"reached {_pct(table, 'cnn, labels')} and the MLP of its size "
+        f"{_pct(table, 'mlp-small, labels')}: {arch.describe('the convolutions')}. "
+        f"For the MLP, {kd_mlp.describe('distillation')}; for the CNN, "
+        f"{kd_cnn.describe('distillation')}.")
+
+
+def say_features(table) -> Markdown:
+    """The feature losses against logit KD (exploratory).
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    hint, cos = _diff(table, "distilled + hint"), _diff(table, "distilled + cosine")
+    return Markdown(
+        f"What we saw (exploratory): logit KD alone reached {_pct(table, 'distilled')}; adding "
+        f"the hint loss, {hint.describe('the hint loss')}; adding the cosine loss, "
+        f"{cos.describe('the cosine loss')}.")
+
+
+def say_summary(primary, explore: list) -> Markdown:
+    """The summary: the primary result, and how many exploratory intervals excluded 0.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    d = _diff(primary, "distilled")
+    intervals = [v for t in explore for v in t["verdict"] if v != "reference"]
+    shown = sum(v in ("helped", "hurt") for v in intervals)
+    return Markdown(
+        f"* Primary comparison (MLP student, validation-tuned, {d.n} seeds): "
+        f"{d.describe('distillation')}.\n"
+        "* A GRU cannot be initialised from a CNN teacher (`init_student` says why); only the "
+        "loss transfers knowledge. Gradient clipping and SGD combine with distillation.\n"
+        f"* Exploratory: {len(intervals)} more paired intervals, of which {shown} excluded 0; with "
+        f"no effect anywhere, chance alone makes about {len(intervals) / 20:.1f} of "
+        f"{len(intervals)} such 95 % intervals exclude 0, so read them as leads, not findings.")
 
 
 API_ROWS = [
-    ("API", "soft term", "weight on the hard labels", "temperature", "feature loss"),
+    ("API", "soft term", "weight on the hard-label cross-entropy", "temperature", "feature loss"),
     ("kdlab `kd_loss(s, t, y, lam=, T=)` / `distill`",
      "T² · KL(softmax(t/T) ‖ softmax(s/T)), batch mean",
      "`lam` (no default; `lam=1` = plain student)", "`T` (no default)",
@@ -675,9 +811,10 @@ API_ROWS = [
     ("torchdistill `KDLoss`", 'τ² · KL, `reduction="batchmean"`',
      "`alpha` on the cross-entropy; `beta = 1 - alpha` on the soft term unless given",
      "`temperature` (required)",
-     "separate loss modules (e.g. FitNets' hint loss) combined in the config"),
+     "separate loss modules (e.g. FitNets' hint loss, whose two stages are two configured "
+     "trainings) combined in the config"),
     ("PyTorch KD tutorial", "T² · cross-entropy of the softened distributions (= KL up to a constant)",
-     "`ce_loss_weight=0.75` (and `soft_target_loss_weight=0.25`)", "`T=2`",
+     "`ce_loss_weight=0.75` (the soft term has its own `soft_target_loss_weight=0.25`)", "`T=2`",
      "cosine: `hidden_rep_loss_weight=0.25` (`nn.CosineEmbeddingLoss`); regressor + MSE: "
      "`feature_map_weight=0.25`; each with `ce_loss_weight=0.75`"),
 ]
