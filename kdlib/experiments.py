@@ -45,6 +45,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import warnings
@@ -1265,6 +1266,13 @@ def worker_threads(jobs: int) -> int:
 
 
 def _init_worker(threads: int) -> None:
+    """A worker of :func:`run_points`: this process's thread count, and Ctrl-C left to the parent.
+
+    An interrupt (Ctrl-C in a terminal, "interrupt kernel" in Jupyter, or the kernel shutting
+    down) reaches the whole process group; the parent cancels the queued students and stops the
+    pool, so the workers ignore it instead of each printing a ``KeyboardInterrupt`` traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
 
