@@ -7,8 +7,9 @@ Core modules (dependencies run down this list, never up)::
 
     _checks       argument validation: the @validate_params(name=constraint) decorator of public
                   functions, check_params(values, spec) for lessons, check_int/float/choice
-    results       statistics over seeds (sample sd, mean ± sd, paired difference with a
-                  t interval), percent formatting, CSV rows (no torch)
+    results       statistics over seeds (sample sd, paired difference with a t interval and
+                  its verdict), tidy rows as pandas DataFrames, the comparison table
+                  (compare, styled), CSV rows (no torch)
     data          data sets as in-memory tensors (Fashion-MNIST from data/, digits, moons),
                   seeded stratified splits, the data-argument parser, seeded shift transforms
     models        the model zoo (mlp, cnn, rnn, linear, soft_tree), parameter/FLOP counts,
@@ -29,7 +30,8 @@ Core modules (dependencies run down this list, never up)::
     runs          papermill reruns over a parameter grid on Dask (local or a cluster),
                   record(), summary.csv, CLI
     _execute      executing one notebook headless (plain papermill); one sweep run on a worker
-    plots         generic matplotlib figures (new Figure each call, no pyplot state)
+    plots         generic matplotlib figures (new Figure each call, no pyplot state), including
+                  dot_plot, the collection's one comparison plot
     widgets       generic ipywidgets helpers (figure-in-callback display, LiveCurves)
 
 Lesson modules, one per notebook (``ls kdlib/lessons`` lines up with ``ls notebooks``)::
@@ -45,11 +47,13 @@ Lesson modules, one per notebook (``ls kdlib/lessons`` lines up with ``ls notebo
     notebooks/09_interpretability.ipynb ↔ kdlib/lessons/lesson09_interpretability.py
     notebooks/10_other_students.ipynb ↔  kdlib/lessons/lesson10_other_students.py
 
-A lesson module holds its notebook's parameter check and settings, its experiment
-runners, figures, widgets and exercise checks. Lessons import core modules, never each
-other; what two lessons share moves down into a core module; no core module imports a
-lesson. Public functions validate their arguments once, with messages that name the
-argument, the value and what is allowed; inner loops call unchecked internals.
+A lesson module follows one template: its notebook's Settings and check_params, its
+experiments written on kdlib.experiments, figures and widgets, say_* functions that write the
+"what we saw" sentences from the run, and EXERCISES graded by _checks.check_answer.
+Lessons import core modules, never each other; what two lessons share moves down into a
+core module; no core module imports a lesson. Public functions validate their arguments
+once, with messages that name the argument, the value and what is allowed; inner loops call
+unchecked internals.
 """
 
 __version__ = "0.2.0"
