@@ -92,7 +92,7 @@ __all__ = ["Method", "scratch", "label_smoothing", "kd", "on_targets", "custom",
            "fingerprint",
            "teacher_outputs", "shrink", "distill_mlp", "evaluate", "run_point", "run_points",
            "default_jobs", "worker_threads", "shutdown_pool", "train_grid", "baseline", "rows_at",
-           "kfold_indices", "select_best"]
+           "kfold_indices", "select_best", "sample_rows", "choose", "chosen"]
 
 
 # ------------------------------------------------------------------ methods
@@ -1567,3 +1567,122 @@ def select_best(rows, *, metric: str = "val_acc", by=("lam", "T")) -> dict:
     return summary[int(np.argmax([s["mean"] for s in summary]))]
 
 
+
+
+# ------------------------------------------------------------------ the protocol: samples and choices
+@validate_params(n_pool=Int(low=1), n_train=Int(low=1), seeds=Int(low=1))
+def sample_rows(n_pool: int, n_train: int, seeds: int, *, labels=None) -> list[tuple]:
+    """Each seed's training images: ``n_train`` rows of a pool of ``n_pool`` images.
+
+    The protocol resamples the data with every seed, so a comparison's interval covers the
+    luck of the draw as well as that of the initial weights. Seed ``s`` gets a block of one
+    seeded permutation when the pool holds ``seeds × n_train`` images (no image shared
+    between seeds), else its own draw; with ``labels``, a stratified draw (class
+    proportions kept, :func:`kdlib.data.stratified_split`) per seed.
+
+    Parameters
+    ----------
+    n_pool, n_train, seeds : int
+    labels : Tensor or array of int, optional
+        The pool's labels, for stratified samples.
+
+    Returns
+    -------
+    list of tuple
+        ``rows[s]``: the sorted pool rows of seed ``s`` (pass them as ``Config(rows=...)``).
+
+    Examples
+    --------
+    >>> [len(r) for r in sample_rows(100, 30, 3)]
+    [30, 30, 30]
+    """
+    if n_train > n_pool:
+        raise ValueError(f"n_train={n_train} is more than the pool's {n_pool} images")
+    if labels is not None:
+        y = np.asarray(labels)
+        if len(y) != n_pool:
+            raise ValueError(f"labels has {len(y)} entries; the pool has n_pool={n_pool} images")
+        draws = [kdata.stratified_split(y, n_train, np.random.default_rng(1000 + s))[0]
+                 for s in range(seeds)]
+    elif n_train * seeds <= n_pool:
+        perm = torch.randperm(n_pool, generator=torch.Generator().manual_seed(0)).numpy()
+        draws = [perm[s * n_train:(s + 1) * n_train] for s in range(seeds)]
+    else:
+        draws = [torch.randperm(n_pool, generator=torch.Generator().manual_seed(1000 + s))[:n_train].numpy()
+                 for s in range(seeds)]
+    return [tuple(int(i) for i in np.sort(d)) for d in draws]
+
+
+def _keys(names) -> tuple:
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def choose(rows, *, by=("lr",), within=("method",), metric: str = "val_acc") -> dict:
+    """Per group (e.g. per method), the candidate with the best mean ``metric`` over the seeds.
+
+    The protocol's selection step: every method gets the same candidates and the same
+    criterion, measured on the validation split (never pass a test column).
+
+    Parameters
+    ----------
+    rows : list of dict or DataFrame
+        Tidy rows, one per trained student (:func:`train_students`).
+    by : str or sequence of str
+        The columns that make a candidate (``"lr"``, ``("lr", "lam", "T")``, …).
+    within : str or sequence of str
+        The columns that make a group, each chosen separately.
+    metric : str
+        The validation column to maximise; a name that starts with ``"test"`` is refused.
+
+    Returns
+    -------
+    dict
+        Group (the value of ``within``, a tuple when it names several columns) → the chosen
+        candidate's ``by`` values, with ``mean``, ``sd``, ``n`` of ``metric`` and
+        ``candidates`` (how many were tried); the first on ties.
+
+    Examples
+    --------
+    >>> rows = [{"method": "kd", "lr": lr, "seed": s, "val_acc": a}
+    ...         for lr, a in [(0.01, 0.8), (0.03, 0.9)] for s in range(2)]
+    >>> choose(rows)["kd"]["lr"]
+    0.03
+    """
+    if str(metric).startswith("test"):
+        raise ValueError(f"metric={metric!r}: the test split never chooses; pass a validation column")
+    by, within = _keys(by), _keys(within)
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(tuple(r[c] for c in within), []).append(r)
+    out = {}
+    for key, group in groups.items():
+        summary = summarize(group, by, metric)
+        best = summary[int(np.argmax([s["mean"] for s in summary]))]
+        out[key[0] if len(within) == 1 else key] = {**best, "candidates": len(summary)}
+    return out
+
+
+def chosen(rows, choice: dict, *, by=("lr",), within=("method",)) -> list[dict]:
+    """The rows of every group's chosen candidate (one per seed), in their order.
+
+    Parameters
+    ----------
+    rows : list of dict or DataFrame
+    choice : dict
+        From :func:`choose` with the same ``by`` and ``within``.
+    by, within : str or sequence of str
+
+    Returns
+    -------
+    list of dict
+    """
+    by, within = _keys(by), _keys(within)
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
+    out = []
+    for r in rows:
+        key = tuple(r[c] for c in within)
+        c = choice.get(key[0] if len(within) == 1 else key)
+        if c is not None and all(r[b] == c[b] for b in by):
+            out.append(r)
+    return out
