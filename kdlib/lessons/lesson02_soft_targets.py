@@ -754,19 +754,13 @@ class TemperatureExplorer:
     Attributes
     ----------
     widget : ipywidgets.VBox
-        Display this.
-    t_slider : ipywidgets.FloatSlider
-        Description ``"T"``.
-    image_picker : ipywidgets.Dropdown
-        Its value is the index (0 … n-1) of the image shown.
-    label : ipywidgets.HTML
-        E.g. ``"T = 4.0: entropy 1.23 nats, top class Shirt 0.61"``.
+        Display this; it holds ``image_picker`` (value: the index of the image shown),
+        ``t_slider`` (description ``"T"``) and ``label`` (e.g. ``"T = 4.0: entropy 1.23 nats,
+        top class Shirt 0.61"``).
     probs : torch.Tensor
-        The current softened distribution, ``softmax(z / T)`` of the image shown (float64).
+        ``softmax(z / T)`` of the image shown (float64).
     figure : matplotlib.figure.Figure
-        The figure last drawn.
-    redraws : int
-        How many times the figure was drawn.
+        The figure last drawn, ``redraws`` times so far.
     """
 
     def __init__(self, teacher_logits, images, labels, classes, *, names=None, T: float = 1.0,
@@ -1103,33 +1097,23 @@ EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4}
 
 
 def check_exercise(n: int, answer, *, logits=None, matrix=None) -> Verdict:
-    """Check the answer to exercise ``n`` of notebook 02.
+    """Check the answer to exercise ``n`` (1 to 4) of notebook 02.
 
     Parameters
     ----------
     n : int
-        The exercise, 1 to 4.
     answer
-        1: the first probability of ``softmax([5, 2, 1, -1] / 2)`` (or all four);
-        2: the two ``torch.allclose`` results; 3: the temperature at which the
-        typical trouser's top probability falls below 0.5; 4: ``"within"`` or
-        ``"outside"``, where a footwear row puts more mass per class at T = 10. ``None`` (the
-        notebook's placeholder) says what to do.
-    logits : torch.Tensor, optional
-        Exercise 3 only: the trouser's teacher logits ``(classes,)``.
-    matrix : torch.Tensor, optional
-        Exercise 4 only: the class-by-class soft-target matrix at T = 10
-        (:func:`mean_soft_targets`).
+        1: the first probability of ``softmax([5, 2, 1, -1] / 2)`` (or all four); 2: the two
+        ``torch.allclose`` results; 3: the temperature at which the typical trouser's top
+        probability falls below 0.5; 4: ``"within"`` or ``"outside"``. ``None`` (the
+        placeholder) says what to do.
+    logits, matrix : torch.Tensor, optional
+        The evidence of exercise 3 (the trouser's logits) and 4 (the matrix at T = 10).
 
     Returns
     -------
     Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right (never raises
-        for a wrong answer).
-
-    Raises
-    ------
-    ValueError
-        For an exercise that does not exist, or exercise 3 or 4 without its evidence.
+        ``"Right: ..."`` or ``"Not yet: <hint>"``, truthy when right; a wrong answer never
+        raises, an unknown exercise or missing evidence raises ``ValueError``.
     """
     return check_answer(EXERCISES, n, answer, logits=logits, matrix=matrix)
