@@ -26,6 +26,14 @@ FOLLOWS_THE_RUN: dict[str, set[str]] = {
         "15.6", "13.1", "2.2", "25.9",  # the default teacher's multiples, fixed by the architectures
         "85 %",  # exercise 3's threshold
     },
+    # 00: an illustrative (made-up) teacher output; the slider's step and exercise 1's threshold
+    "00_start_here": {"0.90", "0.08", "0.019", "0.0001", "0.25", "0.2"},
+    "02_soft_targets": {
+        "0.05",  # the predict-then-reveal prompt's lowest temperature, a setting
+        "0.5",  # exercise 3's threshold and the slider's step; the mass curve's lowest T
+        "2.5",  # Hinton et al. 2015 §3: T from 2.5 to 4 best for 30-unit students
+        "0.710", "0.158", "0.096",  # exercise 1's worked solution: softmax([5, 2, 1, -1] / 2), fixed numbers
+    },
     "03_student_init": {"10 %"},  # chance with ten balanced classes
     "08_fidelity": {
         "0.1",  # label smoothing's ε (Szegedy et al. 2016), a setting
