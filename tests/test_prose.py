@@ -131,7 +131,7 @@ def test_a_rerun_with_other_parameters_reads_true(stem, tmp_path):
     stated = [s for md in rendered for s in stated_intervals(md)]
     assert stated, f"{stem}: the rerun rendered no interval"
     for verdict, diff, low, high, n in stated:
-        assert n == params["seeds"], f"{stem}: an interval over n={n} after a rerun with seeds={params['seeds']}"
+        assert n == params["seeds"], f"{stem}: an interval over n={n}, rerun with seeds={params['seeds']}"
         assert low <= diff <= high
         want = "helped" if low > 0 else "hurt" if high < 0 else "not shown"
         assert verdict == want, f"{stem}: '{verdict}' stated for the interval {low:+.2f} to {high:+.2f}"

@@ -21,8 +21,17 @@ from IPython.display import Markdown
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
-from kdlib._checks import Float, Int, Str, Verdict, check_answer, check_choice, check_float, check_int
-from kdlib._checks import check_params as _check_params
+from kdlib._checks import (
+    Float,
+    Int,
+    Str,
+    Verdict,
+    check_answer,
+    check_choice,
+    check_float,
+    check_int,
+    settings_checker,
+)
 from kdlib.losses import soft_targets, soft_term_grad_norm
 from kdlib.plots import new_figure
 from kdlib.widgets import show_in
@@ -68,21 +77,7 @@ class Settings:
     T_max: float
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 02's parameters before any work starts.
-
-    Parameters
-    ----------
-    **params
-        Every parameter of the notebook's ``parameters`` cell, by name (see :class:`Settings`).
-
-    Returns
-    -------
-    Settings
-        The parameters, converted (``int``/``float``); a bad one raises ``TypeError`` or
-        ``ValueError`` naming it, its value and the allowed range.
-    """
-    return Settings(**_check_params(params, PARAMS))
+check_params = settings_checker(Settings, PARAMS)
 
 
 # --------------------------------------------------------------------------- input checks
