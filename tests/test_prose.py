@@ -27,6 +27,7 @@ FOLLOWS_THE_RUN: dict[str, set[str]] = {
         "85 %",  # exercise 3's threshold
     },
     "03_student_init": {"10 %"},  # chance with ten balanced classes
+    "05_lambda_tuning": {"0.1"},  # the predict-then-reveal prompt's ε (a setting, not a result)
     "08_fidelity": {
         "0.1",  # label smoothing's ε (Szegedy et al. 2016), a setting
         "99 %", "80 %",  # the predict-then-reveal prompt; the definition of calibration
