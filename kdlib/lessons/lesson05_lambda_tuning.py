@@ -88,7 +88,8 @@ QUICK = {"seeds": 2, "n_train": 300, "n_val": 500, "n_test": 1000, "epochs": 3, 
          "k_folds": 2, "small_teacher_epochs": 1, "n_labeled": 200, "n_transfer": 300,
          "candidates": 2}
 """What ``quick=True`` uses (a few seconds in all; ``candidates: 2``: the first and the last
-of each method's :data:`CANDIDATES`, so that both distillation sliders still move). Its
+of each method's :data:`CANDIDATES`, so that both distillation sliders still move, at the
+largest learning rate of :data:`LRS` only). Its
 parameter entries replace the parameters; the others are derived settings of :class:`Settings`."""
 
 
