@@ -35,6 +35,7 @@ FOLLOWS_THE_RUN: dict[str, set[str]] = {
         "0.710", "0.158", "0.096",  # exercise 1's worked solution: softmax([5, 2, 1, -1] / 2), fixed numbers
     },
     "03_student_init": {"10 %"},  # chance with ten balanced classes
+    "05_lambda_tuning": {"0.1"},  # the predict-then-reveal prompt's ε (a setting, not a result)
     "08_fidelity": {
         "0.1",  # label smoothing's ε (Szegedy et al. 2016), a setting
         "99 %", "80 %",  # the predict-then-reveal prompt; the definition of calibration
