@@ -36,7 +36,7 @@ from kdlib._checks import Float, validate_params
 
 __all__ = ["sample_sd", "mean_sd", "format_pct", "PairedDifference", "paired_difference",
            "summarize", "frame", "compare", "styled", "write_csv", "read_csv", "parse_cell",
-           "atomic_write_text"]
+           "atomic_write_text", "corrected_resampled_t"]
 
 
 def _values(name, values) -> np.ndarray:

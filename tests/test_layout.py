@@ -270,6 +270,8 @@ TEST_SET_PICKS = {
     ("lesson06_dark_knowledge", "oracle_bias"):
         "Hinton et al.'s optimistic bias, printed beside the validation-chosen one as an upper bound; "
         "no reported result uses it",
+    ("lesson05_lambda_tuning", "tune_on_validation"):
+        "chooses with experiments.choose on validation, then scores only the chosen students on test",
 }
 _CHOOSERS = {"choose", "select_best", "summarize", "choose_bias"}
 _PICKING = ("choose", "select", "tune", "pick", "best", "oracle")

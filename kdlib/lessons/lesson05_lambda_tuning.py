@@ -43,8 +43,17 @@ from IPython.display import Markdown
 from matplotlib.figure import Figure
 
 from kdlib import experiments, results
-from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, check_float, check_int
-from kdlib._checks import check_params as _check_params
+from kdlib._checks import (
+    Bool,
+    Float,
+    Int,
+    Str,
+    Verdict,
+    check_answer,
+    check_float,
+    check_int,
+    settings_checker,
+)
 from kdlib.data import Split, Splits, stratified_split
 from kdlib.losses import HARD_ONLY_LAM, kd_loss
 from kdlib.metrics import accuracy
@@ -183,42 +192,21 @@ class Settings:
         return self.jobs or (1 if self.quick else experiments.default_jobs(threads=STUDENT_THREADS))
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 05's parameters before any work starts; apply ``quick``.
-
-    Parameters
-    ----------
-    **params
-        Every parameter of the notebook's ``parameters`` cell, by name (see
-        :class:`Settings`); ``n_train`` must give at least 10 images per fold.
-
-    Returns
-    -------
-    Settings
-        The parameters, converted (``int``/``float``); with ``quick=True`` the sizes
-        of :data:`QUICK`.
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and the allowed range.
-    """
-    p = _check_params(params, PARAMS)
+def _also(p: dict) -> None:
     if p["n_train"] < p["k_folds"] * 10:
         raise ValueError(f"n_train={p['n_train']} is too small for k_folds={p['k_folds']}; "
                          f"allowed: n_train >= {p['k_folds'] * 10} (10 images per fold)")
-    if p["quick"]:
-        p.update({k: v for k, v in QUICK.items() if k in p})
-    return Settings(**p)
+
+
+check_params = settings_checker(Settings, PARAMS, quick=QUICK, also=_also)
 
 
 # --------------------------------------------------------------------------- data per seed
 def _sample_rows(pool, n_train: int, seed: int) -> np.ndarray:
     """Seed ``seed``'s stratified sample of ``n_train`` rows of ``pool.train`` (sorted)."""
-    n_train = check_int("n_train", n_train, low=1, high=len(pool.train.y))
-    rng = np.random.default_rng(1000 + check_int("seed", seed, low=0))
-    idx, _ = stratified_split(pool.train.y.numpy(), n_train, rng)
-    return np.sort(idx)
+    seed = check_int("seed", seed, low=0)
+    rows = experiments.sample_rows(len(pool.train.y), n_train, seed + 1, labels=pool.train.y)
+    return np.asarray(rows[seed])
 
 
 def resample(pool, n_train: int, seed: int):
@@ -461,20 +449,16 @@ def tune_on_validation(data, rows: dict, teacher_logits, settings: Settings, *,
     out = experiments.train_students(
         configs, data.train, teacher_logits=teacher_logits, keep=lambda c: True, progress=progress,
         evaluate=lambda model, c, d: {"val_acc": accuracy(model, val.x, val.y)})
-    models = [r.pop("student") for r in out]
-    grid = results.frame(out)
-    means = grid.groupby(["method", "label"], sort=False)["val_acc"].mean()
-    selection, picked = [], []
-    for m in settings.candidates:
-        top = means[m].idxmax()
-        config = next(c for mm, c in cands if mm == m and candidate_label(m, c) == top)
-        selection.append({"method": m, "label": top, "config": dict(config),
-                          "val_acc": float(means[m][top]), "candidates": len(means[m])})
-        picked += list(grid.index[(grid["method"] == m) & (grid["label"] == top)])
-    chosen = grid.loc[picked].copy()
-    chosen["test_acc"] = [accuracy(models[i], data.test.x, data.test.y) for i in picked]
-    return {"grid": grid, "selection": pd.DataFrame(selection).set_index("method"),
-            "chosen": chosen.reset_index(drop=True)}
+    student = {id(r): r.pop("student") for r in out}
+    choice = experiments.choose(out, by="label")  # per method, its best mean on validation
+    config = {(m, candidate_label(m, c)): dict(c) for m, c in cands}
+    selection = pd.DataFrame([{"method": m, "label": c["label"], "config": config[m, c["label"]],
+                               "val_acc": c["mean"], "candidates": c["candidates"]}
+                              for m, c in choice.items()])
+    chosen = [{**r, "test_acc": accuracy(student[id(r)], data.test.x, data.test.y)}  # test once
+              for r in experiments.chosen(out, choice, by="label")]
+    return {"grid": results.frame(out), "selection": selection.set_index("method"),
+            "chosen": results.frame(chosen)}
 
 
 def primary_table(chosen) -> pd.DataFrame:
