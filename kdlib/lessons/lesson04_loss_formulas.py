@@ -1156,12 +1156,12 @@ def _pitfall_loss_fn(kind, teacher, cache, *, lam, T, batch_size):
 
 
 def pitfall_students(build, teacher: nn.Module, data, teacher_logits: torch.Tensor, *,
-                     lam: float = 0.5, T: float = 4.0, seeds=(0, 1, 2), epochs: int = 3, names=None,
+                     lam: float = 0.5, T: float = 4.0, seeds=(0, 1, 2), names=None,
                      settings: TrainSettings | None = None, rows: dict | None = None) -> list[dict]:
     """Train one short student per classic mistake (and the correct loss), per seed.
 
     Every student is ``build()`` (initial weights from its seed) trained by
-    :func:`kdlib.experiments.train_students` (Adam, OneCycle) for ``epochs`` epochs on its
+    :func:`kdlib.experiments.train_students` (Adam, OneCycle; ``settings``) on its
     seed's training images, with the same seed for its batch order; only the loss differs
     (:data:`PITFALL_LOSSES`): the correct :func:`kdlib.losses.kd_loss`, each formula
     mistake of :mod:`kdlib.pitfalls`, the teacher run in train mode on every batch
@@ -1183,12 +1183,10 @@ def pitfall_students(build, teacher: nn.Module, data, teacher_logits: torch.Tens
     lam, T : float
     seeds : int or sequence of int
         ``n`` means ``0 .. n-1``.
-    epochs : int
     names : sequence of str, optional
         A subset of :data:`PITFALL_LOSSES` (default: all, in order).
     settings : kdlib.train.TrainSettings, optional
-        Learning rate and batch size (default: ``lr=3e-3``, batch 128); ``epochs`` replaces
-        its epochs.
+        Epochs, learning rate and batch size (default: 3 epochs, ``lr=3e-3``, batch 128).
     rows : dict, optional
         Seed → rows of ``data.train`` that seed trains on (default: all of them).
 
@@ -1205,7 +1203,7 @@ def pitfall_students(build, teacher: nn.Module, data, teacher_logits: torch.Tens
     seeds = [check_int("seeds", s, low=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed, got an empty sequence")
-    settings = TrainSettings.of(settings or TrainSettings(lr=3e-3, batch_size=128), epochs=epochs)
+    settings = settings or TrainSettings(epochs=3, lr=3e-3, batch_size=128)
     names = list(PITFALL_LOSSES) if names is None else list(names)
     for name in names:
         if name not in PITFALL_LOSSES:
@@ -1544,9 +1542,10 @@ def say_scaled_lr(runs) -> Markdown:
     w = max(r.max_weight_diff for r in paired)
     acc = max(abs(r.article_val_acc[-1] - r.plain_val_acc[-1]) for r in paired)
     same = w < 1e-3
+    accs = "identical to four decimals" if acc < 5e-5 else f"within {acc:.4f}"
     text = (f"What we saw: for every λ below 1 the two trainings ended within {w:.1e} of each other in "
             f"every weight (float32 rounds the two step sizes slightly differently, and that grows a little "
-            f"over the steps) and their validation accuracies within {acc:.4f}"
+            f"over the steps) and their validation accuracies were {accs}"
             + (": **the same training up to rounding**." if same else
                ": larger than rounding, so look at the curves before trusting the identity here."))
     if still:
