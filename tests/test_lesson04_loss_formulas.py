@@ -650,7 +650,7 @@ def test_check_exercise_verdicts(capsys):
         check(6, 1)
 
 
-# --------------------------------------------------------------------------- the primary comparison and its prose
+# --------------------------------------------------------------------------- primary comparison, prose
 
 def test_seed_rows_disjoint_blocks_or_draws():
     rows = lesson.seed_rows(100, 20, 5)
