@@ -1,18 +1,15 @@
 """Lesson 04 (``notebooks/04_loss_formulas.ipynb``): the article's loss, run and corrected.
 
-Everything only notebook 04 uses:
-
-* :data:`PARAMS`, :class:`Settings` and :func:`check_params`, the notebook's settings and their check;
-* :class:`ArticleLossFn`, the article's formula 3.2.3 as a ``loss_fn`` for
-  :func:`kdlib.train.fit`, and :func:`compare_article_with_scaled_lr` (with
-  :class:`ScaledLrRun`), the experiment showing that the article's loss is plain
-  training at learning rate ``lr * (1 - λ)``;
-* the pitfalls table: :class:`PitfallRow`, :func:`formula_pitfalls`,
-  :func:`measure_train_mode`, :func:`measure_misaligned_cache`, :func:`format_table`
-  (the mistakes themselves are core: :mod:`kdlib.pitfalls`);
-* the notebook's figures (:func:`scaled_lr_curves`, :func:`split_accuracy_bars`,
-  :func:`t2_gradient_norms`, :func:`loss_terms`) and its widget
-  (:class:`LossTermsExplorer`).
+Everything only notebook 04 uses: its settings (:class:`Settings`, :func:`check_params`) and
+per-seed training samples (:func:`seed_rows`, :func:`student_data`); the article's loss 3.2.3 as
+a ``loss_fn`` (:class:`ArticleLossFn`) and the runs showing it is plain training
+(:func:`compare_article_with_scaled_lr`, :func:`compare_lams_by_optimizer`); the primary
+comparison, the correct loss against the article's (:func:`primary_students`,
+:func:`selection`, :func:`primary_table`); the pitfalls on one batch (:func:`formula_pitfalls`,
+:func:`measure_train_mode`, :func:`measure_misaligned_cache`, :func:`pitfall_frame`) and trained
+(:func:`pitfall_students`, :func:`pitfall_table`); the figures and the widget
+(:class:`LossTermsExplorer`); the checks of the learner's loss and step; the ``say_*`` sentences
+that follow the run; the exercises (:data:`EXERCISES`, :func:`check_exercise`).
 
 The formulas it runs are core: :mod:`kdlib.article` (the article, literally),
 :mod:`kdlib.losses` (the correct loss), :mod:`kdlib.pitfalls` (the mistakes).
