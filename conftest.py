@@ -39,7 +39,8 @@ from kdlib.data import scratch_data_dir
 TEST_PARAMS = {
     "01_teacher": {"epochs": 1, "n_train": 2000, "snapshot_epochs": [1]},
     "03_student_init": {"n_train": 2000, "epochs": 1, "seeds": 2, "long_epochs": 2},
-    "04_loss_formulas": {"epochs": 1, "student_epochs": 2, "pitfall_epochs": 1, "pitfall_seeds": 2},
+    "04_loss_formulas": {"epochs": 1, "student_epochs": 2, "pitfall_epochs": 1,
+                         "pitfall_seeds": 2, "seeds": 2, "compare_epochs": 1},
     "05_lambda_tuning": {"quick": True},
     "06_dark_knowledge": {"n_train": 500, "epochs": 3, "seeds": 2},
     "07_efficiency": {"n_train": 500, "epochs": 2, "seeds": 2, "repeats": 5},

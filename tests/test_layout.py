@@ -241,7 +241,7 @@ def test_lessons_train_students_only_through_the_engine():
 
 #: Lessons not yet moved to results.compare / plots.dot_plot (issue 16, item 2). The list only
 #: shrinks: a lesson that no longer needs its entry fails the test until it is removed.
-OWN_TABLES_AND_DOTS = {"lesson04_loss_formulas"}
+OWN_TABLES_AND_DOTS: set[str] = set()
 
 
 def _own_tables_and_dots(path: Path) -> list[str]:

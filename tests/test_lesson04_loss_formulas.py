@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kdlib import experiments
 from kdlib import losses as L
 from kdlib import pitfalls as P
 from kdlib._checks import Verdict
@@ -52,7 +53,7 @@ def np_kl(p_logits, q_logits, T):
 # --------------------------------------------------------------------------- check_params
 
 GOOD = dict(checkpoint="", n_train=5000, epochs=2, lr=0.3, student_epochs=12, hidden=128, T=4.0,
-            lam=0.5, seed=0, pitfall_epochs=3, pitfall_seeds=3)
+            lam=0.5, seed=0, pitfall_epochs=3, pitfall_seeds=3, seeds=5, compare_epochs=5)
 
 
 def test_check_params_accepts_defaults_and_converts():
@@ -215,13 +216,11 @@ def test_formula_pitfalls_ratios_and_values():
 def test_pitfall_row_ratio_and_table():
     rows = [lesson.PitfallRow("a", 1.0, 4.0), lesson.PitfallRow("bee", -2.0, 0.0)]
     assert rows[0].ratio == 0.25 and np.isnan(rows[1].ratio)
-    text = lesson.format_table(rows)
-    lines = text.splitlines()
-    assert lines[0].split() == ["mistake", "value", "correct", "ratio"]
-    assert lines[2].split() == ["a", "1.0000", "4.0000", "0.2500"]
-    assert lines[3].split() == ["bee", "-2.0000", "0.0000", "nan"]
+    table = lesson.pitfall_frame(rows)
+    assert list(table.columns) == ["value", "correct", "ratio"] and list(table.index) == ["a", "bee"]
+    assert table.loc["a"].tolist() == [1.0, 4.0, 0.25] and np.isnan(table.loc["bee", "ratio"])
     with pytest.raises(TypeError):
-        lesson.format_table([("a", 1.0, 2.0)])
+        lesson.pitfall_frame([("a", 1.0, 2.0)])
 
 
 def test_measure_train_mode_with_dropout():
@@ -309,18 +308,6 @@ def test_scaled_lr_curves_plot_data():
     np.testing.assert_allclose(smoothed, [2.0, 1.9, 1.7, 1.55])
 
 
-def test_split_accuracy_bars_heights():
-    fig = lesson.split_accuracy_bars({"leaky": {"validation": 0.9, "test": 0.8},
-                                     "honest": {"validation": 0.84, "test": 0.835}})
-    heights = [p.get_height() for p in fig.axes[0].patches]
-    assert heights == pytest.approx([0.9, 0.8, 0.84, 0.835])
-    centres = [p.get_x() + p.get_width() / 2 for p in fig.axes[0].patches]
-    assert centres == pytest.approx([-0.2, 0.2, 0.8, 1.2])
-    assert fig.axes[0].get_ylim() == pytest.approx((0.0, 1.0))  # bars start at 0
-    with pytest.raises(ValueError):
-        lesson.split_accuracy_bars({})
-
-
 def test_t2_gradient_norms_plot_data():
     Ts = [1.0, 2.0, 4.0]
     fig = lesson.t2_gradient_norms(Ts, [0.2, 0.3, 0.35], [0.2, 0.075, 0.022])
@@ -331,20 +318,6 @@ def test_t2_gradient_norms_plot_data():
     assert fig.axes[0].get_xscale() == "log" and fig.axes[0].get_yscale() == "log"
     with pytest.raises(ValueError):
         lesson.t2_gradient_norms(Ts, [1.0], [1.0, 2.0, 3.0])
-
-
-def test_loss_terms_plot_data():
-    fig = lesson.loss_terms(0.8, 0.4, lam=0.25, T=4.0, n_points=5)
-    left, right = fig.axes
-    grid = np.linspace(0, 1, 5)
-    np.testing.assert_allclose(left.lines[0].get_ydata(), grid * 0.8)
-    np.testing.assert_allclose(left.lines[1].get_ydata(), (1 - grid) * 0.4)
-    np.testing.assert_allclose(left.lines[2].get_ydata(), grid * 0.8 + (1 - grid) * 0.4)
-    np.testing.assert_allclose(left.lines[3].get_xdata(), [0.25, 0.25])
-    hard, soft = right.patches
-    assert hard.get_height() == pytest.approx(0.2) and soft.get_height() == pytest.approx(0.3)
-    assert soft.get_y() == pytest.approx(0.2)
-    assert left.get_ylim() == pytest.approx((0, 0.88)) and right.get_ylim() == pytest.approx((0, 0.88))
 
 
 # --------------------------------------------------------------------------- widget
@@ -445,17 +418,27 @@ def test_pitfall_students_rows_table_and_plot():
     teacher = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3)).eval()
     logits = teacher(train.x).detach()
     small = TrainSettings(batch_size=32)
-    rows = lesson.pitfall_students(toy_student, teacher, data, logits, seeds=2, epochs=1, settings=small)
+    rows = lesson.pitfall_students(toy_student, teacher, data, logits, seeds=2, settings=small)
     assert [r["mistake"] for r in rows] == [m for m in lesson.PITFALL_LOSSES for _ in range(2)]
     assert all(0.0 <= r["test_acc"] <= 1.0 for r in rows)
     assert not teacher.training  # the train-mode mistake leaves the teacher as found
-    again = lesson.pitfall_students(toy_student, teacher, data, logits, seeds=[0], epochs=1,
+    again = lesson.pitfall_students(toy_student, teacher, data, logits, seeds=[0],
                                     settings=small, names=["correct kd_loss"])
     assert again[0]["test_acc"] == rows[0]["test_acc"]  # seeded
-    table = lesson.pitfall_accuracy_table(rows)
-    assert "T² forgotten" in table and "CI" in table and table.count("\n") == len(lesson.PITFALL_LOSSES)
-    fig = lesson.pitfall_accuracy_dots(rows)
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(lesson.PITFALL_LOSSES)
+    table = lesson.pitfall_table(rows)
+    assert list(table.index) == list(lesson.PITFALL_LOSSES)
+    assert table.loc["correct kd_loss", "verdict"] == "reference"
+    assert (table["n"] == 2).all()
+    sample = {0: tuple(range(0, 96)), 1: tuple(range(96, 192))}  # per-seed rows: the same as data cut to them
+    names = ["correct kd_loss", "cache looked up by position"]
+    on_rows = lesson.pitfall_students(toy_student, teacher, data, logits, seeds=[1], settings=small,
+                                      rows=sample, names=names)
+    cut_data = (Split(train.x[96:], train.y[96:]), val, test)
+    alone = lesson.pitfall_students(toy_student, teacher, cut_data, logits[96:], seeds=[1],
+                                    settings=small, names=names)
+    assert [r["test_acc"] for r in on_rows] == pytest.approx([r["test_acc"] for r in alone], abs=1e-6)
+    with pytest.raises(ValueError, match="rows"):
+        lesson.pitfall_students(toy_student, teacher, data, logits, seeds=[2], rows=sample)
     with pytest.raises(ValueError, match="names"):
         lesson.pitfall_students(toy_student, teacher, data, logits, names=["typo"])
 
@@ -666,3 +649,114 @@ def test_check_exercise_verdicts(capsys):
     assert "Right:" in out and "Not yet:" in out
     with pytest.raises(ValueError):
         check(6, 1)
+
+
+# --------------------------------------------------------------------------- primary comparison, prose
+
+def tiny_pool(n=96, seed=0):
+    from kdlib.data import Splits
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(784, 10, generator=g)
+    def split(m):
+        x = torch.randn(m, 784, generator=g)
+        return Split(x, (x @ w).argmax(1))
+    return Splits(split(n), split(64), split(64), tuple(str(i) for i in range(10)), "toy")
+
+
+def test_primary_students_one_budget_chosen_on_validation():
+    pool = tiny_pool()
+    S = lesson.check_params(**{**GOOD, "n_train": 500, "hidden": 4, "seeds": 2, "compare_epochs": 1})
+    rows = experiments.sample_rows(len(pool.train.y), 48, 2)
+    out = lesson.primary_students(pool, rows, torch.randn(96, 10), S)
+    grid, chosen, setting = out["grid"], out["chosen"], out["setting"]
+    kd = grid[grid["method"] == lesson.CORRECT]
+    article = grid[grid["method"] == lesson.ARTICLE]
+    assert set(kd["lr"]) == set(article["lr"]) == set(S.lrs)  # the same learning rates for both
+    assert len(kd) == len(S.lrs) * len(S.lams) * len(S.Ts) * 2
+    assert len(article) == len(S.lrs) * 2
+    assert set(article["lam"]) == {S.lam}
+    for method, row in setting.iterrows():  # chosen by the best mean validation accuracy
+        means = grid[grid["method"] == method].groupby(["lr", "lam", "T"])["val_acc"].mean()
+        assert row["val_acc"] == pytest.approx(means.max())
+    assert len(chosen) == 4 and chosen["test_acc"].between(0, 1).all()
+    table = lesson.primary_table(chosen)
+    assert table.loc[lesson.ARTICLE, "verdict"] == "reference" and table.loc[lesson.CORRECT, "n"] == 2
+
+
+def primary(kd, article):
+    rows = [{"method": lesson.ARTICLE, "seed": s, "test_acc": a} for s, a in enumerate(article)] + \
+        [{"method": lesson.CORRECT, "seed": s, "test_acc": k} for s, k in enumerate(kd)]
+    return lesson.primary_table(rows)
+
+
+BASE = [0.80, 0.81, 0.79, 0.80, 0.82]
+
+
+@pytest.mark.parametrize("shift, verdict, words", [
+    (0.02, "helped", "the correct loss helped"), (-0.02, "hurt", "the correct loss hurt"),
+    (0.0, "not shown", "cannot tell the two apart")])
+def test_say_primary_follows_the_interval(shift, verdict, words):
+    noise = [0.001, -0.002, 0.0, 0.002, -0.001]
+    table = primary([b + shift + e for b, e in zip(BASE, noise)], BASE)
+    assert table.loc[lesson.CORRECT, "verdict"] == verdict
+    text = lesson.say_primary(table).data
+    assert words in text and "5 seeds" in text and "smoke run" not in text
+    summary = lesson.say_summary(table, lesson.pitfall_table(pitfall_rows(-0.02))).data
+    assert (words if verdict != "not shown" else "was not shown") in summary
+
+
+def test_say_primary_flags_a_smoke_run():
+    text = lesson.say_primary(primary([0.8, 0.83], [0.79, 0.8])).data
+    assert "only 2 seeds" in text
+
+
+def pitfall_rows(cache_shift):
+    rows = []
+    for s, b in enumerate(BASE):
+        for name in lesson.PITFALL_LOSSES:
+            shift = cache_shift if name.startswith("cache") else (0.02 if name.startswith("T²") else 0.0)
+            jitter = 0.001 * ((s * 7 + len(name)) % 3)
+            rows.append({"mistake": name, "seed": s, "test_acc": b + shift + jitter})
+    return rows
+
+
+def test_say_pitfalls_verdicts_worst_and_helped():
+    table = lesson.pitfall_table(pitfall_rows(-0.05))
+    text = lesson.say_pitfalls(table).data
+    assert "The most costly mistake here: **cache looked up by position**" in text
+    assert "cache looked up by position: -5." in text and "cost accuracy" in text
+    assert "scored higher than the correct loss (T² forgotten)" in text
+    assert "exploratory, 5 seeds" in text
+    summary = lesson.say_summary(primary(BASE, BASE), table).data
+    assert "1 of 6 cost accuracy" in summary and "cache looked up by position" in summary
+    calm = lesson.say_summary(primary(BASE, BASE), lesson.pitfall_table(pitfall_rows(0.0))).data
+    assert "none of the 6 showed a cost" in calm
+
+
+def test_say_selection_leak_and_gradients():
+    import pandas as pd
+    setting = pd.DataFrame({"lr": [0.01, 0.003], "lam": [0.5, 0.1], "T": [1.0, 2.0],
+                            "val_acc": [0.75, 0.76], "candidates": [2, 8]},
+                           index=pd.Index([lesson.ARTICLE, lesson.CORRECT], name="method"))
+    text = lesson.say_selection(setting).data
+    assert "article's loss at lr = 0.01, λ = 0.5" in text
+    assert "λ = 0.1, T = 2 (of 8, validation 76.00 %)" in text
+    leak = lesson.say_leak({"validation": 0.86, "test": 0.83}, {"validation": 0.79, "test": 0.785},
+                           {0.1: 0.78, 0.5: 0.785, 0.9: 0.79}, 0.9).data
+    assert "+3.00 points, much larger than the honest student's +0.50" in leak and "span 1.00 points" in leak
+    same = lesson.say_leak({"validation": 0.80, "test": 0.795}, {"validation": 0.79, "test": 0.785},
+                           {0.1: 0.79}, 0.1).data
+    assert "not clearly larger than" in same
+    grads = lesson.say_gradients((0.03, 0.05, 0.0006), 0.03, lam=0.5, T=4.0).data
+    assert "the teacher's term pulls harder" in grads and "cosine 0.40" in grads and "shorter than" in grads
+    other = lesson.say_gradients((0.05, 0.03, 0.0), 0.04, lam=0.5, T=2.0).data
+    assert "the labels' term pulls harder" in other
+
+
+def test_say_scaled_lr_and_optimizers(scaled_runs):
+    text = lesson.say_scaled_lr(scaled_runs[3]).data
+    assert "the same training up to rounding" in text and "not a single weight moved" in text
+    runs = [lesson.OptimizerLamRun("sgd", 0.1, None, (0.0, 0.5), 0.04, 0.07, (0.47, 0.40)),
+            lesson.OptimizerLamRun("adam", 3e-3, 1e-20, (0.0, 0.5), 0.0, 0.05, (0.68, 0.68))]
+    text = lesson.say_optimizers(runs).data
+    assert "SGD, lr 0.1: weights up to 0.04 apart" in text and "eps 1e-20: identical weights" in text

@@ -1,18 +1,15 @@
 """Lesson 04 (``notebooks/04_loss_formulas.ipynb``): the article's loss, run and corrected.
 
-Everything only notebook 04 uses:
-
-* :data:`PARAMS`, :class:`Settings` and :func:`check_params`, the notebook's settings and their check;
-* :class:`ArticleLossFn`, the article's formula 3.2.3 as a ``loss_fn`` for
-  :func:`kdlib.train.fit`, and :func:`compare_article_with_scaled_lr` (with
-  :class:`ScaledLrRun`), the experiment showing that the article's loss is plain
-  training at learning rate ``lr * (1 - λ)``;
-* the pitfalls table: :class:`PitfallRow`, :func:`formula_pitfalls`,
-  :func:`measure_train_mode`, :func:`measure_misaligned_cache`, :func:`format_table`
-  (the mistakes themselves are core: :mod:`kdlib.pitfalls`);
-* the notebook's figures (:func:`scaled_lr_curves`, :func:`split_accuracy_bars`,
-  :func:`t2_gradient_norms`, :func:`loss_terms`) and its widget
-  (:class:`LossTermsExplorer`).
+Everything only notebook 04 uses: its settings (:class:`Settings`, :func:`check_params`) and
+per-seed training samples (:func:`student_data`, on :func:`kdlib.experiments.sample_rows`);
+the article's loss 3.2.3 as a ``loss_fn`` (:class:`ArticleLossFn`) and the runs showing it is plain training
+(:func:`compare_article_with_scaled_lr`, :func:`compare_lams_by_optimizer`); the primary
+comparison, the correct loss against the article's (:func:`primary_students`,
+:func:`selection`, :func:`primary_table`); the pitfalls on one batch (:func:`formula_pitfalls`,
+:func:`measure_train_mode`, :func:`measure_misaligned_cache`, :func:`pitfall_frame`) and trained
+(:func:`pitfall_students`, :func:`pitfall_table`); the figures and the widget
+(:class:`LossTermsExplorer`); the checks of the learner's loss and step; the ``say_*`` sentences
+that follow the run; the exercises (:data:`EXERCISES`, :func:`check_exercise`).
 
 The formulas it runs are core: :mod:`kdlib.article` (the article, literally),
 :mod:`kdlib.losses` (the correct loss), :mod:`kdlib.pitfalls` (the mistakes).
@@ -25,12 +22,15 @@ from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown
 from matplotlib.figure import Figure
 from torch import nn
 
-from kdlib import _checks, experiments
+from kdlib import data as kdata
+from kdlib import experiments, metrics, results
 from kdlib._checks import (
     Float,
     Int,
@@ -46,6 +46,7 @@ from kdlib._checks import (
     check_probs,
     check_same_shape,
     check_temperature,
+    settings_checker,
 )
 from kdlib.article import article_total
 from kdlib.data import unpack_splits
@@ -63,19 +64,21 @@ from kdlib.pitfalls import (
     pitfall_teacher_train_mode,
 )
 from kdlib.plots import new_figure, smooth
-from kdlib.results import format_pct, paired_difference
 from kdlib.train import TrainSettings
 from kdlib.widgets import show_in
 
 __all__ = [
     "PARAMS", "Settings", "check_params",
     "ArticleLossFn", "ScaledLrRun", "compare_article_with_scaled_lr",
-    "PitfallRow", "formula_pitfalls", "measure_train_mode", "measure_misaligned_cache", "format_table",
-    "scaled_lr_curves", "split_accuracy_bars", "t2_gradient_norms", "loss_terms",
+    "PitfallRow", "formula_pitfalls", "measure_train_mode", "measure_misaligned_cache", "pitfall_frame",
+    "student_data", "primary_students", "selection", "primary_table", "ARTICLE", "CORRECT",
+    "scaled_lr_curves", "t2_gradient_norms",
     "LossTermsExplorer",
     "OptimizerLamRun", "compare_lams_by_optimizer", "PITFALL_LOSSES", "pitfall_students",
-    "pitfall_accuracy_table", "pitfall_accuracy_dots", "term_gradients", "total_gradient_norm",
-    "gradient_trade_off", "check_kd_loss", "check_training_step", "EXERCISES", "check_exercise",
+    "pitfall_table", "term_gradients", "total_gradient_norm",
+    "gradient_trade_off", "check_kd_loss", "check_training_step", "say_scaled_lr", "say_optimizers",
+    "say_leak", "say_selection", "say_primary", "say_gradients", "say_pitfalls", "say_summary",
+    "EXERCISES", "check_exercise",
 ]
 
 
@@ -93,8 +96,20 @@ PARAMS = {
     "seed": Int(0),
     "pitfall_epochs": Int(1, 100),
     "pitfall_seeds": Int(1, 20),
+    "seeds": Int(1, 20),
+    "compare_epochs": Int(1, 100),
 }
 """Notebook 04's parameters and their allowed values (name → constraint)."""
+
+POOL_MAX = 55_000  # training images outside the validation split
+ADAM_LRS = (3e-3, 1e-2)
+"""Peak learning rates (Adam, OneCycle) tried by every method of the primary comparison."""
+LAMS = (0.1, 0.5)
+"""λ candidates of the correct loss in the primary comparison (``lam`` is always added)."""
+TS = (2.0,)
+"""Temperature candidates of the correct loss there (``T`` is always added)."""
+ARTICLE, CORRECT = "article 3.2.3", "kd_loss"
+"""The method names of the primary comparison: the article's total loss as printed, the correct loss."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +121,7 @@ class Settings:
     checkpoint : str
         Teacher checkpoint; ``""`` means ``data/teacher.pt``.
     n_train : int
-        Training images of the students, in [500, 55000].
+        Training images of every student (each seed draws its own), in [500, 55000].
     epochs : int
         SGD epochs of the article-loss runs, in [1, 100].
     lr : float
@@ -116,15 +131,20 @@ class Settings:
     hidden : int
         Hidden units of the students, in [1, 4096].
     T : float
-        Temperature of the correct loss, in (0, 100].
+        Temperature of the correct loss (always a candidate), in (0, 100].
     lam : float
-        Weight of the hard-label term, in [0, 1].
+        Weight of the hard-label term (always a candidate), in [0, 1].
     seed : int
-        ``>= 0``: the data subset, initial weights and batch order.
+        ``>= 0``: which seed's training images, initial weights and batch order the one-run
+        sections use.
     pitfall_epochs : int
         Epochs per student of the trained-pitfalls comparison, in [1, 100].
     pitfall_seeds : int
         Seeds per student there, in [1, 20].
+    seeds : int
+        Seeds of the primary comparison, each with its own training images, in [1, 20].
+    compare_epochs : int
+        Epochs of every student of the primary comparison, in [1, 100].
     """
 
     checkpoint: str
@@ -138,31 +158,58 @@ class Settings:
     seed: int
     pitfall_epochs: int
     pitfall_seeds: int
+    seeds: int
+    compare_epochs: int
+
+    @property
+    def lrs(self) -> tuple:
+        """Peak learning-rate candidates, the same for both methods (:data:`ADAM_LRS`)."""
+        return ADAM_LRS
+
+    @property
+    def lams(self) -> tuple:
+        """λ candidates of the correct loss: :data:`LAMS` and ``lam``."""
+        return tuple(sorted({*LAMS, self.lam}))
+
+    @property
+    def Ts(self) -> tuple:
+        """Temperature candidates of the correct loss: :data:`TS` and ``T``."""
+        return tuple(sorted({*TS, self.T}))
+
+    @property
+    def n_samples(self) -> int:
+        """How many per-seed training samples the run needs (the largest seed used, plus one)."""
+        return max(self.seeds, self.pitfall_seeds, self.seed + 1)
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 04's parameters before any work starts.
+check_params = settings_checker(Settings, PARAMS)
+
+
+# --------------------------------------------------------------------------- data: one sample per seed
+
+def student_data(settings: Settings):
+    """The pool the seeds draw their training images from, each seed's rows, and the one-run data.
 
     Parameters
     ----------
-    **params
-        Every parameter of the notebook, by name: ``checkpoint`` (str), ``n_train``
-        in [500, 55000], ``epochs`` and ``student_epochs`` in [1, 100], ``hidden`` in
-        [1, 4096], ``lr`` in (0, 10], ``T`` in (0, 100], ``lam`` in [0, 1], ``seed`` >= 0,
-        ``pitfall_epochs`` in [1, 100], ``pitfall_seeds`` in [1, 20] (see :class:`Settings`).
+    settings : Settings
 
     Returns
     -------
-    Settings
-        The values, converted to ``int`` / ``float``.
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the first bad parameter, its value and the allowed range (an
-        unknown or missing name is a ``TypeError``).
+    tuple
+        ``(pool, rows, data)``: :class:`kdlib.data.Splits` whose ``train`` holds
+        ``min(55000, n_samples × n_train)`` images (``val``: the 5,000 validation images,
+        ``test``: the 10,000 test images); :func:`kdlib.experiments.sample_rows`; and ``data``,
+        the same splits with ``train`` cut to seed ``settings.seed``'s rows (the one-run sections
+        train on it).
     """
-    return Settings(**_checks.check_params(params, PARAMS))
+    S = settings
+    pool = kdata.load("fashion-mnist", n_train=min(POOL_MAX, S.n_samples * S.n_train), seed=0)
+    rows = experiments.sample_rows(len(pool.train.y), S.n_train, S.n_samples)
+    mine = torch.as_tensor(rows[S.seed])
+    data = kdata.Splits(kdata.Split(pool.train.x[mine], pool.train.y[mine]), pool.val, pool.test,
+                        pool.classes, pool.name)
+    return pool, rows, data
 
 
 # --------------------------------------------------------------------------- the article's loss, trained
@@ -483,28 +530,25 @@ def measure_misaligned_cache(student_logits, cached_teacher_logits, labels, *, T
     return row, check
 
 
-def format_table(rows) -> str:
-    """Format :class:`PitfallRow` objects as a fixed-width text table (4 decimals).
+def pitfall_frame(rows) -> pd.DataFrame:
+    """:class:`PitfallRow` objects as a DataFrame: the mistake's value, the correct one and their ratio.
 
     Parameters
     ----------
     rows : iterable of PitfallRow
-        In the order to print (notebook 04 passes :func:`formula_pitfalls` plus the two measured rows).
+        In the order to show (notebook 04 passes :func:`formula_pitfalls` plus the two measured rows).
 
     Returns
     -------
-    str
-        A header, a rule and one line per row: name, value, correct, ratio.
+    pandas.DataFrame
+        Indexed by ``mistake``: ``value``, ``correct``, ``ratio`` (rounded to 4 decimals).
     """
     rows = list(rows)
     if not all(isinstance(r, PitfallRow) for r in rows):
         raise TypeError("rows must be PitfallRow objects")
-    width = max([len("mistake")] + [len(r.name) for r in rows])
-    lines = [f"{'mistake':<{width}}  {'value':>9}  {'correct':>9}  {'ratio':>8}",
-             "-" * (width + 32)]
-    for r in rows:
-        lines.append(f"{r.name:<{width}}  {r.value:>9.4f}  {r.correct:>9.4f}  {r.ratio:>8.4f}")
-    return "\n".join(lines)
+    return pd.DataFrame({"value": [r.value for r in rows], "correct": [r.correct for r in rows],
+                         "ratio": [r.ratio for r in rows]},
+                        index=pd.Index([r.name for r in rows], name="mistake")).round(4)
 
 
 # --------------------------------------------------------------------------- figures
@@ -555,45 +599,6 @@ def scaled_lr_curves(runs, *, window: int = 10, title: str = "") -> Figure:
     return fig
 
 
-def split_accuracy_bars(results: dict, *, title: str = "") -> Figure:
-    """Grouped bars: one group per protocol, one bar per evaluation split.
-
-    ``results`` maps a protocol name to ``{split name: accuracy}``, e.g.
-    ``{"trained on val": {"validation": 0.93, "test": 0.83}, ...}``. Bars are added
-    group by group, in the order of the dictionaries; each is labelled with its
-    value. The y-axis runs from 0 to 1.
-
-    Parameters
-    ----------
-    results : dict of str to dict of str to float
-        Protocol → split name → accuracy in [0, 1]; a split missing from a protocol leaves a gap.
-    title : str
-        Axes title.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    if not results:
-        raise ValueError("results must map at least one protocol to {split: accuracy}")
-    splits = list(dict.fromkeys(k for v in results.values() for k in v))
-    fig, ax = new_figure(7.0, 3.6)
-    a = ax[0, 0]
-    width = 0.8 / len(splits)
-    for g, accs in enumerate(results.values()):
-        for j, split in enumerate(splits):
-            if split not in accs:
-                continue
-            x = g + (j - (len(splits) - 1) / 2) * width
-            bar = a.bar(x, float(accs[split]), width, color=f"C{j}", label=split if g == 0 else None)
-            a.bar_label(bar, fmt="%.3f", fontsize=8)
-    a.set_xticks(range(len(results)), list(results), fontsize=9)
-    a.set_ylim(0.0, 1.0)  # bars start at 0; the labels carry the exact values
-    a.set(ylabel="accuracy", title=title)
-    a.legend(fontsize="small", loc="upper right")
-    return fig
-
-
 def t2_gradient_norms(Ts, with_T2, without_T2, *, title: str = "") -> Figure:
     """Gradient norm of the soft term against ``T``, with and without the ``T**2`` factor.
 
@@ -627,58 +632,6 @@ def t2_gradient_norms(Ts, with_T2, without_T2, *, title: str = "") -> Figure:
     a.set(xlabel="temperature T", ylabel="‖∂ soft term / ∂ student logits‖",
           title=title or "why the soft term is multiplied by T²")
     a.legend(fontsize="small")
-    return fig
-
-
-def loss_terms(ce: float, soft: float, *, lam: float, T: float, n_points: int = 101) -> Figure:
-    """How λ trades the hard and soft terms of the KD loss off, at one temperature.
-
-    ``ce`` and ``soft`` are the two unweighted terms of :func:`kdlib.losses.kd_terms`
-    (``soft`` already includes ``T**2``). Left panel: over λ in [0, 1], the lines
-    ``λ·CE`` (C0), ``(1 − λ)·T²·KL`` (C1) and their sum, the total (black), plus a
-    vertical line at ``lam``. Right panel: one stacked bar at ``lam``: ``λ·CE``
-    (first patch) with ``(1 − λ)·T²·KL`` (second patch) on top; its height is the
-    total. Both panels share the y-limit ``1.1 · max(ce, soft)`` so the scale
-    does not jump while a slider moves.
-
-    Parameters
-    ----------
-    ce, soft : float
-        The unweighted terms, ``>= 0``.
-    lam : float
-        The λ marked, in [0, 1].
-    T : float
-        The temperature, only written into the titles (not checked).
-    n_points : int
-        Points of the λ grid, ``>= 2``.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Two panels, 9 × 3.6 inches (notebook 04's :class:`LossTermsExplorer` redraws it).
-    """
-    ce, soft = float(ce), float(soft)
-    lam = check_float("lam", lam, low=0.0, high=1.0)
-    n_points = check_int("n_points", n_points, low=2)
-    grid = np.linspace(0.0, 1.0, n_points)
-    fig, ax = new_figure(9.0, 3.6, ncols=2)
-    left, right = ax[0]
-    left.plot(grid, grid * ce, color="C0", label="λ · CE (hard labels)")
-    left.plot(grid, (1 - grid) * soft, color="C1", label="(1 − λ) · T² · KL (teacher)")
-    left.plot(grid, grid * ce + (1 - grid) * soft, color="black", lw=2, label="total")
-    left.axvline(lam, color="0.5", ls="--", lw=1)
-    top = 1.1 * max(ce, soft, 1e-12)
-    left.set(xlabel="λ (weight of the hard-label term)", ylabel="loss", ylim=(0, top),
-             title=f"the two terms at T = {T:g}")
-    left.legend(fontsize="small", loc="best")
-    hard_part, soft_part = lam * ce, (1 - lam) * soft
-    right.bar([0], [hard_part], 0.5, color="C0", label=f"λ · CE = {hard_part:.3f}")
-    right.bar([0], [soft_part], 0.5, bottom=[hard_part], color="C1",
-              label=f"(1 − λ) · T² · KL = {soft_part:.3f}")
-    right.text(0, hard_part + soft_part, f"total {hard_part + soft_part:.3f}", ha="center", va="bottom")
-    right.set_xticks([0], [f"λ = {lam:.2f}, T = {T:g}"])
-    right.set(xlim=(-1, 1), ylim=(0, top), ylabel="loss", title="kd_loss on this batch")
-    right.legend(fontsize="small", loc="upper right")
     return fig
 
 
@@ -1016,6 +969,102 @@ def compare_lams_by_optimizer(make_student, data, teacher_probs: torch.Tensor, *
     return out
 
 
+# --------------------------------------------------------------------------- the primary comparison
+
+def _article_method(lam: float):
+    """The article's total loss 3.2.3 as printed, as an :func:`kdlib.experiments.custom` method."""
+    def setup(student, teacher_logits):
+        return student, ArticleLossFn(torch.softmax(teacher_logits, dim=-1), lam=lam), None
+    return experiments.custom(ARTICLE, setup, lam=lam)
+
+
+def primary_students(pool, rows: dict, teacher_logits: torch.Tensor, settings: Settings) -> dict:
+    """The primary comparison: the correct loss against the article's, one budget, chosen on validation.
+
+    Both methods try the same peak learning rates (``settings.lrs``, Adam with OneCycle); the
+    correct loss also tries every λ of ``settings.lams`` and temperature of ``settings.Ts``. The
+    article's loss keeps ``settings.lam``: under Adam its λ cancels (section 3), so trying others
+    would only repeat the same training. Every candidate trains for every seed on that seed's ``rows`` for
+    ``compare_epochs`` epochs and is scored on the validation split. Per method, the candidate
+    with the best mean validation accuracy over the seeds is chosen; only the chosen students
+    are scored on the test split. The correct-loss students train in lockstep; the article's
+    (its own loss, :class:`ArticleLossFn`) one by one.
+
+    Parameters
+    ----------
+    pool : kdlib.data.Splits
+        :func:`student_data`'s pool.
+    rows : dict
+        Seed → pool rows (:func:`kdlib.experiments.sample_rows`).
+    teacher_logits : torch.Tensor
+        The teacher's logits on ``pool.train``.
+    settings : Settings
+
+    Returns
+    -------
+    dict
+        ``"grid"``: a DataFrame of every student (``method``, ``lr``, ``lam``, ``T``, ``seed``,
+        ``val_acc``); ``"chosen"``: the chosen students with ``test_acc`` too;
+        ``"setting"``: :func:`selection` of the grid.
+    """
+    S = settings
+    build = experiments.mlp_builder([784, S.hidden, 10])
+    methods = [experiments.kd(lam, T, name=CORRECT) for lam in S.lams for T in S.Ts] + \
+        [_article_method(S.lam)]
+    configs = [experiments.Config(build, m, seed, TrainSettings(epochs=S.compare_epochs, lr=lr),
+                                  rows=rows[seed], labels={"lr": lr})
+               for m in methods for lr in S.lrs for seed in range(S.seeds)]
+    out = experiments.train_students(
+        configs, pool.train, teacher_logits=teacher_logits, keep=lambda c: True, progress=False,
+        evaluate=lambda model, c, d: {"val_acc": metrics.accuracy(model, pool.val.x, pool.val.y)})
+    student = {id(r): r.pop("student") for r in out}
+    for r in out:
+        r.pop("eps", None), r.pop("seconds", None)
+    picked = experiments.chosen(out, experiments.choose(out, by=_CANDIDATE), by=_CANDIDATE)
+    chosen = [{**r, "test_acc": metrics.accuracy(student[id(r)], pool.test.x, pool.test.y)}  # test once
+              for r in picked]
+    grid = results.frame(out)
+    return {"grid": grid, "chosen": results.frame(chosen), "setting": selection(grid)}
+
+
+_CANDIDATE = ("lr", "lam", "T")  # what the validation split chooses, per method
+
+
+def selection(grid: pd.DataFrame) -> pd.DataFrame:
+    """Per method, the candidate with the best mean validation accuracy over the seeds.
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        :func:`primary_students`' ``"grid"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``method``: the chosen ``lr``, ``lam``, ``T``, ``val_acc`` (its mean) and
+        ``candidates`` (how many were tried).
+    """
+    best = experiments.choose(grid, by=_CANDIDATE)
+    return pd.DataFrame([{"method": m, "lr": c["lr"], "lam": c["lam"], "T": c["T"], "val_acc": c["mean"],
+                          "candidates": c["candidates"]} for m, c in best.items()]).set_index("method")
+
+
+def primary_table(chosen: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy of the chosen students, the correct loss against the article's, paired by seed.
+
+    Parameters
+    ----------
+    chosen : pandas.DataFrame
+        :func:`primary_students`' ``"chosen"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`kdlib.results.compare`'s table, the article's loss the reference.
+    """
+    return results.compare(chosen, by="method", metric="test_acc", reference=ARTICLE)
+
+
 # --------------------------------------------------------------------------- pitfalls, trained
 
 PITFALL_LOSSES = {
@@ -1031,15 +1080,11 @@ PITFALL_LOSSES = {
 """The students of :func:`pitfall_students`: name → mistake (None: the correct loss)."""
 
 
-def _pitfall_loss_fn(kind, teacher, cache, *, lam, T, batch_size, n_train):
-    n_batches = -(-n_train // batch_size)
+def _pitfall_loss_fn(kind, teacher, cache, *, lam, T, batch_size):
+    n_batches = -(-len(cache) // batch_size)
     counter = {"i": 0}
 
     def loss_fn(logits, y, idx, x):
-        if kind is None:
-            return kd_loss(logits, cache[idx], y, lam=lam, T=T)
-        if kind == "plain":
-            return F.cross_entropy(logits, y)
         if kind == "train-mode":
             was = teacher.training
             teacher.train()
@@ -1056,54 +1101,55 @@ def _pitfall_loss_fn(kind, teacher, cache, *, lam, T, batch_size, n_train):
     return loss_fn
 
 
-def pitfall_students(make_student, teacher: nn.Module, data, teacher_logits: torch.Tensor, *,
-                     lam: float = 0.5, T: float = 4.0, seeds=(0, 1, 2), epochs: int = 3, names=None,
-                     settings: TrainSettings | None = None) -> list[dict]:
+def pitfall_students(build, teacher: nn.Module, data, teacher_logits: torch.Tensor, *,
+                     lam: float = 0.5, T: float = 4.0, seeds=(0, 1, 2), names=None,
+                     settings: TrainSettings | None = None, rows: dict | None = None) -> list[dict]:
     """Train one short student per classic mistake (and the correct loss), per seed.
 
-    Every student is ``make_student()`` built right after ``torch.manual_seed(seed)``
-    and trained by :func:`kdlib.experiments.train` (Adam, OneCycle) on ``data.train`` for
-    ``epochs`` epochs, with the same seed for its batch order; only the loss differs
+    Every student is ``build()`` (initial weights from its seed) trained by
+    :func:`kdlib.experiments.train_students` (Adam, OneCycle; ``settings``) on its
+    seed's training images, with the same seed for its batch order; only the loss differs
     (:data:`PITFALL_LOSSES`): the correct :func:`kdlib.losses.kd_loss`, each formula
     mistake of :mod:`kdlib.pitfalls`, the teacher run in train mode on every batch
     (dropout on), the cached logits looked up by batch position, and a plain
-    student without the teacher (λ = 1) as the reference "no distillation".
+    student without the teacher (λ = 1) as the reference "no distillation". The correct and
+    the plain students are ordinary methods (lockstep when ``build`` is an
+    :func:`kdlib.experiments.mlp_builder`); the mistakes are :func:`kdlib.experiments.custom`.
 
     Parameters
     ----------
-    make_student : callable
-        ``make_student() -> nn.Module``.
+    build : callable
+        ``build() -> nn.Module``.
     teacher : nn.Module
         Only used by the train-mode mistake (left in the mode it was in).
     data : kdlib.data.Splits
-        ``train`` is distilled on, ``test`` scores every student.
+        ``train`` is distilled on (the pool ``rows`` index), ``test`` scores every student.
     teacher_logits : torch.Tensor
         Eval-mode teacher logits of ``data.train``, in data-set order.
     lam, T : float
     seeds : int or sequence of int
         ``n`` means ``0 .. n-1``.
-    epochs : int
     names : sequence of str, optional
         A subset of :data:`PITFALL_LOSSES` (default: all, in order).
     settings : kdlib.train.TrainSettings, optional
-        Learning rate and batch size (default: ``lr=3e-3``, batch 128); ``epochs`` replaces
-        its epochs.
+        Epochs, learning rate and batch size (default: 3 epochs, ``lr=3e-3``, batch 128).
+    rows : dict, optional
+        Seed → rows of ``data.train`` that seed trains on (default: all of them).
 
     Returns
     -------
     list of dict
         ``{"mistake", "seed", "test_acc"}`` per (mistake, seed), mistakes in order.
     """
-    if not callable(make_student):
-        raise TypeError(f"make_student must be a callable returning an nn.Module, got "
-                        f"{type(make_student).__name__}")
+    if not callable(build):
+        raise TypeError(f"build must be a callable returning an nn.Module, got {type(build).__name__}")
     lam, T = check_lam(lam), check_temperature(T)
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = list(range(check_int("seeds", seeds, low=1)))
     seeds = [check_int("seeds", s, low=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed, got an empty sequence")
-    settings = TrainSettings.of(settings or TrainSettings(lr=3e-3, batch_size=128), epochs=epochs)
+    settings = settings or TrainSettings(epochs=3, lr=3e-3, batch_size=128)
     names = list(PITFALL_LOSSES) if names is None else list(names)
     for name in names:
         if name not in PITFALL_LOSSES:
@@ -1115,25 +1161,33 @@ def pitfall_students(make_student, teacher: nn.Module, data, teacher_logits: tor
     if cache.shape[0] != len(train.y):
         raise ValueError(f"teacher_logits has {cache.shape[0]} rows but the training split has "
                          f"{len(train.y)} examples; they must match")
+    if rows is not None and any(s not in rows for s in seeds):
+        raise ValueError(f"rows must hold every seed of {seeds}, got seeds {sorted(rows)}")
+
     def method(name):
-        loss_fn = _pitfall_loss_fn(PITFALL_LOSSES[name], teacher, cache, lam=lam, T=T,
-                                   batch_size=settings.batch_size, n_train=len(train.y))
-        return experiments.custom(name, lambda student, _: (student, loss_fn, None), lam=lam, T=T)
+        kind = PITFALL_LOSSES[name]
+        if kind is None:
+            return experiments.kd(lam, T, name=name)
+        if kind == "plain":
+            return experiments.scratch(name)
+        return experiments.custom(name, lambda student, logits: (student, _pitfall_loss_fn(
+            kind, teacher, logits, lam=lam, T=T, batch_size=settings.batch_size), None), lam=lam, T=T)
 
     def score(model, config, data):
-        with torch.no_grad():
-            return {"test_acc": float((model(test.x).argmax(-1) == test.y).float().mean())}
+        return {"test_acc": metrics.accuracy(model, test.x, test.y)}
 
-    configs = [experiments.Config(make_student, method(name), seed, settings, labels={"mistake": name})
+    configs = [experiments.Config(build, method(name), seed, settings, labels={"mistake": name},
+                                  rows=None if rows is None else rows[seed])
                for name in names for seed in seeds]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # KLDivLoss 'mean' warns every batch
-        rows = experiments.train_students(configs, (train, None, test), evaluate=score, progress=False)
-    return [{k: r[k] for k in ("mistake", "seed", "test_acc")} for r in rows]
+        out = experiments.train_students(configs, (train, None, test), teacher_logits=cache,
+                                         evaluate=score, progress=False)
+    return [{k: r[k] for k in ("mistake", "seed", "test_acc")} for r in out]
 
 
-def pitfall_accuracy_table(rows) -> str:
-    """Test accuracy per mistake, mean ± sd over seeds, and the paired difference to the correct loss.
+def pitfall_table(rows) -> pd.DataFrame:
+    """Test accuracy per mistake, paired difference to the correct loss (:func:`kdlib.results.compare`).
 
     Parameters
     ----------
@@ -1142,69 +1196,10 @@ def pitfall_accuracy_table(rows) -> str:
 
     Returns
     -------
-    str
-        One line per mistake: ``mean ± sd %`` and, for every mistake, the paired
-        difference (mistake − correct) with its 95 % confidence interval.
+    pandas.DataFrame
+        Indexed by mistake; the correct loss is the reference.
     """
-    rows = list(rows)
-    by = {}
-    for r in rows:
-        by.setdefault(r["mistake"], {})[r["seed"]] = r["test_acc"]
-    if "correct kd_loss" not in by:
-        raise ValueError("rows must include the 'correct kd_loss' students")
-    ref = by["correct kd_loss"]
-    width = max(len(k) for k in by)
-    lines = [f"{'student trained with':<{width}}  {'test accuracy':>17}  minus the correct loss (paired)"]
-    for name, accs in by.items():
-        seeds = sorted(accs)
-        line = f"{name:<{width}}  {format_pct([accs[s] for s in seeds]):>17}"
-        if name != "correct kd_loss":
-            common = [s for s in seeds if s in ref]
-            line += "  " + paired_difference([accs[s] for s in common], [ref[s] for s in common]).format()
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def pitfall_accuracy_dots(rows, *, title: str = "") -> Figure:
-    """Dot plot: test accuracy per mistake, mean ± sd (error bars) and every seed (small dots).
-
-    The correct loss is drawn in C0 with a dashed vertical line at its mean,
-    the mistakes in C3, the no-teacher reference in grey. One row per mistake
-    (``ax.get_yticklabels()`` are the names, top to bottom in the order of ``rows``).
-
-    Parameters
-    ----------
-    rows : iterable of dict
-        ``{"mistake", "test_acc", ...}`` as from :func:`pitfall_students`; test_acc in [0, 1],
-        drawn in percent. The names ``"correct kd_loss"`` and ``"no teacher..."`` pick the colours.
-    title : str
-        Axes title; ``""`` for the default.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    by = {}
-    for r in rows:
-        by.setdefault(r["mistake"], []).append(r["test_acc"])
-    if not by:
-        raise ValueError("rows is empty: run pitfall_students first")
-    names = list(by)
-    fig, ax = new_figure(7.5, 0.45 * len(names) + 1.4)
-    a = ax[0, 0]
-    for i, name in enumerate(names):
-        values = 100 * np.asarray(by[name], float)
-        colour = "C0" if name == "correct kd_loss" else ("0.45" if name.startswith("no teacher") else "C3")
-        sd = values.std(ddof=1) if len(values) > 1 else 0.0
-        a.errorbar(values.mean(), i, xerr=sd, fmt="o", color=colour, capsize=3, ms=6)
-        a.plot(values, np.full(len(values), i), ".", color="k", ms=3, alpha=0.6)
-    if "correct kd_loss" in by:
-        a.axvline(100 * np.mean(by["correct kd_loss"]), color="C0", ls="--", lw=1)
-    a.set_yticks(range(len(names)), names, fontsize=9)
-    a.invert_yaxis()
-    a.set(xlabel="test accuracy (%), mean ± sd over seeds; small dots: single seeds",
-          title=title or "what each mistake costs a trained student")
-    return fig
+    return results.compare(rows, by="mistake", metric="test_acc", reference="correct kd_loss")
 
 
 # --------------------------------------------------------------------------- write your own KD loss and step
@@ -1460,6 +1455,244 @@ def check_training_step(step_fn) -> bool:
                          f"backward, step")
 
 
+# --------------------------------------------------------------------------- prose that follows the run
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f} %"
+
+
+def _sd(row) -> str:
+    return "" if np.isnan(row["sd"]) else f" ± {100 * row['sd']:.2f}"
+
+
+def _interval(row) -> str:
+    if np.isnan(row["low"]):
+        return f"{100 * row['diff']:+.2f} points (no interval from one seed)"
+    return f"{100 * row['diff']:+.2f} points (95 % CI {100 * row['low']:+.2f} to {100 * row['high']:+.2f})"
+
+
+def say_scaled_lr(runs) -> Markdown:
+    """What section 3's SGD runs showed: the article's loss against plain training at ``lr (1 − λ)``.
+
+    Parameters
+    ----------
+    runs : list of ScaledLrRun
+        :func:`compare_article_with_scaled_lr`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    paired = [r for r in runs if r.plain_ce]
+    still = [r for r in runs if not r.plain_ce]
+    w = max(r.max_weight_diff for r in paired)
+    acc = max(abs(r.article_val_acc[-1] - r.plain_val_acc[-1]) for r in paired)
+    same = w < 1e-3
+    accs = "identical to four decimals" if acc < 5e-5 else f"within {acc:.4f}"
+    text = (f"What we saw: for every λ below 1 the two trainings ended within {w:.1e} of each other in "
+            f"every weight (float32 rounds the two step sizes slightly differently, and that grows a little "
+            f"over the steps) and their validation accuracies were {accs}"
+            + (": **the same training up to rounding**." if same else
+               ": larger than rounding, so look at the curves before trusting the identity here."))
+    if still:
+        moved = max(r.moved for r in still)
+        text += (f" At λ = 1 the largest change of any weight was {moved:g}"
+                 + (": not a single weight moved." if moved == 0 else "."))
+    return Markdown(text + " The teacher's probabilities were passed to every article-loss step; under plain "
+                    "SGD, choosing λ only tunes a learning rate.")
+
+
+def say_optimizers(opt_runs) -> Markdown:
+    """What section 3's optimizer runs showed: λ under SGD, and under Adam with two ε.
+
+    Parameters
+    ----------
+    opt_runs : list of OptimizerLamRun
+        :func:`compare_lams_by_optimizer` (SGD first).
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    parts = []
+    for r in opt_runs:
+        ident = r.max_weight_diff == 0
+        what = ("identical weights: λ did nothing" if ident else f"weights up to {r.max_weight_diff:.2g} "
+                f"apart (weights moved up to {r.max_weight_change:.2g})")
+        parts.append(f"{r.label}: {what}, validation accuracy {r.val_acc[0]:.4f} against {r.val_acc[1]:.4f}")
+    return Markdown("What we saw (one seed, a mechanism check): " + "; ".join(parts) + ". Under SGD λ acts "
+                    "as a learning rate; under Adam the factor cancels up to ε, and what remains with the "
+                    "default ε is an ε effect on weights whose gradients are as small as ε, not the teacher.")
+
+
+def say_leak(leaky: dict, honest: dict, val_acc: dict, best: float) -> Markdown:
+    """What section 5 showed: a student trained on the validation split against an honest one.
+
+    Parameters
+    ----------
+    leaky, honest : dict
+        ``{"validation": acc, "test": acc}`` of each student.
+    val_acc : dict
+        λ → validation accuracy of the honest candidates.
+    best : float
+        The λ chosen on validation.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    gap_l = leaky["validation"] - leaky["test"]
+    gap_h = honest["validation"] - honest["test"]
+    spread = max(val_acc.values()) - min(val_acc.values())
+    order = "much larger than" if gap_l > 2 * max(gap_h, 1e-9) else "not clearly larger than"
+    return Markdown(
+        f"What we saw (one seed, exploratory): the student trained on the validation split scores "
+        f"{_pct(leaky['validation'])} there but {_pct(leaky['test'])} on the test set, a gap of "
+        f"{100 * gap_l:+.2f} points, {order} the honest student's {100 * gap_h:+.2f} "
+        f"({_pct(honest['validation'])} against {_pct(honest['test'])}, λ = {best:g} chosen on validation). "
+        f"A number reported on the split a model was trained on over-estimates it. The three λ candidates' "
+        f"validation accuracies span {100 * spread:.2f} points: with one seed that choice is not reliable, "
+        f"which is why the primary comparison below chooses by the mean over seeds.")
+
+
+def say_selection(setting: pd.DataFrame) -> Markdown:
+    """What the validation split chose for each method of the primary comparison.
+
+    Parameters
+    ----------
+    setting : pandas.DataFrame
+        :func:`selection`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    a, k = setting.loc[ARTICLE], setting.loc[CORRECT]
+    return Markdown(
+        f"Chosen on the validation split (the best mean over the seeds; the test set was not looked at): "
+        f"the article's loss at lr = {a['lr']:g}, λ = {a['lam']:g} (of {int(a['candidates'])} candidates, "
+        f"validation {_pct(a['val_acc'])}); the correct loss at lr = {k['lr']:g}, λ = {k['lam']:g}, "
+        f"T = {k['T']:g} (of {int(k['candidates'])}, validation {_pct(k['val_acc'])}).")
+
+
+def say_primary(table: pd.DataFrame) -> Markdown:
+    """The primary comparison's result, its verdict from the interval.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`primary_table`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    a, k = table.loc[ARTICLE], table.loc[CORRECT]
+    d = results.paired_difference(k["values"], a["values"])
+    few = "" if d.n >= 5 else f" (only {d.n} seed{'s' * (d.n > 1)}: a smoke run, not the protocol's five)"
+    meaning = {"helped": "the correct loss beat the article's: at this budget the teacher's soft targets "
+                         "carried knowledge that the article's loss throws away.",
+               "hurt": "the correct loss did worse than the article's, which is plain cross-entropy: at "
+                       "this budget the soft targets did not help this student.",
+               "not shown": "at this budget the run cannot tell the two apart."}[d.verdict]
+    return Markdown(f"**Primary comparison**, test accuracy over {d.n} seeds{few}: the article's loss "
+                    f"{100 * a['mean']:.2f}{_sd(a)} %, the correct loss {100 * k['mean']:.2f}{_sd(k)} %; "
+                    f"{d.describe('the correct loss')}. So {meaning}")
+
+
+def say_gradients(grads: tuple, step_norm: float, *, lam: float, T: float) -> Markdown:
+    """What section 8's gradient norms showed at the notebook's λ and T.
+
+    Parameters
+    ----------
+    grads : tuple of float
+        ``(norm_ce, norm_soft, dot)`` at ``T`` (:func:`term_gradients`).
+    step_norm : float
+        ``‖∇ kd_loss‖`` at ``lam``.
+    lam, T : float
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    a, b, dot = (float(g) for g in grads)
+    cos = dot / (a * b) if a * b else float("nan")
+    harder = "the teacher's term pulls harder than the labels'" if b > a else \
+        "the labels' term pulls harder than the teacher's"
+    mean = (lam * a + (1 - lam) * b)
+    shorter = "shorter than" if step_norm < mean else "as long as"
+    return Markdown(
+        f"What we saw: at T = {T:g} {harder} (‖∇T²KL‖ = {b:.4f} against ‖∇CE‖ = {a:.4f}), and the two "
+        f"gradients have cosine {cos:.2f}, so at λ = {lam:g} the step they take together ({step_norm:.4f}) "
+        f"is {shorter} the weighted sum of the two pulls ({mean:.4f}). Move λ: at λ = 1 only the labels "
+        "pull, at λ = 0 only the teacher. Move T: the teacher's pull changes with T even with the T² factor, "
+        "so the λ at which the two pull equally depends on T: λ and T must be chosen together.")
+
+
+def say_pitfalls(table: pd.DataFrame) -> Markdown:
+    """What each mistake cost a trained student (exploratory), each with its verdict.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`pitfall_table`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    others = table[table["verdict"] != "reference"]
+    mistakes = others[~others.index.str.startswith("no teacher")]
+    worst = mistakes["diff"].idxmin()
+    words = {"hurt": "cost accuracy", "helped": "scored higher", "not shown": "not shown either way"}
+    parts = [f"{name}: {_interval(r)}, {words[r['verdict']]}" for name, r in others.iterrows()]
+    helped = [n for n, r in mistakes.iterrows() if r["verdict"] == "helped"]
+    plain = others[others.index.str.startswith("no teacher")]
+    text = (f"What we saw (exploratory, {int(table['n'].iloc[0])} seeds, test accuracy minus the correct "
+            f"loss's {_pct(table.loc['correct kd_loss', 'mean'])}): " + "; ".join(parts) + ". "
+            f"The most costly mistake here: **{worst}**.")
+    if helped:
+        text += (f" {len(helped)} mistake{'s' * (len(helped) > 1)} scored higher than the correct loss "
+                 f"({', '.join(helped)}): a mistake that weakens the soft term moves the student towards a "
+                 "plain one, so compare with the no-teacher row before calling it a better loss.")
+    if len(plain):
+        r = plain.iloc[0]
+        text += (f" The plain student without a teacher: {_interval(r)} against the correct loss "
+                 f"({r['verdict']}).")
+    return Markdown(text)
+
+
+def say_summary(primary: pd.DataFrame, pitfalls: pd.DataFrame) -> Markdown:
+    """The notebook's three-line summary; its measured parts from this run.
+
+    Parameters
+    ----------
+    primary : pandas.DataFrame
+        :func:`primary_table`.
+    pitfalls : pandas.DataFrame
+        :func:`pitfall_table`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    a, k = primary.loc[ARTICLE], primary.loc[CORRECT]
+    d = results.paired_difference(k["values"], a["values"])
+    mistakes = pitfalls[(pitfalls["verdict"] != "reference") & ~pitfalls.index.str.startswith("no teacher")]
+    hurt = [n for n, r in mistakes.iterrows() if r["verdict"] == "hurt"]
+    return Markdown("\n".join([
+        "* The article's loss transfers no knowledge: its teacher term has no gradient, its "
+        "\"distillation\" term is plain cross-entropy, and λ only rescales SGD's learning rate (under Adam, "
+        "not even that).",
+        f"* The correct loss is λ·CE + (1 − λ)·T²·KL(teacher ‖ student) with `log_softmax`, `batchmean` and "
+        f"the teacher in eval mode under `no_grad`. Against the article's loss, both tuned on validation "
+        f"with one budget (the primary comparison): {d.describe('the correct loss')}.",
+        "* The classic mistakes raise no error; trained (exploratory), "
+        + (f"{len(hurt)} of {len(mistakes)} cost accuracy with an interval below 0 ({', '.join(hurt)})"
+           if hurt else f"none of the {len(mistakes)} showed a cost with an interval below 0 at this budget")
+        + ", so check a KD implementation against a reference before trusting its numbers."]))
+
+
 # --------------------------------------------------------------------------- exercise checks
 
 def _verdict(ok: bool, right: str, hint: str) -> tuple[bool, str]:
@@ -1501,23 +1734,6 @@ def _ex2(answer, *, grads=None, **_):
                     "right panel shows at your T (explorer.grads[T][:2]); within 0.02")
 
 
-def _ex3(answer, **_):
-    x = _number(answer)
-    return _verdict(x is not None and abs(x - 0.25) <= 1e-4,
-                    "0.25 = 1/T² at T = 2: the mistake drops the T² factor and nothing else.",
-                    "compute pitfall_no_T2(...) / kd_loss(...) at lam=0.0, T=2.0 (a ratio near 0.25?)")
-
-
-def _ex4(answer, **_):
-    word = str(answer).strip().lower()
-    if word not in ("grows", "shrinks", "stays"):
-        return _verdict(False, "", "answer 'grows', 'shrinks' or 'stays'")
-    return _verdict(word == "grows",
-                    "the student trained on the validation images memorises them further, so its "
-                    "validation accuracy runs further ahead of the test accuracy.",
-                    "compare the gap printed in section 5 with the one your 30-epoch rerun prints")
-
-
 def _ex5(answer, **_):
     names = answer if isinstance(answer, (list, tuple)) else None
     ok = names is not None and sorted(map(str, names)) == ["labels", "teacher_probs"]
@@ -1527,7 +1743,16 @@ def _ex5(answer, **_):
                     "list(inspect.signature(kdlib.article.article_ce).parameters)")
 
 
-EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4, 5: _ex5}
+EXERCISES = {
+    1: _ex1, 2: _ex2,
+    3: (0.25, 1e-4, "compute pitfall_no_T2(...) / kd_loss(...) at lam=0.0, T=2.0 (a ratio near 0.25?)",
+        "0.25 = 1/T² at T = 2: the mistake drops the T² factor and nothing else."),
+    4: ("grows", None, "answer 'grows', 'shrinks' or 'stays': compare the gap section 5 printed with the one "
+                       "your 30-epoch rerun prints",
+        "grows: the student trained on the validation images memorises them further, so its validation "
+        "accuracy runs further ahead of the test accuracy."),
+    5: _ex5,
+}
 """Exercise number → its check, ``f(answer, **evidence) -> (right, text)``, graded by
 :func:`kdlib._checks.check_answer`."""
 
