@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "tools" / "book"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-_MODEL_REF = re.compile(r"^IPY_MODEL_([0-9a-f]+)$")
+_MODEL_REF = re.compile(r"^IPY_MODEL_(\S+)$")
 
 
 def _children(state: dict) -> list[str]:
