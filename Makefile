@@ -8,14 +8,19 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 JOBS ?= 2
 
-.PHONY: setup lab test test-fast run notebooks notebooks-all sweep sweep-dask present html teachers clean
+.PHONY: setup lab test test-fast run notebooks notebooks-all sweep sweep-dask present book html teachers clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# JupyterLab in .venv reads $(LAB_OVERRIDES) as its defaults: no "Would you like to get notified
+# about official Jupyter news?" pop-up in class (the user's own ~/.jupyter settings are untouched).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+$(STAMP): requirements.txt pyproject.toml tools/jupyterlab-overrides.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	install -D -m 644 tools/jupyterlab-overrides.json $(LAB_OVERRIDES)
 	@touch $@
 
 ## lab: open JupyterLab on notebooks/ (127.0.0.1, token authentication)
@@ -76,9 +81,13 @@ present: $(STAMP)
 	$(BIN)/voila apps/explorers.ipynb --no-browser --Voila.ip=127.0.0.1 --port=$(PRESENT_PORT) \
 		--token $(VOILA_ARGS)
 
-## html: every stored notebook as a static page (plots included), index at build/html/index.html
-html: $(STAMP)
-	$(BIN)/python tools/export_html.py --out build/html
+## book: the stored notebooks as a static site that reads offline (Sphinx + MyST-NB, no execution):
+## sidebar, previous/next, full-text search, plots, MathJax shipped inside; prints its index.html
+book: $(STAMP)
+	$(BIN)/python tools/build_book.py --out build/book
+
+## html: the same as `make book` (the former one-page-per-notebook export, now with local maths)
+html: book
 
 ## teachers: the extra teachers notebook 06 compares: papermill runs of notebook 01 writing
 ## data/teacher_*.pt (skips existing ones; FORCE=1 reruns them); executed notebooks in build/teachers

@@ -15,6 +15,7 @@ fail.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,17 +199,28 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def lab(chromium_path, tmp_path_factory) -> LabServer:
-    """A JupyterLab server whose every folder lives in a temporary directory."""
-    base = tmp_path_factory.mktemp("jupyterlab")
+@contextlib.contextmanager
+def running_lab(base: Path, *, user_settings: dict | None = None,
+                app_settings_dir: Path | None = None) -> Iterator[LabServer]:
+    """Run a JupyterLab server whose every folder lives under ``base``; stop it on exit.
+
+    Parameters
+    ----------
+    base : Path
+        An empty folder: the served root, the Jupyter folders and the log go under it.
+    user_settings : dict, optional
+        ``{"<plugin>.jupyterlab-settings" path: values}`` written into its user settings folder.
+    app_settings_dir : Path, optional
+        ``--LabApp.app_settings_dir`` (where JupyterLab reads ``overrides.json``); default: the
+        application's own, ``{sys.prefix}/share/jupyter/lab/settings``.
+    """
     root = base / "root"
     root.mkdir()
     dirs = {name: base / name for name in ("runtime", "config", "data", "settings", "workspaces",
                                            "ipython", "mplconfig", "kdlib-data")}
     for path in dirs.values():
         path.mkdir()
-    for rel, values in USER_SETTINGS.items():
+    for rel, values in (user_settings or {}).items():
         target = dirs["settings"] / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(values, indent=2))
@@ -238,6 +251,7 @@ def lab(chromium_path, tmp_path_factory) -> LabServer:
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run commands by id
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--ServerApp.terminals_enabled=False",
+        *([f"--LabApp.app_settings_dir={app_settings_dir}"] if app_settings_dir else []),
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -249,6 +263,19 @@ def lab(chromium_path, tmp_path_factory) -> LabServer:
                         data_dir=dirs["kdlib-data"], process=process)
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def lab(chromium_path, tmp_path_factory) -> LabServer:
+    """A JupyterLab server whose every folder lives in a temporary directory."""
+    with running_lab(tmp_path_factory.mktemp("jupyterlab"), user_settings=USER_SETTINGS) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def lab_factory(chromium_path):
+    """:func:`running_lab`, for a test that needs a JupyterLab of its own (other settings)."""
+    return running_lab
 
 
 @pytest.fixture(scope="session")
