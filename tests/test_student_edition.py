@@ -142,7 +142,7 @@ def filled_twin(student: dict, nb: dict) -> tuple[dict, list[int], list[int]]:
         for block in blocks:
             indent = re.search(rf"(?m)^([ \t]*){re.escape(se.CODE_STUB)}$", code).group(1)
             answer = "\n".join(indent + ln if ln else ln for ln in reference(block).split("\n"))
-            code = re.sub(rf"(?m)^[ \t]*{re.escape(se.CODE_STUB)}$", lambda _: answer, code, count=1)
+            code = re.sub(rf"(?m)^[ \t]*{re.escape(se.CODE_STUB)}$", lambda _, a=answer: a, code, count=1)
         twin["cells"].append(dict(cell, id=f"{cell.get('id', 'cell')}-filled", source=se._lines(code)))
         filled.append(len(twin["cells"]) - 1)
     return twin, stubs, filled

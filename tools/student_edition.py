@@ -59,7 +59,8 @@ def solution_blocks(source: str, where: str = "cell") -> list[str]:
 def mark_schemes(source: str, where: str = "cell") -> list[str]:
     """The contents of each ``BEGIN MARK SCHEME`` region of a markdown cell, delimiters excluded."""
     lines = source.split("\n")
-    return ["\n".join(lines[a + 1:b - 1]) for a, b in _regions(lines, BEGIN_MARK_SCHEME, END_MARK_SCHEME, where)]
+    spans = _regions(lines, BEGIN_MARK_SCHEME, END_MARK_SCHEME, where)
+    return ["\n".join(lines[a + 1:b - 1]) for a, b in spans]
 
 
 def _strip(source: str, begin: str, end: str, stub: str | None, where: str) -> tuple[str, bool]:
