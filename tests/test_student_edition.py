@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 
@@ -148,7 +149,12 @@ def filled_twin(student: dict, nb: dict) -> tuple[dict, list[int], list[int]]:
     return twin, stubs, filled
 
 
-RUN = [p for p in NOTEBOOKS if solution_cells(load(p))]
+# A representative subset by default (the suite stays ~5 min on 2 cores): the notebooks whose quick run
+# is short. KDLIB_STUDENT_ALL=1 runs every notebook with solution blocks (03, 09 and 10 add ~1-2 min each
+# on a busy 2-core machine; all 8 passed when this test was written).
+QUICK_RUNS = {"00_start_here", "02_soft_targets", "06_dark_knowledge", "07_efficiency", "08_fidelity"}
+RUN = [p for p in NOTEBOOKS if solution_cells(load(p))
+       and (p.stem in QUICK_RUNS or os.environ.get("KDLIB_STUDENT_ALL") == "1")]
 
 
 @pytest.mark.slow
