@@ -8,7 +8,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 JOBS ?= 2
 
-.PHONY: setup lab test test-fast run notebooks notebooks-all sweep sweep-dask present book html teachers clean
+.PHONY: setup lab test test-fast run notebooks notebooks-all sweep sweep-dask present book html student teachers clean
 
 setup: $(STAMP)
 
@@ -88,6 +88,12 @@ book: $(STAMP)
 
 ## html: the same as `make book` (the former one-page-per-notebook export, now with local maths)
 html: book
+
+## student: the student edition in build/student/: every notebook with its solutions removed (the
+## nbgrader-marked answers become stubs, the <details> mark schemes go), the checks kept (they say "Not
+## yet" on a stub), the exercise cells' outputs cleared (tools/student_edition.py; needs no nbgrader)
+student: $(STAMP)
+	$(BIN)/python tools/student_edition.py --out build/student
 
 ## teachers: the extra teachers notebook 06 compares: papermill runs of notebook 01 writing
 ## data/teacher_*.pt (skips existing ones; FORCE=1 reruns them); executed notebooks in build/teachers
