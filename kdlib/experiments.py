@@ -92,7 +92,8 @@ __all__ = ["Method", "scratch", "label_smoothing", "kd", "on_targets", "custom",
            "fingerprint",
            "teacher_outputs", "shrink", "distill_mlp", "evaluate", "run_point", "run_points",
            "default_jobs", "worker_threads", "shutdown_pool", "train_grid", "baseline", "rows_at",
-           "kfold_indices", "select_best"]
+           "kfold_indices", "select_best", "sample_rows", "choose", "chosen"]
+__all__ += ["BudgetGrid", "budget_point", "budget_map"]
 
 
 # ------------------------------------------------------------------ methods
@@ -1567,3 +1568,297 @@ def select_best(rows, *, metric: str = "val_acc", by=("lam", "T")) -> dict:
     return summary[int(np.argmax([s["mean"] for s in summary]))]
 
 
+
+
+# ------------------------------------------------------------------ the protocol: samples and choices
+@validate_params(n_pool=Int(low=1), n_train=Int(low=1), seeds=Int(low=1))
+def sample_rows(n_pool: int, n_train: int, seeds: int, *, labels=None) -> list[tuple]:
+    """Each seed's training images: ``n_train`` rows of a pool of ``n_pool`` images.
+
+    The protocol resamples the data with every seed, so a comparison's interval covers the
+    luck of the draw as well as that of the initial weights. Seed ``s`` gets a block of one
+    seeded permutation when the pool holds ``seeds × n_train`` images (no image shared
+    between seeds), else its own draw; with ``labels``, a stratified draw (class
+    proportions kept, :func:`kdlib.data.stratified_split`) per seed.
+
+    Parameters
+    ----------
+    n_pool, n_train, seeds : int
+    labels : Tensor or array of int, optional
+        The pool's labels, for stratified samples.
+
+    Returns
+    -------
+    list of tuple
+        ``rows[s]``: the sorted pool rows of seed ``s`` (pass them as ``Config(rows=...)``).
+
+    Examples
+    --------
+    >>> [len(r) for r in sample_rows(100, 30, 3)]
+    [30, 30, 30]
+    """
+    if n_train > n_pool:
+        raise ValueError(f"n_train={n_train} is more than the pool's {n_pool} images")
+    if labels is not None:
+        y = np.asarray(labels)
+        if len(y) != n_pool:
+            raise ValueError(f"labels has {len(y)} entries; the pool has n_pool={n_pool} images")
+        draws = [kdata.stratified_split(y, n_train, np.random.default_rng(1000 + s))[0]
+                 for s in range(seeds)]
+    elif n_train * seeds <= n_pool:
+        perm = torch.randperm(n_pool, generator=torch.Generator().manual_seed(0)).numpy()
+        draws = [perm[s * n_train:(s + 1) * n_train] for s in range(seeds)]
+    else:
+        draws = [torch.randperm(n_pool, generator=torch.Generator().manual_seed(1000 + s))[:n_train].numpy()
+                 for s in range(seeds)]
+    return [tuple(int(i) for i in np.sort(d)) for d in draws]
+
+
+def _keys(names) -> tuple:
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def choose(rows, *, by=("lr",), within=("method",), metric: str = "val_acc") -> dict:
+    """Per group (e.g. per method), the candidate with the best mean ``metric`` over the seeds.
+
+    The protocol's selection step: every method gets the same candidates and the same
+    criterion, measured on the validation split (never pass a test column).
+
+    Parameters
+    ----------
+    rows : list of dict or DataFrame
+        Tidy rows, one per trained student (:func:`train_students`).
+    by : str or sequence of str
+        The columns that make a candidate (``"lr"``, ``("lr", "lam", "T")``, …).
+    within : str or sequence of str
+        The columns that make a group, each chosen separately.
+    metric : str
+        The validation column to maximise; a name that starts with ``"test"`` is refused.
+
+    Returns
+    -------
+    dict
+        Group (the value of ``within``, a tuple when it names several columns) → the chosen
+        candidate's ``by`` values, with ``mean``, ``sd``, ``n`` of ``metric`` and
+        ``candidates`` (how many were tried); the first on ties.
+
+    Examples
+    --------
+    >>> rows = [{"method": "kd", "lr": lr, "seed": s, "val_acc": a}
+    ...         for lr, a in [(0.01, 0.8), (0.03, 0.9)] for s in range(2)]
+    >>> choose(rows)["kd"]["lr"]
+    0.03
+    """
+    if str(metric).startswith("test"):
+        raise ValueError(f"metric={metric!r}: the test split never chooses; pass a validation column")
+    by, within = _keys(by), _keys(within)
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(tuple(r[c] for c in within), []).append(r)
+    out = {}
+    for key, group in groups.items():
+        summary = summarize(group, by, metric)
+        best = summary[int(np.argmax([s["mean"] for s in summary]))]
+        out[key[0] if len(within) == 1 else key] = {**best, "candidates": len(summary)}
+    return out
+
+
+def chosen(rows, choice: dict, *, by=("lr",), within=("method",)) -> list[dict]:
+    """The rows of every group's chosen candidate (one per seed), in their order.
+
+    Parameters
+    ----------
+    rows : list of dict or DataFrame
+    choice : dict
+        From :func:`choose` with the same ``by`` and ``within``.
+    by, within : str or sequence of str
+
+    Returns
+    -------
+    list of dict
+    """
+    by, within = _keys(by), _keys(within)
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
+    out = []
+    for r in rows:
+        key = tuple(r[c] for c in within)
+        c = choice.get(key[0] if len(within) == 1 else key)
+        if c is not None and all(r[b] == c[b] for b in by):
+            out.append(r)
+    return out
+
+
+
+
+# ================================================================== the budget map
+# KD's gain over a hard-label student (and label smoothing's) as a function of the training
+# budget (epochs) and of the labelled data (images), every method tuned at every point with
+# the same budget on the validation split (notebook 11, ``make results``).
+@dataclass(frozen=True)
+class BudgetGrid:
+    """The points of a budget map and the candidates every point tunes.
+
+    Parameters
+    ----------
+    n_trains : sequence of int
+        Labelled training images per student (each seed draws its own, :func:`sample_rows`).
+    epochs : sequence of int
+        Training epochs.
+    seeds : int >= 2
+        Seeds per candidate; seed ``s`` also fixes the training sample.
+    lrs : sequence of float
+        Peak learning rates, the same candidates for every method.
+    kd : sequence of (lam, T)
+        Distillation's candidates, per teacher.
+    eps : sequence of float
+        Label smoothing's candidates.
+    hidden, batch_size : int
+        The students, ``mlp([784, hidden, 10])``, trained with batches of ``batch_size``.
+    extra_teachers_at : sequence of int, optional
+        The ``n_trains`` at which teachers after the first are distilled too (``None``: at
+        every point).
+    """
+
+    n_trains: tuple = (1000, 5000, 20000, 55000)
+    epochs: tuple = (3, 10, 30)
+    seeds: int = 5
+    lrs: tuple = (1e-2, 3e-2)
+    kd: tuple = ((0.5, 4.0), (0.1, 2.0))
+    eps: tuple = (0.1,)
+    hidden: int = 128
+    batch_size: int = 128
+    extra_teachers_at: tuple | None = None
+
+    def __post_init__(self):
+        check_params({"n_trains": self.n_trains, "epochs": self.epochs, "seeds": self.seeds,
+                      "lrs": self.lrs, "eps": self.eps, "hidden": self.hidden,
+                      "batch_size": self.batch_size},
+                     {"n_trains": Each(Int(low=1)), "epochs": Each(Int(low=1)), "seeds": Int(low=2),
+                      "lrs": Each(Float(0.0, low_open=True)), "eps": Each(Float(0.0, 0.999)),
+                      "hidden": Int(low=1), "batch_size": Int(low=1)})
+        for lam, T in self.kd:
+            LAM("kd lam", lam)
+            TEMPERATURE("kd T", T)
+
+    def candidates(self, teachers) -> list[tuple[Method, float]]:
+        """Every ``(method, lr)`` a point trains: scratch, label smoothing per ε, KD per teacher
+        and ``(λ, T)``, each at every learning rate.
+
+        Parameters
+        ----------
+        teachers : sequence of str
+            The KD methods' names, one per teacher (e.g. ``["kd", "kd (strong teacher)"]``).
+
+        Returns
+        -------
+        list of (Method, float)
+        """
+        methods = [scratch()] + [label_smoothing(e) for e in self.eps] + \
+                  [kd(lam, T, name=t) for t in teachers for lam, T in self.kd]
+        return [(m, lr) for m in methods for lr in self.lrs]
+
+
+_CANDIDATE = ("lr", "lam", "T", "eps")
+
+
+def budget_point(pool, teacher_logits: dict, *, n_train: int, epochs: int, grid: BudgetGrid,
+                 progress: bool = False) -> list[dict]:
+    """One point of the budget map: train every candidate of ``grid`` on every seed, choose on
+    validation, score the chosen students on the test split.
+
+    Every method gets the same learning rates (``grid.lrs``); label smoothing also chooses ε
+    and each KD method ``(λ, T)``. Each seed ``s`` trains on its own ``n_train`` pool rows
+    (:func:`sample_rows`), shared by all methods, so the methods pair by seed. All students
+    of a point train together in lockstep (one group). The choice (:func:`choose`, best mean
+    validation accuracy over the seeds, per method) never sees the test split; only the chosen
+    students are scored there.
+
+    Parameters
+    ----------
+    pool : kdlib.data.Splits
+        ``train``: the images the samples are drawn from; ``val`` chooses; ``test`` reports.
+    teacher_logits : dict
+        KD method name → the teacher's logits on ``pool.train`` (e.g. ``{"kd": logits}``).
+    n_train, epochs : int
+        The point.
+    grid : BudgetGrid
+        Seeds and candidates.
+    progress : bool
+
+    Returns
+    -------
+    list of dict
+        One row per trained student: ``n_train``, ``epochs``, ``method``, ``lam``, ``T``,
+        ``eps``, ``lr``, ``seed``, ``val_acc``, ``chosen`` (its candidate was chosen for its
+        method), ``test_acc`` (chosen students only, else ``None``), ``seconds``.
+    """
+    n_train, epochs = check_int("n_train", n_train, low=1), check_int("epochs", epochs, low=1)
+    if not isinstance(grid, BudgetGrid):
+        raise TypeError(f"grid must be a BudgetGrid, got {type(grid).__name__}")
+    names, n_pool = list(teacher_logits), len(pool.train.y)
+    for name in names:
+        if tuple(teacher_logits[name].shape) != (n_pool, pool.n_classes):
+            raise ValueError(f"teacher_logits[{name!r}] has shape {tuple(teacher_logits[name].shape)}; "
+                             f"it must be ({n_pool}, {pool.n_classes}), one row per pool.train image")
+    # One lockstep group for the whole point: the pool is repeated once per teacher, and a KD
+    # student of teacher k reads its seed's rows in copy k (the same images, that teacher's logits).
+    stacked = kdata.Split(pool.train.x.repeat(max(1, len(names)), *[1] * (pool.train.x.ndim - 1)),
+                          pool.train.y.repeat(max(1, len(names))))
+    logits = torch.cat([teacher_logits[n] for n in names]) if names else None
+    samples = sample_rows(n_pool, n_train, grid.seeds)
+    build = mlp_builder([pool.train.x[0].numel(), grid.hidden, pool.n_classes])
+    configs = []
+    for m, lr in grid.candidates(names):
+        offset = n_pool * names.index(m.name) if m.kind == "kd" else 0
+        settings = _train.TrainSettings(epochs=epochs, lr=lr, batch_size=grid.batch_size)
+        configs += [Config(build, m, s, settings, rows=tuple(offset + r for r in samples[s]),
+                           labels={"n_train": n_train, "epochs": epochs, "lr": lr})
+                    for s in range(grid.seeds)]
+    out = train_students(configs, stacked, teacher_logits=logits, progress=progress, keep=lambda c: True,
+                         evaluate=_val_only(pool), desc=f"{n_train} images x {epochs} epochs")
+    trained = [r.pop("student") for r in out]
+    choice = choose(out, by=_CANDIDATE, within=("method",))
+    picked = {(m, *(c[k] for k in _CANDIDATE)) for m, c in choice.items()}
+    for r, model in zip(out, trained):
+        r["chosen"] = (r["method"], *(r[k] for k in _CANDIDATE)) in picked
+        r["test_acc"] = metrics.accuracy(model, pool.test.x, pool.test.y) if r["chosen"] else None
+    return out
+
+
+def budget_map(pool, teacher_logits: dict, grid: BudgetGrid, *, progress: bool = True) -> list[dict]:
+    """Every point of ``grid`` (:func:`budget_point`), data sizes outer, epochs inner.
+
+    Parameters
+    ----------
+    pool : kdlib.data.Splits
+    teacher_logits : dict
+        KD method name → logits on ``pool.train``; the first is distilled at every point,
+        the others at ``grid.extra_teachers_at`` (every point when ``None``).
+    grid : BudgetGrid
+    progress : bool
+        A line per point (its seconds) and a bar over its students.
+
+    Returns
+    -------
+    list of dict
+        :func:`budget_point`'s rows of every point, in order.
+    """
+    names = list(teacher_logits)
+    out = []
+    for n in grid.n_trains:
+        extra = grid.extra_teachers_at is None or n in grid.extra_teachers_at
+        teachers = {k: teacher_logits[k] for k in (names if extra else names[:1])}
+        for e in grid.epochs:
+            t0 = time.perf_counter()
+            out += budget_point(pool, teachers, n_train=n, epochs=e, grid=grid, progress=progress)
+            if progress:
+                print(f"{n:>6,} images x {e:>3} epochs: {time.perf_counter() - t0:6.1f} s", flush=True)
+    return out
+
+
+def _val_only(pool):
+    """An ``evaluate`` scoring the validation split of ``pool`` (whatever split trained)."""
+    def evaluate(model, config, data):
+        return {"val_acc": metrics.accuracy(model, pool.val.x, pool.val.y)}
+    return evaluate
