@@ -45,6 +45,7 @@ TEST_PARAMS = {
     "08_fidelity": {"quick": True},
     "09_interpretability": {"quick": True},
     "10_other_students": {"quick": True},
+    "11_budget_map": {"quick": True},
 }
 
 
@@ -78,6 +79,7 @@ FILE_SECONDS = {
     "test_runs.py": 100, "05_lambda_tuning.ipynb": 65, "test_grids.py": 60, "test_lab_sliders.py": 45,
     "test_present.py": 35, "03_student_init.ipynb": 15, "10_other_students.ipynb": 15,
     "09_interpretability.ipynb": 12, "04_loss_formulas.ipynb": 12, "01_teacher.ipynb": 10,
+    "11_budget_map.ipynb": 15,
 }
 
 # Fixture notebooks are inputs of tests, not lessons for nbval to check.

@@ -12,7 +12,8 @@ from kdlib.lessons import lesson01_teacher as lesson
 from kdlib.train import train_teacher
 
 DEFAULTS = {"checkpoint": "", "epochs": 2, "n_train": 0, "lr": 3e-3, "batch_size": 128, "seed": 0,
-            "channels": [32, 64], "hidden": 128, "label_smoothing": 0.0, "snapshot_epochs": [], "augment": False}
+            "channels": [32, 64], "hidden": 128, "label_smoothing": 0.0, "snapshot_epochs": [],
+            "augment": False}
 
 
 def tiny_images(n_train=64, n_val=32, seed=0):

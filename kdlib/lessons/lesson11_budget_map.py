@@ -14,7 +14,10 @@ the ``say_*`` sentences that follow the run; and the exercises (:data:`EXERCISES
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import multiprocessing
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -33,12 +36,13 @@ from kdlib._checks import check_params as _check_params
 
 # ------------------------------------------------------------------ settings
 MAP_GRID = experiments.BudgetGrid(n_trains=(1000, 5000, 20000, 55000), epochs=(3, 10, 30), seeds=5,
-                                  lrs=(1e-2, 3e-2), kd=((0.5, 4.0), (0.1, 2.0)), eps=(0.1,))
+                                  lrs=(1e-2, 3e-2), kd=((0.5, 4.0), (0.1, 2.0)), eps=(0.1,),
+                                  extra_teachers_at=(55000,))
 """The shipped map: 4 data sizes × 3 budgets; per point 5 seeds × 2 learning rates for every
-method, 2 (λ, T) per teacher, 1 ε; the strong teacher at every point."""
+method, 2 (λ, T) per teacher, 1 ε; the strong teacher in the full-data row (55,000 images)."""
 
 QUICK_GRID = replace(MAP_GRID, n_trains=(200, 1000), epochs=(1, 2), seeds=2, lrs=(3e-2,),
-                     kd=((0.5, 4.0),))
+                     kd=((0.5, 4.0),), extra_teachers_at=(1000,))
 """``--quick``: a map of seconds (the slow test's), not one to read."""
 
 STRONG_TEACHER = {"checkpoint": "teacher_strong.pt", "epochs": 20, "augment": True}
@@ -225,46 +229,60 @@ def point_cost(grid: experiments.BudgetGrid, n_train: int, epochs: int) -> int:
     return len(grid.candidates(list(TEACHERS)[:teachers])) * grid.seeds * n_train * epochs
 
 
-def shards(grid: experiments.BudgetGrid, jobs: int) -> list[experiments.BudgetGrid]:
-    """Split the map's points into ``jobs`` single-point grids per worker, balanced by
-    :func:`point_cost` (the costliest point first, each to the least loaded worker).
+def shards(grid: experiments.BudgetGrid, jobs: int, *, points=None) -> list[list[tuple]]:
+    """Share the map's points among ``jobs`` workers, balanced by :func:`point_cost` (the
+    costliest point first, each to the least loaded worker).
 
     Parameters
     ----------
     grid : kdlib.experiments.BudgetGrid
     jobs : int
+    points : sequence of (n_train, epochs), optional
+        Default: every point of ``grid``.
 
     Returns
     -------
     list of list of (n_train, epochs)
-        The points of each worker (empty workers dropped).
+        The points of each worker, cheapest first (empty workers dropped).
     """
-    points = sorted(((n, e) for n in grid.n_trains for e in grid.epochs),
-                    key=lambda p: -point_cost(grid, *p))
+    points = [(n, e) for n in grid.n_trains for e in grid.epochs] if points is None else list(points)
     load, out = [0] * jobs, [[] for _ in range(jobs)]
-    for p in points:
+    for p in sorted(points, key=lambda p: -point_cost(grid, *p)):
         k = int(np.argmin(load))
         out[k].append(p)
         load[k] += point_cost(grid, *p)
-    return [o for o in out if o]
+    return [o[::-1] for o in out if o]
 
 
-def _run_shard(grid: experiments.BudgetGrid, points, threads: int) -> list[dict]:
-    """One worker of :func:`make_map`: its own data and teacher logits, then its points."""
+def _point_file(folder: Path, grid: experiments.BudgetGrid, n_train: int, epochs: int) -> Path:
+    """Where one finished point's rows are kept (named by the grid, so another grid never reuses it)."""
+    key = hashlib.sha256(json.dumps(asdict(grid), sort_keys=True).encode()).hexdigest()[:10]
+    return folder / f"{key}_{n_train}x{epochs}.csv"
+
+
+def _run_shard(grid: experiments.BudgetGrid, points, threads: int, folder: Path) -> float:
+    """One worker of :func:`make_map`: its own data and teacher logits, then its points, each
+    written to ``folder`` as soon as it is done; returns the seconds its points took."""
     torch.set_num_threads(threads)
     pool = load_pool()
     logits = teacher_logits(pool)
-    rows = []
+    total = 0.0
     for n, e in points:
         t0 = time.perf_counter()
-        one = replace(grid, n_trains=(n,), epochs=(e,))
-        rows += experiments.budget_map(pool, logits, one, progress=False)
-        print(f"{n:>6,} images x {e:>3} epochs: {time.perf_counter() - t0:6.1f} s", flush=True)
-    return rows
+        rows = experiments.budget_map(pool, logits, replace(grid, n_trains=(n,), epochs=(e,)), progress=False)
+        seconds = time.perf_counter() - t0
+        total += seconds
+        results.write_csv([{**r, "point_seconds": round(seconds, 1)} for r in rows],
+                          _point_file(folder, grid, n, e))
+        print(f"{n:>6,} images x {e:>3} epochs: {seconds:6.1f} s", flush=True)
+    return total
 
 
 def make_map(out=None, *, quick: bool = False, jobs: int = 2) -> Path:
     """Compute the budget map and write it with its provenance (``make results``).
+
+    Each finished point is kept in ``<out>.points/`` first, so an interrupted run resumes
+    where it stopped (rerun the same command); the folder is removed once the map is written.
 
     Parameters
     ----------
@@ -283,23 +301,32 @@ def make_map(out=None, *, quick: bool = False, jobs: int = 2) -> Path:
     """
     t0 = time.perf_counter()
     grid = QUICK_GRID if quick else MAP_GRID
-    work = shards(grid, jobs)
+    out = Path(out or results.MAP_PATH)
+    folder = out.with_name(out.name + ".points")
+    folder.mkdir(parents=True, exist_ok=True)
+    points = [(n, e) for n in grid.n_trains for e in grid.epochs]
+    left = [p for p in points if not _point_file(folder, grid, *p).is_file()]
+    if len(left) < len(points):
+        print(f"resuming: {len(points) - len(left)} of {len(points)} points already done in {folder}")
+    work = shards(grid, jobs, points=left) if left else []
+    threads = torch.get_num_threads() if len(work) <= 1 else 1
     if len(work) == 1:
-        rows = _run_shard(grid, work[0], torch.get_num_threads())
-        threads = torch.get_num_threads()
-    else:
-        threads = 1
+        _run_shard(grid, work[0], threads, folder)
+    elif work:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(work), mp_context=ctx) as ex:
-            parts = list(ex.map(_run_shard, [grid] * len(work), work, [threads] * len(work)))
-        order = {(n, e): i for i, (n, e) in enumerate((n, e) for n in grid.n_trains for e in grid.epochs)}
-        rows = sorted((r for part in parts for r in part), key=lambda r: order[(r["n_train"], r["epochs"])])
+            list(ex.map(_run_shard, [grid] * len(work), work, [threads] * len(work), [folder] * len(work)))
+    rows = [r for p in points
+            for r in results.read_csv(_point_file(folder, grid, *p), text_columns=("method",))]
+    point_seconds = {(r["n_train"], r["epochs"]): r.pop("point_seconds") for r in rows}
     seconds = time.perf_counter() - t0
     params = {"grid": asdict(grid), "teachers": TEACHERS, "teacher_test_acc": teacher_accuracies(),
-              "pool": {"train": 55000, "val": 5000, "test": 10000}, "jobs": len(work),
-              "threads_per_job": threads, "quick": quick}
-    path = results.write_with_provenance(rows, out or results.MAP_PATH,
-                                         results.provenance(params=params, seconds=seconds))
+              "pool": {"train": 55000, "val": 5000, "test": 10000}, "jobs": max(1, len(work)),
+              "threads_per_job": threads, "quick": quick,
+              "point_seconds": {f"{n}x{e}": s for (n, e), s in point_seconds.items()},
+              "resumed": len(left) < len(points)}
+    path = results.write_with_provenance(rows, out, results.provenance(params=params, seconds=seconds))
+    shutil.rmtree(folder, ignore_errors=True)
     print(f"budget map: {len(rows)} students in {seconds:.0f} s ({seconds / 60:.1f} min) -> {path}")
     return path
 
@@ -537,21 +564,25 @@ def agreement(shipped: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
                          & (m["diff_live"] <= m["high_shipped"] + 1e-9)})
 
 
-def positions(settings) -> pd.DataFrame:
+def positions(settings, *, path=None) -> pd.DataFrame:
     """Where some settings sit on the map (:func:`kdlib.results.map_position`).
 
     Parameters
     ----------
     settings : sequence of (label, epochs, n_train)
+    path : path, optional
+        The map (default: the shipped one).
+
     Returns
     -------
     pandas.DataFrame
-        Indexed by label: the map cell, KD's gain and the phrase.
+        Indexed by ``setting``: ``cell`` (the map's nearest), ``verdict`` and ``phrase``.
     """
     out = []
     for label, epochs, n_train in settings:
-        p = results.map_position(epochs=epochs, n_train=n_train)
-        out.append({"setting": label, "phrase": p["phrase"]})
+        p = results.map_position(epochs=epochs, n_train=n_train, path=path)
+        out.append({"setting": label, "cell": f"{p['epochs']} epochs × {p['n_train']:,} images",
+                    "verdict": p["verdict"], "phrase": p["phrase"]})
     return pd.DataFrame(out).set_index("setting")
 
 
