@@ -3,27 +3,31 @@ agreement, the figures, the say_* sentences (helped / hurt / not shown) and the 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from kdlib import data as kdata
-from kdlib import results
+from kdlib import models, results
 from kdlib._checks import Verdict
 from kdlib.lessons import lesson11_budget_map as lesson
 
-DEFAULTS = {"n_train": 1000, "epochs": [3, 10, 30], "seeds": 5, "strong": False, "map_path": "",
+DEFAULTS = {"n_train": 1000, "epochs": [3, 10], "seeds": 5, "strong": False, "map_path": "",
             "quick": False}
 
 
 # ------------------------------------------------------------------ settings
 def test_check_params_accepts_the_defaults_and_applies_quick():
     s = lesson.check_params(**DEFAULTS)
-    assert (s.n_train, s.epochs, s.seeds) == (1000, [3, 10, 30], 5) and s.path == results.MAP_PATH
-    assert s.grid.n_trains == (1000,) and s.grid.epochs == (3, 10, 30) and s.grid.lrs == lesson.MAP_GRID.lrs
+    assert (s.n_train, s.epochs, s.seeds) == (1000, [3, 10], 5) and s.path == results.MAP_PATH
+    assert s.grid.n_trains == (1000,) and s.grid.epochs == (3, 10) and s.grid.lrs == lesson.MAP_GRID.lrs
+    rows = lesson.slice_rows(s)
+    assert len(rows) == 5000 and rows == sorted(rows)  # five disjoint samples of 1,000
     q = lesson.check_params(**{**DEFAULTS, "quick": True})
     assert (q.n_train, q.epochs, q.seeds) == (lesson.QUICK["n_train"], lesson.QUICK["epochs"], 2)
 
@@ -166,6 +170,37 @@ def test_make_teachers_skips_an_existing_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("KDLIB_DATA", str(tmp_path))
     (tmp_path / lesson.STRONG_TEACHER["checkpoint"]).write_bytes(b"x")
     assert lesson.make_teachers() == []
+
+
+def test_teacher_logits_of_some_rows_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDLIB_DATA", str(tmp_path))
+    torch.manual_seed(0)
+    models.save(models.mlp([4, 3]), tmp_path / "teacher.pt")
+    train = kdata.Split(torch.rand(10, 1, 2, 2), torch.arange(10) % 3)
+    pool = kdata.Splits(train, None, None, ("a", "b", "c"), "t")
+    full = lesson.teacher_logits(pool, ["kd"])["kd"]
+    some = lesson.teacher_logits(pool, ["kd"], rows=[1, 4, 4])["kd"]
+    assert torch.allclose(some[[1, 4]], full[[1, 4]]) and not some[[0, 2, 3]].any()
+    with pytest.raises(FileNotFoundError, match="make teachers"):
+        lesson.teacher_logits(pool, ["kd (strong teacher)"])
+
+
+def test_partial_map_is_written_from_finished_points_and_resumed(tmp_path, monkeypatch):
+    grid = lesson.QUICK_GRID
+    out = tmp_path / "map.csv"
+    folder = out.with_name(out.name + ".points")
+    folder.mkdir()
+    row = {"n_train": 200, "epochs": 1, "method": "scratch", "lam": 1.0, "T": 1.0, "eps": 0.0, "lr": 0.03,
+           "seed": 0, "val_acc": 0.5, "chosen": True, "test_acc": 0.5, "seconds": 0.1, "point_seconds": 2.0}
+    results.write_csv([row, {**row, "seed": 1}], lesson._point_file(folder, grid, 200, 1))
+    monkeypatch.setattr(lesson, "teacher_accuracies", lambda names=None: {"kd": 0.9})
+    lesson.make_map(out, quick=True, partial=True)
+    rows, prov = results.read_with_provenance(out)
+    assert len(rows) == 2 and not prov["params"]["complete"] and "1000x2" in prov["params"]["missing_points"]
+    assert prov["params"]["point_seconds"] == {"200x1": 2.0}
+    shutil.rmtree(folder)  # a fresh checkout: only the shipped partial map
+    lesson._seed_points(out, grid, folder.mkdir() or folder)
+    assert lesson._point_file(folder, grid, 200, 1).is_file()
 
 
 @pytest.mark.slow

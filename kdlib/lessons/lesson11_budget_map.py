@@ -176,7 +176,7 @@ def load_pool():
     return kdata.load("fashion-mnist", seed=0)
 
 
-def teacher_logits(pool, names=None) -> dict:
+def teacher_logits(pool, names=None, *, rows=None) -> dict:
     """KD method name → its teacher's logits on ``pool.train`` (:data:`TEACHERS`).
 
     Parameters
@@ -184,18 +184,45 @@ def teacher_logits(pool, names=None) -> dict:
     pool : kdlib.data.Splits
     names : sequence of str, optional
         Keys of :data:`TEACHERS` (default: all).
+    rows : sequence of int, optional
+        Compute the logits of these rows of ``pool.train`` only (the others stay 0): enough
+        for students that see only these rows, and much cheaper than all 55,000.
 
     Returns
     -------
     dict
+        Name → a ``(len(pool.train), classes)`` tensor.
     """
     out = {}
+    idx = None if rows is None else torch.as_tensor(sorted(set(rows)), dtype=torch.long)
     for name in (list(TEACHERS) if names is None else names):
         path = kdata.data_dir() / TEACHERS[name]
         if not path.is_file():
             raise FileNotFoundError(f"no teacher {path} for {name!r}; run `make teachers`")
-        out[name] = models.predict(models.load(path), pool.train.x)
+        teacher = models.load(path)
+        if idx is None:
+            out[name] = models.predict(teacher, pool.train.x)
+        else:
+            full = torch.zeros(len(pool.train.y), pool.n_classes)
+            full[idx] = models.predict(teacher, pool.train.x[idx])
+            out[name] = full
     return out
+
+
+def slice_rows(settings: Settings, n_pool: int = 55000) -> list[int]:
+    """The pool rows the live slice's students see (every seed's sample).
+
+    Parameters
+    ----------
+    settings : Settings
+    n_pool : int
+
+    Returns
+    -------
+    list of int
+    """
+    return sorted({r for sample in experiments.sample_rows(n_pool, settings.n_train, settings.seeds)
+                   for r in sample})
 
 
 def teacher_accuracies(names=None) -> dict:
@@ -265,7 +292,8 @@ def _run_shard(grid: experiments.BudgetGrid, points, threads: int, folder: Path)
     written to ``folder`` as soon as it is done; returns the seconds its points took."""
     torch.set_num_threads(threads)
     pool = load_pool()
-    logits = teacher_logits(pool)
+    extra = grid.extra_teachers_at is None or any(n in grid.extra_teachers_at for n, _ in points)
+    logits = teacher_logits(pool, list(TEACHERS) if extra else list(TEACHERS)[:1])
     total = 0.0
     for n, e in points:
         t0 = time.perf_counter()
@@ -278,11 +306,32 @@ def _run_shard(grid: experiments.BudgetGrid, points, threads: int, folder: Path)
     return total
 
 
-def make_map(out=None, *, quick: bool = False, jobs: int = 2) -> Path:
+def _seed_points(out: Path, grid: experiments.BudgetGrid, folder: Path) -> None:
+    """Split a partial map already at ``out`` (written with ``partial=True`` for this very grid)
+    back into point files, so that ``make results`` resumes from a shipped partial map."""
+    side = out.with_suffix(".json")
+    if not (out.is_file() and side.is_file()):
+        return
+    prov = json.loads(side.read_text(encoding="utf-8"))
+    if prov.get("params", {}).get("complete", True) or prov["params"].get("grid") != json.loads(
+            json.dumps(asdict(grid))):
+        return
+    table = results.read_csv(out, text_columns=("method",))
+    seconds = prov["params"].get("point_seconds", {})
+    for (n, e) in {(r["n_train"], r["epochs"]) for r in table}:
+        path = _point_file(folder, grid, n, e)
+        if not path.is_file():
+            results.write_csv([{**r, "point_seconds": seconds.get(f"{n}x{e}")} for r in table
+                               if (r["n_train"], r["epochs"]) == (n, e)], path)
+
+
+def make_map(out=None, *, quick: bool = False, jobs: int = 2, partial: bool = False) -> Path:
     """Compute the budget map and write it with its provenance (``make results``).
 
     Each finished point is kept in ``<out>.points/`` first, so an interrupted run resumes
     where it stopped (rerun the same command); the folder is removed once the map is written.
+    With ``partial=True`` nothing is trained: the finished points are written as the map, its
+    provenance listing the missing ones (``complete: false``), and the folder is kept.
 
     Parameters
     ----------
@@ -293,6 +342,8 @@ def make_map(out=None, *, quick: bool = False, jobs: int = 2) -> Path:
     jobs : int
         Worker processes of one torch thread each, the points shared out by :func:`shards`
         (1: this process, its own threads).
+    partial : bool
+        Write the finished points only (see above).
 
     Returns
     -------
@@ -304,11 +355,12 @@ def make_map(out=None, *, quick: bool = False, jobs: int = 2) -> Path:
     out = Path(out or results.MAP_PATH)
     folder = out.with_name(out.name + ".points")
     folder.mkdir(parents=True, exist_ok=True)
+    _seed_points(out, grid, folder)
     points = [(n, e) for n in grid.n_trains for e in grid.epochs]
     left = [p for p in points if not _point_file(folder, grid, *p).is_file()]
     if len(left) < len(points):
         print(f"resuming: {len(points) - len(left)} of {len(points)} points already done in {folder}")
-    work = shards(grid, jobs, points=left) if left else []
+    work = shards(grid, jobs, points=left) if left and not partial else []
     threads = torch.get_num_threads() if len(work) <= 1 else 1
     if len(work) == 1:
         _run_shard(grid, work[0], threads, folder)
@@ -316,7 +368,10 @@ def make_map(out=None, *, quick: bool = False, jobs: int = 2) -> Path:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(work), mp_context=ctx) as ex:
             list(ex.map(_run_shard, [grid] * len(work), work, [threads] * len(work), [folder] * len(work)))
-    rows = [r for p in points
+    done = [p for p in points if _point_file(folder, grid, *p).is_file()]
+    if not done:
+        raise RuntimeError(f"no finished point in {folder}: nothing to write")
+    rows = [r for p in done
             for r in results.read_csv(_point_file(folder, grid, *p), text_columns=("method",))]
     point_seconds = {(r["n_train"], r["epochs"]): r.pop("point_seconds") for r in rows}
     seconds = time.perf_counter() - t0
@@ -324,9 +379,11 @@ def make_map(out=None, *, quick: bool = False, jobs: int = 2) -> Path:
               "pool": {"train": 55000, "val": 5000, "test": 10000}, "jobs": max(1, len(work)),
               "threads_per_job": threads, "quick": quick,
               "point_seconds": {f"{n}x{e}": s for (n, e), s in point_seconds.items()},
-              "resumed": len(left) < len(points)}
+              "resumed": len(left) < len(points), "complete": len(done) == len(points),
+              "missing_points": [f"{n}x{e}" for n, e in points if (n, e) not in done]}
     path = results.write_with_provenance(rows, out, results.provenance(params=params, seconds=seconds))
-    shutil.rmtree(folder, ignore_errors=True)
+    if len(done) == len(points):
+        shutil.rmtree(folder, ignore_errors=True)
     print(f"budget map: {len(rows)} students in {seconds:.0f} s ({seconds / 60:.1f} min) -> {path}")
     return path
 
@@ -347,8 +404,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="the CSV (default data/results/budget_map.csv)")
     parser.add_argument("--quick", action="store_true", help="a tiny grid of seconds (tests)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--partial", action="store_true",
+                        help="train nothing: write the finished points (the provenance lists the rest)")
     args = parser.parse_args(argv)
-    make_map(args.out, quick=args.quick, jobs=args.jobs)
+    make_map(args.out, quick=args.quick, jobs=args.jobs, partial=args.partial)
     return 0
 
 
@@ -464,6 +523,27 @@ def gain_lines(gains: pd.DataFrame, method: str) -> Figure:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig
+
+
+def primary_cell(rows) -> dict:
+    """The primary comparison's point, :data:`PRIMARY`, or the map's largest point when the map
+    lacks it (a quick map): ``{"n_train", "epochs"}``.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        The map's rows.
+
+    Returns
+    -------
+    dict
+    """
+    df = results.frame(rows)
+    points = set(zip(df["n_train"], df["epochs"]))
+    if (PRIMARY["n_train"], PRIMARY["epochs"]) in points:
+        return {"n_train": PRIMARY["n_train"], "epochs": PRIMARY["epochs"]}
+    n, e = max(points)
+    return {"n_train": int(n), "epochs": int(e)}
 
 
 def point_table(rows, *, n_train: int, epochs: int) -> pd.DataFrame:
@@ -587,8 +667,12 @@ def positions(settings, *, path=None) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ prose that follows the run
+def _ep(e) -> str:
+    return f"{int(e)} epoch{'s' * (int(e) != 1)}"
+
+
 def _cells(g: pd.DataFrame) -> str:
-    return ", ".join(f"{int(r.epochs)} epochs on {int(r.n_train):,}" for r in g.itertuples()) or "none"
+    return ", ".join(f"{_ep(r.epochs)} on {int(r.n_train):,}" for r in g.itertuples()) or "none"
 
 
 def _pd(row) -> results.PairedDifference:
@@ -642,10 +726,11 @@ def say_map(gains: pd.DataFrame) -> Markdown:
             parts.append(f"{v} in {len(which)} of {len(g)} cells{where}")
         best = g.loc[g["diff"].idxmax()]
         lines.append(f"* **{method}**: {'; '.join(parts)}. Its largest mean gain, "
-                     f"{100 * best['diff']:+.2f} points, was at {int(best['epochs'])} epochs on "
+                     f"{100 * best['diff']:+.2f} points, was at {_ep(best['epochs'])} on "
                      f"{int(best['n_train']):,} images.")
     k = len(gains)
-    return Markdown("What we saw (exploratory, every cell but the primary one):\n\n" + "\n".join(lines)
+    head = "What we saw (exploratory; the primary cell, reported above, is counted too):\n\n"
+    return Markdown(head + "\n".join(lines)
                     + f"\n\n*Multiplicity*: the map prints {k} intervals; if no method made any "
                     f"difference anywhere, about {0.05 * k:.1f} of them would still exclude 0 by "
                     "chance (5 % each). Read a single \"helped\" or \"hurt\" cell as a hint; a "
@@ -668,8 +753,8 @@ def say_trend(gains: pd.DataFrame, method: str = "kd") -> Markdown:
     for n, g in gains[gains["method"] == method].groupby("n_train"):
         g = g.sort_values("epochs")
         first, last = g.iloc[0], g.iloc[-1]
-        parts.append(f"{n:,} images: {100 * first['diff']:+.2f} points at {int(first['epochs'])} epochs "
-                     f"({first['verdict']}) → {100 * last['diff']:+.2f} at {int(last['epochs'])} "
+        parts.append(f"{n:,} images: {100 * first['diff']:+.2f} points at {_ep(first['epochs'])} "
+                     f"({first['verdict']}) → {100 * last['diff']:+.2f} at {_ep(last['epochs'])} "
                      f"({last['verdict']})")
     return Markdown(f"What we saw (exploratory): {method}'s gain from the shortest to the longest "
                     "budget, per data size: " + "; ".join(parts) + ".")
@@ -825,9 +910,9 @@ def check_exercise(n: int, answer, **evidence) -> Verdict:
 
 
 __all__ = ["MAP_GRID", "QUICK_GRID", "STRONG_TEACHER", "TEACHERS", "PRIMARY", "PARAMS", "QUICK", "Settings",
-           "check_params", "make_teachers", "load_pool", "teacher_logits", "teacher_accuracies", "point_cost",
-           "shards", "make_map",
-           "main", "load_map", "provenance_table", "gain_grid", "map_heatmap", "gain_lines", "point_table",
+           "check_params", "make_teachers", "load_pool", "teacher_logits", "slice_rows", "teacher_accuracies",
+           "point_cost", "shards", "make_map", "main", "load_map", "provenance_table", "primary_cell",
+           "gain_grid", "map_heatmap", "gain_lines", "point_table",
            "strong_vs_default", "live_slice", "agreement", "positions", "say_primary", "say_map",
            "say_trend", "say_strong", "say_agreement", "say_summary", "EXERCISES", "check_exercise"]
 
