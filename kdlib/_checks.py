@@ -266,6 +266,73 @@ def check_params(values: dict, spec: dict) -> dict:
     return {name: spec[name](name, values[name]) for name in spec}
 
 
+_check_dict = check_params  # what settings_checker's functions call (they shadow the name)
+
+
+def settings_checker(settings, spec: dict, *, quick: dict | None = None, also=None):
+    """Make a lesson's ``check_params(**params) -> Settings`` (the lesson template's first step).
+
+    The function it returns validates every parameter of the notebook against ``spec``
+    (:func:`check_params`), replaces the sizes by ``quick`` when ``quick=True`` is passed, runs
+    ``also`` (checks that involve several parameters) and returns ``settings(**values)``.
+
+    Parameters
+    ----------
+    settings : type
+        The lesson's frozen ``Settings`` dataclass; the function is documented as its module's.
+    spec : dict
+        Parameter name → constraint (the notebook's ``parameters`` cell, name for name).
+    quick : dict, optional
+        What ``quick=True`` uses: entries for the names of ``spec`` (others are ignored).
+    also : callable, optional
+        ``also(values)`` raises ``ValueError`` for a combination that is not allowed.
+
+    Returns
+    -------
+    callable
+        ``check_params(**params) -> settings``.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Settings:
+    ...     epochs: int
+    >>> settings_checker(Settings, {"epochs": Int(1, 10)})(epochs=3)
+    Settings(epochs=3)
+    """
+    notebook = settings.__module__.rpartition(".lesson")[2].split("_")[0]
+
+    def check_params(**params):
+        values = _check_dict(params, spec)
+        if quick and values.get("quick"):
+            values.update({k: v for k, v in quick.items() if k in values})
+        if also is not None:
+            also(values)
+        return settings(**values)
+
+    check_params.__module__ = settings.__module__
+    check_params.__annotations__ = {"return": settings}
+    check_params.__doc__ = f"""Validate notebook {notebook}'s parameters; return the settings to run with.
+
+    Parameters
+    ----------
+    **params
+        Every parameter of the notebook's ``parameters`` cell, by name (see
+        :class:`Settings`){"; ``quick=True`` replaces the sizes by :data:`QUICK`" if quick else ""}.
+
+    Returns
+    -------
+    Settings
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter, its value and what is allowed.
+    """
+    return check_params
+
+
 def validate_params(**constraints):
     """Decorator: check the named arguments of every call and pass on the converted values.
 

@@ -218,6 +218,44 @@ def paired_difference(a, b, *, confidence: float = 0.95) -> PairedDifference:
     return PairedDifference(mean, sd, mean - half, mean + half, n, confidence)
 
 
+
+@validate_params(confidence=Float(low=0.0, high=1.0, low_open=True))
+def corrected_resampled_t(diffs, n_train, n_test, *, confidence: float = 0.95) -> PairedDifference:
+    """The paired difference over cross-validation folds with the **corrected resampled t**
+    interval (Nadeau & Bengio 2003), for folds that share their training images.
+
+    Fold scores are not independent (any two folds of k-fold CV share most of their training
+    images), so the plain ``sd² / J`` underestimates the variance of the mean difference. The
+    corrected interval is ``mean ± t_{J-1} · sqrt((1/J + n_test/n_train) · sd²)``.
+
+    Parameters
+    ----------
+    diffs : sequence of float
+        One difference (method − reference) per fold, ``J`` in all.
+    n_train, n_test : float > 0
+        Images each fold trains on and is scored on (k-fold CV on ``n`` images:
+        ``n (k − 1) / k`` and ``n / k``).
+    confidence : float in (0, 1)
+
+    Returns
+    -------
+    PairedDifference
+        ``mean`` and ``sd`` of ``diffs``, ``n = J`` and the corrected ``low``/``high``
+        (``nan`` for a single fold).
+    """
+    d = _values("diffs", diffs)
+    n_train, n_test = float(n_train), float(n_test)
+    if not (n_train > 0 and n_test > 0):
+        raise ValueError(f"n_train={n_train!r} and n_test={n_test!r} must both be > 0")
+    if confidence >= 1.0:
+        raise ValueError(f"confidence={confidence!r} is out of range; allowed: (0, 1)")
+    mean, sd, j = float(d.mean()), sample_sd(d), d.size
+    if j < 2:
+        return PairedDifference(mean, sd, float("nan"), float("nan"), j, confidence)
+    se = math.sqrt((1.0 / j + n_test / n_train) * sd**2)
+    half = float(_stats.t.ppf(0.5 + confidence / 2, j - 1)) * se
+    return PairedDifference(mean, sd, mean - half, mean + half, j, confidence)
+
 def summarize(rows, by=("lam", "T"), metric: str = "val_acc") -> list[dict]:
     """Mean, sample sd and count of ``metric`` per group of rows.
 

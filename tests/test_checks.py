@@ -196,3 +196,31 @@ def test_decorated_function_stays_inspectable():
     assert losses.kd_loss.constraints == {"lam": _checks.LAM, "T": _checks.TEMPERATURE}
     assert list(inspect.signature(losses.kd_loss).parameters) == ["student_logits", "teacher_logits",
                                                                   "labels", "lam", "T"]
+
+
+def test_settings_checker_makes_a_lessons_check_params():
+    import dataclasses
+
+    from kdlib._checks import settings_checker
+
+    @dataclasses.dataclass(frozen=True)
+    class Settings:
+        n: int
+        seeds: int
+        quick: bool
+
+    def also(p):
+        if p["seeds"] > p["n"]:
+            raise ValueError(f"seeds={p['seeds']} is more than n={p['n']}")
+
+    spec = {"n": Int(1, 100), "seeds": Int(1, 10), "quick": Bool()}
+    check = settings_checker(Settings, spec, quick={"n": 5, "other": 1}, also=also)
+    assert check(n=50, seeds=3, quick=False) == Settings(50, 3, False)
+    assert check(n=50, seeds=3, quick=True) == Settings(5, 3, True)  # quick's sizes; unknown keys ignored
+    assert check.__module__ == __name__ and "Parameters\n    ---" in check.__doc__
+    with pytest.raises(ValueError, match=r"n=500 is out of range"):
+        check(n=500, seeds=3, quick=False)
+    with pytest.raises(ValueError, match="seeds=8 is more than n=5"):
+        check(n=50, seeds=8, quick=True)  # checked after quick applies its sizes
+    with pytest.raises(TypeError, match="unknown parameter 'x'"):
+        check(n=5, seeds=1, quick=False, x=1)

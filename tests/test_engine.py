@@ -181,3 +181,41 @@ def test_only_the_default_recipe_shape_is_grouped():
                   ex.Config(ex.mlp_builder([12, 8, 3]), ex.scratch(), 0, train.TrainSettings(clip_grad=1.0)),
                   ex.Config(ex.mlp_builder([12, 8, 3]), ex.on_targets(torch.ones(120, 3) / 3), 0, SETTINGS)):
         assert ex._group_key(other, 120) is None
+
+
+# ------------------------------------------------------------------ the protocol's samples and choices
+def test_sample_rows_gives_each_seed_its_own_sample():
+    disjoint = ex.sample_rows(100, 20, 5)
+    assert all(len(set(r)) == 20 and list(r) == sorted(r) for r in disjoint)
+    assert len(set().union(*map(set, disjoint))) == 100  # blocks of one permutation: no overlap
+    drawn = ex.sample_rows(100, 60, 3)  # the pool is too small for disjoint blocks
+    assert len({r for r in drawn}) == 3 and all(max(r) < 100 for r in drawn)
+    assert ex.sample_rows(100, 20, 5) == disjoint  # seeded: the same rows every call
+
+
+def test_sample_rows_with_labels_keeps_the_class_proportions():
+    y = torch.tensor([0] * 70 + [1] * 30)
+    for rows in ex.sample_rows(100, 10, 4, labels=y):
+        assert int((y[list(rows)] == 1).sum()) == 3
+    with pytest.raises(ValueError, match="labels has 99 entries"):
+        ex.sample_rows(100, 10, 2, labels=y[:99])
+    with pytest.raises(ValueError, match="n_train=200 is more than the pool's 100"):
+        ex.sample_rows(100, 200, 2)
+
+
+def test_choose_takes_each_groups_best_mean_on_validation_and_chosen_its_rows():
+    rows = [{"method": m, "lr": lr, "T": T, "seed": s, "val_acc": acc + 0.01 * s}
+            for m, lr, T, acc in [("scratch", 0.1, 1, 0.80), ("scratch", 0.3, 1, 0.70),
+                                  ("kd", 0.1, 2, 0.82), ("kd", 0.1, 4, 0.85), ("kd", 0.3, 4, 0.84)]
+            for s in range(3)]
+    choice = ex.choose(rows, by=("lr", "T"))
+    assert (choice["scratch"]["lr"], choice["kd"]["lr"], choice["kd"]["T"]) == (0.1, 0.1, 4)
+    assert choice["kd"]["candidates"] == 3 and choice["kd"]["n"] == 3
+    assert choice["kd"]["mean"] == pytest.approx(0.86)
+    picked = ex.chosen(rows, choice, by=("lr", "T"))
+    assert [(r["method"], r["T"], r["seed"]) for r in picked] == \
+        [("scratch", 1, 0), ("scratch", 1, 1), ("scratch", 1, 2), ("kd", 4, 0), ("kd", 4, 1), ("kd", 4, 2)]
+    two = ex.choose(rows, by="T", within=("method", "lr"))  # several grouping columns: tuple keys
+    assert two[("kd", 0.1)]["T"] == 4 and len(two) == 4
+    with pytest.raises(ValueError, match="the test split never chooses"):
+        ex.choose(rows, metric="test_acc")

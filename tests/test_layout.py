@@ -241,7 +241,7 @@ def test_lessons_train_students_only_through_the_engine():
 
 #: Lessons not yet moved to results.compare / plots.dot_plot (issue 16, item 2). The list only
 #: shrinks: a lesson that no longer needs its entry fails the test until it is removed.
-OWN_TABLES_AND_DOTS = {"lesson04_loss_formulas", "lesson05_lambda_tuning"}
+OWN_TABLES_AND_DOTS = {"lesson04_loss_formulas"}
 
 
 def _own_tables_and_dots(path: Path) -> list[str]:
@@ -262,3 +262,48 @@ def test_lessons_tabulate_and_plot_comparisons_through_core(path):
     else:
         assert not own, (f"{path.stem}: its own text tables / errorbar plots {own}; use results.compare, "
                          "results.styled and plots.dot_plot")
+
+
+# --------------------------------------------------------------------------- the test set never chooses
+#: Lesson functions that read the test split while picking something, each with its reason.
+TEST_SET_PICKS = {
+    ("lesson06_dark_knowledge", "oracle_bias"):
+        "Hinton et al.'s optimistic bias, printed beside the validation-chosen one as an upper bound; "
+        "no reported result uses it",
+}
+_CHOOSERS = {"choose", "select_best", "summarize", "choose_bias"}
+_PICKING = ("choose", "select", "tune", "pick", "best", "oracle")
+
+
+def _reads_test(node) -> list[str]:
+    """Test-split reads inside ``node``: ``*.test`` attributes, ``test_*`` names and ``"test..."``
+    strings."""
+    found = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.Attribute) and n.attr == "test":
+            found.append(f".test:{n.lineno}")
+        elif isinstance(n, (ast.Name, ast.arg)) and (getattr(n, "id", None) or n.arg).startswith("test"):
+            found.append(f"{getattr(n, 'id', None) or n.arg}:{n.lineno}")
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.startswith("test") \
+                and n.value not in ("test", "tests"):
+            found.append(f"{n.value!r}:{n.lineno}")
+    return found
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_no_lesson_chooses_on_the_test_set(path):
+    """Selection (λ, T, ε, lr, bias, epochs) reads training and validation data only (DESIGN's
+    protocol): no chooser is called with a test metric, and no function whose name says it picks
+    something reads the test split, unless TEST_SET_PICKS names it with its reason."""
+    tree = ast.parse(path.read_text())
+    bad = []
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+        for kw in call.keywords if name in _CHOOSERS else ():
+            value = kw.value.value if isinstance(kw.value, ast.Constant) else None
+            if kw.arg == "metric" and str(value).startswith("test"):
+                bad.append(f"{name}(metric={value!r}):{call.lineno}")
+    for fn in _functions(path):
+        if any(w in fn.name for w in _PICKING) and (path.stem, fn.name) not in TEST_SET_PICKS:
+            bad += [f"{fn.name} reads {r}" for r in _reads_test(fn)]
+    assert not bad, f"{path.stem}: choices that read the test split: {bad}"

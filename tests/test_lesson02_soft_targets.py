@@ -149,15 +149,21 @@ def test_non_argmax_mass_matches_numpy_and_limits():
         lesson.non_argmax_mass(z, ts, reduce="max")
 
 
-def test_tiny_wrong_class_fraction_matches_numpy():
+def test_mass_off_top_matches_numpy():
     z, _, _ = fake_set(n=40)
-    for T, thr in ((1.0, 1e-3), (4.0, 1e-2), (1.0, 0.5)):
+    got = lesson.mass_off_top(z, (1.0, 4.0, 1e4), threshold=1e-2)
+    assert list(got.index) == [1.0, 4.0, 1e4] and got.attrs["threshold"] == 1e-2
+    for T in (1.0, 4.0):
         p = np_softmax(z.numpy(), T)
         wrong = np.ones_like(p, dtype=bool)
         wrong[np.arange(len(p)), p.argmax(1)] = False
-        want = float((p[wrong] < thr).mean())
-        assert lesson.tiny_wrong_class_fraction(z, T, threshold=thr) == pytest.approx(want)
-    assert lesson.tiny_wrong_class_fraction(z, 1e4, threshold=1e-3) == 0.0
+        assert got.loc[T, "tiny"] == pytest.approx(float((p[wrong] < 1e-2).mean()))
+        off = 1 - p.max(-1)
+        assert got.loc[T, "mean"] == pytest.approx(off.mean()) and got.loc[T, "median"] == pytest.approx(
+            np.median(off))
+    assert got.loc[1e4, "tiny"] == 0.0
+    with pytest.raises(ValueError, match="threshold"):
+        lesson.mass_off_top(z, threshold=1.5)
 
 
 def test_group_mass_by_hand():
@@ -174,18 +180,43 @@ def test_group_mass_by_hand():
 
 def test_top_classes_matches_numpy_sort():
     z, _, _ = fake_set(n=4)
+    got = lesson.top_classes(z, CLASSES, temperatures=(1.0, 4.0), k=3, names=list("abcd"))
+    assert list(got.index) == [(n, T) for n in "abcd" for T in (1.0, 4.0)]
     for T in (1.0, 4.0):
-        got = lesson.top_classes(z, CLASSES, T, k=3)
         p = np_softmax(z.numpy(), T)
-        for row, probs in zip(got, p):
+        for name, probs in zip("abcd", p):
             order = np.argsort(-probs)[:3]
-            assert [name for name, _ in row] == [CLASSES[j] for j in order]
-            np.testing.assert_allclose([v for _, v in row], probs[order], rtol=1e-5)
-    assert len(lesson.top_classes(z[0], CLASSES, 1.0, k=2)) == 1
+            row = got.loc[(name, T)]
+            assert [row[f"class {r}"] for r in (1, 2, 3)] == [CLASSES[j] for j in order]
+            np.testing.assert_allclose([row[f"p {r}"] for r in (1, 2, 3)], probs[order], rtol=1e-5)
+            assert row["rest"] == pytest.approx(1 - probs[order].sum(), abs=1e-9)
     with pytest.raises(ValueError, match=r"k=11 is out of range"):
-        lesson.top_classes(z, CLASSES, 1.0, k=11)
+        lesson.top_classes(z, CLASSES, k=11)
     with pytest.raises(ValueError, match="classes must name all 10 classes"):
-        lesson.top_classes(z, CLASSES[:3], 1.0)
+        lesson.top_classes(z, CLASSES[:3])
+    with pytest.raises(ValueError, match="names must have one entry per row"):
+        lesson.top_classes(z, CLASSES, names=["a"])
+
+
+def test_block_masses_totals_and_per_class_means():
+    m = _footwear_matrix(0.13, 0.066).numpy()
+    got = lesson.block_masses({10: m}, {"footwear": [5, 7, 9]})
+    row = got.loc[(10.0, "footwear")]
+    assert row["within"] == pytest.approx(0.26) and row["outside"] == pytest.approx(0.462)
+    assert row["within each"] == pytest.approx(0.13) and row["outside each"] == pytest.approx(0.066)
+
+
+def test_high_T_limit_tends_to_logit_matching():
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(8, 10, generator=g), 3 * torch.randn(8, 10, generator=g)
+    got = lesson.high_T_limit(s, t, [1, 10, 1000])
+    assert got.loc[1000.0, "gap to logit matching"] < 5e-3 < 0.1 < got.loc[1.0, "gap to logit matching"]
+    assert list(got["gap to logit matching"]) == sorted(got["gap to logit matching"], reverse=True)
+    # without T² the gradient falls like 1 / T² once T is large
+    assert got.loc[10.0, "without T²"] / got.loc[1000.0, "without T²"] == pytest.approx(1e4, rel=0.05)
+    np.testing.assert_allclose(got["with T²"] / got.index.values ** 2, got["without T²"], rtol=1e-9)
+    with pytest.raises(ValueError, match="same shape"):
+        lesson.high_T_limit(s[:4], t, [1])
 
 
 def test_pick_temperature_examples():
@@ -249,14 +280,14 @@ def test_softmax_by_temperature_bar_heights():
                                    rtol=1e-6)
 
 
-def test_dark_knowledge_bars_heights_are_floored_probabilities():
+def test_dark_knowledge_bars_heights_are_the_probabilities():
     z, _, _ = fake_set(n=3)
-    z[0, 3] = -40.0  # a probability far below the floor
-    fig = lesson.dark_knowledge_bars(z, CLASSES, temperatures=(1, 4), floor=1e-6, titles=["a", "b", "c"])
+    z[0, 3] = -40.0  # a tiny probability: the log axis reaches below it
+    fig = lesson.dark_knowledge_bars(z, CLASSES, temperatures=(1, 4), titles=["a", "b", "c"])
     assert len(fig.axes) == 3 and fig.axes[2].get_title() == "c"
     for i in range(3):
         for container, T in zip(fig.axes[i].containers, (1, 4)):
-            want = np.maximum(np_softmax(z[i].numpy(), T), 1e-6)
+            want = np_softmax(z[i].numpy(), T)
             np.testing.assert_allclose([b.get_height() for b in container], want, rtol=1e-6)
     with pytest.raises(ValueError, match="1 to 6 rows"):
         lesson.dark_knowledge_bars(torch.zeros(7, 10), CLASSES)
@@ -366,6 +397,54 @@ def test_check_params_rejects_unknown_and_missing_names():
         lesson.check_params(checkpoint="", n_images=2000, T_max=20.0, T_min=1.0)
     with pytest.raises(TypeError, match="parameter 'T_max' is missing"):
         lesson.check_params(checkpoint="", n_images=2000)
+
+
+# --------------------------------------------------------------------------- what we saw
+
+def test_say_dark_knowledge_quotes_the_table():
+    z = torch.tensor([[6.0, 5.0, 0.0, -1.0] + [-3.0] * 6, [9.0, 0.0, 0.5] + [-2.0] * 7])
+    top = lesson.top_classes(z, CLASSES, temperatures=(1, 4), names=["A", "B"])
+    text = lesson.say_dark_knowledge(top).data
+    assert f"the A image puts {top.loc[('A', 1.0), 'p 1']:.3f} on T-shirt/top" in text
+    assert f"B → {top.loc[('B', 4.0), 'class 2']} ({top.loc[('B', 4.0), 'p 2']:.3f})" in text
+    assert "The B image keeps the most" in text and "no other class much like it" in text
+
+
+def _blocks(each_in, each_out):
+    m = _footwear_matrix(each_in, each_out).numpy()
+    matrices = {1: m, 4: m}
+    return lesson.block_masses(matrices, {"footwear": [5, 7, 9]}), matrices
+
+
+def test_say_blocks_and_summary_follow_the_per_class_comparison():
+    blocks, matrices = _blocks(0.13, 0.066)
+    text = lesson.say_blocks(blocks, matrices, CLASSES).data
+    assert "0.130 each, against 0.066" in text and "every group keeps more" in text
+    assert "footwear rows put more mass on their own group" in lesson.say_summary(
+        lesson.mass_off_top(fake_set()[0]), blocks).data
+    blocks, matrices = _blocks(0.05, 0.08)
+    text = lesson.say_blocks(blocks, matrices, CLASSES).data
+    assert "no group keeps more of its mass inside" in text and "every group" not in text
+    summary = lesson.say_summary(lesson.mass_off_top(fake_set()[0]), blocks).data
+    assert "no group of classes keeps more" in summary
+
+
+def test_say_mass_reads_the_frame():
+    z, _, _ = fake_set(n=40)
+    mass = lesson.mass_off_top(z, (1, 4))
+    text = lesson.say_mass(mass).data
+    assert f"the median image puts {mass.loc[1.0, 'median']:.3f}" in text
+    assert f"{100 * mass.loc[4.0, 'tiny']:.1f} % of the wrong-class probabilities are below 0.001" in text
+    confident = torch.zeros(5, 10)
+    confident[:, 0] = 30.0
+    assert "most of those targets are zeros" in lesson.say_mass(lesson.mass_off_top(confident, (1, 4))).data
+
+
+def test_say_high_T_says_whether_the_limit_is_reached():
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(8, 10, generator=g), 3 * torch.randn(8, 10, generator=g)
+    assert "has become logit matching" in lesson.say_high_T(lesson.high_T_limit(s, t, [1, 1000])).data
+    assert "not yet the limit" in lesson.say_high_T(lesson.high_T_limit(s, t, [1, 2])).data
 
 
 # --------------------------------------------------------------------------- exercises

@@ -1,5 +1,6 @@
-"""kdlib.lessons.lesson05_lambda_tuning: notebook 05's parameter check and settings, results
-table, figures and widgets (headless: set slider values / press the button, check what was
+"""kdlib.lessons.lesson05_lambda_tuning: notebook 05's parameter check and settings, the
+selection on validation, cross-validation with the corrected t, regimes, the say_* prose, figures
+and widgets (headless: set slider values / press the button, check what was
 drawn)."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from _toy import make_problem
@@ -58,7 +60,8 @@ def test_grid_explorer_sliders_redraw_the_chosen_point(grid_rows):
     assert acc_lines[3].get_ydata()[0] == pytest.approx(0.95)
     assert acc_lines[4].get_ydata()[0] == pytest.approx(np.mean([b["val_acc"] for b in base]))
     # dots: this point's mean val acc and agreement (then the baseline's)
-    acc_means, agree_means = (c.lines[0].get_ydata() for c in ex.figure.axes[2].containers)
+    dots = {ln.get_label(): ln.get_ydata() for ln in ex.figure.axes[2].lines}
+    acc_means, agree_means = dots["val accuracy"], dots["agreement with teacher"]
     assert acc_means[0] == pytest.approx(np.mean([r["val_acc"] for r in want]))
     assert agree_means[0] == pytest.approx(np.mean([r["agreement"] for r in want]))
     assert not ex.figure.axes[2].patches  # a dot plot, no bars on a zoomed axis
@@ -175,31 +178,81 @@ def test_train_now_bad_arguments(tiny):
         TrainNow(data, logits, lam=2)
 
 
-# --------------------------------------------------------------------------- results table
-def test_results_table_counts_errors_and_pairs_by_seed():
-    accs = {"student from scratch": [0.80, 0.82, 0.81], "label smoothing": [0.81, 0.82, 0.80],
-            "distilled": [0.85, 0.86, 0.84]}
-    table = lesson.results_table(teacher_acc=0.9, accs=accs, n_test=1000)
-    t, b, ls, d = table
-    assert t["errors"] == pytest.approx(100) and math.isnan(t["errors_sd"])
-    assert b["errors"] == pytest.approx(190) and b["acc"] == pytest.approx(0.81)
-    assert b["errors_sd"] == pytest.approx(np.std([200, 180, 190], ddof=1))
-    assert "diff" not in b and b["model"] == "student from scratch (tuned)"
-    want = results.paired_difference(accs["distilled"], accs["student from scratch"])
-    assert d["diff"] == want
-    assert d["gap_closed"] == pytest.approx(want.mean / (0.9 - 0.81))
-    assert ls["diff"].mean == pytest.approx(0.0, abs=1e-12)
-    text = lesson.format_results(table)
-    assert "190 ± 10" in text and want.format() in text
-    with pytest.raises(ValueError, match="reference='nope'"):
-        lesson.results_table(teacher_acc=0.9, accs=accs, reference="nope")
+# --------------------------------------------------------------------------- prose follows the run
+def _table(groups, reference):
+    rows = [{"group": g, "seed": i, "test_acc": v} for g, vs in groups.items() for i, v in enumerate(vs)]
+    return results.compare(rows, by="group", metric="test_acc", reference=reference)
 
 
-def test_verdict_reads_the_interval():
-    assert lesson.verdict(results.paired_difference([0.85, 0.86, 0.87], [0.80, 0.81, 0.81])) == "helped"
-    assert lesson.verdict(results.paired_difference([0.75, 0.76, 0.77], [0.80, 0.81, 0.81])) == "hurt"
-    assert lesson.verdict(results.paired_difference([0.80, 0.84, 0.79], [0.81, 0.80, 0.82])) == "unclear"
-    assert lesson.verdict(results.paired_difference([0.9], [0.8])) == "unclear"  # one seed: no CI
+def _primary(kd, ls):
+    rows = [{"method": m, "seed": i, "test_acc": v}
+            for m, vs in (("student from scratch", [0.80, 0.81, 0.81, 0.80, 0.82]), ("label smoothing", ls),
+                          ("distilled", kd)) for i, v in enumerate(vs)]
+    return lesson.primary_table(rows)
+
+
+HELPED = [0.85, 0.86, 0.86, 0.85, 0.87]
+HURT = [0.75, 0.76, 0.76, 0.75, 0.77]
+NOISE = [0.83, 0.78, 0.85, 0.76, 0.82]
+
+
+@pytest.mark.parametrize(("kd", "verdict"), [(HELPED, "distillation helped"), (HURT, "distillation hurt"),
+                                             (NOISE, "a difference from distillation was not shown")])
+def test_say_primary_follows_the_interval(kd, verdict):
+    table = _primary(kd, [0.80, 0.81, 0.81, 0.80, 0.82])
+    text = lesson.say_primary(table, teacher_acc=0.9).data
+    d = results.paired_difference(kd, [0.80, 0.81, 0.81, 0.80, 0.82])
+    assert f"{verdict}: {d.format()}" in text
+    assert ("closes" in text) == (d.verdict == "helped")
+    assert "a smoke run" not in text
+
+
+def test_say_primary_on_the_label_smoothing_control():
+    uniform_did_not = lesson.say_primary(_primary(HELPED, [0.80, 0.81, 0.81, 0.80, 0.82]), 0.9).data
+    assert "*uniform* softening did not reproduce" in uniform_did_not
+    part = lesson.say_primary(_primary(HELPED, [0.82, 0.83, 0.83, 0.82, 0.84]), 0.9).data
+    assert "label smoothing helped" in part and "part of distillation's gain" in part
+    few = lesson.say_primary(lesson.primary_table(
+        [{"method": m, "seed": s, "test_acc": 0.8 + 0.01 * s + 0.02 * (m == "distilled")}
+         for m in lesson.METHODS for s in range(2)]), 0.9).data
+    assert "a smoke run" in few
+
+
+def test_groups_table_and_say_regimes_and_transfer():
+    seeds = range(5)
+    mk = lambda vs: [{"seed": s, "val_acc": v} for s, v in zip(seeds, vs)]  # noqa: E731
+    regimes = {"scratch (tuned)": mk([0.80, 0.81, 0.81, 0.80, 0.82]), "real teacher": mk(HELPED),
+               "weak teacher": mk(HURT), "born-again teacher": mk(NOISE)}
+    table = lesson.groups_table(regimes)
+    assert table.attrs["reference"] == "scratch (tuned)"
+    assert list(table["verdict"]) == ["reference", "helped", "hurt", "not shown"]
+    few = results.paired_difference(NOISE, HELPED)
+    text = lesson.say_regimes(table, {"weak teacher": [0.7], "born-again teacher": [0.8]}, few, 3).data
+    assert "the CNN teacher: distillation helped" in text
+    assert "the weak teacher (itself 70.00 %): distillation hurt" in text
+    assert "neither shows the gain" in text and "after 3 epochs" in text
+    arms = {"labels only": mk([0.80, 0.81, 0.81, 0.80, 0.82]), "distilled": mk(HELPED),
+            "+ transfer set": mk(HELPED)}
+    t = lesson.groups_table(arms)
+    gain = results.paired_difference(HELPED, HELPED)
+    assert "did not show a gain" in lesson.say_transfer(t, gain, 20, 3).data
+    up = results.paired_difference([v + 0.01 for v in HELPED], HELPED)
+    assert "added accuracy" in lesson.say_transfer(t, up, 20, 3).data
+    summary = lesson.say_summary(_primary(HELPED, NOISE), table, gain).data
+    assert "distillation helped" in summary and "weak teacher hurt" in summary
+    assert "born-again teacher not shown" in summary
+
+
+def test_say_selection_names_the_choices_and_the_grid_edges():
+    sel = pd.DataFrame([{"method": "student from scratch", "label": "lr=0.03", "config": {"lr": 0.03},
+                         "val_acc": 0.83, "candidates": 2},
+                        {"method": "label smoothing", "label": "ε=0.4, lr=0.01",
+                         "config": {"eps": 0.4, "lr": 0.01}, "val_acc": 0.835, "candidates": 4}])
+    sel = sel.set_index("method")
+    text = lesson.say_selection(sel, 5).data
+    assert "over 5 seeds" in text and "**ε=0.4, lr=0.01** (83.50 %, best of 4)" in text
+    assert "largest ε offered" in text and "student from scratch chose the largest learning rate" in text
+    assert "learning rate" not in lesson.say_selection(sel, 5, lrs=(0.03,)).data.split("edge")[-1]
 
 
 # --------------------------------------------------------------------------- data per seed
@@ -254,23 +307,33 @@ def test_label_smoothing_is_kd_from_a_uniform_teacher(eps):
     assert torch.equal(lesson.uniform_teacher(3, 5), torch.zeros(3, 5))
 
 
-def test_run_kwargs_per_method():
-    assert lesson.run_kwargs("label smoothing", {"eps": 0.2}, epochs=7) == {
-        "lam": pytest.approx(0.8), "T": 1.0, "lr": experiments.STUDENT_DEFAULTS["lr"], "epochs": 7,
-        "uniform": True}
-    kw = lesson.run_kwargs("student from scratch", {"lr": 0.01, "epochs": 10}, epochs=20)
-    assert kw["lam"] == 1.0 and kw["lr"] == 0.01 and kw["epochs"] == 10 and not kw["uniform"]
+def test_run_kwargs_and_methods_per_candidate():
+    assert lesson.run_kwargs("label smoothing", {"eps": 0.2, "lr": 0.01}, epochs=7) == {
+        "lam": pytest.approx(0.8), "T": 1.0, "lr": 0.01, "epochs": 7, "uniform": True}
+    kw = lesson.run_kwargs("student from scratch", {"lr": 0.01}, epochs=20)
+    assert kw["lam"] == 1.0 and kw["lr"] == 0.01 and kw["epochs"] == 20 and not kw["uniform"]
     kw = lesson.run_kwargs("distilled", {"lam": 0.5, "T": 8.0}, epochs=20)
-    assert (kw["lam"], kw["T"], kw["epochs"], kw["uniform"]) == (0.5, 8.0, 20, False)
-    assert lesson.candidate_label("distilled", {"lam": 0.5, "T": 8.0}) == "λ=0.5, T=8"
+    lr0 = experiments.STUDENT_DEFAULTS["lr"]
+    assert (kw["lam"], kw["T"], kw["lr"], kw["uniform"]) == (0.5, 8.0, lr0, False)
+    assert lesson.candidate_label("distilled", {"lam": 0.5, "T": 8.0, "lr": 0.03}) == "λ=0.5, T=8, lr=0.03"
+    assert lesson.candidate_label("student from scratch", {"lr": 0.01}) == "lr=0.01"
+    m = lesson.method_of("label smoothing", {"eps": 0.1})
+    assert (m.name, m.eps) == ("label smoothing", 0.1)
+    m = lesson.method_of("distilled", {"lam": 0.5, "T": 2.0})
+    assert (m.kind, m.lam, m.T) == ("kd", 0.5, 2.0)
     with pytest.raises(ValueError, match="method='nope'"):
         lesson.run_kwargs("nope", {}, epochs=1)
 
 
 # --------------------------------------------------------------------------- three methods
-SMALL = {"student from scratch": ({"lr": 0.05, "epochs": 2}, {"lr": 0.05, "epochs": 3}),
-         "label smoothing": ({"eps": 0.1}, {"eps": 0.3}),
-         "distilled": ({"lam": 0.1, "T": 2.0}, {"lam": 0.5, "T": 4.0})}
+SMALL = {"student from scratch": ({"lr": 0.05},),
+         "label smoothing": ({"eps": 0.1, "lr": 0.05}, {"eps": 0.3, "lr": 0.05}),
+         "distilled": ({"lam": 0.1, "T": 2.0, "lr": 0.05}, {"lam": 0.5, "T": 4.0, "lr": 0.05})}
+
+
+def _toy_settings(**change):
+    base = dict(DEFAULTS, quick=True, n_train=80, epochs=2, seeds=2, k_folds=2, small_teacher_epochs=1)
+    return lesson.Settings(**{**base, **change})
 
 
 @pytest.fixture(scope="module")
@@ -279,17 +342,21 @@ def three_methods():
     data, logits = make_problem(n_train=90, n_val=45, n_test=30)
     cv = lesson.tune_methods(data.train.x, data.train.y, logits["train"], k=3, epochs=3,
                              candidates=SMALL)
-    subsets = [data, data]
-    final = lesson.final_rows(subsets, [logits["train"]] * 2, logits["val"], cv, epochs=3)
-    yield data, logits, cv, final
+    pool = _pool()
+    S = _toy_settings()
+    pdata, rows = lesson.seed_pool(pool, S.n_train, S.seed_list)
+    w = torch.randn(4, 4, generator=torch.Generator().manual_seed(1))
+    plog = pdata.train.x.reshape(len(pdata.train.y), -1) @ w
+    tuned = lesson.tune_on_validation(pdata, rows, plog, S)
+    yield data, logits, cv, tuned, (pool, S, pdata, rows, plog)
     experiments.clear_cache()
 
 
 def test_tune_methods_scores_every_candidate_on_the_same_folds(three_methods):
-    data, logits, cv, _ = three_methods
+    data, logits, cv, *_ = three_methods
     assert list(cv) == list(SMALL)
-    for res in cv.values():
-        assert len(res.rows) == 3 * 2 and {r["fold"] for r in res.rows} == {0, 1, 2}
+    for method, res in cv.items():
+        assert len(res.rows) == 3 * len(SMALL[method]) and {r["fold"] for r in res.rows} == {0, 1, 2}
         for c in res.candidates:
             assert len(c["scores"]) == 3 and c["mean"] == pytest.approx(np.mean(c["scores"]))
         assert res.chosen is max(res.candidates, key=lambda c: c["mean"])
@@ -300,34 +367,74 @@ def test_tune_methods_scores_every_candidate_on_the_same_folds(three_methods):
     split = (Split(data.train.x[rest], data.train.y[rest]),
              Split(data.train.x[folds[0]], data.train.y[folds[0]]))
     row = experiments.run_point(split, {"train": torch.zeros(len(rest), 3)}, lam=0.9, T=1.0, seed=0,
-                           epochs=3, cache=False)
+                                epochs=3, lr=0.05, cache=False)
     assert cv["label smoothing"].rows[0]["val_acc"] == pytest.approx(row["val_acc"])
-    text = lesson.cv_table(cv)
-    assert text.count("<- chosen") == 3 and "ε=0.3" in text and "lr=0.05, 3 ep" in text
-    gaps = lesson.cv_gaps(cv)
-    ref = cv["student from scratch"].chosen["scores"]
-    assert gaps["distilled"] == results.paired_difference(cv["distilled"].chosen["scores"], ref)
 
 
-def test_final_rows_train_the_chosen_configuration_per_seed(three_methods):
-    data, logits, cv, final = three_methods
-    for method, rows in final.items():
-        assert [r["seed"] for r in rows] == [0, 1] and all("test_acc" in r for r in rows)
-        kw = lesson.run_kwargs(method, cv[method].chosen["config"], epochs=3)
-        assert rows[0]["lam"] == pytest.approx(kw["lam"]) and rows[0]["epochs"] == kw["epochs"]
-    with pytest.raises(ValueError, match="2 subsets but 1"):
-        lesson.final_rows([data, data], [logits["train"]], logits["val"], cv, epochs=3)
+def test_cv_frame_uses_the_corrected_resampled_t(three_methods):
+    _, _, cv, *_ = three_methods
+    table = lesson.cv_frame(cv, n_images=90)
+    ref = "student from scratch: lr=0.05"
+    assert table.attrs["reference"] == ref and table.loc[ref, "verdict"] == "reference"
+    name = "distilled: λ=0.5, T=4, lr=0.05"
+    diffs = np.asarray(table.loc[name, "values"]) - np.asarray(table.loc[ref, "values"])
+    want = results.corrected_resampled_t(diffs, n_train=60, n_test=30)
+    assert table.loc[name, "low"] == pytest.approx(want.low)
+    assert table.loc[name, "high"] == pytest.approx(want.high)
+    plain = results.paired_difference(diffs, np.zeros(3))
+    assert table.loc[name, "plain_low"] == pytest.approx(plain.low)
+    assert table["chosen"].sum() == len(cv)
+    sel = pd.DataFrame([{"method": "distilled", "config": {"lam": 0.1, "T": 2.0, "lr": 0.05}},
+                        {"method": "student from scratch", "config": {"lr": 0.05}}]).set_index("method")
+    text = lesson.say_cv(table, cv, sel).data
+    assert "corrected 95 % CI" in text and "plain fold-paired t" in text
+    cands = lesson.cv_candidates(sel)
+    assert cands["student from scratch"] == [{"lr": 0.05}]
+    assert [c["lr"] for c in cands["distilled"]] == [0.05] * len(lesson.CANDIDATES["distilled"])
 
 
-def test_cv_figure_and_paired_figure_plot_their_data(three_methods):
-    _, _, cv, _ = three_methods
-    fig = lesson.cv_figure(cv)
-    for a, res in zip(fig.axes, cv.values()):
-        means = a.containers[0].lines[0].get_ydata()
-        np.testing.assert_allclose(means, [100 * c["mean"] for c in res.candidates])
-    diffs = {"a": results.paired_difference([0.9, 0.8, 0.85], [0.8, 0.8, 0.8])}
-    fig = lesson.paired_figure(diffs)
-    assert fig.axes[0].containers[0].lines[0].get_xdata()[0] == pytest.approx(100 * diffs["a"].mean)
+def test_seed_pool_holds_every_seed_sample_as_rows():
+    pool = _pool()
+    data, rows = lesson.seed_pool(pool, 80, [0, 1])
+    for s in (0, 1):
+        idx = list(rows[s])
+        assert torch.equal(data.train.x[idx], lesson.resample(pool, 80, s).train.x)
+    assert len(data.train.y) == len(set(rows[0]) | set(rows[1]))
+    assert data.val is pool.val and data.test is pool.test
+
+
+def test_tune_on_validation_chooses_on_validation_and_tests_only_the_chosen(three_methods):
+    *_, tuned, (pool, S, pdata, rows, plog) = three_methods
+    grid, sel, chosen = tuned["grid"], tuned["selection"], tuned["chosen"]
+    assert len(grid) == sum(len(cs) for cs in S.candidates.values()) * S.seeds
+    assert "test_acc" not in grid.columns
+    means = grid.groupby(["method", "label"])["val_acc"].mean()
+    for m, r in sel.iterrows():
+        assert r["val_acc"] == pytest.approx(means[m].max()) and r["label"] == means[m].idxmax()
+    assert sorted(chosen["seed"].tolist()) == sorted(S.seed_list * len(lesson.METHODS))
+    table = lesson.primary_table(chosen)
+    assert table.attrs["reference"] == "student from scratch" and set(table.index) == set(lesson.METHODS)
+    # the chosen scratch student equals one trained alone on its seed's sample
+    s0 = chosen.query("method == 'student from scratch' and seed == 0").iloc[0]
+    cfg = experiments.Config(experiments.mlp_builder([4, 128, 4]), experiments.scratch(), 0,
+                             lesson.TrainSettings(epochs=S.epochs, lr=s0["lr"], batch_size=128), rows=rows[0])
+    model, _ = experiments.train(cfg, (pdata.train, pdata.val))
+    from kdlib.metrics import accuracy
+    assert s0["val_acc"] == pytest.approx(accuracy(model, pool.val.x, pool.val.y), abs=0.02)
+
+
+def test_regime_rows_pair_every_regime_by_seed(three_methods):
+    *_, tuned, (pool, S, pdata, rows, plog) = three_methods
+    scratch = tuned["chosen"].query("method == 'student from scratch'").sort_values("seed").to_dict("records")
+    val_logits = pool.val.x.reshape(len(pool.val.y), -1) @ torch.randn(4, 4)
+    regimes, teachers = lesson.regime_rows(pdata, rows, plog, val_logits, scratch_rows=scratch,
+                                           scratch_config={"lr": 0.03}, lam=0.5, T=2.0, settings=S)
+    assert set(regimes) == {"scratch (tuned)", "real teacher", "weak teacher", "born-again teacher",
+                            "scratch, few epochs", "real teacher, few epochs"}
+    for rs in regimes.values():
+        assert [r["seed"] for r in rs] == S.seed_list
+    assert all(len(v) == S.seeds for v in teachers.values())
+    assert all(0 <= r["agreement"] <= 1 for r in regimes["real teacher"])
 
 
 def check(n, answer, **evidence):
@@ -339,7 +446,7 @@ def check(n, answer, **evidence):
 
 
 def test_check_exercise_prints_a_verdict_and_never_raises(three_methods, capsys):
-    data, logits, cv, final = three_methods
+    data, logits, cv, tuned, _ = three_methods
     assert check(1, None, cv=cv) is False
     assert "Not yet: replace None" in capsys.readouterr().out
     agree = {}
@@ -350,35 +457,37 @@ def test_check_exercise_prints_a_verdict_and_never_raises(three_methods, capsys)
     assert capsys.readouterr().out.startswith("Right: ")
     assert check(1, "nonsense", cv=cv) is False
     assert capsys.readouterr().out.startswith("Not yet: ")
-    d4 = results.paired_difference([r["test_acc"] for r in final["distilled"]],
-                                   [r["test_acc"] for r in final["label smoothing"]])
-    right4 = lesson.verdict(d4)
-    assert check(4, right4, final=final) is True
-    assert check(4, "hurt" if right4 != "hurt" else "helped", final=final) is False
-    assert check(4, 0.5, final=final) is False  # the old question's kind of answer
+    chosen = tuned["chosen"]
+    by = {m: g.sort_values("seed")["test_acc"].to_numpy() for m, g in chosen.groupby("method")}
+    right4 = results.paired_difference(by["distilled"], by["label smoothing"]).verdict
+    assert check(4, right4, chosen=chosen) is True
+    assert check(4, "hurt" if right4 != "hurt" else "helped", chosen=chosen) is False
+    assert check(4, 0.5, chosen=chosen) is False  # a ratio is no verdict
     fake = {"born-again teacher": [{"val_acc": v} for v in (0.85, 0.86, 0.87)],
             "scratch (tuned)": [{"val_acc": v} for v in (0.80, 0.81, 0.81)]}
     assert check(3, "helped", regimes=fake) is True
     assert check(3, "hurt", regimes=fake) is False
     fake = {"+ transfer set": [{"val_acc": v} for v in (0.80, 0.84, 0.79)],
             "distilled": [{"val_acc": v} for v in (0.81, 0.80, 0.82)]}
-    assert check(5, "unclear", transfer=fake) is True
+    assert check(5, "not shown", transfer=fake) is True
+    assert check(5, "unclear", transfer=fake) is False
     capsys.readouterr()
-    by_seed = [(data, logits)] * 3  # three seeds on one sample: their own initial weights and batches
+    by_seed = [(data, logits)] * 4  # four seeds given: the check uses the first EXERCISE_SEEDS
     accs = {(s, T): experiments.run_point(data, logits, lam=0.0, T=T, seed=s)["val_acc"]
-            for s in range(3) for T in (1.0, 4.0)}
-    d2 = results.paired_difference([accs[s, 4.0] for s in range(3)], [accs[s, 1.0] for s in range(3)])
-    right = lesson.verdict(d2)
+            for s in range(lesson.EXERCISE_SEEDS) for T in (1.0, 4.0)}
+    seeds = range(lesson.EXERCISE_SEEDS)
+    right = results.paired_difference([accs[s, 4.0] for s in seeds], [accs[s, 1.0] for s in seeds]).verdict
     ev = dict(data=[d for d, _ in by_seed], logits=[lg for _, lg in by_seed])
     assert check(2, right, **ev) is True
-    assert "T = 4 against T = 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "T = 4 against T = 1" in out and f"{lesson.EXERCISE_SEEDS} seeds" in out
     assert check(2, 4, **ev) is False  # a temperature is no verdict
     with pytest.raises(ValueError, match="n=6"):
         check(6, None)
 
 
 def test_grid_explorer_over_folds(three_methods):
-    _, _, cv, _ = three_methods
+    _, _, cv, *_ = three_methods
     ex = GridExplorer(cv["distilled"].rows, unit="fold", baseline=cv["student from scratch"].chosen_rows)
     assert "(3 folds)" in ex.label.value
     labels = [ln.get_label() for ln in ex.figure.axes[1].lines]
@@ -388,7 +497,7 @@ def test_grid_explorer_over_folds(three_methods):
 
 
 # --------------------------------------------------------------------------- parameters
-DEFAULTS = dict(checkpoint="", lam=0.5, T=4.0, quick=False, n_train=2000, epochs=20, seeds=3,
+DEFAULTS = dict(checkpoint="", lam=0.5, T=4.0, quick=False, n_train=2000, epochs=20, seeds=5,
                 k_folds=3, small_teacher_epochs=3, n_labeled=1000, n_transfer=5000, jobs=0)
 
 
@@ -427,17 +536,20 @@ def test_check_params_rejects_unknown_and_missing_names():
 
 def test_settings_quick_and_full():
     full = lesson.check_params(**DEFAULTS)
-    assert full.candidates == {m: [dict(c) for c in cs] for m, cs in lesson.CANDIDATES.items()}
-    assert full.seed_list == [0, 1, 2] and full.seeds == 3 and full.few_epochs == 3
+    assert full.lrs == lesson.LRS
+    assert full.candidates == {m: [dict(c, lr=lr) for c in cs for lr in lesson.LRS]
+                               for m, cs in lesson.CANDIDATES.items()}
+    assert full.seed_list == [0, 1, 2, 3, 4] and full.few_epochs == 3
     assert full.n_val is None and full.epochs == 20
-    assert all(len(cs) == 4 for cs in full.candidates.values())  # one budget for all
+    for cs in full.candidates.values():  # one budget: every method tries every learning rate
+        assert {c["lr"] for c in cs} == set(lesson.LRS)
     quick = lesson.check_params(**{**DEFAULTS, "quick": True})
     assert quick.seed_list == [0, 1] and quick.n_train == lesson.QUICK["n_train"]
     assert quick.n_val == lesson.QUICK["n_val"] and quick.few_epochs == lesson.QUICK["few_epochs"]
-    assert all(len(cs) == 2 for cs in quick.candidates.values())
+    assert quick.lrs == (max(lesson.LRS),)
+    assert [len(cs) for cs in quick.candidates.values()] == [1, 2, 2]
     assert len({c["lam"] for c in quick.candidates["distilled"]}) == 2  # the λ slider moves
-    assert {c["epochs"] for c in quick.candidates["student from scratch"]} <= {2, 3}
-    assert lesson.CANDIDATES["student from scratch"][0]["epochs"] == 10  # not mutated
+    assert "lr" not in lesson.CANDIDATES["label smoothing"][0]  # not mutated
 
 
 # --------------------------------------------------------------------------- plots
@@ -456,22 +568,12 @@ def test_grid_point_and_learning_curves_plot_the_rows():
     np.testing.assert_allclose(acc[2].get_ydata(), [0.6, 0.75])  # baseline mean curve
     assert acc[3].get_ydata()[0] == pytest.approx(0.9)  # teacher
     assert acc[4].get_ydata()[0] == pytest.approx(0.75)  # baseline final mean
-    acc_bars, agree_bars = fig.axes[2].containers
-    assert list(acc_bars.lines[0].get_ydata()) == pytest.approx([0.805, 0.75])
-    assert list(agree_bars.lines[0].get_ydata()) == pytest.approx([0.9, 0.85])
-    # error bars: the sample sd over seeds (0.805 ± 0.00707; the baseline's val_acc is constant)
-    low, high = (seg[:, 1] for seg in np.array(acc_bars.lines[2][0].get_segments()).transpose(1, 0, 2))
-    assert list(high - low) == pytest.approx([2 * np.std([0.80, 0.81], ddof=1), 0.0])
+    means = {ln.get_label(): ln for ln in fig.axes[2].lines}
+    assert list(means["val accuracy"].get_ydata()) == pytest.approx([0.805, 0.75])
+    assert list(means["agreement with teacher"].get_ydata()) == pytest.approx([0.9, 0.85])
+    assert not fig.axes[2].containers  # no error bars: the dots of every row are drawn
     lc = lesson.learning_curves([rows[0]["history"]], references={"teacher": 0.9})
     np.testing.assert_allclose(lc.axes[1].lines[0].get_ydata(), [0.7, 0.8])
-
-
-def test_group_dots_plot_their_data():
-    fig = lesson.group_dots({"a": [0.8, 0.82], "b": [0.9]}, references={"t": 0.95})
-    assert list(fig.axes[0].containers[0].lines[0].get_ydata()) == pytest.approx([0.81, 0.9])
-    assert not fig.axes[0].patches  # a dot plot: its zoomed axis carries no bars
-    seeds = [line.get_ydata().tolist() for line in fig.axes[0].lines if line.get_marker() == "."]
-    assert seeds == [pytest.approx([0.8, 0.82]), pytest.approx([0.9])]
 
 
 def test_settings_resolve_jobs(monkeypatch):

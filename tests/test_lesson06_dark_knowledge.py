@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from kdlib import data as kdata
-from kdlib import losses, models, results
+from kdlib import experiments, losses, models, results
 from kdlib._checks import Verdict
 from kdlib.lessons import lesson06_dark_knowledge as lesson
 from kdlib.metrics import accuracy_from_logits
@@ -135,17 +135,6 @@ def test_check_defaults_and_quick():
     assert Q.n_train == lesson.QUICK["n_train"] and Q.seeds >= 2 and Q.n_test == lesson.QUICK["n_test"]
 
 
-def test_draw_samples_resample_stratified_and_repeatably():
-    y = torch.arange(10).repeat(40)                                  # 400 images, 40 per class
-    a = lesson.draw_samples(y, 100, 3)
-    assert a == lesson.draw_samples(y, 100, 3) and sorted(a) == [0, 1, 2]
-    assert len({a[s] for s in a}) == 3                               # each seed its own sample
-    for rows in a.values():
-        assert len(set(rows)) == 100 and np.bincount(y[list(rows)].numpy()).tolist() == [10] * 10
-    assert all(y[r] != 8 for r in lesson.without_class(a[0], y, 8))
-    assert len(lesson.without_class(a[0], y, 8)) == 90
-
-
 def test_control_logits_are_the_promised_targets():
     t, y = toy_logits(50)
     p = losses.soft_targets(t, 4.0)
@@ -216,7 +205,7 @@ def test_select_uses_no_image_of_the_omitted_class(monkeypatch):
                 for k, *_ in jobs]
 
     monkeypatch.setattr(lesson, "train_conditions", fake)
-    samples = lesson.draw_samples(y, 100, 2)
+    samples = dict(enumerate(experiments.sample_rows(len(y), 100, 2, labels=y)))
     rows, chosen = lesson.select(d, samples, {}, S)
     assert all(int(y[r]) != S.omitted_index for r in seen["rows"]) and seen["rows"] <= set(samples[0])
     assert S.omitted_index not in seen["val"].tolist()

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+import kdlib.experiments
 import kdlib.models
 from kdlib.data import Split, Splits
 from kdlib.lessons import lesson07_efficiency as lesson
@@ -40,16 +41,6 @@ def test_check_params_quick_and_errors():
         lesson.check_params(**{**GOOD, "quick": 1})
 
 
-def test_seed_rows_resample_the_training_images():
-    rows = lesson.seed_rows(100, 20, 5)
-    assert sorted(rows) == [0, 1, 2, 3, 4] and all(len(r) == 20 for r in rows.values())
-    assert len(set().union(*rows.values())) == 100  # disjoint blocks: no image shared
-    drawn = lesson.seed_rows(30, 20, 3)  # too few images for disjoint blocks: a draw per seed
-    assert all(len(set(r)) == 20 for r in drawn.values()) and drawn[0] != drawn[1]
-    with pytest.raises(ValueError, match="n_train=40"):
-        lesson.seed_rows(30, 40, 1)
-
-
 def test_family_counts_match_the_formula():
     fam = lesson.family((8, 64), cost_only=("mlp-512", "cnn-4-8"))
     assert list(fam) == ["mlp-8", "mlp-64", "mlp-512", "cnn-4-8"]
@@ -65,7 +56,7 @@ def test_family_counts_match_the_formula():
 @pytest.mark.slow
 def test_train_family_chooses_on_validation_and_tests_only_the_chosen():
     data = tiny_data()
-    rows = lesson.seed_rows(len(data.train.y), 40, 2)
+    rows = kdlib.experiments.sample_rows(len(data.train.y), 40, 2)
     t_logits = torch.randn(len(data.train), 10, generator=torch.Generator().manual_seed(1))
     s = lesson.check_params(**{**GOOD, "n_train": 100, "epochs": 1, "quick": True})  # 2 seeds
     s = lesson.Settings(**{**vars(s), "n_train": 40})

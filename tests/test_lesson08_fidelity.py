@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import kdlib.data
+import kdlib.experiments
 import kdlib.metrics
 import kdlib.models
 from kdlib import results
@@ -56,15 +57,6 @@ def test_subset_test_cuts_only_the_test_split():
     assert lesson.subset_test(d, None) is d
 
 
-def test_sample_rows_resample_per_seed_stratified():
-    y = torch.arange(300) % 10
-    rows = lesson.sample_rows(y, 50, 3)
-    assert len(rows) == 3 and all(len(r) == 50 and list(r) == sorted(r) for r in rows)
-    assert rows[0] != rows[1]  # every seed its own sample
-    assert np.bincount(y[list(rows[2])].numpy()).tolist() == [5] * 10
-    assert lesson.sample_rows(y, 50, 3) == rows
-
-
 def test_student_configs_give_every_method_the_same_learning_rates():
     S = lesson.check_params(**{**GOOD, "seeds": 2})
     configs = lesson.student_configs(S, [tuple(range(10)), tuple(range(10, 20))])
@@ -82,7 +74,7 @@ def test_train_comparison_select_and_tracked_students():
     t = tiny_teacher(d)
     S = SimpleNamespace(width=8, seeds=2, epochs=2, lam=0.5, T=4.0, temperatures=(1.0, 4.0),
                         lrs=(1e-2, 3e-2), track_seeds=2)
-    rows = lesson.sample_rows(d.train.y, 40, 2)
+    rows = kdlib.experiments.sample_rows(len(d.train.y), 40, 2, labels=d.train.y)
     out = lesson.train_comparison(d, t, S, rows, progress=False)
     assert len(out) == 16 and {r["method"] for r in out} == set(lesson.METHODS)
     r = next(r for r in out if r["method"] == "kd" and r["seed"] == 1)
@@ -90,13 +82,13 @@ def test_train_comparison_select_and_tracked_students():
     f = kdlib.metrics.fidelity(t["train"][idx], kdlib.models.predict(r["student"], d.train.x[idx]))
     assert r["agree_train"] == pytest.approx(f["agreement"]) and r["kl_train"] == pytest.approx(f["kl"])
     assert r["test_acc"] == kdlib.metrics.accuracy(r["student"], d.test.x, d.test.y)
-    selection = lesson.select(out)
+    selection = kdlib.experiments.choose(out, by=("lr", "T"), metric="agree_val")
     for m, s in selection.items():
         means = {(x["lr"], x["T"]): np.mean([y["agree_val"] for y in out if y["method"] == m
                                              and (y["lr"], y["T"]) == (x["lr"], x["T"])])
                  for x in out if x["method"] == m}
         assert s["mean"] == pytest.approx(max(means.values()))
-    best = lesson.chosen(out, selection)
+    best = kdlib.experiments.chosen(out, selection, by=("lr", "T"))
     assert len(best) == 6 and sorted(r["seed"] for r in best if r["method"] == "kd") == [0, 1]
     assert list(lesson.selection_frame(selection).index) == list(lesson.METHODS)
     assert list(lesson.primary_table(best).index) == ["scratch", "kd"]

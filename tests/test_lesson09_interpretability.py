@@ -190,12 +190,3 @@ def test_exploratory_frame_and_say_trees_read_their_own_intervals():
     assert list(frame["verdict"]) == ["not shown", "not shown", "helped"]
     trees = lesson.say_trees(exp).data
     assert "depth 3: accuracy: a difference from fitting the teacher was not shown" in trees
-    assert lesson.choose_lr(exp.tuning) == {"labels": 1e-2, "teacher": 1e-2}
-
-
-def test_choose_lr_uses_validation_fidelity_only():
-    rows = [{"targets": "labels", "lr": lr, "seed": s, "val_fidelity": v, "fidelity": 1 - v}
-            for lr, v in ((1e-3, 0.5), (1e-2, 0.7), (1e-1, 0.6)) for s in range(2)]
-    rows += [{"targets": "teacher", "lr": lr, "seed": s, "val_fidelity": v, "fidelity": 1 - v}
-             for lr, v in ((1e-3, 0.8), (1e-2, 0.7), (1e-1, 0.6)) for s in range(2)]
-    assert lesson.choose_lr(rows) == {"labels": 1e-2, "teacher": 1e-3}

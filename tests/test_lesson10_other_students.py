@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdlib import models, results
+from kdlib import experiments, models, results
 from kdlib.lessons import lesson10_other_students as lesson
 from kdlib.train import fit, load_teacher
 
@@ -155,7 +155,7 @@ def test_choose_picks_the_best_mean_validation_accuracy_per_method():
             for m, lr, lam, T, v in (("labels", 0.01, 1.0, 1.0, 0.80), ("labels", 0.03, 1.0, 1.0, 0.82),
                                      ("kd", 0.01, 0.5, 2.0, 0.83), ("kd", 0.01, 0.1, 4.0, 0.81))
             for s in range(3)]
-    choice = lesson.choose(rows)
+    choice = experiments.choose(rows, by=("lr", "lam", "T"))
     assert choice["labels"]["lr"] == 0.03 and (choice["kd"]["lam"], choice["kd"]["T"]) == (0.5, 2.0)
 
 
@@ -177,7 +177,7 @@ def test_primary_tunes_on_validation_and_reads_the_test_set_for_the_chosen_only(
     rows = lesson.run_primary(tiny, epochs=1, progress=False)
     per_seed = len(lesson.LRS) * (1 + len(lesson.KD_GRID))
     assert len(rows) == 2 * per_seed and all("test_acc" not in r for r in rows)
-    choice = lesson.choose(rows)
+    choice = experiments.choose(rows, by=("lr", "lam", "T"))
     picked = lesson.chosen(tiny, rows, choice)
     assert sorted(r["method"] for r in picked) == ["distilled", "distilled", "labels", "labels"]
     assert all(0 <= r["test_acc"] <= 1 and "student" not in r for r in picked)

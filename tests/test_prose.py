@@ -26,7 +26,16 @@ FOLLOWS_THE_RUN: dict[str, set[str]] = {
         "15.6", "13.1", "2.2", "25.9",  # the default teacher's multiples, fixed by the architectures
         "85 %",  # exercise 3's threshold
     },
+    # 00: an illustrative (made-up) teacher output; the slider's step and exercise 1's threshold
+    "00_start_here": {"0.90", "0.08", "0.019", "0.0001", "0.25", "0.2"},
+    "02_soft_targets": {
+        "0.05",  # the predict-then-reveal prompt's lowest temperature, a setting
+        "0.5",  # exercise 3's threshold and the slider's step; the mass curve's lowest T
+        "2.5",  # Hinton et al. 2015 §3: T from 2.5 to 4 best for 30-unit students
+        "0.710", "0.158", "0.096",  # exercise 1's worked solution: softmax([5, 2, 1, -1] / 2), fixed numbers
+    },
     "03_student_init": {"10 %"},  # chance with ten balanced classes
+    "05_lambda_tuning": {"0.1"},  # the predict-then-reveal prompt's ε (a setting, not a result)
     "08_fidelity": {
         "0.1",  # label smoothing's ε (Szegedy et al. 2016), a setting
         "99 %", "80 %",  # the predict-then-reveal prompt; the definition of calibration
@@ -79,3 +88,55 @@ def test_static_markdown_holds_no_measured_numbers(stem):
              for n in measured_numbers("".join(c["source"])) if n not in allowed]
     assert not found, (f"{stem}: measured numbers in static markdown (cell, number): {found[:12]}; "
                        "render them from the run (a say_* function) or allow-list a literature value")
+
+
+# --------------------------------------------------------------------------- a rerun with other parameters
+#: Notebooks rerun with other parameters than the stored run (a papermill sweep's use), each with
+#: parameters whose seeds count the rendered intervals must then carry.
+RERUNS = {
+    "06_dark_knowledge": {"n_train": 600, "epochs": 2, "seeds": 3},
+}
+
+_STATED = re.compile(r"(helped|hurt|not shown): ([-+−]?\d+(?:\.\d+)?) points \(95 % CI "
+                     r"([-+−]?\d+(?:\.\d+)?) to ([-+−]?\d+(?:\.\d+)?), n=(\d+)\)")
+
+
+def _number(text: str) -> float:
+    return float(text.replace("−", "-"))
+
+
+def stated_intervals(markdown: str) -> list[tuple]:
+    """Each ``verdict: diff points (95 % CI low to high, n=K)`` a rendered sentence states."""
+    return [(m.group(1), *map(_number, m.group(2, 3, 4)), int(m.group(5)))
+            for m in _STATED.finditer(markdown)]
+
+
+def test_stated_intervals_reads_the_collections_phrasing():
+    text = ("distillation helped: +1.70 points (95 % CI +1.17 to +2.23, n=5); a difference from "
+            "smoothing was not shown: -0.20 points (95 % CI −0.93 to +0.53, n=6)")
+    assert stated_intervals(text) == [("helped", 1.7, 1.17, 2.23, 5), ("not shown", -0.2, -0.93, 0.53, 6)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", sorted(RERUNS))
+def test_a_rerun_with_other_parameters_reads_true(stem, tmp_path):
+    """Rerun with other parameters, every verdict the prose states agrees with its own interval,
+    every interval counts the seeds the rerun used, and the static markdown is the stored one."""
+    from kdlib._execute import execute_notebook
+
+    params = RERUNS[stem]
+    out = tmp_path / f"{stem}.ipynb"
+    execute_notebook(NOTEBOOKS / f"{stem}.ipynb", out, params, cwd=NOTEBOOKS)
+    ran = json.loads(out.read_text())
+    rendered = ["".join(o["data"]["text/markdown"]) for c in ran["cells"] if c["cell_type"] == "code"
+                for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    stated = [s for md in rendered for s in stated_intervals(md)]
+    assert stated, f"{stem}: the rerun rendered no interval"
+    for verdict, diff, low, high, n in stated:
+        assert n == params["seeds"], f"{stem}: an interval over n={n}, rerun with seeds={params['seeds']}"
+        assert low <= diff <= high
+        want = "helped" if low > 0 else "hurt" if high < 0 else "not shown"
+        assert verdict == want, f"{stem}: '{verdict}' stated for the interval {low:+.2f} to {high:+.2f}"
+    stored = json.loads((NOTEBOOKS / f"{stem}.ipynb").read_text())
+    static = [c["source"] for c in stored["cells"] if c["cell_type"] == "markdown"]
+    assert [c["source"] for c in ran["cells"] if c["cell_type"] == "markdown"] == static

@@ -167,3 +167,19 @@ def test_describe_says_what_the_interval_shows():
     flat = results.paired_difference([0.80, 0.83, 0.79], [0.81, 0.80, 0.81])
     assert flat.describe("label smoothing").startswith("a difference from label smoothing was not shown: ")
     assert "n=3" in flat.describe("x", digits=1)
+
+
+def test_corrected_resampled_t_against_scipy_by_hand():
+    diffs = [0.012, -0.004, 0.020, 0.008, 0.001]
+    n_train, n_test = 1600, 400
+    d = results.corrected_resampled_t(diffs, n_train, n_test)
+    j, mean, var = len(diffs), float(np.mean(diffs)), float(np.var(diffs, ddof=1))
+    half = stats.t.ppf(0.975, j - 1) * math.sqrt((1 / j + n_test / n_train) * var)
+    assert (d.mean, d.n) == (pytest.approx(mean), j)
+    assert (d.low, d.high) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    plain = results.paired_difference(diffs, [0.0] * j)  # the uncorrected interval is narrower
+    assert d.high - d.low > plain.high - plain.low
+    one = results.corrected_resampled_t([0.01], n_train, n_test)
+    assert math.isnan(one.low) and one.verdict == "not shown"
+    with pytest.raises(ValueError, match="n_train"):
+        results.corrected_resampled_t(diffs, 0, n_test)

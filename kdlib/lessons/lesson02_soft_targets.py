@@ -1,20 +1,11 @@
 """Lesson module of ``notebooks/02_soft_targets.ipynb`` (temperature and dark knowledge).
 
-It holds everything only notebook 02 uses:
-
-* its settings, :class:`Settings`, and their check, :func:`check_params`;
-* the computations the notebook prints and plots (plain functions, unit-tested):
-  :func:`entropy_nats`, :func:`entropy_vs_temperature`, :func:`mean_soft_targets`,
-  :func:`non_argmax_mass`, :func:`tiny_wrong_class_fraction`, :func:`group_mass`,
-  :func:`top_classes`, :func:`pick_temperature_examples`;
-* its figures (each returns a new ``Figure``): :func:`temperature_view` (one image, its
-  softened distribution and its entropy against T), :func:`softmax_by_temperature`,
-  :func:`dark_knowledge_bars`, :func:`soft_target_matrices`, :func:`mass_vs_temperature`;
-* its widget, :class:`TemperatureExplorer` (a T slider and an image picker on the
-  real teacher's logits);
-* its exercise checks, :func:`temperature_where_top_falls_below` and
-  :data:`EXERCISES`, graded by :func:`check_exercise` (a
-  :class:`kdlib._checks.Verdict`, never an error for a wrong answer).
+In the template's order: :class:`Settings` and :func:`check_params`; the computations the
+notebook shows (entropies, class-by-class mean soft targets, the mass off the top class, the
+teacher's top classes and the group masses as DataFrames, the high-T limit of the KD gradient);
+its figures (each returns a new ``Figure``); its widget, :class:`TemperatureExplorer`; the
+``say_*`` functions that render its "What we saw" prose from those results; its exercise checks,
+:data:`EXERCISES`, graded by :func:`check_exercise`.
 """
 
 from __future__ import annotations
@@ -24,21 +15,33 @@ from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
+import pandas as pd
 import torch
+from IPython.display import Markdown
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
-from kdlib._checks import Float, Int, Str, Verdict, check_answer, check_choice, check_float, check_int
-from kdlib._checks import check_params as _check_params
-from kdlib.losses import soft_targets
+from kdlib._checks import (
+    Float,
+    Int,
+    Str,
+    Verdict,
+    check_answer,
+    check_choice,
+    check_float,
+    check_int,
+    settings_checker,
+)
+from kdlib.losses import soft_targets, soft_term_grad_norm
 from kdlib.plots import new_figure
 from kdlib.widgets import show_in
 
 __all__ = [
     "PARAMS", "Settings", "check_params", "entropy_nats", "entropy_vs_temperature", "mean_soft_targets",
-    "non_argmax_mass", "tiny_wrong_class_fraction", "group_mass", "top_classes",
-    "pick_temperature_examples", "temperature_view", "softmax_by_temperature",
-    "dark_knowledge_bars", "soft_target_matrices", "mass_vs_temperature", "TemperatureExplorer",
+    "non_argmax_mass", "group_mass", "top_classes", "mass_off_top",
+    "block_masses", "high_T_limit", "pick_temperature_examples", "temperature_view",
+    "softmax_by_temperature", "dark_knowledge_bars", "soft_target_matrices", "mass_vs_temperature",
+    "TemperatureExplorer", "say_dark_knowledge", "say_blocks", "say_mass", "say_high_T", "say_summary",
     "temperature_where_top_falls_below", "EXERCISES", "check_exercise",
 ]
 
@@ -47,13 +50,9 @@ __all__ = [
 
 PARAMS = {
     "checkpoint": Str("a path, or '' for data/teacher.pt"),
-    # the validation split has 5,000 images; fewer than 100 leaves classes with a handful each
     "n_images": Int(100, 5000),
-    # the lesson compares T = 1 with T = 4, so the slider must reach 4
     "T_max": Float(4.0, 100.0),
 }
-
-
 """Notebook 02's parameters and their allowed values (name → constraint)."""
 
 
@@ -66,12 +65,11 @@ class Settings:
     checkpoint : str
         Teacher checkpoint path; ``""`` means ``data/teacher.pt``.
     n_images : int
-        Validation images whose teacher logits the notebook computes, in
-        ``[100, 5000]`` (the validation split has 5,000 images; fewer than 100
-        leaves classes with a handful of images each).
+        Validation images whose teacher logits the notebook computes, in ``[100, 5000]``
+        (the split has 5,000; fewer than 100 leaves classes with a handful of images each).
     T_max : float
-        Largest temperature on the slider, in ``[4, 100]`` (the lesson compares
-        T = 1 with T = 4, so the slider must reach 4).
+        Largest temperature on the slider, in ``[4, 100]`` (the lesson compares T = 1 with
+        T = 4, so the slider must reach 4).
     """
 
     checkpoint: str
@@ -79,35 +77,14 @@ class Settings:
     T_max: float
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 02's parameters before any work starts.
-
-    Parameters
-    ----------
-    **params
-        Every parameter of the notebook's ``parameters`` cell, by name (see
-        :class:`Settings`).
-
-    Returns
-    -------
-    Settings
-        The parameters, converted (``int``/``float``).
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and the allowed range.
-    """
-    return Settings(**_check_params(params, PARAMS))
+check_params = settings_checker(Settings, PARAMS)
 
 
 # --------------------------------------------------------------------------- input checks
 
 def _as_logits(name: str, logits, *, dims=(1, 2)) -> torch.Tensor:
-    if isinstance(logits, np.ndarray):
-        logits = torch.from_numpy(logits)
     if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(logits).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(logits).__name__}")
     if not logits.is_floating_point():
         raise TypeError(f"{name} must hold floating-point logits, got dtype {logits.dtype}")
     if logits.dim() not in dims:
@@ -167,7 +144,7 @@ def entropy_vs_temperature(logits, temperatures) -> np.ndarray:
 
     Parameters
     ----------
-    logits : torch.Tensor or numpy.ndarray
+    logits : torch.Tensor
         ``(classes,)`` for one example or ``(n, classes)``.
     temperatures : sequence of float
         Temperatures, each ``> 0``.
@@ -255,32 +232,6 @@ def non_argmax_mass(logits, temperatures, *, reduce: str = "mean") -> np.ndarray
     return np.array(out)
 
 
-def tiny_wrong_class_fraction(logits, T: float, *, threshold: float = 1e-3) -> float:
-    """Fraction of the wrong-class probabilities (all but each row's arg-max) below ``threshold``.
-
-    Parameters
-    ----------
-    logits : torch.Tensor
-        ``(n, classes)``.
-    T : float
-        Temperature, ``T > 0``.
-    threshold : float
-        In ``(0, 1)``.
-
-    Returns
-    -------
-    float
-        Between 0 and 1: the share of the ``n * (classes - 1)`` non-arg-max
-        probabilities of ``softmax(z / T)`` that are smaller than ``threshold``.
-    """
-    z = _as_logits("logits", logits, dims=(2,)).double()
-    threshold = check_float("threshold", threshold, low=0, high=1, low_open=True)
-    p = soft_targets(z, T)
-    others = torch.ones_like(p, dtype=torch.bool)
-    others[torch.arange(len(p)), p.argmax(dim=-1)] = False
-    return float((p[others] < threshold).double().mean()) if len(p) else float("nan")
-
-
 def group_mass(matrix, members) -> tuple[float, float]:
     """How a group of classes shares its soft-target mass (rows of :func:`mean_soft_targets`).
 
@@ -309,33 +260,137 @@ def group_mass(matrix, members) -> tuple[float, float]:
     return float(inside.mean()), float(outside.mean())
 
 
-def top_classes(logits, classes, T: float, k: int = 3) -> list[list[tuple[str, float]]]:
-    """The ``k`` most probable classes of ``softmax(z / T)`` for each row, with their probabilities.
+def top_classes(logits, classes, *, temperatures=(1.0, 4.0), k: int = 3, names=None) -> pd.DataFrame:
+    """The ``k`` most probable classes of ``softmax(z / T)`` for each row and temperature.
 
     Parameters
     ----------
     logits : torch.Tensor
-        ``(n, classes)`` or one row ``(classes,)``.
+        ``(n, classes)``.
     classes : sequence of str
         Class names, one per column.
-    T : float
-        Temperature, ``T > 0``.
+    temperatures : sequence of float
+        Each ``> 0``.
     k : int
         How many classes per row, ``1 <= k <= classes``.
+    names : sequence of str, optional
+        One label per row (default ``"0"``, ``"1"``, ...).
 
     Returns
     -------
-    list of list of (str, float)
-        One list per row, most probable first.
+    pandas.DataFrame
+        Indexed by ``(image, T)``; columns ``class 1``, ``p 1`` ... ``class k``, ``p k`` (most
+        probable first) and ``rest``, the mass on the other classes.
     """
-    z = _as_logits("logits", logits)
-    z = z.reshape(-1, z.shape[-1])
-    names = _check_classes(classes, z.shape[1])
+    z = _as_logits("logits", logits, dims=(2,)).double()
+    cls = _check_classes(classes, z.shape[1])
     k = check_int("k", k, low=1, high=z.shape[1])
-    p = soft_targets(z, T)
-    values, idx = p.topk(k, dim=-1)
-    return [[(names[j], float(v)) for v, j in zip(vs.tolist(), ix.tolist())]
-            for vs, ix in zip(values, idx)]
+    names = [str(i) for i in range(len(z))] if names is None else [str(n) for n in names]
+    if len(names) != len(z):
+        raise ValueError(f"names must have one entry per row of logits ({len(z)}), got {len(names)}")
+    rows = []
+    for name, row in zip(names, z):
+        for T in _temperatures(temperatures):
+            values, idx = soft_targets(row, float(T)).topk(k)
+            out = {"image": name, "T": float(T)}
+            for r, (v, j) in enumerate(zip(values.tolist(), idx.tolist()), 1):
+                out[f"class {r}"], out[f"p {r}"] = cls[j], v
+            rows.append(out | {"rest": max(0.0, 1 - float(values.sum()))})
+    return pd.DataFrame(rows).set_index(["image", "T"])
+
+
+def mass_off_top(logits, temperatures=(1.0, 4.0), *, threshold: float = 1e-3) -> pd.DataFrame:
+    """Mean and median mass off the arg-max class, and the share of tiny wrong-class probabilities.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(n, classes)``.
+    temperatures : sequence of float
+        Each ``> 0``.
+    threshold : float
+        A wrong-class probability below it counts as tiny, in ``(0, 1)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``T``; columns ``mean`` and ``median`` (:func:`non_argmax_mass`) and ``tiny``, the
+        share of the ``n * (classes - 1)`` non-arg-max probabilities below ``threshold``;
+        ``attrs["threshold"]`` holds the threshold.
+    """
+    z = _as_logits("logits", logits, dims=(2,)).double()
+    ts = _temperatures(temperatures)
+    threshold = check_float("threshold", threshold, low=0, high=1, low_open=True)
+    others = torch.ones_like(z, dtype=torch.bool)
+    others[torch.arange(len(z)), z.argmax(dim=-1)] = False
+    tiny = [float((soft_targets(z, float(T))[others] < threshold).double().mean()) for T in ts]
+    frame = pd.DataFrame({"mean": non_argmax_mass(z, ts), "median": non_argmax_mass(z, ts, reduce="median"),
+                          "tiny": tiny}, index=pd.Index(ts, name="T"))
+    frame.attrs["threshold"] = threshold
+    return frame
+
+
+def block_masses(matrices: dict, groups: dict) -> pd.DataFrame:
+    """:func:`group_mass` for each temperature and group, in total and per class.
+
+    Parameters
+    ----------
+    matrices : dict
+        ``{T: (classes, classes) matrix}`` from :func:`mean_soft_targets`.
+    groups : dict
+        ``{name: class indices}``, e.g. ``{"footwear": [5, 7, 9]}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(T, group)``; columns ``within`` (mass on the group's other members),
+        ``within each`` (per member), ``outside`` and ``outside each`` (per class outside).
+    """
+    rows = []
+    for T, m in matrices.items():
+        for group, members in groups.items():
+            within, outside = group_mass(m, members)
+            n_in, n_out = len(set(members)) - 1, len(m) - len(set(members))
+            rows.append({"T": float(T), "group": group, "within": within,
+                         "within each": within / n_in if n_in else math.nan, "outside": outside,
+                         "outside each": outside / n_out if n_out else math.nan})
+    return pd.DataFrame(rows).set_index(["T", "group"])
+
+
+def high_T_limit(student_logits, teacher_logits, temperatures) -> pd.DataFrame:
+    """The KD soft term's gradient against T, with and without the ``T²`` factor, against logit matching.
+
+    For large T, ``softmax(z / T) ≈ 1/K + (z - mean z) / (K T)``, so the gradient of
+    ``T² · KL`` tends to that of logit matching, ``((s - mean s) - (t - mean t)) / (K · batch)``
+    (Hinton et al. 2015, §2.1), while without ``T²`` it falls like ``1 / T²``.
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : torch.Tensor
+        ``(batch, classes)``.
+    temperatures : sequence of float
+        Each ``> 0``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``T``; columns ``with T²`` and ``without T²`` (gradient norms,
+        :func:`kdlib.losses.soft_term_grad_norm`) and ``gap to logit matching``, the distance of
+        the gradient with ``T²`` from logit matching's, relative to the latter (0 in the limit).
+    """
+    s = _as_logits("student_logits", student_logits, dims=(2,)).double()
+    t = _as_logits("teacher_logits", teacher_logits, dims=(2,)).double()
+    if s.shape != t.shape:
+        raise ValueError(f"student_logits and teacher_logits must have the same shape, got "
+                         f"{tuple(s.shape)} and {tuple(t.shape)}")
+    ts = _temperatures(temperatures)
+    matching = ((s - s.mean(1, keepdim=True)) - (t - t.mean(1, keepdim=True))) / (s.shape[1] * len(s))
+    # the gradient of T² · KL (batch mean) with respect to s is T (softmax(s/T) - softmax(t/T)) / batch
+    gap = [float((T * (soft_targets(s, T) - soft_targets(t, T)) / len(s) - matching).norm() / matching.norm())
+           for T in map(float, ts)]
+    return pd.DataFrame({"with T²": [soft_term_grad_norm(s, t, float(T)) for T in ts],
+                         "without T²": [soft_term_grad_norm(s, t, float(T), scale_T2=False) for T in ts],
+                         "gap to logit matching": gap}, index=pd.Index(ts, name="T"))
 
 
 def pick_temperature_examples(logits, labels, classes, *, n_ambiguous: int = 3,
@@ -412,7 +467,7 @@ def pick_temperature_examples(logits, labels, classes, *, n_ambiguous: int = 3,
 # --------------------------------------------------------------------------- figures
 
 def temperature_view(logits, T: float, classes, *, image=None, label: int | None = None,
-                     temperatures=None, entropies=None, title: str = "") -> Figure:
+                     temperatures=None, entropies=None) -> Figure:
     """One example at temperature ``T``: its image, ``softmax(z / T)`` as bars, entropy against T.
 
     Parameters
@@ -431,8 +486,6 @@ def temperature_view(logits, T: float, classes, *, image=None, label: int | None
         The entropy curve, precomputed (the widget passes it so that a redraw
         computes nothing); default: 60 temperatures from 0.5 to
         ``max(20, T)`` on a log scale.
-    title : str
-        Figure title.
 
     Returns
     -------
@@ -478,12 +531,10 @@ def temperature_view(logits, T: float, classes, *, image=None, label: int | None
     ent_ax.set_ylim(0, math.log(len(names)) * 1.08)
     ent_ax.set(xlabel="temperature T (log scale)", ylabel="entropy (nats)", title="entropy vs T")
     ent_ax.legend(fontsize=7, loc="lower right")
-    if title:
-        fig.suptitle(title, fontsize=10)
     return fig
 
 
-def softmax_by_temperature(logits, temperatures, *, names=None, title: str = "") -> Figure:
+def softmax_by_temperature(logits, temperatures) -> Figure:
     """Grouped bars: ``softmax(logits / T)`` of one logit vector, one colour per temperature.
 
     Parameters
@@ -492,9 +543,6 @@ def softmax_by_temperature(logits, temperatures, *, names=None, title: str = "")
         One logit vector, ``(classes,)``.
     temperatures : sequence of float
         One bar colour per temperature, each ``> 0``.
-    names : sequence of str, optional
-        Tick labels (default: the logit values).
-    title : str
 
     Returns
     -------
@@ -504,7 +552,7 @@ def softmax_by_temperature(logits, temperatures, *, names=None, title: str = "")
     """
     z = _as_logits("logits", logits, dims=(1,))
     ts = _temperatures(temperatures)
-    names = [f"z={v:g}" for v in z.tolist()] if names is None else _check_classes(names, len(z))
+    names = [f"z={v:g}" for v in z.tolist()]
     fig, ax = new_figure(6.4, 3.2)
     a = ax[0, 0]
     width = 0.8 / len(ts)
@@ -514,13 +562,12 @@ def softmax_by_temperature(logits, temperatures, *, names=None, title: str = "")
               width, label=f"T = {T:g}")
     a.set_xticks(pos, names)
     a.set_ylim(0, 1)
-    a.set(ylabel="probability", title=title or "softmax(z / T) of fixed logits")
+    a.set(ylabel="probability", title="softmax(z / T) of fixed logits")
     a.legend(fontsize="small")
     return fig
 
 
-def dark_knowledge_bars(logits, classes, *, temperatures=(1.0, 4.0), titles=None,
-                        floor: float | None = None) -> Figure:
+def dark_knowledge_bars(logits, classes, *, temperatures=(1.0, 4.0), titles=None) -> Figure:
     """For a few examples, every class's probability at each temperature, on a log scale.
 
     The log scale shows what a linear one hides: at T = 1 the wrong classes
@@ -537,10 +584,6 @@ def dark_knowledge_bars(logits, classes, *, temperatures=(1.0, 4.0), titles=None
         at ``temperatures[j]``.
     titles : sequence of str, optional
         Panel titles.
-    floor : float, optional
-        Lower limit of the log axis. Default: the power of ten below the smallest
-        probability drawn, so that no bar is clipped. An explicit floor draws
-        smaller probabilities at the floor.
 
     Returns
     -------
@@ -553,10 +596,9 @@ def dark_knowledge_bars(logits, classes, *, temperatures=(1.0, 4.0), titles=None
     names = _check_classes(classes, z.shape[1])
     ts = _temperatures(temperatures)
     probs = [[soft_targets(z[i].double(), float(T)).numpy() for T in ts] for i in range(len(z))]
-    if floor is None:
-        smallest = min(float(p[p > 0].min()) for row in probs for p in row if (p > 0).any())
-        floor = 10.0 ** min(-1, math.floor(math.log10(smallest)) - 1)  # a decade of room
-    floor = check_float("floor", floor, low=0, high=0.1, low_open=True)
+    # the log axis reaches a decade below the smallest probability drawn: no bar is clipped
+    smallest = min(float(p[p > 0].min()) for row in probs for p in row if (p > 0).any())
+    floor = 10.0 ** min(-1, math.floor(math.log10(smallest)) - 1)
     if titles is not None and len(titles) != len(z):
         raise ValueError(f"titles must have one entry per row ({len(z)}), got {len(titles)}")
     fig, ax = new_figure(3.3 * len(z), 3.6, ncols=len(z))
@@ -620,8 +662,8 @@ def soft_target_matrices(matrices: dict, classes) -> Figure:
     return fig
 
 
-def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None, marks=(1.0, 4.0),
-                        title: str = "") -> Figure:
+def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None,
+                        marks=(1.0, 4.0)) -> Figure:
     """Probability mass off the arg-max class against T (see :func:`non_argmax_mass`).
 
     Parameters
@@ -634,7 +676,6 @@ def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None, m
         Adds the T → ∞ limit ``1 - 1/n_classes`` as a dashed line.
     marks : sequence of float
         Temperatures marked (and labelled with their value) on every curve.
-    title : str
 
     Returns
     -------
@@ -671,7 +712,7 @@ def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None, m
     a.set_xscale("log")
     a.set_ylim(0, 1)
     a.set(xlabel="temperature T (log scale)", ylabel="mass off the arg-max class",
-          title=title or "how much of the soft target is not the top class")
+          title="how much of the soft target is not the top class")
     if a.get_legend_handles_labels()[0]:
         a.legend(fontsize="small", loc="upper left")
     return fig
@@ -702,29 +743,23 @@ class TemperatureExplorer:
         The picker's text for each image (default ``"0: Shirt"`` …).
     T : float
         Starting temperature.
-    T_min, T_max, T_step : float
-        The slider's range and step.
+    T_max : float
+        The slider's upper end (it starts at 0.5 and moves in steps of 0.5).
 
     Attributes
     ----------
     widget : ipywidgets.VBox
-        Display this (or the explorer itself).
-    t_slider : ipywidgets.FloatSlider
-        Description ``"T"``.
-    image_picker : ipywidgets.Dropdown
-        Its value is the index (0 … n-1) of the image shown.
-    label : ipywidgets.HTML
-        E.g. ``"T = 4.0: entropy 1.23 nats, top class Shirt 0.61"``.
+        Display this; it holds ``image_picker`` (value: the index of the image shown),
+        ``t_slider`` (description ``"T"``) and ``label`` (e.g. ``"T = 4.0: entropy 1.23 nats,
+        top class Shirt 0.61"``).
     probs : torch.Tensor
-        The current softened distribution, ``softmax(z / T)`` of the image shown (float64).
+        ``softmax(z / T)`` of the image shown (float64).
     figure : matplotlib.figure.Figure
-        The figure last drawn.
-    redraws : int
-        How many times the figure was drawn.
+        The figure last drawn, ``redraws`` times so far.
     """
 
     def __init__(self, teacher_logits, images, labels, classes, *, names=None, T: float = 1.0,
-                 T_min: float = 0.5, T_max: float = 20.0, T_step: float = 0.5):
+                 T_max: float = 20.0):
         z = torch.as_tensor(teacher_logits)
         if z.dim() != 2 or not z.is_floating_point():
             raise ValueError(f"teacher_logits must be a 2-D floating-point tensor (images, classes), "
@@ -745,9 +780,8 @@ class TemperatureExplorer:
             else [str(s) for s in names]
         if len(names) != n:
             raise ValueError(f"names must have one entry per image ({n}), got {len(names)}")
-        T_min = check_float("T_min", T_min, low=0, low_open=True)
-        T_max = check_float("T_max", T_max, low=T_min, low_open=True)
-        T_step = check_float("T_step", T_step, low=0, high=T_max - T_min, low_open=True)
+        T_min, T_step = 0.5, 0.5
+        T_max = check_float("T_max", T_max, low=T_min + T_step)
         T = check_float("T", T, low=T_min, high=T_max)
 
         self.logits = z.detach().double()
@@ -771,13 +805,8 @@ class TemperatureExplorer:
         self.t_slider.observe(self._redraw, names="value")
         self._redraw()
 
-    @property
-    def index(self) -> int:
-        """Index of the image shown."""
-        return int(self.image_picker.value)
-
     def _redraw(self, change=None) -> None:
-        i, T = self.index, float(self.t_slider.value)
+        i, T = int(self.image_picker.value), float(self.t_slider.value)
         self.probs = soft_targets(self.logits[i], T)
         h = float(entropy_nats(self.probs))
         top = int(self.probs.argmax())
@@ -789,13 +818,164 @@ class TemperatureExplorer:
         self.redraws += 1
         show_in(self.out, self.figure)
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+
+# --------------------------------------------------------------------------- what we saw
+
+def _and(items) -> str:
+    items = list(items)
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def say_dark_knowledge(top: pd.DataFrame) -> Markdown:
+    """The teacher's top classes at the lowest and the highest temperature of the table.
+
+    Parameters
+    ----------
+    top : pandas.DataFrame
+        :func:`top_classes` with ``k >= 2``.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    lo, hi = top.index.get_level_values("T").min(), top.index.get_level_values("T").max()
+    images = list(dict.fromkeys(top.index.get_level_values("image")))
+    k = sum(c.startswith("p ") for c in top.columns)
+    r = lambda im, T, j: f"{top.loc[(im, T), f'class {j}']} ({top.loc[(im, T), f'p {j}']:.3f})"  # noqa: E731
+    cold = "; ".join(f"the {im} image puts {top.loc[(im, lo), 'p 1']:.3f} on {top.loc[(im, lo), 'class 1']} "
+                     f"and {top.loc[(im, lo), 'p 2']:.3f} on {top.loc[(im, lo), 'class 2']}" for im in images)
+    warm = "; ".join(f"{im} → " + _and(r(im, hi, j) for j in range(2, k + 1)) for im in images)
+    alone = max(images, key=lambda im: top.loc[(im, hi), "p 1"])
+    a = top.loc[(alone, hi)]
+    like = "the teacher finds no other class much like it" if a["p 2"] < 0.1 else "its runner-up still shows"
+    return Markdown(
+        f"What we saw (the table above): at T = {lo:g}, {cold}; below the top {k} classes at most "
+        f"{top.xs(lo, level='T')['rest'].max():.3f} is left. At T = {hi:g} the runners-up become visible: "
+        f"{warm}. The {alone} image keeps the most on its top class ({a['p 1']:.3f}, its runner-up "
+        f"{a['p 2']:.3f}): {like}.")
+
+
+def _inside(blocks: pd.DataFrame, T: float) -> list[str]:
+    at = blocks.xs(T, level="T")
+    return [g for g, row in at.iterrows() if row["within each"] > row["outside each"]]
+
+
+def say_blocks(blocks: pd.DataFrame, matrices: dict, classes) -> Markdown:
+    """The class-by-class matrices: the least sure row and the group masses, lowest and highest T.
+
+    Parameters
+    ----------
+    blocks : pandas.DataFrame
+        :func:`block_masses` of ``matrices``.
+    matrices : dict
+        ``{T: matrix}`` (:func:`mean_soft_targets`).
+    classes : sequence of str
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    lo, hi = float(min(matrices)), float(max(matrices))
+    diag = np.diag(np.asarray(matrices[min(matrices)], dtype=float))
+    c = int(np.nanargmin(diag))
+    groups = list(dict.fromkeys(blocks.index.get_level_values("group")))
+    b = {(T, g): blocks.loc[(T, g)] for T in (lo, hi) for g in groups}
+    small = "; ".join(f"a {g} row gives {b[lo, g]['within']:.2f} to the other {g} classes and "
+                      f"{b[lo, g]['outside']:.2f} to the rest" for g in groups)
+    large = "; ".join(f"a {g} row puts {b[hi, g]['within']:.2f} on the other {g} "
+                      f"({b[hi, g]['within each']:.3f} each, against {b[hi, g]['outside each']:.3f} for each "
+                      f"class outside)" for g in groups)
+    inside = _inside(blocks, hi)
+    verdict = ("Per class, every group keeps more of its mass inside than outside: this block structure is "
+               "the teacher's knowledge of *which classes look alike*, and exactly what a one-hot label "
+               "throws away." if len(inside) == len(groups) else
+               f"Per class, only the {_and(inside)} rows keep more of their mass inside their group than "
+               "outside with this teacher." if inside else
+               "Per class, no group keeps more of its mass inside than outside with this teacher.")
+    return Markdown(
+        f"What we saw: at T = {lo:g} the diagonal holds {diag.mean():.2f} of a row on average; the least "
+        f"sure row, {classes[c]}, keeps {diag[c]:.2f} on its own class. At T = {lo:g}: {small}. "
+        f"At T = {hi:g}: {large}. {verdict}")
+
+
+def say_mass(mass: pd.DataFrame) -> Markdown:
+    """The mass off the top class and the tiny wrong-class probabilities, lowest and highest T.
+
+    Parameters
+    ----------
+    mass : pandas.DataFrame
+        :func:`mass_off_top`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    (T0, lo), (T1, hi) = (mass.index.min(), mass.iloc[0]), (mass.index.max(), mass.iloc[-1])
+    below = f"of the wrong-class probabilities are below {mass.attrs['threshold']:g}"
+    zeros = ": to a cross-entropy most of those targets are zeros" if lo["tiny"] > 0.5 else ""
+    mean = ("higher than the median: a minority of ambiguous images carries much of it"
+            if lo["mean"] > lo["median"] else "no higher than the median")
+    large = ": the resemblances are now a large part of the target" if hi["median"] > 0.25 else ""
+    return Markdown(
+        f"What we saw (the numbers printed above): at T = {T0:g} the median image puts {lo['median']:.3f} "
+        f"of its mass off the top class, and {100 * lo['tiny']:.1f} % {below}{zeros}. The mean "
+        f"({lo['mean']:.3f}) is {mean}. At T = {T1:g} the mean is {hi['mean']:.3f} and the median "
+        f"{hi['median']:.3f}, and {100 * hi['tiny']:.1f} % {below}{large}.")
+
+
+def say_high_T(limit: pd.DataFrame) -> Markdown:
+    """The soft term's gradient at the lowest and highest T, with and without ``T²``.
+
+    Parameters
+    ----------
+    limit : pandas.DataFrame
+        :func:`high_T_limit`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    (T0, lo), (T1, hi) = (limit.index.min(), limit.iloc[0]), (limit.index.max(), limit.iloc[-1])
+    gap = hi["gap to logit matching"]
+    reached = f"{100 * gap:.1f} % away from logit matching's" + (
+        ": the soft term has become logit matching, not nothing" if gap < 0.05 else " (not yet the limit)")
+    return Markdown(
+        f"What we saw: with the T² factor the gradient's norm goes from {lo['with T²']:.3g} at T = {T0:g} "
+        f"to {hi['with T²']:.3g} at T = {T1:g}, where it is {reached}. Without T² it falls to "
+        f"{hi['without T²']:.3g}, {lo['without T²'] / hi['without T²']:,.0f} times smaller than at "
+        f"T = {T0:g}.")
+
+
+def say_summary(mass: pd.DataFrame, blocks: pd.DataFrame) -> Markdown:
+    """The summary's two measured bullets: the group structure, and the tiny probabilities at low T.
+
+    Parameters
+    ----------
+    mass : pandas.DataFrame
+        :func:`mass_off_top`.
+    blocks : pandas.DataFrame
+        :func:`block_masses`.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    hi = blocks.index.get_level_values("T").max()
+    inside = _inside(blocks, hi)
+    dark = (f"The teacher's wrong-class probabilities hold its dark knowledge: at T = {hi:g}, per class, "
+            f"the {_and(inside)} rows put more mass on their own group than outside it." if inside else
+            "With this teacher, no group of classes keeps more mass inside than outside.")
+    (T0, lo), (T1, hi) = (mass.index.min(), mass.iloc[0]), (mass.index.max(), mass.iloc[-1])
+    return Markdown(
+        f"* {dark}\n* At T = {T0:g}, {100 * lo['tiny']:.1f} % of the wrong-class probabilities are below "
+        f"{mass.attrs['threshold']:g}, invisible to a loss; at T = {T1:g}, {100 * hi['tiny']:.1f} %. A very "
+        "large T flattens the targets, but with the T² factor KD then matches logits (Hinton et al. 2015, "
+        "§2.1): it does not wash out what the student learns.")
 
 
 # --------------------------------------------------------------------------- exercises
 
-def temperature_where_top_falls_below(logits, p: float = 0.5, *, T_high: float = 1e4) -> float:
+def temperature_where_top_falls_below(logits, p: float = 0.5) -> float:
     """The temperature at which the top probability of ``softmax(z / T)`` falls to ``p``.
 
     The largest softened probability never rises with T (from 1 at T → 0 to
@@ -807,8 +987,6 @@ def temperature_where_top_falls_below(logits, p: float = 0.5, *, T_high: float =
         One example's logits, ``(classes,)``.
     p : float
         In ``(1/classes, 1)``.
-    T_high : float
-        Upper end of the search.
 
     Returns
     -------
@@ -824,11 +1002,11 @@ def temperature_where_top_falls_below(logits, p: float = 0.5, *, T_high: float =
     def top(T):
         return float(soft_targets(z, T).max())
 
-    lo, hi = 1e-4, check_float("T_high", T_high, low=1, low_open=True)
+    lo, hi = 1e-4, 1e4
     if top(lo) < p:
         return 0.0
     if top(hi) >= p:
-        raise ValueError(f"the top probability stays >= p={p} up to T_high={hi:g}")
+        raise ValueError(f"the top probability stays >= p={p} up to T = {hi:g}")
     for _ in range(100):
         mid = math.sqrt(lo * hi)
         lo, hi = (mid, hi) if top(mid) >= p else (lo, mid)
@@ -914,33 +1092,23 @@ EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4}
 
 
 def check_exercise(n: int, answer, *, logits=None, matrix=None) -> Verdict:
-    """Check the answer to exercise ``n`` of notebook 02.
+    """Check the answer to exercise ``n`` (1 to 4) of notebook 02.
 
     Parameters
     ----------
     n : int
-        The exercise, 1 to 4.
     answer
-        1: the first probability of ``softmax([5, 2, 1, -1] / 2)`` (or all four);
-        2: the two ``torch.allclose`` results; 3: the temperature at which the
-        typical trouser's top probability falls below 0.5; 4: ``"within"`` or
-        ``"outside"``, where a footwear row puts more mass per class at T = 10. ``None`` (the
-        notebook's placeholder) says what to do.
-    logits : torch.Tensor, optional
-        Exercise 3 only: the trouser's teacher logits ``(classes,)``.
-    matrix : torch.Tensor, optional
-        Exercise 4 only: the class-by-class soft-target matrix at T = 10
-        (:func:`mean_soft_targets`).
+        1: the first probability of ``softmax([5, 2, 1, -1] / 2)`` (or all four); 2: the two
+        ``torch.allclose`` results; 3: the temperature at which the typical trouser's top
+        probability falls below 0.5; 4: ``"within"`` or ``"outside"``. ``None`` (the
+        placeholder) says what to do.
+    logits, matrix : torch.Tensor, optional
+        The evidence of exercise 3 (the trouser's logits) and 4 (the matrix at T = 10).
 
     Returns
     -------
     Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right (never raises
-        for a wrong answer).
-
-    Raises
-    ------
-    ValueError
-        For an exercise that does not exist, or exercise 3 or 4 without its evidence.
+        ``"Right: ..."`` or ``"Not yet: <hint>"``, truthy when right; a wrong answer never
+        raises, an unknown exercise or missing evidence raises ``ValueError``.
     """
     return check_answer(EXERCISES, n, answer, logits=logits, matrix=matrix)

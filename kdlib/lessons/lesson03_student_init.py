@@ -30,7 +30,17 @@ from IPython.display import Markdown
 from torch import nn
 
 from kdlib import experiments, results
-from kdlib._checks import Float, Int, Str, Verdict, check_answer, check_choice, check_float, check_int
+from kdlib._checks import (
+    Float,
+    Int,
+    Str,
+    Verdict,
+    check_answer,
+    check_choice,
+    check_float,
+    check_int,
+    settings_checker,
+)
 from kdlib._checks import check_params as _check_params
 from kdlib.data import stratified_split
 from kdlib.metrics import accuracy
@@ -95,26 +105,7 @@ class Settings:
     lr: float
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 03's parameters before any work starts.
-
-    Parameters
-    ----------
-    **params
-        Every parameter of the notebook's ``parameters`` cell, by name (see
-        :class:`Settings`).
-
-    Returns
-    -------
-    Settings
-        The parameters, converted (``int``/``float``).
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and the allowed range.
-    """
-    return Settings(**_check_params(params, PARAMS))
+check_params = settings_checker(Settings, PARAMS)
 
 
 # --------------------------------------------------------------------------- the article's line

@@ -1,24 +1,28 @@
-"""Lesson module of ``notebooks/05_lambda_tuning.ipynb`` (tuning λ and T against fairly tuned
-baselines: cross-validation with one budget, seeds that resample the data, regimes, transfer set).
+"""Lesson module of ``notebooks/05_lambda_tuning.ipynb`` (tuning λ and T against baselines tuned
+with the same budget on the validation split; cross-validation with the corrected resampled t;
+seeds that resample the data; regimes; a transfer set).
 
-It holds everything only notebook 05 uses; the row cache, the folds and the grids are the
-core module :mod:`kdlib.experiments`, the statistics :mod:`kdlib.results`:
+It holds everything only notebook 05 uses; the engine is :mod:`kdlib.experiments`, the
+statistics :mod:`kdlib.results`, the comparison plot :func:`kdlib.plots.dot_plot`:
 
 * its settings, :class:`Settings` (the parameters, the tiny :data:`QUICK` ones of
   ``quick=True``, and what derives from them), made by :func:`check_params`;
-* data per seed, :func:`resample` (seed ``s`` draws a new training subset), and the
-  uniform teacher behind label smoothing (:func:`uniform_teacher`,
+* data per seed, :func:`resample` / :func:`seed_pool` (seed ``s`` draws a new training
+  sample), and the uniform teacher behind label smoothing (:func:`uniform_teacher`,
   :func:`label_smoothing_identity`);
-* the three methods with one cross-validation budget (:data:`CANDIDATES`,
-  :func:`tune_methods`, :func:`cv_table`, :func:`cv_gaps`), their test rows
-  (:func:`final_rows`) and the Hinton et al. (2015)-style results table with paired
-  differences (:func:`results_table`, :func:`format_results`);
+* the primary comparison: three methods with one budget (:data:`LRS` for all,
+  :data:`CANDIDATES`), chosen on validation and tested once (:func:`tune_on_validation`,
+  :func:`primary_table`);
+* cross-validation on one training sample, exploratory (:func:`tune_methods`,
+  :func:`cv_candidates`, :func:`cv_frame` with the corrected resampled t);
 * the regimes (:func:`regime_rows`: weak and born-again same-size teachers, few
   epochs) and the transfer set held out of the teacher's training data
-  (:func:`transfer_data`, :func:`transfer_rows`, :func:`equal_step_epochs`);
+  (:func:`transfer_data`, :func:`transfer_rows`, :func:`equal_step_epochs`), tabulated by
+  :func:`groups_table`;
+* the prose that follows the run: :func:`say_selection`, :func:`say_primary`,
+  :func:`say_cv`, :func:`say_regimes`, :func:`say_transfer`, :func:`say_summary`;
 * the exercises, :data:`EXERCISES`, graded by :func:`check_exercise` (a :class:`kdlib._checks.Verdict`);
-* its figures (each returns a new ``Figure``): :func:`cv_figure`, :func:`paired_figure`,
-  :func:`learning_curves`, :func:`grid_point`, :func:`group_dots`;
+* its figures (each returns a new ``Figure``): :func:`learning_curves`, :func:`grid_point`;
 * its widgets: :class:`GridExplorer` (λ and T sliders over precomputed rows) and
   :class:`TrainNow` (train one student now, with live curves).
 """
@@ -32,27 +36,32 @@ from dataclasses import dataclass, field
 
 import ipywidgets as widgets
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown
 from matplotlib.figure import Figure
 
-from kdlib import experiments
+from kdlib import experiments, results
 from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, check_float, check_int
 from kdlib._checks import check_params as _check_params
 from kdlib.data import Split, Splits, stratified_split
 from kdlib.losses import HARD_ONLY_LAM, kd_loss
+from kdlib.metrics import accuracy
 from kdlib.models import predict
 from kdlib.plots import new_figure
 from kdlib.results import format_pct, paired_difference, sample_sd
+from kdlib.train import TrainSettings
 from kdlib.widgets import figure_png, in_kernel, show_in
 
 __all__ = [
-    "PARAMS", "QUICK", "Settings", "CANDIDATES", "METHODS", "check_params", "resample",
-    "uniform_teacher", "label_smoothing_identity", "candidate_label", "run_kwargs", "MethodCV",
-    "tune_methods", "cv_table", "cv_gaps", "cv_figure", "final_rows", "results_table",
-    "format_results", "paired_figure", "small_teacher_logits", "regime_rows", "transfer_data",
-    "equal_step_epochs", "transfer_rows", "verdict", "EXERCISES", "check_exercise", "learning_curves",
-    "grid_point", "group_dots", "GridExplorer", "TrainNow",
+    "PARAMS", "QUICK", "Settings", "METHODS", "REFERENCE", "LRS", "CANDIDATES", "check_params",
+    "resample", "seed_pool", "uniform_teacher", "label_smoothing_identity", "candidate_label",
+    "method_of", "run_kwargs", "tune_on_validation", "primary_table", "MethodCV", "tune_methods",
+    "cv_candidates", "cv_frame", "regime_rows", "transfer_data",
+    "equal_step_epochs", "transfer_rows", "groups_table", "say_selection", "say_primary", "say_cv",
+    "say_regimes", "say_transfer", "say_summary", "VERDICTS", "EXERCISES", "check_exercise",
+    "learning_curves", "grid_point", "GridExplorer", "TrainNow",
 ]
 
 # --------------------------------------------------------------------------- parameters
@@ -79,7 +88,8 @@ QUICK = {"seeds": 2, "n_train": 300, "n_val": 500, "n_test": 1000, "epochs": 3, 
          "k_folds": 2, "small_teacher_epochs": 1, "n_labeled": 200, "n_transfer": 300,
          "candidates": 2}
 """What ``quick=True`` uses (a few seconds in all; ``candidates: 2``: the first and the last
-of each method's :data:`CANDIDATES`, so that both distillation sliders still move). Its
+of each method's :data:`CANDIDATES`, so that both distillation sliders still move, at the
+largest learning rate of :data:`LRS` only). Its
 parameter entries replace the parameters; the others are derived settings of :class:`Settings`."""
 
 
@@ -155,14 +165,16 @@ class Settings:
         return QUICK["few_epochs"] if self.quick else min(3, self.epochs)
 
     @property
+    def lrs(self) -> tuple:
+        """The learning rates every method tries: :data:`LRS` (with ``quick`` the largest only)."""
+        return (max(LRS),) if self.quick else LRS
+
+    @property
     def candidates(self) -> dict:
-        """Per method, its candidates (:data:`CANDIDATES`; with ``quick`` the first and the
-        last of each), the scratch student's epochs scaled by ``epochs / 20``."""
-        cands = {m: [dict(c) for c in (cs if not self.quick else (cs[0], cs[-1]))]
-                 for m, cs in CANDIDATES.items()}
-        for c in cands["student from scratch"]:  # 10 and 20 of 20 epochs: scale with epochs
-            c["epochs"] = max(1, round(c["epochs"] * self.epochs / experiments.STUDENT_DEFAULTS["epochs"]))
-        return cands
+        """Per method, its candidates: each of :data:`CANDIDATES` (with ``quick`` the first and
+        the last) at every learning rate of :attr:`lrs` (key ``lr``)."""
+        pick = (lambda cs: cs if not self.quick or len(cs) < 2 else (cs[0], cs[-1]))
+        return {m: [dict(c, lr=lr) for c in pick(cs) for lr in self.lrs] for m, cs in CANDIDATES.items()}
 
     @property
     def n_jobs(self) -> int:
@@ -201,13 +213,20 @@ def check_params(**params) -> Settings:
 
 
 # --------------------------------------------------------------------------- data per seed
+def _sample_rows(pool, n_train: int, seed: int) -> np.ndarray:
+    """Seed ``seed``'s stratified sample of ``n_train`` rows of ``pool.train`` (sorted)."""
+    n_train = check_int("n_train", n_train, low=1, high=len(pool.train.y))
+    rng = np.random.default_rng(1000 + check_int("seed", seed, low=0))
+    idx, _ = stratified_split(pool.train.y.numpy(), n_train, rng)
+    return np.sort(idx)
+
+
 def resample(pool, n_train: int, seed: int):
     """The student's data for one seed: a fresh stratified ``n_train`` subset of the pool.
 
-    Seed ``s`` draws a different subset of ``pool.train`` (and, in
-    :func:`final_rows`, a different initialisation), so the spread over seeds
-    includes the data-sampling variance. The validation and test splits stay
-    the pool's (the 5,000 images notebook 01 held out, and the test set).
+    Seed ``s`` draws a different subset of ``pool.train`` (and a different initialisation),
+    so the spread over seeds includes the data-sampling variance. The validation and test
+    splits stay the pool's (the 5,000 images notebook 01 held out, and the test set).
 
     Parameters
     ----------
@@ -223,10 +242,7 @@ def resample(pool, n_train: int, seed: int):
     kdlib.data.Splits
         ``train`` is the subset (sorted indices), ``val``/``test`` the pool's.
     """
-    n_train = check_int("n_train", n_train, low=1, high=len(pool.train.y))
-    rng = np.random.default_rng(1000 + check_int("seed", seed, low=0))
-    idx, _ = stratified_split(pool.train.y.numpy(), n_train, rng)
-    idx = np.sort(idx)
+    idx = _sample_rows(pool, n_train, seed)
     return Splits(Split(pool.train.x[idx], pool.train.y[idx]), pool.val, pool.test,
                   pool.classes, pool.name)
 
@@ -284,40 +300,69 @@ def label_smoothing_identity(eps: float = 0.1, *, n: int = 64, n_classes: int = 
 METHODS = ("student from scratch", "label smoothing", "distilled")
 """The three ways of training the student that notebook 05 compares."""
 
+REFERENCE = "student from scratch"
+"""The reference of every comparison: the tuned student trained on labels only."""
+
+LRS = (0.01, 0.03)
+"""Peak learning rates (Adam, OneCycle) that **every** method tries: the shared part of the budget."""
+
 CANDIDATES = {
-    "student from scratch": ({"lr": 0.01, "epochs": 10}, {"lr": 0.01, "epochs": 20},
-                             {"lr": 0.03, "epochs": 10}, {"lr": 0.03, "epochs": 20}),
-    "label smoothing": ({"eps": 0.05}, {"eps": 0.1}, {"eps": 0.2}, {"eps": 0.4}),
+    "student from scratch": ({},),
+    "label smoothing": ({"eps": 0.1}, {"eps": 0.4}),
     "distilled": ({"lam": 0.1, "T": 2.0}, {"lam": 0.1, "T": 8.0},
                   {"lam": 0.5, "T": 2.0}, {"lam": 0.5, "T": 8.0}),
 }
-"""The same budget for every method: four configurations, each scored by k-fold
-cross-validation. The student from scratch tunes its learning rate and epochs,
-label smoothing its ε, distillation its λ and T (both at the default recipe:
-learning rate 0.03, ``epochs`` epochs)."""
+"""Each method's own knobs, tried at every learning rate of :data:`LRS`: nothing for the
+student from scratch, ε for label smoothing, λ and T for distillation. All train
+``epochs`` epochs with the default recipe otherwise (:data:`kdlib.experiments.STUDENT_DEFAULTS`)."""
 
 
 def candidate_label(method: str, config: dict) -> str:
-    """A short name of one candidate, e.g. ``"lr=0.01, 10 ep"``, ``"ε=0.1"``, ``"λ=0.5, T=8"``.
+    """A short name of one candidate, e.g. ``"lr=0.01"``, ``"ε=0.1, lr=0.03"``, ``"λ=0.5, T=8, lr=0.03"``.
 
     Parameters
     ----------
     method : str
         One of :data:`METHODS`; anything else raises ``ValueError``.
     config : dict
-        ``lr`` and ``epochs`` (scratch), ``eps`` (label smoothing) or ``lam`` and ``T`` (distilled).
+        ``lr`` and, for label smoothing, ``eps``; for distillation ``lam`` and ``T``.
 
     Returns
     -------
     str
     """
+    lr = f"lr={config['lr']:g}" if "lr" in config else ""
     if method == "student from scratch":
-        return f"lr={config['lr']:g}, {config['epochs']} ep"
+        own = ""
+    elif method == "label smoothing":
+        own = f"ε={config['eps']:g}"
+    elif method == "distilled":
+        own = f"λ={config['lam']:g}, T={config['T']:g}"
+    else:
+        raise ValueError(f"method={method!r} is unknown; allowed: {', '.join(METHODS)}")
+    return ", ".join(p for p in (own, lr) if p)
+
+
+def method_of(method: str, config: dict) -> experiments.Method:
+    """The :mod:`kdlib.experiments` method of one candidate (named as in :data:`METHODS`).
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    config : dict
+        A candidate (see :data:`CANDIDATES`).
+
+    Returns
+    -------
+    kdlib.experiments.Method
+    """
+    candidate_label(method, config)  # validates the method
+    if method == "student from scratch":
+        return experiments.scratch(name=method)
     if method == "label smoothing":
-        return f"ε={config['eps']:g}"
-    if method == "distilled":
-        return f"λ={config['lam']:g}, T={config['T']:g}"
-    raise ValueError(f"method={method!r} is unknown; allowed: {', '.join(METHODS)}")
+        return experiments.label_smoothing(float(config["eps"]), name=method)
+    return experiments.kd(float(config["lam"]), float(config["T"]), name=method)
 
 
 def run_kwargs(method: str, config: dict, *, epochs: int) -> dict:
@@ -328,50 +373,147 @@ def run_kwargs(method: str, config: dict, *, epochs: int) -> dict:
     method : str
         One of :data:`METHODS`.
     config : dict
-        A candidate (see :data:`CANDIDATES`).
+        A candidate with its ``lr`` (default: the recipe's).
     epochs : int
-        Epochs of the label-smoothing and distilled students.
 
     Returns
     -------
     dict
         ``lam``, ``T``, ``lr``, ``epochs`` and ``uniform`` (train on the uniform
-        teacher's logits: label smoothing).
+        teacher's logits: label smoothing, :func:`label_smoothing_identity`).
     """
     candidate_label(method, config)  # validates the method
+    lr = float(config.get("lr", experiments.STUDENT_DEFAULTS["lr"]))
     if method == "student from scratch":
-        return {"lam": HARD_ONLY_LAM, "T": 1.0, "lr": float(config["lr"]),
-                "epochs": int(config["epochs"]), "uniform": False}
+        return {"lam": HARD_ONLY_LAM, "T": 1.0, "lr": lr, "epochs": epochs, "uniform": False}
     if method == "label smoothing":
-        return {"lam": 1.0 - float(config["eps"]), "T": 1.0,
-                "lr": experiments.STUDENT_DEFAULTS["lr"], "epochs": epochs, "uniform": True}
-    return {"lam": float(config["lam"]), "T": float(config["T"]),
-            "lr": experiments.STUDENT_DEFAULTS["lr"], "epochs": epochs, "uniform": False}
+        return {"lam": 1.0 - float(config["eps"]), "T": 1.0, "lr": lr, "epochs": epochs,
+                "uniform": True}
+    return {"lam": float(config["lam"]), "T": float(config["T"]), "lr": lr, "epochs": epochs,
+            "uniform": False}
+
+
+def seed_pool(pool, n_train: int, seeds):
+    """Every seed's training sample (:func:`resample`) as rows of one pool of images.
+
+    Parameters
+    ----------
+    pool : kdlib.data.Splits
+        All training images.
+    n_train : int
+        Images per seed.
+    seeds : sequence of int
+
+    Returns
+    -------
+    tuple
+        ``(data, rows)``: :class:`kdlib.data.Splits` whose ``train`` is the union of the
+        samples (``val``/``test`` the pool's), and ``{seed: tuple of rows of data.train}``;
+        ``data.train`` restricted to ``rows[s]`` is ``resample(pool, n_train, s).train``.
+    """
+    picks = {s: _sample_rows(pool, n_train, s) for s in seeds}
+    union = np.unique(np.concatenate(list(picks.values())))
+    where = {int(v): i for i, v in enumerate(union)}
+    rows = {s: tuple(where[int(v)] for v in idx) for s, idx in picks.items()}
+    data = Splits(Split(pool.train.x[union], pool.train.y[union]), pool.val, pool.test,
+                  pool.classes, pool.name)
+    return data, rows
+
+
+def tune_on_validation(data, rows: dict, teacher_logits, settings: Settings, *,
+                       progress: bool = False) -> dict:
+    """Every candidate of every method for every seed; choose on validation, test once.
+
+    Each method tries every learning rate of ``settings.lrs`` with each of its own
+    candidates (``settings.candidates``). Every student trains on its seed's rows and is
+    scored on the validation split; per method the candidate with the best mean validation
+    accuracy over the seeds is chosen, and only the chosen students are scored on the test
+    split. Same-shape students train together in lockstep
+    (:func:`kdlib.experiments.train_students`).
+
+    Parameters
+    ----------
+    data : kdlib.data.Splits
+        :func:`seed_pool`'s data.
+    rows : dict
+        Seed → rows of ``data.train``.
+    teacher_logits : Tensor
+        The teacher's logits on ``data.train``.
+    settings : Settings
+
+    Returns
+    -------
+    dict
+        ``"grid"``: a DataFrame of every student (``method``, ``label``, ``lr``, ``lam``,
+        ``T``, ``eps``, ``seed``, ``val_acc``); ``"selection"``: per method the chosen
+        ``label`` and ``config``, its mean ``val_acc`` and the number of ``candidates``;
+        ``"chosen"``: the chosen students' rows with ``test_acc``.
+    """
+    build = experiments.mlp_builder([int(np.prod(data.train.x.shape[1:])),
+                                     experiments.STUDENT_DEFAULTS["hidden"], len(data.classes)])
+    cands = [(m, c) for m, cs in settings.candidates.items() for c in cs]
+    configs = [experiments.Config(build, method_of(m, c), s,
+                                  TrainSettings(epochs=settings.epochs, lr=float(c["lr"]),
+                                                batch_size=experiments.STUDENT_DEFAULTS["batch_size"]),
+                                  rows=rows[s], labels={"label": candidate_label(m, c), "lr": c["lr"]})
+               for m, c in cands for s in settings.seed_list]
+    val = data.val
+    out = experiments.train_students(
+        configs, data.train, teacher_logits=teacher_logits, keep=lambda c: True, progress=progress,
+        evaluate=lambda model, c, d: {"val_acc": accuracy(model, val.x, val.y)})
+    models = [r.pop("student") for r in out]
+    grid = results.frame(out)
+    means = grid.groupby(["method", "label"], sort=False)["val_acc"].mean()
+    selection, picked = [], []
+    for m in settings.candidates:
+        top = means[m].idxmax()
+        config = next(c for mm, c in cands if mm == m and candidate_label(m, c) == top)
+        selection.append({"method": m, "label": top, "config": dict(config),
+                          "val_acc": float(means[m][top]), "candidates": len(means[m])})
+        picked += list(grid.index[(grid["method"] == m) & (grid["label"] == top)])
+    chosen = grid.loc[picked].copy()
+    chosen["test_acc"] = [accuracy(models[i], data.test.x, data.test.y) for i in picked]
+    return {"grid": grid, "selection": pd.DataFrame(selection).set_index("method"),
+            "chosen": chosen.reset_index(drop=True)}
+
+
+def primary_table(chosen) -> pd.DataFrame:
+    """Test accuracy of the chosen students per method, paired by seed against the student
+    from scratch (:func:`kdlib.results.compare`); distilled − scratch is the primary comparison.
+
+    Parameters
+    ----------
+    chosen : pandas.DataFrame
+        :func:`tune_on_validation`'s ``"chosen"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    return results.compare(chosen, by="method", metric="test_acc", reference=REFERENCE)
 
 
 def _point(data, logits: dict, kw: dict, *, seed: int, test: bool = False) -> dict:
-    """One student of one method: :func:`kdlib.experiments.run_points`' arguments for it."""
-    if kw["uniform"]:
-        logits = {**logits, "train": uniform_teacher(*logits["train"].shape)}
-    return dict(data=data, teacher_logits=logits, lam=kw["lam"], T=kw["T"], seed=seed,
-                epochs=kw["epochs"], lr=kw["lr"], test=test)
+    """One :func:`kdlib.experiments.run_point` call of a candidate (label smoothing: the uniform teacher)."""
+    kw = dict(kw)
+    if kw.pop("uniform"):
+        train = experiments._train_val_test(data)[0]
+        logits = {"train": uniform_teacher(len(train.y), logits["train"].shape[1])}
+    return dict(data=data, teacher_logits=logits, seed=seed, test=test, **kw)
 
 
 @dataclass
 class MethodCV:
-    """One method's cross-validation: ``candidates`` (dicts with ``label``, ``config``,
-    ``scores`` (one per fold), ``mean``, ``sd``), the ``chosen`` one (highest mean, the
-    first on ties) and every fold's ``rows`` (with ``fold`` and ``label`` columns).
+    """One method's cross-validation: its candidates, their fold scores and the chosen one.
 
     Attributes
     ----------
     method : str
-        One of :data:`METHODS`.
     candidates : list of dict
-        Per configuration: ``label`` (:func:`candidate_label`), ``config``, ``scores`` (validation
-        accuracy in [0, 1] per fold), ``mean`` and ``sd`` (sample sd) of the scores.
+        Per candidate: ``label``, ``config``, ``scores`` (held-out accuracy per fold),
+        ``mean`` and ``sd``.
     chosen : dict
-        The entry of ``candidates`` with the highest mean (the same object).
+        The candidate with the best mean (one of ``candidates``).
     rows : list of dict
         :func:`kdlib.experiments.run_points` rows of every (fold, candidate), plus ``fold``, ``label``
         and ``method``.
@@ -390,28 +532,27 @@ class MethodCV:
         return [r for r in self.rows if r["label"] == self.chosen["label"]]
 
 
-def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: int = 0,
-                 candidates: dict | None = None, jobs: int = 1) -> dict:
-    """Choose each method's configuration by k-fold cross-validation with the same budget.
+def tune_methods(x, y, teacher_logits, *, candidates: dict, k: int = 3, epochs: int = 20,
+                 seed: int = 0, jobs: int = 1) -> dict:
+    """Score candidates by k-fold cross-validation on one training sample (exploratory in 05).
 
-    Every candidate of every method trains one student per fold on the other
-    ``k − 1`` folds and is scored on the held-out fold (the same stratified
-    folds for all). Neither the validation nor the test split is touched.
+    Every candidate trains one student per fold on the other ``k − 1`` folds and is scored
+    on the held-out fold (the same stratified folds for all). Neither the validation nor
+    the test split is touched.
 
     Parameters
     ----------
     x, y : Tensor
-        The training images and labels (one seed's subset).
+        The training images and labels (one seed's sample).
     teacher_logits : Tensor
         The teacher's logits on ``x``.
+    candidates : dict
+        ``{method: sequence of configs}`` (see :data:`CANDIDATES`, with ``lr``).
     k : int
         Folds, at least 2.
     epochs : int
-        Epochs of the label-smoothing and distilled candidates.
     seed : int
         Seeds the folds and every student.
-    candidates : dict, optional
-        ``{method: sequence of configs}``; default :data:`CANDIDATES`.
     jobs : int
         Processes training the students (:func:`kdlib.experiments.run_points`); the
         numbers do not depend on it.
@@ -421,7 +562,6 @@ def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: in
     dict
         ``{method: MethodCV}`` in the order of ``candidates``.
     """
-    candidates = CANDIDATES if candidates is None else candidates
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     if not (len(x) == len(y) == len(teacher_logits)):
         raise ValueError(f"x, y and teacher_logits must have the same length; got {len(x)}, "
@@ -455,246 +595,69 @@ def tune_methods(x, y, teacher_logits, *, k: int = 3, epochs: int = 20, seed: in
     return out
 
 
-def cv_table(cv: dict) -> str:
-    """The candidates of every method as aligned text, the chosen ones marked ``<- chosen``.
+def cv_candidates(selection) -> dict:
+    """What notebook 05 cross-validates: the scratch student as validation chose it, and every
+    distillation candidate (λ, T) at the learning rate validation chose for distillation.
+
+    Parameters
+    ----------
+    selection : pandas.DataFrame
+        :func:`tune_on_validation`'s ``"selection"``.
+
+    Returns
+    -------
+    dict
+        ``{"student from scratch": [config], "distilled": [configs]}``.
+    """
+    lr = selection.loc["distilled", "config"]["lr"]
+    return {REFERENCE: [dict(selection.loc[REFERENCE, "config"])],
+            "distilled": [dict(c, lr=lr) for c in CANDIDATES["distilled"]]}
+
+
+def cv_frame(cv: dict, n_images: int) -> pd.DataFrame:
+    """The cross-validated candidates as one comparison table, each minus the scratch
+    student fold by fold, with the **corrected resampled t** interval.
+
+    Folds share most of their training images, so fold scores are not independent; the
+    interval is :func:`kdlib.results.corrected_resampled_t`'s (Nadeau & Bengio 2003), and the
+    plain fold-paired t interval is kept as ``plain_low``/``plain_high`` for comparison.
 
     Parameters
     ----------
     cv : dict of str to MethodCV
-        :func:`tune_methods`' result (not empty; every candidate with the same number of folds).
+        :func:`tune_methods`' result, with :data:`REFERENCE` among its methods.
+    n_images : int
+        Images of the cross-validated sample (each fold holds out ``n_images / k``).
 
     Returns
     -------
-    str
-        One line per candidate: method, label, mean ± sd and every fold's score, in percent.
+    pandas.DataFrame
+        :func:`kdlib.results.compare`'s columns (indexed by candidate, ``pair_on="fold"``), the
+        interval corrected, plus ``plain_low``, ``plain_high`` and ``chosen`` (bool).
     """
-    k = len(next(iter(cv.values())).candidates[0]["scores"])
-    lines = [f"{'method':22s} {'candidate':16s} mean ± sd over {k} folds   fold scores"]
-    for method, res in cv.items():
-        for c in res.candidates:
-            mark = "  <- chosen" if c is res.chosen else ""
-            scores = " ".join(f"{100 * s:.1f}" for s in c["scores"])
-            lines.append(f"{method:22s} {c['label']:16s} {format_pct(c['scores'], 2):>18s}"
-                         f"      {scores}{mark}")
-    return "\n".join(lines)
-
-
-def cv_gaps(cv: dict, reference: str = "student from scratch") -> dict:
-    """Each chosen candidate minus the reference's chosen one, fold by fold (paired by fold).
-
-    Returns
-    -------
-    dict
-        ``{method: kdlib.results.PairedDifference}`` for every method but the reference.
-    """
-    ref = cv[reference].chosen["scores"]
-    return {m: paired_difference(r.chosen["scores"], ref) for m, r in cv.items() if m != reference}
-
-
-def cv_figure(cv: dict) -> Figure:
-    """Every method's candidates, fold by fold, one panel per method (shared y axis, in %).
-
-    Thin grey lines join one fold's scores across a method's candidates (folds differ
-    in difficulty: compare candidates within a fold); black dots with error bars
-    are the mean ± sd over folds; the chosen candidate is red.
-
-    Returns
-    -------
-    Figure
-        ``axes[m]`` is method ``m``; its ``containers[0].lines[0]`` has the means
-        (in %) as ``y`` data, one per candidate.
-    """
-    fig, ax = new_figure(3.6 * len(cv), 3.6, ncols=len(cv))
-    allv = [100 * s for r in cv.values() for c in r.candidates for s in c["scores"]]
-    for a, (method, res) in zip(ax[0], cv.items()):
-        scores = 100 * np.array([c["scores"] for c in res.candidates], float)  # candidates × folds
-        x = np.arange(len(res.candidates))
-        for f in range(scores.shape[1]):
-            a.plot(x, scores[:, f], "-", color="0.75", lw=1, label="one fold" if f == 0 else None)
-        means = scores.mean(axis=1)
-        sds = [_sd0(s) for s in scores]
-        a.errorbar(x, means, yerr=sds, fmt="o", color="black", capsize=4, ms=5,
-                   label="mean ± sd over folds")
-        i = res.candidates.index(res.chosen)
-        a.plot([i], [means[i]], "o", color="C3", ms=9, zorder=4, label="chosen")
-        a.set_xticks(x, [c["label"] for c in res.candidates], rotation=30, ha="right", fontsize=8)
-        a.set_xlim(-0.5, len(x) - 0.5)
-        a.set_ylim(min(allv) - 1.0, max(allv) + 1.0)
-        a.set_title(method, fontsize=10)
-    ax[0, 0].set_ylabel("held-out fold accuracy (%)")
-    ax[0, -1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    return fig
-
-
-def final_rows(subsets, train_logits, val_logits, cv: dict, *, epochs: int,
-               jobs: int = 1) -> dict:
-    """Train each method's chosen configuration once per seed and score the test set.
-
-    Seed ``s`` trains on ``subsets[s]`` (a different data sample, :func:`resample`)
-    with initial weights and batch order from ``s``; every method sees the same
-    subset for a given seed, so differences pair by seed.
-
-    Parameters
-    ----------
-    subsets : sequence of kdlib.data.Splits
-        One per seed (seed = position).
-    train_logits : sequence of Tensor
-        The teacher's logits on each subset's training images.
-    val_logits : Tensor
-        The teacher's logits on the validation split (agreement column).
-    cv : dict
-        :func:`tune_methods`'s result.
-    epochs : int
-    jobs : int
-        Processes training the students (the numbers do not depend on it).
-
-    Returns
-    -------
-    dict
-        ``{method: list of rows}``, one row per seed, with ``test_acc``.
-    """
-    if len(subsets) != len(train_logits):
-        raise ValueError(f"{len(subsets)} subsets but {len(train_logits)} logit tensors; "
-                         "give one per seed")
-    plan = [(method, res, s, d, L) for method, res in cv.items()
-            for s, (d, L) in enumerate(zip(subsets, train_logits))]
-    trained = experiments.run_points(
-        [_point(d, {"train": L, "val": val_logits},
-                run_kwargs(method, res.chosen["config"], epochs=epochs), seed=s, test=True)
-         for method, res, s, d, L in plan], jobs=jobs)
-    out = {method: [] for method in cv}
-    for (method, res, *_), row in zip(plan, trained):
-        out[method].append(dict(row, method=method, label=res.chosen["label"]))
-    return out
-
-
-def results_table(*, teacher_acc: float, accs: dict, reference: str = "student from scratch",
-                  n_test: int = 10000) -> list[dict]:
-    """Hinton et al. (2015)-style results: test errors and accuracy, and paired differences.
-
-    Parameters
-    ----------
-    teacher_acc : float
-        The teacher's test accuracy.
-    accs : dict
-        ``{method: test accuracies, one per seed (same seed order for all)}``.
-    reference : str
-        The method every other one is compared with (paired by seed).
-    n_test : int
-        Test images.
-
-    Returns
-    -------
-    list of dict
-        The teacher, then one row per method: ``model``, ``errors`` /
-        ``errors_sd`` (mean / sd over seeds of the wrong test images), ``acc`` /
-        ``acc_sd``, ``n`` (seeds) and, for all but the reference, ``diff``: the
-        :class:`kdlib.results.PairedDifference` of its accuracy minus the
-        reference's, and ``gap_closed``: the fraction of the teacher–reference
-        gap it closes.
-    """
-    n_test = check_int("n_test", n_test, low=1)
-    if reference not in accs:
-        raise ValueError(f"reference={reference!r} is not one of {list(accs)}")
-
-    def row(name, a):
-        a = np.asarray(a, float)
-        return {"model": name, "errors": float(np.mean((1 - a) * n_test)),
-                "errors_sd": sample_sd((1 - a) * n_test), "acc": float(a.mean()),
-                "acc_sd": sample_sd(a), "n": len(a)}
-
-    table = [row("teacher (cnn, 55k images)", [teacher_acc])]
-    ref = np.asarray(accs[reference], float)
-    gap = float(teacher_acc) - ref.mean()
-    for method, a in accs.items():
-        r = row(f"{method} (tuned)", a)
-        if method != reference:
-            r["diff"] = paired_difference(a, ref)
-            r["gap_closed"] = r["diff"].mean / gap if gap > 0 else float("nan")
-        table.append(r)
+    rows = [{"candidate": f"{m}: {c['label']}" if c["label"] else m, "fold": i, "val_acc": s}
+            for m, res in cv.items() for c in res.candidates for i, s in enumerate(c["scores"])]
+    ref = REFERENCE if not cv[REFERENCE].chosen["label"] else \
+        f"{REFERENCE}: {cv[REFERENCE].chosen['label']}"
+    table = results.compare(rows, by="candidate", metric="val_acc", reference=ref, pair_on="fold")
+    k = int(table["n"].iloc[0])
+    n_test = n_images / k
+    table["plain_low"], table["plain_high"] = table["low"], table["high"]
+    ref_values = np.asarray(table.loc[ref, "values"])
+    for name in table.index:
+        if name == ref:
+            continue
+        d = results.corrected_resampled_t(np.asarray(table.loc[name, "values"]) - ref_values,
+                                          n_train=n_images - n_test, n_test=n_test)
+        table.loc[name, ["low", "high"]] = [d.low, d.high]
+        table.loc[name, "verdict"] = d.verdict
+    chosen = {f"{m}: {r.chosen['label']}" if r.chosen["label"] else m for m, r in cv.items()}
+    table["chosen"] = [name in chosen for name in table.index]
+    table.attrs["interval"] = "corrected resampled t"
     return table
 
 
-def format_results(table) -> str:
-    """Aligned text of :func:`results_table`'s rows: errors, accuracy, the fraction of the
-    teacher–scratch gap closed, and the paired difference (in percentage points).
-
-    Parameters
-    ----------
-    table : list of dict
-        :func:`results_table`'s rows (``gap_closed`` and ``diff`` may be missing: left blank).
-
-    Returns
-    -------
-    str
-        A header and one line per row.
-    """
-    lines = [f"{'model':30s} {'test errors':>11s} {'accuracy':>15s}  {'gap closed':>10s}   "
-             "minus the tuned scratch student (95 % CI)"]
-    for r in table:
-        err = f"{r['errors']:.0f}" + ("" if math.isnan(r["errors_sd"]) else f" ± {r['errors_sd']:.0f}")
-        acc = f"{100 * r['acc']:.2f} %" + ("" if math.isnan(r["acc_sd"])
-                                          else f" ± {100 * r['acc_sd']:.2f}")
-        gap = f"{100 * r['gap_closed']:.0f} %" if "gap_closed" in r and not math.isnan(
-            r["gap_closed"]) else ""
-        diff = r["diff"].format() if "diff" in r else ""
-        lines.append(f"{r['model']:30s} {err:>11s} {acc:>15s}  {gap:>10s}   {diff}")
-    return "\n".join(lines)
-
-
-def paired_figure(diffs: dict, *, title: str = "", xlabel: str = "") -> Figure:
-    """Paired differences with their confidence intervals, one row each, and a zero line.
-
-    Parameters
-    ----------
-    diffs : dict
-        ``{label: kdlib.results.PairedDifference}`` (fractions; drawn in points).
-
-    Returns
-    -------
-    Figure
-        ``axes[0].containers[0].lines[0]`` has the means (in points) as ``x`` data.
-    """
-    fig, ax = new_figure(7.0, 0.7 + 0.55 * len(diffs))
-    a = ax[0, 0]
-    labels = list(diffs)
-    y = np.arange(len(labels))[::-1]
-    means = np.array([100 * diffs[k].mean for k in labels])
-    lo = np.array([100 * diffs[k].low for k in labels])
-    hi = np.array([100 * diffs[k].high for k in labels])
-    a.errorbar(means, y, xerr=[means - lo, hi - means], fmt="o", color="C0", ecolor="black",
-               capsize=4, label="mean and 95 % CI over seeds")
-    for m, yy in zip(means, y):
-        a.text(m, yy + 0.18, f"{m:+.2f}", ha="center", va="bottom", fontsize=8)
-    a.axvline(0, color="0.4", lw=1, ls="--")
-    a.set_yticks(y, labels, fontsize=9)
-    a.set_ylim(-0.7, len(labels) - 0.3)
-    a.set(xlabel=xlabel or "difference in test accuracy (percentage points)", title=title)
-    return fig
-
-
 # --------------------------------------------------------------------------- regimes
-def small_teacher_logits(data, *, epochs: int, seed: int,
-                         lr: float = experiments.STUDENT_DEFAULTS["lr"]) -> dict:
-    """Train a teacher of the student's own architecture on the student's images.
-
-    The born-again setting (Furlanello et al. 2018): the same ``mlp([784, 128, 10])``
-    as the student, trained from scratch on the same images with labels only,
-    for ``epochs`` epochs with peak learning rate ``lr`` (seeded by ``seed``).
-
-    Returns
-    -------
-    dict
-        ``train``/``val`` logits of that teacher and its ``val_acc``.
-    """
-    train, val, _ = experiments._train_val_test(data)
-    model, _ = experiments.distill_mlp((train, val), {"train": uniform_teacher(len(train.y), 10)},
-                                    lam=HARD_ONLY_LAM, T=1.0, seed=seed, epochs=epochs, lr=lr)
-    v = predict(model, val.x)
-    return {"train": predict(model, train.x), "val": v,
-            "val_acc": float((v.argmax(1) == val.y).float().mean())}
-
-
 def transfer_data(pool, *, n_labeled: int, seed: int, n_val: int = 5000):
     """Few labels, a transfer set the teacher never saw, and a new validation split.
 
@@ -741,34 +704,39 @@ def equal_step_epochs(epochs: int, n_labeled: int, n_transfer: int) -> int:
     return max(1, round(epochs * n_labeled / (n_labeled + n_transfer)))
 
 
-def regime_rows(subsets, train_logits, val_logits, *, scratch_rows, scratch_config: dict,
+def _student_settings(epochs: int, lr: float) -> TrainSettings:
+    return TrainSettings(epochs=epochs, lr=lr, batch_size=experiments.STUDENT_DEFAULTS["batch_size"])
+
+
+def regime_rows(data, rows: dict, pool_logits, val_logits, *, scratch_rows, scratch_config: dict,
                 lam: float, T: float, settings: Settings) -> tuple[dict, dict]:
     """When does distillation help? One student per seed in each regime, all paired by seed.
 
-    Per seed ``s`` (its own subset): distilled from the real teacher at
-    (``lam``, ``T``); distilled from a same-size teacher (the student's
-    ``mlp``) trained on the same images for ``small_teacher_epochs`` (weaker
-    than the student) and with the tuned scratch recipe (born-again,
-    Furlanello et al. 2018); and the scratch and distilled students after only
-    ``few_epochs``. ``scratch_rows`` (the tuned scratch student's rows, one per
-    seed) is the reference row.
+    Per seed ``s`` (its own sample, ``rows[s]``): distilled from the real teacher at
+    (``lam``, ``T``); distilled from a same-size teacher (the student's ``mlp``) trained on
+    the same images for ``small_teacher_epochs`` (weaker than the student), and from one
+    trained with the tuned scratch recipe (born-again, Furlanello et al. 2018); and the
+    scratch and distilled students after only ``few_epochs``. ``scratch_rows`` (the tuned
+    scratch student's rows, one per seed) is the reference. Teachers and students train in
+    lockstep (:func:`kdlib.experiments.train_students`), scored on the validation split.
 
     Parameters
     ----------
-    subsets : list of kdlib.data.Splits
-        One training sample per seed.
-    train_logits : list of Tensor
-        The teacher's logits on each subset's training images.
+    data : kdlib.data.Splits
+        :func:`seed_pool`'s data.
+    rows : dict
+        Seed → rows of ``data.train``.
+    pool_logits : Tensor
+        The real teacher's logits on ``data.train``.
     val_logits : Tensor
-        The teacher's logits on the validation split.
+        Its logits on the validation split (the ``agreement`` column).
     scratch_rows : list of dict
         The tuned scratch student's rows, one per seed.
     scratch_config : dict
-        Its chosen configuration (``lr``, ``epochs``): the born-again teacher's recipe.
+        Its chosen configuration (``lr``): the born-again teacher's recipe.
     lam, T : float
     settings : Settings
-        The notebook's settings: ``epochs``, ``few_epochs``, ``small_teacher_epochs`` and
-        ``n_jobs`` (worker processes).
+        ``epochs``, ``few_epochs``, ``small_teacher_epochs`` and the seeds.
 
     Returns
     -------
@@ -779,29 +747,55 @@ def regime_rows(subsets, train_logits, val_logits, *, scratch_rows, scratch_conf
     teachers : dict
         ``{"weak teacher": [val acc per seed], "born-again teacher": [...]}``.
     """
-    rows = {"scratch (tuned)": list(scratch_rows)}
-    rows.update({k: [] for k in ("real teacher", "weak teacher", "born-again teacher",
-                                 "scratch, few epochs", "real teacher, few epochs")})
+    build = experiments.mlp_builder([int(np.prod(data.train.x.shape[1:])),
+                                     experiments.STUDENT_DEFAULTS["hidden"], len(data.classes)])
+    lr0 = experiments.STUDENT_DEFAULTS["lr"]
+    val = data.val
+
+    def scored(model, c, d):
+        v = predict(model, val.x)
+        return {"val_acc": float((v.argmax(1) == val.y).float().mean()),
+                "agreement": float((v.argmax(1) == val_logits.argmax(1)).float().mean()), "logits": v}
+
+    small = [experiments.Config(build, experiments.scratch(name), 100 + s, _student_settings(ep, lr),
+                                rows=rows[s], labels={"regime": name})
+             for name, ep, lr in (("weak teacher", settings.small_teacher_epochs, lr0),
+                                  ("born-again teacher", settings.epochs, float(scratch_config["lr"])))
+             for s in settings.seed_list]
+    trained = experiments.train_students(small, data.train, evaluate=scored, keep=lambda c: True,
+                                         progress=False)
     teachers = {"weak teacher": [], "born-again teacher": []}
-    epochs, few_epochs = settings.epochs, settings.few_epochs
-    small_teacher_epochs, jobs = settings.small_teacher_epochs, settings.n_jobs
-    ba = run_kwargs("student from scratch", scratch_config, epochs=epochs)
-    plan = []
-    for s, (d, L) in enumerate(zip(subsets, train_logits)):
-        real = {"train": L, "val": val_logits}
-        plan.append(("scratch, few epochs", dict(data=d, teacher_logits=real, lam=HARD_ONLY_LAM,
-                                                 T=1.0, seed=s, epochs=few_epochs)))
-        for name, ep in (("real teacher", epochs), ("real teacher, few epochs", few_epochs)):
-            plan.append((name, dict(data=d, teacher_logits=real, lam=lam, T=T, seed=s, epochs=ep)))
-        for name, ep, lr in (("weak teacher", small_teacher_epochs, experiments.STUDENT_DEFAULTS["lr"]),
-                             ("born-again teacher", ba["epochs"], ba["lr"])):
-            small = small_teacher_logits(d, epochs=ep, lr=lr, seed=100 + s)
-            teachers[name].append(small.pop("val_acc"))
-            plan.append((name, dict(data=d, teacher_logits=small, lam=lam, T=T, seed=s,
-                                    epochs=epochs)))
-    for (name, _), row in zip(plan, experiments.run_points([call for _, call in plan], jobs=jobs)):
-        rows[name].append(row)
-    return rows, teachers
+    xs, ys, ls, own = [data.train.x], [data.train.y], [pool_logits], {}
+    start = len(data.train.y)
+    for c, r in zip(small, trained):
+        teachers[r["regime"]].append(r["val_acc"])
+        idx = list(rows[c.seed - 100])
+        xs.append(data.train.x[idx])
+        ys.append(data.train.y[idx])
+        ls.append(predict(r["student"], data.train.x[idx]))
+        own[(r["regime"], c.seed - 100)] = tuple(range(start, start + len(idx)))
+        start += len(idx)
+    big = Split(torch.cat(xs), torch.cat(ys))
+    configs = []
+    for s in settings.seed_list:
+        configs += [
+            experiments.Config(build, experiments.kd(lam, T, name="real teacher"), s,
+                               _student_settings(settings.epochs, lr0), rows=rows[s]),
+            experiments.Config(build, experiments.scratch("scratch, few epochs"), s,
+                               _student_settings(settings.few_epochs, lr0), rows=rows[s]),
+            experiments.Config(build, experiments.kd(lam, T, name="real teacher, few epochs"), s,
+                               _student_settings(settings.few_epochs, lr0), rows=rows[s])]
+        configs += [experiments.Config(build, experiments.kd(lam, T, name=name), s,
+                                       _student_settings(settings.epochs, lr0), rows=own[(name, s)])
+                    for name in ("weak teacher", "born-again teacher")]
+    out = {"scratch (tuned)": list(scratch_rows)}
+    out.update({k: [] for k in ("real teacher", "weak teacher", "born-again teacher",
+                                "scratch, few epochs", "real teacher, few epochs")})
+    for r in experiments.train_students(configs, big, teacher_logits=torch.cat(ls), evaluate=scored,
+                                        progress=False):
+        r.pop("logits")
+        out[r["method"]].append(r)
+    return out, teachers
 
 
 def transfer_rows(pool, teacher, val_logits, *, n_labeled: int, n_transfer: int, lam: float,
@@ -836,23 +830,259 @@ def transfer_rows(pool, teacher, val_logits, *, n_labeled: int, n_transfer: int,
     return out
 
 
-# --------------------------------------------------------------------------- exercises
-def verdict(diff) -> str:
-    """``"helped"`` if a paired difference's CI lies above 0, ``"hurt"`` if below, else ``"unclear"``.
+# --------------------------------------------------------------------------- comparisons
+def groups_table(groups: dict, *, metric: str = "val_acc", reference: str | None = None) -> pd.DataFrame:
+    """Rows of several groups, one row per seed each, as one comparison table paired by seed.
 
     Parameters
     ----------
-    diff : kdlib.results.PairedDifference
-        A method minus its reference, e.g. a ``diff`` of :func:`results_table`.
+    groups : dict
+        ``{name: list of rows}`` (each row with ``seed`` and ``metric``).
+    metric : str
+    reference : str, optional
+        The group the others are compared with (default: the first).
 
     Returns
     -------
-    str
-        ``"helped"``, ``"hurt"`` or ``"unclear"`` (also for a single pair, which has no interval).
+    pandas.DataFrame
+        :func:`kdlib.results.compare`'s table, indexed by group.
     """
-    if diff.n < 2 or math.isnan(diff.low):
-        return "unclear"
-    return "helped" if diff.low > 0 else "hurt" if diff.high < 0 else "unclear"
+    rows = [{"group": name, "seed": r["seed"], metric: r[metric]}
+            for name, rs in groups.items() for r in rs]
+    return results.compare(rows, by="group", metric=metric,
+                           reference=next(iter(groups)) if reference is None else reference)
+
+
+# --------------------------------------------------------------------------- prose
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f} %"
+
+
+def _mean_sd(row) -> str:
+    sd = "" if math.isnan(row["sd"]) else f" ± {100 * row['sd']:.2f}"
+    return f"{100 * row['mean']:.2f}{sd} %"
+
+
+def _diff(table: pd.DataFrame, name: str) -> results.PairedDifference:
+    """``name`` minus the table's reference as a PairedDifference (its interval as in the table)."""
+    r = table.loc[name]
+    sd = sample_sd(np.asarray(r["values"]) - np.asarray(table.loc[table.attrs["reference"], "values"]))
+    return results.PairedDifference(float(r["diff"]), sd, float(r["low"]), float(r["high"]),
+                                    int(r["n"]), table.attrs.get("confidence", 0.95))
+
+
+def _few(n: int) -> str:
+    return "" if n >= 5 else "; a smoke run, not the protocol's five seeds"
+
+
+def say_selection(selection: pd.DataFrame, seeds: int, lrs=LRS) -> Markdown:
+    """What the validation split chose for each method, and where a choice sits on the grid's edge.
+
+    Parameters
+    ----------
+    selection : pandas.DataFrame
+        :func:`tune_on_validation`'s ``"selection"``.
+    seeds : int
+        Seeds the means were taken over.
+    lrs : sequence of float
+        The learning rates tried (:attr:`Settings.lrs`).
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    parts, edges = [], []
+    for m, r in selection.iterrows():
+        parts.append(f"{m}: **{r['label']}** ({_pct(r['val_acc'])}, best of {r['candidates']})")
+        c = r["config"]
+        if m == "label smoothing" and c["eps"] == max(e["eps"] for e in CANDIDATES[m]):
+            edges.append(f"ε = {c['eps']:g} is the largest ε offered (a larger one might do better)")
+        if len(lrs) > 1 and c["lr"] in (min(lrs), max(lrs)):
+            edges.append(f"{m} chose the {'smallest' if c['lr'] == min(lrs) else 'largest'} learning rate")
+    edge = (" On the edge of the grid: " + "; ".join(edges) + ".") if edges else ""
+    return Markdown(f"What the **validation split** chose (the best mean validation accuracy over "
+                    f"{seeds} seeds; the test set was not looked at): " + "; ".join(parts) + "." + edge)
+
+
+def say_primary(table: pd.DataFrame, teacher_acc: float) -> Markdown:
+    """The primary comparison (distilled − scratch on test) and the exploratory label-smoothing
+    control, each with its verdict from the interval.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`primary_table`.
+    teacher_acc : float
+        The teacher's test accuracy.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    kd_d, ls_d = _diff(table, "distilled"), _diff(table, "label smoothing")
+    s = table.loc[REFERENCE]
+    gap = teacher_acc - s["mean"]
+    closed = (f" It closes {100 * kd_d.mean / gap:.0f} % of the gap between the scratch student and "
+              f"the teacher ({_pct(teacher_acc)})." if gap > 0 and kd_d.verdict == "helped" else "")
+    vs = results.paired_difference(table.loc["distilled", "values"], table.loc["label smoothing", "values"])
+    if ls_d.verdict == "not shown" and vs.verdict == "helped":
+        control = ("so *uniform* softening did not reproduce distillation's gain here: distilled − "
+                   f"label smoothing {vs.format()}")
+    elif ls_d.verdict == "helped" and vs.verdict == "helped":
+        control = ("so uniform softening reproduced part of distillation's gain here, not all of it: "
+                   f"distilled − label smoothing {vs.format()}")
+    elif ls_d.verdict == "helped":
+        control = ("so uniform softening alone also helped here; distilled − label smoothing: "
+                   f"{vs.describe('the teacher beyond uniform softening')}")
+    else:
+        control = f"distilled − label smoothing: {vs.describe('the teacher beyond uniform softening')}"
+    return Markdown(
+        f"**Primary comparison** (test set, {kd_d.n} seeds{_few(kd_d.n)}): from scratch "
+        f"{_mean_sd(s)}, distilled {_mean_sd(table.loc['distilled'])}; "
+        f"{kd_d.describe('distillation')}.{closed}\n\n"
+        f"*Exploratory:* label smoothing {_mean_sd(table.loc['label smoothing'])}; against scratch "
+        f"{ls_d.describe('label smoothing')}; {control}.")
+
+
+def say_cv(table: pd.DataFrame, cv: dict, selection: pd.DataFrame) -> Markdown:
+    """What k-fold cross-validation chose against validation's choice, and its corrected intervals.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`cv_frame`.
+    cv : dict
+        :func:`tune_methods`' result.
+    selection : pandas.DataFrame
+        :func:`tune_on_validation`'s ``"selection"``.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    cv_pick = cv["distilled"].chosen["config"]
+    val_pick = selection.loc["distilled", "config"]
+    same = (cv_pick["lam"], cv_pick["T"]) == (val_pick["lam"], val_pick["T"])
+    agree = ("the validation split chose the same (λ, T)" if same else
+             f"the validation split chose λ = {val_pick['lam']:g}, T = {val_pick['T']:g}")
+    k = int(table["n"].iloc[0])
+    name = f"distilled: {cv['distilled'].chosen['label']}"
+    r = table.loc[name]
+    spread = [c["mean"] for c in cv["distilled"].candidates]
+    shown = int((table["verdict"].isin(["helped", "hurt"])).sum())
+    plain = ("excludes 0" if r["plain_low"] > 0 or r["plain_high"] < 0 else "contains 0")
+    return Markdown(
+        f"Over {k} folds cross-validation chose **λ = {cv_pick['lam']:g}, T = {cv_pick['T']:g}** "
+        f"({_pct(cv['distilled'].chosen['mean'])}); {agree}. The {len(spread)} "
+        f"candidates' fold means span {100 * (max(spread) - min(spread)):.2f} points. The chosen one "
+        f"minus the scratch student, fold by fold: {100 * r['diff']:+.2f} points, corrected 95 % CI "
+        f"{100 * r['low']:+.2f} to {100 * r['high']:+.2f} ({r['verdict']}); the plain fold-paired t "
+        f"would have said {100 * r['plain_low']:+.2f} to {100 * r['plain_high']:+.2f}, which {plain}. "
+        f"{shown} of the {len(table) - 1} corrected intervals exclude 0 (exploratory; see the note "
+        "on multiplicity).")
+
+
+def say_regimes(table: pd.DataFrame, teachers: dict, few: results.PairedDifference,
+                few_epochs: int) -> Markdown:
+    """The regimes against the tuned scratch student (exploratory), each with its verdict.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`groups_table` of :func:`regime_rows`' rows (reference: ``"scratch (tuned)"``).
+    teachers : dict
+        :func:`regime_rows`' validation accuracies of the small teachers.
+    few : kdlib.results.PairedDifference
+        Distilled minus scratch, both after ``few_epochs``.
+    few_epochs : int
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    s = table.loc["scratch (tuned)"]
+    lines = [f"Tuned scratch student: {_mean_sd(s)} on validation."]
+    for name, what in (("real teacher", "the CNN teacher"), ("weak teacher", "the weak teacher"),
+                       ("born-again teacher", "the born-again teacher")):
+        own = f" (itself {format_pct(teachers[name])})" if name in teachers else ""
+        lines.append(f"- {what}{own}: {_diff(table, name).describe('distillation')}.")
+    lines.append(f"- after {few_epochs} epoch{'s' * (few_epochs != 1)}, distilled − scratch (both "
+                 f"short): {few.describe('distillation')}.")
+    ba = _diff(table, "born-again teacher")
+    if ba.verdict == "not shown":
+        lines.append("The born-again teacher's interval contains 0: this run neither shows the gain "
+                     "reported for born-again networks nor harm.")
+    return Markdown("\n".join(lines))
+
+
+def say_transfer(table: pd.DataFrame, d: results.PairedDifference, epochs: int,
+                 transfer_epochs: int) -> Markdown:
+    """The transfer-set experiment (exploratory), with verdicts from the intervals.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`groups_table` of :func:`transfer_rows`' arms (reference: ``"labels only"``).
+    d : kdlib.results.PairedDifference
+        ``"+ transfer set"`` minus ``"distilled"``.
+    epochs, transfer_epochs : int
+        Epochs of the two labelled-only arms and of the transfer arm.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    helped = d.verdict == "helped"
+    return Markdown(
+        f"Distilling on the labelled images alone: {_diff(table, 'distilled').describe('distillation')}. "
+        f"With the transfer set ({transfer_epochs} epochs against {epochs}, about equal steps): "
+        f"{_diff(table, '+ transfer set').describe('distillation with the transfer set')}. "
+        f"The transfer set against distilling without it: {d.describe('the transfer set')}"
+        + (": at equal steps it added accuracy here." if helped else
+           "." if d.verdict == "hurt" else ": at equal steps it did not show a gain here."))
+
+
+def say_summary(primary: pd.DataFrame, regimes: pd.DataFrame, transfer: results.PairedDifference) -> Markdown:
+    """The three-line summary, every claim as its interval says.
+
+    Parameters
+    ----------
+    primary : pandas.DataFrame
+        :func:`primary_table`.
+    regimes : pandas.DataFrame
+        :func:`groups_table` of the regimes.
+    transfer : kdlib.results.PairedDifference
+        Transfer set minus distilled.
+
+    Returns
+    -------
+    IPython.display.Markdown
+    """
+    kd_d, ls_d = _diff(primary, "distilled"), _diff(primary, "label smoothing")
+    verdicts = {n: _diff(regimes, n).verdict for n in ("weak teacher", "born-again teacher")}
+    return Markdown(
+        f"1. With every method tuned on validation with the same learning rates: "
+        f"{kd_d.describe('distillation')} (test set, the primary comparison).\n"
+        f"2. Label smoothing, distillation from a uniform teacher (exploratory): "
+        f"{ls_d.describe('label smoothing')}.\n"
+        f"3. Exploratory regimes: weak teacher {verdicts['weak teacher']}, born-again teacher "
+        f"{verdicts['born-again teacher']}; the transfer set at equal steps {transfer.verdict}.")
+
+
+# --------------------------------------------------------------------------- exercises
+VERDICTS = ("helped", "hurt", "not shown")
+"""The answers of exercises 2 to 5: what a paired 95 % interval says."""
+
+EXERCISE_SEEDS = 3
+"""Exercise 2 trains this many seeds per temperature."""
+
+
+def _graded(answer, d, what: str):
+    right = d.verdict
+    ok = answer == right
+    return ok, (f"{what}: {d.format()}: '{right}'." if ok else
+                "pair the values by seed (kdlib.results.paired_difference) and look at the 95 % "
+                "interval: above 0 'helped', below 0 'hurt', containing 0 'not shown'.")
 
 
 def _ex1(answer, *, cv, **_):
@@ -871,45 +1101,30 @@ def _ex1(answer, *, cv, **_):
 
 
 def _ex2(answer, *, data, logits, **_):
-    seeds = list(zip(data, logits))
+    seeds = list(zip(data, logits))[:EXERCISE_SEEDS]
     rows = experiments.run_points([dict(data=d, teacher_logits=lg, lam=0.0, T=T, seed=seed)
-                              for seed, (d, lg) in enumerate(seeds) for T in (1.0, 4.0)])
+                                   for seed, (d, lg) in enumerate(seeds) for T in (1.0, 4.0)])
     d = paired_difference([r["val_acc"] for r in rows[1::2]], [r["val_acc"] for r in rows[::2]])
-    right = verdict(d)
-    return answer == right, (f"T = 4 against T = 1 at λ = 0 on validation: {d.format()}: "
-                             f"'{right}'." if answer == right else
-                             "press train now with λ = 0 at T = 1 and at T = 4 for each seed, then "
-                             "compare the paired difference's CI with 0: above 'helped', below 'hurt', "
-                             "across 'unclear'.")
-
-
-def _paired(answer, a, b, what):
-    d = paired_difference([x["val_acc"] for x in a], [x["val_acc"] for x in b])
-    right = verdict(d)
-    ok = answer == right
-    return ok, (f"{what}: {d.format()}: '{right}'." if ok else
-                "compute the paired difference (kdlib.results.paired_difference) and look "
-                "at its CI: above 0 'helped', below 0 'hurt', across 0 'unclear'.")
+    return _graded(answer, d, f"T = 4 against T = 1 at λ = 0 on validation, {len(seeds)} seeds")
 
 
 def _ex3(answer, *, regimes, **_):
-    return _paired(answer, regimes["born-again teacher"], regimes["scratch (tuned)"],
-                   "the born-again teacher")
+    d = paired_difference([r["val_acc"] for r in regimes["born-again teacher"]],
+                          [r["val_acc"] for r in regimes["scratch (tuned)"]])
+    return _graded(answer, d, "the born-again teacher against the tuned scratch student")
 
 
-def _ex4(answer, *, final, **_):
-    d = paired_difference([r["test_acc"] for r in final["distilled"]],
-                          [r["test_acc"] for r in final["label smoothing"]])
-    right = verdict(d)
-    return answer == right, (f"distilled against label smoothing on the test set: {d.format()}: "
-                             f"'{right}'." if answer == right else
-                             "pair the two methods' test accuracies by seed "
-                             "(kdlib.results.paired_difference) and compare the CI with 0: above "
-                             "'helped', below 'hurt', across 'unclear'.")
+def _ex4(answer, *, chosen, **_):
+    by = {m: chosen[chosen["method"] == m].sort_values("seed")["test_acc"].to_numpy()
+          for m in ("distilled", "label smoothing")}
+    d = paired_difference(by["distilled"], by["label smoothing"])
+    return _graded(answer, d, "distilled against label smoothing on the test set")
 
 
 def _ex5(answer, *, transfer, **_):
-    return _paired(answer, transfer["+ transfer set"], transfer["distilled"], "the transfer set")
+    d = paired_difference([r["val_acc"] for r in transfer["+ transfer set"]],
+                          [r["val_acc"] for r in transfer["distilled"]])
+    return _graded(answer, d, "the transfer set at equal steps")
 
 
 EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4, 5: _ex5}
@@ -927,17 +1142,17 @@ def check_exercise(n: int, answer, **evidence) -> Verdict:
     n : int
         The exercise, 1 to 5.
     answer :
-        1: the distillation candidate ``(lam, T)`` with the highest mean agreement
-        with the teacher over the folds; 2 to 5: ``"helped"``, ``"hurt"`` or
-        ``"unclear"``, the verdict of a paired interval over the seeds (2: T = 4 against
-        T = 1 at λ = 0, on validation; 3: the born-again teacher against the tuned
-        scratch student; 4: the distilled student against the label-smoothing one, on
-        the test set; 5: the transfer set).
+        1: the distillation candidate ``(lam, T)`` with the highest mean agreement with the
+        teacher over the folds; 2 to 5: one of :data:`VERDICTS`, what the paired 95 % interval
+        over the seeds says (2: T = 4 against T = 1 at λ = 0 on validation, over
+        :data:`EXERCISE_SEEDS` seeds; 3: the born-again teacher against the tuned scratch
+        student; 4: the distilled student against the label-smoothing one, on the test set;
+        5: the transfer set against distilling without it).
     **evidence :
-        1: ``cv`` (:func:`tune_methods`); 2: ``data``, ``logits``, one per seed
-        (trains two students per seed when an answer is given); 3: ``regimes``
-        (:func:`regime_rows`'s rows); 4: ``final`` (:func:`final_rows`); 5:
-        ``transfer`` (:func:`transfer_rows`).
+        1: ``cv`` (:func:`tune_methods`); 2: ``data``, ``logits``, one per seed (trains two
+        students per seed when an answer is given); 3: ``regimes`` (:func:`regime_rows`'s
+        rows); 4: ``chosen`` (:func:`tune_on_validation`'s); 5: ``transfer``
+        (:func:`transfer_rows`).
 
     Returns
     -------
@@ -953,12 +1168,6 @@ def check_exercise(n: int, answer, **evidence) -> Verdict:
 
 
 # --------------------------------------------------------------------------- figures
-def _sd0(values) -> float:
-    """Sample sd for an error bar: 0 (no bar) for a single value."""
-    sd = sample_sd(values)
-    return 0.0 if math.isnan(sd) else sd
-
-
 def _hist(h) -> dict:
     """A history as a dict with ``epoch_loss`` and ``val_acc`` (History or dict)."""
     if isinstance(h, dict):
@@ -1040,7 +1249,7 @@ def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
         The rows of this point (one per seed).
     baseline_rows : list of dict, optional
         Rows of the baseline student (λ = 1): a dashed mean curve, a dotted
-        reference line at its mean final accuracy, and a bar pair on the right.
+        reference line at its mean final accuracy, and its dots on the right.
     teacher_acc : float, optional
         The teacher's validation accuracy: a dotted reference line.
     title : str
@@ -1053,10 +1262,9 @@ def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
         ``axes[0]`` training loss per epoch, ``axes[1]`` validation accuracy per
         epoch (lines: one per row in order, the baseline mean, then the
         references teacher and baseline), ``axes[2]`` a dot plot: validation
-        accuracy and agreement with the teacher, mean ± sd over seeds (error
-        bars), for this point and the baseline; ``axes[2].containers[0]`` holds
-        the accuracies, ``containers[1]`` the agreements (means as the ``y`` data
-        of ``.lines[0]``), every seed a small grey dot.
+        accuracy and agreement with the teacher, the mean over the rows (the lines
+        labelled ``"val accuracy"`` and ``"agreement with teacher"``, one point per
+        group: this point, then the baseline) and every row a small grey dot.
     """
     rows = list(rows)
     fig, ax = new_figure(12, 3.4, ncols=3)
@@ -1073,15 +1281,14 @@ def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
         for a in ax[0, :2]:
             a.text(0.5, 0.5, "no run at this point", ha="center", va="center",
                    transform=a.transAxes)
-    bars = ax[0, 2]  # a dot plot with error bars (its axis does not start at 0)
+    bars = ax[0, 2]  # a dot plot (its axis does not start at 0)
     groups = [("this point", rows)] + ([("baseline λ=1", baseline_rows)] if baseline_rows else [])
     width = 0.38
     for k, (metric, colour) in enumerate((("val_acc", "C0"), ("agreement", "C1"))):
         means = [np.mean([r[metric] for r in g]) if g else np.nan for _, g in groups]
-        sds = [_sd0([r[metric] for r in g]) for _, g in groups]
         pos = np.arange(len(groups)) + (k - 0.5) * width
-        bars.errorbar(pos, means, yerr=sds, fmt="o", ms=6, capsize=4, color=colour,
-                      label="val accuracy" if metric == "val_acc" else "agreement with teacher")
+        bars.plot(pos, means, "D", ms=6, color=colour, ls="none",
+                  label="val accuracy" if metric == "val_acc" else "agreement with teacher")
         for p, (_, g) in zip(pos, groups):
             bars.plot(np.full(len(g), p + 0.07), [r[metric] for r in g], ".", color="0.35", ms=3)
         for p, m in zip(pos, means):
@@ -1099,53 +1306,6 @@ def grid_point(rows, *, baseline_rows=None, teacher_acc: float | None = None,
     bars.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     if title:
         fig.suptitle(title)
-    return fig
-
-
-def group_dots(groups: dict, *, references: dict | None = None, ylabel: str = "accuracy",
-               title: str = "", percent: bool = False) -> Figure:
-    """A dot plot of mean ± sd per group (error bars), every seed's value as a small dot.
-
-    The accuracy axis is zoomed on the data (it does not start at 0), so the
-    groups are drawn as dots with error bars, never as bars.
-
-    Parameters
-    ----------
-    groups : dict
-        ``{label: list of values}`` (one value per seed).
-    references : dict, optional
-        ``{label: value}`` drawn as dotted horizontal lines.
-    ylabel, title : str
-    percent : bool
-        Write the means in percent.
-
-    Returns
-    -------
-    Figure
-        ``axes[0].containers[0]`` is the error bar container: ``.lines[0]`` has
-        the means as its ``y`` data, one point per group, in order.
-    """
-    fig, ax = new_figure(max(5.0, 1.5 * len(groups) + 1.5), 3.6)
-    a = ax[0, 0]
-    scale = 100 if percent else 1
-    values = [np.asarray(v, float) for v in groups.values()]
-    means = [float(v.mean()) for v in values]
-    sds = [_sd0(v) for v in values]
-    x = np.arange(len(groups))
-    a.errorbar(x, means, yerr=sds, fmt="o", ms=7, color="C0", ecolor="black", capsize=5,
-               lw=1.2, zorder=3, label="mean ± sd over seeds")
-    for i, v in enumerate(values):
-        a.plot(np.full(len(v), x[i] + 0.12), v, ".", color="0.35", ms=4)
-        a.text(x[i] - 0.12, means[i], f"{scale * means[i]:.2f}", ha="right", va="center",
-               fontsize=8)
-    for i, (name, value) in enumerate((references or {}).items()):
-        a.axhline(value, ls=":", lw=1.4, color=f"C{(i + 6) % 10}", label=f"{name} {scale * value:.2f}")
-    allv = np.concatenate(values + [np.asarray(list((references or {}).values()), float)])
-    a.set_ylim(max(0.0, allv.min() - 0.03), min(1.0, allv.max() + 0.02))
-    a.set_xlim(-0.6, len(groups) - 0.4)
-    a.set_xticks(x, list(groups), fontsize=8)
-    a.set(ylabel=ylabel, title=title)
-    a.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 

@@ -26,8 +26,7 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import experiments, losses, models, results, runs, train
-from kdlib._checks import Bool, Int, OneOf, Verdict, check_answer
-from kdlib._checks import check_params as _check_params
+from kdlib._checks import Bool, Int, OneOf, Verdict, check_answer, settings_checker
 from kdlib.experiments import STUDENT_DEFAULTS
 from kdlib.metrics import accuracy_from_logits
 from kdlib.plots import new_figure
@@ -134,28 +133,7 @@ class Settings:
         return kdata.FASHION_CLASSES.index(self.omitted)
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 06's parameters and return its settings.
-
-    Parameters
-    ----------
-    **params
-        ``omitted``, ``n_train``, ``epochs``, ``seeds``, ``quick`` (see :class:`Settings`).
-
-    Returns
-    -------
-    Settings
-        The parameters (the ``QUICK`` ones when ``quick``) and what derives from them.
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and what is allowed.
-    """
-    p = _check_params(params, PARAMS)
-    if p["quick"]:
-        p.update({k: v for k, v in QUICK.items() if k in p})
-    return Settings(**p)
+check_params = settings_checker(Settings, PARAMS, quick=QUICK)
 
 
 def load_data(S: Settings) -> kdata.Splits:
@@ -178,28 +156,6 @@ def load_data(S: Settings) -> kdata.Splits:
     n_test = S.n_test or len(d.test.y)
     test = kdata.Split(d.test.x[:n_test], d.test.y[:n_test])
     return kdata.Splits(d.train, val, test, d.classes, d.name)
-
-
-def draw_samples(y, n: int, seeds: int) -> dict:
-    """Each seed's training sample: ``n`` rows of the pool, stratified by class.
-
-    Parameters
-    ----------
-    y : Tensor
-        The pool's labels.
-    n : int
-        Images per sample.
-    seeds : int
-        Samples ``0 .. seeds - 1``, each drawn with ``numpy.random.default_rng(seed)``.
-
-    Returns
-    -------
-    dict
-        Seed → sorted tuple of pool rows (every sample has the same count per class).
-    """
-    y = np.asarray(y)
-    return {s: tuple(np.sort(kdata.stratified_split(y, n, np.random.default_rng(s))[0]).tolist())
-            for s in range(seeds)}
 
 
 def without_class(rows, y, c: int) -> tuple:
@@ -663,7 +619,7 @@ def select(data, samples: dict, targets: dict, S: Settings) -> tuple:
     ----------
     data : kdlib.data.Splits
     samples : dict
-        :func:`draw_samples`' samples (sample 0 is used).
+        Seed → pool rows (``dict(enumerate(kdlib.experiments.sample_rows(...)))``; sample 0 is used).
     targets : dict
         Key → logits on the pool (see :func:`control_targets_on_pool`).
     S : Settings

@@ -30,8 +30,7 @@ from torch import nn
 
 from kdlib import data as kdata
 from kdlib import experiments, metrics, models, plots, results, train
-from kdlib._checks import Bool, Float, Int, Verdict, check_answer
-from kdlib._checks import check_params as _check_params
+from kdlib._checks import Bool, Float, Int, Verdict, check_answer, settings_checker
 
 INPUT_SHAPE = (1, 28, 28)
 TEACHER_STEPS = 2 * math.ceil(55_000 / 128)  # notebook 01's recipe: 2 epochs of batch 128
@@ -121,57 +120,10 @@ class Settings:
         return self._derived("teacher_steps")
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 07's parameters; return the settings to run with.
-
-    Parameters
-    ----------
-    **params
-        Every parameter of the notebook's ``parameters`` cell, by name (see
-        :class:`Settings`); ``quick=True`` replaces the sizes by :data:`QUICK`.
-
-    Returns
-    -------
-    Settings
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and what is allowed.
-    """
-    p = _check_params(params, PARAMS)
-    if p["quick"]:
-        p.update({k: v for k, v in QUICK.items() if k in p})
-    return Settings(**p)
+check_params = settings_checker(Settings, PARAMS, quick=QUICK)
 
 
 # ------------------------------------------------------------------ data: one sample per seed
-def seed_rows(n_pool: int, n_train: int, seeds: int) -> dict:
-    """Each seed's training images: rows of a pool of ``n_pool`` images.
-
-    Disjoint blocks of one seeded permutation when the pool holds ``seeds × n_train`` images
-    (no image shared between seeds), else a seeded draw per seed.
-
-    Parameters
-    ----------
-    n_pool, n_train, seeds : int
-
-    Returns
-    -------
-    dict
-        Seed → sorted tuple of ``n_train`` pool rows.
-    """
-    if n_train > n_pool:
-        raise ValueError(f"n_train={n_train} is more than the pool's {n_pool} images")
-    if n_train * seeds <= n_pool:
-        perm = torch.randperm(n_pool, generator=torch.Generator().manual_seed(0))
-        blocks = {s: perm[s * n_train:(s + 1) * n_train] for s in range(seeds)}
-    else:
-        blocks = {s: torch.randperm(n_pool, generator=torch.Generator().manual_seed(1000 + s))[:n_train]
-                  for s in range(seeds)}
-    return {s: tuple(sorted(b.tolist())) for s, b in blocks.items()}
-
-
 def student_data(n_train: int, seeds: int):
     """The pool of training images the seeds draw from, and each seed's rows.
 
@@ -184,10 +136,10 @@ def student_data(n_train: int, seeds: int):
     tuple
         ``(pool, rows)``: :class:`kdlib.data.Splits` whose ``train`` holds
         ``min(55000, seeds × n_train)`` images (``val``: the 5,000 validation images,
-        ``test``: the 10,000 test images), and :func:`seed_rows`.
+        ``test``: the 10,000 test images), and :func:`kdlib.experiments.sample_rows`.
     """
     pool = kdata.load("fashion-mnist", n_train=min(POOL_MAX, seeds * n_train), seed=0)
-    return pool, seed_rows(len(pool.train.y), n_train, seeds)
+    return pool, experiments.sample_rows(len(pool.train.y), n_train, seeds)
 
 
 # ------------------------------------------------------------------ the student family
@@ -252,7 +204,7 @@ def train_family(pool, rows, teacher_logits, settings: Settings, *, progress: bo
     pool : kdlib.data.Splits
         :func:`student_data`'s pool.
     rows : dict
-        Seed → pool rows (:func:`seed_rows`).
+        Seed → pool rows (:func:`kdlib.experiments.sample_rows`).
     teacher_logits : Tensor
         The teacher's logits on ``pool.train``.
     settings : Settings
@@ -275,15 +227,15 @@ def train_family(pool, rows, teacher_logits, settings: Settings, *, progress: bo
     out = experiments.train_students(  # no per-epoch validation: the pool's train split only
         configs, pool.train, teacher_logits=teacher_logits, keep=lambda c: True, progress=progress,
         evaluate=lambda model, c, d: {"val_acc": metrics.accuracy(model, pool.val.x, pool.val.y)})
-    trained = [r.pop("student") for r in out]
-    grid = results.frame(out)
-    best = selection(grid)
-    keys = ["model", "method", "lr", "T"]
-    is_chosen = grid[keys].apply(tuple, axis=1).isin(set(best.reset_index()[keys].apply(tuple, axis=1)))
-    chosen = grid[is_chosen].copy()
-    chosen["test_acc"] = [metrics.accuracy(trained[i], pool.test.x, pool.test.y) for i in chosen.index]
-    kept = {(r.model, r.method): trained[i] for i, r in chosen.iterrows() if r.seed == 0}
-    return {"grid": grid, "chosen": chosen.reset_index(drop=True), "models": kept}
+    student = {id(r): r.pop("student") for r in out}
+    picked = experiments.chosen(out, experiments.choose(out, **_CHOICE), **_CHOICE)
+    chosen = results.frame([{**r, "test_acc": metrics.accuracy(student[id(r)], pool.test.x, pool.test.y)}
+                            for r in picked])
+    kept = {(r["model"], r["method"]): student[id(r)] for r in picked if r["seed"] == 0}
+    return {"grid": results.frame(out), "chosen": chosen, "models": kept}
+
+
+_CHOICE = {"by": ("lr", "T"), "within": ("model", "method")}  # what a candidate is; what chooses one
 
 
 def selection(grid: pd.DataFrame) -> pd.DataFrame:
@@ -300,13 +252,10 @@ def selection(grid: pd.DataFrame) -> pd.DataFrame:
         Indexed by ``(model, method)``: the chosen ``lr``, ``T``, ``val_acc`` (its mean over
         the seeds) and ``candidates`` (how many were tried).
     """
-    means = grid.groupby(["model", "method", "lr", "T"], sort=False)["val_acc"].mean().reset_index()
-    out = []
-    for (model, method), g in means.groupby(["model", "method"], sort=False):
-        top = g.loc[g["val_acc"].idxmax()]
-        out.append({"model": model, "method": method, "lr": top["lr"], "T": top["T"],
-                    "val_acc": top["val_acc"], "candidates": len(g)})
-    return pd.DataFrame(out).set_index(["model", "method"])
+    best = experiments.choose(grid, **_CHOICE)
+    return pd.DataFrame([{"model": model, "method": method, "lr": c["lr"], "T": c["T"], "val_acc": c["mean"],
+                          "candidates": c["candidates"]} for (model, method), c in best.items()]
+                        ).set_index(["model", "method"])
 
 
 def primary_table(chosen: pd.DataFrame, model: str = PRIMARY) -> pd.DataFrame:
@@ -385,7 +334,7 @@ def seed_split(pool, rows: dict, seed: int = 0):
     ----------
     pool : kdlib.data.Splits
     rows : dict
-        :func:`seed_rows`.
+        :func:`kdlib.experiments.sample_rows`.
     seed : int
 
     Returns
@@ -1222,7 +1171,7 @@ def check_exercise(n: int, answer) -> Verdict:
     return check_answer(EXERCISES, n, answer)
 
 
-__all__ = ["PARAMS", "QUICK", "FULL", "PRIMARY", "Settings", "check_params", "seed_rows", "student_data",
+__all__ = ["PARAMS", "QUICK", "FULL", "PRIMARY", "Settings", "check_params", "student_data",
            "family", "architecture_table", "train_family", "selection", "primary_table", "gain_by_width",
            "show_gains", "seed_split", "latency_table", "latency_frame", "size_on_disk",
            "quantize", "try_compile", "cheaper_still", "teacher_step_time", "teacher_cost", "break_even",

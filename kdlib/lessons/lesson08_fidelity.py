@@ -27,8 +27,7 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import experiments, metrics, models, plots, results, train
-from kdlib._checks import Bool, Float, Int, Verdict, check_answer
-from kdlib._checks import check_params as _check_params
+from kdlib._checks import Bool, Float, Int, Verdict, check_answer, settings_checker
 from kdlib.widgets import show_in
 
 PARAMS = {"n_train": Int(100, 19_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
@@ -117,28 +116,7 @@ class Settings:
         return min(self.seeds, 1 if self.quick else TRACK_SEEDS)
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 08's parameters; return the settings to run with.
-
-    Parameters
-    ----------
-    **params
-        Every parameter of the notebook's ``parameters`` cell, by name (see
-        :class:`Settings`); ``quick=True`` replaces the sizes by :data:`QUICK`.
-
-    Returns
-    -------
-    Settings
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and what is allowed.
-    """
-    p = _check_params(params, PARAMS)
-    if p["quick"]:
-        p.update({k: v for k, v in QUICK.items() if k in p})
-    return Settings(**p)
+check_params = settings_checker(Settings, PARAMS, quick=QUICK)
 
 
 def load_data(settings: Settings):
@@ -177,25 +155,6 @@ def subset_test(data, n_test):
                         data.classes, data.name)
 
 
-def sample_rows(y_pool, n_train: int, seeds: int) -> list[tuple]:
-    """Each seed's training images: a stratified sample of ``n_train`` rows of the pool.
-
-    Parameters
-    ----------
-    y_pool : Tensor
-        The pool's labels.
-    n_train, seeds : int
-
-    Returns
-    -------
-    list of tuple
-        ``rows[seed]``: sorted pool indices (seed ``s`` draws with ``numpy`` seed ``1000 + s``).
-    """
-    y = np.asarray(y_pool)
-    return [tuple(np.sort(kdata.stratified_split(y, n_train, np.random.default_rng(1000 + s))[0]).tolist())
-            for s in range(seeds)]
-
-
 # ------------------------------------------------------------------ the students of the comparison
 def student_configs(settings: Settings, rows: list) -> list:
     """Every candidate of every method for every seed: scratch, label smoothing (ε =
@@ -205,7 +164,7 @@ def student_configs(settings: Settings, rows: list) -> list:
     ----------
     settings : Settings
     rows : list of tuple
-        From :func:`sample_rows`: seed ``s`` trains on ``rows[s]``.
+        From :func:`kdlib.experiments.sample_rows`: seed ``s`` trains on ``rows[s]``.
 
     Returns
     -------
@@ -283,43 +242,6 @@ def train_comparison(data, teacher: dict, settings: Settings, rows: list, *,
                                       keep=lambda c: True, progress=progress)
 
 
-def select(rows, metric: str = "agree_val") -> dict:
-    """Each method's candidate (``lr``, ``T``) with the highest mean ``metric`` over seeds.
-
-    Parameters
-    ----------
-    rows : list of dict
-        From :func:`train_comparison`.
-    metric : str
-        A validation column (the test split never chooses).
-
-    Returns
-    -------
-    dict
-        ``method → {"lr", "T", "mean", ...}`` (:func:`kdlib.experiments.select_best`).
-    """
-    return {m: experiments.select_best([r for r in rows if r["method"] == m], metric=metric,
-                                       by=("lr", "T")) for m in dict.fromkeys(r["method"] for r in rows)}
-
-
-def chosen(rows, selection: dict) -> list[dict]:
-    """The rows of every method's selected candidate (one per seed).
-
-    Parameters
-    ----------
-    rows : list of dict
-        From :func:`train_comparison`.
-    selection : dict
-        From :func:`select`.
-
-    Returns
-    -------
-    list of dict
-    """
-    return [r for r in rows if r["lr"] == selection[r["method"]]["lr"]
-            and r["T"] == selection[r["method"]]["T"]]
-
-
 def selection_frame(selection: dict) -> pd.DataFrame:
     """What the validation split chose: per method, ``lr``, ``T`` and the mean validation
     agreement with the teacher (%).
@@ -327,7 +249,7 @@ def selection_frame(selection: dict) -> pd.DataFrame:
     Parameters
     ----------
     selection : dict
-        From :func:`select`.
+        From :func:`kdlib.experiments.choose`.
 
     Returns
     -------
@@ -347,7 +269,7 @@ def primary_table(rows) -> pd.DataFrame:
     Parameters
     ----------
     rows : list of dict
-        :func:`chosen` rows.
+        :func:`kdlib.experiments.chosen` rows.
 
     Returns
     -------
@@ -390,7 +312,7 @@ def tracked_students(data, teacher: dict, settings: Settings, rows: list, select
     settings : Settings
     rows : list of tuple
     selection : dict
-        From :func:`select`.
+        From :func:`kdlib.experiments.choose`.
     progress : bool
 
     Returns
@@ -501,7 +423,7 @@ def twin_rows(twins: dict, data, teacher: dict, rows: list) -> list[dict]:
     teacher : dict
         The teacher's logits on ``"train"`` (the pool), ``"val"`` and ``"test"``.
     rows : list of tuple
-        The seeds' training rows (:func:`sample_rows`).
+        The seeds' training rows (:func:`kdlib.experiments.sample_rows`).
 
     Returns
     -------
@@ -530,7 +452,7 @@ def fidelity_frame(rows, teacher_acc: float) -> pd.DataFrame:
     ----------
     rows : list of dict
         Rows with ``method``, ``agree_train``, ``agree_test``, ``kl_train``, ``kl_test``,
-        ``test_acc`` (:func:`chosen` rows, :func:`twin_rows`).
+        ``test_acc`` (:func:`kdlib.experiments.chosen` rows, :func:`twin_rows`).
     teacher_acc : float
 
     Returns
@@ -663,7 +585,7 @@ def ece_rows(rows, data, *, n_bins: int) -> list[dict]:
     Parameters
     ----------
     rows : list of dict
-        :func:`chosen` rows.
+        :func:`kdlib.experiments.chosen` rows.
     data : kdlib.data.Splits
     n_bins : int
 
@@ -990,7 +912,7 @@ def say_selection(selection: dict) -> Markdown:
     Parameters
     ----------
     selection : dict
-        From :func:`select`.
+        From :func:`kdlib.experiments.choose`.
 
     Returns
     -------
@@ -1030,8 +952,8 @@ def say_fidelity(rows, teacher_acc: float) -> Markdown:
     Parameters
     ----------
     rows : list of dict
-        :func:`chosen` rows and :func:`twin_rows` (``method``, ``seed``, ``agree_*``, ``kl_*``,
-        ``test_acc``; the twins' ``epoch_loss``).
+        :func:`kdlib.experiments.chosen` rows and :func:`twin_rows` (``method``, ``seed``,
+        ``agree_*``, ``kl_*``, ``test_acc``; the twins' ``epoch_loss``).
     teacher_acc : float
 
     Returns

@@ -25,8 +25,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, export_t
 
 from kdlib import data as kdata
 from kdlib import experiments, models, results, train
-from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer
-from kdlib._checks import check_params as _check_params
+from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, settings_checker
 from kdlib.losses import kd_loss, soft_targets
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.plots import new_figure
@@ -46,7 +45,7 @@ STUDENTS = ("linear", "soft tree")
 TARGETS = ("labels", "teacher")
 LINEAR_LRS = (1e-2, 3e-2, 1e-1)
 """Learning rates tried for the linear student, on labels and distilled alike; each keeps the
-one with the best validation fidelity (:func:`choose_lr`)."""
+one with the best validation fidelity (:func:`kdlib.experiments.choose`)."""
 TREE_LR = 5e-2
 """Learning rate of the soft tree (fixed: the soft tree's comparisons are exploratory)."""
 N_VAL = 2000
@@ -97,29 +96,7 @@ class Settings:
     quick: bool
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 09's parameters; with ``quick=True`` apply the smoke settings.
-
-    Parameters
-    ----------
-    **params
-        Every parameter of the notebook's ``parameters`` cell, by name (see
-        :class:`Settings`).
-
-    Returns
-    -------
-    Settings
-        The parameters, converted; with ``quick=True`` the sizes of :data:`QUICK`.
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and what is allowed.
-    """
-    p = _check_params(params, PARAMS)
-    if p["quick"]:
-        p.update(QUICK)
-    return Settings(**p)
+check_params = settings_checker(Settings, PARAMS, quick=QUICK)
 
 
 # ------------------------------------------------------------------ the experiment
@@ -301,28 +278,6 @@ def _linear_evaluate(teacher_val, teacher_test):
     return evaluate
 
 
-def choose_lr(tuning_rows) -> dict:
-    """Per targets, the learning rate of :data:`LINEAR_LRS` with the highest mean validation
-    fidelity over seeds (the same candidates and the same criterion for both targets).
-
-    Parameters
-    ----------
-    tuning_rows : list of dict
-        ``targets``, ``lr``, ``seed``, ``val_fidelity`` (one per linear student trained).
-
-    Returns
-    -------
-    dict
-        ``targets`` → the chosen learning rate (float).
-    """
-    out = {}
-    for targets in dict.fromkeys(r["targets"] for r in tuning_rows):
-        means = {lr: np.mean(_values(tuning_rows, "val_fidelity", targets=targets, lr=lr))
-                 for lr in dict.fromkeys(r["lr"] for r in tuning_rows if r["targets"] == targets)}
-        out[targets] = max(means, key=means.get)
-    return out
-
-
 def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float, T: float,
                    tree_depth: int, max_depth: int, progress: bool = True) -> Experiment:
     """Train every readable student, on labels and distilled, for ``seeds`` seeds.
@@ -331,11 +286,12 @@ def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float
     (``kdlib.data.load(seed=s)``), the students' initialisation and batch order; the test set
     (10,000 images) is the same for all. The linear students train in lockstep
     (:func:`kdlib.experiments.mlp_builder` ``[784, 10]``) at every learning rate of
-    :data:`LINEAR_LRS`, on labels and distilled alike; :func:`choose_lr` keeps, per targets, the
-    one with the best validation fidelity. Distilled students use ``kd_loss`` with ``lam``/``T``
-    on cached teacher logits; the soft tree trains at :data:`TREE_LR`; the scikit-learn trees of
-    the ``TREE_DEPTHS`` up to ``max_depth`` are fitted either to the labels (classification) or
-    to the teacher's probabilities at ``TREE_T`` (multi-output regression, prediction = argmax).
+    :data:`LINEAR_LRS`, on labels and distilled alike; :func:`kdlib.experiments.choose` keeps,
+    per targets, the one with the best validation fidelity. Distilled students use ``kd_loss``
+    with ``lam``/``T`` on cached teacher logits; the soft tree trains at :data:`TREE_LR`; the
+    scikit-learn trees of the ``TREE_DEPTHS`` up to ``max_depth`` are fitted either to the labels
+    (classification) or to the teacher's probabilities at ``TREE_T`` (multi-output regression,
+    prediction = argmax).
 
     Parameters
     ----------
@@ -400,7 +356,8 @@ def run_experiment(teacher, *, n_train: int, epochs: int, seeds: int, lam: float
         _fit_hard_trees(exp, data, teacher_train, seed)
         bar.update(1)
     bar.close()
-    exp.lr = choose_lr(exp.tuning)
+    exp.lr = {t: c["lr"] for t, c in experiments.choose(exp.tuning, within="targets",
+                                                        metric="val_fidelity").items()}
     exp.rows = [{"student": "linear", **{k: r[k] for k in ("targets", "seed", "acc", "fidelity")}}
                 for r in exp.tuning if r["lr"] == exp.lr[r["targets"]]] + exp.rows
     for targets in TARGETS:

@@ -25,8 +25,7 @@ from torch import nn
 
 from kdlib import data as kdata
 from kdlib import experiments, models, train
-from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer
-from kdlib._checks import check_params as _check_params
+from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, settings_checker
 from kdlib.losses import cosine_feature_loss, hint_loss, kd_loss
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.plots import new_figure
@@ -104,35 +103,16 @@ class Settings:
     quick: bool
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 10's parameters; with ``quick=True`` apply the smoke settings.
-
-    Parameters
-    ----------
-    **params
-        Every parameter of the notebook's ``parameters`` cell, by name (see
-        :class:`Settings`).
-
-    Returns
-    -------
-    Settings
-        The parameters, converted; with ``quick=True`` the sizes of :data:`QUICK`.
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and what is allowed.
-    """
-    p = _check_params(params, PARAMS)
-    if p["quick"]:
-        p.update(QUICK)
+def _also(p: dict) -> None:
     if p["explore_seeds"] > p["seeds"]:
         raise ValueError(f"explore_seeds={p['explore_seeds']} is more than seeds={p['seeds']}; "
                          "allowed: 1 to seeds (the exploratory students reuse the first samples)")
     if p["n_train"] * p["seeds"] > 50000:
         raise ValueError(f"n_train × seeds = {p['n_train'] * p['seeds']} training images; allowed: "
                          "at most 50000 (each seed has its own sample of the training split)")
-    return Settings(**p)
+
+
+check_params = settings_checker(Settings, PARAMS, quick=QUICK, also=_also)
 
 
 # ------------------------------------------------------------------ students
@@ -323,9 +303,7 @@ def make_pool(teacher: nn.Module, *, n_train: int, seeds: int) -> Pool:
                 logits.append(teacher(chunk))
                 feats.append(tap.outputs[TEACHER_LAYER])
             teacher.train(was)
-    order = np.random.default_rng(0).permutation(len(data.train.y))
-    rows = tuple(tuple(int(i) for i in np.sort(order[s * n_train:(s + 1) * n_train]))
-                 for s in range(seeds))
+    rows = tuple(experiments.sample_rows(len(data.train.y), n_train, seeds))
     return Pool(data, torch.cat(logits), torch.cat(feats), models.predict(teacher, data.test.x), rows)
 
 
@@ -399,19 +377,6 @@ def run_primary(pool: Pool, *, epochs: int, progress: bool = True) -> list[dict]
                                       keep=lambda c: True, progress=progress, desc="MLP students")
 
 
-def choose(rows: list[dict]) -> dict:
-    """Per method, the setting with the best mean validation accuracy over the seeds.
-
-    Returns
-    -------
-    dict
-        ``{"labels": {"lr", "lam", "T", "mean"}, "kd": {...}}`` (``mean``: its validation
-        accuracy).
-    """
-    return {m: experiments.select_best([r for r in rows if r["method"] == m], metric="val_acc",
-                                       by=("lr", "lam", "T")) for m in ("labels", "kd")}
-
-
 def chosen(pool: Pool, rows: list[dict], choice: dict) -> list[dict]:
     """The students of the chosen settings, measured on the test set; KD's renamed ``"distilled"``.
 
@@ -420,14 +385,13 @@ def chosen(pool: Pool, rows: list[dict], choice: dict) -> list[dict]:
     list of dict
         The chosen rows with ``test_acc`` and ``fidelity``, without the models.
     """
-    out, evaluate = [], _evaluate(pool)
-    for r in rows:
-        c = choice[r["method"]]
-        if (r["lr"], r["lam"], r["T"]) == (c["lr"], c["lam"], c["T"]):
-            row = {k: v for k, v in r.items() if k != "student"}
-            out.append({**row, **evaluate(r["student"], None, pool.data),
-                        "method": "distilled" if r["method"] == "kd" else "labels"})
-    return out
+    evaluate = _evaluate(pool)
+    return [{**{k: v for k, v in r.items() if k != "student"}, **evaluate(r["student"], None, pool.data),
+             "method": "distilled" if r["method"] == "kd" else "labels"}
+            for r in experiments.chosen(rows, choice, by=_CANDIDATE)]
+
+
+_CANDIDATE = ("lr", "lam", "T")  # what the validation split chooses, per method
 
 
 # ------------------------------------------------------------------ exploratory: RNN, CNN, features
