@@ -235,9 +235,11 @@ def teacher_accuracies(names=None) -> dict:
     Returns
     -------
     dict
+        Only the teachers whose checkpoint exists.
     """
-    return {n: float(models.load_checkpoint(kdata.data_dir() / TEACHERS[n])["meta"]["test_accuracy"])
-            for n in (list(TEACHERS) if names is None else names)}
+    paths = {n: kdata.data_dir() / TEACHERS[n] for n in (list(TEACHERS) if names is None else names)}
+    return {n: float(models.load_checkpoint(p)["meta"]["test_accuracy"]) for n, p in paths.items()
+            if p.is_file()}
 
 
 def point_cost(grid: experiments.BudgetGrid, n_train: int, epochs: int) -> int:
