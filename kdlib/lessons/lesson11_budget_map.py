@@ -447,7 +447,9 @@ def provenance_table(prov: dict) -> pd.DataFrame:
              "data sizes": grid["n_trains"], "epochs": grid["epochs"], "seeds": grid["seeds"],
              "learning rates": grid["lrs"], "KD (λ, T)": grid["kd"], "label smoothing ε": grid["eps"],
              "teachers (test accuracy)": {k: round(v, 4)
-                                          for k, v in prov["params"]["teacher_test_acc"].items()}}
+                                          for k, v in prov["params"]["teacher_test_acc"].items()},
+             "complete": prov["params"].get("complete", True),
+             "missing points (images x epochs)": prov["params"].get("missing_points", [])}
     return pd.DataFrame({"value": [str(v) for v in items.values()]}, index=pd.Index(list(items), name="what"))
 
 
@@ -700,7 +702,9 @@ def say_primary(gains: pd.DataFrame, primary: dict = PRIMARY) -> Markdown:
               & (gains["method"] == primary["method"])]
     if g.empty:
         return Markdown(f"**Primary comparison**: the map has no cell {primary['epochs']} epochs on "
-                        f"{primary['n_train']:,} images (a quick map?); nothing to report.")
+                        f"{primary['n_train']:,} images yet (a quick or partial map: its provenance above "
+                        "lists the missing points, and `make results` computes them); nothing to report. "
+                        "The dot plot above shows the map's largest point instead, exploratory.")
     r = g.iloc[0]
     return Markdown(f"**Primary comparison**, {primary['epochs']} epochs on {primary['n_train']:,} images, "
                     f"test accuracy: hard labels {100 * r['reference_mean']:.2f} %, KD "
@@ -731,7 +735,7 @@ def say_map(gains: pd.DataFrame) -> Markdown:
                      f"{100 * best['diff']:+.2f} points, was at {_ep(best['epochs'])} on "
                      f"{int(best['n_train']):,} images.")
     k = len(gains)
-    head = "What we saw (exploratory; the primary cell, reported above, is counted too):\n\n"
+    head = "What we saw (exploratory; every cell on the map is counted, the primary one too):\n\n"
     return Markdown(head + "\n".join(lines)
                     + f"\n\n*Multiplicity*: the map prints {k} intervals; if no method made any "
                     f"difference anywhere, about {0.05 * k:.1f} of them would still exclude 0 by "
