@@ -8,7 +8,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 JOBS ?= 2
 
-.PHONY: setup lab test test-fast run notebooks notebooks-all sweep sweep-dask present book html student teachers clean
+.PHONY: setup lab test test-fast run notebooks notebooks-all sweep sweep-dask present book html student teachers results clean
 
 setup: $(STAMP)
 
@@ -95,11 +95,21 @@ html: book
 student: $(STAMP)
 	$(BIN)/python tools/student_edition.py --out build/student
 
-## teachers: the extra teachers notebook 06 compares: papermill runs of notebook 01 writing
-## data/teacher_*.pt (skips existing ones; FORCE=1 reruns them); executed notebooks in build/teachers
+## teachers: the extra teachers notebook 06 compares and notebook 11's strong teacher: papermill runs
+## of notebook 01 writing data/teacher_*.pt (skips existing ones; FORCE=1 reruns them); executed
+## notebooks in build/teachers
 teachers: $(STAMP)
 	$(BIN)/python -c "from kdlib.lessons.lesson06_dark_knowledge import make_teachers; \
 		print(make_teachers(force=$(if $(FORCE),True,False), executed_dir='build/teachers'))"
+	$(BIN)/python -c "from kdlib.lessons.lesson11_budget_map import make_teachers; \
+		print(make_teachers(force=$(if $(FORCE),True,False), executed_dir='build/teachers'))"
+
+## results: notebook 11's budget map into data/results/budget_map.csv (+ .json provenance), in
+## $(JOBS) worker processes; prints the time (about 15-20 min on 2 quiet cores). QUICK=1: a tiny grid
+## of seconds into build/results/ (what the slow test runs)
+results: $(STAMP)
+	$(BIN)/python -m kdlib.lessons.lesson11_budget_map --jobs $(JOBS) \
+		$(if $(QUICK),--quick --out build/results/budget_map.csv)
 
 clean:
 	rm -rf build runs .pytest_cache .ruff_cache test-artifacts

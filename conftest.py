@@ -47,6 +47,7 @@ TEST_PARAMS = {
     "08_fidelity": {"quick": True},
     "09_interpretability": {"quick": True},
     "10_other_students": {"quick": True},
+    "11_budget_map": {"quick": True},
 }
 
 
@@ -81,6 +82,7 @@ FILE_SECONDS = {
     "test_lab_news.py": 45, "test_present.py": 35, "test_book.py": 25, "03_student_init.ipynb": 15,
     "10_other_students.ipynb": 15, "test_student_edition.py": 40,
     "09_interpretability.ipynb": 12, "04_loss_formulas.ipynb": 12, "01_teacher.ipynb": 10,
+    "11_budget_map.ipynb": 15,
 }
 
 # Fixture notebooks are inputs of tests, not lessons for nbval to check.

@@ -93,6 +93,7 @@ __all__ = ["Method", "scratch", "label_smoothing", "kd", "on_targets", "custom",
            "teacher_outputs", "shrink", "distill_mlp", "evaluate", "run_point", "run_points",
            "default_jobs", "worker_threads", "shutdown_pool", "train_grid", "baseline", "rows_at",
            "kfold_indices", "select_best", "sample_rows", "choose", "chosen"]
+__all__ += ["BudgetGrid", "budget_point", "budget_map"]
 
 
 # ------------------------------------------------------------------ methods
@@ -1686,3 +1687,178 @@ def chosen(rows, choice: dict, *, by=("lr",), within=("method",)) -> list[dict]:
         if c is not None and all(r[b] == c[b] for b in by):
             out.append(r)
     return out
+
+
+
+
+# ================================================================== the budget map
+# KD's gain over a hard-label student (and label smoothing's) as a function of the training
+# budget (epochs) and of the labelled data (images), every method tuned at every point with
+# the same budget on the validation split (notebook 11, ``make results``).
+@dataclass(frozen=True)
+class BudgetGrid:
+    """The points of a budget map and the candidates every point tunes.
+
+    Parameters
+    ----------
+    n_trains : sequence of int
+        Labelled training images per student (each seed draws its own, :func:`sample_rows`).
+    epochs : sequence of int
+        Training epochs.
+    seeds : int >= 2
+        Seeds per candidate; seed ``s`` also fixes the training sample.
+    lrs : sequence of float
+        Peak learning rates, the same candidates for every method.
+    kd : sequence of (lam, T)
+        Distillation's candidates, per teacher.
+    eps : sequence of float
+        Label smoothing's candidates.
+    hidden, batch_size : int
+        The students, ``mlp([784, hidden, 10])``, trained with batches of ``batch_size``.
+    extra_teachers_at : sequence of int, optional
+        The ``n_trains`` at which teachers after the first are distilled too (``None``: at
+        every point).
+    """
+
+    n_trains: tuple = (1000, 5000, 20000, 55000)
+    epochs: tuple = (3, 10, 30)
+    seeds: int = 5
+    lrs: tuple = (1e-2, 3e-2)
+    kd: tuple = ((0.5, 4.0), (0.1, 2.0))
+    eps: tuple = (0.1,)
+    hidden: int = 128
+    batch_size: int = 128
+    extra_teachers_at: tuple | None = None
+
+    def __post_init__(self):
+        check_params({"n_trains": self.n_trains, "epochs": self.epochs, "seeds": self.seeds,
+                      "lrs": self.lrs, "eps": self.eps, "hidden": self.hidden,
+                      "batch_size": self.batch_size},
+                     {"n_trains": Each(Int(low=1)), "epochs": Each(Int(low=1)), "seeds": Int(low=2),
+                      "lrs": Each(Float(0.0, low_open=True)), "eps": Each(Float(0.0, 0.999)),
+                      "hidden": Int(low=1), "batch_size": Int(low=1)})
+        for lam, T in self.kd:
+            LAM("kd lam", lam)
+            TEMPERATURE("kd T", T)
+
+    def candidates(self, teachers) -> list[tuple[Method, float]]:
+        """Every ``(method, lr)`` a point trains: scratch, label smoothing per ε, KD per teacher
+        and ``(λ, T)``, each at every learning rate.
+
+        Parameters
+        ----------
+        teachers : sequence of str
+            The KD methods' names, one per teacher (e.g. ``["kd", "kd (strong teacher)"]``).
+
+        Returns
+        -------
+        list of (Method, float)
+        """
+        methods = [scratch()] + [label_smoothing(e) for e in self.eps] + \
+                  [kd(lam, T, name=t) for t in teachers for lam, T in self.kd]
+        return [(m, lr) for m in methods for lr in self.lrs]
+
+
+_CANDIDATE = ("lr", "lam", "T", "eps")
+
+
+def budget_point(pool, teacher_logits: dict, *, n_train: int, epochs: int, grid: BudgetGrid,
+                 progress: bool = False) -> list[dict]:
+    """One point of the budget map: train every candidate of ``grid`` on every seed, choose on
+    validation, score the chosen students on the test split.
+
+    Every method gets the same learning rates (``grid.lrs``); label smoothing also chooses ε
+    and each KD method ``(λ, T)``. Each seed ``s`` trains on its own ``n_train`` pool rows
+    (:func:`sample_rows`), shared by all methods, so the methods pair by seed. All students
+    of a point train together in lockstep (one group). The choice (:func:`choose`, best mean
+    validation accuracy over the seeds, per method) never sees the test split; only the chosen
+    students are scored there.
+
+    Parameters
+    ----------
+    pool : kdlib.data.Splits
+        ``train``: the images the samples are drawn from; ``val`` chooses; ``test`` reports.
+    teacher_logits : dict
+        KD method name → the teacher's logits on ``pool.train`` (e.g. ``{"kd": logits}``).
+    n_train, epochs : int
+        The point.
+    grid : BudgetGrid
+        Seeds and candidates.
+    progress : bool
+
+    Returns
+    -------
+    list of dict
+        One row per trained student: ``n_train``, ``epochs``, ``method``, ``lam``, ``T``,
+        ``eps``, ``lr``, ``seed``, ``val_acc``, ``chosen`` (its candidate was chosen for its
+        method), ``test_acc`` (chosen students only, else ``None``), ``seconds``.
+    """
+    n_train, epochs = check_int("n_train", n_train, low=1), check_int("epochs", epochs, low=1)
+    if not isinstance(grid, BudgetGrid):
+        raise TypeError(f"grid must be a BudgetGrid, got {type(grid).__name__}")
+    names, n_pool = list(teacher_logits), len(pool.train.y)
+    for name in names:
+        if tuple(teacher_logits[name].shape) != (n_pool, pool.n_classes):
+            raise ValueError(f"teacher_logits[{name!r}] has shape {tuple(teacher_logits[name].shape)}; "
+                             f"it must be ({n_pool}, {pool.n_classes}), one row per pool.train image")
+    # One lockstep group for the whole point: the pool is repeated once per teacher, and a KD
+    # student of teacher k reads its seed's rows in copy k (the same images, that teacher's logits).
+    stacked = kdata.Split(pool.train.x.repeat(max(1, len(names)), *[1] * (pool.train.x.ndim - 1)),
+                          pool.train.y.repeat(max(1, len(names))))
+    logits = torch.cat([teacher_logits[n] for n in names]) if names else None
+    samples = sample_rows(n_pool, n_train, grid.seeds)
+    build = mlp_builder([pool.train.x[0].numel(), grid.hidden, pool.n_classes])
+    configs = []
+    for m, lr in grid.candidates(names):
+        offset = n_pool * names.index(m.name) if m.kind == "kd" else 0
+        settings = _train.TrainSettings(epochs=epochs, lr=lr, batch_size=grid.batch_size)
+        configs += [Config(build, m, s, settings, rows=tuple(offset + r for r in samples[s]),
+                           labels={"n_train": n_train, "epochs": epochs, "lr": lr})
+                    for s in range(grid.seeds)]
+    out = train_students(configs, stacked, teacher_logits=logits, progress=progress, keep=lambda c: True,
+                         evaluate=_val_only(pool), desc=f"{n_train} images x {epochs} epochs")
+    trained = [r.pop("student") for r in out]
+    choice = choose(out, by=_CANDIDATE, within=("method",))
+    picked = {(m, *(c[k] for k in _CANDIDATE)) for m, c in choice.items()}
+    for r, model in zip(out, trained):
+        r["chosen"] = (r["method"], *(r[k] for k in _CANDIDATE)) in picked
+        r["test_acc"] = metrics.accuracy(model, pool.test.x, pool.test.y) if r["chosen"] else None
+    return out
+
+
+def budget_map(pool, teacher_logits: dict, grid: BudgetGrid, *, progress: bool = True) -> list[dict]:
+    """Every point of ``grid`` (:func:`budget_point`), data sizes outer, epochs inner.
+
+    Parameters
+    ----------
+    pool : kdlib.data.Splits
+    teacher_logits : dict
+        KD method name → logits on ``pool.train``; the first is distilled at every point,
+        the others at ``grid.extra_teachers_at`` (every point when ``None``).
+    grid : BudgetGrid
+    progress : bool
+        A line per point (its seconds) and a bar over its students.
+
+    Returns
+    -------
+    list of dict
+        :func:`budget_point`'s rows of every point, in order.
+    """
+    names = list(teacher_logits)
+    out = []
+    for n in grid.n_trains:
+        extra = grid.extra_teachers_at is None or n in grid.extra_teachers_at
+        teachers = {k: teacher_logits[k] for k in (names if extra else names[:1])}
+        for e in grid.epochs:
+            t0 = time.perf_counter()
+            out += budget_point(pool, teachers, n_train=n, epochs=e, grid=grid, progress=progress)
+            if progress:
+                print(f"{n:>6,} images x {e:>3} epochs: {time.perf_counter() - t0:6.1f} s", flush=True)
+    return out
+
+
+def _val_only(pool):
+    """An ``evaluate`` scoring the validation split of ``pool`` (whatever split trained)."""
+    def evaluate(model, config, data):
+        return {"val_acc": metrics.accuracy(model, pool.val.x, pool.val.y)}
+    return evaluate

@@ -139,6 +139,49 @@ def cnn(*, channels=(32, 64), hidden: int = 128, n_classes: int = 10, in_channel
                 dropout=dropout)
 
 
+class ShiftFlip(nn.Module):
+    """On-the-fly augmentation for training: a random shift of up to ``max_shift`` pixels in
+    each direction (zeros fill the border) and, with ``flip``, a horizontal flip of half the
+    images; the identity in evaluation mode.
+
+    Put it in front of a model for :func:`kdlib.train.fit` (``nn.Sequential(ShiftFlip(seed=s),
+    model)``) and keep training the model itself: the shifts and flips are drawn from this
+    module's own generator, so ``seed`` alone fixes them (the global random state is not used).
+
+    Parameters
+    ----------
+    max_shift : int >= 0
+        Largest shift in pixels, up, down, left or right (2: ±2 px).
+    flip : bool
+        Also flip a random half of the images left to right.
+    seed : int >= 0
+        Seeds the generator of the shifts and flips.
+    """
+
+    @validate_params(max_shift=Int(low=0), seed=Int(low=0))
+    def __init__(self, max_shift: int = 2, flip: bool = True, seed: int = 0):
+        super().__init__()
+        self.max_shift, self.flip = max_shift, bool(flip)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Shift and flip every image of ``x`` (N×C×H×W) in training mode; ``x`` unchanged in eval."""
+        if not self.training or (self.max_shift == 0 and not self.flip):
+            return x
+        n, _, h, w = x.shape
+        k = self.max_shift
+        dy, dx = torch.randint(0, 2 * k + 1, (2, n), generator=self.generator)
+        flips = torch.rand(n, generator=self.generator) < 0.5
+        if not self.flip:
+            flips[:] = False
+        rows = (dy[:, None] + torch.arange(h)).to(x.device)
+        cols = dx[:, None] + torch.arange(w)
+        cols = torch.where(flips[:, None], cols.flip(1), cols).to(x.device)
+        padded = nn.functional.pad(x, (k, k, k, k))
+        batch = torch.arange(n, device=x.device)[:, None, None]
+        return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+
+
 class RowRNN(nn.Module):
     """A recurrent classifier that reads an image row by row with a GRU.
 

@@ -11,9 +11,10 @@ import math
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 __all__ = ["new_figure", "smooth", "training_curves", "image_grid", "per_class_bars", "confusion",
-           "dot_plot"]
+           "dot_plot", "heatmap"]
 
 
 def new_figure(w: float = 6.4, h: float = 3.6, ncols: int = 1, nrows: int = 1):
@@ -288,3 +289,56 @@ def dot_plot(table, *, scale: float = 100.0, xlabel: str = "test accuracy (%)", 
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def heatmap(values, *, text=None, marked=None, xlabel: str = "", ylabel: str = "", cbar_label: str = "",
+            title: str = "") -> Figure:
+    """A grid of numbers as a diverging heatmap centred on 0, cells annotated, some hatched.
+
+    Parameters
+    ----------
+    values : pandas.DataFrame
+        Numbers; the index runs down (first row at the bottom), the columns across. ``nan``
+        cells stay blank.
+    text : pandas.DataFrame, optional
+        The same shape: each cell's annotation (default: ``values`` to 2 decimals).
+    marked : pandas.DataFrame of bool, optional
+        The same shape: cells drawn hatched (e.g. where an interval contains 0).
+    xlabel, ylabel, cbar_label, title : str
+
+    Returns
+    -------
+    Figure
+        ``axes[0]`` the grid (its image's array is ``values``), ``axes[1]`` the colour bar.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 2 or not v.size:
+        raise ValueError(f"values must be a non-empty 2-D table, got shape {v.shape}")
+    fig, axes = new_figure(1.6 + 1.1 * v.shape[1], 1.2 + 0.55 * v.shape[0])
+    ax = axes[0, 0]
+    top = float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0
+    top = top or 1.0
+    image = ax.imshow(v, cmap="RdBu", vmin=-top, vmax=top, origin="lower", aspect="auto")
+    marks = np.zeros_like(v, dtype=bool) if marked is None else np.asarray(marked, dtype=bool)
+    labels = None if text is None else np.asarray(text, dtype=object)
+    for i in range(v.shape[0]):
+        for j in range(v.shape[1]):
+            if marks[i, j]:
+                ax.add_patch(_hatch(j, i))
+            if labels is not None or np.isfinite(v[i, j]):
+                label = labels[i, j] if labels is not None else f"{v[i, j]:.2f}"
+                ax.text(j, i, label, ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(v.shape[1]), [str(c) for c in getattr(values, "columns", range(v.shape[1]))])
+    ax.set_yticks(range(v.shape[0]), [f"{r:,}" if isinstance(r, (int, np.integer)) else str(r)
+                                      for r in getattr(values, "index", range(v.shape[0]))])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    fig.colorbar(image, ax=ax, label=cbar_label)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def _hatch(x: float, y: float):
+    """A hatched, unfilled square over cell ``(x, y)`` of a heatmap."""
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="//", edgecolor="0.55", lw=0)

@@ -24,8 +24,12 @@ import io
 import json
 import math
 import os
+import platform
+import subprocess
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -515,3 +519,195 @@ def read_csv(path, *, text_columns=()) -> list[dict]:
     with Path(path).open(newline="", encoding="utf-8") as f:
         return [{k: parse_cell(v, keep_text=k in text_columns) for k, v in r.items()}
                 for r in csv.DictReader(f)]
+
+
+# ------------------------------------------------------------------ CSV with provenance; the budget map
+__all__ += ["MAP_PATH", "provenance", "write_with_provenance", "read_with_provenance", "map_gains",
+            "map_position"]
+
+MAP_PATH = Path(__file__).resolve().parents[1] / "data" / "results" / "budget_map.csv"
+"""Where ``make results`` writes the budget map (its provenance beside it, ``.json``)."""
+
+
+def _revision(root) -> str:
+    """``git rev-parse HEAD`` of ``root`` (``"unknown"`` outside a git checkout), ``+dirty``
+    when tracked files differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def provenance(*, params: dict, seconds: float, root=None) -> dict:
+    """What made a result file: the code revision, the parameters, the seconds, the versions, the date.
+
+    Parameters
+    ----------
+    params : dict
+        The parameters of the run (JSON-serialisable).
+    seconds : float
+        Wall time the run took.
+    root : path, optional
+        The git checkout whose revision is recorded (default: this repository).
+
+    Returns
+    -------
+    dict
+        ``revision`` (``git rev-parse HEAD``, ``+dirty`` when tracked files were changed),
+        ``params``, ``seconds``, ``torch``, ``python``, ``date`` (UTC, ISO 8601).
+    """
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "unknown"
+    return {"revision": _revision(root or MAP_PATH.parents[2]), "params": params,
+            "seconds": round(float(seconds), 1), "torch": torch_version,
+            "python": platform.python_version(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def write_with_provenance(rows, path, provenance: dict, *, columns=None) -> Path:
+    """Write ``rows`` as CSV (:func:`write_csv`) and ``provenance`` beside it as ``<path>.json``.
+
+    Parameters
+    ----------
+    rows : list of dict or DataFrame
+    path : str or Path
+        The CSV file; the sidecar is ``path`` with the suffix ``.json``.
+    provenance : dict
+        From :func:`provenance`.
+    columns : list of str, optional
+
+    Returns
+    -------
+    Path
+        The CSV file.
+    """
+    rows = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
+    path = Path(path)
+    write_csv(rows, path, columns=columns)
+    atomic_write_text(path.with_suffix(".json"), json.dumps(provenance, indent=1, default=str) + "\n")
+    return path
+
+
+def read_with_provenance(path) -> tuple[pd.DataFrame, dict]:
+    """Read a CSV written by :func:`write_with_provenance` and its provenance.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    tuple
+        ``(table, provenance)``: a DataFrame of the rows and the sidecar's dict.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the CSV or its ``.json`` is missing, saying how to make them.
+    """
+    path = Path(path)
+    side = path.with_suffix(".json")
+    for p in (path, side):
+        if not p.is_file():
+            raise FileNotFoundError(f"no {p}; `make results` writes the budget map and its provenance")
+    return frame(read_csv(path)), json.loads(side.read_text(encoding="utf-8"))
+
+
+def map_gains(rows, *, reference: str = "scratch", metric: str = "test_acc",
+              point=("n_train", "epochs")) -> pd.DataFrame:
+    """Each method's paired gain over ``reference`` at every point of a map (:func:`compare`).
+
+    Parameters
+    ----------
+    rows : list of dict or DataFrame
+        One row per chosen student: the ``point`` columns, ``method``, ``seed`` and ``metric``
+        (rows with a false ``chosen`` column are left out).
+    reference : str
+        The method every other is compared with, paired by seed at each point.
+    metric : str
+    point : sequence of str
+        The columns that make a point of the map.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point and method other than ``reference``: the ``point`` columns,
+        ``method``, ``n``, ``reference_mean``, ``mean``, ``diff``, ``low``, ``high``, ``verdict``.
+    """
+    df = frame(rows)
+    if "chosen" in df.columns:
+        df = df[df["chosen"].astype(bool)]
+    point = list(point)
+    out = []
+    for key, g in df.groupby(point, sort=True):
+        t = compare(g, by="method", metric=metric, reference=reference)
+        for method, r in t.iterrows():
+            if method == reference:
+                continue
+            out.append({**dict(zip(point, key)), "method": method, "n": int(r["n"]),
+                        "reference_mean": float(t.loc[reference, "mean"]), "mean": float(r["mean"]),
+                        "diff": r["diff"], "low": r["low"], "high": r["high"], "verdict": r["verdict"]})
+    return pd.DataFrame(out)
+
+
+_REGION = {"helped": "a region where KD helped", "hurt": "a region where KD hurt",
+           "not shown": "a region where KD's gain was not shown"}
+
+
+def map_position(*, epochs: int, n_train: int, path=None, method: str = "kd") -> dict:
+    """Where a setting sits on the budget map: the nearest cell and ``method``'s gain there.
+
+    Nearness is measured on the map's logarithmic axes (a ratio of epochs counts as much
+    as the same ratio of images).
+
+    Parameters
+    ----------
+    epochs : int >= 1
+        The setting's training epochs.
+    n_train : int >= 1
+        Its labelled training images.
+    path : str or Path, optional
+        The map (default :data:`MAP_PATH`, written by ``make results``).
+    method : str
+        The map's method whose gain is reported (``"kd"``, ``"label smoothing"``, ...).
+
+    Returns
+    -------
+    dict
+        ``epochs``, ``n_train`` (the cell's), ``exact`` (the setting is a cell of the map),
+        ``method``, ``diff``, ``low``, ``high`` (fractions), ``verdict``, ``n`` and ``phrase``.
+
+    Examples
+    --------
+    >>> map_position(epochs=3, n_train=1000)["phrase"]  # doctest: +SKIP
+    "3 epochs on 1,000 images: a region where KD's gain was not shown (+0.12 points, 95 % CI ...)"
+    """
+    epochs = int(epochs)
+    n_train = int(n_train)
+    if epochs < 1 or n_train < 1:
+        raise ValueError(f"epochs={epochs!r} and n_train={n_train!r} must both be >= 1")
+    table, _ = read_with_provenance(MAP_PATH if path is None else path)
+    gains = map_gains(table)
+    mine = gains[gains["method"] == method]
+    if mine.empty:
+        raise ValueError(f"method={method!r} is not on the map; it has {sorted(set(gains['method']))}")
+    dist = (np.log(mine["epochs"] / epochs) ** 2 + np.log(mine["n_train"] / n_train) ** 2).to_numpy()
+    cell = mine.iloc[int(np.argmin(dist))]
+    exact = bool(cell["epochs"] == epochs and cell["n_train"] == n_train)
+    where = f"{int(cell['epochs'])} epochs on {int(cell['n_train']):,} images"
+    setting = where if exact else (f"{epochs} epochs on {n_train:,} images (nearest map cell: {where})")
+    numbers = (f"{100 * cell['diff']:+.2f} points, 95 % CI {100 * cell['low']:+.2f} to "
+               f"{100 * cell['high']:+.2f}")
+    region = _REGION.get(cell["verdict"], f"a region where the verdict was {cell['verdict']!r}")
+    if method != "kd":
+        region = region.replace("KD", method)
+    return {"epochs": int(cell["epochs"]), "n_train": int(cell["n_train"]), "exact": exact,
+            "method": method, "diff": float(cell["diff"]), "low": float(cell["low"]),
+            "high": float(cell["high"]), "verdict": cell["verdict"], "n": int(cell["n"]),
+            "phrase": f"{setting}: {region} ({numbers}, n={int(cell['n'])})"}

@@ -404,7 +404,7 @@ TEACHER_DEFAULTS = {"epochs": 2, "n_train": None, "lr": 3e-3, "batch_size": 128,
 @validate_params(seed=Int(low=0), epochs=Int(low=1), label_smoothing=Float(0.0, 0.99))
 def train_teacher(data, *, epochs: int = 2, lr: float = 3e-3, batch_size: int = 128, seed: int = 0,
                   channels=(32, 64), hidden: int = 128, label_smoothing: float = 0.0,
-                  snapshot_epochs=(), **fit_kwargs):
+                  snapshot_epochs=(), augment: bool = False, **fit_kwargs):
     """Build ``kdlib.models.cnn(channels=channels, hidden=hidden)`` with ``seed`` and train it.
 
     Adam with a OneCycle schedule (max ``lr``) on cross-entropy, optionally with
@@ -425,6 +425,10 @@ def train_teacher(data, *, epochs: int = 2, lr: float = 3e-3, batch_size: int = 
     snapshot_epochs : sequence of int
         Epochs after which a copy of the weights is kept (teachers of different quality
         from one run).
+    augment : bool
+        Train on images shifted by up to ±2 px and flipped left to right at random, drawn
+        afresh every batch (:class:`kdlib.models.ShiftFlip`, seeded by ``seed``); the
+        returned teacher is the CNN alone.
     **fit_kwargs
         Passed to :func:`fit` (``progress``, ``callback``, ``eval_every``, ...).
 
@@ -452,7 +456,8 @@ def train_teacher(data, *, epochs: int = 2, lr: float = 3e-3, batch_size: int = 
     def loss_fn(logits, y, idx, x):
         return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
 
-    history = fit(teacher, data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+    trained = nn.Sequential(models.ShiftFlip(seed=seed), teacher) if augment else teacher
+    history = fit(trained, data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                   optimizer="adam", schedule="onecycle", loss_fn=loss_fn, callback=callback,
                   **fit_kwargs)
     if snapshot_epochs:

@@ -12,7 +12,8 @@ from kdlib.lessons import lesson01_teacher as lesson
 from kdlib.train import train_teacher
 
 DEFAULTS = {"checkpoint": "", "epochs": 2, "n_train": 0, "lr": 3e-3, "batch_size": 128, "seed": 0,
-            "channels": [32, 64], "hidden": 128, "label_smoothing": 0.0, "snapshot_epochs": []}
+            "channels": [32, 64], "hidden": 128, "label_smoothing": 0.0, "snapshot_epochs": [],
+            "augment": False}
 
 
 def tiny_images(n_train=64, n_val=32, seed=0):
@@ -75,7 +76,7 @@ def test_check_params_needs_every_parameter_and_no_other():
 # ------------------------------------------------------------------ training and checkpoints
 def test_checkpoint_meta_records_every_parameter_but_the_path():
     meta = lesson.checkpoint_meta(lesson.check_params(**DEFAULTS), val_accuracy=0.886, test_accuracy=0.885)
-    assert set(meta) == set(DEFAULTS) - {"checkpoint"} | {"val_accuracy", "test_accuracy"}
+    assert set(meta) == set(DEFAULTS) - {"checkpoint", "augment"} | {"val_accuracy", "test_accuracy"}
     assert meta["channels"] == [32, 64] and meta["test_accuracy"] == 0.885
 
 

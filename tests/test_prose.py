@@ -56,6 +56,7 @@ FOLLOWS_THE_RUN: dict[str, set[str]] = {
     # and the path mass the soft-tree table counts leaves for (lesson09.leaves_for_mass)
     "09_interpretability": {"94.45 %", "96.76 %", "99.21 %", "90 %"},
     "10_other_students": set(),
+    "11_budget_map": set(),
 }
 
 #: Allowed in every notebook: the confidence level of the collection's intervals.

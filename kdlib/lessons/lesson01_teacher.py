@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kdlib import models
-from kdlib._checks import Float, Int, Str, Verdict, check_answer, check_int
+from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, check_int
 from kdlib._checks import check_params as _check_params
 from kdlib.train import train_teacher
 
@@ -72,6 +72,7 @@ PARAMS = {
     "hidden": Int(1, 4096),
     "label_smoothing": Float(0.0, 0.99),
     "snapshot_epochs": IntList(1, 100),
+    "augment": Bool(),
 }
 """Notebook 01's parameters and their allowed values (name → constraint)."""
 
@@ -102,6 +103,9 @@ class Settings:
         In [0, 0.99]; 0 means plain hard labels.
     snapshot_epochs : list of int
         Epochs after which a checkpoint is also saved, each in [1, epochs].
+    augment : bool
+        Train on randomly shifted (±2 px) and flipped images
+        (:class:`kdlib.models.ShiftFlip`, seeded by ``seed``).
     """
 
     checkpoint: str
@@ -114,6 +118,7 @@ class Settings:
     hidden: int
     label_smoothing: float
     snapshot_epochs: list
+    augment: bool = False
 
 
 def check_params(**params) -> Settings:
@@ -165,7 +170,8 @@ def train_with_params(data, params: Settings, **fit_kwargs):
                            batch_size=params.batch_size, seed=params.seed,
                            channels=params.channels, hidden=params.hidden,
                            label_smoothing=params.label_smoothing,
-                           snapshot_epochs=params.snapshot_epochs, **fit_kwargs)
+                           snapshot_epochs=params.snapshot_epochs, augment=params.augment,
+                           **fit_kwargs)
     teacher, history = result[:2]
     return teacher, history, (result[2] if len(result) == 3 else {})
 
@@ -177,7 +183,8 @@ def checkpoint_meta(params: Settings, **results) -> dict:
     ----------
     params : Settings
         The notebook's validated parameters; ``checkpoint`` (where the file goes)
-        is left out, the others are all recorded.
+        is left out, the others are all recorded (``augment`` only when true, so that
+        the default teacher's file stays as it was).
     **results
         Measured values, e.g. ``val_accuracy=0.886, test_accuracy=0.885``.
 
@@ -186,7 +193,8 @@ def checkpoint_meta(params: Settings, **results) -> dict:
     dict
         Keyword arguments for :func:`kdlib.models.save`.
     """
-    meta = {k: v for k, v in asdict(params).items() if k != "checkpoint"}
+    meta = {k: v for k, v in asdict(params).items()
+            if k != "checkpoint" and not (k == "augment" and not v)}
     meta.update(results)
     return meta
 
