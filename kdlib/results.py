@@ -40,7 +40,7 @@ from kdlib._checks import Float, validate_params
 
 __all__ = ["sample_sd", "mean_sd", "format_pct", "PairedDifference", "paired_difference",
            "summarize", "frame", "compare", "styled", "write_csv", "read_csv", "parse_cell",
-           "atomic_write_text", "corrected_resampled_t"]
+           "atomic_write_text", "corrected_resampled_t", "say_map_position"]
 
 
 def _values(name, values) -> np.ndarray:
@@ -711,3 +711,37 @@ def map_position(*, epochs: int, n_train: int, path=None, method: str = "kd") ->
             "method": method, "diff": float(cell["diff"]), "low": float(cell["low"]),
             "high": float(cell["high"]), "verdict": cell["verdict"], "n": int(cell["n"]),
             "phrase": f"{setting}: {region} ({numbers}, n={int(cell['n'])})"}
+
+
+def say_map_position(*, epochs: int, n_train: int, student: str | None = None, path=None):
+    """The sentence with which a notebook places its setting on the budget map (notebook 11).
+
+    Parameters
+    ----------
+    epochs, n_train : int
+        The notebook's training epochs and labelled images per student.
+    student : str, optional
+        The notebook's student when it is not the map's ``mlp([784, 128, 10])``: the sentence
+        then says that the map gives the regime, not a prediction for that student.
+    path : str or Path, optional
+        The map (default :data:`MAP_PATH`).
+
+    Returns
+    -------
+    IPython.display.Markdown
+        "**On the budget map** … 10 epochs on 2,000 images (nearest map cell: …): a region
+        where KD helped (…)", or what to run when the map is missing.
+    """
+    from IPython.display import Markdown
+
+    try:
+        pos = map_position(epochs=epochs, n_train=n_train, path=path)
+    except FileNotFoundError:
+        return Markdown("The budget map is not in `data/results/` here: `make results` computes it "
+                        "(notebook 11 reads it).")
+    text = (f"**On the budget map** (notebook 11: KD's gain over a hard-label `mlp([784, 128, 10])`, "
+            f"every method tuned on validation, {pos['n']} seeds): {pos['phrase']}.")
+    if student:
+        text += (f" The map's student is that MLP, not {student}: read the cell as the regime this "
+                 "notebook works in, not as a prediction of its result.")
+    return Markdown(text)

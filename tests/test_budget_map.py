@@ -157,6 +157,18 @@ def test_map_position_finds_the_nearest_cell_on_log_axes_and_says_where(tmp_path
         results.map_position(epochs=0, n_train=1000, path=path)
 
 
+def test_say_map_position_renders_the_cell_and_the_caveat_or_what_to_run(tmp_path):
+    path = small_map(tmp_path, gains=GAINS)
+    plain = results.say_map_position(epochs=3, n_train=1000, path=path).data
+    assert plain.startswith("**On the budget map** (notebook 11") and "3 seeds" in plain
+    assert "3 epochs on 1,000 images: a region where KD hurt (" in plain
+    assert "not as a prediction" not in plain
+    other = results.say_map_position(epochs=5, n_train=2000, student="a GRU", path=path).data
+    assert "nearest map cell" in other and "not a GRU" in other and "not as a prediction" in other
+    missing = results.say_map_position(epochs=3, n_train=1000, path=tmp_path / "none.csv").data
+    assert "`make results` computes it" in missing
+
+
 # ------------------------------------------------------------------ plots, models, train
 def test_heatmap_draws_values_annotations_and_hatches():
     values = pd.DataFrame([[1.0, -0.5], [0.2, np.nan]], index=[1000, 5000], columns=[3, 10])
