@@ -666,7 +666,7 @@ def tiny_pool(n=96, seed=0):
 def test_primary_students_one_budget_chosen_on_validation():
     pool = tiny_pool()
     S = lesson.check_params(**{**GOOD, "n_train": 500, "hidden": 4, "seeds": 2, "compare_epochs": 1})
-    rows = experiments.sample_rows(len(pool.train.y), 48, 2)
+    rows = dict(enumerate(experiments.sample_rows(len(pool.train.y), 48, 2)))
     out = lesson.primary_students(pool, rows, torch.randn(96, 10), S)
     grid, chosen, setting = out["grid"], out["chosen"], out["setting"]
     kd = grid[grid["method"] == lesson.CORRECT]

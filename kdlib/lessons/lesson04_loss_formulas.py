@@ -205,7 +205,7 @@ def student_data(settings: Settings):
     """
     S = settings
     pool = kdata.load("fashion-mnist", n_train=min(POOL_MAX, S.n_samples * S.n_train), seed=0)
-    rows = experiments.sample_rows(len(pool.train.y), S.n_train, S.n_samples)
+    rows = dict(enumerate(experiments.sample_rows(len(pool.train.y), S.n_train, S.n_samples)))
     mine = torch.as_tensor(rows[S.seed])
     data = kdata.Splits(kdata.Split(pool.train.x[mine], pool.train.y[mine]), pool.val, pool.test,
                         pool.classes, pool.name)
