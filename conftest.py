@@ -152,6 +152,7 @@ def _check_saved_teacher(saved: Path, notebook: Path) -> None:
     defaults = {k: ast.literal_eval(v["default"]) for k, v in params.items()}
     defaults.update(TEST_PARAMS.get(notebook.stem, {}))
     meta = kdlib.models.load_checkpoint(saved)["meta"]
+    meta.setdefault("augment", False)  # recorded only when true (the default checkpoint's bits stay)
     wrong = {k: (meta.get(k), v) for k, v in defaults.items() if k != "checkpoint" and meta.get(k) != v}
     assert not wrong, f"notebook 01 saved {saved.name} with other parameters than it ran with: {wrong}"
 

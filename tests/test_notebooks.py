@@ -10,6 +10,7 @@ record of the default runs: the tests below check that they hold no error, run t
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -67,8 +68,7 @@ def test_start_here_has_no_parameters():
 def test_shipped_teacher_matches_notebook_01_defaults():
     """data/teacher.pt is what notebook 01 produces with its default parameters."""
     nb = pm.inspect_notebook(str(REPO / "notebooks" / "01_teacher.ipynb"))
-    defaults = {k: json.loads(v["default"].replace("'", '"')) if v["default"][0] not in "'\"" else
-                v["default"].strip("'\"") for k, v in nb.items()}
+    defaults = {k: ast.literal_eval(v["default"]) for k, v in nb.items()}
     payload = kdlib.models.load_checkpoint(REPO / "data" / "teacher.pt")
     for k in ("epochs", "n_train", "lr", "batch_size", "seed", "channels", "hidden", "label_smoothing",
               "snapshot_epochs"):

@@ -11,6 +11,7 @@ cell filled with the reference answer prints "Right".
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -20,9 +21,11 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from conftest import TEST_PARAMS
-
 REPO = Path(__file__).resolve().parent.parent
+# conftest.py's quick parameters, read from its source (a bare `import conftest` can find tests/browser's
+# under xdist, and executing the root one again would patch nbval twice)
+TEST_PARAMS = next(ast.literal_eval(node.value) for node in ast.parse((REPO / "conftest.py").read_text()).body
+                   if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TEST_PARAMS")
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NAMES = [p.stem for p in NOTEBOOKS]
 
