@@ -99,6 +99,7 @@ def test_static_markdown_holds_no_measured_numbers(stem):
 #: Notebooks rerun with other parameters than the stored run (a papermill sweep's use), each with
 #: parameters whose seeds count the rendered intervals must then carry.
 RERUNS = {
+    "05_lambda_tuning": {"n_train": 1000, "epochs": 5, "seeds": 3, "n_labeled": 500, "n_transfer": 1000},
     "06_dark_knowledge": {"n_train": 600, "epochs": 2, "seeds": 3},
 }
 
