@@ -79,7 +79,8 @@ nbval.plugin.nbformat = _ParameterizedReads(nbval.plugin.nbformat)
 # cannot apply xdist_group marks under pytest 9.2, which computes node ids from a new field.)
 FILE_SECONDS = {
     "test_runs.py": 100, "05_lambda_tuning.ipynb": 20, "test_grids.py": 60, "test_lab_sliders.py": 45,
-    "test_lab_news.py": 45, "test_present.py": 35, "test_book.py": 25, "03_student_init.ipynb": 15,
+    "test_lab_news.py": 45, "test_slides.py": 50, "test_present.py": 35, "test_book.py": 25,
+    "03_student_init.ipynb": 15,
     "10_other_students.ipynb": 15, "test_student_edition.py": 40,
     "09_interpretability.ipynb": 12, "04_loss_formulas.ipynb": 12, "01_teacher.ipynb": 10,
     "11_budget_map.ipynb": 15, "test_prose.py": 60,

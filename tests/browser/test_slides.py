@@ -1,0 +1,120 @@
+"""The live slideshow of notebook 02 (jupyterlab-rise), in JupyterLab in headless Chromium.
+
+A teacher's path: open the notebook, run its cells (the kernel the slideshow talks to), start
+the slideshow (``RISE:preview``, what Alt+R and the toolbar's RISE button run: the saved
+notebook as Reveal.js slides in a panel, on the same kernel), advance slide by slide to the
+temperature explorer, drag its slider and check that the explorer's picture changes, i.e. that
+the slider in the slideshow is live.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from test_lab_sliders import _ERRORS, _KERNEL_IDLE, _START_RUN_ALL, _wait_for
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK = "notebooks/02_soft_targets.ipynb"
+SLIDER_LABEL = "T"
+EXPECT_TIMEOUT_MS = 60_000     # a kernel start takes 5-8 s on 2 shared cores
+RUN_ALL_TIMEOUT_MS = 300_000
+MAX_SLIDES = 12                # the explorer is the 4th slide of 02
+KNOWN_BUG = (
+    "jupyterlab-rise 0.43.1 does not load the ipywidgets 8 widget manager in its slideshow app "
+    "(console: 'Shared module @jupyterlab/console doesn't exist in shared scope default'), so the "
+    "explorer shows as text; upstream: jupyterlab-contrib/rise#119 (open). Remove this xfail when "
+    "a release fixes it: the rest of the test then checks the live slider")
+
+_SAVE_AND_PRESENT = """
+async (path) => {
+  const app = window.jupyterapp;
+  const p = Array.from(app.shell.widgets('main')).find(
+    w => w.context && w.context.path === path && w.content && w.sessionContext);
+  app.shell.activateById(p.id);
+  p.content.activeCellIndex = 0;  // the slideshow opens on the active cell's slide
+  await p.context.save();
+  await app.commands.execute('RISE:preview');
+}
+"""
+_IMAGES = """
+(cell) => Array.from(cell.querySelectorAll('.jp-OutputArea img')).map(i => i.src)
+"""
+
+
+def test_slideshow_slider_is_live(page, lab):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    path = lab.serve(NOTEBOOK)
+    page.goto(f"{lab.url}/lab/tree/{path}?token={lab.token}")
+    _wait_for(page, _KERNEL_IDLE, path, EXPECT_TIMEOUT_MS, f"{NOTEBOOK} did not open with an idle kernel")
+    page.evaluate(_START_RUN_ALL, path)
+    _wait_for(page, "() => window.__kdlabRunAll && window.__kdlabRunAll.done", None,
+              RUN_ALL_TIMEOUT_MS, f"Run All Cells did not finish in {NOTEBOOK}")
+    assert page.evaluate(_ERRORS, path) == []
+
+    # The slideshow: a panel with the RISE app in an iframe, on the same kernel.
+    page.evaluate(_SAVE_AND_PRESENT, path)
+    frame = page.frame_locator("iframe[src*='rise/']").first
+    expect(frame.locator(".reveal .slides section.present").first).to_be_visible()
+
+    # Advance slide by slide (ArrowRight: the next slide, as a presenter's clicker does) from
+    # the title to the explorer's slide.
+    present = frame.locator(".reveal .slides > section.present").first
+    frame.locator(".reveal").first.click(position={"x": 200, "y": 300})
+    titles = []
+    for _ in range(MAX_SLIDES):
+        title = present.locator("h1, h2").first.inner_text().strip()
+        titles.append(title)
+        if title.startswith("Temperature explorer"):
+            break
+        page.keyboard.press("ArrowRight")
+        expect(present.locator("h1, h2").first).not_to_have_text(title)
+    assert titles[-1].startswith("Temperature explorer"), f"slides passed: {titles}"
+    assert len(titles) > 1, "the slideshow did not start on the title slide"
+
+    # The explorer on its slide: a live slider (ipywidgets) or, without a widget manager in
+    # the slideshow, only the widget's text form ("VBox(children=(...").
+    label = present.locator(".widget-label").filter(
+        has_text=re.compile(rf"^\s*{re.escape(SLIDER_LABEL)}\s*$"))
+    slider = present.locator(".widget-slider").filter(has=label).first
+    try:
+        expect(slider).to_be_visible(timeout=15_000)
+    except AssertionError:
+        if "VBox(children=" in present.inner_text():
+            pytest.xfail(KNOWN_BUG)
+        raise
+
+    # The explorer's picture, then a drag of the slider's handle, then a new picture.
+    cell = slider.locator("xpath=ancestor::div[contains(@class,'jp-Cell')][1]")
+    img = cell.locator(".jp-OutputArea img").first
+    expect(img).to_be_visible()
+    before = cell.evaluate(_IMAGES)
+    readout = slider.locator(".widget-readout").first
+    value_before = readout.inner_text().strip()
+    handle = slider.locator(".noUi-handle").first
+    box, track = handle.bounding_box(), slider.locator(".noUi-target").first.bounding_box()
+    assert box and track, "the slider has no size on the slide"
+    x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    right = x0 < track["x"] + track["width"] / 2
+    x1 = x0 + (0.3 if right else -0.3) * track["width"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y0, steps=8)
+    page.mouse.up()
+    expect(readout).not_to_have_text(value_before)
+    value_after = readout.inner_text().strip()
+    deadline = time.monotonic() + EXPECT_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        now = cell.evaluate(_IMAGES)
+        if any(src.startswith("data:image") and src not in before for src in now):
+            break
+        page.wait_for_timeout(250)
+    else:
+        raise AssertionError(f"the explorer's picture did not change in the slideshow after moving "
+                             f"{SLIDER_LABEL} from {value_before} to {value_after} "
+                             f"(waited {EXPECT_TIMEOUT_MS / 1000:g} s)")
+    assert page.evaluate(_ERRORS, path) == []
