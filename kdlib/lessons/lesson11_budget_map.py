@@ -31,8 +31,7 @@ from matplotlib.figure import Figure
 
 from kdlib import data as kdata
 from kdlib import experiments, models, plots, results, runs
-from kdlib._checks import Bool, Int, Str, Verdict, check_answer
-from kdlib._checks import check_params as _check_params
+from kdlib._checks import Bool, Int, Str, Verdict, check_answer, settings_checker
 
 # ------------------------------------------------------------------ settings
 MAP_GRID = experiments.BudgetGrid(n_trains=(1000, 5000, 20000, 55000), epochs=(3, 10, 30), seeds=5,
@@ -111,28 +110,7 @@ class Settings:
         return replace(base, n_trains=(self.n_train,), epochs=tuple(self.epochs), seeds=self.seeds)
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 11's parameters; return the settings to run with.
-
-    Parameters
-    ----------
-    **params
-        Every parameter of the notebook's ``parameters`` cell, by name (see :class:`Settings`);
-        ``quick=True`` replaces the live slice's sizes by :data:`QUICK`.
-
-    Returns
-    -------
-    Settings
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and what is allowed.
-    """
-    p = _check_params(params, PARAMS)
-    if p["quick"]:
-        p.update(QUICK)
-    return Settings(**p)
+check_params = settings_checker(Settings, PARAMS, quick=QUICK)
 
 
 # ------------------------------------------------------------------ teachers and the map
