@@ -22,8 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kdlib import models
-from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, check_int
-from kdlib._checks import check_params as _check_params
+from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, check_int, settings_checker
 from kdlib.train import train_teacher
 
 __all__ = ["IntList", "PARAMS", "Settings", "check_params", "train_with_params", "checkpoint_meta",
@@ -121,29 +120,12 @@ class Settings:
     augment: bool = False
 
 
-def check_params(**params) -> Settings:
-    """Validate notebook 01's parameters before any work starts.
-
-    Parameters
-    ----------
-    **params
-        Every parameter of the notebook's ``parameters`` cell, by name (see
-        :class:`Settings` for their meaning and allowed values).
-
-    Returns
-    -------
-    Settings
-        The parameters, converted (``int``/``float``, lists of ``int``).
-
-    Raises
-    ------
-    TypeError, ValueError
-        Naming the parameter, its value and what is allowed.
-    """
-    values = _check_params(params, PARAMS)
+def _also(values: dict) -> None:
     for i, e in enumerate(values["snapshot_epochs"]):
         check_int(f"snapshot_epochs[{i}]", e, low=1, high=values["epochs"])
-    return Settings(**values)
+
+
+check_params = settings_checker(Settings, PARAMS, also=_also)
 
 
 def train_with_params(data, params: Settings, **fit_kwargs):
