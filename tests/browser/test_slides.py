@@ -44,7 +44,25 @@ _IMAGES = """
 """
 
 
-def test_slideshow_slider_is_live(page, lab):
+@pytest.fixture(scope="module")
+def slides_lab(lab_factory, tmp_path_factory):
+    """A JupyterLab of this test's own: the shared one also serves notebook 02 to the slider tests,
+    and a slideshow left open on the same file and kernel made their plot wait forever."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    # by path: a bare `import conftest` may find the repository's conftest instead of this folder's
+    here_path = Path(__file__).with_name("conftest.py")
+    spec = importlib.util.spec_from_file_location("_browser_conftest", here_path)
+    here = sys.modules.setdefault("_browser_conftest", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(here)
+    with lab_factory(tmp_path_factory.mktemp("slides-lab"), user_settings=here.USER_SETTINGS) as server:
+        yield server
+
+
+def test_slideshow_slider_is_live(page, slides_lab):
+    lab = slides_lab
     from playwright.sync_api import expect
 
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
