@@ -1471,23 +1471,22 @@ term the shuffled teacher changes, ``'tckd'`` or ``'nckd'``."""
 
 
 def check_exercise(n: int, answer) -> Verdict:
-    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
+    """Check the answer to exercise ``n`` (1 to 3) of notebook 06.
 
     Parameters
     ----------
     n : int
-        The exercise, 1 to 3 (:data:`EXERCISES`).
     answer
-        A control's name (1), a number (2) or ``"tckd"``/``"nckd"`` (3).
+        1: the name of the control that keeps each image's true-class probability and the set
+        of its wrong-class values, but not which wrong class gets which; 2: TCKD (natural
+        log) for ``p_t = 0.9``, ``q_t = 0.6``; 3: ``"tckd"`` or ``"nckd"``, the part of the KD
+        term the shuffled teacher changes. ``None`` (the
+        placeholder) says what to do.
 
     Returns
     -------
     Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
-
-    Raises
-    ------
-    ValueError
-        For an exercise that does not exist.
+        Right, or "Not yet" with a hint; truthy when right. An unknown exercise raises
+        ``ValueError``.
     """
     return check_answer(EXERCISES, n, answer)

@@ -1154,19 +1154,22 @@ EXERCISES = {
 
 
 def check_exercise(n: int, answer) -> Verdict:
-    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
+    """Check the answer to exercise ``n`` (1 to 3) of notebook 07.
 
     Parameters
     ----------
     n : int
-        The exercise, 1 to 3 (:data:`EXERCISES`).
     answer
-        A number (1, 2) or a letter (3).
+        1: the FLOPs per image of ``mlp([784, 64, 10])`` (2 × multiply-adds, biases
+        ignored); 2: after how many queries a 30 s distillation pays for itself when the
+        teacher answers in 2 ms and the student in 0.5 ms; 3: ``"a"``, ``"b"`` or ``"c"``,
+        how a model with 100× fewer FLOPs compares at batch 1. ``None`` (the placeholder) says what to do.
 
     Returns
     -------
     Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
+        Right, or "Not yet" with a hint; truthy when right. An unknown exercise raises
+        ``ValueError``.
     """
     return check_answer(EXERCISES, n, answer)
 

@@ -1278,18 +1278,22 @@ EXERCISES = {
 
 
 def check_exercise(n: int, answer) -> Verdict:
-    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
+    """Check the answer to exercise ``n`` (1 to 3) of notebook 08.
 
     Parameters
     ----------
     n : int
-        The exercise, 1 to 3 (:data:`EXERCISES`).
     answer
-        A number (1, 2) or a letter (3).
+        1: the top-1 agreement (a fraction) of the exercise's teacher and student
+        predictions; 2: the expected calibration error with 4 bins of its four predictions;
+        3: ``"a"``, ``"b"`` or ``"c"``, what 99 % agreement on the training images and 85 %
+        on the test images says. ``None`` (the placeholder) says
+        what to do.
 
     Returns
     -------
     Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
+        Right, or "Not yet" with a hint; truthy when right. An unknown exercise raises
+        ``ValueError``.
     """
     return check_answer(EXERCISES, n, answer)
