@@ -18,6 +18,8 @@ Two are about where the teacher's targets come from:
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,7 +33,32 @@ __all__ = [
 ]
 
 
-@validate_params(lam=LAM, T=TEMPERATURE)
+FORMULA_MISTAKE_DOC = """Parameters
+----------
+student_logits, teacher_logits : torch.Tensor
+    Shape ``(batch, classes)``, as for :func:`kdlib.losses.kd_loss`.
+labels : torch.Tensor
+    Integer class indices, shape ``(batch,)``.
+lam : float
+    Weight of the hard-label term, in ``[0, 1]``.
+T : float
+    Temperature, ``T > 0``.
+
+Returns
+-------
+torch.Tensor
+    A scalar: what the mistaken code computes in place of ``kd_loss``."""
+"""The arguments and result of the four formula mistakes (those of :func:`kdlib.losses.kd_loss`)."""
+
+
+def _formula_mistake(fn):
+    """Validate ``lam`` and ``T`` as ``kd_loss`` does, and complete the docstring with
+    :data:`FORMULA_MISTAKE_DOC` (so ``help()`` shows the whole NumPy docstring)."""
+    fn.__doc__ = inspect.cleandoc(fn.__doc__) + "\n\n" + FORMULA_MISTAKE_DOC
+    return validate_params(lam=LAM, T=TEMPERATURE)(fn)
+
+
+@_formula_mistake
 def pitfall_kldiv_mean(student_logits, teacher_logits, labels, *, lam: float, T: float) -> torch.Tensor:
     """Mistake: ``nn.KLDivLoss(reduction="mean")`` for the soft term.
 
@@ -45,28 +72,14 @@ def pitfall_kldiv_mean(student_logits, teacher_logits, labels, *, lam: float, T:
     with its default reduction, ``"mean"``, is the same mistake; it appears in
     widely copied KD code.)
 
-    Parameters
-    ----------
-    student_logits, teacher_logits : torch.Tensor
-        Shape ``(batch, classes)``, as for :func:`kdlib.losses.kd_loss`.
-    labels : torch.Tensor
-        Integer class indices, shape ``(batch,)``.
-    lam : float
-        Weight of the hard-label term, in ``[0, 1]``.
-    T : float
-        Temperature, ``T > 0``.
-
-    Returns
-    -------
-    torch.Tensor
-        A scalar: what the mistaken code computes in place of ``kd_loss``.
+    (Its Parameters and Returns, those of ``kd_loss``, are added from :data:`FORMULA_MISTAKE_DOC`.)
     """
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     kl = nn.KLDivLoss(reduction="mean")(F.log_softmax(s / T, dim=-1), F.softmax(t / T, dim=-1))
     return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * kl
 
 
-@validate_params(lam=LAM, T=TEMPERATURE)
+@_formula_mistake
 def pitfall_probs_as_log_probs(student_logits, teacher_logits, labels, *, lam: float,
                                T: float) -> torch.Tensor:
     """Mistake: passing softmax *probabilities* where ``KLDivLoss`` expects *log*-probabilities.
@@ -78,28 +91,14 @@ def pitfall_probs_as_log_probs(student_logits, teacher_logits, labels, *, lam: f
     (``s == t``), and its gradient does not vanish at the teacher's distribution,
     so the student is not pulled towards the teacher. Fix: ``F.log_softmax``.
 
-    Parameters
-    ----------
-    student_logits, teacher_logits : torch.Tensor
-        Shape ``(batch, classes)``, as for :func:`kdlib.losses.kd_loss`.
-    labels : torch.Tensor
-        Integer class indices, shape ``(batch,)``.
-    lam : float
-        Weight of the hard-label term, in ``[0, 1]``.
-    T : float
-        Temperature, ``T > 0``.
-
-    Returns
-    -------
-    torch.Tensor
-        A scalar: what the mistaken code computes in place of ``kd_loss``.
+    (Its Parameters and Returns, those of ``kd_loss``, are added from :data:`FORMULA_MISTAKE_DOC`.)
     """
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     wrong = F.kl_div(F.softmax(s / T, dim=-1), F.softmax(t / T, dim=-1), reduction="batchmean")
     return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * wrong
 
 
-@validate_params(lam=LAM, T=TEMPERATURE)
+@_formula_mistake
 def pitfall_no_T2(student_logits, teacher_logits, labels, *, lam: float, T: float) -> torch.Tensor:
     """Mistake: forgetting the ``T**2`` factor on the soft term.
 
@@ -108,27 +107,13 @@ def pitfall_no_T2(student_logits, teacher_logits, labels, *, lam: float, T: floa
     :func:`kdlib.losses.soft_term_grad_norm` with ``scale_T2=False``), so raising ``T`` silently
     turns the distillation off and the best λ depends on ``T``.
 
-    Parameters
-    ----------
-    student_logits, teacher_logits : torch.Tensor
-        Shape ``(batch, classes)``, as for :func:`kdlib.losses.kd_loss`.
-    labels : torch.Tensor
-        Integer class indices, shape ``(batch,)``.
-    lam : float
-        Weight of the hard-label term, in ``[0, 1]``.
-    T : float
-        Temperature, ``T > 0``.
-
-    Returns
-    -------
-    torch.Tensor
-        A scalar: what the mistaken code computes in place of ``kd_loss``.
+    (Its Parameters and Returns, those of ``kd_loss``, are added from :data:`FORMULA_MISTAKE_DOC`.)
     """
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     return lam * F.cross_entropy(s, y) + (1 - lam) * _kl_batchmean(t, s, T)
 
 
-@validate_params(lam=LAM, T=TEMPERATURE)
+@_formula_mistake
 def pitfall_kl_swapped(student_logits, teacher_logits, labels, *, lam: float, T: float) -> torch.Tensor:
     """Mistake: ``KL(student || teacher)`` instead of ``KL(teacher || student)``.
 
@@ -142,21 +127,7 @@ def pitfall_kl_swapped(student_logits, teacher_logits, labels, *, lam: float, T:
     meant to transfer. (A common source: swapping the arguments of
     ``F.kl_div``, which takes the student's log-probabilities *first*.)
 
-    Parameters
-    ----------
-    student_logits, teacher_logits : torch.Tensor
-        Shape ``(batch, classes)``, as for :func:`kdlib.losses.kd_loss`.
-    labels : torch.Tensor
-        Integer class indices, shape ``(batch,)``.
-    lam : float
-        Weight of the hard-label term, in ``[0, 1]``.
-    T : float
-        Temperature, ``T > 0``.
-
-    Returns
-    -------
-    torch.Tensor
-        A scalar: what the mistaken code computes in place of ``kd_loss``.
+    (Its Parameters and Returns, those of ``kd_loss``, are added from :data:`FORMULA_MISTAKE_DOC`.)
     """
     s, t, y = check_kd_batch(student_logits, teacher_logits, labels)
     return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * _kl_batchmean(s, t, T)
