@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -579,6 +580,33 @@ class Verdict:
         return self.message
 
     __repr__ = __str__
+
+    def require(self) -> Verdict:
+        """This verdict, for an nbgrader autograder test cell: there a "Not yet" must fail.
+
+        Under ``nbgrader autograde`` or ``validate`` (the environment variable
+        ``NBGRADER_EXECUTION`` is ``"autograde"`` or ``"validate"``), an answer that is not
+        right raises ``AssertionError`` with the hint, so that nbgrader scores the cell 0 and
+        shows why. Anywhere else it never raises: a learner's run prints "Not yet: <hint>".
+
+        Returns
+        -------
+        Verdict
+            ``self``, to print (``print("exercise 1:", check_exercise(1, answer).require())``).
+
+        Raises
+        ------
+        AssertionError
+            Only under nbgrader, for an answer that is not right.
+        """
+        if not self.right and os.environ.get("NBGRADER_EXECUTION", "").lower() in GRADER_RUNS:
+            raise AssertionError(self.message)
+        return self
+
+
+GRADER_RUNS = ("autograde", "validate")
+"""The values of ``NBGRADER_EXECUTION`` under which :meth:`Verdict.require` fails a wrong answer
+(nbgrader sets it while it autogrades or validates a notebook)."""
 
 
 PLACEHOLDER = "replace None by your answer, then run this cell again"

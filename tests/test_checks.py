@@ -224,3 +224,21 @@ def test_settings_checker_makes_a_lessons_check_params():
         check(n=50, seeds=8, quick=True)  # checked after quick applies its sizes
     with pytest.raises(TypeError, match="unknown parameter 'x'"):
         check(n=5, seeds=1, quick=False, x=1)
+
+
+@pytest.mark.parametrize("run", ["autograde", "validate", "AUTOGRADE"])
+def test_verdict_require_fails_a_wrong_answer_only_under_nbgrader(run, monkeypatch):
+    right, wrong = Verdict(True, "Right: 3"), Verdict(False, "Not yet: count the leaves")
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert wrong.require() is wrong and right.require() is right  # a learner's run never raises
+    monkeypatch.setenv("NBGRADER_EXECUTION", run)
+    assert right.require() is right
+    with pytest.raises(AssertionError, match="Not yet: count the leaves"):
+        wrong.require()
+
+
+def test_verdict_require_ignores_other_values_of_the_variable(monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "")
+    assert not Verdict(False, "Not yet: x").require()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "feedback")
+    assert not Verdict(False, "Not yet: x").require()

@@ -28,6 +28,7 @@ TEST_PARAMS = next(ast.literal_eval(node.value) for node in ast.parse((REPO / "c
                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TEST_PARAMS")
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 NAMES = [p.stem for p in NOTEBOOKS]
+ERROR_NOTE = "papermill-error-cell-tag"  # papermill.execute.ERROR_MARKER_TAG
 
 _spec = importlib.util.spec_from_file_location("student_edition", REPO / "tools" / "student_edition.py")
 se = importlib.util.module_from_spec(_spec)
@@ -82,6 +83,19 @@ def test_marks_follow_nbgrader(path):
             assert se.BEGIN_SOLUTION in src, f"{path.name}: solution cell without a solution region"
         if meta.get("task"):
             assert not meta["grade"] and not meta["solution"] and "points" in meta
+    # the layout nbgrader autogrades: each answer cell is followed by its check cells
+    cells = nb["cells"]
+    for i, cell in enumerate(cells):
+        meta = cell["metadata"].get("nbgrader") or {}
+        if meta.get("solution"):
+            assert not meta["grade"], f"{path.name}: {meta['grade_id']} is graded by its check cells"
+            nxt = cells[i + 1] if i + 1 < len(cells) else {"cell_type": "", "metadata": {}}
+            assert se.is_check(nxt), f"{path.name}: {meta['grade_id']} has no check cell after it"
+        if se.is_check(cell):
+            src = source(cell)
+            assert meta["points"] > 0 and meta["locked"], meta
+            assert ".require()" in src and "print(" in src, f"{path.name}: {meta['grade_id']}: {src}"
+            assert se.BEGIN_SOLUTION not in src
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
@@ -107,6 +121,9 @@ def test_no_solution_survives(path):
         if orig in solution_cells(nb):
             assert cell["outputs"] == [] and cell["execution_count"] is None
             assert se.CODE_STUB in source(cell)
+        elif se.is_check(orig):  # the source run's verdict is not the learner's
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+            assert source(cell) == source(orig)
         else:
             assert cell.get("outputs") == orig.get("outputs")  # the stored outputs a learner reads
 
@@ -133,23 +150,67 @@ def test_tool_stubs_and_refuses_unmarked():
 
 
 def filled_twin(student: dict, nb: dict) -> tuple[dict, list[int], list[int]]:
-    """The student notebook with, after each stubbed cell, a copy filled with the reference
-    answers of the source's solution blocks; returns it and the stub and filled cell indices."""
-    twin, stubs, filled = dict(student, cells=[]), [], []
-    for cell, orig in zip(student["cells"], nb["cells"], strict=True):
+    """The student notebook with, after each stubbed answer cell and its check cells, a copy of
+    that answer cell filled with the reference answers of the source's solution blocks and a copy
+    of its check cells; returns it and the indices of the stubs' checks and the filled checks."""
+    twin, stub_checks, filled_checks = dict(student, cells=[]), [], []
+    cells = list(zip(student["cells"], nb["cells"], strict=True))
+    i = 0
+    while i < len(cells):
+        cell, orig = cells[i]
         twin["cells"].append(cell)
         blocks = se.solution_blocks(source(orig)) if orig["cell_type"] == "code" else []
+        i += 1
         if not blocks:
             continue
-        stubs.append(len(twin["cells"]) - 1)
+        checks = []
+        while i < len(cells) and se.is_check(cells[i][0]):
+            checks.append(cells[i][0])
+            twin["cells"].append(cells[i][0])
+            stub_checks.append(len(twin["cells"]) - 1)
+            i += 1
         code = source(cell)
         for block in blocks:
             indent = re.search(rf"(?m)^([ \t]*){re.escape(se.CODE_STUB)}$", code).group(1)
             answer = "\n".join(indent + ln if ln else ln for ln in reference(block).split("\n"))
             code = re.sub(rf"(?m)^[ \t]*{re.escape(se.CODE_STUB)}$", lambda _, a=answer: a, code, count=1)
         twin["cells"].append(dict(cell, id=f"{cell.get('id', 'cell')}-filled", source=se._lines(code)))
-        filled.append(len(twin["cells"]) - 1)
-    return twin, stubs, filled
+        for check in checks:
+            twin["cells"].append(dict(check, id=f"{check.get('id', 'cell')}-filled"))
+            filled_checks.append(len(twin["cells"]) - 1)
+    return twin, stub_checks, filled_checks
+
+
+def run_twin(path, tmp_path, *, autograde: bool = False):
+    """Run the filled twin of ``path`` through papermill (quick parameters); with ``autograde``
+    under nbgrader's environment (``NBGRADER_EXECUTION=autograde``), the stubs' checks tagged
+    ``raises-exception`` so that the run goes on past them. Returns the executed cells and the
+    stubs' and filled checks' indices in them."""
+    nb = load(path)
+    twin, stubs, filled = filled_twin(se.student_notebook(nb, path.name), nb)
+    assert filled and len(stubs) == len(filled)
+    if autograde:
+        for i in stubs:
+            meta = twin["cells"][i] = dict(twin["cells"][i], metadata=dict(twin["cells"][i]["metadata"]))
+            meta["metadata"]["tags"] = [*meta["metadata"].get("tags", []), "raises-exception"]
+    src = tmp_path / path.name
+    src.write_text(json.dumps(twin, indent=1, ensure_ascii=False) + "\n")
+    params = dict(TEST_PARAMS.get(path.stem, {}))
+    if path.stem == "01_teacher":
+        params["checkpoint"] = str(tmp_path / "teacher.pt")  # the session's shipped teacher stays
+    out = tmp_path / f"out_{path.name}"
+    try:
+        ran = pm.execute_notebook(str(src), str(out), parameters=params, cwd=str(tmp_path),
+                                  progress_bar=False, kernel_name="python3")
+    except pm.PapermillExecutionError:
+        # papermill runs on past cells tagged raises-exception but raises at the end for any error
+        # output; the notebook it wrote holds every cell's outputs, plus its two error-note cells
+        if not autograde:
+            raise
+        ran = json.loads(out.read_text())
+        ran["cells"] = [c for c in ran["cells"] if ERROR_NOTE not in c["metadata"].get("tags", [])]
+    injected = sum(1 for c in ran["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+    return ran["cells"], [i + injected for i in stubs], [i + injected for i in filled]
 
 
 # A representative subset by default (the suite stays ~5 min on 2 cores): the notebooks whose quick run
@@ -162,23 +223,34 @@ RUN = [p for p in NOTEBOOKS if solution_cells(load(p))
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", RUN, ids=[p.stem for p in RUN])
-def test_student_notebook_runs_and_reference_answers_are_right(path, tmp_path):
+def test_student_notebook_runs_and_reference_answers_are_right(path, tmp_path, monkeypatch):
     """One papermill run per notebook, quick parameters: every student cell runs without error
-    (a stub's check says "Not yet"), and the stub filled with the reference answer says "Right"."""
-    nb = load(path)
-    twin, stubs, filled = filled_twin(se.student_notebook(nb, path.name), nb)
-    assert filled
-    src = tmp_path / path.name
-    src.write_text(json.dumps(twin, indent=1, ensure_ascii=False) + "\n")
-    params = dict(TEST_PARAMS.get(path.stem, {}))
-    if path.stem == "01_teacher":
-        params["checkpoint"] = str(tmp_path / "teacher.pt")  # the session's shipped teacher stays
-    ran = pm.execute_notebook(str(src), str(tmp_path / f"out_{path.name}"), parameters=params,
-                              cwd=str(tmp_path), progress_bar=False, kernel_name="python3")
-    injected = sum(1 for c in ran["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
-    cells = ran["cells"]
+    (a stub's check says "Not yet"), and the checks after the filled answer say "Right"."""
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    cells, stubs, filled = run_twin(path, tmp_path)
     for i in stubs:
-        assert "Right" not in outputs_text(cells[i + injected]), source(cells[i + injected])
+        out = outputs_text(cells[i])
+        assert "Not yet" in out and "Right" not in out, (source(cells[i]), out)
     for i in filled:
-        out = outputs_text(cells[i + injected])
-        assert "Right" in out and "Not yet" not in out, (source(cells[i + injected]), out)
+        out = outputs_text(cells[i])
+        assert "Right" in out and "Not yet" not in out, (source(cells[i]), out)
+
+
+def nbgrader_score(cell) -> float:
+    """nbgrader's rule for an autograder test cell: 0 if its outputs hold an error, else its points
+    (nbgrader.utils.determine_grade; our checks print, so no output is read as partial credit)."""
+    if any(o["output_type"] == "error" for o in cell.get("outputs", [])):
+        return 0.0
+    return float(cell["metadata"]["nbgrader"]["points"])
+
+
+@pytest.mark.slow
+def test_nbgrader_autograde_scores_stubs_zero_and_reference_answers_full(tmp_path, monkeypatch):
+    """Notebook 02 as nbgrader's autograde runs it (NBGRADER_EXECUTION=autograde in the kernel's
+    environment): every stub's check fails (0 points), every filled one passes (full points)."""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    cells, stubs, filled = run_twin(REPO / "notebooks" / "02_soft_targets.ipynb", tmp_path, autograde=True)
+    assert [nbgrader_score(cells[i]) for i in stubs] == [0.0] * len(stubs)
+    assert [nbgrader_score(cells[i]) for i in filled] == [1.0] * len(filled)
+    for i in stubs:  # the hint is what the grader shows
+        assert "Not yet" in "".join(o.get("evalue", "") for o in cells[i]["outputs"])

@@ -12,8 +12,19 @@ without nbgrader:
   and the check below it stay, so the check prints "Not yet" until the learner answers;
 * a markdown cell's ``BEGIN MARK SCHEME`` ... ``END MARK SCHEME`` region (the collapsed
   ``<details>`` solution, between HTML comments the rendered page does not show) is removed;
-* the outputs of every cell that held a solution region are cleared; every other cell keeps
-  the stored output the learner reads.
+* the outputs of every cell that held a solution region, and of every check cell (an
+  nbgrader autograder test: ``grade`` true, ``solution`` false), are cleared, since they show the
+  source run's verdict; every other cell keeps the stored output the learner reads.
+
+Each exercise is an *autograded answer* cell (``solution: true, grade: false``: the placeholder and
+the solution region) followed by one *autograder test* cell per exercise (``grade: true,
+solution: false, locked: true, points: 1``) that prints
+``lesson.check_exercise(n, answer).require()``. ``Verdict.require`` raises only under nbgrader
+(``NBGRADER_EXECUTION`` set), so that ``nbgrader autograde`` scores a wrong answer 0 while a
+learner's own run prints "Not yet: <hint>". A course with nbgrader sets
+``c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE"}`` (our placeholders sit above the
+region, so nbgrader's default ``raise NotImplementedError()`` is not needed) and runs
+``generate_assignment`` and ``autograde`` on the source notebooks.
 
 A notebook with a solution left unmarked (a ``<details>`` block outside a mark scheme) is an
 error, so that no solution reaches a learner by accident. Nothing here imports nbgrader.
@@ -79,6 +90,12 @@ def _strip(source: str, begin: str, end: str, stub: str | None, where: str) -> t
     return text, bool(spans)
 
 
+def is_check(cell: dict) -> bool:
+    """Whether ``cell`` is an exercise's check: an nbgrader autograder test cell."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell["cell_type"] == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
 def _lines(text: str) -> list[str]:
     parts = text.split("\n")
     return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
@@ -92,7 +109,7 @@ def student_notebook(nb: dict, name: str = "notebook") -> dict:
         source = "".join(cell["source"])
         if cell["cell_type"] == "code":
             source, changed = _strip(source, BEGIN_SOLUTION, END_SOLUTION, CODE_STUB, where)
-            if changed:
+            if changed or is_check(cell):
                 cell["outputs"], cell["execution_count"] = [], None
         elif cell["cell_type"] == "markdown":
             source, changed = _strip(source, BEGIN_MARK_SCHEME, END_MARK_SCHEME, None, where)
