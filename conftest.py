@@ -39,8 +39,9 @@ from kdlib.data import scratch_data_dir
 TEST_PARAMS = {
     "01_teacher": {"epochs": 1, "n_train": 2000, "snapshot_epochs": [1]},
     "03_student_init": {"n_train": 2000, "epochs": 1, "seeds": 2, "long_epochs": 2},
-    "04_loss_formulas": {"epochs": 1, "student_epochs": 2, "pitfall_epochs": 1,
-                         "pitfall_seeds": 2, "seeds": 2, "compare_epochs": 1},
+    "04a_article_formulas": {"epochs": 1, "student_epochs": 2},
+    "04b_correct_loss": {"student_epochs": 2, "pitfall_epochs": 1, "pitfall_seeds": 2, "seeds": 2,
+                         "compare_epochs": 1},
     "05_lambda_tuning": {"quick": True},
     "06_dark_knowledge": {"n_train": 500, "epochs": 3, "seeds": 2},
     "07_efficiency": {"n_train": 500, "epochs": 2, "seeds": 2, "repeats": 5},
@@ -82,7 +83,8 @@ FILE_SECONDS = {
     "test_lab_news.py": 45, "test_slides.py": 50, "test_present.py": 35, "test_book.py": 25,
     "03_student_init.ipynb": 15,
     "10_other_students.ipynb": 15, "test_student_edition.py": 40,
-    "09_interpretability.ipynb": 12, "04_loss_formulas.ipynb": 12, "01_teacher.ipynb": 10,
+    "09_interpretability.ipynb": 12, "04b_correct_loss.ipynb": 10, "04a_article_formulas.ipynb": 5,
+    "01_teacher.ipynb": 10,
     "11_budget_map.ipynb": 15, "test_prose.py": 60,
 }
 

@@ -50,7 +50,7 @@ def main(argv=None) -> int:
                     help="also print each notebook's N slowest cells and its time outside cells")
     ap.add_argument("notebooks", nargs="*", help="notebooks to run (default: all in notebooks/)")
     args = ap.parse_args(argv)
-    paths = [Path(p) for p in args.notebooks] or sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = [Path(p) for p in args.notebooks] or sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
     work = Path(tempfile.mkdtemp(prefix="kdlab-runtime-"))
     out = Path(args.out) if args.out else work / "executed"
     out.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rev", default="HEAD", help="the commit to compare with (default HEAD)")
     ap.add_argument("notebooks", nargs="*", help="default: every notebooks/NN_*.ipynb")
     args = ap.parse_args(argv)
-    paths = [Path(p) for p in args.notebooks] or sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = [Path(p) for p in args.notebooks] or sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
     differ = False
     for path in paths:
         old_nb = at_rev(path, args.rev)

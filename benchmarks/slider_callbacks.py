@@ -23,7 +23,7 @@ import kdlib.data
 import kdlib.experiments
 import kdlib.models
 import kdlib.train
-from kdlib.lessons import lesson02_soft_targets, lesson04_loss_formulas, lesson05_lambda_tuning
+from kdlib.lessons import lesson02_soft_targets, lesson04b_correct_loss, lesson05_lambda_tuning
 
 
 def time_moves(slider, values, get_figure, moves):
@@ -57,7 +57,7 @@ def main(argv=None):
                                                         lambda: ex.figure, args.moves)
     torch.manual_seed(0)
     student_logits = torch.randn(200, 10)
-    lt = lesson04_loss_formulas.LossTermsExplorer(student_logits, val_logits, data.val.y[:200])
+    lt = lesson04b_correct_loss.LossTermsExplorer(student_logits, val_logits, data.val.y[:200])
     results["04 loss-terms explorer (λ)"] = time_moves(lt.lam_slider, [0.1, 0.5, 0.9, 0.3],
                                                        lambda: lt.figure, args.moves)
     digits = kdlib.data.load("digits")

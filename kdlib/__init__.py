@@ -39,13 +39,15 @@ Lesson modules, one per notebook (``ls kdlib/lessons`` lines up with ``ls notebo
     notebooks/01_teacher.ipynb        ↔  kdlib/lessons/lesson01_teacher.py
     notebooks/02_soft_targets.ipynb   ↔  kdlib/lessons/lesson02_soft_targets.py
     notebooks/03_student_init.ipynb   ↔  kdlib/lessons/lesson03_student_init.py
-    notebooks/04_loss_formulas.ipynb  ↔  kdlib/lessons/lesson04_loss_formulas.py
+    notebooks/04a_article_formulas.ipynb ↔ kdlib/lessons/lesson04a_article_formulas.py
+    notebooks/04b_correct_loss.ipynb  ↔  kdlib/lessons/lesson04b_correct_loss.py
     notebooks/05_lambda_tuning.ipynb  ↔  kdlib/lessons/lesson05_lambda_tuning.py
     notebooks/06_dark_knowledge.ipynb ↔  kdlib/lessons/lesson06_dark_knowledge.py
     notebooks/07_efficiency.ipynb     ↔  kdlib/lessons/lesson07_efficiency.py
     notebooks/08_fidelity.ipynb       ↔  kdlib/lessons/lesson08_fidelity.py
     notebooks/09_interpretability.ipynb ↔ kdlib/lessons/lesson09_interpretability.py
     notebooks/10_other_students.ipynb ↔  kdlib/lessons/lesson10_other_students.py
+    notebooks/11_budget_map.ipynb     ↔  kdlib/lessons/lesson11_budget_map.py
 
 A lesson module follows one template: its notebook's Settings and check_params, its
 experiments written on kdlib.experiments, figures and widgets, say_* functions that write the

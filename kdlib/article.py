@@ -21,9 +21,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdlib._checks import LAM, check_labels, check_matrix, check_probs, check_same_shape, validate_params
+from kdlib._checks import (
+    LAM,
+    check_labels,
+    check_lam,
+    check_matrix,
+    check_probs,
+    check_same_shape,
+    validate_params,
+)
 
 __all__ = [
+    "ArticleLossFn",
     "ARTICLE_SNIPPET",
     "article_ce", "article_adv", "article_total",
     "snippet_syntax_error", "article_snippet_fixed_syntax", "article_snippet_loss",
@@ -267,3 +276,40 @@ def article_snippet_loss(outputs: torch.Tensor, labels: torch.Tensor, lam: float
     if return_terms:
         return total, loss, adv_loss.mean()
     return total
+
+
+# --------------------------------------------------------------------------- the total loss as a loss_fn
+
+class ArticleLossFn:
+    """The article's total loss (formula 3.2.3, :func:`article_total`) as a ``loss_fn`` for
+    :func:`kdlib.train.fit`.
+
+    Each call computes ``article_total(teacher_probs[idx], softmax(logits), y, lam=lam)``:
+    the teacher's probabilities of the batch's examples (looked up by example
+    index) and the student's softmax probabilities, exactly as the formulas are
+    printed. It also records the student's ordinary hard-label cross-entropy of
+    every batch in :attr:`student_ce`, the quantity that plain training minimises,
+    so that the two trainings can be compared step by step.
+
+    Parameters
+    ----------
+    teacher_probs : torch.Tensor
+        Shape ``(n_train, classes)``: the teacher's softmax outputs on the training
+        split, in data-set order. They are constants (detached).
+    lam : float
+        The article's λ, in ``[0, 1]``.
+
+    Attributes
+    ----------
+    student_ce : list of float
+        ``F.cross_entropy(logits, y)`` of every batch seen, in order.
+    """
+
+    def __init__(self, teacher_probs: torch.Tensor, *, lam: float):
+        self.teacher_probs = check_probs("teacher_probs", teacher_probs).detach()
+        self.lam = check_lam(lam)
+        self.student_ce: list[float] = []
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, x=None) -> torch.Tensor:
+        self.student_ce.append(float(F.cross_entropy(logits.detach(), y)))
+        return article_total(self.teacher_probs[idx], torch.softmax(logits, dim=-1), y, lam=self.lam)

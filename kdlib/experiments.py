@@ -92,7 +92,7 @@ __all__ = ["Method", "scratch", "label_smoothing", "kd", "on_targets", "custom",
            "fingerprint",
            "teacher_outputs", "shrink", "distill_mlp", "evaluate", "run_point", "run_points",
            "default_jobs", "worker_threads", "shutdown_pool", "train_grid", "baseline", "rows_at",
-           "kfold_indices", "select_best", "sample_rows", "choose", "chosen"]
+           "kfold_indices", "select_best", "sample_rows", "sampled_splits", "choose", "chosen"]
 __all__ += ["BudgetGrid", "budget_point", "budget_map"]
 
 
@@ -1616,6 +1616,40 @@ def sample_rows(n_pool: int, n_train: int, seeds: int, *, labels=None) -> list[t
 
 def _keys(names) -> tuple:
     return (names,) if isinstance(names, str) else tuple(names)
+
+
+@validate_params(n_train=Int(low=1), n_samples=Int(low=1), seed=Int(low=0), pool_max=Int(low=1))
+def sampled_splits(n_train: int, n_samples: int, seed: int = 0, *, pool_max: int = 55_000):
+    """Fashion-MNIST as a pool of training images, ``n_samples`` per-seed samples of it, and one
+    seed's splits: what a notebook with "each seed draws its own training images" starts from.
+
+    Parameters
+    ----------
+    n_train : int
+        Training images per sample.
+    n_samples : int
+        How many samples (seeds 0 to ``n_samples - 1``).
+    seed : int
+        The sample of the returned ``data`` (its one-run sections); ``seed < n_samples``.
+    pool_max : int
+        The most training images the pool holds (55,000: all outside the validation split).
+
+    Returns
+    -------
+    tuple
+        ``(pool, rows, data)``: :class:`kdlib.data.Splits` whose ``train`` holds
+        ``min(pool_max, n_samples × n_train)`` images (``val``: the 5,000 validation images,
+        ``test``: the 10,000 test images); seed → its pool rows (:func:`sample_rows`); and
+        ``data``, the same splits with ``train`` cut to seed ``seed``'s rows.
+    """
+    if seed >= n_samples:
+        raise ValueError(f"seed must be below n_samples={n_samples}, got {seed}")
+    pool = kdata.load("fashion-mnist", n_train=min(pool_max, n_samples * n_train), seed=0)
+    rows = dict(enumerate(sample_rows(len(pool.train.y), n_train, n_samples)))
+    mine = torch.as_tensor(rows[seed])
+    data = kdata.Splits(kdata.Split(pool.train.x[mine], pool.train.y[mine]), pool.val, pool.test,
+                        pool.classes, pool.name)
+    return pool, rows, data
 
 
 def choose(rows, *, by=("lr",), within=("method",), metric: str = "val_acc") -> dict:

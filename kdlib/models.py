@@ -774,3 +774,21 @@ def read_layer(model: nn.Module, x: torch.Tensor, layer: str, *,
     finally:
         model.train(was_training)
     return torch.cat(parts)
+
+
+def max_param_diff(a: nn.Module, b: nn.Module) -> float:
+    """The largest absolute difference between corresponding parameters of two models.
+
+    Parameters
+    ----------
+    a, b : nn.Module
+        Models with the same parameter shapes, in the same order.
+
+    Returns
+    -------
+    float
+        ``max |p - q|`` over all parameters (0.0 for models without parameters).
+    """
+    with torch.no_grad():
+        return max((float((p - q).abs().max()) for p, q in zip(a.parameters(), b.parameters(), strict=True)),
+                   default=0.0)

@@ -219,3 +219,16 @@ def test_choose_takes_each_groups_best_mean_on_validation_and_chosen_its_rows():
     assert two[("kd", 0.1)]["T"] == 4 and len(two) == 4
     with pytest.raises(ValueError, match="the test split never chooses"):
         ex.choose(rows, metric="test_acc")
+
+
+@pytest.mark.slow
+def test_sampled_splits_pool_rows_and_one_seeds_data():
+    pool, rows, data = ex.sampled_splits(100, 3, seed=1)
+    assert len(pool.train.y) == 300 and sorted(rows) == [0, 1, 2]
+    assert all(len(r) == 100 for r in rows.values())
+    assert not set(rows[0]) & set(rows[1])  # disjoint samples while the pool holds them all
+    mine = torch.as_tensor(rows[1])
+    assert torch.equal(data.train.x, pool.train.x[mine]) and torch.equal(data.train.y, pool.train.y[mine])
+    assert data.val is pool.val and data.test is pool.test
+    with pytest.raises(ValueError, match="seed must be below n_samples=3"):
+        ex.sampled_splits(100, 3, seed=3)

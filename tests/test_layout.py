@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 KDLIB = REPO / "kdlib"
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 LESSONS = sorted((KDLIB / "lessons").glob("lesson*.py"))
 
 
@@ -109,7 +109,7 @@ def test_every_lesson_module_opens_with_a_docstring_naming_its_notebook():
 
 
 # --------------------------------------------------------------------------- the lesson template
-LESSON_NAMES = sorted(p.stem for p in (REPO / "kdlib" / "lessons").glob("lesson[0-9][0-9]_*.py"))
+LESSON_NAMES = sorted(p.stem for p in (REPO / "kdlib" / "lessons").glob("lesson[0-9][0-9]*_*.py"))
 
 
 def _public(module):
@@ -196,11 +196,11 @@ def test_no_function_takes_more_than_ten_parameters():
 #: Lesson code (top-level functions and classes) that runs a training loop or seeds the global
 #: RNG itself, and why it may. Everything else trains through kdlib.experiments (issue 16).
 OWN_LOOPS = {
-    ("lesson04_loss_formulas", "compare_lams_by_optimizer"): "Adam's ε is the lesson (not in fit)",
-    ("lesson04_loss_formulas", "_train_article"): "the plain SGD/Adam loop of compare_lams_by_optimizer",
-    ("lesson04_loss_formulas", "_SpyTeacher"): "check_training_step's teacher, seeded for a reference step",
-    ("lesson04_loss_formulas", "_reference_step"): "the one correct step a learner's step is graded against",
-    ("lesson04_loss_formulas", "check_training_step"): "grades the learner's one step",
+    ("lesson04a_article_formulas", "compare_lams_by_optimizer"): "Adam's ε is the lesson (not in fit)",
+    ("lesson04a_article_formulas", "_train_article"): "the plain SGD/Adam loop of compare_lams_by_optimizer",
+    ("lesson04b_correct_loss", "_SpyTeacher"): "check_training_step's teacher, seeded for a reference step",
+    ("lesson04b_correct_loss", "_reference_step"): "the one correct step a learner's step is graded against",
+    ("lesson04b_correct_loss", "check_training_step"): "grades the learner's one step",
     ("lesson07_efficiency", "teacher_step_time"): "times one training step of the teacher",
     ("lesson07_efficiency", "teacher_cost"): "times distill with cached and with per-batch teacher logits",
 }

@@ -388,3 +388,16 @@ def test_soft_tree_balance_penalty_against_numpy():
     torch.nn.init.zeros_(flat.inner.weight)
     torch.nn.init.zeros_(flat.inner.bias)
     assert float(flat.balance_penalty(x)) == pytest.approx(np.log(2) * (1 + 0.5 * 2), rel=1e-5)
+
+
+def test_max_param_diff():
+    from kdlib.models import max_param_diff, mlp
+    torch.manual_seed(0)
+    a = mlp([4, 3, 2])
+    b = mlp([4, 3, 2])
+    b.load_state_dict(a.state_dict())
+    assert max_param_diff(a, b) == 0.0
+    with torch.no_grad():
+        next(b.parameters())[1, 2] += 0.25
+    assert abs(max_param_diff(a, b) - 0.25) < 1e-6
+    assert max_param_diff(torch.nn.ReLU(), torch.nn.ReLU()) == 0.0

@@ -21,7 +21,7 @@ import pytest
 import kdlib.models
 
 REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 NAMES = [p.stem for p in NOTEBOOKS]
 
 

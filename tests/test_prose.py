@@ -35,10 +35,14 @@ FOLLOWS_THE_RUN: dict[str, set[str]] = {
         "0.710", "0.158", "0.096",  # exercise 1's worked solution: softmax([5, 2, 1, -1] / 2), fixed numbers
     },
     "03_student_init": {"10 %"},  # chance with ten balanced classes
-    "04_loss_formulas": {
+    "04a_article_formulas": {
+        "3.2",  # the article's section number
+        "0.75", "0.25",  # exercise 1's question (λ = 0.75) and its exact answer
+    },
+    "04b_correct_loss": {
         "3.2",  # the article's section number
         "0.5",  # the conventions table's worked example (λ = 0.5 reads the same in every convention)
-        "0.75", "0.25",  # exercise 1's question (λ = 0.75); exercise 3's exact answer 1/T² at T = 2
+        "0.25",  # exercise 2's exact answer 1/T² at T = 2
     },
     "05_lambda_tuning": {"0.1"},  # the predict-then-reveal prompt's ε (a setting, not a result)
     "08_fidelity": {

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 # under xdist, and executing the root one again would patch nbval twice)
 TEST_PARAMS = next(ast.literal_eval(node.value) for node in ast.parse((REPO / "conftest.py").read_text()).body
                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TEST_PARAMS")
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 NAMES = [p.stem for p in NOTEBOOKS]
 ERROR_NOTE = "papermill-error-cell-tag"  # papermill.execute.ERROR_MARKER_TAG
 

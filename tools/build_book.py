@@ -195,10 +195,10 @@ def build(notebooks, out, *, quiet=True) -> Path:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tools/build_book.py", description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", help="default: notebooks/[0-9][0-9]_*.ipynb")
+    parser.add_argument("notebooks", nargs="*", help="default: notebooks/[0-9][0-9]*_*.ipynb")
     parser.add_argument("--out", default=str(REPO / "build" / "book"), help="default: build/book")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = args.notebooks or sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
     start = time.perf_counter()
     index = build(notebooks, args.out)
     print(f"wrote the book of {len(notebooks)} notebooks in {time.perf_counter() - start:.0f} s: "

@@ -117,7 +117,7 @@ def without_slides(nb: dict) -> dict:
 
 
 def _notebooks(args: list[str]) -> list[Path]:
-    return [Path(a).resolve() for a in args] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    return [Path(a).resolve() for a in args] or sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))
 
 
 def main(argv: list[str] | None = None) -> int:

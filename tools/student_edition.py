@@ -142,7 +142,7 @@ def main(argv=None) -> int:
                         help="source notebooks (default: notebooks/NN_*.ipynb)")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "student")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = args.notebooks or sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
     try:
         written = write_edition(notebooks, args.out)
     except ValueError as err:

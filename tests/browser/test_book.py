@@ -21,7 +21,7 @@ import pytest
 pytestmark = pytest.mark.slow  # builds the whole book
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 EXPECT_TIMEOUT_MS = 60_000
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 

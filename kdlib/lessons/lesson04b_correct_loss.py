@@ -1,18 +1,17 @@
-"""Lesson 04 (``notebooks/04_loss_formulas.ipynb``): the article's loss, run and corrected.
+"""Lesson 04b (``notebooks/04b_correct_loss.ipynb``): the correct loss, its comparison with the
+article's, and its pitfalls.
 
-Everything only notebook 04 uses: its settings (:class:`Settings`, :func:`check_params`) and
-per-seed training samples (:func:`student_data`, on :func:`kdlib.experiments.sample_rows`);
-the article's loss 3.2.3 as a ``loss_fn`` (:class:`ArticleLossFn`) and the runs showing it is plain training
-(:func:`compare_article_with_scaled_lr`, :func:`compare_lams_by_optimizer`); the primary
-comparison, the correct loss against the article's (:func:`primary_students`,
-:func:`selection`, :func:`primary_table`); the pitfalls on one batch (:func:`formula_pitfalls`,
-:func:`measure_train_mode`, :func:`measure_misaligned_cache`, :func:`pitfall_frame`) and trained
-(:func:`pitfall_students`, :func:`pitfall_table`); the figures and the widget
-(:class:`LossTermsExplorer`); the checks of the learner's loss and step; the ``say_*`` sentences
-that follow the run; the exercises (:data:`EXERCISES`, :func:`check_exercise`).
+Everything only notebook 04b uses: its settings (:class:`Settings`, :func:`check_params`); the
+student its one-batch sections read (:func:`chosen_student`); the primary comparison, the correct
+loss against the article's (:func:`primary_students`, :func:`selection`, :func:`primary_table`);
+the pitfalls on one batch (:func:`formula_pitfalls`, :func:`measure_train_mode`,
+:func:`measure_misaligned_cache`, :func:`pitfall_frame`) and trained (:func:`pitfall_students`,
+:func:`pitfall_table`); the figures and the widget (:class:`LossTermsExplorer`); the checks of the
+learner's loss and step; the ``say_*`` sentences that follow the run; the exercises
+(:data:`EXERCISES`, :func:`check_exercise`).
 
-The formulas it runs are core: :mod:`kdlib.article` (the article, literally),
-:mod:`kdlib.losses` (the correct loss), :mod:`kdlib.pitfalls` (the mistakes).
+The formulas it runs are core: :mod:`kdlib.losses` (the correct loss), :mod:`kdlib.pitfalls` (the
+mistakes), :mod:`kdlib.article` (the article's loss it is compared with).
 """
 
 from __future__ import annotations
@@ -24,12 +23,10 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from IPython.display import Markdown
 from matplotlib.figure import Figure
 from torch import nn
 
-from kdlib import data as kdata
 from kdlib import experiments, metrics, results
 from kdlib._checks import (
     Float,
@@ -43,18 +40,18 @@ from kdlib._checks import (
     check_labels,
     check_lam,
     check_matrix,
-    check_probs,
     check_same_shape,
     check_temperature,
     settings_checker,
 )
-from kdlib.article import article_total
+from kdlib.article import ArticleLossFn
 from kdlib.data import unpack_splits
 from kdlib.losses import (
     kd_loss,
     kd_terms,
     soft_targets,
 )
+from kdlib.models import max_param_diff
 from kdlib.pitfalls import (
     pitfall_kl_swapped,
     pitfall_kldiv_mean,
@@ -63,21 +60,18 @@ from kdlib.pitfalls import (
     pitfall_probs_as_log_probs,
     pitfall_teacher_train_mode,
 )
-from kdlib.plots import new_figure, smooth
+from kdlib.plots import new_figure
 from kdlib.train import TrainSettings
 from kdlib.widgets import show_in
 
 __all__ = [
-    "PARAMS", "Settings", "check_params",
-    "ArticleLossFn", "ScaledLrRun", "compare_article_with_scaled_lr",
+    "PARAMS", "Settings", "check_params", "chosen_student",
     "PitfallRow", "formula_pitfalls", "measure_train_mode", "measure_misaligned_cache", "pitfall_frame",
-    "student_data", "primary_students", "selection", "primary_table", "ARTICLE", "CORRECT",
-    "scaled_lr_curves", "t2_gradient_norms",
-    "LossTermsExplorer",
-    "OptimizerLamRun", "compare_lams_by_optimizer", "PITFALL_LOSSES", "pitfall_students",
+    "primary_students", "selection", "primary_table", "ARTICLE", "CORRECT",
+    "t2_gradient_norms", "LossTermsExplorer", "PITFALL_LOSSES", "pitfall_students",
     "pitfall_table", "term_gradients", "total_gradient_norm",
-    "gradient_trade_off", "check_kd_loss", "check_training_step", "say_scaled_lr", "say_optimizers",
-    "say_leak", "say_selection", "say_primary", "say_gradients", "say_pitfalls", "say_summary",
+    "gradient_trade_off", "check_kd_loss", "check_training_step",
+    "say_selection", "say_primary", "say_gradients", "say_pitfalls", "say_summary",
     "EXERCISES", "check_exercise",
 ]
 
@@ -87,8 +81,6 @@ __all__ = [
 PARAMS = {
     "checkpoint": Str("a teacher checkpoint path, or '' for data/teacher.pt"),
     "n_train": Int(500, 55000),
-    "epochs": Int(1, 100),
-    "lr": Float(0.0, 10.0, low_open=True),
     "student_epochs": Int(1, 100),
     "hidden": Int(1, 4096),
     "T": Float(0.0, 100.0, low_open=True),
@@ -99,9 +91,8 @@ PARAMS = {
     "seeds": Int(1, 20),
     "compare_epochs": Int(1, 100),
 }
-"""Notebook 04's parameters and their allowed values (name → constraint)."""
+"""Notebook 04b's parameters and their allowed values (name → constraint)."""
 
-POOL_MAX = 55_000  # training images outside the validation split
 ADAM_LRS = (3e-3, 1e-2)
 """Peak learning rates (Adam, OneCycle) tried by every method of the primary comparison."""
 LAMS = (0.1, 0.5)
@@ -114,7 +105,7 @@ ARTICLE, CORRECT = "article 3.2.3", "kd_loss"
 
 @dataclass(frozen=True)
 class Settings:
-    """Notebook 04's parameters, validated (made by :func:`check_params`).
+    """Notebook 04b's parameters, validated (made by :func:`check_params`).
 
     Attributes
     ----------
@@ -122,12 +113,8 @@ class Settings:
         Teacher checkpoint; ``""`` means ``data/teacher.pt``.
     n_train : int
         Training images of every student (each seed draws its own), in [500, 55000].
-    epochs : int
-        SGD epochs of the article-loss runs, in [1, 100].
-    lr : float
-        SGD learning rate of those runs, in (0, 10].
     student_epochs : int
-        Epochs of the validation-leak students, in [1, 100].
+        Epochs of the student the one-batch sections read (:func:`chosen_student`), in [1, 100].
     hidden : int
         Hidden units of the students, in [1, 4096].
     T : float
@@ -149,8 +136,6 @@ class Settings:
 
     checkpoint: str
     n_train: int
-    epochs: int
-    lr: float
     student_epochs: int
     hidden: int
     T: float
@@ -184,198 +169,45 @@ class Settings:
 
 check_params = settings_checker(Settings, PARAMS)
 
+# --------------------------------------------------------------------------- the one-batch sections' student
 
-# --------------------------------------------------------------------------- data: one sample per seed
+CANDIDATE_LAMS = (0.1, 0.5, 0.9)
+"""λ candidates of :func:`chosen_student` (notebook 04a's honest protocol)."""
 
-def student_data(settings: Settings):
-    """The pool the seeds draw their training images from, each seed's rows, and the one-run data.
+
+def chosen_student(data, teacher_logits: torch.Tensor, settings: Settings) -> dict:
+    """A student distilled with the correct loss, λ chosen on validation (notebook 04a's honest protocol).
+
+    One student per λ of :data:`CANDIDATE_LAMS` (``mlp([784, hidden, 10])``, seeded by
+    ``settings.seed``) is distilled on ``data.train`` for ``student_epochs`` epochs at
+    ``settings.T``; the one with the best validation accuracy is kept. The one-batch sections
+    (the gradient explorer, the pitfalls) read its logits.
 
     Parameters
     ----------
+    data : kdlib.data.Splits
+        One seed's splits (:func:`kdlib.experiments.sampled_splits`).
+    teacher_logits : torch.Tensor
+        The teacher's logits on ``data.train``.
     settings : Settings
 
     Returns
     -------
-    tuple
-        ``(pool, rows, data)``: :class:`kdlib.data.Splits` whose ``train`` holds
-        ``min(55000, n_samples × n_train)`` images (``val``: the 5,000 validation images,
-        ``test``: the 10,000 test images); :func:`kdlib.experiments.sample_rows`; and ``data``,
-        the same splits with ``train`` cut to seed ``settings.seed``'s rows (the one-run sections
-        train on it).
+    dict
+        ``student`` (the chosen model), ``lam`` (its λ), ``val_acc`` (λ → validation accuracy).
     """
-    S = settings
-    pool = kdata.load("fashion-mnist", n_train=min(POOL_MAX, S.n_samples * S.n_train), seed=0)
-    rows = dict(enumerate(experiments.sample_rows(len(pool.train.y), S.n_train, S.n_samples)))
-    mine = torch.as_tensor(rows[S.seed])
-    data = kdata.Splits(kdata.Split(pool.train.x[mine], pool.train.y[mine]), pool.val, pool.test,
-                        pool.classes, pool.name)
-    return pool, rows, data
+    S, students, val_acc = settings, {}, {}
+    build = experiments.mlp_builder([784, S.hidden, 10])
+    for lam in CANDIDATE_LAMS:
+        config = experiments.Config(build, experiments.kd(lam, S.T), S.seed,
+                                    TrainSettings(epochs=S.student_epochs))
+        students[lam], _ = experiments.train(config, data, teacher_logits=teacher_logits)
+        val_acc[lam] = metrics.accuracy(students[lam], data.val.x, data.val.y)
+    best = max(val_acc, key=val_acc.get)
+    return {"student": students[best], "lam": best, "val_acc": val_acc}
 
 
-# --------------------------------------------------------------------------- the article's loss, trained
-
-class ArticleLossFn:
-    """The article's total loss (formula 3.2.3) as a ``loss_fn`` for :func:`kdlib.train.fit`.
-
-    Each call computes ``article_total(teacher_probs[idx], softmax(logits), y, lam=lam)``:
-    the teacher's probabilities of the batch's examples (looked up by example
-    index) and the student's softmax probabilities, exactly as the formulas are
-    printed. It also records the student's ordinary hard-label cross-entropy of
-    every batch in :attr:`student_ce`, the quantity that plain training minimises,
-    so that the two trainings can be compared step by step.
-
-    Parameters
-    ----------
-    teacher_probs : torch.Tensor
-        Shape ``(n_train, classes)``: the teacher's softmax outputs on the training
-        split, in data-set order. They are constants (detached).
-    lam : float
-        The article's λ, in ``[0, 1]``.
-
-    Attributes
-    ----------
-    student_ce : list of float
-        ``F.cross_entropy(logits, y)`` of every batch seen, in order.
-    """
-
-    def __init__(self, teacher_probs: torch.Tensor, *, lam: float):
-        self.teacher_probs = check_probs("teacher_probs", teacher_probs).detach()
-        self.lam = check_lam(lam)
-        self.student_ce: list[float] = []
-
-    def __call__(self, logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, x=None) -> torch.Tensor:
-        self.student_ce.append(float(F.cross_entropy(logits.detach(), y)))
-        return article_total(self.teacher_probs[idx], torch.softmax(logits, dim=-1), y, lam=self.lam)
-
-
-@dataclass
-class ScaledLrRun:
-    """One λ of :func:`compare_article_with_scaled_lr`.
-
-    Attributes
-    ----------
-    lam : float
-        The article's λ.
-    lr, scaled_lr : float
-        Learning rate of the article-loss run, and ``lr * (1 - lam)`` of the plain run.
-    article_ce, plain_ce : list of float
-        The student's hard-label cross-entropy per step under the article's loss at
-        ``lr``, and under plain cross-entropy at ``scaled_lr`` (empty for ``lam = 1``,
-        where the scaled rate is 0 and there is nothing to train).
-    max_weight_diff : float or None
-        ``max |w_article - w_plain|`` over all final weights (None for ``lam = 1``).
-    max_curve_diff : float or None
-        ``max |article_ce - plain_ce|`` over the steps (None for ``lam = 1``).
-    moved : float
-        ``max |w_final - w_initial|`` of the article-loss run: 0.0 means the student
-        never moved.
-    article_val_acc, plain_val_acc : list of float
-        Validation accuracy after each epoch (empty list / nan without a val split).
-    """
-
-    lam: float
-    lr: float
-    scaled_lr: float
-    article_ce: list
-    plain_ce: list
-    max_weight_diff: float | None
-    max_curve_diff: float | None
-    moved: float
-    article_val_acc: list
-    plain_val_acc: list
-
-
-def _max_param_diff(a: nn.Module, b: nn.Module) -> float:
-    with torch.no_grad():
-        return max((float((p - q).abs().max()) for p, q in zip(a.parameters(), b.parameters())),
-                    default=0.0)
-
-
-def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tensor, *,
-                                   lams=(0.0, 0.5, 0.9, 1.0), lr: float = 0.1, epochs: int = 2,
-                                   batch_size: int = 128, seed: int = 0) -> list[ScaledLrRun]:
-    """Train with the article's loss, and with plain cross-entropy at ``lr * (1 - lam)``.
-
-    For every ``lam`` two students start from the same weights (``make_student()``
-    called right after ``torch.manual_seed(seed)``) and see the same batches
-    (``fit``'s ``seed``). Both use plain SGD (no momentum, no schedule, no weight
-    decay), so one step is ``w -= lr * grad``. Because ``article_ce`` does not
-    depend on the student, the article's gradient is ``(1 - lam) * grad CE``, and
-    the two runs take the same steps up to floating-point rounding: their curves
-    and final weights coincide. With ``lam = 1`` the gradient is exactly zero and
-    the student never moves (``moved == 0.0``); no plain run is made there.
-
-    Parameters
-    ----------
-    make_student : callable
-        ``make_student() -> nn.Module`` mapping a training batch to logits.
-    data : Splits, (train, val) pair, or Split
-        As for :func:`kdlib.train.fit`.
-    teacher_probs : torch.Tensor
-        The teacher's probabilities on ``data.train``, in data-set order.
-    lams : sequence of float
-        λ values in ``[0, 1]``.
-    lr : float
-        Learning rate of the article-loss runs, ``> 0``.
-    epochs, batch_size, seed : int
-
-    Returns
-    -------
-    list of ScaledLrRun
-        One per ``lam``, in order.
-    """
-    if not callable(make_student):
-        raise TypeError(f"make_student must be a callable returning an nn.Module, got "
-                        f"{type(make_student).__name__}")
-    lams = [check_lam(v) for v in lams]
-    if not lams:
-        raise ValueError("lams must hold at least one value in [0, 1], got an empty sequence")
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    seed = check_int("seed", seed, low=0)
-    train, _, _ = unpack_splits(data)
-    probs = check_probs("teacher_probs", teacher_probs)
-    if probs.shape[0] != len(train.y):
-        raise ValueError(f"teacher_probs has {probs.shape[0]} rows but the training split has "
-                         f"{len(train.y)} examples; they must match")
-
-    starts = {}
-
-    def checked_student():  # called by the engine after manual_seed(seed): the same start each time
-        model = make_student()
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"make_student() must return an nn.Module, got {type(model).__name__}")
-        starts.setdefault("weights", [p.detach().clone() for p in model.parameters()])
-        return model
-
-    def sgd_run(method, step_lr):
-        sgd = TrainSettings(epochs=epochs, batch_size=batch_size, optimizer="sgd", momentum=0.0,
-                            schedule=None, weight_decay=0.0, lr=step_lr)
-        return experiments.train(experiments.Config(checked_student, method, seed, sgd), data)
-
-    runs = []
-    for lam in lams:
-        loss_fn = ArticleLossFn(probs, lam=lam)
-        article, hist_a = sgd_run(experiments.custom("article", lambda s, _, f=loss_fn: (s, f, None)), lr)
-        moved = max((float((p.detach() - p0).abs().max())
-                     for p, p0 in zip(article.parameters(), starts["weights"])), default=0.0)
-        scaled = lr * (1.0 - lam)
-        if scaled > 0:
-            plain, hist_p = sgd_run(experiments.scratch(), scaled)
-            plain_ce = list(hist_p.step_loss)
-            weight_diff = _max_param_diff(article, plain)
-            curve_diff = max(abs(a - b) for a, b in zip(loss_fn.student_ce, plain_ce))
-            plain_acc = list(hist_p.val_acc)
-        else:
-            plain_ce, weight_diff, curve_diff, plain_acc = [], None, None, []
-        runs.append(ScaledLrRun(lam=lam, lr=lr, scaled_lr=scaled, article_ce=list(loss_fn.student_ce),
-                                plain_ce=plain_ce, max_weight_diff=weight_diff, max_curve_diff=curve_diff,
-                                moved=moved, article_val_acc=list(hist_a.val_acc), plain_val_acc=plain_acc))
-    return runs
-
-
-# --------------------------------------------------------------------------- the pitfalls table
+# --------------------------------------------------------------------------- the pitfalls, on one batch
 
 @dataclass
 class PitfallRow:
@@ -388,7 +220,7 @@ class PitfallRow:
     value, correct : float
         The mistaken loss and the correct :func:`kdlib.losses.kd_loss` on the same batch.
     note : str
-        One sentence on why the value differs (notebook 04 prints it under the table).
+        One sentence on why the value differs (04b prints it under the table).
     ratio : float
         ``value / correct``; nan when ``correct`` is 0.
     """
@@ -536,7 +368,7 @@ def pitfall_frame(rows) -> pd.DataFrame:
     Parameters
     ----------
     rows : iterable of PitfallRow
-        In the order to show (notebook 04 passes :func:`formula_pitfalls` plus the two measured rows).
+        In the order to show (04b passes :func:`formula_pitfalls` plus the two measured rows).
 
     Returns
     -------
@@ -549,54 +381,6 @@ def pitfall_frame(rows) -> pd.DataFrame:
     return pd.DataFrame({"value": [r.value for r in rows], "correct": [r.correct for r in rows],
                          "ratio": [r.ratio for r in rows]},
                         index=pd.Index([r.name for r in rows], name="mistake")).round(4)
-
-
-# --------------------------------------------------------------------------- figures
-
-def scaled_lr_curves(runs, *, window: int = 10, title: str = "") -> Figure:
-    """The article's loss against plain training at a scaled learning rate, one panel.
-
-    For every run of :func:`compare_article_with_scaled_lr`: the
-    student's per-step cross-entropy under the article's loss (solid line, colour
-    ``C<i>``) and under plain cross-entropy at ``lr * (1 - lam)`` (dashed, same
-    colour, drawn on top). A run with ``lam = 1`` has no plain run; its article
-    curve is drawn in grey. Both curves go through the same moving average
-    (``window`` steps, :func:`kdlib.plots.smooth`), so equal curves stay equal.
-
-    Lines are added in order: for each run its solid line, then (if any) its dashed line.
-
-    Parameters
-    ----------
-    runs : sequence of ScaledLrRun
-        From :func:`compare_article_with_scaled_lr`.
-    window : int
-        Moving-average width in steps, ``>= 1``.
-    title : str
-        Axes title; ``""`` for the default.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        10 × 3.8 inches, legend outside on the right.
-    """
-    window = check_int("window", window, low=1)
-    fig, ax = new_figure(10.0, 3.8)
-    a = ax[0, 0]
-    for i, run in enumerate(runs):
-        steps = np.arange(1, len(run.article_ce) + 1)
-        if run.plain_ce:
-            color = f"C{i}"
-            a.plot(steps, smooth(run.article_ce, window), "-", color=color, lw=3.5, alpha=0.5,
-                   label=f"article loss, λ = {run.lam:g}, lr = {run.lr:g}")
-            a.plot(np.arange(1, len(run.plain_ce) + 1), smooth(run.plain_ce, window), "--", color=color,
-                   lw=1.3, label=f"plain CE, lr = {run.lr:g}·(1 − {run.lam:g}) = {run.scaled_lr:g}")
-        else:
-            a.plot(steps, smooth(run.article_ce, window), "-", color="0.5", lw=1.5,
-                   label=f"article loss, λ = {run.lam:g}: gradient 0, never moves")
-    a.set(xlabel="training step", ylabel="student's cross-entropy (per batch, smoothed)",
-          title=title or "the article's loss = plain training at a smaller learning rate")
-    a.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return fig
 
 
 def t2_gradient_norms(Ts, with_T2, without_T2, *, title: str = "") -> Figure:
@@ -697,7 +481,7 @@ def gradient_trade_off(grads: dict, *, lam: float, T: float, n_points: int = 101
     Parameters
     ----------
     grads : dict of float to (float, float, float)
-        Temperature → :func:`term_gradients` of one batch (notebook 04: ``explorer.grads``).
+        Temperature → :func:`term_gradients` of one batch (04b: ``explorer.grads``).
     lam : float
         The λ marked, in [0, 1].
     T : float
@@ -738,8 +522,6 @@ def gradient_trade_off(grads: dict, *, lam: float, T: float, n_points: int = 101
     right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)
     return fig
 
-
-# --------------------------------------------------------------------------- widget
 
 class LossTermsExplorer:
     """A λ slider and a T slider over the two terms of ``kd_loss`` on one batch.
@@ -830,147 +612,6 @@ class LossTermsExplorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-# --------------------------------------------------------------------------- defect 3 under Adam
-
-@dataclass
-class OptimizerLamRun:
-    """The article's loss trained at two λ from the same start, with one optimizer.
-
-    Attributes
-    ----------
-    optimizer : str
-        ``"sgd"`` (plain, no momentum) or ``"adam"``.
-    lr : float
-    eps : float or None
-        Adam's ε (None for SGD).
-    lams : tuple of float
-        The two λ compared.
-    max_weight_diff : float
-        ``max |w(λ_0) - w(λ_1)|`` over all final weights.
-    max_weight_change : float
-        ``max |w_final - w_initial|`` of the ``λ_0`` run (the scale to compare with).
-    val_acc : tuple of float
-        Final validation accuracy of the two runs.
-    """
-
-    optimizer: str
-    lr: float
-    eps: float | None
-    lams: tuple
-    max_weight_diff: float
-    max_weight_change: float
-    val_acc: tuple
-
-    @property
-    def label(self) -> str:
-        """``"SGD, lr 0.1"`` or ``"Adam, lr 0.003, eps 1e-08"``."""
-        if self.optimizer == "sgd":
-            return f"SGD, lr {self.lr:g}"
-        return f"Adam, lr {self.lr:g}, eps {self.eps:g}"
-
-
-def _train_article(model, train, probs, *, lam, optimizer, epochs, batch_size, seed):
-    """A plain training loop on the article's loss (no schedule): the steps the optimizer takes."""
-    gen = torch.Generator().manual_seed(seed)
-    loss_fn = ArticleLossFn(probs, lam=lam)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(train.y), generator=gen)
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
-            optimizer.zero_grad()
-            loss_fn(model(train.x[idx]), train.y[idx], idx).backward()
-            optimizer.step()
-    model.eval()
-    return model
-
-
-def compare_lams_by_optimizer(make_student, data, teacher_probs: torch.Tensor, *,
-                              lams=(0.0, 0.5), sgd_lr: float = 0.1, adam_lr: float = 3e-3,
-                              adam_eps=(1e-8, 1e-20), epochs: int = 2, batch_size: int = 128,
-                              seed: int = 0) -> list[OptimizerLamRun]:
-    """Train with the article's loss at two λ: with plain SGD, and with Adam at each ε.
-
-    The article's gradient is ``(1 - λ) ∇CE``. Plain SGD steps ``lr (1 - λ) ∇CE``: λ
-    changes the step size, so the two λ end at different weights. Adam divides
-    each step by a running root-mean-square of the gradient, so the constant
-    ``c = 1 - λ`` cancels: ``c m / (sqrt(c² v) + ε) = m / (sqrt(v) + ε / c)``. Only
-    ``ε`` feels it, on weights whose gradients are as small as ``ε`` (for images,
-    weights of pixels that are almost always 0), and Adam's normalised steps let
-    those tiny differences grow. With ``ε`` far below every gradient (1e-20) and
-    ``1 - λ`` a power of two (λ = 0, 0.5, 0.75: exact in floating point) the two
-    runs end at identical weights.
-
-    Each run is a plain loop (no schedule, no weight decay): both λ of an
-    optimizer start from the same weights (``torch.manual_seed(seed)`` before
-    ``make_student()``) and see the same batches.
-
-    Parameters
-    ----------
-    make_student : callable
-        ``make_student() -> nn.Module``.
-    data : Splits or (train, val) pair
-    teacher_probs : torch.Tensor
-        The teacher's probabilities on ``data.train``, in data-set order.
-    lams : pair of float
-        Two λ in ``[0, 1)`` (λ = 1 has a zero gradient).
-    sgd_lr, adam_lr : float
-        Learning rates, ``> 0``.
-    adam_eps : sequence of float
-        One Adam run pair per ε (> 0).
-    epochs, batch_size, seed : int
-
-    Returns
-    -------
-    list of OptimizerLamRun
-        SGD first, then Adam for each ε.
-    """
-    if not callable(make_student):
-        raise TypeError(f"make_student must be a callable returning an nn.Module, got "
-                        f"{type(make_student).__name__}")
-    lams = tuple(check_lam(v) for v in lams)
-    if len(lams) != 2 or max(lams) >= 1.0:
-        raise ValueError(f"lams must be two values in [0, 1), got {lams!r}")
-    sgd_lr = check_float("sgd_lr", sgd_lr, low=0.0, low_open=True)
-    adam_lr = check_float("adam_lr", adam_lr, low=0.0, low_open=True)
-    adam_eps = [check_float("adam_eps", e, low=0.0, low_open=True) for e in adam_eps]
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    seed = check_int("seed", seed, low=0)
-    train, val, _ = unpack_splits(data)
-    probs = check_probs("teacher_probs", teacher_probs).detach()
-    if probs.shape[0] != len(train.y):
-        raise ValueError(f"teacher_probs has {probs.shape[0]} rows but the training split has "
-                         f"{len(train.y)} examples; they must match")
-    configs = [("sgd", sgd_lr, None)] + [("adam", adam_lr, e) for e in adam_eps]
-    out = []
-    for name, lr, eps in configs:
-        models, accs, start = [], [], None
-        for lam in lams:
-            torch.manual_seed(seed)
-            model = make_student()
-            if not isinstance(model, nn.Module):
-                raise TypeError(f"make_student() must return an nn.Module, got {type(model).__name__}")
-            if start is None:
-                start = [p.detach().clone() for p in model.parameters()]
-            opt = (torch.optim.SGD(model.parameters(), lr=lr) if name == "sgd"
-                   else torch.optim.Adam(model.parameters(), lr=lr, eps=eps))
-            _train_article(model, train, probs, lam=lam, optimizer=opt, epochs=epochs,
-                           batch_size=batch_size, seed=seed)
-            models.append(model)
-            if val is None:
-                accs.append(float("nan"))
-            else:
-                with torch.no_grad():
-                    accs.append(float((model(val.x).argmax(-1) == val.y).float().mean()))
-        with torch.no_grad():
-            change = max(float((p - p0).abs().max()) for p, p0 in zip(models[0].parameters(), start))
-        out.append(OptimizerLamRun(name, lr, eps, lams, _max_param_diff(*models), change, tuple(accs)))
-    return out
-
-
-# --------------------------------------------------------------------------- the primary comparison
-
 def _article_method(lam: float):
     """The article's total loss 3.2.3 as printed, as an :func:`kdlib.experiments.custom` method."""
     def setup(student, teacher_logits):
@@ -983,17 +624,17 @@ def primary_students(pool, rows: dict, teacher_logits: torch.Tensor, settings: S
 
     Both methods try the same peak learning rates (``settings.lrs``, Adam with OneCycle); the
     correct loss also tries every λ of ``settings.lams`` and temperature of ``settings.Ts``. The
-    article's loss keeps ``settings.lam``: under Adam its λ cancels (section 3), so trying others
-    would only repeat the same training. Every candidate trains for every seed on that seed's ``rows`` for
-    ``compare_epochs`` epochs and is scored on the validation split. Per method, the candidate
-    with the best mean validation accuracy over the seeds is chosen; only the chosen students
-    are scored on the test split. The correct-loss students train in lockstep; the article's
-    (its own loss, :class:`ArticleLossFn`) one by one.
+    article's loss keeps ``settings.lam``: under Adam its λ cancels (notebook 04a, section 3),
+    so trying others would only repeat the same training. Every candidate trains for every seed
+    on that seed's ``rows`` for ``compare_epochs`` epochs and is scored on the validation split.
+    Per method, the candidate with the best mean validation accuracy over the seeds is chosen;
+    only the chosen students are scored on the test split. The correct-loss students train in
+    lockstep; the article's (its own loss, :class:`ArticleLossFn`) one by one.
 
     Parameters
     ----------
     pool : kdlib.data.Splits
-        :func:`student_data`'s pool.
+        :func:`kdlib.experiments.sampled_splits`'s pool.
     rows : dict
         Seed → pool rows (:func:`kdlib.experiments.sample_rows`).
     teacher_logits : torch.Tensor
@@ -1064,8 +705,6 @@ def primary_table(chosen: pd.DataFrame) -> pd.DataFrame:
     """
     return results.compare(chosen, by="method", metric="test_acc", reference=ARTICLE)
 
-
-# --------------------------------------------------------------------------- pitfalls, trained
 
 PITFALL_LOSSES = {
     "correct kd_loss": None,
@@ -1201,8 +840,6 @@ def pitfall_table(rows) -> pd.DataFrame:
     """
     return results.compare(rows, by="mistake", metric="test_acc", reference="correct kd_loss")
 
-
-# --------------------------------------------------------------------------- write your own KD loss and step
 
 def _check_settings():
     """Fixed batches and settings on which a learner's loss is compared with kd_loss."""
@@ -1430,7 +1067,7 @@ def check_training_step(step_fn) -> bool:
     ref_student, ref_teacher, ref_opt = make()
     for _ in range(2):
         _reference_step(ref_student, ref_teacher, ref_opt, x, y, lam, T)
-    diff = _max_param_diff(student, ref_student)
+    diff = max_param_diff(student, ref_student)
     if diff <= 1e-6:
         if detached:
             print("Right: teacher in eval mode, its logits detached, gradients zeroed, and after two steps "
@@ -1447,15 +1084,13 @@ def check_training_step(step_fn) -> bool:
     for _ in range(2):  # the reference without zero_grad: gradients accumulate
         kd_loss(acc_student(x), t, y, lam=lam, T=T).backward()
         acc_opt.step()
-    if _max_param_diff(student, acc_student) <= 1e-6:
+    if max_param_diff(student, acc_student) <= 1e-6:
         raise AssertionError("the gradients accumulate over steps: call optimizer.zero_grad() before "
                              "loss.backward()")
     raise AssertionError(f"after two steps the student's weights differ from the reference step's by up "
                          f"to {diff:.2e}: check the loss with check_kd_loss, and the order zero_grad, "
                          f"backward, step")
 
-
-# --------------------------------------------------------------------------- prose that follows the run
 
 def _pct(v: float) -> str:
     return f"{100 * v:.2f} %"
@@ -1469,90 +1104,6 @@ def _interval(row) -> str:
     if np.isnan(row["low"]):
         return f"{100 * row['diff']:+.2f} points (no interval from one seed)"
     return f"{100 * row['diff']:+.2f} points (95 % CI {100 * row['low']:+.2f} to {100 * row['high']:+.2f})"
-
-
-def say_scaled_lr(runs) -> Markdown:
-    """What section 3's SGD runs showed: the article's loss against plain training at ``lr (1 − λ)``.
-
-    Parameters
-    ----------
-    runs : list of ScaledLrRun
-        :func:`compare_article_with_scaled_lr`.
-
-    Returns
-    -------
-    IPython.display.Markdown
-    """
-    paired = [r for r in runs if r.plain_ce]
-    still = [r for r in runs if not r.plain_ce]
-    w = max(r.max_weight_diff for r in paired)
-    acc = max(abs(r.article_val_acc[-1] - r.plain_val_acc[-1]) for r in paired)
-    same = w < 1e-3
-    accs = "identical to four decimals" if acc < 5e-5 else f"within {acc:.4f}"
-    text = (f"What we saw: for every λ below 1 the two trainings ended within {w:.1e} of each other in "
-            f"every weight (float32 rounds the two step sizes slightly differently, and that grows a little "
-            f"over the steps) and their validation accuracies were {accs}"
-            + (": **the same training up to rounding**." if same else
-               ": larger than rounding, so look at the curves before trusting the identity here."))
-    if still:
-        moved = max(r.moved for r in still)
-        text += (f" At λ = 1 the largest change of any weight was {moved:g}"
-                 + (": not a single weight moved." if moved == 0 else "."))
-    return Markdown(text + " The teacher's probabilities were passed to every article-loss step; under plain "
-                    "SGD, choosing λ only tunes a learning rate.")
-
-
-def say_optimizers(opt_runs) -> Markdown:
-    """What section 3's optimizer runs showed: λ under SGD, and under Adam with two ε.
-
-    Parameters
-    ----------
-    opt_runs : list of OptimizerLamRun
-        :func:`compare_lams_by_optimizer` (SGD first).
-
-    Returns
-    -------
-    IPython.display.Markdown
-    """
-    parts = []
-    for r in opt_runs:
-        ident = r.max_weight_diff == 0
-        what = ("identical weights: λ did nothing" if ident else f"weights up to {r.max_weight_diff:.2g} "
-                f"apart (weights moved up to {r.max_weight_change:.2g})")
-        parts.append(f"{r.label}: {what}, validation accuracy {r.val_acc[0]:.4f} against {r.val_acc[1]:.4f}")
-    return Markdown("What we saw (one seed, a mechanism check): " + "; ".join(parts) + ". Under SGD λ acts "
-                    "as a learning rate; under Adam the factor cancels up to ε, and what remains with the "
-                    "default ε is an ε effect on weights whose gradients are as small as ε, not the teacher.")
-
-
-def say_leak(leaky: dict, honest: dict, val_acc: dict, best: float) -> Markdown:
-    """What section 5 showed: a student trained on the validation split against an honest one.
-
-    Parameters
-    ----------
-    leaky, honest : dict
-        ``{"validation": acc, "test": acc}`` of each student.
-    val_acc : dict
-        λ → validation accuracy of the honest candidates.
-    best : float
-        The λ chosen on validation.
-
-    Returns
-    -------
-    IPython.display.Markdown
-    """
-    gap_l = leaky["validation"] - leaky["test"]
-    gap_h = honest["validation"] - honest["test"]
-    spread = max(val_acc.values()) - min(val_acc.values())
-    order = "much larger than" if gap_l > 2 * max(gap_h, 1e-9) else "not clearly larger than"
-    return Markdown(
-        f"What we saw (one seed, exploratory): the student trained on the validation split scores "
-        f"{_pct(leaky['validation'])} there but {_pct(leaky['test'])} on the test set, a gap of "
-        f"{100 * gap_l:+.2f} points, {order} the honest student's {100 * gap_h:+.2f} "
-        f"({_pct(honest['validation'])} against {_pct(honest['test'])}, λ = {best:g} chosen on validation). "
-        f"A number reported on the split a model was trained on over-estimates it. The three λ candidates' "
-        f"validation accuracies span {100 * spread:.2f} points: with one seed that choice is not reliable, "
-        f"which is why the primary comparison below chooses by the mean over seeds.")
 
 
 def say_selection(setting: pd.DataFrame) -> Markdown:
@@ -1693,11 +1244,8 @@ def say_summary(primary: pd.DataFrame, pitfalls: pd.DataFrame) -> Markdown:
         + ", so check a KD implementation against a reference before trusting its numbers."]))
 
 
-# --------------------------------------------------------------------------- exercise checks
-
 def _verdict(ok: bool, right: str, hint: str) -> tuple[bool, str]:
     return bool(ok), (right if ok else hint)
-
 
 
 def _number(answer):
@@ -1706,25 +1254,9 @@ def _number(answer):
     return float(answer)
 
 
-def _ex1(answer, **_):
-    ok = (isinstance(answer, (tuple, list)) and len(answer) == 2
-          and all(_number(a) is not None for a in answer))
-    if not ok:
-        return _verdict(False, "", "answer with a pair of numbers: "
-                                   "(fraction under SGD, fraction under Adam)")
-    sgd, adam = (_number(a) for a in answer)
-    if abs(sgd - 0.25) > 1e-6:
-        return _verdict(False, "", "under SGD the step is lr · (1 − λ) · ∇CE: what is 1 − 0.75?")
-    return _verdict(abs(adam - 1.0) <= 1e-6,
-                    "SGD: lr · 0.25; Adam: the full lr, because Adam divides the step by the "
-                    "gradient's running RMS, and a constant factor cancels (up to ε).",
-                    "SGD is right; under Adam a constant factor on the gradient cancels in "
-                    "m / sqrt(v): look at section 3's Adam rows")
-
-
 def _ex2(answer, *, grads=None, **_):
     if grads is None or len(grads) != 3:
-        raise ValueError("exercise 2 needs grads=(norm_ce, norm_soft, dot), e.g. explorer.grads[T]")
+        raise ValueError("exercise 1 needs grads=(norm_ce, norm_soft, dot), e.g. explorer.grads[T]")
     a, b, _ = (float(g) for g in grads)
     want = b / (a + b)
     x = _number(answer)
@@ -1734,47 +1266,29 @@ def _ex2(answer, *, grads=None, **_):
                     "right panel shows at your T (explorer.grads[T][:2]); within 0.02")
 
 
-def _ex5(answer, **_):
-    names = answer if isinstance(answer, (list, tuple)) else None
-    ok = names is not None and sorted(map(str, names)) == ["labels", "teacher_probs"]
-    return _verdict(ok, "article_ce(teacher_probs, labels): the student is not an argument, so it "
-                        "cannot get a gradient (defect 1).",
-                    "list the argument names, e.g. "
-                    "list(inspect.signature(kdlib.article.article_ce).parameters)")
-
+# --------------------------------------------------------------------------- exercises
 
 EXERCISES = {
-    1: _ex1, 2: _ex2,
-    3: (0.25, 1e-4, "compute pitfall_no_T2(...) / kd_loss(...) at lam=0.0, T=2.0 (a ratio near 0.25?)",
+    1: _ex2,
+    2: (0.25, 1e-4, "compute pitfall_no_T2(...) / kd_loss(...) at lam=0.0, T=2.0 (a ratio near 0.25?)",
         "0.25 = 1/T² at T = 2: the mistake drops the T² factor and nothing else."),
-    4: ("grows", None, "answer 'grows', 'shrinks' or 'stays': compare the gap section 5 printed with the one "
-                       "your 30-epoch rerun prints",
-        "grows: the student trained on the validation images memorises them further, so its validation "
-        "accuracy runs further ahead of the test accuracy."),
-    5: _ex5,
 }
-"""Exercise number → its check, ``f(answer, **evidence) -> (right, text)``, graded by
-:func:`kdlib._checks.check_answer`."""
+"""Exercise number → its check, ``f(answer, **evidence) -> (right, text)`` or a fixed answer,
+graded by :func:`kdlib._checks.check_answer`."""
 
 
 def check_exercise(n: int, answer, *, grads=None) -> Verdict:
-    """Check the answer to exercise ``n`` of notebook 04; never raises on a wrong answer.
+    """Check the answer to exercise ``n`` (1 or 2) of notebook 04b; never raises on a wrong answer.
 
     Parameters
     ----------
     n : int
-        The exercise, 1 to 5.
     answer
-        1: a pair ``(sgd_fraction, adam_fraction)``: the learning rate, as a fraction
-        of ``lr``, at which plain training matches the article's loss at λ = 0.75,
-        under plain SGD and under Adam. 2: the λ (a number) at which the two
-        weighted gradient norms are equal at the notebook's ``T``. 3: the ratio
-        ``pitfall_no_T2 / kd_loss`` at λ = 0, T = 2 (a number). 4: ``"grows"``,
-        ``"shrinks"`` or ``"stays"``: the validation-leak gap at 30 epochs against
-        12. 5: the names of ``article_ce``'s arguments (a list of str).
+        1: the λ (a number) at which the two weighted gradient norms are equal at the
+        notebook's ``T``. 2: the ratio ``pitfall_no_T2 / kd_loss`` at λ = 0, T = 2 (a number).
         ``None`` (the placeholder) says what to do.
     grads : tuple, optional
-        Exercise 2 only: ``(norm_ce, norm_soft, dot)`` at the notebook's ``T``
+        Exercise 1 only: ``(norm_ce, norm_soft, dot)`` at the notebook's ``T``
         (``explorer.grads[T]``).
 
     Returns
@@ -1785,6 +1299,6 @@ def check_exercise(n: int, answer, *, grads=None) -> Verdict:
     Raises
     ------
     ValueError
-        For an exercise that does not exist, or exercise 2 without ``grads``.
+        For an exercise that does not exist, or exercise 1 without ``grads``.
     """
     return check_answer(EXERCISES, n, answer, grads=grads)

@@ -1,5 +1,5 @@
-"""Tests of kdlib.lessons.lesson04_loss_formulas (notebook 04's parameter check, experiment
-runners, pitfalls table, figures and widget) against independent computations."""
+"""Tests of kdlib.lessons.lesson04b_correct_loss: notebook 04b's parameter check, experiments,
+checks and prose."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdlib import experiments
+from kdlib import article, experiments
 from kdlib import losses as L
 from kdlib import pitfalls as P
 from kdlib._checks import Verdict
 from kdlib.data import Split
-from kdlib.lessons import lesson04_loss_formulas as lesson
-from kdlib.train import TrainSettings, batches, fit
-
-# --------------------------------------------------------------------------- fixtures
+from kdlib.lessons import lesson04b_correct_loss as lesson
+from kdlib.train import TrainSettings
 
 
 def batch(n=32, k=10, seed=0, dtype=torch.float32):
@@ -50,9 +48,7 @@ def np_kl(p_logits, q_logits, T):
     return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
 
 
-# --------------------------------------------------------------------------- check_params
-
-GOOD = dict(checkpoint="", n_train=5000, epochs=2, lr=0.3, student_epochs=12, hidden=128, T=4.0,
+GOOD = dict(checkpoint="", n_train=5000, student_epochs=12, hidden=128, T=4.0,
             lam=0.5, seed=0, pitfall_epochs=3, pitfall_seeds=3, seeds=5, compare_epochs=5)
 
 
@@ -63,8 +59,8 @@ def test_check_params_accepts_defaults_and_converts():
     assert isinstance(got.T, float) and isinstance(got.lam, float)
 
 
-@pytest.mark.parametrize("name, value", [("n_train", 10), ("epochs", 0), ("student_epochs", 101),
-                                         ("hidden", 0), ("lr", 0.0), ("T", -1.0), ("lam", 1.5),
+@pytest.mark.parametrize("name, value", [("n_train", 10), ("pitfall_epochs", 0), ("student_epochs", 101),
+                                         ("hidden", 0), ("seeds", 0), ("T", -1.0), ("lam", 1.5),
                                          ("seed", -1), ("n_train", 55001), ("T", 101.0)])
 def test_check_params_names_bad_value(name, value):
     with pytest.raises(ValueError, match=rf"^{name}={value!r} is out of range; allowed: "):
@@ -72,8 +68,8 @@ def test_check_params_names_bad_value(name, value):
 
 
 def test_check_params_types_and_names():
-    with pytest.raises(TypeError, match="epochs"):
-        lesson.check_params(**{**GOOD, "epochs": 2.5})
+    with pytest.raises(TypeError, match="compare_epochs"):
+        lesson.check_params(**{**GOOD, "compare_epochs": 2.5})
     with pytest.raises(TypeError, match="checkpoint.*string"):
         lesson.check_params(**{**GOOD, "checkpoint": None})
     with pytest.raises(TypeError, match="unknown parameter 'epoch'"):
@@ -84,14 +80,12 @@ def test_check_params_types_and_names():
         lesson.check_params(**missing)
 
 
-# --------------------------------------------------------------------------- ArticleLossFn
-
 @pytest.mark.parametrize("lam", [0.0, 0.3, 0.9, 1.0])
 def test_article_loss_fn_value_and_gradient(lam):
     s, t, y = batch(n=16, k=4, dtype=torch.float64)
     probs = torch.softmax(t, 1)
     idx = torch.arange(16).flip(0)  # the batch holds examples in another order than the cache
-    fn = lesson.ArticleLossFn(probs, lam=lam)
+    fn = article.ArticleLossFn(probs, lam=lam)
     z = s.clone().requires_grad_(True)
     value = fn(z, y[idx], idx)
     # value: formula 3.2.3 written out with NumPy
@@ -111,90 +105,10 @@ def test_article_loss_fn_value_and_gradient(lam):
 def test_article_loss_fn_rejects_logits_and_bad_lam():
     _, t, _ = batch()
     with pytest.raises(ValueError, match="teacher_probs"):
-        lesson.ArticleLossFn(t, lam=0.5)
+        article.ArticleLossFn(t, lam=0.5)
     with pytest.raises(ValueError, match="lam"):
-        lesson.ArticleLossFn(torch.softmax(t, 1), lam=-0.1)
+        article.ArticleLossFn(torch.softmax(t, 1), lam=-0.1)
 
-
-# --------------------------------------------------------------------------- compare_article_with_scaled_lr
-
-@pytest.fixture(scope="module")
-def scaled_runs():
-    train, val = toy_data()
-    g = torch.Generator().manual_seed(1)
-    teacher_probs = torch.softmax(torch.randn(len(train.y), 3, generator=g) * 3, 1)
-    runs = lesson.compare_article_with_scaled_lr(toy_student, (train, val), teacher_probs,
-                                            lams=(0.0, 0.5, 0.9, 1.0), lr=0.5, epochs=2,
-                                            batch_size=32, seed=3)
-    return train, val, teacher_probs, runs
-
-
-def test_scaled_lr_curves_coincide(scaled_runs):
-    train, _, _, runs = scaled_runs
-    assert [r.lam for r in runs] == [0.0, 0.5, 0.9, 1.0]
-    for r in runs[:3]:
-        assert r.scaled_lr == pytest.approx(0.5 * (1 - r.lam))
-        assert len(r.article_ce) == len(r.plain_ce) == 2 * 6  # 192 / 32 = 6 steps per epoch
-        np.testing.assert_allclose(r.article_ce, r.plain_ce, atol=1e-5)
-        assert r.max_curve_diff < 1e-5 and r.max_weight_diff < 1e-5
-        assert r.max_curve_diff == pytest.approx(max(abs(a - b) for a, b in zip(r.article_ce, r.plain_ce)))
-        assert r.moved > 1e-3  # the student did learn
-        assert r.article_val_acc == pytest.approx(r.plain_val_acc)
-    # the curves really depend on the learning rate: λ = 0.9 learns more slowly than λ = 0
-    assert np.mean(runs[2].article_ce[-6:]) > np.mean(runs[0].article_ce[-6:])
-
-
-def test_scaled_lr_lambda_one_never_moves(scaled_runs):
-    train, _, _, runs = scaled_runs
-    r = runs[3]
-    assert r.moved == 0.0 and r.plain_ce == [] and r.max_weight_diff is None and r.scaled_lr == 0.0
-    # the student stays at its initial weights: its per-step CE is the initial model's CE on the
-    # batches in fit's seeded order
-    torch.manual_seed(3)
-    model = toy_student()
-    gen = torch.Generator().manual_seed(3)
-    expected = []
-    with torch.no_grad():
-        for _ in range(2):
-            for idx in batches(len(train.y), 32, gen):
-                expected.append(float(F.cross_entropy(model(train.x[idx]), train.y[idx])))
-    np.testing.assert_allclose(r.article_ce, expected, rtol=1e-6)
-
-
-def test_scaled_lr_negative_control(scaled_runs):
-    """Plain training at the *unscaled* rate is not the article's run: the comparison can fail."""
-    train, val, probs, runs = scaled_runs
-    torch.manual_seed(3)
-    plain = toy_student()
-    hist = fit(plain, (train, val), epochs=2, batch_size=32, lr=0.5, optimizer="sgd", momentum=0.0,
-               schedule=None, seed=3, progress=False)
-    assert max(abs(a - b) for a, b in zip(runs[1].article_ce, hist.step_loss)) > 1e-3
-
-
-def test_scaled_lr_accepts_every_data_form(scaled_runs):
-    train, val, probs, runs = scaled_runs
-    again = lesson.compare_article_with_scaled_lr(toy_student, (train, val, None), probs, lams=(0.5,),
-                                                  lr=0.5, epochs=2, batch_size=32, seed=3)
-    assert again[0].article_ce == runs[1].article_ce and again[0].plain_ce == runs[1].plain_ce
-    no_val = lesson.compare_article_with_scaled_lr(toy_student, train, probs, lams=(0.5,), lr=0.5,
-                                                   epochs=1, batch_size=32, seed=3)
-    assert no_val[0].article_ce == runs[1].article_ce[:6]
-
-
-def test_scaled_lr_validation():
-    train, val = toy_data()
-    probs = torch.full((len(train.y), 3), 1 / 3)
-    with pytest.raises(ValueError, match="lam"):
-        lesson.compare_article_with_scaled_lr(toy_student, (train, val), probs, lams=(0.5, 2.0))
-    with pytest.raises(ValueError, match="rows"):
-        lesson.compare_article_with_scaled_lr(toy_student, (train, val), probs[:10])
-    with pytest.raises(TypeError, match="make_student"):
-        lesson.compare_article_with_scaled_lr(None, (train, val), probs)
-    with pytest.raises(ValueError, match="lr"):
-        lesson.compare_article_with_scaled_lr(toy_student, (train, val), probs, lr=0.0)
-
-
-# --------------------------------------------------------------------------- pitfalls
 
 def test_formula_pitfalls_ratios_and_values():
     s, t, y = batch(n=40, k=10, dtype=torch.float64)
@@ -281,33 +195,6 @@ def test_measure_misaligned_cache_identical_rows_cannot_misalign():
         lesson.measure_misaligned_cache(s, cache[:10], y, T=4.0)
 
 
-# --------------------------------------------------------------------------- plots
-
-def fake_runs():
-    a = [2.0, 1.5, 1.2, 1.0]
-    return [
-        lesson.ScaledLrRun(0.0, 0.3, 0.3, a, a, 0.0, 0.0, 1.0, [0.5], [0.5]),
-        lesson.ScaledLrRun(0.5, 0.3, 0.15, [2.0, 1.8, 1.6, 1.5], [2.0, 1.8, 1.6, 1.5], 0.0, 0.0, 0.5,
-                      [0.4], [0.4]),
-        lesson.ScaledLrRun(1.0, 0.3, 0.0, [2.0, 2.1, 1.9, 2.0], [], None, None, 0.0, [0.1], []),
-    ]
-
-
-def test_scaled_lr_curves_plot_data():
-    runs = fake_runs()
-    fig = lesson.scaled_lr_curves(runs, window=1)
-    lines = fig.axes[0].lines
-    assert len(lines) == 5  # solid + dashed for two runs, solid only for λ = 1
-    np.testing.assert_allclose(lines[0].get_ydata(), runs[0].article_ce)
-    np.testing.assert_allclose(lines[1].get_ydata(), runs[0].plain_ce)
-    assert lines[0].get_linestyle() == "-" and lines[1].get_linestyle() == "--"
-    assert lines[1].get_zorder() >= lines[0].get_zorder()
-    np.testing.assert_allclose(lines[4].get_ydata(), runs[2].article_ce)
-    np.testing.assert_allclose(lines[0].get_xdata(), [1, 2, 3, 4])
-    smoothed = lesson.scaled_lr_curves(runs, window=2).axes[0].lines[2].get_ydata()
-    np.testing.assert_allclose(smoothed, [2.0, 1.9, 1.7, 1.55])
-
-
 def test_t2_gradient_norms_plot_data():
     Ts = [1.0, 2.0, 4.0]
     fig = lesson.t2_gradient_norms(Ts, [0.2, 0.3, 0.35], [0.2, 0.075, 0.022])
@@ -319,8 +206,6 @@ def test_t2_gradient_norms_plot_data():
     with pytest.raises(ValueError):
         lesson.t2_gradient_norms(Ts, [1.0], [1.0, 2.0, 3.0])
 
-
-# --------------------------------------------------------------------------- widget
 
 def test_loss_terms_explorer_follows_sliders():
     s, t, y = batch(n=64, k=10, seed=5)
@@ -363,8 +248,6 @@ def test_loss_terms_explorer_precomputes_and_validates():
         lesson.LossTermsExplorer(s, t, y, Ts=(1.0,), T=1.0, lam=2.0)
 
 
-# --------------------------------------------------------------------------- gradients of the two terms
-
 def test_term_gradients_match_closed_form():
     s, t, y = batch(n=24, k=6, seed=11, dtype=torch.float64)
     T = 3.0
@@ -392,24 +275,6 @@ def test_gradient_trade_off_plot_data():
     with pytest.raises(ValueError, match="T="):
         lesson.gradient_trade_off(grads, lam=0.5, T=2.0)
 
-
-# --------------------------------------------------------------------------- defect 3 under Adam
-
-def test_compare_lams_by_optimizer_adam_cancels_the_factor():
-    train, val = toy_data()
-    probs = torch.softmax(torch.randn(len(train.y), 3, generator=torch.Generator().manual_seed(1)), 1)
-    sgd, adam_default, adam_tiny = lesson.compare_lams_by_optimizer(
-        toy_student, (train, val), probs, lams=(0.0, 0.5), sgd_lr=0.1, adam_lr=0.01,
-        adam_eps=(1e-8, 1e-20), epochs=2, batch_size=32)
-    assert sgd.optimizer == "sgd" and sgd.max_weight_diff > 1e-3  # λ rescales SGD's steps
-    assert adam_tiny.max_weight_diff == 0.0  # 1 − λ = 0.5 is exact; with ε ≪ every gradient, cancels
-    assert adam_default.max_weight_diff < sgd.max_weight_diff
-    assert adam_tiny.max_weight_change > 0 and "eps 1e-20" in adam_tiny.label
-    with pytest.raises(ValueError, match="lams"):
-        lesson.compare_lams_by_optimizer(toy_student, (train, val), probs, lams=(0.0, 1.0))
-
-
-# --------------------------------------------------------------------------- pitfalls, trained
 
 def test_pitfall_students_rows_table_and_plot():
     train, val = toy_data()
@@ -442,8 +307,6 @@ def test_pitfall_students_rows_table_and_plot():
     with pytest.raises(ValueError, match="names"):
         lesson.pitfall_students(toy_student, teacher, data, logits, names=["typo"])
 
-
-# --------------------------------------------------------------------------- write your own KD loss and step
 
 def right_loss(s, t, y, lam, T):
     soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
@@ -619,9 +482,6 @@ def test_check_training_step_wrong_loss():
         lesson.check_training_step(step)
 
 
-# --------------------------------------------------------------------------- exercise checks
-
-
 def check(n, answer, **evidence):
     """``lesson.check_exercise`` shown as a notebook's ``print(...)`` shows it; its ``right``."""
     verdict = lesson.check_exercise(n, answer, **evidence)
@@ -631,27 +491,19 @@ def check(n, answer, **evidence):
 
 
 def test_check_exercise_verdicts(capsys):
-    assert check(1, None) is False
+    assert check(1, None, grads=(0.3, 0.2, 0.0)) is False
     assert "Not yet: replace None" in capsys.readouterr().out
-    assert check(1, (0.25, 1.0)) is True
-    assert check(1, (0.25, 0.25)) is False
-    assert "Adam" in capsys.readouterr().out
-    assert check(2, 0.4, grads=(0.3, 0.2, 0.0)) is True
-    assert check(2, 0.6, grads=(0.3, 0.2, 0.0)) is False
+    assert check(1, 0.4, grads=(0.3, 0.2, 0.0)) is True
+    assert check(1, 0.6, grads=(0.3, 0.2, 0.0)) is False
     with pytest.raises(ValueError, match="grads"):
-        check(2, 0.4)
+        check(1, 0.4)
     ratio = float(P.pitfall_no_T2(*batch(), lam=0.0, T=2.0) / L.kd_loss(*batch(), lam=0.0, T=2.0))
-    assert check(3, ratio) is True and check(3, 0.5) is False
-    assert check(4, "grows") is True and check(4, "shrinks") is False
-    assert check(5, ["teacher_probs", "labels"]) is True
-    assert check(5, ["student_probs", "labels"]) is False
+    assert check(2, ratio) is True and check(2, 0.5) is False
     out = capsys.readouterr().out
     assert "Right:" in out and "Not yet:" in out
     with pytest.raises(ValueError):
-        check(6, 1)
+        check(3, 1)
 
-
-# --------------------------------------------------------------------------- primary comparison, prose
 
 def tiny_pool(n=96, seed=0):
     from kdlib.data import Splits
@@ -733,30 +585,14 @@ def test_say_pitfalls_verdicts_worst_and_helped():
     assert "none of the 6 showed a cost" in calm
 
 
-def test_say_selection_leak_and_gradients():
-    import pandas as pd
-    setting = pd.DataFrame({"lr": [0.01, 0.003], "lam": [0.5, 0.1], "T": [1.0, 2.0],
-                            "val_acc": [0.75, 0.76], "candidates": [2, 8]},
-                           index=pd.Index([lesson.ARTICLE, lesson.CORRECT], name="method"))
-    text = lesson.say_selection(setting).data
-    assert "article's loss at lr = 0.01, λ = 0.5" in text
-    assert "λ = 0.1, T = 2 (of 8, validation 76.00 %)" in text
-    leak = lesson.say_leak({"validation": 0.86, "test": 0.83}, {"validation": 0.79, "test": 0.785},
-                           {0.1: 0.78, 0.5: 0.785, 0.9: 0.79}, 0.9).data
-    assert "+3.00 points, much larger than the honest student's +0.50" in leak and "span 1.00 points" in leak
-    same = lesson.say_leak({"validation": 0.80, "test": 0.795}, {"validation": 0.79, "test": 0.785},
-                           {0.1: 0.79}, 0.1).data
-    assert "not clearly larger than" in same
-    grads = lesson.say_gradients((0.03, 0.05, 0.0006), 0.03, lam=0.5, T=4.0).data
-    assert "the teacher's term pulls harder" in grads and "cosine 0.40" in grads and "shorter than" in grads
-    other = lesson.say_gradients((0.05, 0.03, 0.0), 0.04, lam=0.5, T=2.0).data
-    assert "the labels' term pulls harder" in other
-
-
-def test_say_scaled_lr_and_optimizers(scaled_runs):
-    text = lesson.say_scaled_lr(scaled_runs[3]).data
-    assert "the same training up to rounding" in text and "not a single weight moved" in text
-    runs = [lesson.OptimizerLamRun("sgd", 0.1, None, (0.0, 0.5), 0.04, 0.07, (0.47, 0.40)),
-            lesson.OptimizerLamRun("adam", 3e-3, 1e-20, (0.0, 0.5), 0.0, 0.05, (0.68, 0.68))]
-    text = lesson.say_optimizers(runs).data
-    assert "SGD, lr 0.1: weights up to 0.04 apart" in text and "eps 1e-20: identical weights" in text
+def test_chosen_student_keeps_the_best_on_validation():
+    pool = tiny_pool()
+    S = lesson.check_params(**{**GOOD, "n_train": 500, "hidden": 4, "student_epochs": 1})
+    logits = torch.randn(96, 10, generator=torch.Generator().manual_seed(1))
+    got = lesson.chosen_student(pool, logits, S)
+    assert set(got["val_acc"]) == set(lesson.CANDIDATE_LAMS)
+    assert got["val_acc"][got["lam"]] == max(got["val_acc"].values())
+    from kdlib.metrics import accuracy
+    assert accuracy(got["student"], pool.val.x, pool.val.y) == got["val_acc"][got["lam"]]
+    again = lesson.chosen_student(pool, logits, S)  # seeded: the same students
+    assert again["val_acc"] == got["val_acc"]
