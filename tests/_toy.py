@@ -1,9 +1,12 @@
-"""A tiny classification problem and hand-made grid rows shared by the tuning tests (not a test
-module): tests/test_tuning.py and tests/test_lesson05_lambda_tuning.py."""
+"""Tiny problems and hand-made rows shared by several test files (not a test module): the tuning
+tests (tests/test_tuning.py, tests/test_lesson05_lambda_tuning.py) and notebook 04a/04b's
+(tests/test_lesson04a_article_formulas.py, tests/test_lesson04b_correct_loss.py)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from torch import nn
 
 from kdlib.data import Split, Splits
 
@@ -36,3 +39,34 @@ HAND_ROWS = [
     {"lam": 0.5, "T": 4.0, "seed": 0, "val_acc": 0.83, "test_acc": 0.82},
     {"lam": 1.0, "T": 1.0, "seed": 0, "val_acc": 0.78, "test_acc": 0.77},
 ]
+
+
+# The loss lessons' helpers (04a, 04b).
+def batch(n=32, k=10, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    s = torch.randn(n, k, generator=g, dtype=dtype) * 2
+    t = torch.randn(n, k, generator=g, dtype=dtype) * 3
+    y = torch.randint(0, k, (n,), generator=g)
+    return s, t, y
+
+
+def toy_data(n=192, d=5, k=3, seed=0):
+    """A tiny linearly-structured classification problem as (train, val) Splits."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(d, k, generator=g)
+    x = torch.randn(n + 64, d, generator=g)
+    y = (x @ w + 0.5 * torch.randn(n + 64, k, generator=g)).argmax(1)
+    return Split(x[:n], y[:n]), Split(x[n:], y[n:])
+
+
+def toy_student():
+    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def np_kl(p_logits, q_logits, T):
+    def log_softmax(z):
+        z = z / T
+        m = z.max(-1, keepdims=True)
+        return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
+    lp, lq = log_softmax(p_logits), log_softmax(q_logits)
+    return float((np.exp(lp) * (lp - lq)).sum(-1).mean())

@@ -7,43 +7,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+from _toy import toy_data, toy_student
 
 from kdlib._checks import Verdict
-from kdlib.data import Split
 from kdlib.lessons import lesson04a_article_formulas as lesson
 from kdlib.train import batches, fit
-
-
-def batch(n=32, k=10, seed=0, dtype=torch.float32):
-    g = torch.Generator().manual_seed(seed)
-    s = torch.randn(n, k, generator=g, dtype=dtype) * 2
-    t = torch.randn(n, k, generator=g, dtype=dtype) * 3
-    y = torch.randint(0, k, (n,), generator=g)
-    return s, t, y
-
-
-def toy_data(n=192, d=5, k=3, seed=0):
-    """A tiny linearly-structured classification problem as (train, val) Splits."""
-    g = torch.Generator().manual_seed(seed)
-    w = torch.randn(d, k, generator=g)
-    x = torch.randn(n + 64, d, generator=g)
-    y = (x @ w + 0.5 * torch.randn(n + 64, k, generator=g)).argmax(1)
-    return Split(x[:n], y[:n]), Split(x[n:], y[n:])
-
-
-def toy_student():
-    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
-
-
-def np_kl(p_logits, q_logits, T):
-    def log_softmax(z):
-        z = z / T
-        m = z.max(-1, keepdims=True)
-        return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
-    lp, lq = log_softmax(p_logits), log_softmax(q_logits)
-    return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
-
 
 GOOD = dict(checkpoint="", n_train=5000, epochs=2, lr=0.3, student_epochs=12, hidden=128, T=4.0,
             lam=0.5, seed=0)

@@ -7,46 +7,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _toy import batch, np_kl, toy_data, toy_student
 from torch import nn
 
-from kdlib import article, experiments
+from kdlib import article, experiments, metrics
 from kdlib import losses as L
 from kdlib import pitfalls as P
 from kdlib._checks import Verdict
 from kdlib.data import Split
 from kdlib.lessons import lesson04b_correct_loss as lesson
 from kdlib.train import TrainSettings
-
-
-def batch(n=32, k=10, seed=0, dtype=torch.float32):
-    g = torch.Generator().manual_seed(seed)
-    s = torch.randn(n, k, generator=g, dtype=dtype) * 2
-    t = torch.randn(n, k, generator=g, dtype=dtype) * 3
-    y = torch.randint(0, k, (n,), generator=g)
-    return s, t, y
-
-
-def toy_data(n=192, d=5, k=3, seed=0):
-    """A tiny linearly-structured classification problem as (train, val) Splits."""
-    g = torch.Generator().manual_seed(seed)
-    w = torch.randn(d, k, generator=g)
-    x = torch.randn(n + 64, d, generator=g)
-    y = (x @ w + 0.5 * torch.randn(n + 64, k, generator=g)).argmax(1)
-    return Split(x[:n], y[:n]), Split(x[n:], y[n:])
-
-
-def toy_student():
-    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
-
-
-def np_kl(p_logits, q_logits, T):
-    def log_softmax(z):
-        z = z / T
-        m = z.max(-1, keepdims=True)
-        return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
-    lp, lq = log_softmax(p_logits), log_softmax(q_logits)
-    return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
-
 
 GOOD = dict(checkpoint="", n_train=5000, student_epochs=12, hidden=128, T=4.0,
             lam=0.5, seed=0, pitfall_epochs=3, pitfall_seeds=3, seeds=5, compare_epochs=5)
@@ -592,7 +562,6 @@ def test_chosen_student_keeps_the_best_on_validation():
     got = lesson.chosen_student(pool, logits, S)
     assert set(got["val_acc"]) == set(lesson.CANDIDATE_LAMS)
     assert got["val_acc"][got["lam"]] == max(got["val_acc"].values())
-    from kdlib.metrics import accuracy
-    assert accuracy(got["student"], pool.val.x, pool.val.y) == got["val_acc"][got["lam"]]
+    assert metrics.accuracy(got["student"], pool.val.x, pool.val.y) == got["val_acc"][got["lam"]]
     again = lesson.chosen_student(pool, logits, S)  # seeded: the same students
     assert again["val_acc"] == got["val_acc"]

@@ -391,13 +391,12 @@ def test_soft_tree_balance_penalty_against_numpy():
 
 
 def test_max_param_diff():
-    from kdlib.models import max_param_diff, mlp
     torch.manual_seed(0)
-    a = mlp([4, 3, 2])
-    b = mlp([4, 3, 2])
+    a = models.mlp([4, 3, 2])
+    b = models.mlp([4, 3, 2])
     b.load_state_dict(a.state_dict())
-    assert max_param_diff(a, b) == 0.0
+    assert models.max_param_diff(a, b) == 0.0
     with torch.no_grad():
         next(b.parameters())[1, 2] += 0.25
-    assert abs(max_param_diff(a, b) - 0.25) < 1e-6
-    assert max_param_diff(torch.nn.ReLU(), torch.nn.ReLU()) == 0.0
+    assert abs(models.max_param_diff(a, b) - 0.25) < 1e-6
+    assert models.max_param_diff(torch.nn.ReLU(), torch.nn.ReLU()) == 0.0

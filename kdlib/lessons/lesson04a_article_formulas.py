@@ -528,7 +528,7 @@ def _ex1(answer, **_):
                     "m / sqrt(v): look at section 3's Adam rows")
 
 
-def _ex5(answer, **_):
+def _ex3(answer, **_):
     names = answer if isinstance(answer, (list, tuple)) else None
     ok = names is not None and sorted(map(str, names)) == ["labels", "teacher_probs"]
     return _verdict(ok, "article_ce(teacher_probs, labels): the student is not an argument, so it "
@@ -571,10 +571,6 @@ def say_summary(runs, opt_runs, leak_gaps: dict) -> Markdown:
         f"ahead of its test accuracy, against {100 * leak_gaps['honest']:+.2f} for a student that was not "
         "(one seed).",
         "* Notebook 04b builds the loss distillation needs and measures it against this one."]))
-
-
-def _ex3(answer, **_):
-    return _ex5(answer)
 
 
 EXERCISES = {

@@ -1254,7 +1254,7 @@ def _number(answer):
     return float(answer)
 
 
-def _ex2(answer, *, grads=None, **_):
+def _ex1(answer, *, grads=None, **_):
     if grads is None or len(grads) != 3:
         raise ValueError("exercise 1 needs grads=(norm_ce, norm_soft, dot), e.g. explorer.grads[T]")
     a, b, _ = (float(g) for g in grads)
@@ -1269,7 +1269,7 @@ def _ex2(answer, *, grads=None, **_):
 # --------------------------------------------------------------------------- exercises
 
 EXERCISES = {
-    1: _ex2,
+    1: _ex1,
     2: (0.25, 1e-4, "compute pitfall_no_T2(...) / kd_loss(...) at lam=0.0, T=2.0 (a ratio near 0.25?)",
         "0.25 = 1/T² at T = 2: the mistake drops the T² factor and nothing else."),
 }

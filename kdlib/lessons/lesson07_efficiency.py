@@ -34,7 +34,6 @@ from kdlib._checks import Bool, Float, Int, Verdict, check_answer, settings_chec
 
 INPUT_SHAPE = (1, 28, 28)
 TEACHER_STEPS = 2 * math.ceil(55_000 / 128)  # notebook 01's recipe: 2 epochs of batch 128
-POOL_MAX = 55_000  # training images outside the validation split
 HINTON_T_RANGE = (2.5, 4.0)  # Hinton et al. 2015, §3: best temperatures for 30-unit students
 
 PARAMS = {"n_train": Int(100, 55_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
@@ -138,8 +137,8 @@ def student_data(n_train: int, seeds: int):
         ``min(55000, seeds × n_train)`` images (``val``: the 5,000 validation images,
         ``test``: the 10,000 test images), and :func:`kdlib.experiments.sample_rows`.
     """
-    pool = kdata.load("fashion-mnist", n_train=min(POOL_MAX, seeds * n_train), seed=0)
-    return pool, experiments.sample_rows(len(pool.train.y), n_train, seeds)
+    pool, rows, _ = experiments.sampled_splits(n_train, seeds)
+    return pool, [rows[s] for s in range(seeds)]
 
 
 # ------------------------------------------------------------------ the student family
