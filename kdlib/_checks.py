@@ -227,6 +227,118 @@ class Each:
         return [self.constraint(f"{name}[{i}]", v) for i, v in enumerate(value)]
 
 
+@dataclass(frozen=True)
+class Param:
+    """A notebook parameter: its constraint and what it means (an entry of a lesson's ``PARAMS``).
+
+    Parameters
+    ----------
+    constraint : callable
+        ``constraint(name, value) -> value``; calling the ``Param`` calls it.
+    doc : str
+        What the parameter means, one or two sentences; :func:`settings_class` adds the
+        allowed values (from the constraint) to it in the ``Settings`` docstring.
+    type : str
+        The attribute's type as the docstring names it (``""``: from the constraint).
+    """
+
+    constraint: object
+    doc: str
+    type: str = ""
+
+    def __call__(self, name, value):
+        return self.constraint(name, value)
+
+
+def allowed(constraint) -> str:
+    """What ``constraint`` allows, as its error message writes it (``""`` when it does not say).
+
+    Parameters
+    ----------
+    constraint : callable
+        :class:`Int`, :class:`Float`, :class:`OneOf` or :class:`Param` say their rule; any
+        other constraint says nothing.
+
+    Returns
+    -------
+    str
+        E.g. ``"[100, 55000]"``, ``"(0, 100]"``, ``">= 0"``, ``"one of 'a', 'b'"``.
+
+    Examples
+    --------
+    >>> allowed(Float(0, 100, low_open=True)), allowed(Int(0)), allowed(Bool())
+    ('(0, 100]', '>= 0', '')
+    """
+    c = constraint.constraint if isinstance(constraint, Param) else constraint
+    if isinstance(c, OneOf):
+        return "one of " + ", ".join(map(repr, c.choices))
+    if not isinstance(c, (Int, Float)) or (c.low is None and c.high is None):
+        return ""
+    low_open = getattr(c, "low_open", False)
+    if c.low is not None and c.high is not None:
+        return f"{'(' if low_open else '['}{c.low:g}, {c.high:g}]"
+    return f"{'>' if low_open else '>='} {c.low:g}" if c.high is None else f"<= {c.high:g}"
+
+
+_TYPES = {Int: int, Float: float, Bool: bool, Str: str}
+
+
+def settings_class(spec: dict):
+    """Class decorator: a lesson's frozen ``Settings`` dataclass with one field per parameter.
+
+    The fields are ``spec``'s names in its order, typed from their constraints; the class
+    docstring gets an ``Attributes`` section written from each :class:`Param`'s ``doc`` and
+    its allowed values, so the notebook's parameters, their checks and their documentation
+    are written once, in ``PARAMS``. The class body holds only the derived settings
+    (properties).
+
+    Parameters
+    ----------
+    spec : dict
+        The lesson's ``PARAMS``: parameter name → :class:`Param`.
+
+    Returns
+    -------
+    callable
+        The decorator (it returns ``dataclass(frozen=True)`` of the class).
+
+    Examples
+    --------
+    >>> @settings_class({"epochs": Param(Int(1, 10), "Training epochs.")})
+    ... class Settings:
+    ...     \"\"\"A notebook's parameters.\"\"\"
+    >>> Settings(epochs=3)
+    Settings(epochs=3)
+    >>> print(Settings.__doc__.split("----------")[1].strip())
+    epochs : int
+        Training epochs. Allowed: [1, 10].
+    """
+    def make(cls):
+        fields, lines = {}, []
+        for name, c in spec.items():
+            if not isinstance(c, Param):
+                raise TypeError(f"settings_class: PARAMS[{name!r}] must be a Param(constraint, doc), "
+                                f"got {c!r}")
+            kind = _TYPES.get(type(c.constraint), object)
+            if isinstance(c.constraint, OneOf) and len({type(v) for v in c.constraint.choices}) == 1:
+                kind = type(c.constraint.choices[0])
+            fields[name] = kind
+            rule = allowed(c)
+            doc = c.doc + (f" Allowed: {rule}." if rule else "")
+            lines.append(f"{name} : {c.type or kind.__name__}\n    {doc}")
+        cls.__annotations__ = {**fields, **cls.__dict__.get("__annotations__", {})}
+        head = inspect.cleandoc(cls.__doc__ or "")
+        cls.__doc__ = f"{head}\n\nAttributes\n----------\n" + "\n".join(lines)
+        return dataclass(frozen=True)(cls)
+
+    return make
+
+
+TEACHER_CHECKPOINT = Param(Str("a path, or '' for data/teacher.pt"),
+                           "Teacher checkpoint; ``\"\"`` means ``data/teacher.pt``.")
+"""The ``checkpoint`` parameter of every notebook that loads the teacher."""
+QUICK_RUN = Param(Bool(), "A smoke run of seconds: :data:`QUICK` replaces the sizes.")
+"""The ``quick`` parameter of every notebook that has a smoke-test setting."""
 LAM = Float(0, 1)  # the weight of the hard-label term (kdlib.losses.kd_loss)
 TEMPERATURE = Float(0, low_open=True)
 

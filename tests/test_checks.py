@@ -242,3 +242,43 @@ def test_verdict_require_ignores_other_values_of_the_variable(monkeypatch):
     assert not Verdict(False, "Not yet: x").require()
     monkeypatch.setenv("NBGRADER_EXECUTION", "feedback")
     assert not Verdict(False, "Not yet: x").require()
+
+
+def test_settings_class_writes_fields_and_attributes_from_params():
+    import dataclasses
+
+    from kdlib._checks import Param, allowed, settings_class
+
+    spec = {"n": Param(Int(1, 100), "Images."), "T": Param(Float(0, 20, low_open=True), "Temperature."),
+            "quick": Param(Bool(), "Smoke run."),
+            "sizes": Param(lambda name, v: list(v), "Widths.", "list of int"),
+            "mode": Param(OneOf("a", "b"), "Mode.")}
+
+    @settings_class(spec)
+    class Settings:
+        """Some notebook's parameters."""
+
+        @property
+        def double(self):
+            """Twice n."""
+            return 2 * self.n
+
+    s = Settings(n=3, T=2.0, quick=False, sizes=[1], mode="a")
+    assert s.double == 6 and [f.name for f in dataclasses.fields(Settings)] == list(spec)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.n = 4
+    assert [f.type for f in dataclasses.fields(Settings)] == [int, float, bool, object, str]
+    assert Settings.__doc__ == ("Some notebook's parameters.\n\nAttributes\n----------\n"
+                                "n : int\n    Images. Allowed: [1, 100].\n"
+                                "T : float\n    Temperature. Allowed: (0, 20].\n"
+                                "quick : bool\n    Smoke run.\n"
+                                "sizes : list of int\n    Widths.\n"
+                                "mode : str\n    Mode. Allowed: one of 'a', 'b'.")
+    # a Param is its constraint: the same value back, the same message
+    assert spec["n"]("n", 7) == 7 and allowed(spec["n"]) == allowed(Int(1, 100)) == "[1, 100]"
+    with pytest.raises(ValueError, match=r"n=0 is out of range; allowed: \[1, 100\]"):
+        spec["n"]("n", 0)
+    assert (allowed(Int(0)), allowed(Float(high=1.5)), allowed(Str()), allowed(Float(0.5, 2))) == \
+        (">= 0", "<= 1.5", "", "[0.5, 2]")
+    with pytest.raises(TypeError, match=r"PARAMS\['n'\] must be a Param"):
+        settings_class({"n": Int(1, 2)})(type("S", (), {}))

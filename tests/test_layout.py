@@ -137,10 +137,16 @@ def test_lesson_module_follows_the_template(name):
     import inspect
     import typing
 
-    from kdlib._checks import Verdict
+    from kdlib._checks import Param, Verdict, allowed
 
     lesson = importlib.import_module(f"kdlib.lessons.{name}")
     assert dataclasses.is_dataclass(lesson.Settings) and lesson.Settings.__dataclass_params__.frozen
+    # the parameters are written once, in PARAMS: the fields and their documentation come from it
+    assert all(isinstance(p, Param) for p in lesson.PARAMS.values()), f"{name}: PARAMS entries must be Param"
+    assert [f.name for f in dataclasses.fields(lesson.Settings)] == list(lesson.PARAMS)
+    doc = inspect.getdoc(lesson.Settings)
+    for key, p in lesson.PARAMS.items():
+        assert f"\n{key} : " in doc and p.doc in doc and f"Allowed: {allowed(p)}." * bool(allowed(p)) in doc
     hints = typing.get_type_hints(lesson.check_params)
     assert hints["return"] is lesson.Settings, f"{name}.check_params must return Settings"
     assert set(inspect.signature(lesson.check_params).parameters) == {"params"}

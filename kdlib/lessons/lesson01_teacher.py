@@ -18,11 +18,22 @@ holds only what is particular to the notebook:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from kdlib import models
-from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, check_int, settings_checker
+from kdlib._checks import (
+    Bool,
+    Float,
+    Int,
+    Param,
+    Str,
+    Verdict,
+    check_answer,
+    check_int,
+    settings_checker,
+    settings_class,
+)
 from kdlib.train import train_teacher
 
 __all__ = ["IntList", "PARAMS", "Settings", "check_params", "train_with_params", "checkpoint_meta",
@@ -60,64 +71,33 @@ class IntList:
 
 
 PARAMS = {
-    "checkpoint": Str("a path, or '' for data/teacher.pt"),
-    "epochs": Int(1, 100),
-    "n_train": Int(0, 55000),  # 0 means all 55,000
-    "lr": Float(0.0, 1.0, low_open=True),
-    "batch_size": Int(1, 55000),
-    "seed": Int(0, None),
-    # three 2x2 poolings take a 28x28 image down to 1x1; a fourth block has nothing left
-    "channels": IntList(1, 512, min_len=1, max_len=3),
-    "hidden": Int(1, 4096),
-    "label_smoothing": Float(0.0, 0.99),
-    "snapshot_epochs": IntList(1, 100),
-    "augment": Bool(),
+    "checkpoint": Param(Str("a path, or '' for data/teacher.pt"),
+        'Where to save the teacher; ``""`` means ``data/teacher.pt``.'),
+    "epochs": Param(Int(1, 100), "Passes over the training images."),
+    "n_train": Param(Int(0, 55000), "Training images; 0 means all 55,000."),
+    "lr": Param(Float(0.0, 1.0, low_open=True), "Peak learning rate of the OneCycle schedule."),
+    "batch_size": Param(Int(1, 55000), "Images per step."),
+    "seed": Param(Int(0, None), "Seed of the validation split, initial weights, batch order and dropout."),
+    "channels": Param(IntList(1, 512, min_len=1, max_len=3),
+        "Convolution channels per block: 1 to 3 blocks of 1 to 512 channels (three 2×2 poolings "
+        "take a 28×28 image down to 1×1: a fourth block would have nothing left).",
+        "list of int"),
+    "hidden": Param(Int(1, 4096), "Width of the fully connected layer."),
+    "label_smoothing": Param(Float(0.0, 0.99),
+        "Label smoothing of the hard-label loss; 0 means plain hard labels."),
+    "snapshot_epochs": Param(IntList(1, 100),
+        "Epochs after which a checkpoint is also saved, each in [1, epochs].",
+        "list of int"),
+    "augment": Param(Bool(),
+        "Train on randomly shifted (±2 px) and flipped images (:class:`kdlib.models.ShiftFlip`, "
+        "seeded by ``seed``)."),
 }
-"""Notebook 01's parameters and their allowed values (name → constraint)."""
+"""Notebook 01's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 01's parameters, validated (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    checkpoint : str
-        Where to save the teacher; ``""`` means ``data/teacher.pt``.
-    epochs : int
-        Passes over the training images, in [1, 100].
-    n_train : int
-        Training images, in [0, 55000]; 0 means all 55,000.
-    lr : float
-        Peak learning rate of the OneCycle schedule, in (0, 1].
-    batch_size : int
-        Images per step, in [1, 55000].
-    seed : int
-        ``>= 0``: the validation split, initial weights, batch order and dropout.
-    channels : list of int
-        Convolution channels per block: 1 to 3 blocks of 1 to 512 channels.
-    hidden : int
-        Width of the fully connected layer, in [1, 4096].
-    label_smoothing : float
-        In [0, 0.99]; 0 means plain hard labels.
-    snapshot_epochs : list of int
-        Epochs after which a checkpoint is also saved, each in [1, epochs].
-    augment : bool
-        Train on randomly shifted (±2 px) and flipped images
-        (:class:`kdlib.models.ShiftFlip`, seeded by ``seed``).
-    """
-
-    checkpoint: str
-    epochs: int
-    n_train: int
-    lr: float
-    batch_size: int
-    seed: int
-    channels: list
-    hidden: int
-    label_smoothing: float
-    snapshot_epochs: list
-    augment: bool = False
+    """Notebook 01's parameters, validated (made by :func:`check_params`)."""
 
 
 def _also(values: dict) -> None:

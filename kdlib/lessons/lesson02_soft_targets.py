@@ -11,7 +11,6 @@ its figures (each returns a new ``Figure``); its widget, :class:`TemperatureExpl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
@@ -22,15 +21,17 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 from kdlib._checks import (
+    TEACHER_CHECKPOINT,
     Float,
     Int,
-    Str,
+    Param,
     Verdict,
     check_answer,
     check_choice,
     check_float,
     check_int,
     settings_checker,
+    settings_class,
 )
 from kdlib.losses import soft_targets, soft_term_grad_norm
 from kdlib.plots import new_figure
@@ -49,32 +50,20 @@ __all__ = [
 # --------------------------------------------------------------------------- parameters
 
 PARAMS = {
-    "checkpoint": Str("a path, or '' for data/teacher.pt"),
-    "n_images": Int(100, 5000),
-    "T_max": Float(4.0, 100.0),
+    "checkpoint": TEACHER_CHECKPOINT,
+    "n_images": Param(Int(100, 5000),
+        "Validation images whose teacher logits the notebook computes (the split has 5,000; fewer "
+        "than 100 leaves classes with a handful of images each)."),
+    "T_max": Param(Float(4.0, 100.0),
+        "Largest temperature on the slider (the lesson compares T = 1 with T = 4, so the slider "
+        "must reach 4)."),
 }
-"""Notebook 02's parameters and their allowed values (name → constraint)."""
+"""Notebook 02's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 02's parameters, validated (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    checkpoint : str
-        Teacher checkpoint path; ``""`` means ``data/teacher.pt``.
-    n_images : int
-        Validation images whose teacher logits the notebook computes, in ``[100, 5000]``
-        (the split has 5,000; fewer than 100 leaves classes with a handful of images each).
-    T_max : float
-        Largest temperature on the slider, in ``[4, 100]`` (the lesson compares T = 1 with
-        T = 4, so the slider must reach 4).
-    """
-
-    checkpoint: str
-    n_images: int
-    T_max: float
+    """Notebook 02's parameters, validated (made by :func:`check_params`)."""
 
 
 check_params = settings_checker(Settings, PARAMS)

@@ -22,7 +22,6 @@ import copy
 import math
 import numbers
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,15 +30,17 @@ from torch import nn
 
 from kdlib import experiments, results
 from kdlib._checks import (
+    TEACHER_CHECKPOINT,
     Float,
     Int,
-    Str,
+    Param,
     Verdict,
     check_answer,
     check_choice,
     check_float,
     check_int,
     settings_checker,
+    settings_class,
 )
 from kdlib._checks import check_params as _check_params
 from kdlib.data import stratified_split
@@ -59,50 +60,23 @@ __all__ = ["PARAMS", "Settings", "check_params", "load_error_summary", "arch_lab
 # --------------------------------------------------------------------------- parameters
 
 PARAMS = {
-    "checkpoint": Str("a path, or '' for data/teacher.pt"),
-    "n_train": Int(100, 55000),
-    "epochs": Int(1, 100),
-    "long_epochs": Int(1, 100),
-    "seeds": Int(1, 20),
-    "lam": Float(0.0, 1.0),
-    "T": Float(0.0, 100.0, low_open=True),
-    "lr": Float(0.0, 1.0, low_open=True),
+    "checkpoint": TEACHER_CHECKPOINT,
+    "n_train": Param(Int(100, 55000), "Transfer-set size."),
+    "epochs": Param(Int(1, 100), "Distillation epochs of the main comparison."),
+    "long_epochs": Param(Int(1, 100), "Distillation epochs of the longer run."),
+    "seeds": Param(Int(1, 20), "Seeds per strategy."),
+    "lam": Param(Float(0.0, 1.0), "Weight of the hard-label term."),
+    "T": Param(Float(0.0, 100.0, low_open=True), "Temperature of the KD loss."),
+    "lr": Param(Float(0.0, 1.0, low_open=True), "Peak learning rate of the students."),
 }
 
 
-"""Notebook 03's parameters and their allowed values (name → constraint)."""
+"""Notebook 03's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 03's parameters, validated (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    checkpoint : str
-        Teacher checkpoint; ``""`` means ``data/teacher.pt``.
-    n_train : int
-        Transfer-set size, in [100, 55000].
-    epochs, long_epochs : int
-        Distillation epochs of the main comparison and of the longer run, in [1, 100].
-    seeds : int
-        Seeds per strategy, in [1, 20].
-    lam : float
-        Weight of the hard-label term, in [0, 1].
-    T : float
-        Temperature, in (0, 100].
-    lr : float
-        Peak learning rate, in (0, 1].
-    """
-
-    checkpoint: str
-    n_train: int
-    epochs: int
-    long_epochs: int
-    seeds: int
-    lam: float
-    T: float
-    lr: float
+    """Notebook 03's parameters, validated (made by :func:`check_params`)."""
 
 
 check_params = settings_checker(Settings, PARAMS)

@@ -23,9 +23,10 @@ from torch import nn
 
 from kdlib import experiments
 from kdlib._checks import (
+    TEACHER_CHECKPOINT,
     Float,
     Int,
-    Str,
+    Param,
     Verdict,
     check_answer,
     check_float,
@@ -33,6 +34,7 @@ from kdlib._checks import (
     check_lam,
     check_probs,
     settings_checker,
+    settings_class,
 )
 from kdlib.article import ArticleLossFn
 from kdlib.data import unpack_splits
@@ -50,54 +52,22 @@ __all__ = [
 # --------------------------------------------------------------------------- parameters
 
 PARAMS = {
-    "checkpoint": Str("a teacher checkpoint path, or '' for data/teacher.pt"),
-    "n_train": Int(500, 55000),
-    "epochs": Int(1, 100),
-    "lr": Float(0.0, 10.0, low_open=True),
-    "student_epochs": Int(1, 100),
-    "hidden": Int(1, 4096),
-    "T": Float(0.0, 100.0, low_open=True),
-    "lam": Float(0.0, 1.0),
-    "seed": Int(0),
+    "checkpoint": TEACHER_CHECKPOINT,
+    "n_train": Param(Int(500, 55000), "Training images of the students (seed ``seed``'s own sample)."),
+    "epochs": Param(Int(1, 100), "SGD epochs of the article-loss runs."),
+    "lr": Param(Float(0.0, 10.0, low_open=True), "SGD learning rate of those runs."),
+    "student_epochs": Param(Int(1, 100), "Epochs of the validation-leak students."),
+    "hidden": Param(Int(1, 4096), "Hidden units of the students."),
+    "T": Param(Float(0.0, 100.0, low_open=True), "Temperature of the leak section's distillation."),
+    "lam": Param(Float(0.0, 1.0), "The article's λ in the one-run sections."),
+    "seed": Param(Int(0), "Seed of the training images, initial weights and batch order of every run."),
 }
-"""Notebook 04a's parameters and their allowed values (name → constraint)."""
+"""Notebook 04a's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 04a's parameters, validated (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    checkpoint : str
-        Teacher checkpoint; ``""`` means ``data/teacher.pt``.
-    n_train : int
-        Training images of the students (seed ``seed``'s own sample), in [500, 55000].
-    epochs : int
-        SGD epochs of the article-loss runs, in [1, 100].
-    lr : float
-        SGD learning rate of those runs, in (0, 10].
-    student_epochs : int
-        Epochs of the validation-leak students, in [1, 100].
-    hidden : int
-        Hidden units of the students, in [1, 4096].
-    T : float
-        Temperature of the leak section's distillation, in (0, 100].
-    lam : float
-        The article's λ in the one-run sections, in [0, 1].
-    seed : int
-        ``>= 0``: the training images, initial weights and batch order of every run.
-    """
-
-    checkpoint: str
-    n_train: int
-    epochs: int
-    lr: float
-    student_epochs: int
-    hidden: int
-    T: float
-    lam: float
-    seed: int
+    """Notebook 04a's parameters, validated (made by :func:`check_params`)."""
 
     @property
     def n_samples(self) -> int:

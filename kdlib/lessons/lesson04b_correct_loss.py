@@ -29,9 +29,10 @@ from torch import nn
 
 from kdlib import experiments, metrics, results
 from kdlib._checks import (
+    TEACHER_CHECKPOINT,
     Float,
     Int,
-    Str,
+    Param,
     Verdict,
     check_answer,
     check_float,
@@ -43,6 +44,7 @@ from kdlib._checks import (
     check_same_shape,
     check_temperature,
     settings_checker,
+    settings_class,
 )
 from kdlib.article import ArticleLossFn
 from kdlib.data import unpack_splits
@@ -79,19 +81,21 @@ __all__ = [
 # --------------------------------------------------------------------------- parameters
 
 PARAMS = {
-    "checkpoint": Str("a teacher checkpoint path, or '' for data/teacher.pt"),
-    "n_train": Int(500, 55000),
-    "student_epochs": Int(1, 100),
-    "hidden": Int(1, 4096),
-    "T": Float(0.0, 100.0, low_open=True),
-    "lam": Float(0.0, 1.0),
-    "seed": Int(0),
-    "pitfall_epochs": Int(1, 100),
-    "pitfall_seeds": Int(1, 20),
-    "seeds": Int(1, 20),
-    "compare_epochs": Int(1, 100),
+    "checkpoint": TEACHER_CHECKPOINT,
+    "n_train": Param(Int(500, 55000), "Training images of every student (each seed draws its own)."),
+    "student_epochs": Param(Int(1, 100),
+        "Epochs of the student the one-batch sections read (:func:`chosen_student`)."),
+    "hidden": Param(Int(1, 4096), "Hidden units of the students."),
+    "T": Param(Float(0.0, 100.0, low_open=True), "Temperature of the correct loss (always a candidate)."),
+    "lam": Param(Float(0.0, 1.0), "Weight of the hard-label term (always a candidate)."),
+    "seed": Param(Int(0),
+        "The seed whose training images, initial weights and batch order the one-run sections use."),
+    "pitfall_epochs": Param(Int(1, 100), "Epochs per student of the trained-pitfalls comparison."),
+    "pitfall_seeds": Param(Int(1, 20), "Seeds per student there."),
+    "seeds": Param(Int(1, 20), "Seeds of the primary comparison, each with its own training images."),
+    "compare_epochs": Param(Int(1, 100), "Epochs of every student of the primary comparison."),
 }
-"""Notebook 04b's parameters and their allowed values (name → constraint)."""
+"""Notebook 04b's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 ADAM_LRS = (3e-3, 1e-2)
 """Peak learning rates (Adam, OneCycle) tried by every method of the primary comparison."""
@@ -103,48 +107,9 @@ ARTICLE, CORRECT = "article 3.2.3", "kd_loss"
 """The method names of the primary comparison: the article's total loss as printed, the correct loss."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 04b's parameters, validated (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    checkpoint : str
-        Teacher checkpoint; ``""`` means ``data/teacher.pt``.
-    n_train : int
-        Training images of every student (each seed draws its own), in [500, 55000].
-    student_epochs : int
-        Epochs of the student the one-batch sections read (:func:`chosen_student`), in [1, 100].
-    hidden : int
-        Hidden units of the students, in [1, 4096].
-    T : float
-        Temperature of the correct loss (always a candidate), in (0, 100].
-    lam : float
-        Weight of the hard-label term (always a candidate), in [0, 1].
-    seed : int
-        ``>= 0``: which seed's training images, initial weights and batch order the one-run
-        sections use.
-    pitfall_epochs : int
-        Epochs per student of the trained-pitfalls comparison, in [1, 100].
-    pitfall_seeds : int
-        Seeds per student there, in [1, 20].
-    seeds : int
-        Seeds of the primary comparison, each with its own training images, in [1, 20].
-    compare_epochs : int
-        Epochs of every student of the primary comparison, in [1, 100].
-    """
-
-    checkpoint: str
-    n_train: int
-    student_epochs: int
-    hidden: int
-    T: float
-    lam: float
-    seed: int
-    pitfall_epochs: int
-    pitfall_seeds: int
-    seeds: int
-    compare_epochs: int
+    """Notebook 04b's parameters, validated (made by :func:`check_params`)."""
 
     @property
     def lrs(self) -> tuple:

@@ -44,15 +44,17 @@ from matplotlib.figure import Figure
 
 from kdlib import experiments, results
 from kdlib._checks import (
-    Bool,
+    QUICK_RUN,
+    TEACHER_CHECKPOINT,
     Float,
     Int,
-    Str,
+    Param,
     Verdict,
     check_answer,
     check_float,
     check_int,
     settings_checker,
+    settings_class,
 )
 from kdlib.data import Split, Splits, stratified_split
 from kdlib.losses import HARD_ONLY_LAM, kd_loss
@@ -75,22 +77,25 @@ __all__ = [
 
 # --------------------------------------------------------------------------- parameters
 PARAMS = {
-    "checkpoint": Str("a path, or '' for data/teacher.pt"),
-    "lam": Float(0.0, 1.0),
-    "T": Float(0.0, 100.0, low_open=True),
-    "quick": Bool(),
-    "n_train": Int(20, 55000),
-    "epochs": Int(1, 500),
-    "seeds": Int(1, 20),
-    "k_folds": Int(2, 20),
-    "jobs": Int(0, 64),
-    "small_teacher_epochs": Int(1, 100),
-    "n_labeled": Int(10, 50000),
-    "n_transfer": Int(1, 5000),
+    "checkpoint": TEACHER_CHECKPOINT,
+    "lam": Param(Float(0.0, 1.0),
+        "λ of the regime experiments and of the point whose metrics are recorded."),
+    "T": Param(Float(0.0, 100.0, low_open=True), "Temperature of the regime experiments."),
+    "quick": QUICK_RUN,
+    "n_train": Param(Int(20, 55000), "Labelled training images of the student."),
+    "epochs": Param(Int(1, 500), "Student epochs."),
+    "seeds": Param(Int(1, 20), "Seeds (each with its own training sample)."),
+    "k_folds": Param(Int(2, 20), "Folds of the cross-validation."),
+    "jobs": Param(Int(0, 64),
+        "Processes training students side by side; 0 means one per core (:attr:`n_jobs`). The "
+        "numbers do not depend on it."),
+    "small_teacher_epochs": Param(Int(1, 100), "Epochs of the weak same-size teacher."),
+    "n_labeled": Param(Int(10, 50000), "Labelled images of the transfer-set experiment."),
+    "n_transfer": Param(Int(1, 5000), "Unlabelled transfer images of the transfer-set experiment."),
 }
 
 
-"""Notebook 05's parameters and their allowed values (name → constraint)."""
+"""Notebook 05's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 
 QUICK = {"seeds": 2, "n_train": 300, "n_val": 500, "n_test": 1000, "epochs": 3, "few_epochs": 1,
@@ -107,51 +112,9 @@ STUDENT_THREADS = 1
 thread; a second process, training another student, nearly halves the wall time."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 05's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    checkpoint : str
-        Teacher checkpoint path; ``""`` means ``data/teacher.pt``.
-    lam : float
-        λ in [0, 1] of the regime experiments and of the point whose metrics are recorded.
-    T : float
-        Its temperature, in (0, 100].
-    quick : bool
-        Tiny settings (:data:`QUICK`) replace the sizes below.
-    n_train : int
-        Labelled training images of the student, in [20, 55000].
-    epochs : int
-        Student epochs, in [1, 500].
-    seeds : int
-        Seeds (each with its own training sample), in [1, 20].
-    k_folds : int
-        Folds of the cross-validation, in [2, 20].
-    small_teacher_epochs : int
-        Epochs of the weak same-size teacher, in [1, 100].
-    n_labeled : int
-        Labelled images of the transfer-set experiment, in [10, 50000].
-    n_transfer : int
-        Its unlabelled transfer images, in [1, 5000].
-    jobs : int
-        Processes training students side by side, in [0, 64]; 0 means one per core
-        (:attr:`n_jobs`). The numbers do not depend on it.
-    """
-
-    checkpoint: str
-    lam: float
-    T: float
-    quick: bool
-    n_train: int
-    epochs: int
-    seeds: int
-    k_folds: int
-    small_teacher_epochs: int
-    n_labeled: int
-    n_transfer: int
-    jobs: int
+    """Notebook 05's parameters, validated, with ``quick`` applied (made by :func:`check_params`)."""
 
     @property
     def seed_list(self) -> list[int]:

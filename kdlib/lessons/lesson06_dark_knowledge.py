@@ -26,7 +26,16 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import experiments, losses, models, results, runs, train
-from kdlib._checks import Bool, Int, OneOf, Verdict, check_answer, settings_checker
+from kdlib._checks import (
+    QUICK_RUN,
+    Int,
+    OneOf,
+    Param,
+    Verdict,
+    check_answer,
+    settings_checker,
+    settings_class,
+)
 from kdlib.experiments import STUDENT_DEFAULTS
 from kdlib.metrics import accuracy_from_logits
 from kdlib.plots import new_figure
@@ -34,13 +43,18 @@ from kdlib.widgets import show_in
 
 # --------------------------------------------------------------------------- parameters
 PARAMS = {
-    "omitted": OneOf(*kdata.FASHION_CLASSES),
-    "n_train": Int(200, 20000),
-    "epochs": Int(1, 100),
-    "seeds": Int(2, 10),
-    "quick": Bool(),
+    "omitted": Param(OneOf(*kdata.FASHION_CLASSES),
+        "The class left out of the student's training images (a Fashion-MNIST class name)."),
+    "n_train": Param(Int(200, 20000),
+        "Labelled training images of every MLP student; each seed draws its own from a pool of "
+        "``POOL_FACTOR × n_train``."),
+    "epochs": Param(Int(1, 100), "Epochs of every MLP student."),
+    "seeds": Param(Int(2, 10),
+        "Seeds per condition; seed ``s`` draws training sample ``s``, starts the weights and "
+        "orders the batches, and conditions are paired by it."),
+    "quick": QUICK_RUN,
 }
-"""Notebook 06's parameters and their allowed values (name → constraint)."""
+"""Notebook 06's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 STUDENT = {k: STUDENT_DEFAULTS[k] for k in ("hidden", "batch_size")}
 """The student of every experiment: ``mlp([784, hidden, 10])``, Adam + OneCycle, batches of 128."""
@@ -71,31 +85,9 @@ TEACHER_LIKE = ("real teacher", "shuffled teacher", "uniform-wrong")
 """Conditions that learn from (possibly altered) teacher targets, with a λ and a T."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 06's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    omitted : str
-        The class left out of the student's training images (a Fashion-MNIST class name).
-    n_train : int
-        Labelled training images of every MLP student, in [200, 20000]; each seed draws its
-        own from a pool of ``POOL_FACTOR × n_train``.
-    epochs : int
-        Epochs of every MLP student, in [1, 100].
-    seeds : int
-        Seeds per condition, in [2, 10]; seed ``s`` draws training sample ``s``, starts the
-        weights and orders the batches, and conditions are paired by it.
-    quick : bool
-        Tiny settings (:data:`QUICK`) for smoke tests.
-    """
-
-    omitted: str
-    n_train: int
-    epochs: int
-    seeds: int
-    quick: bool
+    """Notebook 06's parameters, validated, with ``quick`` applied (made by :func:`check_params`)."""
 
     @property
     def n_pool(self) -> int:

@@ -17,7 +17,6 @@ import io
 import math
 import time
 import warnings
-from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
@@ -30,17 +29,35 @@ from torch import nn
 
 from kdlib import data as kdata
 from kdlib import experiments, metrics, models, plots, results, train
-from kdlib._checks import Bool, Float, Int, Verdict, check_answer, settings_checker
+from kdlib._checks import (
+    QUICK_RUN,
+    Bool,
+    Float,
+    Int,
+    Param,
+    Verdict,
+    check_answer,
+    settings_checker,
+    settings_class,
+)
 
 INPUT_SHAPE = (1, 28, 28)
 TEACHER_STEPS = 2 * math.ceil(55_000 / 128)  # notebook 01's recipe: 2 epochs of batch 128
 HINTON_T_RANGE = (2.5, 4.0)  # Hinton et al. 2015, §3: best temperatures for 30-unit students
 
-PARAMS = {"n_train": Int(100, 55_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
-          "lam": Float(0.0, 1.0), "T": Float(0.0, 100.0, low_open=True),
-          "lr": Float(0.0, 1.0, low_open=True), "repeats": Int(3, 1000), "try_compile": Bool(),
-          "quick": Bool()}
-"""Notebook 07's parameters and their allowed values (name → constraint)."""
+PARAMS = {
+    "n_train": Param(Int(100, 55_000), "Training images of every student (each seed draws its own)."),
+    "epochs": Param(Int(1, 100), "Training epochs per student."),
+    "seeds": Param(Int(1, 10), "Seeds per candidate, each with its own training images."),
+    "lam": Param(Float(0.0, 1.0), "Weight of the hard-label term of the distilled students."),
+    "T": Param(Float(0.0, 100.0, low_open=True), "A temperature always among the candidates."),
+    "lr": Param(Float(0.0, 1.0, low_open=True),
+        "The largest peak learning rate tried (the candidates are ``lr / 3`` and ``lr``)."),
+    "repeats": Param(Int(3, 1000), "Timed repeats per latency measurement at batch 1."),
+    "try_compile": Param(Bool(), "Also try ``torch.compile``."),
+    "quick": QUICK_RUN,
+}
+"""Notebook 07's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 QUICK = {"n_train": 500, "epochs": 2, "seeds": 2, "repeats": 5, "widths": (8, 128),
          "cost_only": ("mlp-512",), "Ts": (1.0, 4.0), "teacher_steps": 3}
@@ -54,41 +71,9 @@ PRIMARY = "mlp-128"
 """The student of the primary comparison (and of Steps 5 and 6)."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 07's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    n_train : int
-        Training images of every student (each seed draws its own), in [100, 55000].
-    epochs : int
-        Training epochs per student, in [1, 100].
-    seeds : int
-        Seeds per candidate, each with its own training images, in [1, 10].
-    lam : float
-        Weight of the hard-label term of the distilled students, in [0, 1].
-    T : float
-        A temperature always among the candidates, in (0, 100].
-    lr : float
-        The largest peak learning rate tried (the candidates are ``lr / 3`` and ``lr``), in (0, 1].
-    repeats : int
-        Timed repeats per latency measurement at batch 1, in [3, 1000].
-    try_compile : bool
-        Also try ``torch.compile``.
-    quick : bool
-        A smoke run of seconds (:data:`QUICK`).
-    """
-
-    n_train: int
-    epochs: int
-    seeds: int
-    lam: float
-    T: float
-    lr: float
-    repeats: int
-    try_compile: bool
-    quick: bool
+    """Notebook 07's parameters, validated, with ``quick`` applied (made by :func:`check_params`)."""
 
     def _derived(self, name):
         return (QUICK if self.quick else FULL)[name]

@@ -15,8 +15,6 @@ widget; the ``say_*`` sentences of the notebook's "What we saw" cells; and the e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
@@ -27,14 +25,35 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import experiments, metrics, models, plots, results, train
-from kdlib._checks import Bool, Float, Int, Verdict, check_answer, settings_checker
+from kdlib._checks import (
+    QUICK_RUN,
+    Float,
+    Int,
+    Param,
+    Verdict,
+    check_answer,
+    settings_checker,
+    settings_class,
+)
 from kdlib.widgets import show_in
 
-PARAMS = {"n_train": Int(100, 19_000), "epochs": Int(1, 100), "seeds": Int(1, 10),
-          "width": Int(2, 2048), "lam": Float(0.0, 1.0), "T": Float(0.0, 100.0, low_open=True),
-          "lr": Float(0.0, 1.0, low_open=True), "twin_epochs": Int(0, 50), "n_bins": Int(2, 50),
-          "quick": Bool()}
-"""Notebook 08's parameters and their allowed values (name → constraint)."""
+PARAMS = {
+    "n_train": Param(Int(100, 19_000),
+        "Training images every student learns from (each seed its own sample)."),
+    "epochs": Param(Int(1, 100), "Training epochs of every MLP student."),
+    "seeds": Param(Int(1, 10), "Seeds per student (each resamples the training images)."),
+    "width": Param(Int(2, 2048), "Hidden width of the MLP student 784-width-10."),
+    "lam": Param(Float(0.0, 1.0), "Weight of the hard-label term of the distilled students."),
+    "T": Param(Float(0.0, 100.0, low_open=True),
+        "The largest distillation temperature tried (KD chooses between 1 and ``T`` on the "
+        "validation split)."),
+    "lr": Param(Float(0.0, 1.0, low_open=True),
+        "The largest peak learning rate tried (every method also tries ``lr / 3``)."),
+    "twin_epochs": Param(Int(0, 50), "Epochs of the teacher-architecture student (0 skips it)."),
+    "n_bins": Param(Int(2, 50), "Confidence bins of the ECE and the reliability diagrams."),
+    "quick": QUICK_RUN,
+}
+"""Notebook 08's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 LR_FACTORS = (1 / 3, 1.0)
 """Every method's learning-rate candidates, as multiples of the ``lr`` parameter."""
 LS_EPS = 0.1  # label smoothing of the calibration control (Szegedy et al. 2016's value)
@@ -50,45 +69,9 @@ METHODS = ("scratch", "label smoothing", "kd")
 """The methods of the comparison, by their names in result rows (``"scratch"`` is the reference)."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 08's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    n_train : int
-        Training images every student learns from (each seed its own sample), in [100, 19000].
-    epochs : int
-        Training epochs of every MLP student, in [1, 100].
-    seeds : int
-        Seeds per student (each resamples the training images), in [1, 10].
-    width : int
-        Hidden width of the MLP student 784-width-10, in [2, 2048].
-    lam : float
-        Weight of the hard-label term of the distilled students, in [0, 1].
-    T : float
-        The largest distillation temperature tried (KD chooses between 1 and ``T`` on the
-        validation split), in (0, 100].
-    lr : float
-        The largest peak learning rate tried (every method also tries ``lr / 3``), in (0, 1].
-    twin_epochs : int
-        Epochs of the teacher-architecture student, in [0, 50] (0 skips it).
-    n_bins : int
-        Confidence bins of the ECE and the reliability diagrams, in [2, 50].
-    quick : bool
-        A smoke run of seconds (:data:`QUICK`).
-    """
-
-    n_train: int
-    epochs: int
-    seeds: int
-    width: int
-    lam: float
-    T: float
-    lr: float
-    twin_epochs: int
-    n_bins: int
-    quick: bool
+    """Notebook 08's parameters, validated, with ``quick`` applied (made by :func:`check_params`)."""
 
     @property
     def temperatures(self) -> tuple:

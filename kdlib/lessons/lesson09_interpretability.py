@@ -25,18 +25,35 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, export_t
 
 from kdlib import data as kdata
 from kdlib import experiments, models, results, train
-from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, settings_checker
+from kdlib._checks import (
+    QUICK_RUN,
+    TEACHER_CHECKPOINT,
+    Float,
+    Int,
+    Param,
+    Verdict,
+    check_answer,
+    settings_checker,
+    settings_class,
+)
 from kdlib.losses import kd_loss, soft_targets
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.plots import new_figure
 from kdlib.results import mean_sd, paired_difference
 from kdlib.widgets import show_in
 
-PARAMS = {"checkpoint": Str("a path to a teacher checkpoint, or empty for data/teacher.pt"),
-          "n_train": Int(200, 50000), "epochs": Int(1, 100), "seeds": Int(1, 10),
-          "lam": Float(0.0, 1.0), "T": Float(0.0, 20.0, low_open=True),
-          "tree_depth": Int(1, 8), "max_depth": Int(2, 14), "quick": Bool()}
-"""Notebook 09's parameters and their allowed values (name → constraint)."""
+PARAMS = {
+    "checkpoint": TEACHER_CHECKPOINT,
+    "n_train": Param(Int(200, 50000), "Training images per seed."),
+    "epochs": Param(Int(1, 100), "Epochs of the linear student and the soft tree."),
+    "seeds": Param(Int(1, 10), "Seeds (each its own training subset)."),
+    "lam": Param(Float(0.0, 1.0), "Weight of the hard-label term of ``kd_loss``."),
+    "T": Param(Float(0.0, 20.0, low_open=True), "Temperature of ``kd_loss``."),
+    "tree_depth": Param(Int(1, 8), "Depth of the soft decision tree."),
+    "max_depth": Param(Int(2, 14), "Deepest scikit-learn tree."),
+    "quick": QUICK_RUN,
+}
+"""Notebook 09's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 QUICK = {"n_train": 600, "epochs": 1, "seeds": 2, "tree_depth": 2, "max_depth": 3}
 """What ``quick=True`` overrides: a smoke run of seconds."""
@@ -59,41 +76,9 @@ TREE_T = 1.0
 """Temperature of the probabilities a scikit-learn regression tree is fitted to."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 09's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    checkpoint : str
-        Teacher checkpoint; ``""`` means ``data/teacher.pt``.
-    n_train : int
-        Training images per seed, in [200, 50000].
-    epochs : int
-        Epochs of the linear student and the soft tree, in [1, 100].
-    seeds : int
-        Seeds (each its own training subset), in [1, 10].
-    lam : float
-        Weight of the hard-label term of ``kd_loss``, in [0, 1].
-    T : float
-        Temperature of ``kd_loss``, in (0, 20].
-    tree_depth : int
-        Depth of the soft decision tree, in [1, 8].
-    max_depth : int
-        Deepest scikit-learn tree, in [2, 14].
-    quick : bool
-        A smoke run of seconds (:data:`QUICK`).
-    """
-
-    checkpoint: str
-    n_train: int
-    epochs: int
-    seeds: int
-    lam: float
-    T: float
-    tree_depth: int
-    max_depth: int
-    quick: bool
+    """Notebook 09's parameters, validated, with ``quick`` applied (made by :func:`check_params`)."""
 
 
 check_params = settings_checker(Settings, PARAMS, quick=QUICK)

@@ -25,20 +25,39 @@ from torch import nn
 
 from kdlib import data as kdata
 from kdlib import experiments, models, train
-from kdlib._checks import Bool, Float, Int, Str, Verdict, check_answer, settings_checker
+from kdlib._checks import (
+    QUICK_RUN,
+    TEACHER_CHECKPOINT,
+    Float,
+    Int,
+    Param,
+    Verdict,
+    check_answer,
+    settings_checker,
+    settings_class,
+)
 from kdlib.losses import cosine_feature_loss, hint_loss, kd_loss
 from kdlib.metrics import accuracy_from_logits, agreement_from_logits
 from kdlib.plots import new_figure
 from kdlib.results import format_pct, paired_difference
 from kdlib.student_init import init_student
 
-PARAMS = {"checkpoint": Str("a path to a teacher checkpoint, or empty for data/teacher.pt"),
-          "n_train": Int(100, 10000), "epochs": Int(1, 50), "rnn_epochs": Int(1, 50), "seeds": Int(1, 10),
-          "explore_seeds": Int(1, 10),
-          "lam": Float(0.0, 1.0), "T": Float(0.0, 20.0, low_open=True),
-          "clip": Float(0.0, 100.0, low_open=True), "feature_weight": Float(0.0, 100.0),
-          "quick": Bool()}
-"""Notebook 10's parameters and their allowed values (name → constraint)."""
+PARAMS = {
+    "checkpoint": TEACHER_CHECKPOINT,
+    "n_train": Param(Int(100, 10000), "Training images per seed."),
+    "epochs": Param(Int(1, 50), "Epochs of every student but the GRUs."),
+    "rnn_epochs": Param(Int(1, 50), "Epochs of the GRU students (the slowest: each trains alone)."),
+    "seeds": Param(Int(1, 10), "Seeds of the primary comparison (each its own training sample)."),
+    "explore_seeds": Param(Int(1, 10),
+        "Seeds of the exploratory GRU and CNN students (the first samples); at most ``seeds``."),
+    "lam": Param(Float(0.0, 1.0),
+        "Weight of the hard-label term of ``kd_loss`` for the exploratory GRU and CNN students."),
+    "T": Param(Float(0.0, 20.0, low_open=True), "Temperature of ``kd_loss`` for them."),
+    "clip": Param(Float(0.0, 100.0, low_open=True), "Maximum global gradient norm when clipping."),
+    "feature_weight": Param(Float(0.0, 100.0), "Weight of the hint / cosine feature loss."),
+    "quick": QUICK_RUN,
+}
+"""Notebook 10's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 QUICK = {"n_train": 300, "epochs": 1, "rnn_epochs": 1, "seeds": 2, "explore_seeds": 1}
 """What ``quick=True`` overrides: a smoke run of seconds."""
@@ -59,48 +78,9 @@ BATCH = 128
 """Batch size of every student."""
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 10's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    checkpoint : str
-        Teacher checkpoint; ``""`` means ``data/teacher.pt``.
-    n_train : int
-        Training images per seed, in [100, 10000].
-    epochs : int
-        Epochs of every student but the GRUs, in [1, 50].
-    rnn_epochs : int
-        Epochs of the GRU students (the slowest: each trains alone), in [1, 50].
-    seeds : int
-        Seeds of the primary comparison (each its own training sample), in [1, 10].
-    explore_seeds : int
-        Seeds of the exploratory GRU and CNN students (the first samples), in [1, seeds].
-    lam : float
-        Weight of the hard-label term of ``kd_loss`` for the exploratory GRU and CNN students,
-        in [0, 1].
-    T : float
-        Temperature of ``kd_loss`` for them, in (0, 20].
-    clip : float
-        Maximum global gradient norm when clipping, in (0, 100].
-    feature_weight : float
-        Weight of the hint / cosine feature loss, in [0, 100].
-    quick : bool
-        A smoke run of seconds (:data:`QUICK`).
-    """
-
-    checkpoint: str
-    n_train: int
-    epochs: int
-    rnn_epochs: int
-    seeds: int
-    explore_seeds: int
-    lam: float
-    T: float
-    clip: float
-    feature_weight: float
-    quick: bool
+    """Notebook 10's parameters, validated, with ``quick`` applied (made by :func:`check_params`)."""
 
 
 def _also(p: dict) -> None:

@@ -20,7 +20,7 @@ import multiprocessing
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,17 @@ from matplotlib.figure import Figure
 
 from kdlib import data as kdata
 from kdlib import experiments, models, plots, results, runs
-from kdlib._checks import Bool, Int, Str, Verdict, check_answer, settings_checker
+from kdlib._checks import (
+    QUICK_RUN,
+    Bool,
+    Int,
+    Param,
+    Str,
+    Verdict,
+    check_answer,
+    settings_checker,
+    settings_class,
+)
 
 # ------------------------------------------------------------------ settings
 MAP_GRID = experiments.BudgetGrid(n_trains=(1000, 5000, 20000, 55000), epochs=(3, 10, 30), seeds=5,
@@ -56,10 +66,17 @@ paired by seed, with all the labels at 10 epochs. It was declared while the map'
 full-data point was still being computed, and it stays: a primary picked after reading the map
 would not be a primary (that point is read as exploratory)."""
 
-PARAMS = {"n_train": Int(100, 55000), "epochs": lambda name, v: _epochs(name, v),
-          "seeds": Int(2, 10), "strong": Bool(), "map_path": Str("a path, or '' for the shipped map"),
-          "quick": Bool()}
-"""Notebook 11's parameters and their allowed values (name → constraint)."""
+PARAMS = {
+    "n_train": Param(Int(100, 55000), "Labelled images of the live slice (a row of the map)."),
+    "epochs": Param(lambda name, v: _epochs(name, v), "The live slice's budgets, each in [1, 100].",
+        "list of int"),
+    "seeds": Param(Int(2, 10), "Seeds of the live slice (seed ``s`` draws the same images as the map's)."),
+    "strong": Param(Bool(), "Distil the strong teacher in the live slice too."),
+    "map_path": Param(Str("a path, or '' for the shipped map"),
+        'The shipped map\'s CSV; ``""`` means ``data/results/budget_map.csv``.'),
+    "quick": QUICK_RUN,
+}
+"""Notebook 11's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
 
 QUICK = {"n_train": 200, "epochs": [1, 2], "seeds": 2}
 """What ``quick=True`` uses for the live slice (a smoke run of seconds)."""
@@ -72,32 +89,9 @@ def _epochs(name, value):
     return [Int(1, 100)(f"{name}[{i}]", v) for i, v in enumerate(value)]
 
 
-@dataclass(frozen=True)
+@settings_class(PARAMS)
 class Settings:
-    """Notebook 11's parameters, validated, with ``quick`` applied (made by :func:`check_params`).
-
-    Attributes
-    ----------
-    n_train : int
-        Labelled images of the live slice (a row of the map), in [100, 55000].
-    epochs : list of int
-        The live slice's budgets, each in [1, 100].
-    seeds : int
-        Seeds of the live slice, in [2, 10] (seed ``s`` draws the same images as the map's).
-    strong : bool
-        Distil the strong teacher in the live slice too.
-    map_path : str
-        The shipped map's CSV; ``""`` means ``data/results/budget_map.csv``.
-    quick : bool
-        A smoke run of seconds (:data:`QUICK`).
-    """
-
-    n_train: int
-    epochs: list
-    seeds: int
-    strong: bool
-    map_path: str
-    quick: bool
+    """Notebook 11's parameters, validated, with ``quick`` applied (made by :func:`check_params`)."""
 
     @property
     def path(self) -> Path:
