@@ -776,3 +776,73 @@ def check_answer(exercises: dict, n, answer, **evidence) -> Verdict:
                 ok = False
         text = (right[0] if right else f"{want}") if ok else hint
     return Verdict(bool(ok), f"{'Right' if ok else 'Not yet'}: {text}")
+
+
+def exercise_checker(exercises: dict, *, answers: str, evidence: dict | None = None):
+    """Make a lesson's ``check_exercise(n, answer, **evidence) -> Verdict`` (the template's last step).
+
+    The function it returns grades with :func:`check_answer` and is documented as its module's:
+    the docstring is written from ``answers`` and ``evidence``, so every lesson's checker has the
+    same signature, return convention and documentation.
+
+    Parameters
+    ----------
+    exercises : dict
+        The lesson's ``EXERCISES`` (see :func:`check_answer`).
+    answers : str
+        What each exercise's answer is ("1: ...; 2: ...").
+    evidence : dict, optional
+        Evidence names → what they are, for exercises whose check needs the reader's run; a key
+        may name several (``"rows, epochs"``). Any other name is refused.
+
+    Returns
+    -------
+    callable
+        ``check_exercise(n, answer, **evidence) -> Verdict``.
+
+    Examples
+    --------
+    >>> check = exercise_checker({1: (4, 0.0, "2 + 2")}, answers="1: two plus two.")
+    >>> check(1, 4), check(1, None)
+    (Right: 4, Not yet: replace None by your answer, then run this cell again)
+    """
+    evidence = dict(evidence or {})
+    names = [n.strip() for key in evidence for n in key.split(",")]
+    first, last = min(exercises), max(exercises)
+
+    def check_exercise(n: int, answer, **given) -> Verdict:
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            takes = ", ".join(names) if names else "none (every answer is checked alone)"
+            raise TypeError(f"check_exercise() got unknown evidence {unknown[0]!r}; the evidence it "
+                            f"takes: {takes}")
+        return check_answer(exercises, n, answer, **given)
+
+    caller = inspect.currentframe().f_back.f_globals  # the lesson module that makes it
+    check_exercise.__module__ = caller.get("__name__", __name__)
+    check_exercise.__annotations__ = {"n": int, "return": Verdict}
+    notebook = check_exercise.__module__.rpartition(".lesson")[2].split("_")[0]
+    ev = "".join(f"\n    {key}\n        {text}" for key, text in evidence.items()) or \
+        "\n    **evidence\n        None: every answer is checked alone."
+    check_exercise.__doc__ = f"""Grade exercise ``n`` of notebook {notebook}; a wrong answer never raises.
+
+    Parameters
+    ----------
+    n : int
+        The exercise, {first} to {last} (:data:`EXERCISES`).
+    answer
+        {answers} ``None`` (the notebook's placeholder) says what to do.{ev}
+
+    Returns
+    -------
+    Verdict
+        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
+
+    Raises
+    ------
+    ValueError
+        For an exercise that does not exist, or one answered without its evidence.
+    TypeError
+        For evidence this notebook's exercises do not take.
+    """
+    return check_exercise

@@ -282,3 +282,31 @@ def test_settings_class_writes_fields_and_attributes_from_params():
         (">= 0", "<= 1.5", "", "[0.5, 2]")
     with pytest.raises(TypeError, match=r"PARAMS\['n'\] must be a Param"):
         settings_class({"n": Int(1, 2)})(type("S", (), {}))
+
+
+def test_exercise_checker_grades_refuses_unknown_evidence_and_documents_itself():
+    import typing
+
+    from kdlib._checks import exercise_checker
+
+    def ex2(answer, *, rows=None, epochs=None):
+        if rows is None:
+            raise ValueError("exercise 2 needs rows=")
+        return answer == len(rows) * epochs, f"{len(rows)} rows × {epochs} epochs"
+
+    check = exercise_checker({1: ("b", None, "read the table"), 2: ex2}, answers="1: a letter; 2: a count.",
+                             evidence={"rows, epochs": "Exercise 2: the run's rows and epochs."})
+    assert check(1, " B ") and not check(1, "a") and str(check(1, "a")) == "Not yet: read the table"
+    assert check(2, 6, rows=[1, 2, 3], epochs=2) and not check(2, 5, rows=[1, 2, 3], epochs=2)
+    with pytest.raises(ValueError, match="needs rows="):
+        check(2, 6)
+    with pytest.raises(TypeError, match="unknown evidence 'row'; the evidence it takes: rows, epochs"):
+        check(2, 6, row=[1])
+    with pytest.raises(ValueError, match="n=3 is not an exercise"):
+        check(3, 1)
+    assert check.__module__ == __name__ and typing.get_type_hints(check)["return"] is Verdict
+    assert "The exercise, 1 to 2" in check.__doc__ and "1: a letter; 2: a count. ``None``" in check.__doc__
+    assert "    rows, epochs\n        Exercise 2: the run's rows and epochs." in check.__doc__
+    alone = exercise_checker({1: (1.0, 0.1, "hint")}, answers="1: one.")
+    with pytest.raises(TypeError, match="takes: none"):
+        alone(1, 1.0, rows=[])

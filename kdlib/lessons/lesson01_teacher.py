@@ -28,9 +28,8 @@ from kdlib._checks import (
     Int,
     Param,
     Str,
-    Verdict,
-    check_answer,
     check_int,
+    exercise_checker,
     settings_checker,
     settings_class,
 )
@@ -317,28 +316,8 @@ EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3}
 :func:`kdlib._checks.check_answer`."""
 
 
-def check_exercise(n: int, answer) -> Verdict:
-    """Check the answer to exercise ``n`` of notebook 01.
-
-    Parameters
-    ----------
-    n : int
-        The exercise, 1 to 3.
-    answer
-        1: ``(val_acc_epochs_1, val_acc_epochs_3)``, the last validation accuracy of
-        each rerun; 2: the two class names confused most often; 3: the validation
-        accuracy of the ``n_train = 5000`` run. ``None`` (the notebook's placeholder)
-        says what to do.
-
-    Returns
-    -------
-    Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right. It never raises
-        for a wrong answer, so a notebook run with a placeholder passes.
-
-    Raises
-    ------
-    ValueError
-        For an exercise number that does not exist.
-    """
-    return check_answer(EXERCISES, n, answer)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=("1: ``(val_acc_epochs_1, val_acc_epochs_3)``, the last validation accuracy of each "
+             "rerun; 2: the two class names confused most often; 3: the validation accuracy of the "
+             "``n_train = 5000`` run."))

@@ -25,11 +25,10 @@ from kdlib._checks import (
     Float,
     Int,
     Param,
-    Verdict,
-    check_answer,
     check_choice,
     check_float,
     check_int,
+    exercise_checker,
     settings_checker,
     settings_class,
 )
@@ -1080,24 +1079,10 @@ EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4}
 :func:`kdlib._checks.check_answer`."""
 
 
-def check_exercise(n: int, answer, *, logits=None, matrix=None) -> Verdict:
-    """Check the answer to exercise ``n`` (1 to 4) of notebook 02.
-
-    Parameters
-    ----------
-    n : int
-    answer
-        1: the first probability of ``softmax([5, 2, 1, -1] / 2)`` (or all four); 2: the two
-        ``torch.allclose`` results; 3: the temperature at which the typical trouser's top
-        probability falls below 0.5; 4: ``"within"`` or ``"outside"``. ``None`` (the
-        placeholder) says what to do.
-    logits, matrix : torch.Tensor, optional
-        The evidence of exercise 3 (the trouser's logits) and 4 (the matrix at T = 10).
-
-    Returns
-    -------
-    Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``, truthy when right; a wrong answer never
-        raises, an unknown exercise or missing evidence raises ``ValueError``.
-    """
-    return check_answer(EXERCISES, n, answer, logits=logits, matrix=matrix)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=("1: the first probability of ``softmax([5, 2, 1, -1] / 2)`` (or all four); 2: the two "
+             "``torch.allclose`` results; 3: the temperature at which the typical trouser's top "
+             'probability falls below 0.5; 4: ``"within"`` or ``"outside"``.'),
+    evidence={"logits, matrix": "The evidence of exercise 3 (the trouser's logits) and 4 (the "
+                                "matrix at T = 10)."})

@@ -34,11 +34,10 @@ from kdlib._checks import (
     Float,
     Int,
     Param,
-    Verdict,
-    check_answer,
     check_choice,
     check_float,
     check_int,
+    exercise_checker,
     settings_checker,
     settings_class,
 )
@@ -652,41 +651,18 @@ EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4}
 :func:`kdlib._checks.check_answer`."""
 
 
-def check_exercise(n: int, answer, *, rows=None, epochs: int | None = None, teacher=None, data=None,
-                   kd_rows=None, plain_rows=None) -> Verdict:
-    """Check the answer to exercise ``n`` of notebook 03; never raises on a wrong answer.
-
-    Parameters
-    ----------
-    n : int
-        1 to 4.
-    answer
-        1: ``"yes"`` or ``"no"``: after ``epochs`` epochs, is top-units (or
-        layer-subset) ahead of random on every student of ``rows``? 2: the
-        validation accuracy (a fraction) of the small CNN right after
-        ``init_student(..., "top-units", importance="incoming")``. 3: the strategy
-        the ``layer-subset`` error message suggests (a str). 4: the narrow MLP's
-        top-units lead over random with hard labels only (λ = 1), in points.
-        ``None`` (the placeholder) says what to do.
-    rows, epochs
-        Exercise 1: the notebook's ``rows`` and ``epochs``.
-    teacher, data
-        Exercise 2: the notebook's teacher and data (the check computes the accuracy).
-    kd_rows, plain_rows
-        Exercise 4: the main comparison's rows and the λ = 1 rows.
-
-    Returns
-    -------
-    Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
-
-    Raises
-    ------
-    ValueError
-        For an exercise that does not exist, or one answered without its evidence.
-    """
-    return check_answer(EXERCISES, n, answer, rows=rows, epochs=epochs, teacher=teacher, data=data,
-                        kd_rows=kd_rows, plain_rows=plain_rows)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=('1: ``"yes"`` or ``"no"``: after ``epochs`` epochs, is top-units (or layer-subset) '
+             "ahead of random on every student of ``rows``? 2: the validation accuracy (a "
+             'fraction) of the small CNN right after ``init_student(..., "top-units", '
+             'importance="incoming")``. 3: the strategy the ``layer-subset`` error message '
+             "suggests (a str). 4: the narrow MLP's top-units lead over random with hard labels "
+             "only (λ = 1), in points."),
+    evidence={"rows, epochs": "Exercise 1: the notebook's ``rows`` and ``epochs``.",
+              "teacher, data": "Exercise 2: the notebook's teacher and data (the check computes "
+                               "the accuracy).",
+              "kd_rows, plain_rows": "Exercise 4: the main comparison's rows and the λ = 1 rows."})
 
 
 def _small_cnn():

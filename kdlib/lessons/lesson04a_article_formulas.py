@@ -27,12 +27,11 @@ from kdlib._checks import (
     Float,
     Int,
     Param,
-    Verdict,
-    check_answer,
     check_float,
     check_int,
     check_lam,
     check_probs,
+    exercise_checker,
     settings_checker,
     settings_class,
 )
@@ -555,23 +554,10 @@ EXERCISES = {
 graded by :func:`kdlib._checks.check_answer`."""
 
 
-def check_exercise(n: int, answer) -> Verdict:
-    """Check the answer to exercise ``n`` (1 to 3) of notebook 04a; never raises on a wrong answer.
-
-    Parameters
-    ----------
-    n : int
-    answer
-        1: a pair ``(sgd_fraction, adam_fraction)``: the learning rate, as a fraction of ``lr``, at
-        which plain training matches the article's loss at λ = 0.75, under plain SGD and under
-        Adam. 2: ``"grows"``, ``"shrinks"`` or ``"stays"``: the validation-leak gap at 30 epochs
-        against 12. 3: the names of ``article_ce``'s arguments (a list of str). ``None`` (the
-        placeholder) says what to do.
-
-    Returns
-    -------
-    Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right. An unknown exercise raises
-        ``ValueError``.
-    """
-    return check_answer(EXERCISES, n, answer)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=("1: a pair ``(sgd_fraction, adam_fraction)``: the learning rate, as a fraction of "
+             "``lr``, at which plain training matches the article's loss at λ = 0.75, under plain "
+             'SGD and under Adam. 2: ``"grows"``, ``"shrinks"`` or ``"stays"``: the '
+             "validation-leak gap at 30 epochs against 12. 3: the names of ``article_ce``'s "
+             "arguments (a list of str)."))

@@ -33,8 +33,6 @@ from kdlib._checks import (
     Float,
     Int,
     Param,
-    Verdict,
-    check_answer,
     check_float,
     check_int,
     check_kd_batch,
@@ -43,6 +41,7 @@ from kdlib._checks import (
     check_matrix,
     check_same_shape,
     check_temperature,
+    exercise_checker,
     settings_checker,
     settings_class,
 )
@@ -1242,28 +1241,10 @@ EXERCISES = {
 graded by :func:`kdlib._checks.check_answer`."""
 
 
-def check_exercise(n: int, answer, *, grads=None) -> Verdict:
-    """Check the answer to exercise ``n`` (1 or 2) of notebook 04b; never raises on a wrong answer.
-
-    Parameters
-    ----------
-    n : int
-    answer
-        1: the λ (a number) at which the two weighted gradient norms are equal at the
-        notebook's ``T``. 2: the ratio ``pitfall_no_T2 / kd_loss`` at λ = 0, T = 2 (a number).
-        ``None`` (the placeholder) says what to do.
-    grads : tuple, optional
-        Exercise 1 only: ``(norm_ce, norm_soft, dot)`` at the notebook's ``T``
-        (``explorer.grads[T]``).
-
-    Returns
-    -------
-    Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
-
-    Raises
-    ------
-    ValueError
-        For an exercise that does not exist, or exercise 1 without ``grads``.
-    """
-    return check_answer(EXERCISES, n, answer, grads=grads)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=("1: the λ (a number) at which the two weighted gradient norms are equal at the "
+             "notebook's ``T``. 2: the ratio ``pitfall_no_T2 / kd_loss`` at λ = 0, T = 2 (a "
+             "number)."),
+    evidence={"grads": "Exercise 1 only: ``(norm_ce, norm_soft, dot)`` at the notebook's ``T`` "
+                       "(``explorer.grads[T]``)."})

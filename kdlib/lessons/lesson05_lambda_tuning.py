@@ -49,10 +49,9 @@ from kdlib._checks import (
     Float,
     Int,
     Param,
-    Verdict,
-    check_answer,
     check_float,
     check_int,
+    exercise_checker,
     settings_checker,
     settings_class,
 )
@@ -1079,39 +1078,20 @@ EXERCISES = {1: _ex1, 2: _ex2, 3: _ex3, 4: _ex4, 5: _ex5}
 :func:`kdlib._checks.check_answer` against this run's numbers."""
 
 
-def check_exercise(n: int, answer, **evidence) -> Verdict:
-    """Check the reader's answer to exercise ``n`` of notebook 05 against this run's numbers.
-
-    It never raises for a wrong or missing answer (``answer = None`` says what to do).
-
-    Parameters
-    ----------
-    n : int
-        The exercise, 1 to 5.
-    answer :
-        1: the distillation candidate ``(lam, T)`` with the highest mean agreement with the
-        teacher over the folds; 2 to 5: one of :data:`VERDICTS`, what the paired 95 % interval
-        over the seeds says (2: T = 4 against T = 1 at λ = 0 on validation, over
-        :data:`EXERCISE_SEEDS` seeds; 3: the born-again teacher against the tuned scratch
-        student; 4: the distilled student against the label-smoothing one, on the test set;
-        5: the transfer set against distilling without it).
-    **evidence :
-        1: ``cv`` (:func:`tune_methods`); 2: ``data``, ``logits``, one per seed (trains two
-        students per seed when an answer is given); 3: ``regimes`` (:func:`regime_rows`'s
-        rows); 4: ``chosen`` (:func:`tune_on_validation`'s); 5: ``transfer``
-        (:func:`transfer_rows`).
-
-    Returns
-    -------
-    Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
-
-    Raises
-    ------
-    ValueError
-        For an exercise that does not exist.
-    """
-    return check_answer(EXERCISES, n, answer, **evidence)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=("1: the distillation candidate ``(lam, T)`` with the highest mean agreement with the "
+             "teacher over the folds; 2 to 5: one of :data:`VERDICTS`, what the paired 95 % "
+             "interval over the seeds says (2: T = 4 against T = 1 at λ = 0 on validation, over "
+             ":data:`EXERCISE_SEEDS` seeds; 3: the born-again teacher against the tuned scratch "
+             "student; 4: the distilled student against the label-smoothing one, on the test set; "
+             "5: the transfer set against distilling without it)."),
+    evidence={"cv": "Exercise 1: :func:`tune_methods`'s result.",
+              "data, logits": "Exercise 2: the data and the teacher's logits, one per seed (it trains "
+                              "two students per seed when an answer is given).",
+              "regimes": "Exercise 3: :func:`regime_rows`'s rows.",
+              "chosen": "Exercise 4: :func:`tune_on_validation`'s result.",
+              "transfer": "Exercise 5: :func:`transfer_rows`'s rows."})
 
 
 # --------------------------------------------------------------------------- figures

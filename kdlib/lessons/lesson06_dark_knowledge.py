@@ -26,16 +26,7 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import experiments, losses, models, results, runs, train
-from kdlib._checks import (
-    QUICK_RUN,
-    Int,
-    OneOf,
-    Param,
-    Verdict,
-    check_answer,
-    settings_checker,
-    settings_class,
-)
+from kdlib._checks import QUICK_RUN, Int, OneOf, Param, exercise_checker, settings_checker, settings_class
 from kdlib.experiments import STUDENT_DEFAULTS
 from kdlib.metrics import accuracy_from_logits
 from kdlib.plots import new_figure
@@ -1462,23 +1453,9 @@ image with teacher p_t = 0.9 and student q_t = 0.6 (natural log); 3, which part 
 term the shuffled teacher changes, ``'tckd'`` or ``'nckd'``."""
 
 
-def check_exercise(n: int, answer) -> Verdict:
-    """Check the answer to exercise ``n`` (1 to 3) of notebook 06.
-
-    Parameters
-    ----------
-    n : int
-    answer
-        1: the name of the control that keeps each image's true-class probability and the set
-        of its wrong-class values, but not which wrong class gets which; 2: TCKD (natural
-        log) for ``p_t = 0.9``, ``q_t = 0.6``; 3: ``"tckd"`` or ``"nckd"``, the part of the KD
-        term the shuffled teacher changes. ``None`` (the
-        placeholder) says what to do.
-
-    Returns
-    -------
-    Verdict
-        Right, or "Not yet" with a hint; truthy when right. An unknown exercise raises
-        ``ValueError``.
-    """
-    return check_answer(EXERCISES, n, answer)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=("1: the name of the control that keeps each image's true-class probability and the "
+             "set of its wrong-class values, but not which wrong class gets which; 2: TCKD "
+             '(natural log) for ``p_t = 0.9``, ``q_t = 0.6``; 3: ``"tckd"`` or ``"nckd"``, the '
+             "part of the KD term the shuffled teacher changes."))

@@ -35,8 +35,7 @@ from kdlib._checks import (
     Float,
     Int,
     Param,
-    Verdict,
-    check_answer,
+    exercise_checker,
     settings_checker,
     settings_class,
 )
@@ -1137,25 +1136,12 @@ EXERCISES = {
 (1: the FLOPs of mlp-64; 2: the break-even number of predictions; 3: the letter of the answer)."""
 
 
-def check_exercise(n: int, answer) -> Verdict:
-    """Check the answer to exercise ``n`` (1 to 3) of notebook 07.
-
-    Parameters
-    ----------
-    n : int
-    answer
-        1: the FLOPs per image of ``mlp([784, 64, 10])`` (2 × multiply-adds, biases
-        ignored); 2: after how many queries a 30 s distillation pays for itself when the
-        teacher answers in 2 ms and the student in 0.5 ms; 3: ``"a"``, ``"b"`` or ``"c"``,
-        how a model with 100× fewer FLOPs compares at batch 1. ``None`` (the placeholder) says what to do.
-
-    Returns
-    -------
-    Verdict
-        Right, or "Not yet" with a hint; truthy when right. An unknown exercise raises
-        ``ValueError``.
-    """
-    return check_answer(EXERCISES, n, answer)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=("1: the FLOPs per image of ``mlp([784, 64, 10])`` (2 × multiply-adds, biases "
+             "ignored); 2: after how many queries a 30 s distillation pays for itself when the "
+             'teacher answers in 2 ms and the student in 0.5 ms; 3: ``"a"``, ``"b"`` or ``"c"``, '
+             "how a model with 100× fewer FLOPs compares at batch 1."))
 
 
 __all__ = ["PARAMS", "QUICK", "FULL", "PRIMARY", "Settings", "check_params", "student_data",

@@ -25,16 +25,7 @@ from tqdm.auto import tqdm
 
 from kdlib import data as kdata
 from kdlib import experiments, metrics, models, plots, results, train
-from kdlib._checks import (
-    QUICK_RUN,
-    Float,
-    Int,
-    Param,
-    Verdict,
-    check_answer,
-    settings_checker,
-    settings_class,
-)
+from kdlib._checks import QUICK_RUN, Float, Int, Param, exercise_checker, settings_checker, settings_class
 from kdlib.widgets import show_in
 
 PARAMS = {
@@ -1260,23 +1251,9 @@ EXERCISES = {
 (1: an agreement; 2: an ECE; 3: the letter of the answer)."""
 
 
-def check_exercise(n: int, answer) -> Verdict:
-    """Check the answer to exercise ``n`` (1 to 3) of notebook 08.
-
-    Parameters
-    ----------
-    n : int
-    answer
-        1: the top-1 agreement (a fraction) of the exercise's teacher and student
-        predictions; 2: the expected calibration error with 4 bins of its four predictions;
-        3: ``"a"``, ``"b"`` or ``"c"``, what 99 % agreement on the training images and 85 %
-        on the test images says. ``None`` (the placeholder) says
-        what to do.
-
-    Returns
-    -------
-    Verdict
-        Right, or "Not yet" with a hint; truthy when right. An unknown exercise raises
-        ``ValueError``.
-    """
-    return check_answer(EXERCISES, n, answer)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=("1: the top-1 agreement (a fraction) of the exercise's teacher and student "
+             "predictions; 2: the expected calibration error with 4 bins of its four predictions; "
+             '3: ``"a"``, ``"b"`` or ``"c"``, what 99 % agreement on the training images and 85 % '
+             "on the test images says."))

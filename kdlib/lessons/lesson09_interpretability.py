@@ -31,8 +31,7 @@ from kdlib._checks import (
     Float,
     Int,
     Param,
-    Verdict,
-    check_answer,
+    exercise_checker,
     settings_checker,
     settings_class,
 )
@@ -1238,24 +1237,10 @@ parameters of a soft tree of depth 4 on 784 pixels and 10 classes; 2, how many l
 contribute to one prediction of a soft tree of depth 6; 3, a check of the reader's function."""
 
 
-def check_exercise(n: int, answer, *, tree=None, x=None) -> Verdict:
-    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
-
-    Parameters
-    ----------
-    n : int
-        The exercise, 1 to 3 (:data:`EXERCISES`).
-    answer
-        1: the number of parameters of a soft tree of depth 4 on 784 pixels and 10 classes.
-        2: how many leaves contribute to one prediction of a soft tree of depth 6.
-        3: a function ``f(tree, x) -> float``: the fraction of images on which the most
-        probable leaf gives the same class as the mixture (pass ``tree=`` and ``x=``).
-    tree, x : optional
-        Exercise 3 only: the soft tree and the images to test the function on.
-
-    Returns
-    -------
-    Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
-    """
-    return check_answer(EXERCISES, n, answer, tree=tree, x=x)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=("1: the number of parameters of a soft tree of depth 4 on 784 pixels and 10 classes. "
+             "2: how many leaves contribute to one prediction of a soft tree of depth 6. 3: a "
+             "function ``f(tree, x) -> float``: the fraction of images on which the most probable "
+             "leaf gives the same class as the mixture (pass ``tree=`` and ``x=``)."),
+    evidence={"tree, x": "Exercise 3 only: the soft tree and the images to test the function on."})

@@ -31,8 +31,7 @@ from kdlib._checks import (
     Float,
     Int,
     Param,
-    Verdict,
-    check_answer,
+    exercise_checker,
     settings_checker,
     settings_class,
 )
@@ -789,21 +788,8 @@ EXERCISES = {1: _ex1, 2: _ex2}
 Keras's ``student_loss_weight``; 2, the number of parameters of the RNN student."""
 
 
-def check_exercise(n: int, answer) -> Verdict:
-    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
-
-    Parameters
-    ----------
-    n : int
-        The exercise, 1 or 2 (:data:`EXERCISES`).
-    answer
-        1: which argument of ``kd_loss`` plays the role of Keras's ``student_loss_weight``
-        (the weight on the hard labels): ``"lam"`` or ``"1 - lam"``. 2: the number of
-        parameters of the RNN student (GRU over 28-pixel rows, hidden 64, 10 classes).
-
-    Returns
-    -------
-    Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
-    """
-    return check_answer(EXERCISES, n, answer)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=("1: which argument of ``kd_loss`` plays the role of Keras's ``student_loss_weight`` "
+             '(the weight on the hard labels): ``"lam"`` or ``"1 - lam"``. 2: the number of '
+             "parameters of the RNN student (GRU over 28-pixel rows, hidden 64, 10 classes)."))

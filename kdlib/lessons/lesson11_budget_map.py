@@ -31,17 +31,7 @@ from matplotlib.figure import Figure
 
 from kdlib import data as kdata
 from kdlib import experiments, models, plots, results, runs
-from kdlib._checks import (
-    QUICK_RUN,
-    Bool,
-    Int,
-    Param,
-    Str,
-    Verdict,
-    check_answer,
-    settings_checker,
-    settings_class,
-)
+from kdlib._checks import QUICK_RUN, Bool, Int, Param, Str, exercise_checker, settings_checker, settings_class
 
 # ------------------------------------------------------------------ settings
 MAP_GRID = experiments.BudgetGrid(n_trains=(1000, 5000, 20000, 55000), epochs=(3, 10, 30), seeds=5,
@@ -868,25 +858,11 @@ KD's largest gain at the longest budget, from the map; 2: the verdict at noteboo
 3: what fewer seeds do to the intervals)."""
 
 
-def check_exercise(n: int, answer, **evidence) -> Verdict:
-    """Say whether ``answer`` to exercise ``n`` is right, with a hint when it is not.
-
-    Parameters
-    ----------
-    n : int
-        The exercise, 1 to 3 (:data:`EXERCISES`).
-    answer
-        1: a number of images; 2: ``"helped"``, ``"hurt"`` or ``"not shown"``; 3: ``"wider"``
-        or ``"narrower"``. ``None`` says what to do.
-    **evidence
-        ``gains=`` (the map's gains) for exercise 1.
-
-    Returns
-    -------
-    Verdict
-        ``"Right: ..."`` or ``"Not yet: <hint>"``; truthy when right.
-    """
-    return check_answer(EXERCISES, n, answer, **evidence)
+check_exercise = exercise_checker(
+    EXERCISES,
+    answers=('1: a number of images; 2: ``"helped"``, ``"hurt"`` or ``"not shown"``; 3: '
+             '``"wider"`` or ``"narrower"``.'),
+    evidence={"gains": "Exercise 1: the map's gains (:func:`kdlib.results.map_gains`)."})
 
 
 __all__ = ["MAP_GRID", "QUICK_GRID", "STRONG_TEACHER", "TEACHERS", "PRIMARY", "PARAMS", "QUICK", "Settings",
