@@ -725,6 +725,45 @@ PLACEHOLDER = "replace None by your answer, then run this cell again"
 """The hint for an unanswered exercise (the notebooks' placeholder ``answer = None``)."""
 
 
+def as_number(answer) -> float | None:
+    """A reader's numeric answer as ``float``, or ``None`` when it is not a number.
+
+    For the function entries of a lesson's ``EXERCISES``: ``True``/``False`` are not numbers
+    here; ints, floats, NumPy and one-element torch scalars and numeric strings are.
+
+    Parameters
+    ----------
+    answer : object
+
+    Returns
+    -------
+    float or None
+    """
+    if isinstance(answer, bool):
+        return None
+    try:
+        return float(answer)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def verdict(ok, right: str, hint: str) -> tuple[bool, str]:
+    """What a function entry of ``EXERCISES`` returns: ``(ok, right if ok else hint)``.
+
+    Parameters
+    ----------
+    ok : bool-like
+    right, hint : str
+        The explanation for a right answer, the hint for a wrong one.
+
+    Returns
+    -------
+    tuple
+        ``(bool(ok), text)``, as :func:`check_answer` expects.
+    """
+    return bool(ok), (right if ok else hint)
+
+
 def check_answer(exercises: dict, n, answer, **evidence) -> Verdict:
     """Grade a lesson's exercise: the one check behind every lesson's ``check_exercise``.
 

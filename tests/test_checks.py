@@ -310,3 +310,12 @@ def test_exercise_checker_grades_refuses_unknown_evidence_and_documents_itself()
     alone = exercise_checker({1: (1.0, 0.1, "hint")}, answers="1: one.")
     with pytest.raises(TypeError, match="takes: none"):
         alone(1, 1.0, rows=[])
+
+
+def test_as_number_and_verdict_for_exercise_entries():
+    from kdlib._checks import as_number, verdict
+
+    numbers = (3, 0.5, np.float32(0.25), torch.tensor(2.0), " 1.5 ")
+    assert [as_number(v) for v in numbers] == [3.0, 0.5, 0.25, 2.0, 1.5]
+    assert [as_number(v) for v in (True, None, "many", [1], torch.ones(2))] == [None] * 5
+    assert verdict(1, "right", "hint") == (True, "right") and verdict([], "right", "hint") == (False, "hint")

@@ -28,6 +28,7 @@ from kdlib._checks import (
     Int,
     Param,
     Str,
+    as_number,
     check_int,
     exercise_checker,
     settings_checker,
@@ -262,16 +263,10 @@ EXERCISE_RUNS = {
 _TOLERANCE = 0.015
 
 
-def _number(answer):
-    try:
-        return float(answer)
-    except (TypeError, ValueError):
-        return None
-
 
 def _ex1(answer):
     pair = answer if isinstance(answer, (list, tuple)) and len(answer) == 2 else None
-    got = None if pair is None else [_number(v) for v in pair]
+    got = None if pair is None else [as_number(v) for v in pair]
     if got is None or None in got:
         return False, ("answer with the two validation accuracies your reruns printed last, as "
                        "(accuracy_after_1_epoch_run, accuracy_after_3_epoch_run), e.g. (0.85, 0.89)")
@@ -297,7 +292,7 @@ def _ex2(answer):
 
 
 def _ex3(answer):
-    got = _number(answer) if not isinstance(answer, bool) else None
+    got = as_number(answer)
     if got is None or not 0 <= got <= 1:
         return False, ("answer with the validation accuracy your n_train = 5000 run printed, as a "
                        "fraction (e.g. 0.8)")

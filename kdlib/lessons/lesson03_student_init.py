@@ -40,6 +40,7 @@ from kdlib._checks import (
     exercise_checker,
     settings_checker,
     settings_class,
+    verdict,
 )
 from kdlib._checks import check_params as _check_params
 from kdlib.data import stratified_split
@@ -588,23 +589,20 @@ def separate_init_from_kd(kd_rows, plain_rows, student: str, strategy: str,
 
 # --------------------------------------------------------------------------- exercise checks
 
-def _verdict(ok: bool, right: str, hint: str) -> tuple[bool, str]:
-    return bool(ok), (right if ok else hint)
-
 
 def _ex1(answer, *, rows=None, epochs=None, **_):
     if rows is None or epochs is None:
         raise ValueError("exercise 1 needs rows=rows, epochs=epochs (the notebook's)")
     word = str(answer).strip().lower()
     if word not in ("yes", "no"):
-        return _verdict(False, "", "answer 'yes' or 'no'")
+        return verdict(False, "", "answer 'yes' or 'no'")
     table = summarize_comparison(rows)
     students = list(dict.fromkeys(s["student"] for s in table))
     ahead = all(strategy_gap(rows, name, s["strategy"]) > 0 for name in students
                 for s in table if s["student"] == name and s["strategy"] != "random")
     note = "" if epochs >= 10 else (f" (these rows are after {epochs} epochs; rerun with "
                                     f"-p epochs 10 to answer the question as asked)")
-    return _verdict((word == "yes") == ahead,
+    return verdict((word == "yes") == ahead,
                     f"after {epochs} epochs the teacher-derived start is "
                     f"{'ahead on every student' if ahead else 'not ahead on every student'}{note}.",
                     f"compare each student's rows in the table printed by your run{note}")
@@ -618,14 +616,14 @@ def _ex2(answer, *, teacher=None, data=None, **_):
     default = accuracy(init_student(_small_cnn(), teacher, "top-units"), data.val.x, data.val.y)
     ok = isinstance(answer, (int, float)) and not isinstance(answer, bool) and abs(answer - want) <= 2e-3
     better = "better" if want > default else "worse"
-    return _verdict(ok, f"{want:.3f} right after init, {better} than the default 'product' "
+    return verdict(ok, f"{want:.3f} right after init, {better} than the default 'product' "
                         f"ranking's {default:.3f}.",
                     "answer with the accuracy as a fraction (e.g. 0.42), measured with "
                     "kdlib.metrics.accuracy(student, data.val.x, data.val.y)")
 
 
 def _ex3(answer, **_):
-    return _verdict(str(answer).strip().strip("'\"") == "top-units",
+    return verdict(str(answer).strip().strip("'\"") == "top-units",
                     "'top-units': layer-subset keeps the teacher's widths and drops layers, but the "
                     "small CNN has the teacher's depth and narrower layers.",
                     "read the end of the ValueError's message: which strategy does it suggest?")
@@ -638,7 +636,7 @@ def _ex4(answer, *, kd_rows=None, plain_rows=None, **_):
     want = 100 * strategy_gap(plain_rows, narrow, "top-units")
     ok = isinstance(answer, (int, float)) and not isinstance(answer, bool) and abs(answer - want) <= 0.15
     with_kd = 100 * strategy_gap(kd_rows, narrow, "top-units")
-    return _verdict(ok, f"{want:.1f} points with hard labels only, against {with_kd:.1f} with the KD loss: "
+    return verdict(ok, f"{want:.1f} points with hard labels only, against {with_kd:.1f} with the KD loss: "
                         f"the start, not the teacher's soft targets, carries the lead.",
                     "mean accuracy of top-units minus that of random for the narrow MLP in the λ = 1 "
                     "table, in points (e.g. 3.2)")

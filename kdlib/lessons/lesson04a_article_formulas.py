@@ -27,6 +27,7 @@ from kdlib._checks import (
     Float,
     Int,
     Param,
+    as_number,
     check_float,
     check_int,
     check_lam,
@@ -34,6 +35,7 @@ from kdlib._checks import (
     exercise_checker,
     settings_checker,
     settings_class,
+    verdict,
 )
 from kdlib.article import ArticleLossFn
 from kdlib.data import unpack_splits
@@ -471,26 +473,18 @@ def say_leak(leaky: dict, honest: dict, val_acc: dict, best: float) -> Markdown:
         f"which is why the primary comparison below chooses by the mean over seeds.")
 
 
-def _verdict(ok: bool, right: str, hint: str) -> tuple[bool, str]:
-    return bool(ok), (right if ok else hint)
-
-
-def _number(answer):
-    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.floating, np.integer)):
-        return None
-    return float(answer)
 
 
 def _ex1(answer, **_):
     ok = (isinstance(answer, (tuple, list)) and len(answer) == 2
-          and all(_number(a) is not None for a in answer))
+          and all(as_number(a) is not None for a in answer))
     if not ok:
-        return _verdict(False, "", "answer with a pair of numbers: "
+        return verdict(False, "", "answer with a pair of numbers: "
                                    "(fraction under SGD, fraction under Adam)")
-    sgd, adam = (_number(a) for a in answer)
+    sgd, adam = (as_number(a) for a in answer)
     if abs(sgd - 0.25) > 1e-6:
-        return _verdict(False, "", "under SGD the step is lr · (1 − λ) · ∇CE: what is 1 − 0.75?")
-    return _verdict(abs(adam - 1.0) <= 1e-6,
+        return verdict(False, "", "under SGD the step is lr · (1 − λ) · ∇CE: what is 1 − 0.75?")
+    return verdict(abs(adam - 1.0) <= 1e-6,
                     "SGD: lr · 0.25; Adam: the full lr, because Adam divides the step by the "
                     "gradient's running RMS, and a constant factor cancels (up to ε).",
                     "SGD is right; under Adam a constant factor on the gradient cancels in "
@@ -500,7 +494,7 @@ def _ex1(answer, **_):
 def _ex3(answer, **_):
     names = answer if isinstance(answer, (list, tuple)) else None
     ok = names is not None and sorted(map(str, names)) == ["labels", "teacher_probs"]
-    return _verdict(ok, "article_ce(teacher_probs, labels): the student is not an argument, so it "
+    return verdict(ok, "article_ce(teacher_probs, labels): the student is not an argument, so it "
                         "cannot get a gradient (defect 1).",
                     "list the argument names, e.g. "
                     "list(inspect.signature(kdlib.article.article_ce).parameters)")

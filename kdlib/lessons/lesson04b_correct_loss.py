@@ -33,6 +33,7 @@ from kdlib._checks import (
     Float,
     Int,
     Param,
+    as_number,
     check_float,
     check_int,
     check_kd_batch,
@@ -44,6 +45,7 @@ from kdlib._checks import (
     exercise_checker,
     settings_checker,
     settings_class,
+    verdict,
 )
 from kdlib.article import ArticleLossFn
 from kdlib.data import unpack_splits
@@ -1208,14 +1210,6 @@ def say_summary(primary: pd.DataFrame, pitfalls: pd.DataFrame) -> Markdown:
         + ", so check a KD implementation against a reference before trusting its numbers."]))
 
 
-def _verdict(ok: bool, right: str, hint: str) -> tuple[bool, str]:
-    return bool(ok), (right if ok else hint)
-
-
-def _number(answer):
-    if isinstance(answer, bool) or not isinstance(answer, (int, float, np.floating, np.integer)):
-        return None
-    return float(answer)
 
 
 def _ex1(answer, *, grads=None, **_):
@@ -1223,8 +1217,8 @@ def _ex1(answer, *, grads=None, **_):
         raise ValueError("exercise 1 needs grads=(norm_ce, norm_soft, dot), e.g. explorer.grads[T]")
     a, b, _ = (float(g) for g in grads)
     want = b / (a + b)
-    x = _number(answer)
-    return _verdict(x is not None and abs(x - want) <= 0.02,
+    x = as_number(answer)
+    return verdict(x is not None and abs(x - want) <= 0.02,
                     f"λ = {want:.3f}: λ‖∇CE‖ = (1 − λ)‖∇T²KL‖ gives λ = ‖∇T²KL‖ / (‖∇CE‖ + ‖∇T²KL‖).",
                     "solve λ·a = (1 − λ)·b with a, b the two unweighted norms the explorer's "
                     "right panel shows at your T (explorer.grads[T][:2]); within 0.02")
