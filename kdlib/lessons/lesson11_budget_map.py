@@ -44,7 +44,7 @@ QUICK_GRID = replace(MAP_GRID, n_trains=(200, 1000), epochs=(1, 2), seeds=2, lrs
                      kd=((0.5, 4.0),), extra_teachers_at=(1000,))
 """``--quick``: a map of seconds (the slow test's), not one to read."""
 
-STRONG_TEACHER = {"checkpoint": "teacher_strong.pt", "epochs": 20, "augment": True}
+STRONG_TEACHER = {"checkpoint": "teacher_strong.pt", "epochs": 40, "augment": True}
 """Notebook 01's parameters that make the strong teacher (all else its defaults)."""
 
 TEACHERS = {"kd": "teacher.pt", "kd (strong teacher)": STRONG_TEACHER["checkpoint"]}
