@@ -105,7 +105,7 @@ teachers: $(STAMP)
 		print(make_teachers(force=$(if $(FORCE),True,False), executed_dir='build/teachers'))"
 
 ## results: notebook 11's budget map into data/results/budget_map.csv (+ .json provenance), in
-## $(JOBS) worker processes; prints the time (18.3 min from a clean clone on 2 shared cores). QUICK=1: a tiny grid
+## $(JOBS) worker processes; prints the time (17.9 min on 2 cores, Intel Xeon; 18.3 min on an AMD EPYC). QUICK=1: a tiny grid
 ## of seconds into build/results/ (what the slow test runs)
 results: $(STAMP)
 	$(BIN)/python -m kdlib.lessons.lesson11_budget_map --jobs $(JOBS) \
