@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import typing
 
 import numpy as np
 import pytest
 import torch
 
 from kdlib import _checks, article, losses, metrics, pitfalls
-from kdlib._checks import Bool, Each, Float, Int, OneOf, Optional, Str, Verdict, check_answer, check_params
+from kdlib._checks import (
+    Bool,
+    Each,
+    Float,
+    Int,
+    OneOf,
+    Optional,
+    Param,
+    Str,
+    Verdict,
+    allowed,
+    as_number,
+    check_answer,
+    check_params,
+    exercise_checker,
+    settings_class,
+    verdict,
+)
 
 SPEC = {"epochs": Int(1, 100), "lr": Float(0.0, 1.0, low_open=True), "quick": Bool(),
         "checkpoint": Str("a path, or '' for data/teacher.pt"), "strategy": OneOf("copy", "random")}
@@ -245,10 +264,6 @@ def test_verdict_require_ignores_other_values_of_the_variable(monkeypatch):
 
 
 def test_settings_class_writes_fields_and_attributes_from_params():
-    import dataclasses
-
-    from kdlib._checks import Param, allowed, settings_class
-
     spec = {"n": Param(Int(1, 100), "Images."), "T": Param(Float(0, 20, low_open=True), "Temperature."),
             "quick": Param(Bool(), "Smoke run."),
             "sizes": Param(lambda name, v: list(v), "Widths.", "list of int"),
@@ -285,10 +300,6 @@ def test_settings_class_writes_fields_and_attributes_from_params():
 
 
 def test_exercise_checker_grades_refuses_unknown_evidence_and_documents_itself():
-    import typing
-
-    from kdlib._checks import exercise_checker
-
     def ex2(answer, *, rows=None, epochs=None):
         if rows is None:
             raise ValueError("exercise 2 needs rows=")
@@ -313,8 +324,6 @@ def test_exercise_checker_grades_refuses_unknown_evidence_and_documents_itself()
 
 
 def test_as_number_and_verdict_for_exercise_entries():
-    from kdlib._checks import as_number, verdict
-
     numbers = (3, 0.5, np.float32(0.25), torch.tensor(2.0), " 1.5 ")
     assert [as_number(v) for v in numbers] == [3.0, 0.5, 0.25, 2.0, 1.5]
     assert [as_number(v) for v in (True, None, "many", [1], torch.ones(2))] == [None] * 5
