@@ -213,18 +213,68 @@ class Optional:
 
 @dataclass(frozen=True)
 class Each:
-    """A sequence whose items ``constraint`` accepts, as a list; item ``i`` is named ``name[i]``.
+    """A list whose items ``constraint`` accepts, with ``min_len`` to ``max_len`` entries.
+
+    Any iterable but a string is accepted and returned as a list; item ``i`` is named
+    ``name[i]`` in a message.
 
     Parameters
     ----------
     constraint : callable
-        ``constraint(name, value) -> value``, applied to every item of an iterable value.
+        ``constraint(name, value) -> value``, applied to every item.
+    min_len : int
+        The fewest entries allowed.
+    max_len : int, optional
+        The most entries allowed (``None``: no limit).
+    example : str, optional
+        A list to show in the papermill hint of the message for a value that is not a list
+        (a notebook parameter's constraint gives one: ``-y 'name: [32, 64]'``).
     """
 
     constraint: object
+    min_len: int = 0
+    max_len: int | None = None
+    example: str | None = None
 
     def __call__(self, name, value):
-        return [self.constraint(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        items = None if isinstance(value, (str, bytes)) else _as_list(value)
+        if items is None:
+            hint = "" if self.example is None else \
+                f"; with papermill pass it as YAML: -y '{name}: {self.example}'"
+            raise TypeError(f"{name} must be a list, got {value!r} ({type(value).__name__}){hint}")
+        if len(items) < self.min_len or (self.max_len is not None and len(items) > self.max_len):
+            most = "" if self.max_len is None else f" and at most {self.max_len}"
+            raise ValueError(f"{name}={items!r} has {len(items)} entries; allowed: at least "
+                             f"{self.min_len}{most}")
+        return [self.constraint(f"{name}[{i}]", v) for i, v in enumerate(items)]
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Seeds: a count ``n`` (the seeds ``0 … n-1``) or a non-empty sequence of seeds ``>= 0``.
+
+    Parameters
+    ----------
+    None
+        The constraint has no settings; ``Seeds()(name, value)`` returns the seeds as a
+        list of ``int`` (item ``i`` of a sequence is named ``name[i]`` in a message).
+    """
+
+    def __call__(self, name, value):
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return list(range(check_int(name, value, low=1)))
+        items = None if isinstance(value, (str, bytes)) else _as_list(value)
+        if not items:
+            raise ValueError(f"{name} must be a positive integer or a non-empty sequence of seeds, "
+                             f"got {value!r}")
+        return [check_int(f"{name}[{i}]", s, low=0) for i, s in enumerate(items)]
+
+
+def _as_list(value):
+    try:
+        return list(value)
+    except TypeError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -339,6 +389,7 @@ TEACHER_CHECKPOINT = Param(Str("a path, or '' for data/teacher.pt"),
 """The ``checkpoint`` parameter of every notebook that loads the teacher."""
 QUICK_RUN = Param(Bool(), "A smoke run of seconds: :data:`QUICK` replaces the sizes.")
 """The ``quick`` parameter of every notebook that has a smoke-test setting."""
+SEEDS = Seeds()
 LAM = Float(0, 1)  # the weight of the hard-label term (kdlib.losses.kd_loss)
 TEMPERATURE = Float(0, low_open=True)
 

@@ -67,13 +67,13 @@ from kdlib import losses, metrics
 from kdlib import train as _train
 from kdlib._checks import (
     LAM,
+    SEEDS,
     TEMPERATURE,
     Each,
     Float,
     Int,
     OneOf,
     Optional,
-    check_float,
     check_int,
     check_labels,
     check_params,
@@ -1124,12 +1124,10 @@ def run_point(data, teacher_logits, *, lam: float, T: float, seed: int = 0, test
     return row
 
 
+@validate_params(lam=LAM, T=TEMPERATURE, seed=Int(low=0))
 def _point_key(data, teacher_logits, *, lam, T, seed=0, test=False, transfer=None, fingerprints=None,
                **recipe) -> tuple[str, dict]:
     """Validate one point; return its cache key and the arguments of :func:`_train_row`."""
-    lam = check_float("lam", lam, low=0.0, high=1.0)
-    T = check_float("T", T, low=0.0, low_open=True)
-    seed = check_int("seed", seed, low=0)
     r = student_recipe(**recipe)
     train, val, tst = _train_val_test(data)
     logits = _logits_map(teacher_logits)
@@ -1221,6 +1219,7 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+@validate_params(threads=Optional(Int(low=1)))
 def default_jobs(threads: int | None = None) -> int:
     """Processes that fit beside each other: free cores // threads per process (≥ 1).
 
@@ -1233,10 +1232,11 @@ def default_jobs(threads: int | None = None) -> int:
     -------
     int
     """
-    threads = torch.get_num_threads() if threads is None else check_int("threads", threads, low=1)
+    threads = torch.get_num_threads() if threads is None else threads
     return max(1, _cores() // max(1, threads))
 
 
+@validate_params(jobs=Int(low=1))
 def worker_threads(jobs: int) -> int:
     """Torch threads each of ``jobs`` worker processes gets: this process's count, capped so
     that ``jobs × threads`` fits the free cores (≥ 1 each).
@@ -1255,7 +1255,6 @@ def worker_threads(jobs: int) -> int:
     -------
     int
     """
-    jobs = check_int("jobs", jobs, low=1)
     mine, cores = torch.get_num_threads(), _cores()
     threads = min(mine, max(1, cores // jobs))
     if threads < mine:
@@ -1305,6 +1304,7 @@ def shutdown_pool() -> None:
 atexit.register(shutdown_pool)
 
 
+@validate_params(jobs=Int(low=1))
 def run_points(calls, *, jobs: int = 1, cache=True, progress: bool = False, desc: str = "students",
                executor=None, lockstep: bool = True) -> list[dict]:
     """:func:`run_point` for many points, the uncached ones trained in ``jobs`` processes.
@@ -1349,7 +1349,6 @@ def run_points(calls, *, jobs: int = 1, cache=True, progress: bool = False, desc
     list of dict
         One row per call, in the order of ``calls``.
     """
-    jobs = check_int("jobs", jobs, low=1)
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise TypeError(f"executor must be a concurrent.futures.Executor (with .submit), got "
                         f"{executor!r} ({type(executor).__name__})")
@@ -1486,12 +1485,7 @@ def baseline(data, teacher_logits, *, seeds=(0,), **kwargs) -> list[dict]:
 
 
 def _seed_list(seeds):
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return list(range(check_int("seeds", seeds, low=1)))
-    seeds = [check_int(f"seeds[{i}]", s, low=0) for i, s in enumerate(seeds)]
-    if not seeds:
-        raise ValueError("seeds must name at least one seed")
-    return seeds
+    return SEEDS("seeds", seeds)
 
 
 def rows_at(rows, lam: float, T: float) -> list[dict]:
@@ -1514,6 +1508,7 @@ def rows_at(rows, lam: float, T: float) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- k-fold
+@validate_params(seed=Int(low=0))
 def kfold_indices(y, k: int, *, seed: int = 0) -> list[np.ndarray]:
     """``k`` disjoint, stratified folds covering ``range(len(y))``.
 
@@ -1535,7 +1530,7 @@ def kfold_indices(y, k: int, *, seed: int = 0) -> list[np.ndarray]:
     """
     y = np.asarray(torch.as_tensor(y).cpu().numpy() if isinstance(y, torch.Tensor) else y)
     k = check_int("k", k, low=2, high=max(2, len(y)))
-    rng = np.random.default_rng(check_int("seed", seed, low=0))
+    rng = np.random.default_rng(seed)
     folds: list[list] = [[] for _ in range(k)]
     offset = 0
     for c in np.unique(y):
@@ -1796,6 +1791,7 @@ class BudgetGrid:
 _CANDIDATE = ("lr", "lam", "T", "eps")
 
 
+@validate_params(n_train=Int(low=1), epochs=Int(low=1))
 def budget_point(pool, teacher_logits: dict, *, n_train: int, epochs: int, grid: BudgetGrid,
                  progress: bool = False) -> list[dict]:
     """One point of the budget map: train every candidate of ``grid`` on every seed, choose on
@@ -1827,7 +1823,6 @@ def budget_point(pool, teacher_logits: dict, *, n_train: int, epochs: int, grid:
         ``eps``, ``lr``, ``seed``, ``val_acc``, ``chosen`` (its candidate was chosen for its
         method), ``test_acc`` (chosen students only, else ``None``), ``seconds``.
     """
-    n_train, epochs = check_int("n_train", n_train, low=1), check_int("epochs", epochs, low=1)
     if not isinstance(grid, BudgetGrid):
         raise TypeError(f"grid must be a BudgetGrid, got {type(grid).__name__}")
     names, n_pool = list(teacher_logits), len(pool.train.y)

@@ -60,7 +60,6 @@ from kdlib._checks import (
     Float,
     Int,
     OneOf,
-    check_float,
     check_kd_batch,
     check_labels,
     check_matrix,
@@ -344,7 +343,7 @@ def from_alpha(alpha, convention: str = "alpha-on-soft") -> float:
         if soft_w + ce_w == 0:
             raise ValueError("alpha=(0, 0) gives both terms zero weight; allowed: weights >= 0, not both 0")
         return ce_w / (soft_w + ce_w)
-    alpha = check_float("alpha", alpha, low=0, high=1)
+    alpha = Float(0, 1)("alpha", alpha)
     return 1.0 - alpha if convention == "alpha-on-soft" else alpha
 
 

@@ -43,7 +43,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from kdlib._checks import Each, Int, OneOf, check_choice, check_int, validate_params
+from kdlib._checks import Each, Int, OneOf, Optional, validate_params
 
 STRATEGIES = ("random", "copy", "layer-subset", "top-units")
 IMPORTANCES = ("product", "incoming", "outgoing")
@@ -81,7 +81,8 @@ def describe(strategy: str) -> str:
     return _DESCRIPTIONS[strategy]
 
 
-@validate_params(strategy=OneOf(*STRATEGIES))
+@validate_params(strategy=OneOf(*STRATEGIES), seed=Optional(Int(low=0)),
+                 importance=Optional(OneOf(*IMPORTANCES)))
 @torch.no_grad()
 def init_student(student: nn.Module, teacher: nn.Module, strategy: str, *, seed=None,
                  layers=None, importance=None) -> nn.Module:
@@ -158,7 +159,6 @@ def init_student(student: nn.Module, teacher: nn.Module, strategy: str, *, seed=
         kept, options = _init_layer_subset(student, teacher, layers)
     else:
         importance = "product" if importance is None else importance
-        check_choice("importance", importance, IMPORTANCES)
         kept, options = _init_top_units(student, teacher, importance), {"importance": importance}
     student.kd_init = {"strategy": strategy, "options": options, "kept": kept}
     return student
@@ -210,7 +210,6 @@ def layer_table(student: nn.Module) -> str:
 def _init_random(student, seed):
     if seed is None:
         return []
-    seed = check_int("seed", seed, low=0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for module in student.modules():

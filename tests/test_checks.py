@@ -12,6 +12,7 @@ import torch
 
 from kdlib import _checks, article, losses, metrics, pitfalls
 from kdlib._checks import (
+    SEEDS,
     Bool,
     Each,
     Float,
@@ -19,6 +20,7 @@ from kdlib._checks import (
     OneOf,
     Optional,
     Param,
+    Seeds,
     Str,
     Verdict,
     allowed,
@@ -177,6 +179,37 @@ def test_each_names_the_item_and_bool_str_keep_their_messages():
         f([1], 1)
     with pytest.raises(TypeError, match=r"^path must be a string \(a path\), got None"):
         f([1], path=None)
+
+
+def test_each_takes_any_iterable_but_a_string_and_bounds_its_length():
+    three = Each(Int(low=0), min_len=1, max_len=3, example="[32, 64]")
+    assert three("c", (1, np.int64(2))) == [1, 2] and Each(Int())("c", range(3)) == [0, 1, 2]
+    with pytest.raises(TypeError, match=r"^c must be a list, got '\[1\]' \(str\); with papermill "
+                                        r"pass it as YAML: -y 'c: \[32, 64\]'$"):
+        three("c", "[1]")
+    with pytest.raises(TypeError, match=r"^c must be a list, got 5 \(int\)$"):
+        Each(Int())("c", 5)  # no example, no papermill hint
+    with pytest.raises(ValueError, match=r"^c=\[\] has 0 entries; allowed: at least 1 and at most 3$"):
+        three("c", [])
+    with pytest.raises(ValueError, match=r"^c=\[1, 2, 3, 4\] has 4 entries; allowed: at least 1 and"):
+        three("c", [1, 2, 3, 4])
+
+
+def test_seeds_are_a_count_or_a_list_of_seeds():
+    assert SEEDS("seeds", 3) == [0, 1, 2] and SEEDS("seeds", np.int64(2)) == [0, 1]
+    assert SEEDS("seeds", (5, np.int32(7))) == [5, 7] and Seeds()("s", range(1, 3)) == [1, 2]
+    assert all(type(s) is int for s in SEEDS("seeds", np.array([4, 9])))
+    for bad, error, message in [
+        (0, ValueError, r"^seeds=0 is out of range; allowed: >= 1$"),
+        ([], ValueError, r"^seeds must be a positive integer or a non-empty sequence of seeds, got \[\]$"),
+        ("abc", ValueError, r"^seeds must be a positive integer .* got 'abc'$"),
+        (None, ValueError, r"got None$"),
+        ([0, -1], ValueError, r"^seeds\[1\]=-1 is out of range; allowed: >= 0$"),
+        ([0, 1.5], TypeError, r"^seeds\[1\] must be an integer"),
+        (True, ValueError, r"got True$"),
+    ]:
+        with pytest.raises(error, match=message):
+            SEEDS("seeds", bad)
 
 
 def test_positional_and_keyword_arguments_are_both_checked():

@@ -330,3 +330,56 @@ def test_no_lesson_chooses_on_the_test_set(path):
         if any(w in fn.name for w in _PICKING) and (path.stem, fn.name) not in TEST_SET_PICKS:
             bad += [f"{fn.name} reads {r}" for r in _reads_test(fn)]
     assert not bad, f"{path.stem}: choices that read the test split: {bad}"
+
+
+_IMPERATIVE = {"check_int", "check_float", "check_choice"}
+
+
+def _is_fixed(node) -> bool:
+    """A literal, a negated literal or a module constant (an UPPER_CASE name)."""
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return isinstance(node, ast.Constant) or (isinstance(node, ast.Name) and node.id.isupper())
+
+
+def _own_body_calls(fn):
+    """The calls in ``fn``'s body, not in the functions and classes defined inside it."""
+    todo = list(fn.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Call):
+            yield node
+        todo.extend(ast.iter_child_nodes(node))
+
+
+@pytest.mark.parametrize("path", sorted(p for p in KDLIB.rglob("*.py") if p.name != "_checks.py"),
+                         ids=lambda p: str(p.relative_to(KDLIB)))
+def test_fixed_bounds_on_a_parameter_are_declared_not_checked_in_the_body(path):
+    """One validation mechanism (issue 16): a parameter whose allowed range is fixed is checked by
+    ``@validate_params`` above its function; ``check_int``/``check_float``/``check_choice`` in a
+    body are for ranges that depend on the data or on another argument."""
+    bad = []
+    for fn in _functions(path):
+        a = fn.args
+        params = {p.arg for p in a.posonlyargs + a.args + a.kwonlyargs}
+        for call in _own_body_calls(fn):
+            f = call.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if name not in _IMPERATIVE or len(call.args) < 2:
+                continue
+            checked = call.args[1]
+            bounds = call.args[2:] + [k.value for k in call.keywords]
+            if isinstance(checked, ast.Name) and checked.id in params and all(map(_is_fixed, bounds)):
+                bad.append(f"{fn.name}:{call.lineno} {name}({ast.unparse(checked)}, ...)")
+    assert not bad, f"{path.relative_to(REPO)}: fixed checks to declare with @validate_params: {bad}"
+
+
+def test_the_fixed_bounds_rule_finds_a_body_check():
+    """The rule above on a function that checks its own parameter against fixed bounds."""
+    fn = ast.parse("def f(n, k=3):\n    n = check_int('n', n, low=1, high=-LIMIT)\n"
+                   "    check_int('k', k, low=1, high=len(n))\n").body[0]
+    found = [c for c in _own_body_calls(fn) if getattr(c.func, "id", "") in _IMPERATIVE
+             and all(map(_is_fixed, c.args[2:] + [k.value for k in c.keywords]))]
+    assert [c.lineno for c in found] == [2]

@@ -51,7 +51,9 @@ def test_check_params_accepts_the_notebook_defaults():
     ({"lr": 0.0}, ValueError, r"lr=0.0 is out of range; allowed: \(0.0, 1.0\]"),
     ({"seed": 1.5}, TypeError, r"seed must be an integer"),
     ({"checkpoint": None}, TypeError, r"checkpoint must be a string"),
-    ({"channels": "[16, 32]"}, TypeError, r"channels must be a list of integers.*-y 'channels: \[32, 64\]'"),
+    ({"channels": "[16, 32]"}, TypeError,
+     r"channels must be a list, got '\[16, 32\]' \(str\); with papermill pass it as YAML: "
+     r"-y 'channels: \[32, 64\]'"),
     ({"channels": []}, ValueError, r"channels=\[\] has 0 entries; allowed: at least 1 and at most 3"),
     ({"channels": [8, 16, 32, 64]}, ValueError, r"has 4 entries"),
     ({"channels": [32, 0]}, ValueError, r"channels\[1\]=0 is out of range"),

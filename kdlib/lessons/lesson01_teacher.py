@@ -4,8 +4,8 @@ Everything else notebook 01 shows is core (``kdlib.train.train_teacher``,
 ``kdlib.metrics``, ``kdlib.plots``, ``kdlib.widgets.LiveCurves``); this module
 holds only what is particular to the notebook:
 
-* its settings, :class:`Settings`, and their check, :func:`check_params` (with
-  :class:`IntList` for the list parameters ``channels`` and ``snapshot_epochs``);
+* its settings, :class:`Settings`, and their check, :func:`check_params` (the list
+  parameters ``channels`` and ``snapshot_epochs`` are :class:`kdlib._checks.Each`);
 * :func:`train_with_params`, the notebook's parameters turned into one
   ``train_teacher`` call that always returns the epoch snapshots (empty if none);
 * what the checkpoints record: :func:`checkpoint_meta`, :func:`snapshot_path`
@@ -24,6 +24,7 @@ from pathlib import Path
 from kdlib import models
 from kdlib._checks import (
     Bool,
+    Each,
     Float,
     Int,
     Param,
@@ -33,41 +34,13 @@ from kdlib._checks import (
     exercise_checker,
     settings_checker,
     settings_class,
+    validate_params,
 )
 from kdlib.train import train_teacher
 
-__all__ = ["IntList", "PARAMS", "Settings", "check_params", "train_with_params", "checkpoint_meta",
+__all__ = ["PARAMS", "Settings", "check_params", "train_with_params", "checkpoint_meta",
            "snapshot_path", "save_snapshots", "STUDENTS", "student_sizes",
            "EXERCISE_RUNS", "EXERCISES", "check_exercise"]
-
-
-class IntList:
-    """A list of integers, each in ``[low, high]``, with ``min_len`` to ``max_len`` entries.
-
-    A constraint for :func:`kdlib._checks.check_params` (same message format).
-
-    Parameters
-    ----------
-    low, high : int, optional
-        Inclusive bounds of every entry.
-    min_len : int
-        The fewest entries allowed.
-    max_len : int, optional
-        The most entries allowed (``None``: no limit).
-    """
-
-    def __init__(self, low=None, high=None, *, min_len: int = 0, max_len: int | None = None):
-        self.low, self.high, self.min_len, self.max_len = low, high, min_len, max_len
-
-    def __call__(self, name, value):
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise TypeError(f"{name} must be a list of integers, got {value!r} ({type(value).__name__})"
-                            f"; with papermill pass it as YAML: -y '{name}: [32, 64]'")
-        longest = "" if self.max_len is None else f" and at most {self.max_len}"
-        if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
-            raise ValueError(f"{name}={list(value)!r} has {len(value)} entries; allowed: at least "
-                             f"{self.min_len}{longest}")
-        return [check_int(f"{name}[{i}]", v, low=self.low, high=self.high) for i, v in enumerate(value)]
 
 
 PARAMS = {
@@ -78,14 +51,14 @@ PARAMS = {
     "lr": Param(Float(0.0, 1.0, low_open=True), "Peak learning rate of the OneCycle schedule."),
     "batch_size": Param(Int(1, 55000), "Images per step."),
     "seed": Param(Int(0, None), "Seed of the validation split, initial weights, batch order and dropout."),
-    "channels": Param(IntList(1, 512, min_len=1, max_len=3),
+    "channels": Param(Each(Int(1, 512), min_len=1, max_len=3, example="[32, 64]"),
         "Convolution channels per block: 1 to 3 blocks of 1 to 512 channels (three 2×2 poolings "
         "take a 28×28 image down to 1×1: a fourth block would have nothing left).",
         "list of int"),
     "hidden": Param(Int(1, 4096), "Width of the fully connected layer."),
     "label_smoothing": Param(Float(0.0, 0.99),
         "Label smoothing of the hard-label loss; 0 means plain hard labels."),
-    "snapshot_epochs": Param(IntList(1, 100),
+    "snapshot_epochs": Param(Each(Int(1, 100), example="[5, 10]"),
         "Epochs after which a checkpoint is also saved, each in [1, epochs].",
         "list of int"),
     "augment": Param(Bool(),
@@ -161,6 +134,7 @@ def checkpoint_meta(params: Settings, **results) -> dict:
     return meta
 
 
+@validate_params(epoch=Int(low=1))
 def snapshot_path(checkpoint, epoch: int) -> Path:
     """``<checkpoint without .pt>_epoch<N>.pt``, next to the checkpoint.
 
@@ -176,7 +150,6 @@ def snapshot_path(checkpoint, epoch: int) -> Path:
     Path
         E.g. ``data/teacher_epoch1.pt``.
     """
-    epoch = check_int("epoch", epoch, low=1)
     path = Path(checkpoint)
     return path.with_name(f"{path.stem}_epoch{epoch}{path.suffix or '.pt'}")
 

@@ -22,15 +22,18 @@ from matplotlib.figure import Figure
 
 from kdlib._checks import (
     TEACHER_CHECKPOINT,
+    TEMPERATURE,
     Float,
     Int,
+    OneOf,
+    Optional,
     Param,
-    check_choice,
     check_float,
     check_int,
     exercise_checker,
     settings_checker,
     settings_class,
+    validate_params,
 )
 from kdlib.losses import soft_targets, soft_term_grad_norm
 from kdlib.plots import new_figure
@@ -148,6 +151,7 @@ def entropy_vs_temperature(logits, temperatures) -> np.ndarray:
     return out.numpy()
 
 
+@validate_params(T=TEMPERATURE, n_classes=Int(low=2))
 def mean_soft_targets(logits, labels, T: float, n_classes: int) -> torch.Tensor:
     """Class-by-class mean soft targets: row ``c`` is the mean of ``softmax(z / T)``
     over the examples whose true class is ``c``.
@@ -169,8 +173,6 @@ def mean_soft_targets(logits, labels, T: float, n_classes: int) -> torch.Tensor:
         ``(n_classes, n_classes)`` float64 matrix; each row sums to 1. A class
         with no example gets a row of NaN.
     """
-    n_classes = check_int("n_classes", n_classes, low=2)
-    T = check_float("T", T, low=0, low_open=True)
     z = _as_logits("logits", logits, dims=(2,))
     if z.shape[1] != n_classes:
         raise ValueError(f"logits must have n_classes={n_classes} columns, got shape {tuple(z.shape)}")
@@ -188,6 +190,7 @@ def mean_soft_targets(logits, labels, T: float, n_classes: int) -> torch.Tensor:
     return sums / counts[:, None]  # 0 / 0 = NaN for a class with no example
 
 
+@validate_params(reduce=OneOf("mean", "median"))
 def non_argmax_mass(logits, temperatures, *, reduce: str = "mean") -> np.ndarray:
     """Probability mass off the arg-max class, ``1 - max softmax(z / T)``, per temperature.
 
@@ -212,7 +215,6 @@ def non_argmax_mass(logits, temperatures, *, reduce: str = "mean") -> np.ndarray
     """
     z = _as_logits("logits", logits, dims=(2,)).double()
     ts = _temperatures(temperatures)
-    check_choice("reduce", reduce, ("mean", "median"))
     out = []
     for T in ts:
         m = 1 - soft_targets(z, float(T)).max(dim=-1).values
@@ -287,6 +289,7 @@ def top_classes(logits, classes, *, temperatures=(1.0, 4.0), k: int = 3, names=N
     return pd.DataFrame(rows).set_index(["image", "T"])
 
 
+@validate_params(threshold=Float(0, 1, low_open=True))
 def mass_off_top(logits, temperatures=(1.0, 4.0), *, threshold: float = 1e-3) -> pd.DataFrame:
     """Mean and median mass off the arg-max class, and the share of tiny wrong-class probabilities.
 
@@ -308,7 +311,6 @@ def mass_off_top(logits, temperatures=(1.0, 4.0), *, threshold: float = 1e-3) ->
     """
     z = _as_logits("logits", logits, dims=(2,)).double()
     ts = _temperatures(temperatures)
-    threshold = check_float("threshold", threshold, low=0, high=1, low_open=True)
     others = torch.ones_like(z, dtype=torch.bool)
     others[torch.arange(len(z)), z.argmax(dim=-1)] = False
     tiny = [float((soft_targets(z, float(T))[others] < threshold).double().mean()) for T in ts]
@@ -381,6 +383,7 @@ def high_T_limit(student_logits, teacher_logits, temperatures) -> pd.DataFrame:
                          "gap to logit matching": gap}, index=pd.Index(ts, name="T"))
 
 
+@validate_params(n_ambiguous=Int(low=0), min_top2=Float(0, 1))
 def pick_temperature_examples(logits, labels, classes, *, n_ambiguous: int = 3,
                               min_top2: float = 0.9) -> tuple[list[int], list[str]]:
     """A curated handful of examples: one typical image per class, plus a few ambiguous ones.
@@ -420,8 +423,6 @@ def pick_temperature_examples(logits, labels, classes, *, n_ambiguous: int = 3,
     y = torch.as_tensor(labels).long()
     if y.shape != (len(z),):
         raise ValueError(f"labels must have shape ({len(z)},), got {tuple(y.shape)}")
-    n_ambiguous = check_int("n_ambiguous", n_ambiguous, low=0)
-    min_top2 = check_float("min_top2", min_top2, low=0.0, high=1.0)
     p = torch.softmax(z.double(), dim=-1)
     top = p.topk(2, dim=-1)
     pred = top.indices[:, 0]
@@ -454,6 +455,7 @@ def pick_temperature_examples(logits, labels, classes, *, n_ambiguous: int = 3,
 
 # --------------------------------------------------------------------------- figures
 
+@validate_params(T=TEMPERATURE)
 def temperature_view(logits, T: float, classes, *, image=None, label: int | None = None,
                      temperatures=None, entropies=None) -> Figure:
     """One example at temperature ``T``: its image, ``softmax(z / T)`` as bars, entropy against T.
@@ -484,7 +486,6 @@ def temperature_view(logits, T: float, classes, *, image=None, label: int | None
     """
     z = _as_logits("logits", logits, dims=(1,))
     names = _check_classes(classes, len(z))
-    T = check_float("T", T, low=0, low_open=True)
     if temperatures is None:
         temperatures = np.geomspace(0.5, max(20.0, T), 60)
     ts = _temperatures(temperatures)
@@ -650,6 +651,7 @@ def soft_target_matrices(matrices: dict, classes) -> Figure:
     return fig
 
 
+@validate_params(n_classes=Optional(Int(low=2)))
 def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None,
                         marks=(1.0, 4.0)) -> Figure:
     """Probability mass off the arg-max class against T (see :func:`non_argmax_mass`).
@@ -692,7 +694,6 @@ def mass_vs_temperature(temperatures, curves, *, n_classes: int | None = None,
                        ha="right" if left else "left", va="center", fontsize=9, color=f"C{i}",
                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
     if n_classes is not None:
-        n_classes = check_int("n_classes", n_classes, low=2)
         a.axhline(1 - 1 / n_classes, ls="--", color="0.5", lw=1,
                   label=f"T → ∞: 1 - 1/{n_classes} = {1 - 1 / n_classes:.2f}")
     for T in marks:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import re
 
 import numpy as np
@@ -30,16 +29,18 @@ from torch import nn
 
 from kdlib import experiments, results
 from kdlib._checks import (
+    SEEDS,
     TEACHER_CHECKPOINT,
+    Each,
     Float,
     Int,
+    OneOf,
+    Optional,
     Param,
-    check_choice,
-    check_float,
-    check_int,
     exercise_checker,
     settings_checker,
     settings_class,
+    validate_params,
     verdict,
 )
 from kdlib._checks import check_params as _check_params
@@ -84,6 +85,7 @@ check_params = settings_checker(Settings, PARAMS)
 
 # --------------------------------------------------------------------------- the article's line
 
+@validate_params(shown=Int(low=0))
 def load_error_summary(error: BaseException, *, shown: int = 2) -> str:
     """A shortened, stable form of PyTorch's ``load_state_dict`` error.
 
@@ -105,7 +107,6 @@ def load_error_summary(error: BaseException, *, shown: int = 2) -> str:
     """
     if not isinstance(error, BaseException):
         raise TypeError(f"error must be an exception, got {error!r} ({type(error).__name__})")
-    shown = check_int("shown", shown, low=0)
     first, *details = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
     lines = [f"{type(error).__name__}: {first}"] + [f"    {d}" for d in details[:shown]]
     rest = details[shown:]
@@ -145,9 +146,10 @@ RECIPE = {"seeds": 3, "epochs": 3, "lam": 0.5, "T": 4.0, "lr": 3e-3, "batch_size
 """The default distillation of :func:`compare_init_strategies` (Adam with OneCycle)."""
 _RECIPE = {"epochs": Int(low=1), "lam": Float(0.0, 1.0), "T": Float(0.0, low_open=True),
            "lr": Float(0.0, low_open=True), "batch_size": Int(low=1),
-           "n_train": lambda name, v: None if v is None else check_int(name, v, low=1)}
+           "n_train": Optional(Int(low=1))}
 
 
+@validate_params(strategies=Each(OneOf(*STRATEGIES), min_len=1), teacher_acc=Optional(Float(0, 1)))
 def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
                             strategies=("random", "top-units"), teacher_logits=None, teacher_acc=None,
                             label: str | None = None, **recipe) -> list[dict]:
@@ -199,24 +201,13 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
     for who, model in (("student", student), ("teacher", teacher)):
         if not isinstance(model, nn.Module):
             raise TypeError(f"{who} must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(strategies, str) or not hasattr(strategies, "__len__") or not len(strategies):
-        raise ValueError(f"strategies must be a non-empty sequence of names from {STRATEGIES}, "
-                         f"got {strategies!r}")
-    strategies = [check_choice("strategies", s, STRATEGIES) for s in strategies]
     if len(set(strategies)) != len(strategies):
         raise ValueError(f"strategies={strategies!r} repeats a name")
     unknown = sorted(set(recipe) - set(RECIPE))
     if unknown:
         raise TypeError(f"unknown option {unknown[0]!r}; the recipe is {sorted(RECIPE)}")
     r = {**RECIPE, **recipe}
-    seeds = r.pop("seeds")
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        seeds = list(range(check_int("seeds", seeds, low=1)))
-    elif isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__") or not len(seeds):
-        raise ValueError(f"seeds must be a positive integer or a non-empty sequence of seeds, "
-                         f"got {seeds!r}")
-    else:
-        seeds = [check_int(f"seeds[{i}]", s, low=0) for i, s in enumerate(seeds)]
+    seeds = SEEDS("seeds", r.pop("seeds"))
     r = _check_params(r, _RECIPE)
     for strategy in strategies:  # fail before any training if a pair cannot be mapped
         init_student(copy.deepcopy(student), teacher, strategy)
@@ -224,7 +215,6 @@ def compare_init_strategies(teacher: nn.Module, student: nn.Module, data, *,
         teacher_logits = predict(teacher, data.train.x)
     if teacher_acc is None:
         teacher_acc = accuracy(teacher, data.val.x, data.val.y)
-    teacher_acc = check_float("teacher_acc", teacher_acc, low=0.0, high=1.0)
     label = arch_label(student) if label is None else str(label)
     t_label, n_params = arch_label(teacher), count_params(student)
 
@@ -322,6 +312,7 @@ def comparison_frame(rows, *, epochs: int | None = None):
     return table.style.hide(axis="index")
 
 
+@validate_params(key=OneOf("acc_trained", "acc_init"))
 def strategy_gap(rows, student: str, strategy: str, baseline: str = "random", *,
                  key: str = "acc_trained") -> float:
     """Mean accuracy of ``strategy`` minus that of ``baseline`` for one ``student`` of ``rows``.
@@ -342,7 +333,6 @@ def strategy_gap(rows, student: str, strategy: str, baseline: str = "random", *,
     float
         A fraction; positive means ``strategy`` did better on average.
     """
-    check_choice("key", key, ("acc_trained", "acc_init"))
     mean = {s["strategy"]: s[f"{key}_mean"] for s in summarize_comparison(rows)
             if s["student"] == student}
     if not mean:

@@ -24,17 +24,17 @@ from torch import nn
 from kdlib import experiments
 from kdlib._checks import (
     TEACHER_CHECKPOINT,
+    Each,
     Float,
     Int,
     Param,
     as_number,
-    check_float,
-    check_int,
     check_lam,
     check_probs,
     exercise_checker,
     settings_checker,
     settings_class,
+    validate_params,
     verdict,
 )
 from kdlib.article import ArticleLossFn
@@ -64,6 +64,8 @@ PARAMS = {
     "seed": Param(Int(0), "Seed of the training images, initial weights and batch order of every run."),
 }
 """Notebook 04a's parameters: name → :class:`kdlib._checks.Param` (constraint and meaning)."""
+
+_POSITIVE = Float(0, low_open=True)  # a learning rate or Adam's eps
 
 
 @settings_class(PARAMS)
@@ -118,6 +120,7 @@ class ScaledLrRun:
     plain_val_acc: list
 
 
+@validate_params(lr=_POSITIVE, epochs=Int(low=1), batch_size=Int(low=1), seed=Int(low=0))
 def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tensor, *,
                                    lams=(0.0, 0.5, 0.9, 1.0), lr: float = 0.1, epochs: int = 2,
                                    batch_size: int = 128, seed: int = 0) -> list[ScaledLrRun]:
@@ -157,10 +160,6 @@ def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tens
     lams = [check_lam(v) for v in lams]
     if not lams:
         raise ValueError("lams must hold at least one value in [0, 1], got an empty sequence")
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    seed = check_int("seed", seed, low=0)
     train, _, _ = unpack_splits(data)
     probs = check_probs("teacher_probs", teacher_probs)
     if probs.shape[0] != len(train.y):
@@ -202,6 +201,7 @@ def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tens
     return runs
 
 
+@validate_params(window=Int(low=1))
 def scaled_lr_curves(runs, *, window: int = 10, title: str = "") -> Figure:
     """The article's loss against plain training at a scaled learning rate, one panel.
 
@@ -228,7 +228,6 @@ def scaled_lr_curves(runs, *, window: int = 10, title: str = "") -> Figure:
     matplotlib.figure.Figure
         10 × 3.8 inches, legend outside on the right.
     """
-    window = check_int("window", window, low=1)
     fig, ax = new_figure(10.0, 3.8)
     a = ax[0, 0]
     for i, run in enumerate(runs):
@@ -301,6 +300,8 @@ def _train_article(model, train, probs, *, lam, optimizer, epochs, batch_size, s
     return model
 
 
+@validate_params(sgd_lr=_POSITIVE, adam_lr=_POSITIVE, adam_eps=Each(_POSITIVE), epochs=Int(low=1),
+                 batch_size=Int(low=1), seed=Int(low=0))
 def compare_lams_by_optimizer(make_student, data, teacher_probs: torch.Tensor, *,
                               lams=(0.0, 0.5), sgd_lr: float = 0.1, adam_lr: float = 3e-3,
                               adam_eps=(1e-8, 1e-20), epochs: int = 2, batch_size: int = 128,
@@ -347,12 +348,6 @@ def compare_lams_by_optimizer(make_student, data, teacher_probs: torch.Tensor, *
     lams = tuple(check_lam(v) for v in lams)
     if len(lams) != 2 or max(lams) >= 1.0:
         raise ValueError(f"lams must be two values in [0, 1), got {lams!r}")
-    sgd_lr = check_float("sgd_lr", sgd_lr, low=0.0, low_open=True)
-    adam_lr = check_float("adam_lr", adam_lr, low=0.0, low_open=True)
-    adam_eps = [check_float("adam_eps", e, low=0.0, low_open=True) for e in adam_eps]
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    seed = check_int("seed", seed, low=0)
     train, val, _ = unpack_splits(data)
     probs = check_probs("teacher_probs", teacher_probs).detach()
     if probs.shape[0] != len(train.y):

@@ -29,22 +29,24 @@ from torch import nn
 
 from kdlib import experiments, metrics, results
 from kdlib._checks import (
+    LAM,
+    SEEDS,
     TEACHER_CHECKPOINT,
+    TEMPERATURE,
+    Each,
     Float,
     Int,
     Param,
     as_number,
-    check_float,
-    check_int,
     check_kd_batch,
     check_labels,
-    check_lam,
     check_matrix,
     check_same_shape,
     check_temperature,
     exercise_checker,
     settings_checker,
     settings_class,
+    validate_params,
     verdict,
 )
 from kdlib.article import ArticleLossFn
@@ -280,6 +282,7 @@ def measure_train_mode(teacher: nn.Module, x: torch.Tensor, student_logits, labe
     return row, spread
 
 
+@validate_params(batch_size=Int(low=1), seed=Int(low=0))
 def measure_misaligned_cache(student_logits, cached_teacher_logits, labels, *, T: float,
                              batch_size: int = 128, seed: int = 0) -> tuple[PitfallRow, dict]:
     """The misaligned-cache mistake over one epoch of batches, shuffled and not.
@@ -303,8 +306,6 @@ def measure_misaligned_cache(student_logits, cached_teacher_logits, labels, *, T
     cache = check_matrix("cached_teacher_logits", cached_teacher_logits)
     check_same_shape("student_logits", s, "cached_teacher_logits", cache)
     y = check_labels(labels, s.shape[0], s.shape[1], of="student_logits")
-    batch_size = check_int("batch_size", batch_size, low=1)
-    seed = check_int("seed", seed, low=0)
     n = s.shape[0]
 
     def epoch(order):
@@ -434,6 +435,7 @@ def total_gradient_norm(norm_ce: float, norm_soft: float, dot: float, lam) -> np
     return np.sqrt(np.maximum(sq, 0.0))
 
 
+@validate_params(lam=LAM, T=TEMPERATURE, n_points=Int(low=2))
 def gradient_trade_off(grads: dict, *, lam: float, T: float, n_points: int = 101) -> Figure:
     """How λ and T set the pull of each term on the student: gradient norms, two panels.
 
@@ -460,9 +462,6 @@ def gradient_trade_off(grads: dict, *, lam: float, T: float, n_points: int = 101
     matplotlib.figure.Figure
         10 × 3.8 inches.
     """
-    lam = check_float("lam", lam, low=0.0, high=1.0)
-    T = check_float("T", T, low=0.0, low_open=True)
-    n_points = check_int("n_points", n_points, low=2)
     if T not in grads:
         raise ValueError(f"T={T!r} must be one of the temperatures of grads: {sorted(grads)}")
     a, b, dot = grads[T]
@@ -533,11 +532,9 @@ class LossTermsExplorer:
         One line with the current numbers.
     """
 
+    @validate_params(lam=LAM, T=TEMPERATURE, Ts=Each(TEMPERATURE))
     def __init__(self, student_logits, teacher_logits, labels, *, Ts=(1, 2, 4, 8, 16),
                  lam: float = 0.5, T: float = 4.0):
-        lam = check_float("lam", lam, low=0.0, high=1.0)
-        T = check_float("T", T, low=0.0, low_open=True)
-        Ts = [check_float("Ts", v, low=0.0, low_open=True) for v in Ts]
         if not Ts:
             raise ValueError("Ts must hold at least one temperature > 0, got an empty sequence")
         if T not in Ts:
@@ -706,6 +703,7 @@ def _pitfall_loss_fn(kind, teacher, cache, *, lam, T, batch_size):
     return loss_fn
 
 
+@validate_params(lam=LAM, T=TEMPERATURE, seeds=SEEDS)
 def pitfall_students(build, teacher: nn.Module, data, teacher_logits: torch.Tensor, *,
                      lam: float = 0.5, T: float = 4.0, seeds=(0, 1, 2), names=None,
                      settings: TrainSettings | None = None, rows: dict | None = None) -> list[dict]:
@@ -748,12 +746,6 @@ def pitfall_students(build, teacher: nn.Module, data, teacher_logits: torch.Tens
     """
     if not callable(build):
         raise TypeError(f"build must be a callable returning an nn.Module, got {type(build).__name__}")
-    lam, T = check_lam(lam), check_temperature(T)
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = list(range(check_int("seeds", seeds, low=1)))
-    seeds = [check_int("seeds", s, low=0) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed, got an empty sequence")
     settings = settings or TrainSettings(epochs=3, lr=3e-3, batch_size=128)
     names = list(PITFALL_LOSSES) if names is None else list(names)
     for name in names:

@@ -44,16 +44,18 @@ from matplotlib.figure import Figure
 
 from kdlib import experiments, results
 from kdlib._checks import (
+    LAM,
     QUICK_RUN,
     TEACHER_CHECKPOINT,
     Float,
     Int,
+    Optional,
     Param,
-    check_float,
     check_int,
     exercise_checker,
     settings_checker,
     settings_class,
+    validate_params,
 )
 from kdlib.data import Split, Splits, stratified_split
 from kdlib.losses import HARD_ONLY_LAM, kd_loss
@@ -164,9 +166,9 @@ check_params = settings_checker(Settings, PARAMS, quick=QUICK, also=_also)
 
 
 # --------------------------------------------------------------------------- data per seed
+@validate_params(seed=Int(low=0))
 def _sample_rows(pool, n_train: int, seed: int) -> np.ndarray:
     """Seed ``seed``'s stratified sample of ``n_train`` rows of ``pool.train`` (sorted)."""
-    seed = check_int("seed", seed, low=0)
     rows = experiments.sample_rows(len(pool.train.y), n_train, seed + 1, labels=pool.train.y)
     return np.asarray(rows[seed])
 
@@ -197,6 +199,7 @@ def resample(pool, n_train: int, seed: int):
                   pool.classes, pool.name)
 
 
+@validate_params(n=Int(low=0), n_classes=Int(low=1))
 def uniform_teacher(n: int, n_classes: int) -> torch.Tensor:
     """Logits of a teacher that says nothing: all zeros, i.e. the uniform distribution.
 
@@ -207,9 +210,10 @@ def uniform_teacher(n: int, n_classes: int) -> torch.Tensor:
     -------
     Tensor of shape ``(n, n_classes)``
     """
-    return torch.zeros(check_int("n", n, low=0), check_int("n_classes", n_classes, low=1))
+    return torch.zeros(n, n_classes)
 
 
+@validate_params(eps=Float(0, 1), seed=Int(low=0))
 def label_smoothing_identity(eps: float = 0.1, *, n: int = 64, n_classes: int = 10,
                              seed: int = 0) -> dict:
     """Label smoothing ε equals the KD loss with a uniform teacher, λ = 1 − ε, T = 1, up to a constant.
@@ -232,8 +236,7 @@ def label_smoothing_identity(eps: float = 0.1, *, n: int = 64, n_classes: int = 
         ``difference`` (their difference), ``eps_log_k`` (``ε·log K``) and
         ``same_gradient`` (the two gradients agree to 1e-6).
     """
-    eps = check_float("eps", eps, low=0.0, high=1.0)
-    g = torch.Generator().manual_seed(check_int("seed", seed, low=0))
+    g = torch.Generator().manual_seed(seed)
     s = torch.randn(n, n_classes, generator=g, dtype=torch.float64, requires_grad=True)
     y = torch.randint(0, n_classes, (n,), generator=g)
     ls = F.cross_entropy(s, y, label_smoothing=eps)
@@ -478,6 +481,7 @@ class MethodCV:
         return [r for r in self.rows if r["label"] == self.chosen["label"]]
 
 
+@validate_params(epochs=Int(low=1))
 def tune_methods(x, y, teacher_logits, *, candidates: dict, k: int = 3, epochs: int = 20,
                  seed: int = 0, jobs: int = 1) -> dict:
     """Score candidates by k-fold cross-validation on one training sample (exploratory in 05).
@@ -513,7 +517,6 @@ def tune_methods(x, y, teacher_logits, *, candidates: dict, k: int = 3, epochs: 
         raise ValueError(f"x, y and teacher_logits must have the same length; got {len(x)}, "
                          f"{len(y)} and {len(teacher_logits)}")
     k = check_int("k", k, low=2, high=len(y))
-    epochs = check_int("epochs", epochs, low=1)
     folds = experiments.kfold_indices(y, k, seed=seed)
     everything = np.arange(len(y))
     splits = []
@@ -604,6 +607,7 @@ def cv_frame(cv: dict, n_images: int) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- regimes
+@validate_params(seed=Int(low=0))
 def transfer_data(pool, *, n_labeled: int, seed: int, n_val: int = 5000):
     """Few labels, a transfer set the teacher never saw, and a new validation split.
 
@@ -620,7 +624,7 @@ def transfer_data(pool, *, n_labeled: int, seed: int, n_val: int = 5000):
         The transfer images (their labels are never used).
     """
     n_labeled = check_int("n_labeled", n_labeled, low=1, high=len(pool.train.y) - n_val)
-    rng = np.random.default_rng(2000 + check_int("seed", seed, low=0))
+    rng = np.random.default_rng(2000 + seed)
     y = pool.train.y.numpy()
     lab, rest = stratified_split(y, n_labeled, rng)
     val_pick, _ = stratified_split(y[rest], n_val, rng)
@@ -1279,6 +1283,7 @@ class GridExplorer:
         Wall time of the last callback (in a kernel including the PNG rendering).
     """
 
+    @validate_params(teacher_acc=Optional(Float(0, 1)))
     def __init__(self, rows, *, teacher_acc: float | None = None, baseline=None, lam=None,
                  T=None, unit: str = "seed"):
         self.rows = [r for r in rows]
@@ -1287,8 +1292,7 @@ class GridExplorer:
         self.unit = unit
         if not self.rows:
             raise ValueError("rows is empty: run kdlib.experiments.train_grid first")
-        self.teacher_acc = None if teacher_acc is None else check_float(
-            "teacher_acc", teacher_acc, low=0.0, high=1.0)
+        self.teacher_acc = teacher_acc
         self.baseline = list(baseline) if baseline else []
         lams = sorted({float(r["lam"]) for r in self.rows})
         Ts = sorted({float(r["T"]) for r in self.rows})
@@ -1421,27 +1425,25 @@ class TrainNow:
         are always drawn); ``draws`` counts the redraws.
     """
 
+    @validate_params(lam=LAM, T=Float(0.5, 20.0), max_epochs=Int(low=1), seed=Int(low=0),
+                     teacher_acc=Optional(Float(0, 1)), baseline_acc=Optional(Float(0, 1)))
     def __init__(self, data, teacher_logits, *, lam: float = 0.5, T: float = 4.0,
                  epochs: int = experiments.STUDENT_DEFAULTS["epochs"], max_epochs: int = 60,
                  seed: int = 0, teacher_acc: float | None = None, baseline_acc: float | None = None,
                  **recipe):
         self.data = data
         self.teacher_logits = teacher_logits
-        self.seed = check_int("seed", seed, low=0)
+        self.seed = seed
         if "epochs" in recipe:
             raise TypeError("epochs is TrainNow's slider: pass epochs=, not in the recipe")
         self.recipe = experiments.student_recipe(**recipe)
         del self.recipe["epochs"]
-        max_epochs = check_int("max_epochs", max_epochs, low=1)
         epochs = check_int("epochs", epochs, low=1, high=max_epochs)
-        lam = check_float("lam", lam, low=0.0, high=1.0)
-        T = check_float("T", T, low=0.5, high=20.0)
         self.references = {}
         if teacher_acc is not None:
-            self.references["teacher"] = check_float("teacher_acc", teacher_acc, low=0.0, high=1.0)
+            self.references["teacher"] = teacher_acc
         if baseline_acc is not None:
-            self.references["baseline λ=1"] = check_float("baseline_acc", baseline_acc,
-                                                          low=0.0, high=1.0)
+            self.references["baseline λ=1"] = baseline_acc
         self.figure = None
         self.history = None
         self.result = None

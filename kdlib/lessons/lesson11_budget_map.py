@@ -31,7 +31,17 @@ from matplotlib.figure import Figure
 
 from kdlib import data as kdata
 from kdlib import experiments, models, plots, results, runs
-from kdlib._checks import QUICK_RUN, Bool, Int, Param, Str, exercise_checker, settings_checker, settings_class
+from kdlib._checks import (
+    QUICK_RUN,
+    Bool,
+    Each,
+    Int,
+    Param,
+    Str,
+    exercise_checker,
+    settings_checker,
+    settings_class,
+)
 
 # ------------------------------------------------------------------ settings
 MAP_GRID = experiments.BudgetGrid(n_trains=(1000, 5000, 20000, 55000), epochs=(3, 10, 30), seeds=5,
@@ -58,8 +68,8 @@ would not be a primary (that point is read as exploratory)."""
 
 PARAMS = {
     "n_train": Param(Int(100, 55000), "Labelled images of the live slice (a row of the map)."),
-    "epochs": Param(lambda name, v: _epochs(name, v), "The live slice's budgets, each in [1, 100].",
-        "list of int"),
+    "epochs": Param(Each(Int(1, 100), min_len=1, example="[3, 10]"),
+        "The live slice's budgets, each in [1, 100].", "list of int"),
     "seeds": Param(Int(2, 10), "Seeds of the live slice (seed ``s`` draws the same images as the map's)."),
     "strong": Param(Bool(), "Distil the strong teacher in the live slice too."),
     "map_path": Param(Str("a path, or '' for the shipped map"),
@@ -70,13 +80,6 @@ PARAMS = {
 
 QUICK = {"n_train": 200, "epochs": [1, 2], "seeds": 2}
 """What ``quick=True`` uses for the live slice (a smoke run of seconds)."""
-
-
-def _epochs(name, value):
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
-        raise TypeError(f"{name} must be a non-empty list of integers, got {value!r}; with papermill "
-                        f"pass it as YAML: -y '{name}: [3, 10]'")
-    return [Int(1, 100)(f"{name}[{i}]", v) for i, v in enumerate(value)]
 
 
 @settings_class(PARAMS)
