@@ -383,3 +383,14 @@ def test_the_fixed_bounds_rule_finds_a_body_check():
     found = [c for c in _own_body_calls(fn) if getattr(c.func, "id", "") in _IMPERATIVE
              and all(map(_is_fixed, c.args[2:] + [k.value for k in c.keywords]))]
     assert [c.lineno for c in found] == [2]
+
+
+def test_fits_training_loop_reads_on_one_screen():
+    """Issue 16: ``train.fit``'s loop (the ``for`` over epochs, its batches inside) is at most 40 lines."""
+    fn = next(f for f in _functions(KDLIB / "train.py") if f.name == "fit")
+    loops = [n for n in ast.walk(fn) if isinstance(n, ast.For)]
+    outer = [n for n in loops if not any(n is not m and n in list(ast.walk(m)) for m in loops)]
+    assert len(outer) == 1, "fit should have one loop over epochs"
+    span = outer[0].end_lineno - outer[0].lineno + 1
+    assert any(isinstance(n, ast.For) for n in ast.walk(outer[0]) if n is not outer[0]), "no batch loop"
+    assert span <= 40, f"fit's loop has {span} lines"
