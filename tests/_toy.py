@@ -1,10 +1,13 @@
-"""Tiny problems and hand-made rows shared by several test files (not a test module): the tuning
-tests (tests/test_tuning.py, tests/test_lesson05_lambda_tuning.py) and notebook 04a/04b's
-(tests/test_lesson04a_article_formulas.py, tests/test_lesson04b_correct_loss.py)."""
+"""Tiny problems, hand-made rows and shared assertions of several test files (not a test module):
+the tuning tests (tests/test_grids.py, tests/test_lesson05_lambda_tuning.py), notebook 04a/04b's
+(tests/test_lesson04a_article_formulas.py, tests/test_lesson04b_correct_loss.py), the loss tests
+(tests/test_losses.py, tests/test_pitfalls.py, tests/test_article.py) and every lesson's
+``check_params`` test (:func:`assert_check_params_basics`)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -70,3 +73,55 @@ def np_kl(p_logits, q_logits, T):
         return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
     lp, lq = log_softmax(p_logits), log_softmax(q_logits)
     return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
+
+
+# The loss tests' batch (float64 logits, both on one scale) and their shared validation checks.
+def batch64(n=6, k=5, seed=0, scale=2.0):
+    g = torch.Generator().manual_seed(seed)
+    s = scale * torch.randn(n, k, generator=g, dtype=torch.float64)
+    t = scale * torch.randn(n, k, generator=g, dtype=torch.float64)
+    y = torch.randint(0, k, (n,), generator=g)
+    return s, t, y
+
+
+def assert_kd_like_validation(fn):
+    """``fn(student_logits, teacher_logits, labels, lam=, T=)`` names every bad argument."""
+    s, t, y = batch64(4, 3, seed=21)
+    with pytest.raises(ValueError, match=r"lam.*\[0, 1\]"):
+        fn(s, t, y, lam=1.5, T=1.0)
+    with pytest.raises(ValueError, match=r"lam.*\[0, 1\]"):
+        fn(s, t, y, lam=-0.1, T=1.0)
+    for bad_T in (0, -1.0):
+        with pytest.raises(ValueError, match=r"T.*> 0"):
+            fn(s, t, y, lam=0.5, T=bad_T)
+    with pytest.raises(ValueError, match=r"student_logits and teacher_logits.*\(4, 3\).*\(4, 5\)"):
+        fn(s, torch.zeros(4, 5, dtype=torch.float64), y, lam=0.5, T=1.0)
+    with pytest.raises(ValueError, match=r"labels.*length 4"):
+        fn(s, t, y[:3], lam=0.5, T=1.0)
+    with pytest.raises(ValueError, match=r"labels.*\[0, 2\].*\[0, 3\]"):
+        fn(s, t, torch.tensor([0, 1, 2, 3]), lam=0.5, T=1.0)
+    with pytest.raises(ValueError, match=r"labels.*\[0, 2\]"):
+        fn(s, t, torch.tensor([0, -1, 2, 1]), lam=0.5, T=1.0)
+    with pytest.raises(ValueError, match=r"student_logits.*2-D.*\(12,\)"):
+        fn(s.flatten(), t, y, lam=0.5, T=1.0)
+    with pytest.raises(ValueError, match=r"teacher_logits.*2-D.*\(1, 4, 3\)"):
+        fn(s, t[None], y, lam=0.5, T=1.0)
+    with pytest.raises(TypeError, match="labels"):
+        fn(s, t, y.double(), lam=0.5, T=1.0)
+
+
+def assert_check_params_basics(lesson, good: dict, *, integer: str):
+    """A lesson's ``check_params``: ``good`` comes back as its Settings; an integer parameter given
+    2.5, a ``None`` checkpoint, an unknown name and each missing name are errors naming them."""
+    settings = lesson.check_params(**good)
+    assert isinstance(settings, lesson.Settings) and vars(settings) == good
+    with pytest.raises(TypeError, match=rf"^{integer} must be an integer"):
+        lesson.check_params(**{**good, integer: 2.5})
+    if "checkpoint" in good:
+        with pytest.raises(TypeError, match="^checkpoint must be a string"):
+            lesson.check_params(**{**good, "checkpoint": None})
+    with pytest.raises(TypeError, match="unknown parameter 'not_a_parameter'"):
+        lesson.check_params(**good, not_a_parameter=2)
+    for name in good:
+        with pytest.raises(TypeError, match=f"parameter '{name}' is missing"):
+            lesson.check_params(**{k: v for k, v in good.items() if k != name})

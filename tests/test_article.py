@@ -10,19 +10,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _toy import batch64 as batch
 from torch import nn
 
 from kdlib import article as A
 
 DTYPE = torch.float64
-
-
-def batch(n=6, k=5, seed=0, scale=2.0):
-    g = torch.Generator().manual_seed(seed)
-    s = scale * torch.randn(n, k, generator=g, dtype=DTYPE)
-    t = scale * torch.randn(n, k, generator=g, dtype=DTYPE)
-    y = torch.randint(0, k, (n,), generator=g)
-    return s, t, y
 
 
 # --------------------------------------------------------------------------- the article's formulas

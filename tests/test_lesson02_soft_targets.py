@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _toy import assert_check_params_basics
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -392,11 +393,9 @@ def test_explorer_rejects_bad_arguments():
         lesson.TemperatureExplorer(z, x, y, CLASSES, names=["a"])
 
 
-def test_check_params_rejects_unknown_and_missing_names():
-    with pytest.raises(TypeError, match="unknown parameter 'T_min'"):
-        lesson.check_params(checkpoint="", n_images=2000, T_max=20.0, T_min=1.0)
-    with pytest.raises(TypeError, match="parameter 'T_max' is missing"):
-        lesson.check_params(checkpoint="", n_images=2000)
+def test_check_params_basics():
+    assert_check_params_basics(lesson, {"checkpoint": "", "n_images": 2000, "T_max": 20.0},
+                               integer="n_images")
 
 
 # --------------------------------------------------------------------------- what we saw

@@ -10,6 +10,7 @@ import hashlib
 import numpy as np
 import pytest
 import torch
+from _toy import assert_check_params_basics
 
 from kdlib import data as kdata
 from kdlib import experiments, losses, models, results
@@ -18,6 +19,10 @@ from kdlib.lessons import lesson06_dark_knowledge as lesson
 from kdlib.metrics import accuracy_from_logits
 
 DEFAULTS = dict(omitted="Bag", n_train=2000, epochs=10, seeds=5, quick=False)
+
+
+def test_check_params_basics():
+    assert_check_params_basics(lesson, DEFAULTS, integer="seeds")
 
 
 def toy_logits(n=300, k=10, seed=0):

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from _toy import assert_check_params_basics
 
 import kdlib.experiments
 import kdlib.models
@@ -15,6 +16,10 @@ from kdlib.lessons import lesson07_efficiency as lesson
 
 GOOD = dict(n_train=2000, epochs=10, seeds=5, lam=0.5, T=2.0, lr=3e-2, repeats=50,
             try_compile=False, quick=False)
+
+
+def test_check_params_basics():
+    assert_check_params_basics(lesson, GOOD, integer="seeds")
 
 
 def tiny_data(n=120, seed=0):

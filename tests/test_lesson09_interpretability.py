@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _toy import assert_check_params_basics
 
 from kdlib import models
 from kdlib._checks import Verdict
@@ -13,6 +14,10 @@ from kdlib.train import load_teacher
 
 DEFAULTS = dict(checkpoint="", n_train=1000, epochs=4, seeds=5, lam=0.1, T=1.0, tree_depth=4,
                 max_depth=8, quick=False)
+
+
+def test_check_params_basics():
+    assert_check_params_basics(lesson, DEFAULTS, integer="seeds")
 
 
 def test_check_params_accepts_defaults_and_quick_overrides():

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _toy import assert_check_params_basics
 from torch import nn
 
 from kdlib import experiments, models, results
@@ -14,6 +15,10 @@ from kdlib.train import fit, load_teacher
 
 DEFAULTS = dict(checkpoint="", n_train=2000, epochs=5, rnn_epochs=2, seeds=5, explore_seeds=2, lam=0.5, T=2.0,
                 clip=1.0, feature_weight=0.25, quick=False)
+
+
+def test_check_params_basics():
+    assert_check_params_basics(lesson, DEFAULTS, integer="seeds")
 
 
 def test_check_params_defaults_quick_and_errors():

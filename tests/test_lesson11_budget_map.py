@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from _toy import assert_check_params_basics
 
 from kdlib import data as kdata
 from kdlib import models, results
@@ -19,6 +20,10 @@ from kdlib.lessons import lesson11_budget_map as lesson
 
 DEFAULTS = {"n_train": 1000, "epochs": [3, 10], "seeds": 5, "strong": False, "map_path": "",
             "quick": False}
+
+
+def test_check_params_basics():
+    assert_check_params_basics(lesson, DEFAULTS, integer="seeds")
 
 
 # ------------------------------------------------------------------ settings

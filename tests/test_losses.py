@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _toy import assert_kd_like_validation
+from _toy import batch64 as batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -36,14 +38,6 @@ def np_ce(s: np.ndarray, y: np.ndarray) -> float:
 
 def np_kd(s, t, y, lam, T) -> float:
     return lam * np_ce(s, y) + (1 - lam) * T * T * np_kl(t, s, T)
-
-
-def batch(n=6, k=5, seed=0, scale=2.0):
-    g = torch.Generator().manual_seed(seed)
-    s = scale * torch.randn(n, k, generator=g, dtype=DTYPE)
-    t = scale * torch.randn(n, k, generator=g, dtype=DTYPE)
-    y = torch.randint(0, k, (n,), generator=g)
-    return s, t, y
 
 
 @st.composite
@@ -247,28 +241,7 @@ def test_effective_T_and_same_setting():
 
 @pytest.mark.parametrize("fn", [L.kd_loss], ids=lambda f: f.__name__)
 def test_kd_like_validation(fn):
-    s, t, y = batch(4, 3, seed=21)
-    with pytest.raises(ValueError, match=r"lam.*\[0, 1\]"):
-        fn(s, t, y, lam=1.5, T=1.0)
-    with pytest.raises(ValueError, match=r"lam.*\[0, 1\]"):
-        fn(s, t, y, lam=-0.1, T=1.0)
-    for bad_T in (0, -1.0):
-        with pytest.raises(ValueError, match=r"T.*> 0"):
-            fn(s, t, y, lam=0.5, T=bad_T)
-    with pytest.raises(ValueError, match=r"student_logits and teacher_logits.*\(4, 3\).*\(4, 5\)"):
-        fn(s, torch.zeros(4, 5, dtype=DTYPE), y, lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match=r"labels.*length 4"):
-        fn(s, t, y[:3], lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match=r"labels.*\[0, 2\].*\[0, 3\]"):
-        fn(s, t, torch.tensor([0, 1, 2, 3]), lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match=r"labels.*\[0, 2\]"):
-        fn(s, t, torch.tensor([0, -1, 2, 1]), lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match=r"student_logits.*2-D.*\(12,\)"):
-        fn(s.flatten(), t, y, lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match=r"teacher_logits.*2-D.*\(1, 4, 3\)"):
-        fn(s, t[None], y, lam=0.5, T=1.0)
-    with pytest.raises(TypeError, match="labels"):
-        fn(s, t, y.double(), lam=0.5, T=1.0)
+    assert_kd_like_validation(fn)
 
 
 def test_other_validation():

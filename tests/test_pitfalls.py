@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _toy import assert_kd_like_validation
+from _toy import batch64 as batch
 from torch import nn
 
 from kdlib import losses as L
@@ -23,14 +25,6 @@ def np_kl(p_logits: np.ndarray, q_logits: np.ndarray, T: float) -> float:
     """KL(softmax(p/T) || softmax(q/T)), summed over classes, mean over rows."""
     lp, lq = np_log_softmax(p_logits / T), np_log_softmax(q_logits / T)
     return float((np.exp(lp) * (lp - lq)).sum(axis=-1).mean())
-
-
-def batch(n=6, k=5, seed=0, scale=2.0):
-    g = torch.Generator().manual_seed(seed)
-    s = scale * torch.randn(n, k, generator=g, dtype=DTYPE)
-    t = scale * torch.randn(n, k, generator=g, dtype=DTYPE)
-    y = torch.randint(0, k, (n,), generator=g)
-    return s, t, y
 
 
 # --------------------------------------------------------------------------- pitfalls
@@ -146,28 +140,7 @@ KD_LIKE = [P.pitfall_kldiv_mean, P.pitfall_probs_as_log_probs, P.pitfall_no_T2, 
 @pytest.mark.filterwarnings("ignore:reduction")
 @pytest.mark.parametrize("fn", KD_LIKE, ids=lambda f: f.__name__)
 def test_kd_like_validation(fn):
-    s, t, y = batch(4, 3, seed=21)
-    with pytest.raises(ValueError, match=r"lam.*\[0, 1\]"):
-        fn(s, t, y, lam=1.5, T=1.0)
-    with pytest.raises(ValueError, match=r"lam.*\[0, 1\]"):
-        fn(s, t, y, lam=-0.1, T=1.0)
-    for bad_T in (0, -1.0):
-        with pytest.raises(ValueError, match=r"T.*> 0"):
-            fn(s, t, y, lam=0.5, T=bad_T)
-    with pytest.raises(ValueError, match=r"student_logits and teacher_logits.*\(4, 3\).*\(4, 5\)"):
-        fn(s, torch.zeros(4, 5, dtype=DTYPE), y, lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match=r"labels.*length 4"):
-        fn(s, t, y[:3], lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match=r"labels.*\[0, 2\].*\[0, 3\]"):
-        fn(s, t, torch.tensor([0, 1, 2, 3]), lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match=r"labels.*\[0, 2\]"):
-        fn(s, t, torch.tensor([0, -1, 2, 1]), lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match=r"student_logits.*2-D.*\(12,\)"):
-        fn(s.flatten(), t, y, lam=0.5, T=1.0)
-    with pytest.raises(ValueError, match=r"teacher_logits.*2-D.*\(1, 4, 3\)"):
-        fn(s, t[None], y, lam=0.5, T=1.0)
-    with pytest.raises(TypeError, match="labels"):
-        fn(s, t, y.double(), lam=0.5, T=1.0)
+    assert_kd_like_validation(fn)
 
 
 def test_other_validation():
