@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kdlib.data import Split, Splits
@@ -66,13 +67,42 @@ def toy_student():
     return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
 
 
-def np_kl(p_logits, q_logits, T):
-    def log_softmax(z):
-        z = z / T
-        m = z.max(-1, keepdims=True)
-        return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
-    lp, lq = log_softmax(p_logits), log_softmax(q_logits)
-    return float((np.exp(lp) * (lp - lq)).sum(-1).mean())
+def np_log_softmax(z: np.ndarray) -> np.ndarray:
+    m = z.max(axis=-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def np_kl(p_logits: np.ndarray, q_logits: np.ndarray, T: float) -> float:
+    """KL(softmax(p/T) || softmax(q/T)), summed over classes, mean over rows (NumPy, independent of torch)."""
+    lp, lq = np_log_softmax(p_logits / T), np_log_softmax(q_logits / T)
+    return float((np.exp(lp) * (lp - lq)).sum(axis=-1).mean())
+
+
+# A learner's candidate KD losses, ``f(s, t, y, lam, T)``: the right one and the classic mistakes
+# (the checks of notebooks 04a and 04b are graded against them).
+def right_loss(s, t, y, lam, T):
+    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
+
+
+def no_T2(s, t, y, lam, T):
+    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
+    return lam * F.cross_entropy(s, y) + (1 - lam) * soft
+
+
+def mean_reduction(s, t, y, lam, T):
+    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="mean")
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
+
+
+def swapped(s, t, y, lam, T):
+    soft = F.kl_div(F.log_softmax(t / T, dim=1), F.softmax(s / T, dim=1), reduction="batchmean")
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
+
+
+def probs_not_logs(s, t, y, lam, T):
+    soft = F.kl_div(F.softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
+    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
 
 
 # The loss tests' batch (float64 logits, both on one scale) and their shared validation checks.

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _toy import assert_check_params_basics, toy_data, toy_student
+from _toy import (
+    assert_check_params_basics,
+    right_loss,
+    toy_data,
+    toy_student,
+)
 
 from kdlib._checks import Verdict
 from kdlib.lessons import lesson04a_article_formulas as lesson
@@ -147,31 +152,6 @@ def test_compare_lams_by_optimizer_adam_cancels_the_factor():
     assert adam_tiny.max_weight_change > 0 and "eps 1e-20" in adam_tiny.label
     with pytest.raises(ValueError, match="lams"):
         lesson.compare_lams_by_optimizer(toy_student, (train, val), probs, lams=(0.0, 1.0))
-
-
-def right_loss(s, t, y, lam, T):
-    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
-    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
-
-
-def no_T2(s, t, y, lam, T):
-    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
-    return lam * F.cross_entropy(s, y) + (1 - lam) * soft
-
-
-def mean_reduction(s, t, y, lam, T):
-    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="mean")
-    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
-
-
-def swapped(s, t, y, lam, T):
-    soft = F.kl_div(F.log_softmax(t / T, dim=1), F.softmax(s / T, dim=1), reduction="batchmean")
-    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
-
-
-def probs_not_logs(s, t, y, lam, T):
-    soft = F.kl_div(F.softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
-    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
 
 
 def kl_log_target(s, t, y, lam, T):

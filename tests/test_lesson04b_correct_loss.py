@@ -7,7 +7,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _toy import assert_check_params_basics, batch, np_kl, toy_data, toy_student
+from _toy import (
+    assert_check_params_basics,
+    batch,
+    mean_reduction,
+    no_T2,
+    np_kl,
+    probs_not_logs,
+    right_loss,
+    swapped,
+    toy_data,
+    toy_student,
+)
 from torch import nn
 
 from kdlib import article, experiments, metrics
@@ -265,31 +276,6 @@ def test_pitfall_students_rows_table_and_plot():
         lesson.pitfall_students(toy_student, teacher, data, logits, seeds=[2], rows=sample)
     with pytest.raises(ValueError, match="names"):
         lesson.pitfall_students(toy_student, teacher, data, logits, names=["typo"])
-
-
-def right_loss(s, t, y, lam, T):
-    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
-    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
-
-
-def no_T2(s, t, y, lam, T):
-    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
-    return lam * F.cross_entropy(s, y) + (1 - lam) * soft
-
-
-def mean_reduction(s, t, y, lam, T):
-    soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="mean")
-    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
-
-
-def swapped(s, t, y, lam, T):
-    soft = F.kl_div(F.log_softmax(t / T, dim=1), F.softmax(s / T, dim=1), reduction="batchmean")
-    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
-
-
-def probs_not_logs(s, t, y, lam, T):
-    soft = F.kl_div(F.softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="batchmean")
-    return lam * F.cross_entropy(s, y) + (1 - lam) * T ** 2 * soft
 
 
 def test_check_kd_loss_accepts_a_correct_loss(capsys):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _toy import assert_kd_like_validation
+from _toy import assert_kd_like_validation, np_kl, np_log_softmax
 from _toy import batch64 as batch
 from torch import nn
 
@@ -14,17 +14,6 @@ from kdlib import losses as L
 from kdlib import pitfalls as P
 
 DTYPE = torch.float64
-
-
-def np_log_softmax(z: np.ndarray) -> np.ndarray:
-    m = z.max(axis=-1, keepdims=True)
-    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
-
-
-def np_kl(p_logits: np.ndarray, q_logits: np.ndarray, T: float) -> float:
-    """KL(softmax(p/T) || softmax(q/T)), summed over classes, mean over rows."""
-    lp, lq = np_log_softmax(p_logits / T), np_log_softmax(q_logits / T)
-    return float((np.exp(lp) * (lp - lq)).sum(axis=-1).mean())
 
 
 # --------------------------------------------------------------------------- pitfalls
