@@ -306,13 +306,14 @@ def allowed(constraint) -> str:
     Parameters
     ----------
     constraint : callable
-        :class:`Int`, :class:`Float`, :class:`OneOf` or :class:`Param` say their rule; any
-        other constraint says nothing.
+        :class:`Int`, :class:`Float`, :class:`OneOf`, :class:`Each` or :class:`Param` say their
+        rule; any other constraint says nothing.
 
     Returns
     -------
     str
-        E.g. ``"[100, 55000]"``, ``"(0, 100]"``, ``">= 0"``, ``"one of 'a', 'b'"``.
+        E.g. ``"[100, 55000]"``, ``"(0, 100]"``, ``">= 0"``, ``"one of 'a', 'b'"``,
+        ``"1 to 3 entries; each in [1, 512]"``.
 
     Examples
     --------
@@ -320,6 +321,12 @@ def allowed(constraint) -> str:
     ('(0, 100]', '>= 0', '')
     """
     c = constraint.constraint if isinstance(constraint, Param) else constraint
+    if isinstance(c, Each):
+        each = allowed(c.constraint)
+        count = {(0, None): "", (1, None): "at least 1 entry"}.get(
+            (c.min_len, c.max_len),
+            f"at least {c.min_len} entries" if c.max_len is None else f"{c.min_len} to {c.max_len} entries")
+        return "; ".join(filter(None, [count, f"each {'in ' * (each[:1] in '[(')}{each}" * bool(each)]))
     if isinstance(c, OneOf):
         return "one of " + ", ".join(map(repr, c.choices))
     if not isinstance(c, (Int, Float)) or (c.low is None and c.high is None):

@@ -328,6 +328,10 @@ def test_settings_class_writes_fields_and_attributes_from_params():
         spec["n"]("n", 0)
     assert (allowed(Int(0)), allowed(Float(high=1.5)), allowed(Str()), allowed(Float(0.5, 2))) == \
         (">= 0", "<= 1.5", "", "[0.5, 2]")
+    assert (allowed(Each(Int(1, 512), min_len=1, max_len=3)), allowed(Each(Int(low=1))),
+            allowed(Each(OneOf("a"), min_len=1)), allowed(Each(Str(), min_len=2)), allowed(Each(Str()))) == \
+        ("1 to 3 entries; each in [1, 512]", "each >= 1", "at least 1 entry; each one of 'a'",
+         "at least 2 entries", "")
     with pytest.raises(TypeError, match=r"PARAMS\['n'\] must be a Param"):
         settings_class({"n": Int(1, 2)})(type("S", (), {}))
 

@@ -69,7 +69,7 @@ would not be a primary (that point is read as exploratory)."""
 PARAMS = {
     "n_train": Param(Int(100, 55000), "Labelled images of the live slice (a row of the map)."),
     "epochs": Param(Each(Int(1, 100), min_len=1, example="[3, 10]"),
-        "The live slice's budgets, each in [1, 100].", "list of int"),
+        "The live slice's budgets (epochs of training).", "list of int"),
     "seeds": Param(Int(2, 10), "Seeds of the live slice (seed ``s`` draws the same images as the map's)."),
     "strong": Param(Bool(), "Distil the strong teacher in the live slice too."),
     "map_path": Param(Str("a path, or '' for the shipped map"),
