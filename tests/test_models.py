@@ -387,7 +387,7 @@ def test_soft_tree_balance_penalty_against_numpy():
     flat = models.soft_tree(depth=2, n_in=4, n_classes=3)
     torch.nn.init.zeros_(flat.inner.weight)
     torch.nn.init.zeros_(flat.inner.bias)
-    assert float(flat.balance_penalty(x)) == pytest.approx(np.log(2) * (1 + 0.5 * 2), rel=1e-5)
+    assert float(flat.balance_penalty(x).detach()) == pytest.approx(np.log(2) * (1 + 0.5 * 2), rel=1e-5)
 
 
 def test_max_param_diff():
