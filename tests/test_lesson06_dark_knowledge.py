@@ -40,6 +40,13 @@ def test_check_rejects_bad_values_naming_them(name, value, match):
         lesson.check_params(**dict(DEFAULTS, **{name: value}))
 
 
+def test_only_class_keeps_or_drops_one_class_and_the_two_partition_the_split():
+    split = kdata.Split(torch.arange(12.0).reshape(6, 2), torch.tensor([0, 2, 1, 2, 0, 2]))
+    mine, rest = lesson.only_class(split, 2), lesson.only_class(split, 2, keep=False)
+    assert mine.y.tolist() == [2, 2, 2] and mine.x[:, 0].tolist() == [2.0, 6.0, 10.0]
+    assert rest.y.tolist() == [0, 1, 0] and rest.x[:, 0].tolist() == [0.0, 4.0, 8.0]
+
+
 def test_class_metrics_against_a_direct_count():
     z, y = toy_logits()
     for bias in (0.0, 2.5):

@@ -159,20 +159,23 @@ def without_class(rows, y, c: int) -> tuple:
     return tuple(r for r in rows if y[r] != c)
 
 
-def only_class(split, c: int):
-    """The images of class ``c`` only.
+def only_class(split, c: int, *, keep: bool = True):
+    """The images of class ``c`` only, or (``keep=False``) every image but those.
 
     Parameters
     ----------
     split : kdlib.data.Split
     c : int
+        The class.
+    keep : bool
+        ``True``: keep class ``c``'s images; ``False``: drop them and keep the rest.
 
     Returns
     -------
     kdlib.data.Split
     """
-    keep = split.y == c
-    return kdata.Split(split.x[keep], split.y[keep])
+    chosen = (split.y == c) == keep
+    return kdata.Split(split.x[chosen], split.y[chosen])
 
 
 # --------------------------------------------------------------------------- teachers
@@ -615,7 +618,7 @@ def select(data, samples: dict, targets: dict, S: Settings) -> tuple:
     """
     c = S.omitted_index
     rows0 = without_class(samples[0], data.train.y, c)
-    val = only_other_classes(data.val, c)
+    val = only_class(data.val, c, keep=False)
     cands = candidates(S)
     rows = train_conditions(data.train, [(k, 0, rows0, 0) for k in cands], S, targets=targets,
                             evaluate=accuracy_of(val), desc="choosing on validation")
@@ -627,22 +630,6 @@ def select(data, samples: dict, targets: dict, S: Settings) -> tuple:
         if best is None or r["val_acc"] > best["val_acc"]:
             chosen[r["method"]] = r
     return rows, {m: r["candidate"] for m, r in chosen.items()}
-
-
-def only_other_classes(split, c: int):
-    """The split without any image of class ``c``.
-
-    Parameters
-    ----------
-    split : kdlib.data.Split
-    c : int
-
-    Returns
-    -------
-    kdlib.data.Split
-    """
-    keep = split.y != c
-    return kdata.Split(split.x[keep], split.y[keep])
 
 
 def control_targets_on_pool(teacher_logits, y, S: Settings) -> dict:
@@ -730,7 +717,7 @@ def run_controls(data, samples: dict, targets: dict, chosen: dict, S: Settings, 
     keep = (lambda cand: cand.condition == "hard labels") if keep_hard else None
     if omit:
         rows = train_conditions(data.train, jobs, S, targets=targets, keep=keep, desc="omitted task",
-                                evaluate=logits_on(only_other_classes(data.val, c), data.test))
+                                evaluate=logits_on(only_class(data.val, c, keep=False), data.test))
         for r in rows:
             r["val_logits"], r["test_logits"] = r.pop("logits_0"), r.pop("logits_1")
         return rows
