@@ -253,25 +253,6 @@ def fidelity(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> dict
             "kl": float(kl.mean()) if len(kl) else float("nan"), "n": len(kl)}
 
 
-def fidelity_per_split(student: nn.Module, teacher: nn.Module, inputs: dict) -> dict:
-    """:func:`fidelity` of ``student`` to ``teacher`` on several named input sets.
-
-    Parameters
-    ----------
-    student, teacher : nn.Module
-    inputs : dict
-        Name → input tensor, e.g. ``{"train": data.train.x, "test": data.test.x}``.
-
-    Returns
-    -------
-    dict
-        Name → the dict of :func:`fidelity`.
-    """
-    if not isinstance(inputs, dict) or not inputs:
-        raise TypeError(f"inputs must be a non-empty dict name -> tensor, got {type(inputs).__name__}")
-    return {name: fidelity(predict(teacher, x), predict(student, x)) for name, x in inputs.items()}
-
-
 def _check_probs(probs, y):
     _check_xy(probs, y)
     check_probs("probs", probs, rows_sum_to_one=True)

@@ -745,7 +745,7 @@ class FeatureTap:
 @validate_params(batch_size=Int(low=1))
 @torch.no_grad()
 def read_layer(model: nn.Module, x: torch.Tensor, layer: str, *,
-               batch_size: int = 128) -> torch.Tensor:
+               batch_size: int = 128, with_output: bool = False):
     """Output of the named ``layer`` of ``model`` on ``x`` (evaluation mode, in chunks).
 
     Parameters
@@ -757,23 +757,26 @@ def read_layer(model: nn.Module, x: torch.Tensor, layer: str, *,
         A name from :func:`layer_names`.
     batch_size : int
         Chunk size (see :func:`predict`).
+    with_output : bool
+        Also return the model's own output (e.g. the teacher's logits), from the same pass.
 
     Returns
     -------
-    Tensor
-        The layer's outputs for all of ``x``, concatenated along the batch.
+    Tensor, or (Tensor, Tensor)
+        The layer's outputs for all of ``x``, concatenated along the batch; with
+        ``with_output``, ``(layer outputs, model outputs)``.
     """
     was_training = model.training
     model.eval()
-    parts = []
+    parts, outs = [], []
     try:
         with FeatureTap(model, layer) as tap:
             for i in range(0, len(x), batch_size):
-                model(x[i:i + batch_size])
+                outs.append(model(x[i:i + batch_size]).detach())
                 parts.append(tap.outputs[layer].detach())
     finally:
         model.train(was_training)
-    return torch.cat(parts)
+    return (torch.cat(parts), torch.cat(outs)) if with_output else torch.cat(parts)
 
 
 def max_param_diff(a: nn.Module, b: nn.Module) -> float:

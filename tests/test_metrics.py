@@ -209,18 +209,6 @@ def test_fidelity_agreement_and_kl():
     assert one_class["agreement"] == 1.0 and one_class["kl"] == pytest.approx(0.0, abs=1e-7)
 
 
-def test_fidelity_per_split_uses_both_models(linear):
-    other = nn.Linear(2, 3)
-    with torch.no_grad():
-        other.weight.copy_(linear.weight)
-        other.bias.copy_(torch.tensor([0.0, 0.0, 100.0]))  # always class 2
-    out = metrics.fidelity_per_split(other, linear, {"a": X, "b": X[:2]})
-    assert out["a"]["agreement"] == pytest.approx(2 / 5)  # PRED has class 2 twice
-    assert out["b"]["agreement"] == 0.0
-    with pytest.raises(TypeError, match="non-empty dict"):
-        metrics.fidelity_per_split(other, linear, {})
-
-
 def _np_reliability(p, y, n_bins):
     conf, pred = p.max(1), p.argmax(1)
     count, acc, mc = np.zeros(n_bins), np.full(n_bins, np.nan), np.full(n_bins, np.nan)

@@ -365,6 +365,11 @@ def test_feature_tap_reads_named_layer_without_changing_forward(images):
     assert hidden.requires_grad  # a loss on it trains the layers below
     assert not m[2]._forward_hooks  # removed on exit
     torch.testing.assert_close(models.read_layer(m, images, "2", batch_size=3), hidden.detach())
+    m.train()
+    feats, logits = models.read_layer(m, images, "2", batch_size=3, with_output=True)
+    torch.testing.assert_close(feats, hidden.detach())
+    torch.testing.assert_close(logits, before.detach())  # the model's output, from the same pass
+    assert m.training and not feats.requires_grad and not logits.requires_grad
 
 
 def test_feature_tap_unknown_layer_names_known_ones():

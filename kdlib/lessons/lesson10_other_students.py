@@ -273,17 +273,10 @@ def make_pool(teacher: nn.Module, *, n_train: int, seeds: int) -> Pool:
     Pool
     """
     data = kdata.load("fashion-mnist", n_train=n_train * seeds, seed=0)
-    with models.FeatureTap(teacher, TEACHER_LAYER) as tap:
-        logits, feats = [], []
-        with torch.no_grad():
-            was = teacher.training
-            teacher.eval()
-            for chunk in data.train.x.split(128):
-                logits.append(teacher(chunk))
-                feats.append(tap.outputs[TEACHER_LAYER])
-            teacher.train(was)
+    feats, logits = models.read_layer(teacher, data.train.x, TEACHER_LAYER, batch_size=128,
+                                      with_output=True)
     rows = tuple(experiments.sample_rows(len(data.train.y), n_train, seeds))
-    return Pool(data, torch.cat(logits), torch.cat(feats), models.predict(teacher, data.test.x), rows)
+    return Pool(data, logits, feats, models.predict(teacher, data.test.x), rows)
 
 
 def teacher_accuracy(pool: Pool) -> float:
