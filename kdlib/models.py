@@ -617,10 +617,6 @@ class SoftTree(nn.Module):
         """``P_l(x)``: the probability of reaching each leaf (rows sum to 1)."""
         return self.log_path_probs(x).exp()
 
-    def leaf_distributions(self) -> torch.Tensor:
-        """``Q_l``: each leaf's class distribution, shape (2**depth, n_classes)."""
-        return torch.softmax(self.leaves, dim=1)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         log_q = torch.log_softmax(self.leaves, dim=1)
         return torch.logsumexp(self.log_path_probs(x)[:, :, None] + log_q[None], dim=1)
