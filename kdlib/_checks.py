@@ -253,11 +253,13 @@ class Each:
 class Seeds:
     """Seeds: a count ``n`` (the seeds ``0 … n-1``) or a non-empty sequence of seeds ``>= 0``.
 
-    Parameters
-    ----------
-    None
-        The constraint has no settings; ``Seeds()(name, value)`` returns the seeds as a
-        list of ``int`` (item ``i`` of a sequence is named ``name[i]`` in a message).
+    The constraint has no settings (use :data:`SEEDS`); item ``i`` of a sequence is named
+    ``name[i]`` in a message.
+
+    Returns
+    -------
+    list of int
+        What ``Seeds()(name, value)`` gives back: the seeds.
     """
 
     def __call__(self, name, value):
@@ -322,11 +324,15 @@ def allowed(constraint) -> str:
     """
     c = constraint.constraint if isinstance(constraint, Param) else constraint
     if isinstance(c, Each):
+        parts = []
+        if c.max_len is not None:
+            parts.append(f"{c.min_len} to {c.max_len} entries")
+        elif c.min_len:
+            parts.append(f"at least {c.min_len} {'entry' if c.min_len == 1 else 'entries'}")
         each = allowed(c.constraint)
-        count = {(0, None): "", (1, None): "at least 1 entry"}.get(
-            (c.min_len, c.max_len),
-            f"at least {c.min_len} entries" if c.max_len is None else f"{c.min_len} to {c.max_len} entries")
-        return "; ".join(filter(None, [count, f"each {'in ' * (each[:1] in '[(')}{each}" * bool(each)]))
+        if each:
+            parts.append(f"each in {each}" if each[0] in "[(" else f"each {each}")
+        return "; ".join(parts)
     if isinstance(c, OneOf):
         return "one of " + ", ".join(map(repr, c.choices))
     if not isinstance(c, (Int, Float)) or (c.low is None and c.high is None):
@@ -397,6 +403,7 @@ TEACHER_CHECKPOINT = Param(Str("a path, or '' for data/teacher.pt"),
 QUICK_RUN = Param(Bool(), "A smoke run of seconds: :data:`QUICK` replaces the sizes.")
 """The ``quick`` parameter of every notebook that has a smoke-test setting."""
 SEEDS = Seeds()
+"""Seeds as every engine function takes them: a count or a list (:class:`Seeds`)."""
 LAM = Float(0, 1)  # the weight of the hard-label term (kdlib.losses.kd_loss)
 TEMPERATURE = Float(0, low_open=True)
 

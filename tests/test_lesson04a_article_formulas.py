@@ -105,8 +105,10 @@ def test_scaled_lr_accepts_every_data_form(scaled_runs):
 def test_scaled_lr_validation():
     train, val = toy_data()
     probs = torch.full((len(train.y), 3), 1 / 3)
-    with pytest.raises(ValueError, match="lam"):
+    with pytest.raises(ValueError, match=r"^lams\[1\]=2.0 is out of range; allowed: \[0, 1\]$"):
         lesson.compare_article_with_scaled_lr(toy_student, (train, val), probs, lams=(0.5, 2.0))
+    with pytest.raises(ValueError, match=r"^lams=\[\] has 0 entries; allowed: at least 1$"):
+        lesson.compare_article_with_scaled_lr(toy_student, (train, val), probs, lams=())
     with pytest.raises(ValueError, match="rows"):
         lesson.compare_article_with_scaled_lr(toy_student, (train, val), probs[:10])
     with pytest.raises(TypeError, match="make_student"):

@@ -216,6 +216,8 @@ def test_loss_terms_explorer_precomputes_and_validates():
         lesson.LossTermsExplorer(s, t, y, Ts=(1.0, 4.0), T=3.0)
     with pytest.raises(ValueError, match="lam"):
         lesson.LossTermsExplorer(s, t, y, Ts=(1.0,), T=1.0, lam=2.0)
+    with pytest.raises(ValueError, match=r"^Ts=\[\] has 0 entries; allowed: at least 1$"):
+        lesson.LossTermsExplorer(s, t, y, Ts=(), T=1.0)
 
 
 def test_term_gradients_match_closed_form():

@@ -23,6 +23,7 @@ from torch import nn
 
 from kdlib import experiments
 from kdlib._checks import (
+    LAM,
     TEACHER_CHECKPOINT,
     Each,
     Float,
@@ -120,7 +121,8 @@ class ScaledLrRun:
     plain_val_acc: list
 
 
-@validate_params(lr=_POSITIVE, epochs=Int(low=1), batch_size=Int(low=1), seed=Int(low=0))
+@validate_params(lams=Each(LAM, min_len=1), lr=_POSITIVE, epochs=Int(low=1), batch_size=Int(low=1),
+                 seed=Int(low=0))
 def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tensor, *,
                                    lams=(0.0, 0.5, 0.9, 1.0), lr: float = 0.1, epochs: int = 2,
                                    batch_size: int = 128, seed: int = 0) -> list[ScaledLrRun]:
@@ -157,9 +159,6 @@ def compare_article_with_scaled_lr(make_student, data, teacher_probs: torch.Tens
     if not callable(make_student):
         raise TypeError(f"make_student must be a callable returning an nn.Module, got "
                         f"{type(make_student).__name__}")
-    lams = [check_lam(v) for v in lams]
-    if not lams:
-        raise ValueError("lams must hold at least one value in [0, 1], got an empty sequence")
     train, _, _ = unpack_splits(data)
     probs = check_probs("teacher_probs", teacher_probs)
     if probs.shape[0] != len(train.y):

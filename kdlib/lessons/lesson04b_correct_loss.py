@@ -532,11 +532,9 @@ class LossTermsExplorer:
         One line with the current numbers.
     """
 
-    @validate_params(lam=LAM, T=TEMPERATURE, Ts=Each(TEMPERATURE))
+    @validate_params(lam=LAM, T=TEMPERATURE, Ts=Each(TEMPERATURE, min_len=1))
     def __init__(self, student_logits, teacher_logits, labels, *, Ts=(1, 2, 4, 8, 16),
                  lam: float = 0.5, T: float = 4.0):
-        if not Ts:
-            raise ValueError("Ts must hold at least one temperature > 0, got an empty sequence")
         if T not in Ts:
             raise ValueError(f"T={T!r} must be one of Ts={Ts!r} (the precomputed temperatures)")
         self.table, self.grads = {}, {}
