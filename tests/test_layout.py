@@ -354,35 +354,38 @@ def _own_body_calls(fn):
         todo.extend(ast.iter_child_nodes(node))
 
 
+def _fixed_body_checks(fn):
+    """The ``check_int``/``check_float``/``check_choice`` calls in ``fn``'s body that check one of
+    its own parameters against bounds fixed in the source."""
+    a = fn.args
+    params = {p.arg for p in a.posonlyargs + a.args + a.kwonlyargs}
+    for call in _own_body_calls(fn):
+        f = call.func
+        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+        if name not in _IMPERATIVE or len(call.args) < 2:
+            continue
+        checked, bounds = call.args[1], call.args[2:] + [k.value for k in call.keywords]
+        if isinstance(checked, ast.Name) and checked.id in params and all(map(_is_fixed, bounds)):
+            yield call
+
+
 @pytest.mark.parametrize("path", sorted(p for p in KDLIB.rglob("*.py") if p.name != "_checks.py"),
                          ids=lambda p: str(p.relative_to(KDLIB)))
 def test_fixed_bounds_on_a_parameter_are_declared_not_checked_in_the_body(path):
     """One validation mechanism (issue 16): a parameter whose allowed range is fixed is checked by
     ``@validate_params`` above its function; ``check_int``/``check_float``/``check_choice`` in a
     body are for ranges that depend on the data or on another argument."""
-    bad = []
-    for fn in _functions(path):
-        a = fn.args
-        params = {p.arg for p in a.posonlyargs + a.args + a.kwonlyargs}
-        for call in _own_body_calls(fn):
-            f = call.func
-            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
-            if name not in _IMPERATIVE or len(call.args) < 2:
-                continue
-            checked = call.args[1]
-            bounds = call.args[2:] + [k.value for k in call.keywords]
-            if isinstance(checked, ast.Name) and checked.id in params and all(map(_is_fixed, bounds)):
-                bad.append(f"{fn.name}:{call.lineno} {name}({ast.unparse(checked)}, ...)")
+    bad = [f"{fn.name}:{call.lineno} {ast.unparse(call)}" for fn in _functions(path)
+           for call in _fixed_body_checks(fn)]
     assert not bad, f"{path.relative_to(REPO)}: fixed checks to declare with @validate_params: {bad}"
 
 
 def test_the_fixed_bounds_rule_finds_a_body_check():
-    """The rule above on a function that checks its own parameter against fixed bounds."""
+    """The rule above flags a fixed check of a parameter, not a data-dependent one, not another name's."""
     fn = ast.parse("def f(n, k=3):\n    n = check_int('n', n, low=1, high=-LIMIT)\n"
-                   "    check_int('k', k, low=1, high=len(n))\n").body[0]
-    found = [c for c in _own_body_calls(fn) if getattr(c.func, "id", "") in _IMPERATIVE
-             and all(map(_is_fixed, c.args[2:] + [k.value for k in c.keywords]))]
-    assert [c.lineno for c in found] == [2]
+                   "    check_int('k', k, low=1, high=len(n))\n    m = check_float('m', other, low=0)\n"
+                   "    def g(q):\n        return q\n").body[0]
+    assert [c.lineno for c in _fixed_body_checks(fn)] == [2]
 
 
 def test_fits_training_loop_reads_on_one_screen():
