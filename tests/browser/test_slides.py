@@ -2,9 +2,13 @@
 
 A teacher's path: open the notebook, run its cells (the kernel the slideshow talks to), start
 the slideshow (``RISE:preview``, what Alt+R and the toolbar's RISE button run: the saved
-notebook as Reveal.js slides in a panel, on the same kernel), advance slide by slide to the
-temperature explorer, drag its slider and check that the explorer's picture changes, i.e. that
-the slider in the slideshow is live.
+notebook as Reveal.js slides in a panel, on the same kernel), put it full screen (the panel's
+toolbar button), advance slide by slide to the temperature explorer, drag its slider and check
+that the explorer's picture changes, i.e. that the slider in the slideshow is live.
+
+jupyterlab-rise 0.43.1 loads the widget manager of ``jupyterlab_widgets`` up to 3.0.10 only
+(later ones need ``@jupyterlab/console``, which its slideshow app does not share; upstream
+jupyterlab-contrib/rise#119): requirements.txt pins ipywidgets 8.1.2 with it for that reason.
 """
 
 from __future__ import annotations
@@ -22,11 +26,9 @@ SLIDER_LABEL = "T"
 EXPECT_TIMEOUT_MS = 60_000     # a kernel start takes 5-8 s on 2 shared cores
 RUN_ALL_TIMEOUT_MS = 300_000
 MAX_SLIDES = 12                # the explorer is the 4th slide of 02
-KNOWN_BUG = (
-    "jupyterlab-rise 0.43.1 does not load the ipywidgets 8 widget manager in its slideshow app "
-    "(console: 'Shared module @jupyterlab/console doesn't exist in shared scope default'), so the "
-    "explorer shows as text; upstream: jupyterlab-contrib/rise#119 (open). Remove this xfail when "
-    "a release fixes it: the rest of the test then checks the live slider")
+NO_WIDGET_MANAGER = (
+    "the slideshow shows the explorer as text (no widget manager in RISE's app): is "
+    "jupyterlab_widgets newer than 3.0.10? (jupyterlab-contrib/rise#119; requirements.txt)")
 
 _SAVE_AND_PRESENT = """
 async (path) => {
@@ -42,6 +44,19 @@ async (path) => {
 _IMAGES = """
 (cell) => Array.from(cell.querySelectorAll('.jp-OutputArea img')).map(i => i.src)
 """
+
+
+def _settled_box(page, locator, timeout_s=EXPECT_TIMEOUT_MS / 1000):
+    """``locator``'s bounding box once it is the same twice 300 ms apart (Reveal.js slides a new
+    slide in and scales it to the screen: a box measured during that is not where it ends)."""
+    last, deadline = None, time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        box = locator.bounding_box()
+        if box is not None and box == last:
+            return box
+        last = box
+        page.wait_for_timeout(300)
+    return last
 
 
 @pytest.fixture(scope="module")
@@ -78,32 +93,35 @@ def test_slideshow_slider_is_live(page, slides_lab):
     page.evaluate(_SAVE_AND_PRESENT, path)
     frame = page.frame_locator("iframe[src*='rise/']").first
     expect(frame.locator(".reveal .slides section.present").first).to_be_visible()
+    # Full screen, as a teacher presents (the panel's toolbar button: a click is the user gesture
+    # a browser wants before it goes full screen), so the explorer has the projector's width.
+    page.locator("[data-jp-item-name='fullscreen'] jp-button").first.click()
+    _wait_for(page, "() => !!document.fullscreenElement", None, EXPECT_TIMEOUT_MS,
+              "the slideshow did not go full screen")
 
-    # Advance slide by slide (ArrowRight: the next slide, as a presenter's clicker does) from
-    # the title to the explorer's slide.
+    # Advance slide by slide (the slideshow's "next" arrow) from the title to the explorer's slide.
     present = frame.locator(".reveal .slides > section.present").first
-    frame.locator(".reveal").first.click(position={"x": 200, "y": 300})
+    next_slide = frame.locator(".reveal .controls .navigate-right").first
     titles = []
     for _ in range(MAX_SLIDES):
         title = present.locator("h1, h2").first.inner_text().strip()
         titles.append(title)
         if title.startswith("Temperature explorer"):
             break
-        page.keyboard.press("ArrowRight")
+        next_slide.click()
         expect(present.locator("h1, h2").first).not_to_have_text(title)
     assert titles[-1].startswith("Temperature explorer"), f"slides passed: {titles}"
     assert len(titles) > 1, "the slideshow did not start on the title slide"
 
-    # The explorer on its slide: a live slider (ipywidgets) or, without a widget manager in
-    # the slideshow, only the widget's text form ("VBox(children=(...").
-    label = present.locator(".widget-label").filter(
+    # The explorer on its slide: a live slider (ipywidgets), not the widget's text form
+    # ("VBox(children=(..."), which is what a slideshow without a widget manager shows.
+    label = frame.locator(".widget-label").filter(
         has_text=re.compile(rf"^\s*{re.escape(SLIDER_LABEL)}\s*$"))
     slider = present.locator(".widget-slider").filter(has=label).first
     try:
         expect(slider).to_be_visible(timeout=15_000)
     except AssertionError:
-        if "VBox(children=" in present.inner_text():
-            pytest.xfail(KNOWN_BUG)
+        assert "VBox(children=" not in present.inner_text(), NO_WIDGET_MANAGER
         raise
 
     # The explorer's picture, then a drag of the slider's handle, then a new picture.
@@ -114,8 +132,9 @@ def test_slideshow_slider_is_live(page, slides_lab):
     readout = slider.locator(".widget-readout").first
     value_before = readout.inner_text().strip()
     handle = slider.locator(".noUi-handle").first
-    box, track = handle.bounding_box(), slider.locator(".noUi-target").first.bounding_box()
-    assert box and track, "the slider has no size on the slide"
+    track = _settled_box(page, slider.locator(".noUi-target").first)  # the slide has stopped moving
+    box = handle.bounding_box()
+    assert box and track and track["width"] > 0, "the slider has no size on the slide"
     x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     right = x0 < track["x"] + track["width"] / 2
     x1 = x0 + (0.3 if right else -0.3) * track["width"]
