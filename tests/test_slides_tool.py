@@ -34,6 +34,7 @@ def test_notebook_up_to_date_with_tool(path):
     types = [c["metadata"]["slideshow"]["slide_type"] for c in json.loads(raw)["cells"]]
     assert types[0] == "slide"
     assert set(types) <= {"slide", "subslide", "fragment", "skip", "-"}
+    assert json.loads(raw)["metadata"]["rise"]["scroll"] is True  # a slide taller than the screen scrolls
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -65,6 +66,22 @@ def test_rules():
     assert slides.slide_types(cells) == [
         "slide", "skip", "skip", "skip", "skip", "slide", "fragment", "skip", "fragment",
         "subslide", "-"]
+
+
+WIDGET_OUT = [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
+               "data": {"text/plain": "VBox()", "application/vnd.jupyter.widget-view+json": {}}}]
+
+
+def test_an_explorer_gets_a_screen_of_its_own():
+    cells = [
+        md("## Section"), code("import torch"), code("x = 1"), md("prose"),
+        md("Move the slider: look for ..."), code("explorer.widget", outputs=WIDGET_OUT),
+        md("What we saw"),
+        code("y = 2"), code("other.widget", outputs=WIDGET_OUT),  # no text before it
+        md("## Next"), code("third.widget", outputs=WIDGET_OUT),  # right after a heading: its slide
+    ]
+    assert slides.slide_types(cells) == [
+        "slide", "skip", "-", "-", "subslide", "-", "-", "-", "subslide", "slide", "-"]
 
 
 def test_long_section_gets_subslides():

@@ -5,7 +5,8 @@
     python tools/slides.py --against REV [NOTEBOOK ...]
         # exit 1 if a notebook differs from git revision REV in anything but slide metadata
 
-Only ``cell.metadata.slideshow.slide_type`` is written: sources, outputs, execution counts and
+Only ``cell.metadata.slideshow.slide_type`` and the notebook's ``metadata.rise`` (:data:`RISE`:
+a slide taller than the screen scrolls) are written: sources, outputs, execution counts and
 every other byte stay as stored (the notebooks are read and written as plain JSON, which keeps
 their layout; no cell is executed). Running it twice changes nothing. The rules, in order:
 
@@ -18,6 +19,9 @@ their layout; no cell is executed). Running it twice changes nothing. The rules,
   the validation cell right after it;
 * a long code cell (more than :data:`LONG_CODE_LINES` lines) is **skip** when it prints only
   text, a **fragment** when it draws something (an image, a widget, HTML), so no picture is lost;
+* a live widget (an explorer) gets a screen of its own: the markdown cell right before the cell
+  that shows it starts a **subslide** (what to look for, then the sliders), or the widget's cell
+  itself when no text comes before it;
 * a ``###`` heading, or a markdown cell after :data:`SUBSLIDE_AFTER` shown cells of the same
   slide, starts a **subslide** (long sections scroll down, not off the screen);
 * everything else continues the slide (``-``).
@@ -37,6 +41,8 @@ NOTEBOOKS = REPO / "notebooks"
 LONG_CODE_LINES = 12
 SUBSLIDE_AFTER = 5
 PROMPT = re.compile(r"\*\*Predict(, then (reveal|run))?[.:]?\*\*|\*\*Predict first:?\*\*", re.I)
+RISE = {"scroll": True}  # notebook metadata jupyterlab-rise merges into its settings
+WIDGET = "application/vnd.jupyter.widget-view+json"
 RICH = ("image/png", "image/svg+xml", "image/jpeg", "text/html",
         "application/vnd.jupyter.widget-view+json")
 
@@ -55,8 +61,12 @@ def _heading_level(cell: dict) -> int:
     return len(match.group(1)) if match else 0
 
 
-def _draws(cell: dict) -> bool:
-    return any(key in out.get("data", {}) for out in cell.get("outputs", []) for key in RICH)
+def _draws(cell: dict, keys=RICH) -> bool:
+    return any(key in out.get("data", {}) for out in cell.get("outputs", []) for key in keys)
+
+
+def _widget(cell: dict | None) -> bool:
+    return cell is not None and cell["cell_type"] == "code" and _draws(cell, (WIDGET,))
 
 
 def slide_types(cells: list[dict]) -> list[str]:
@@ -66,8 +76,11 @@ def slide_types(cells: list[dict]) -> list[str]:
     after_parameters = False
     after_prompt = False
     shown = 0  # cells shown since the last slide or subslide
-    for cell in cells:
+    for i, cell in enumerate(cells):
         src, level = _source(cell), _heading_level(cell)
+        before, after = (cells[i - 1] if i else None), (cells[i + 1] if i + 1 < len(cells) else None)
+        opens_widget = (cell["cell_type"] == "markdown" and _widget(after)) or (
+            _widget(cell) and (before is None or before["cell_type"] != "markdown"))
         tags = cell.get("metadata", {}).get("tags", [])
         if level in (1, 2):
             kind = "skip" if re.match(r"#+\s*Parameters\b", src.lstrip()) else "slide"
@@ -78,7 +91,7 @@ def slide_types(cells: list[dict]) -> list[str]:
             kind = "skip"
         elif cell["cell_type"] == "code" and len(src.strip().splitlines()) > LONG_CODE_LINES:
             kind = "fragment" if _draws(cell) else "skip"
-        elif level == 3 or (cell["cell_type"] == "markdown" and shown >= SUBSLIDE_AFTER):
+        elif opens_widget or level == 3 or (cell["cell_type"] == "markdown" and shown >= SUBSLIDE_AFTER):
             kind = "subslide"
         else:
             kind = "-"
@@ -95,7 +108,9 @@ def slide_types(cells: list[dict]) -> list[str]:
 
 
 def apply(nb: dict) -> dict:
-    """``nb`` with every cell's ``metadata.slideshow.slide_type`` set (in place; returned)."""
+    """``nb`` with every cell's ``metadata.slideshow.slide_type`` and ``metadata.rise`` set
+    (in place; returned)."""
+    nb["metadata"]["rise"] = {**nb["metadata"].get("rise", {}), **RISE}
     for cell, kind in zip(nb["cells"], slide_types(nb["cells"]), strict=True):
         meta = dict(cell.get("metadata", {}))
         meta["slideshow"] = {**meta.get("slideshow", {}), "slide_type": kind}
@@ -111,6 +126,7 @@ def dumps(nb: dict) -> str:
 def without_slides(nb: dict) -> dict:
     """A copy of ``nb`` with the slide metadata removed, for comparing everything else."""
     nb = json.loads(json.dumps(nb))
+    nb["metadata"].pop("rise", None)
     for cell in nb["cells"]:
         cell.get("metadata", {}).pop("slideshow", None)
     return nb
