@@ -43,8 +43,7 @@ SUBSLIDE_AFTER = 5
 PROMPT = re.compile(r"\*\*Predict(, then (reveal|run))?[.:]?\*\*|\*\*Predict first:?\*\*", re.I)
 RISE = {"scroll": True}  # notebook metadata jupyterlab-rise merges into its settings
 WIDGET = "application/vnd.jupyter.widget-view+json"
-RICH = ("image/png", "image/svg+xml", "image/jpeg", "text/html",
-        "application/vnd.jupyter.widget-view+json")
+RICH = ("image/png", "image/svg+xml", "image/jpeg", "text/html", WIDGET)
 
 
 def _source(cell: dict) -> str:
